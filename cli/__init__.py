@@ -1,0 +1,1 @@
+"""The `kg` command line: thin click commands over kgstore, indexers and linkers."""

@@ -1,0 +1,60 @@
+"""What every command shares: the resolved configuration and lazily opened stores."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+
+from kgstore.config import Config
+from kgstore.graph import GraphStore
+from kgstore.vectors import VectorStore
+
+
+@dataclass
+class AppContext:
+    config: Config
+    _graph: GraphStore | None = field(default=None, repr=False)
+    _vectors: VectorStore | None = field(default=None, repr=False)
+
+    def graph(self, *, migrate: bool = True) -> GraphStore:
+        """The graph store, with pending migrations applied first (commands need the schema)."""
+        if self._graph is None:
+            self._graph = GraphStore.from_config(self.config)
+            if migrate:
+                from kgstore.migrate import ensure_schema
+
+                ensure_schema(self._graph)
+        return self._graph
+
+    def vectors(self) -> VectorStore:
+        if self._vectors is None:
+            self._vectors = VectorStore.from_config(self.config)
+        return self._vectors
+
+    def close(self) -> None:
+        if self._graph is not None:
+            self._graph.close()
+        if self._vectors is not None:
+            self._vectors.close()
+
+
+pass_app = click.make_pass_decorator(AppContext)
+
+
+def echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def echo_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
+    """A plain aligned table for people; `--json` is the format for programs."""
+    if not rows:
+        click.echo("(none)")
+        return
+    cells = [[("" if r.get(c) is None else str(r.get(c))) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    click.echo("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths)))
+    for row in cells:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths)))

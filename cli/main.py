@@ -1,0 +1,73 @@
+"""Entry point: global options resolve the configuration; errors a user can fix print without a traceback."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from cli.admin import migrate_cmd, server, status_cmd
+from cli.context import AppContext
+from kgstore.config import load_config
+from kgstore.errors import KgError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.option("--home", type=click.Path(file_okay=False), help="Data directory (env KG_HOME, default ~/.kg).")
+@click.option("--graph-uri", help="bolt:// or neo4j:// URI of a graph server (env KG_GRAPH_URI; unset: embedded).")
+@click.option("--qdrant-url", help="URL of a Qdrant server (env KG_QDRANT_URL; unset: local mode under the home).")
+@click.option("--collection", help="Qdrant collection of the KB (env KG_COLLECTION, default kg_entities).")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.version_option(package_name="kg")
+@click.pass_context
+def cli(ctx: click.Context, home: str | None, graph_uri: str | None, qdrant_url: str | None,
+        collection: str | None, verbose: int) -> None:
+    """kg: an entity knowledge graph (Bolt/Cypher graph + Qdrant vectors) with entity linkers.
+
+    \b
+    Typical use:
+      kg ingest latest-all.json.bz2     # KB into the graph
+      kg index                          # text, name and image vectors into Qdrant
+      kg link corpus.jsonl              # mentions -> QIDs, written back into the graph
+      kg query mentions Q42             # where an entity is mentioned
+
+    Settings: command-line flag > environment (KG_*) > kg.toml in the data directory > defaults.
+    With no KG_GRAPH_URI, kg starts (and reuses) an embedded ArcadeDB Bolt server under the data directory.
+    """
+    logging.basicConfig(
+        level=[logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)],
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    config = load_config({"home": home, "graph_uri": graph_uri, "qdrant_url": qdrant_url, "collection": collection})
+    app = AppContext(config)
+    ctx.obj = app
+    ctx.call_on_close(app.close)
+
+
+cli.add_command(server)
+cli.add_command(migrate_cmd)
+cli.add_command(status_cmd)
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except KgError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,9 @@
+"""Stores and data model of kg: the graph (Bolt/Cypher), the vectors (Qdrant), configuration, migrations.
+
+Nothing here imports `indexers` or `linkers`: data flows `indexers -> kgstore <- linkers`.
+"""
+
+from kgstore.config import Config, load_config
+from kgstore.errors import KgError
+
+__all__ = ["Config", "KgError", "load_config"]

@@ -1,0 +1,122 @@
+"""Configuration: CLI flag > environment > `kg.toml` in the data directory > defaults.
+
+One place decides every setting so that commands, tests and the Python API agree on where data lives and
+which servers are used. Secrets are kept out of `repr` and of `public()`.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+from kgstore.errors import ConfigError
+
+ENV_NAMES = {
+    "home": "KG_HOME",
+    "graph_uri": "KG_GRAPH_URI",
+    "graph_user": "KG_GRAPH_USER",
+    "graph_password": "KG_GRAPH_PASSWORD",
+    "graph_database": "KG_GRAPH_DATABASE",
+    "graph_heap": "KG_GRAPH_HEAP",
+    "qdrant_url": "KG_QDRANT_URL",
+    "qdrant_api_key": "KG_QDRANT_API_KEY",
+    "collection": "KG_COLLECTION",
+    "text_model": "KG_TEXT_MODEL",
+}
+SECRETS = {"graph_password", "qdrant_api_key"}
+DEFAULT_HOME = Path("~/.kg")
+
+
+@dataclass
+class Config:
+    home: Path = DEFAULT_HOME
+    graph_uri: str | None = None  # None: the embedded ArcadeDB Bolt server under `home`
+    graph_user: str = "root"
+    graph_password: str | None = field(default=None, repr=False)
+    graph_database: str = "kg"
+    graph_heap: str = "1g"
+    qdrant_url: str | None = None  # None: Qdrant local mode under `home/qdrant`
+    qdrant_api_key: str | None = field(default=None, repr=False)
+    collection: str = "kg_entities"
+    text_model: str = "all-MiniLM-L6-v2"
+    sources: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def embedded_graph(self) -> bool:
+        return not self.graph_uri
+
+    @property
+    def embedded_qdrant(self) -> bool:
+        return not self.qdrant_url
+
+    def public(self) -> dict[str, Any]:
+        """Settings safe to print: secrets only say whether they are set."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            if f.name == "sources":
+                continue
+            value = getattr(self, f.name)
+            if f.name in SECRETS:
+                value = "***" if value else None
+            out[f.name] = str(value) if isinstance(value, Path) else value
+        return out
+
+
+def _from_toml(path: Path) -> dict[str, Any]:
+    """Read kg.toml; sections flatten to `section_key` (``[graph] uri`` -> ``graph_uri``)."""
+    if not path.is_file():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc}); fix or remove the file") from exc
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            for sub, subvalue in value.items():
+                flat[f"{key}_{sub}"] = subvalue
+        else:
+            flat[key] = value
+    known = {f.name for f in fields(Config)} - {"sources", "home"}
+    unknown = sorted(set(flat) - known)
+    if unknown:
+        raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    return flat
+
+
+def load_config(overrides: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Resolve every setting by precedence; `overrides` are CLI flags (None means not given)."""
+    env = os.environ if env is None else env
+    flags = {k: v for k, v in (overrides or {}).items() if v is not None}
+    sources: dict[str, str] = {}
+
+    if "home" in flags:
+        home, sources["home"] = flags["home"], "flag"
+    elif env.get("KG_HOME"):
+        home, sources["home"] = env["KG_HOME"], "env"
+    else:
+        home, sources["home"] = DEFAULT_HOME, "default"
+    home = Path(home).expanduser().resolve()
+    toml = _from_toml(home / "kg.toml")
+
+    values: dict[str, Any] = {"home": home}
+    for f in fields(Config):
+        name = f.name
+        if name in ("home", "sources"):
+            continue
+        env_name = ENV_NAMES.get(name)
+        if name in flags:
+            values[name], sources[name] = flags[name], "flag"
+        elif env_name and env.get(env_name):
+            values[name], sources[name] = env[env_name], "env"
+        elif name in toml:
+            values[name], sources[name] = toml[name], "kg.toml"
+        else:
+            sources[name] = "default"
+    unknown_flags = set(flags) - {f.name for f in fields(Config)}
+    if unknown_flags:
+        raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown_flags))}")
+    return Config(**values, sources=sources)

@@ -1,0 +1,152 @@
+"""The graph store: one implementation over the official `neo4j` driver (Bolt).
+
+Production is Neo4j 5; the embedded default and CI use ArcadeDB's Bolt server. Only Cypher both accept is used,
+every query is parameterised, and writes go through managed transactions so the driver retries transient errors.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator
+
+from neo4j import Driver, GraphDatabase, ManagedTransaction, Transaction
+from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable, SessionExpired, TransientError
+
+from kgstore.config import Config
+from kgstore.errors import GraphAuthError, GraphUnavailable, KgError
+
+RETRYABLE = (ServiceUnavailable, SessionExpired, TransientError)
+
+
+@dataclass
+class ServerInfo:
+    agent: str
+    protocol: str
+    address: str
+
+
+class GraphStore:
+    """Batched, parameterised reads and writes against one Bolt server and database."""
+
+    def __init__(self, uri: str, user: str, password: str | None, database: str, *, embedded: bool = False):
+        self.uri = uri
+        self.database = database
+        self.embedded = embedded
+        self._driver: Driver = GraphDatabase.driver(
+            uri, auth=(user, password or ""), connection_timeout=10, max_transaction_retry_time=30
+        )
+        self._check()
+
+    @classmethod
+    def from_config(cls, config: Config) -> "GraphStore":
+        """Connect to KG_GRAPH_URI, or start/reuse the embedded server under KG_HOME."""
+        if config.embedded_graph:
+            from kgstore import embedded
+
+            state = embedded.ensure_server(config.home, config.graph_heap)
+            return cls(state.uri, embedded.USER, embedded.password(config.home), embedded.DATABASE, embedded=True)
+        return cls(config.graph_uri or "", config.graph_user, config.graph_password, config.graph_database)
+
+    def _check(self) -> None:
+        try:
+            self._driver.verify_connectivity()
+            self._driver.execute_query("RETURN 1", database_=self.database)
+        except AuthError as exc:
+            self.close()
+            raise GraphAuthError(
+                f"the graph server at {self.uri} refused the credentials (user/password); check KG_GRAPH_USER and "
+                "KG_GRAPH_PASSWORD"
+            ) from exc
+        except (ServiceUnavailable, OSError) as exc:
+            self.close()
+            raise GraphUnavailable(
+                f"cannot reach the graph server at {self.uri} ({exc.__class__.__name__}); is it running? Unset "
+                "KG_GRAPH_URI to use the embedded server"
+            ) from exc
+        except Neo4jError as exc:
+            self.close()
+            raise GraphUnavailable(f"the graph server at {self.uri} rejected database {self.database!r}: {exc.message}") from exc
+
+    def server_info(self) -> ServerInfo:
+        info = self._driver.get_server_info()
+        return ServerInfo(info.agent, ".".join(map(str, info.protocol_version)), str(info.address))
+
+    def close(self) -> None:
+        self._driver.close()
+
+    def __enter__(self) -> "GraphStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def read(self, query: str, **params: Any) -> list[dict[str, Any]]:
+        with self._driver.session(database=self.database) as session:
+            return session.execute_read(lambda tx: [r.data() for r in tx.run(query, params)])
+
+    def write(self, query: str, **params: Any) -> list[dict[str, Any]]:
+        with self._driver.session(database=self.database) as session:
+            return session.execute_write(lambda tx: [r.data() for r in tx.run(query, params)])
+
+    def write_fn(self, fn: Callable[[ManagedTransaction], Any]) -> Any:
+        """Run several statements in one retried transaction."""
+        with self._driver.session(database=self.database) as session:
+            return session.execute_write(fn)
+
+    def write_batches(self, query: str, rows: Iterable[dict[str, Any]], batch_size: int = 1000, **params: Any) -> int:
+        """UNWIND `$rows` in batches, one transaction each; returns the number of rows written."""
+        total = 0
+        batch: list[dict[str, Any]] = []
+        for row in rows:
+            batch.append(row)
+            if len(batch) >= batch_size:
+                self.write(query, rows=batch, **params)
+                total += len(batch)
+                batch = []
+        if batch:
+            self.write(query, rows=batch, **params)
+            total += len(batch)
+        return total
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """An explicit transaction: committed on success, rolled back on any exception."""
+        with self._driver.session(database=self.database) as session:
+            tx = session.begin_transaction()
+            try:
+                yield tx
+                tx.commit()
+            except BaseException:
+                if not tx.closed():
+                    tx.rollback()
+                raise
+
+    def count(self, query: str, **params: Any) -> int:
+        rows = self.read(query, **params)
+        return int(next(iter(rows[0].values()))) if rows else 0
+
+
+def retry(fn: Callable[[], Any], attempts: int = 5, first_delay: float = 0.5) -> Any:
+    """Retry a whole unit of work when the server goes away (e.g. restarted mid-ingest)."""
+    delay = first_delay
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except RETRYABLE:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(delay)
+            delay *= 2
+    raise KgError("unreachable")  # pragma: no cover
+
+
+def validate_rel_type(pid: str) -> str:
+    """Relationship types cannot be parameters: only validated PIDs or safe names are formatted into Cypher."""
+    import re
+
+    if not re.fullmatch(r"P[1-9][0-9]*|[A-Za-z][A-Za-z0-9_]{0,63}", pid):
+        raise KgError(f"invalid relationship type {pid!r}")
+    return pid
+

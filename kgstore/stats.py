@@ -1,0 +1,48 @@
+"""Counts and backend facts behind `kg status`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kgstore.config import Config
+from kgstore.graph import GraphStore
+from kgstore.vectors import VectorStore
+
+COUNTS = {
+    "entities": "MATCH (e:Entity) RETURN count(e) AS n",
+    "relationships": "MATCH (:Entity)-[r]->(:Entity) RETURN count(r) AS n",
+    "documents": "MATCH (d:Document) RETURN count(d) AS n",
+    "mentions": "MATCH (m:Mention) RETURN count(m) AS n",
+    "links": "MATCH (:Mention)-[r:REFERS_TO]->(:Entity) RETURN count(r) AS n",
+}
+
+
+def _redact(uri: str) -> str:
+    """URIs are printed without any user:password part."""
+    if "@" in uri.split("//", 1)[-1]:
+        scheme, rest = uri.split("//", 1)
+        return f"{scheme}//{rest.split('@', 1)[1]}"
+    return uri
+
+
+def status(config: Config, graph: GraphStore, vectors: VectorStore) -> dict[str, Any]:
+    info = graph.server_info()
+    counts = {name: graph.count(q) for name, q in COUNTS.items()}
+    counts["vectors"] = vectors.count(config.collection)
+    return {
+        "home": str(config.home),
+        "graph": {
+            "kind": "embedded ArcadeDB (Bolt)" if graph.embedded else "bolt server",
+            "uri": _redact(graph.uri),
+            "database": graph.database,
+            "server": info.agent,
+            "bolt": info.protocol,
+        },
+        "vectors": {
+            "kind": "qdrant local mode" if vectors.local else "qdrant server",
+            "location": _redact(vectors.location),
+            "version": vectors.version(),
+            "collection": config.collection,
+        },
+        "counts": counts,
+    }
