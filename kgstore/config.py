@@ -23,10 +23,12 @@ ENV_NAMES = {
     "graph_heap": "KG_GRAPH_HEAP",
     "qdrant_url": "KG_QDRANT_URL",
     "qdrant_api_key": "KG_QDRANT_API_KEY",
+    "qdrant_grpc_port": "KG_QDRANT_GRPC_PORT",
     "collection": "KG_COLLECTION",
     "text_model": "KG_TEXT_MODEL",
 }
 SECRETS = {"graph_password", "qdrant_api_key"}
+INT_FIELDS = {"qdrant_grpc_port"}
 DEFAULT_HOME = Path("~/.kg")
 
 
@@ -40,6 +42,7 @@ class Config:
     graph_heap: str = "1g"
     qdrant_url: str | None = None  # None: Qdrant local mode under `home/qdrant`
     qdrant_api_key: str | None = field(default=None, repr=False)
+    qdrant_grpc_port: int = 6334  # Qdrant's default; gRPC is preferred over HTTP for bulk upserts
     collection: str = "kg_entities"
     text_model: str = "all-MiniLM-L6-v2"
     sources: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
@@ -116,6 +119,11 @@ def load_config(overrides: Mapping[str, Any] | None = None, env: Mapping[str, st
             values[name], sources[name] = toml[name], "kg.toml"
         else:
             sources[name] = "default"
+    for name in INT_FIELDS & set(values):
+        try:
+            values[name] = int(values[name])
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name} must be a whole number, got {values[name]!r} (from {sources[name]})") from None
     unknown_flags = set(flags) - {f.name for f in fields(Config)}
     if unknown_flags:
         raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown_flags))}")

@@ -32,7 +32,7 @@ class VectorStore:
             parsed = urlparse(config.qdrant_url)
             if parsed.scheme not in ("http", "https") or not parsed.hostname:
                 raise VectorStoreError(f"KG_QDRANT_URL {config.qdrant_url!r} is not an http(s) URL")
-            grpc_port = (parsed.port or 6333) + 1
+            grpc_port = config.qdrant_grpc_port
             client = QdrantClient(
                 url=config.qdrant_url, api_key=config.qdrant_api_key, prefer_grpc=True, grpc_port=grpc_port, timeout=60
             )

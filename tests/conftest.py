@@ -1,0 +1,88 @@
+"""Session fixtures: every integration test talks to the real Qdrant and ArcadeDB (Bolt) servers that
+`bash scripts/test.sh` starts (scripts/services.sh exports their addresses as KG_TEST_* variables)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass, field
+
+import pytest
+
+REQUIRED = (
+    "KG_TEST_GRAPH_URI",
+    "KG_TEST_GRAPH_USER",
+    "KG_TEST_GRAPH_PASSWORD",
+    "KG_TEST_GRAPH_DATABASE",
+    "KG_TEST_QDRANT_URL",
+    "KG_TEST_QDRANT_GRPC_PORT",
+)
+
+
+@dataclass(frozen=True)
+class Servers:
+    graph_uri: str
+    graph_user: str
+    graph_password: str = field(repr=False)
+    graph_database: str
+    qdrant_url: str
+    qdrant_grpc_port: int
+    arcadedb_root: str | None  # ArcadeDB's server root directory (its data, config and log/)
+
+
+@pytest.fixture(scope="session")
+def servers() -> Servers:
+    missing = [name for name in REQUIRED if not os.environ.get(name)]
+    if missing:
+        pytest.fail(
+            f"test servers are not configured ({', '.join(missing)} unset): run the tests with "
+            "`bash scripts/test.sh [pytest args]`, which starts Qdrant and ArcadeDB and sets them",
+            pytrace=False,
+        )
+    env = os.environ
+    return Servers(
+        graph_uri=env["KG_TEST_GRAPH_URI"],
+        graph_user=env["KG_TEST_GRAPH_USER"],
+        graph_password=env["KG_TEST_GRAPH_PASSWORD"],
+        graph_database=env["KG_TEST_GRAPH_DATABASE"],
+        qdrant_url=env["KG_TEST_QDRANT_URL"],
+        qdrant_grpc_port=int(env["KG_TEST_QDRANT_GRPC_PORT"]),
+        arcadedb_root=env.get("KG_TEST_ARCADEDB_ROOT"),
+    )
+
+
+@pytest.fixture(scope="session")
+def graph_driver(servers: Servers):
+    """One neo4j driver for the session, connected to the test ArcadeDB server."""
+    from neo4j import GraphDatabase
+
+    driver = GraphDatabase.driver(servers.graph_uri, auth=(servers.graph_user, servers.graph_password))
+    yield driver
+    driver.close()
+
+
+@pytest.fixture
+def clean_graph(servers: Servers, graph_driver):
+    """Empties the test database before the test; yields the driver."""
+    graph_driver.execute_query("MATCH (n) DETACH DELETE n", database_=servers.graph_database)
+    return graph_driver
+
+
+@pytest.fixture
+def graph_config(servers: Servers, tmp_path):
+    """A kgstore Config pointing at the test servers, with its own home and Qdrant collection."""
+    from kgstore.config import load_config
+
+    return load_config(
+        overrides={
+            "home": tmp_path / "home",
+            "graph_uri": servers.graph_uri,
+            "graph_user": servers.graph_user,
+            "graph_password": servers.graph_password,
+            "graph_database": servers.graph_database,
+            "qdrant_url": servers.qdrant_url,
+            "qdrant_grpc_port": servers.qdrant_grpc_port,
+            "collection": "t_" + uuid.uuid4().hex[:10],
+        },
+        env={},
+    )

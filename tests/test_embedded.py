@@ -1,0 +1,77 @@
+"""The embedded default: ArcadeDB's Bolt server started under KG_HOME, reused, and robust to SIGKILL."""
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cli.main import cli
+from kgstore import embedded
+from kgstore.config import load_config
+from kgstore.graph import GraphStore
+
+
+@pytest.fixture
+def home(tmp_path: Path):
+    h = tmp_path / "kghome"
+    yield h
+    embedded.stop_server(h)
+
+
+def test_start_reuse_sigkill_restart_keeps_committed_data(home: Path) -> None:
+    cfg = load_config({"home": home}, env={})
+    with GraphStore.from_config(cfg) as g:
+        g.write("CREATE (:Entity {qid: 'Q42', label: 'Douglas Adams'})")
+    first = embedded.read_state(home)
+    assert first is not None
+    assert stat.S_IMODE((home / "graph" / "password").stat().st_mode) == 0o600
+    with GraphStore.from_config(cfg) as g:  # a second command reuses the running server
+        assert embedded.read_state(home).pid == first.pid
+
+    os.kill(first.pid, signal.SIGKILL)
+    while embedded._alive(first):
+        time.sleep(0.05)
+    assert (home / "graph" / "server.json").exists()  # stale state left behind by the kill
+
+    with GraphStore.from_config(cfg) as g:
+        assert g.read("MATCH (e:Entity {qid: 'Q42'}) RETURN e.label AS l") == [{"l": "Douglas Adams"}]
+    second = embedded.read_state(home)
+    assert second is not None and second.pid != first.pid
+
+
+def test_concurrent_commands_start_one_server(home: Path) -> None:
+    code = (
+        "import sys; from pathlib import Path; from kgstore import embedded; "
+        "print(embedded.ensure_server(Path(sys.argv[1])).pid)"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(home)], stdout=subprocess.PIPE, text=True) for _ in range(3)]
+    pids = {p.communicate(timeout=120)[0].strip() for p in procs}
+    assert len(pids) == 1 and all(p.returncode == 0 for p in procs)
+
+
+def test_server_cli_status_and_stop(home: Path) -> None:
+    runner = CliRunner()
+    out = runner.invoke(cli, ["--home", str(home), "server", "status", "--json"])
+    assert json.loads(out.output)["running"] is False
+    assert runner.invoke(cli, ["--home", str(home), "server", "start"]).exit_code == 0
+    data = json.loads(runner.invoke(cli, ["--home", str(home), "server", "status", "--json"]).output)
+    assert data["running"] and data["uri"].startswith("bolt://127.0.0.1:")
+    assert "password" not in json.dumps(data).lower()
+    assert runner.invoke(cli, ["--home", str(home), "server", "stop"]).output.strip() == "stopped"
+    assert embedded.read_state(home) is None
+
+
+def test_status_json_embedded_defaults(home: Path) -> None:
+    result = CliRunner().invoke(cli, ["--home", str(home), "status", "--json"], env={"KG_GRAPH_URI": "", "KG_QDRANT_URL": ""})
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["graph"]["kind"].startswith("embedded") and data["vectors"]["kind"] == "qdrant local mode"
+    assert set(data["counts"]) == {"entities", "relationships", "documents", "mentions", "links", "vectors"}
+    assert embedded.password(home) not in result.output
