@@ -9,6 +9,7 @@ import click
 
 from cli.admin import migrate_cmd, server, status_cmd
 from cli.context import AppContext
+from cli.ingest import ingest_cmd
 from kgstore.config import load_config
 from kgstore.errors import KgError
 
@@ -48,6 +49,7 @@ def cli(ctx: click.Context, home: str | None, graph_uri: str | None, qdrant_url:
 cli.add_command(server)
 cli.add_command(migrate_cmd)
 cli.add_command(status_cmd)
+cli.add_command(ingest_cmd)
 
 
 def main() -> None:

@@ -1,0 +1,206 @@
+"""The ingest pipeline: stream a KB file, decode entities in worker processes, write batches, checkpoint.
+
+The reader streams raw lines in constant memory; workers (`--workers`) do the JSON decoding and parsing, which is
+where the CPU goes; the main process writes batches in order and records the last committed line in the graph
+after each batch, so `--resume` continues exactly where the last committed batch ended and re-processing a
+batch is harmless (writes are idempotent).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing as mp
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from functools import partial
+from pathlib import Path
+from typing import Callable, Iterator
+
+from indexers.graph_writer import write_entities
+from indexers.sources import TruncatedInput, detect_format, iter_raw, parse_batch
+from kgstore.graph import GraphStore
+from kgstore.model import EntityRecord
+
+CHUNK_LINES = 200  # lines per worker task: large enough to amortise pickling, small enough to keep workers busy
+CHECKPOINT_QUERY = """
+MERGE (c:IngestCheckpoint {key: $key})
+SET c.path = $path, c.format = $format, c.line = $line, c.updated_at = datetime(), c.finished = $finished
+"""
+
+
+@dataclass
+class IngestOptions:
+    fmt: str | None = None
+    langs: tuple[str, ...] = ("en",)
+    fallback: str | None = "mul"
+    workers: int = 0  # 0: one per core
+    batch_size: int = 2000
+    limit: int | None = None
+    resume: bool = False
+    errors_path: Path | None = None
+
+
+@dataclass
+class IngestSummary:
+    path: str
+    format: str
+    lines_read: int = 0
+    entities: int = 0
+    unchanged: int = 0
+    relationships: int = 0
+    skipped: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+    entities_per_s: float = 0.0
+    resumed_from_line: int = 0
+    last_committed_line: int = 0
+    errors_file: str | None = None
+    fatal: str | None = None
+
+    @property
+    def status(self) -> str:
+        if self.fatal:
+            return "failed"
+        return "partial" if self.errors else "ok"
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "status": self.status}
+
+
+def checkpoint_key(path: Path, fmt: str) -> str:
+    return hashlib.sha1(f"{path.resolve()}|{fmt}".encode()).hexdigest()
+
+
+def read_checkpoint(graph: GraphStore, key: str) -> int:
+    rows = graph.read("MATCH (c:IngestCheckpoint {key: $key}) RETURN c.line AS line", key=key)
+    return int(rows[0]["line"]) if rows and rows[0]["line"] is not None else 0
+
+
+def _chunks(items: Iterator[tuple[int, str]], size: int) -> Iterator[list[tuple[int, str]]]:
+    """Fixed-size chunks; on a truncated input the lines read before the damage still come out first."""
+    chunk: list[tuple[int, str]] = []
+    try:
+        for item in items:
+            chunk.append(item)
+            if len(chunk) >= size:
+                yield chunk
+                chunk = []
+    except TruncatedInput:
+        if chunk:
+            yield chunk
+        raise
+    if chunk:
+        yield chunk
+
+
+def _parsed_chunks(
+    fmt: str, raw: Iterator[tuple[int, str]], opts: IngestOptions
+) -> Iterator[list[tuple[int, EntityRecord | None | str]]]:
+    """Parsed chunks in file order; parallel when workers > 1, bounded read-ahead keeps memory constant."""
+    work = partial(parse_batch, fmt, langs=list(opts.langs), fallback=opts.fallback)
+    workers = opts.workers or os.cpu_count() or 1
+    chunks = _chunks(raw, CHUNK_LINES)
+    head: list[list[tuple[int, str]]] = []
+    try:
+        for chunk in chunks:
+            head.append(chunk)
+            if len(head) > 2:
+                break
+    except TruncatedInput:
+        yield from map(work, head)
+        raise
+    if workers <= 1 or len(head) <= 2:  # small input: starting worker processes costs more than it saves
+        yield from map(work, head)
+        yield from map(work, chunks)
+        return
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("forkserver")) as pool:
+        pending = [pool.submit(work, c) for c in head]
+        try:
+            for chunk in chunks:
+                pending.append(pool.submit(work, chunk))
+                if len(pending) >= workers * 4:
+                    yield pending.pop(0).result()
+        except TruncatedInput:  # every chunk read before the damage is still delivered
+            for fut in pending:
+                yield fut.result()
+            raise
+        for fut in pending:
+            yield fut.result()
+
+
+def ingest(
+    graph: GraphStore,
+    path: Path,
+    opts: IngestOptions,
+    progress: Callable[[int, int], None] | None = None,
+) -> IngestSummary:
+    """Ingest one KB file or directory; never raises for bad lines or a truncated file (see summary.fatal)."""
+    fmt = opts.fmt or detect_format(path)
+    key = checkpoint_key(path, fmt)
+    start_line = read_checkpoint(graph, key) if opts.resume else 0
+    summary = IngestSummary(path=str(path), format=fmt, resumed_from_line=start_line, last_committed_line=start_line)
+    errors_path = opts.errors_path or Path.cwd() / f"{path.name}.errors.jsonl"
+    errors_fh = None
+    started = time.monotonic()
+    batch: list[EntityRecord] = []
+    batch_last_line = start_line
+
+    def flush() -> None:
+        nonlocal batch
+        result = write_entities(graph, batch, source=path.name)
+        summary.entities += result.written
+        summary.unchanged += result.unchanged
+        summary.relationships += result.relationships
+        graph.write(CHECKPOINT_QUERY, key=key, path=str(path.resolve()), format=fmt, line=batch_last_line,
+                    finished=False)
+        summary.last_committed_line = batch_last_line
+        batch = []
+
+    def record_error(line: int, reason: str) -> None:
+        nonlocal errors_fh
+        summary.errors += 1
+        if errors_fh is None:
+            errors_path.parent.mkdir(parents=True, exist_ok=True)
+            errors_fh = open(errors_path, "a", encoding="utf-8")
+            summary.errors_file = str(errors_path)
+        errors_fh.write(json.dumps({"file": str(path), "line": line, "reason": reason}, ensure_ascii=False) + "\n")
+
+    seen = 0
+    raw = iter_raw(path, fmt, start_line=start_line)
+    try:
+        for chunk in _parsed_chunks(fmt, raw, opts):
+            for line, item in chunk:
+                summary.lines_read += 1
+                batch_last_line = line
+                if isinstance(item, str):
+                    record_error(line, item)
+                elif item is None:  # lexemes, forms, senses, media info: counted, not failed
+                    summary.skipped += 1
+                else:
+                    batch.append(item)
+                    seen += 1
+                if opts.limit is not None and seen >= opts.limit:
+                    break
+                if len(batch) >= opts.batch_size:
+                    flush()
+            if progress:
+                progress(summary.lines_read, seen)
+            if opts.limit is not None and seen >= opts.limit:
+                break
+        flush()
+        if opts.limit is None:
+            graph.write(CHECKPOINT_QUERY, key=key, path=str(path.resolve()), format=fmt, line=batch_last_line,
+                        finished=True)
+    except TruncatedInput as exc:
+        flush()  # everything decoded before the damage is kept
+        summary.fatal = f"{exc}; entities up to line {summary.last_committed_line} are committed: rerun with --resume once the file is complete"
+    finally:
+        if errors_fh is not None:
+            errors_fh.close()
+        summary.seconds = round(time.monotonic() - started, 3)
+        summary.entities_per_s = round((summary.entities + summary.unchanged) / summary.seconds, 1) if summary.seconds else 0.0
+    return summary
+

@@ -1,0 +1,171 @@
+"""`kg ingest` end to end against the real graph server, on the real Wikidata fixtures."""
+
+import bz2
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cli.main import cli
+from indexers.ingest import IngestOptions, ingest
+from kgstore.graph import GraphStore
+from kgstore.migrate import ensure_schema
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+WD = DATA / "wikidata"
+
+
+@pytest.fixture
+def graph(graph_config, clean_graph):
+    store = GraphStore.from_config(graph_config)
+    ensure_schema(store)
+    yield store
+    store.close()
+
+
+def snapshot(graph: GraphStore) -> tuple[list, list]:
+    """Everything ingest writes, in a comparable form."""
+    nodes = graph.read(
+        "MATCH (e:Entity) RETURN e.qid AS qid, e.label AS label, e.aliases AS aliases, e.hash AS hash, "
+        "e.stub AS stub, e.attributes_json AS attrs ORDER BY qid"
+    )
+    rels = graph.read("MATCH (a:Entity)-[r]->(b:Entity) RETURN a.qid AS s, type(r) AS t, r.pid AS pid, b.qid AS o")
+    return nodes, sorted((r["s"], r["t"], r["pid"], r["o"]) for r in rels)
+
+
+def entity_count(graph: GraphStore) -> int:
+    return graph.count("MATCH (e:Entity) WHERE e.stub = false RETURN count(e)")
+
+
+def test_q42_has_exactly_what_its_json_holds(graph: GraphStore) -> None:
+    doc = json.loads((WD / "wd_Q42.json").read_text())
+    summary = ingest(graph, WD / "wd_Q42.json", IngestOptions(workers=1))
+    assert summary.status == "ok" and summary.entities == 1
+    [e] = graph.read("MATCH (e:Entity {qid: 'Q42'}) RETURN e {.*} AS e")
+    e = e["e"]
+    assert e["label"] == doc["labels"]["en"]["value"] == "Douglas Adams"
+    assert e["description"] == doc["descriptions"]["en"]["value"]
+    assert set(e["aliases"]) >= {a["value"] for a in doc["aliases"]["en"]}
+    assert e["sitelinks"] == len(doc["sitelinks"])
+    assert e["wikipedia_title"] == doc["sitelinks"]["enwiki"]["title"]
+    p18 = [c["mainsnak"]["datavalue"]["value"] for c in doc["claims"]["P18"]]
+    assert e["images"][: len(p18)] == p18
+    expected = {
+        (pid, c["mainsnak"]["datavalue"]["value"]["id"])
+        for pid, claims in doc["claims"].items()
+        for c in claims
+        if c["mainsnak"]["snaktype"] == "value" and c["mainsnak"]["datatype"] in ("wikibase-item", "wikibase-property")
+    }
+    got = graph.read("MATCH (:Entity {qid: 'Q42'})-[r]->(b:Entity) RETURN type(r) AS t, r.pid AS pid, b.qid AS o")
+    assert {(r["pid"], r["o"]) for r in got} == expected
+    assert all(r["t"] == r["pid"] for r in got)
+    assert ("P31", "Q5") in expected
+    attrs = json.loads(e["attributes_json"])
+    assert attrs["P569"] == ["1952-03-11"]  # date of birth, a literal claim
+
+
+def test_sample_dump_stream_and_lexeme(graph: GraphStore) -> None:
+    s = ingest(graph, WD / "sample_wikidata_items.json.bz2", IngestOptions(workers=2))
+    assert (s.entities, s.errors, s.status) == (100, 0, "ok")
+    assert entity_count(graph) == 100
+    s = ingest(graph, WD / "short_stream.json.bz2", IngestOptions(workers=2))
+    ids = {json.loads(line.rstrip(",\n"))["id"] for line in bz2.open(WD / "short_stream.json.bz2", "rt") if line.strip()}
+    assert s.lines_read == 635 and s.errors == 0
+    assert graph.count("MATCH (e:Entity) WHERE e.stub = false AND e.qid IN $ids RETURN count(e)", ids=sorted(ids)) == len(ids)
+    s = ingest(graph, WD / "wd_L3354.json", IngestOptions(workers=1))
+    assert (s.skipped, s.entities, s.status) == (1, 0, "ok")
+
+
+def test_reingest_changes_nothing_and_newer_dump_updates(graph: GraphStore, tmp_path: Path) -> None:
+    path = WD / "sample_wikidata_items.json.bz2"
+    ingest(graph, path, IngestOptions(workers=1))
+    before = snapshot(graph)
+    again = ingest(graph, path, IngestOptions(workers=1))
+    assert (again.entities, again.unchanged) == (0, 100)
+    assert snapshot(graph) == before
+
+    lines = bz2.open(path, "rt").read().splitlines()
+    doc = json.loads(lines[1].rstrip(","))
+    qid = doc["id"]
+    doc["labels"]["en"]["value"] = "Renamed entity"
+    dropped = sorted(doc["claims"])[0]
+    del doc["claims"][dropped]
+    newer = tmp_path / "newer.json"
+    newer.write_text(json.dumps(doc))
+    s = ingest(graph, newer, IngestOptions(workers=1))
+    assert s.entities == 1
+    assert graph.read("MATCH (e:Entity {qid: $q}) RETURN e.label AS l", q=qid) == [{"l": "Renamed entity"}]
+    left = graph.read("MATCH (:Entity {qid: $q})-[r]->() WHERE r.pid = $p RETURN count(r) AS n", q=qid, p=dropped)
+    assert left == [{"n": 0}]
+
+
+def test_corrupted_lines_are_recorded_and_good_entities_land(graph: GraphStore, tmp_path: Path) -> None:
+    lines = bz2.open(WD / "sample_wikidata_items.json.bz2", "rt").read().splitlines()
+    bad_lines = {5: lines[5][: len(lines[5]) // 2], 17: "{not json at all,", 40: '{"type": "item"},'}
+    for i, text in bad_lines.items():
+        lines[i] = text
+    corrupt = tmp_path / "corrupt.json.bz2"
+    corrupt.write_bytes(bz2.compress("\n".join(lines).encode()))
+    errors = tmp_path / "errors.jsonl"
+    s = ingest(graph, corrupt, IngestOptions(workers=1, errors_path=errors))
+    assert s.status == "partial" and s.errors == 3 and s.entities == 97
+    recorded = [json.loads(x) for x in errors.read_text().splitlines()]
+    assert sorted(r["line"] for r in recorded) == [i + 1 for i in sorted(bad_lines)]
+    assert all(r["reason"] for r in recorded)
+    assert entity_count(graph) == 97
+
+
+def test_truncated_file_then_resume_equals_clean_run(graph: GraphStore, graph_config, tmp_path: Path) -> None:
+    full = (WD / "sample_wikidata_items.json.bz2").read_bytes()
+    ingest(graph, WD / "sample_wikidata_items.json.bz2", IngestOptions(workers=1))
+    clean = snapshot(graph)
+    graph.write("MATCH (n) DETACH DELETE n")
+    ensure_schema(graph)
+
+    dump = tmp_path / "latest-all.json.bz2"
+    dump.write_bytes(full[: len(full) * 6 // 10])
+    s = ingest(graph, dump, IngestOptions(workers=1, batch_size=10))
+    assert s.status == "failed" and "truncated" in s.fatal and "--resume" in s.fatal
+    assert 0 < s.last_committed_line < 101
+    assert entity_count(graph) > 0
+
+    dump.write_bytes(full)  # the download completes
+    r = ingest(graph, dump, IngestOptions(workers=1, resume=True, batch_size=10))
+    assert r.status == "ok" and r.resumed_from_line == s.last_committed_line
+    assert r.lines_read < 100
+    assert snapshot(graph) == clean
+
+
+def test_cli_exit_codes_and_messages(graph_config, clean_graph, tmp_path: Path) -> None:
+    env = {"KG_HOME": str(graph_config.home), "KG_GRAPH_URI": graph_config.graph_uri,
+           "KG_GRAPH_USER": graph_config.graph_user, "KG_GRAPH_PASSWORD": graph_config.graph_password,
+           "KG_GRAPH_DATABASE": graph_config.graph_database}
+    runner = CliRunner()
+    ok = runner.invoke(cli, ["ingest", str(WD / "wd_Q42.json"), "--json"], env=env)
+    assert ok.exit_code == 0, ok.output
+    assert json.loads(ok.output)["entities"] == 1
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"qid": "Q1", "label": "universe"}) + "\n{oops\n")
+    partial = runner.invoke(cli, ["ingest", str(bad), "--format", "custom-jsonl"], env=env)
+    assert partial.exit_code == 3 and "bad lines recorded in" in partial.output
+    missing = runner.invoke(cli, ["ingest", str(tmp_path / "nope.json")], env=env, standalone_mode=False)
+    assert missing.exit_code != 0 and "nope.json" in str(missing.exception)
+    empty = tmp_path / "empty.json"
+    empty.write_text("")
+    res = runner.invoke(cli, ["ingest", str(empty)], env=env, standalone_mode=False)
+    assert "empty" in str(res.exception)
+
+
+def test_custom_entities_and_wikimel_kb_through_the_same_path(graph: GraphStore, tmp_path: Path) -> None:
+    custom = tmp_path / "mine.jsonl"
+    custom.write_text("\n".join(json.dumps(r) for r in [
+        {"id": "acme:widget", "label": "Acme Widget", "aliases": ["the widget"], "description": "a product",
+         "relations": [{"pid": "P176", "target": "acme:corp"}]},
+        {"id": "acme:corp", "label": "Acme Corporation", "attributes": {"founded": 1947}},
+    ]) + "\n")
+    s = ingest(graph, custom, IngestOptions(workers=1))
+    assert (s.format, s.entities) == ("custom-jsonl", 2)
+    assert graph.read("MATCH (:Entity {qid:'acme:widget'})-[r:P176]->(b) RETURN b.label AS l") == [{"l": "Acme Corporation"}]
+    s = ingest(graph, DATA / "mel" / "wikimel", IngestOptions(workers=2, limit=500))
+    assert s.format == "wikimel-kb" and s.entities == 500
