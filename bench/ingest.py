@@ -1,0 +1,139 @@
+"""Ingest benchmark: `kg ingest` of a large dump against plain decompression of the same file.
+
+Builds a Wikidata-layout dump (`[`, one entity per line with a trailing comma, `]`) by re-numbering the real
+entities of ../shared/data/wikidata/short_stream.json.bz2 (574 distinct items; copy k maps every Q-id n to
+n*1000+k, so each copy is a self-consistent sub-graph), then measures in one run:
+  1. plain decompression of the file (the floor every tool hits),
+  2. `kg ingest` of it into a fresh graph (embedded ArcadeDB unless --graph-uri), peak RSS of kg and its workers.
+Prints entities/s and the ratio ingest time / decompression time (target <= 3) and peak RSS (target < 1.5 GB).
+
+    python bench/ingest.py --entities 100000 200000
+"""
+
+from __future__ import annotations
+
+import argparse
+import bz2
+import gzip
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "data" / "wikidata" / "short_stream.json.bz2"
+QID = re.compile(r'"Q(\d+)"')
+NUMERIC = re.compile(r'"numeric-id": (\d+)')
+
+
+def base_entities() -> list[str]:
+    latest: dict[str, str] = {}
+    with bz2.open(FIXTURE, "rt") as fh:
+        for line in fh:
+            line = line.strip().rstrip(",")
+            if line:
+                latest[json.loads(line)["id"]] = line
+    return list(latest.values())
+
+
+def build_dump(path: Path, n: int, compression: str) -> None:
+    bases = base_entities()
+    opener = bz2.open if compression == "bz2" else gzip.open
+    with opener(path, "wt", compresslevel=6) as out:
+        out.write("[\n")
+        for i in range(n):
+            k, base = divmod(i, len(bases))
+            text = bases[base]
+            text = QID.sub(lambda m: f'"Q{int(m.group(1)) * 1000 + k}"', text)
+            text = NUMERIC.sub(lambda m: f'"numeric-id": {int(m.group(1)) * 1000 + k}', text)
+            out.write(text + (",\n" if i < n - 1 else "\n"))
+        out.write("]\n")
+
+
+def decompress_seconds(path: Path, compression: str) -> float:
+    opener = bz2.open if compression == "bz2" else gzip.open
+    start = time.perf_counter()
+    with opener(path, "rb") as fh:
+        while fh.read(1 << 20):
+            pass
+    return time.perf_counter() - start
+
+
+def tree_rss(pid: int) -> int:
+    """Resident bytes of a process and all its descendants."""
+    total, stack = 0, [pid]
+    while stack:
+        p = stack.pop()
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+            for t in Path(f"/proc/{p}/task").iterdir():
+                stack.extend(int(c) for c in (t / "children").read_text().split())
+        except OSError:
+            continue
+    return total
+
+
+KG = shutil.which("kg") or str(Path(sys.executable).with_name("kg"))
+
+
+def run_ingest(path: Path, home: Path, workers: int, extra_env: dict[str, str]) -> tuple[float, int, dict]:
+    kg = KG
+    env = {**os.environ, "KG_HOME": str(home), **extra_env}
+    subprocess.run([kg, "migrate"], env=env, check=True, capture_output=True)  # server start-up is not ingest time
+    start = time.perf_counter()
+    proc = subprocess.Popen([kg, "ingest", str(path), "--json", "--workers", str(workers)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    peak = 0
+    while proc.poll() is None:
+        peak = max(peak, tree_rss(proc.pid))
+        time.sleep(0.2)
+    seconds = time.perf_counter() - start
+    out = proc.stdout.read() if proc.stdout else ""
+    if proc.returncode != 0:
+        raise SystemExit(f"kg ingest failed ({proc.returncode}): {out[-2000:]}")
+    return seconds, peak, json.loads(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--entities", type=int, nargs="+", default=[100_000, 200_000])
+    ap.add_argument("--compression", choices=["bz2", "gz"], default="bz2")
+    ap.add_argument("--workers", type=int, default=0)
+    ap.add_argument("--graph-uri", help="ingest into this Bolt server instead of a fresh embedded one")
+    ap.add_argument("--keep", type=Path, help="directory to keep the generated dumps in (reused when present)")
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="kg-bench-ingest-"))
+    extra = {"KG_GRAPH_URI": args.graph_uri} if args.graph_uri else {}
+    rows = []
+    try:
+        for n in args.entities:
+            dump_dir = args.keep or work
+            dump_dir.mkdir(parents=True, exist_ok=True)
+            dump = dump_dir / f"dump-{n}.json.{args.compression}"
+            if not dump.exists():
+                t = time.perf_counter()
+                build_dump(dump, n, args.compression)
+                print(f"built {dump.name}: {dump.stat().st_size / 1e6:.0f} MB in {time.perf_counter() - t:.0f} s", flush=True)
+            dec = decompress_seconds(dump, args.compression)
+            home = work / f"home-{n}"
+            seconds, peak, summary = run_ingest(dump, home, args.workers, extra)
+            rows.append((n, dump.stat().st_size, dec, seconds, summary, peak))
+            print(f"{n:>9,} entities  {dump.stat().st_size / 1e6:7.0f} MB  decompress {dec:6.1f} s  ingest {seconds:7.1f} s  "
+                  f"{summary['entities'] / seconds:8,.0f} entities/s  rels {summary['relationships']:,}  "
+                  f"ratio {seconds / dec:5.2f}  peak RSS {peak / 2**20:6.0f} MiB", flush=True)
+            subprocess.run([KG, "--home", str(home), "server", "stop"], capture_output=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print("\nentities    decompress_s  ingest_s  entities/s  ratio(target<=3)  peak_rss_MiB(target<1536)")
+    for n, size, dec, seconds, summary, peak in rows:
+        print(f"{n:<11,} {dec:<13.1f} {seconds:<9.1f} {summary['entities'] / seconds:<11,.0f} {seconds / dec:<17.2f} {peak / 2**20:.0f}")
+
+
+if __name__ == "__main__":
+    main()
