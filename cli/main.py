@@ -10,6 +10,7 @@ import click
 from cli.admin import migrate_cmd, server, status_cmd
 from cli.context import AppContext
 from cli.ingest import ingest_cmd
+from cli.query import query
 from kgstore.config import load_config
 from kgstore.errors import KgError
 
@@ -50,6 +51,7 @@ cli.add_command(server)
 cli.add_command(migrate_cmd)
 cli.add_command(status_cmd)
 cli.add_command(ingest_cmd)
+cli.add_command(query)
 
 
 def main() -> None:

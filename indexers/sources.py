@@ -8,6 +8,8 @@ Formats (`FORMATS`):
 - ``wbgetentities``: a ``{"entities": {id: entity, ...}}`` API response.
 - ``custom-jsonl``: custom entities, one per line (see `indexers.custom`).
 - ``wikimel-kb``: a directory holding ``qid2ne.json`` and ``qid2abs.json`` (see `indexers.mel_kb`).
+- ``property-labels``: a property label table, ``PID<TAB>label[<TAB>description]`` per line (e.g. WikiDiverse's
+  PID2Label.tsv), so attributes and relations read with property names when the property entities are absent.
 
 Files may be gzip, bzip2 or xz compressed; compression is recognised by magic bytes, never by file name, and
 so is the format (a dump renamed to .txt still reads). Reading is split in two so that the ingest pipeline can
@@ -30,7 +32,7 @@ from pathlib import Path
 from typing import BinaryIO, TextIO
 
 from kgstore.errors import InputError
-from kgstore.model import EntityRecord
+from kgstore.model import PID_RE, EntityRecord
 
 from indexers.custom import parse_custom
 from indexers.mel_kb import KB_FILES, iter_wikimel_docs, parse_wikimel
@@ -52,8 +54,10 @@ __all__ = [
 
 FORMATS: tuple[str, ...] = (
     "wikidata-dump", "wikidata-jsonl", "wikidata-entity", "wbgetentities", "custom-jsonl", "wikimel-kb",
+    "property-labels",
 )
-LINE_FORMATS = frozenset({"wikidata-dump", "wikidata-jsonl", "custom-jsonl"})
+LINE_FORMATS = frozenset({"wikidata-dump", "wikidata-jsonl", "custom-jsonl", "property-labels"})
+_PROPERTY_LINE = re.compile(rb"^P[1-9][0-9]*\t[^\t]+")
 DOCUMENT_FORMATS = frozenset({"wikidata-entity", "wbgetentities"})
 
 _MAGIC = ((b"\x1f\x8b", "gzip"), (b"BZh", "bz2"), (b"\xfd7zXZ\x00", "xz"))
@@ -216,6 +220,8 @@ def detect_format(path: Path) -> str:
                 if second is None or head2 in (b"]", b"],") or head2.startswith(b"{"):
                     return "wikidata-dump"
                 raise _unknown(path, first)
+            if _PROPERTY_LINE.match(head):
+                return "property-labels"
             if not head.startswith(b"{"):
                 raise _unknown(path, first)
             try:
@@ -345,6 +351,8 @@ def parse_raw(
     """One raw entity text from `iter_raw` -> record (None: skipped entity type); ValueError on a bad entity."""
     if raw.startswith(_UNDECODABLE):
         raise ValueError(raw[len(_UNDECODABLE):])
+    if fmt == "property-labels":
+        return _parse_property_line(raw)
     try:
         doc = json.loads(raw)
     except json.JSONDecodeError as exc:
@@ -358,6 +366,14 @@ def parse_raw(
     if fmt == "wikimel-kb":
         return parse_wikimel(doc)
     raise ValueError(f"unknown format {fmt!r}")
+
+
+def _parse_property_line(raw: str) -> EntityRecord:
+    fields = raw.split("\t")
+    if len(fields) < 2 or not PID_RE.match(fields[0]) or not fields[1].strip():
+        raise ValueError("expected PID<TAB>label[<TAB>description]")
+    description = fields[2].strip() if len(fields) > 2 and fields[2].strip() else None
+    return EntityRecord(qid=fields[0], kind="property", label=fields[1].strip(), description=description)
 
 
 def parse_batch(

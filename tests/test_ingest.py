@@ -169,3 +169,24 @@ def test_custom_entities_and_wikimel_kb_through_the_same_path(graph: GraphStore,
     assert graph.read("MATCH (:Entity {qid:'acme:widget'})-[r:P176]->(b) RETURN b.label AS l") == [{"l": "Acme Corporation"}]
     s = ingest(graph, DATA / "mel" / "wikimel", IngestOptions(workers=2, limit=500))
     assert s.format == "wikimel-kb" and s.entities == 500
+
+
+def test_query_entity_reads_attributes_with_property_labels(graph_config, clean_graph) -> None:
+    env = {"KG_HOME": str(graph_config.home), "KG_GRAPH_URI": graph_config.graph_uri,
+           "KG_GRAPH_USER": graph_config.graph_user, "KG_GRAPH_PASSWORD": graph_config.graph_password,
+           "KG_GRAPH_DATABASE": graph_config.graph_database}
+    runner = CliRunner()
+    table = DATA / "mel" / "wikidiverse" / "PID2Label.tsv"
+    res = runner.invoke(cli, ["ingest", str(WD / "wd_Q42.json"), str(table), "--json"], env=env)
+    assert res.exit_code == 0, res.output
+    assert [s["format"] for s in json.loads(res.output)] == ["wikidata-entity", "property-labels"]
+    card = json.loads(runner.invoke(cli, ["query", "entity", "Q42", "--json"], env=env).output)
+    assert card["label"] == "Douglas Adams" and card["sitelinks"] == 107
+    attrs = {a["key"]: a for a in card["attributes"]}
+    assert attrs["P1477"]["property"] == "birth name" and attrs["P1477"]["values"] == ["Douglas Noel Adams"]
+    rels = {(r["pid"], r["target"]): r for r in card["relations"]}
+    assert rels[("P31", "Q5")]["property"] == "instance of"
+    text = runner.invoke(cli, ["query", "entity", "Q42"], env=env).output
+    assert "birth name (P1477): Douglas Noel Adams" in text
+    unknown = runner.invoke(cli, ["query", "entity", "Q999999999"], env=env, standalone_mode=False)
+    assert "unknown entity 'Q999999999'" in str(unknown.exception)
