@@ -6,10 +6,16 @@
 #   services.sh stop [STATE_DIR] stop them (idempotent)
 #   services.sh run -- CMD...    install + start, run CMD with env.sh sourced, always stop; exits with CMD's code
 #
-# Settings: KG_SERVICES_CACHE (default ~/.cache/kg-services), KG_SERVICES_DIR (state dir: data, logs, pid files;
-# default: a fresh temporary dir), KG_SERVICES_ARCADEDB_HEAP (default 2g), PYTHON (an interpreter that has
-# arcadedb_embedded and neo4j; default python3). Both servers bind 127.0.0.1 only. The graph password is random
-# per start and only written to the 0600 file env.sh (and a 0600 java argument file), never to stdout.
+# Settings:
+#   KG_SERVICES_CACHE          where the Qdrant binary is cached (default ~/.cache/kg-services)
+#   KG_SERVICES_DIR            state dir: data, logs, pid files, env.sh; its qdrant/ and arcadedb/ subdirs are wiped
+#                              on each start. Default for start/stop: /tmp/kg-services-UID; for run: a fresh temporary
+#                              dir, removed afterwards when CMD succeeded (logs kept when it failed)
+#   KG_SERVICES_ARCADEDB_HEAP  ArcadeDB's -Xmx (default 2g)
+#   PYTHON                     an interpreter with arcadedb_embedded and neo4j (default python3)
+# Both servers bind 127.0.0.1 only. The graph password is random per start, at least 8 characters (ArcadeDB refuses
+# shorter root passwords), and is only written to the 0600 file env.sh (and, until the JVM has read it, a 0600 java
+# argument file, so it never appears in `ps`); never to stdout.
 set -euo pipefail
 
 QDRANT_VERSION=1.16.3
@@ -18,7 +24,7 @@ QDRANT_SHA256=024824792e491ac94c161fc5cfaa0c015ec385261bb5e3bc444cbda4698410a4
 CACHE="${KG_SERVICES_CACHE:-$HOME/.cache/kg-services}"
 QDRANT_DIR="$CACHE/qdrant-${QDRANT_VERSION}"
 QDRANT_BIN="$QDRANT_DIR/package/bin/qdrant"
-LAST_STATE="$CACHE/last-state-dir"   # lets a bare `stop` find the dir of the last `start`
+DEFAULT_STATE="${TMPDIR:-/tmp}/kg-services-$(id -u)"   # state dir of `start`/`stop` without KG_SERVICES_DIR
 PY="${PYTHON:-python3}"
 READY_TIMEOUT=60
 
@@ -96,28 +102,11 @@ stop_one() {  # stop_one NAME PIDFILE PATTERN
 
 tail_log() { log "last lines of $1:"; tail -n 40 "$1" >&2 2>/dev/null || true; }
 
-# ---------------------------------------------------------------------------------------------------- start
-cmd_start() {
-    [[ -x "$QDRANT_BIN" ]] || die "Qdrant is not installed; run: $0 install"
-    local state="${KG_SERVICES_DIR:-}"
-    if [[ -z "$state" ]]; then
-        state="$(mktemp -d "${TMPDIR:-/tmp}/kg-services.XXXXXX")"
-    fi
-    mkdir -p "$state"
-    state="$(cd "$state" && pwd)"
-    STATE_DIR="$state"   # for `run`
-    if ours "$state/qdrant.pid" qdrant || ours "$state/arcadedb.pid" ArcadeDBServer; then
-        die "servers already running in $state; run: $0 stop $state"
-    fi
-    mkdir -p "$CACHE"
-    echo "$state" >"$LAST_STATE"
-
-    local arcadedb
-    arcadedb="$("$PY" -c "import arcadedb_embedded,os;print(os.path.dirname(arcadedb_embedded.__file__))")" \
-        || die "$PY cannot import arcadedb_embedded (set PYTHON to an interpreter that has it)"
-    [[ -x "$arcadedb/jre/bin/java" ]] || die "no bundled JRE at $arcadedb/jre/bin/java"
-
-    local ports bolt_port http_port q_http q_grpc
+# launch_servers STATE ARCADEDB_DIR PASSWORD: picks free ports (sets BOLT_PORT HTTP_PORT Q_HTTP Q_GRPC), starts
+# both servers and waits until they answer; returns 2 (qdrant) or 3 (arcadedb) when one did not come up.
+launch_servers() {
+    local state="$1" arcadedb="$2" password="$3"
+    local ports bolt_port http_port q_http q_grpc rc=0
     ports="$("$PY" - <<'EOF'
 import socket
 socks = []
@@ -129,9 +118,6 @@ print(" ".join(str(s.getsockname()[1]) for s in socks))
 EOF
 )"
     read -r bolt_port http_port q_http q_grpc <<<"$ports"
-
-    local password
-    password="$("$PY" -c "import secrets;print(secrets.token_urlsafe(24))")"
 
     # Qdrant: its cwd is a scratch dir (it writes ./.qdrant-initialized there).
     mkdir -p "$state/qdrant/storage" "$state/qdrant/snapshots" "$state/qdrant/cwd"
@@ -172,12 +158,11 @@ EOF
     echo $! >"$state/arcadedb.pid"
 
     # Readiness: Qdrant /readyz; ArcadeDB TCP connect, then a real Bolt query on database "kg".
-    local rc=0
     KG_READY_PASSWORD="$password" "$PY" - "$READY_TIMEOUT" "$q_http" "$bolt_port" \
-        "$(cat "$state/qdrant.pid")" "$(cat "$state/arcadedb.pid")" <<'EOF' || rc=$?
+        "$(cat "$state/qdrant.pid")" "$(cat "$state/arcadedb.pid")" "$state/arcadedb.log" <<'EOF' || rc=$?
 import os, socket, sys, time, urllib.request
 
-timeout, q_http, bolt_port, q_pid, a_pid = sys.argv[1:]
+timeout, q_http, bolt_port, q_pid, a_pid, a_log = sys.argv[1:]
 deadline = time.monotonic() + float(timeout)
 
 def alive(pid):
@@ -187,11 +172,21 @@ def alive(pid):
     except OSError:
         return False
 
+def crashed(name):
+    # ArcadeDB can stay alive after its startup failed (e.g. a port was taken): read its log.
+    if name != "arcadedb":
+        return False
+    try:
+        with open(a_log, errors="replace") as f:
+            return 'Exception in thread "main"' in f.read()
+    except OSError:
+        return False
+
 def wait(name, pid, probe):
     last = None
     while time.monotonic() < deadline:
-        if not alive(pid):
-            print(f"services: {name} exited during startup ({last})", file=sys.stderr)
+        if not alive(pid) or crashed(name):
+            print(f"services: {name} failed during startup ({last})", file=sys.stderr)
             sys.exit(2 if name == "qdrant" else 3)
         try:
             probe()
@@ -210,21 +205,60 @@ def qdrant():
 def bolt():
     socket.create_connection(("127.0.0.1", int(bolt_port)), timeout=2).close()
     from neo4j import GraphDatabase
-    with GraphDatabase.driver(f"bolt://127.0.0.1:{bolt_port}",
-                              auth=("root", os.environ["KG_READY_PASSWORD"])) as driver:
-        records, _, _ = driver.execute_query("RETURN 1 AS one", database_="kg")
-        if records[0]["one"] != 1:
-            raise RuntimeError(f"unexpected answer {records!r}")
+    with GraphDatabase.driver(f"bolt://127.0.0.1:{bolt_port}", auth=("root", os.environ["KG_READY_PASSWORD"]),
+                              connection_timeout=3, connection_acquisition_timeout=5) as driver:
+        with driver.session(database="kg") as session:  # session.run: one try, no driver-side retries
+            one = session.run("RETURN 1 AS one").single()["one"]
+        if one != 1:
+            raise RuntimeError(f"unexpected answer {one!r}")
 
-wait("qdrant", q_pid, qdrant)
-wait("arcadedb", a_pid, bolt)
+try:
+    wait("qdrant", q_pid, qdrant)
+    wait("arcadedb", a_pid, bolt)
+except KeyboardInterrupt:
+    sys.exit(130)
 EOF
-    if ((rc != 0)); then
-        if ((rc == 2)); then tail_log "$state/qdrant.log"; else tail_log "$state/arcadedb.log"; fi
+    BOLT_PORT=$bolt_port HTTP_PORT=$http_port Q_HTTP=$q_http Q_GRPC=$q_grpc
+    return "$rc"
+}
+
+# ---------------------------------------------------------------------------------------------------- start
+cmd_start() {
+    [[ -x "$QDRANT_BIN" ]] || die "Qdrant is not installed; run: $0 install"
+    local state="${KG_SERVICES_DIR:-$DEFAULT_STATE}"
+    mkdir -p "$state"
+    state="$(cd "$state" && pwd)"
+    STATE_DIR="$state"   # for `run`
+    if ours "$state/qdrant.pid" qdrant || ours "$state/arcadedb.pid" ArcadeDBServer; then
+        die "servers already running in $state; run: $0 stop $state"
+    fi
+    # Throw-away servers: every start begins with empty data (and a new root password).
+    rm -rf "$state/qdrant" "$state/arcadedb" "$state/env.sh" "$state/qdrant.log" "$state/arcadedb.log"
+
+    local arcadedb
+    arcadedb="$("$PY" -c "import arcadedb_embedded,os;print(os.path.dirname(arcadedb_embedded.__file__))")" \
+        || die "$PY cannot import arcadedb_embedded (set PYTHON to an interpreter that has it)"
+    [[ -x "$arcadedb/jre/bin/java" ]] || die "no bundled JRE at $arcadedb/jre/bin/java"
+
+    local password
+    password="$("$PY" -c "import secrets;print(secrets.token_urlsafe(24))")"
+
+    local attempt rc
+    for attempt in 1 2 3; do
+        rc=0
+        launch_servers "$state" "$arcadedb" "$password" || rc=$?
+        ((rc != 0)) || break
         stop_all "$state"
         rm -f "$state/arcadedb/java.args"
+        # A free port picked here can be taken by another process before the server binds it: retry.
+        if ((attempt < 3)) && grep -qiE 'address already in use|port .* busy' "$state/qdrant.log" "$state/arcadedb.log"; then
+            log "port clash; retrying with new ports"
+            continue
+        fi
+        if ((rc == 2)); then tail_log "$state/qdrant.log"; else tail_log "$state/arcadedb.log"; fi
         die "servers did not start; logs in $state"
-    fi
+    done
+    local bolt_port="$BOLT_PORT" http_port="$HTTP_PORT" q_http="$Q_HTTP" q_grpc="$Q_GRPC"
 
     rm -f "$state/arcadedb/java.args"   # read by the JVM at launch; the password now lives only in env.sh
 
@@ -255,12 +289,10 @@ stop_all() {
 }
 
 cmd_stop() {
-    local state="${1:-${KG_SERVICES_DIR:-}}"
-    if [[ -z "$state" ]]; then
-        state="$(cat "$LAST_STATE" 2>/dev/null || true)"
-    fi
-    [[ -n "$state" && -d "$state" ]] || return 0   # nothing was started: nothing to stop
+    local state="${1:-${KG_SERVICES_DIR:-$DEFAULT_STATE}}"
+    [[ -d "$state" ]] || return 0   # nothing was started there: nothing to stop
     stop_all "$state"
+    rm -f "$state/env.sh"
 }
 
 # ---------------------------------------------------------------------------------------------------- run
