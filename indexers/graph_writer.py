@@ -24,14 +24,22 @@ SET e.kind = r.kind, e.label = r.label, e.description = r.description, e.aliases
     e.sitelinks = r.sitelinks, e.images = r.images, e.image_urls = r.image_urls, e.types = r.types,
     e.subclass_of = r.subclass_of, e.attributes_json = r.attributes_json, e.modified = r.modified,
     e.hash = r.hash, e.source = $source, e.stub = false
+RETURN r.qid AS qid, elementId(e) AS eid
 """
 HASH_QUERY = "UNWIND $qids AS q MATCH (e:Entity {qid: q}) RETURN e.qid AS qid, e.hash AS hash"
 CLEAR_CLAIMS_QUERY = "UNWIND $qids AS q MATCH (e:Entity {qid: q})-[r]->(:Entity) DELETE r"
+TARGETS_QUERY = """
+UNWIND $qids AS q
+MERGE (b:Entity {qid: q}) ON CREATE SET b.stub = true
+RETURN q AS qid, elementId(b) AS eid
+"""
+# Endpoints are matched by the element ids the two queries above returned: a direct lookup, about twice as fast as
+# matching on qid again. CREATE is safe: a written entity's outgoing claims were just cleared (or never existed).
 REL_QUERY = """
 UNWIND $rows AS r
-MATCH (a:Entity {qid: r.s})
-MERGE (b:Entity {qid: r.t}) ON CREATE SET b.stub = true
-MERGE (a)-[x:%s]->(b)
+MATCH (a) WHERE elementId(a) = r.s
+MATCH (b) WHERE elementId(b) = r.t
+CREATE (a)-[x:%s]->(b)
 SET x.pid = $pid
 """
 
@@ -76,20 +84,22 @@ def write_entities(graph: GraphStore, records: Sequence[EntityRecord], source: s
     result.unchanged = len(rows) - len(changed)
     if not changed:
         return result
-    by_pid: dict[str, list[dict[str, str]]] = defaultdict(list)
-    for row in changed:
-        for rel in latest[row["qid"]].relations:
-            by_pid[rel.pid].append({"s": row["qid"], "t": rel.target})
+    claims = [(row["qid"], rel.pid, rel.target) for row in changed for rel in latest[row["qid"]].relations]
     replaced = [row["qid"] for row in changed if row["qid"] in known]
 
     def work(tx: ManagedTransaction) -> None:
         if replaced:
             tx.run(CLEAR_CLAIMS_QUERY, qids=replaced).consume()
-        tx.run(NODE_QUERY, rows=changed, source=source).consume()
+        eids = {r["qid"]: r["eid"] for r in tx.run(NODE_QUERY, rows=changed, source=source)}
+        targets = sorted({t for _, _, t in claims} - eids.keys())
+        eids.update({r["qid"]: r["eid"] for r in tx.run(TARGETS_QUERY, qids=targets)})
+        by_pid: dict[str, list[dict[str, str]]] = defaultdict(list)
+        for s, pid, t in claims:
+            by_pid[pid].append({"s": eids[s], "t": eids[t]})
         for pid, rel_rows in sorted(by_pid.items()):
             tx.run(REL_QUERY % validate_rel_type(pid), rows=rel_rows, pid=pid).consume()
 
     graph.write_fn(work)
     result.written = len(changed)
-    result.relationships = sum(len(v) for v in by_pid.values())
+    result.relationships = len(claims)
     return result
