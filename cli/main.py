@@ -9,8 +9,11 @@ import click
 
 from cli.admin import migrate_cmd, server, status_cmd
 from cli.context import AppContext
+from cli.index import index_cmd
 from cli.ingest import ingest_cmd
+from cli.link import eval_cmd, link_cmd, train_cmd
 from cli.query import query
+from cli.search import search_cmd
 from kgstore.config import load_config
 from kgstore.errors import KgError
 
@@ -52,6 +55,11 @@ cli.add_command(migrate_cmd)
 cli.add_command(status_cmd)
 cli.add_command(ingest_cmd)
 cli.add_command(query)
+cli.add_command(link_cmd)
+cli.add_command(eval_cmd)
+cli.add_command(train_cmd)
+cli.add_command(index_cmd)
+cli.add_command(search_cmd)
 
 
 def main() -> None:

@@ -1,0 +1,257 @@
+"""`kg link`, `kg eval`, `kg train`: mentions to QIDs, measured, and the reranker fitted."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import click
+from tqdm import tqdm
+
+from cli.context import AppContext, echo_json, pass_app
+from kgstore.search import Searcher
+from linkers.corpus import NIL, BadLine, Document, read_corpus
+from linkers.datasets import BUILTIN, load_dataset
+from linkers.detect import GazetteerDetector
+from linkers.metrics import Evaluator, Scored, protocol, render_table
+from linkers.pipeline import Linker, LinkOptions, MentionResult
+from linkers.rerankers import METHODS
+
+EXIT_PARTIAL = 3
+
+
+def method_options(f):
+    for opt in reversed([
+        click.option("--method", type=click.Choice(METHODS), default="features", show_default=True,
+                     help="Reranking method."),
+        click.option("--weights", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                     help="Weights file of the features method (default: the shipped fitted weights; see kg train)."),
+        click.option("--top-k", type=click.IntRange(1, 100), default=10, show_default=True, help="Candidates per mention."),
+        click.option("--nil-threshold", type=float,
+                     help="Leave a mention unlinked (NIL) when its best score is below this."),
+    ]):
+        f = opt(f)
+    return f
+
+
+def _detector(app: AppContext) -> GazetteerDetector:
+    graph = app.graph()
+    n = graph.count("MATCH (e:Entity) WHERE e.stub = false RETURN count(e)")
+
+    def aliases() -> Iterator[tuple[str, str]]:
+        after = ""
+        while True:
+            rows = graph.read("MATCH (e:Entity) WHERE e.stub = false AND e.qid > $after RETURN e.qid AS qid, "
+                              "e.label AS label, e.aliases AS aliases ORDER BY e.qid LIMIT 5000", after=after)
+            if not rows:
+                return
+            for r in rows:
+                for a in [r["label"], *(r["aliases"] or [])]:
+                    if a:
+                        yield a, r["qid"]
+            after = rows[-1]["qid"]
+
+    path = app.config.home / "cache" / f"gazetteer-{app.config.collection}.bin"
+    return GazetteerDetector.cached(path, f"{app.config.graph_uri or 'embedded'}|{n}", aliases)
+
+
+def _linker(app: AppContext, opts: LinkOptions, detect: bool) -> Linker:
+    searcher = Searcher(app.config, app.vectors())
+    return Linker(searcher, opts, graph=app.graph() if opts.write else None,
+                  detector=_detector(app) if detect else None)
+
+
+def _good(items: Iterable[Document | BadLine], bad: list[BadLine]) -> Iterator[Document]:
+    for item in items:
+        if isinstance(item, BadLine):
+            bad.append(item)
+        else:
+            yield item
+
+
+@click.command("link")
+@click.argument("corpus", nargs=-1, required=True, type=click.Path(path_type=Path))
+@method_options
+@click.option("--no-write", is_flag=True, help="Do not write Document/Mention/REFERS_TO into the graph.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write one JSON line per mention here.")
+@click.option("--explain", is_flag=True, help="Print each mention's candidates, features and scores per stage.")
+@click.option("--detect/--no-detect", default=True, show_default=True,
+              help="Detect mentions (KB gazetteer) in documents that give no spans.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@pass_app
+def link_cmd(app: AppContext, corpus: tuple[Path, ...], method: str, weights: Path | None, top_k: int,
+             nil_threshold: float | None, no_write: bool, out: Path | None, explain: bool, detect: bool,
+             as_json: bool) -> None:
+    """Link the mentions of a corpus to KB entities and write the edges back into the graph.
+
+    CORPUS: corpus JSONL files (docs/corpus-format.md), .txt files, or directories of them. Documents with
+    `mentions` are linked at those spans/boxes; the others get mentions detected from the KB's names.
+    Linking the same corpus again with the same settings changes nothing. Exit 3 when some lines were bad.
+    """
+    opts = LinkOptions(method=method, weights=weights, top_k=top_k, nil_threshold=nil_threshold, write=not no_write)
+    linker = _linker(app, opts, detect)
+    bad: list[BadLine] = []
+    counts = {"documents": 0, "mentions": 0, "linked": 0, "nil": 0}
+    started = time.perf_counter()
+    out_fh = open(out, "w", encoding="utf-8") if out else None
+    try:
+        with tqdm(desc="link", unit=" docs", disable=None, file=sys.stderr) as bar:
+            for batch_docs, results in _batches(linker, _good(read_corpus(list(corpus)), bad)):
+                counts["documents"] += batch_docs
+                bar.update(batch_docs)
+                for r in results:
+                    counts["mentions"] += 1
+                    counts["linked" if r.qid else "nil"] += 1
+                    if out_fh:
+                        out_fh.write(json.dumps(r.to_json(explain), ensure_ascii=False) + "\n")
+                    if explain:
+                        _explain(r)
+    finally:
+        if out_fh:
+            out_fh.close()
+    seconds = time.perf_counter() - started
+    summary = {**counts, "bad_lines": len(bad), "seconds": round(seconds, 3),
+               "mentions_per_s": round(counts["mentions"] / seconds, 1) if seconds else 0.0,
+               "documents_per_s": round(counts["documents"] / seconds, 1) if seconds else 0.0,
+               "run_id": linker.run_id(), "written": not no_write, "out": str(out) if out else None,
+               "bad": [str(b) for b in bad[:100]]}
+    if as_json:
+        echo_json(summary)
+    else:
+        click.echo(f"documents {counts['documents']:,}  mentions {counts['mentions']:,}  linked {counts['linked']:,}  "
+                   f"NIL {counts['nil']:,}  bad lines {len(bad)}  {seconds:.1f} s  "
+                   f"{summary['mentions_per_s']:,.0f} mentions/s  run {summary['run_id']}")
+        for b in bad[:20]:
+            click.echo(f"  skipped {b}", err=True)
+    if bad:
+        sys.exit(EXIT_PARTIAL)
+
+
+def _batches(linker: Linker, docs: Iterator[Document]) -> Iterator[tuple[int, list[MentionResult]]]:
+    """(documents in the batch, their results): counts documents without mentions too."""
+    batch: list[Document] = []
+    for doc in docs:
+        batch.append(doc)
+        if len(batch) >= linker.options.batch_docs:
+            yield len(batch), next(linker.link(batch))
+            batch = []
+    if batch:
+        yield len(batch), next(linker.link(batch))
+
+
+def _explain(r: MentionResult) -> None:
+    span = f"[{r.start}:{r.end}]" if r.start is not None else (f"box {r.box}" if r.box else "")
+    click.echo(f"\n{r.doc_id} {span} {r.surface!r} -> {r.qid or NIL}" + (f" ({r.score:.3f})" if r.score is not None else ""))
+    click.echo(f"  stages: {' -> '.join(r.trace['stages'])}   retrieved: {', '.join(r.retrieved)}")
+    for i, c in enumerate(r.candidates, 1):
+        f = " ".join(f"{k}={v:.3f}" for k, v in c["features"].items() if v)
+        s = " ".join(f"{k}={v:.3f}" for k, v in c["sources"].items())
+        click.echo(f"  {i:>2}. {c['qid']:<12} {str(c['label'])[:40]:<40} score={c['score']:.3f}  [{s}]  {f}")
+
+
+def _ensure_kb(app: AppContext, dataset) -> None:
+    """A built-in dataset's KB slice is ingested and indexed when the graph does not have it yet."""
+    if dataset.kb is None:
+        return
+    from indexers.index import Indexer
+    from indexers.ingest import IngestOptions, ingest
+
+    graph = app.graph()
+    if not graph.count("MATCH (e:Entity) WHERE e.source = $s RETURN count(e)", s=dataset.kb.name):
+        click.echo(f"ingesting the {dataset.name} KB slice from {dataset.kb}", err=True)
+        ingest(graph, dataset.kb, IngestOptions(errors_path=app.config.home / "ingest-errors" / f"{dataset.name}.jsonl"))
+    Indexer(app.config, graph, app.vectors()).run()
+
+
+def _evaluate(linker: Linker, docs: Iterator[Document], k: int, report: list | None) -> Evaluator:
+    ev = Evaluator(k=k)
+    with tqdm(desc="eval", unit=" docs", disable=None, file=sys.stderr) as bar:
+        for n, results in _batches(linker, docs):
+            bar.update(n)
+            for r in results:
+                if r.gold is None:
+                    continue
+                ranked = [c["qid"] for c in r.candidates]
+                ev.add(Scored(gold=r.gold, ranked=ranked, retrieved=r.retrieved, predicted=r.qid or NIL))
+                if report is not None and (r.qid or NIL) != r.gold:
+                    report.append(r.to_json(explain=True))
+    return ev
+
+
+@click.command("eval")
+@click.argument("dataset")
+@click.option("--split", type=click.Choice(["train", "dev", "test"]), default="test", show_default=True)
+@click.option("--limit", type=click.IntRange(1), help="Evaluate on the first N documents of the split.")
+@method_options
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write metrics, protocol and every wrong mention (with its trace) to this JSON file.")
+@click.option("--json", "as_json", is_flag=True, help="Print metrics as JSON (hits@1, hits@3, hits@5, mrr, recall@k, n).")
+@pass_app
+def eval_cmd(app: AppContext, dataset: str, split: str, limit: int | None, method: str, weights: Path | None,
+             top_k: int, nil_threshold: float | None, report: Path | None, as_json: bool) -> None:
+    """Measure linking on a dataset with gold QIDs: wikimel, wikidiverse, or a corpus JSONL whose mentions carry
+    `gold` (QID or NIL). Built-in datasets load their KB slice when the graph does not have it yet. Nothing is written."""
+    ds = load_dataset(dataset, split if dataset in BUILTIN else None, limit)
+    _ensure_kb(app, ds)
+    opts = LinkOptions(method=method, weights=weights, top_k=top_k, nil_threshold=nil_threshold, write=False)
+    linker = _linker(app, opts, detect=False)
+    bad: list[BadLine] = []
+    errors: list | None = [] if report else None
+    started = time.perf_counter()
+    ev = _evaluate(linker, _good(ds.documents(), bad), top_k, errors)
+    seconds = time.perf_counter() - started
+    metrics = ev.metrics()
+    proto = protocol(ds.name, ds.split, kb_size=app.vectors().count(app.config.collection), candidates=top_k,
+                     method=linker.reranker.version(), retrieval="exact+fuzzy name, dense context (RRF)",
+                     mentions_per_s=round(metrics.n / seconds, 1) if seconds else None)
+    data = metrics.to_json(proto)
+    if report:
+        report.write_text(json.dumps({"metrics": data, "errors": errors}, indent=2, ensure_ascii=False, default=str))
+    if as_json:
+        echo_json(data)
+    else:
+        click.echo(render_table(metrics, proto))
+
+
+
+@click.command("train")
+@click.argument("dataset")
+@click.option("--split", type=click.Choice(["train", "dev", "test"]), default="train", show_default=True)
+@click.option("--limit", type=click.IntRange(1), default=3000, show_default=True, help="Documents to fit on.")
+@click.option("--top-k", type=click.IntRange(1, 100), default=10, show_default=True, help="Candidates per mention.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Weights file to write.")
+@click.option("--json", "as_json", is_flag=True, help="Print the fitted weights and scores as JSON.")
+@pass_app
+def train_cmd(app: AppContext, dataset: str, split: str, limit: int, top_k: int, out: Path, as_json: bool) -> None:
+    """Fit the features method's weights on a dataset split (Hits@1 by coordinate search) and save them; use
+    them with `kg link --weights FILE` or `kg eval --weights FILE`."""
+    from linkers.train import TrainingMention, fit, save
+
+    ds = load_dataset(dataset, split if dataset in BUILTIN else None, limit)
+    _ensure_kb(app, ds)
+    linker = _linker(app, LinkOptions(top_k=top_k, write=False), detect=False)
+    data: list[TrainingMention] = []
+    with tqdm(desc="features", unit=" docs", disable=None, file=sys.stderr) as bar:
+        for n, results in _batches(linker, _good(ds.documents(), [])):
+            bar.update(n)
+            data += [TrainingMention(r.gold, [(c["qid"], c["features"]) for c in r.candidates])
+                     for r in results if r.gold and r.gold != NIL]
+    start = dict(linker.reranker.weights)
+    from linkers.train import hits_at_1
+
+    before = hits_at_1(data, start)
+    weights, after = fit(data, start)
+    meta = {"dataset": ds.name, "split": split, "mentions": len(data), "top_k": top_k,
+            "hits@1_before": round(before, 4), "hits@1_after": round(after, 4)}
+    save(out, weights, meta)
+    if as_json:
+        echo_json({"weights": weights, **meta, "out": str(out)})
+    else:
+        click.echo(f"fitted on {len(data):,} mentions of {ds.name}/{split}: Hits@1 {before:.3f} -> {after:.3f}")
+        click.echo(f"weights {json.dumps(weights)} written to {out}")
+
+
+__all__ = ["eval_cmd", "link_cmd", "train_cmd"]

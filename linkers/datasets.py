@@ -1,0 +1,54 @@
+"""Evaluation datasets by name: built-in MEL benchmarks (with their KB slice) or a corpus JSONL with gold QIDs."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+from kgstore.errors import InputError
+from linkers.corpus import BadLine, Document, read_corpus, read_wikidiverse, read_wikimel
+
+BUILTIN = ("wikimel", "wikidiverse")
+
+
+@dataclass
+class Dataset:
+    name: str
+    split: str | None
+    documents: Callable[[], Iterator[Document | BadLine]]
+    kb: Path | None  # the KB slice to ingest when it is not in the graph yet (None: the user's KB)
+
+
+def mel_root() -> Path:
+    """Where the MEL datasets live: $KG_MEL_DATA, else ../shared/data/mel beside the working directory."""
+    env = os.environ.get("KG_MEL_DATA")
+    return Path(env) if env else Path.cwd().parent / "shared" / "data" / "mel"
+
+
+def load_dataset(name: str, split: str | None = None, limit: int | None = None, root: Path | None = None) -> Dataset:
+    root = root or mel_root()
+    if name == "wikimel":
+        d = root / "wikimel"
+        _check(d, "Wikidata-MEL.json")
+        return Dataset(name, split, lambda: read_wikimel(d, split, limit), kb=d)
+    if name == "wikidiverse":
+        d = root / "wikidiverse"
+        _check(d, "WikiDiverse.json")
+        return Dataset(name, split, lambda: read_wikidiverse(d, split, limit), kb=None)
+    path = Path(name)
+    if path.exists():
+        def docs() -> Iterator[Document | BadLine]:
+            for n, item in enumerate(read_corpus([path])):
+                if limit is not None and n >= limit:
+                    return
+                yield item
+        return Dataset(path.name, split, docs, kb=None)
+    raise InputError(f"unknown dataset {name!r}: use one of {', '.join(BUILTIN)} or a corpus JSONL with gold QIDs")
+
+
+def _check(d: Path, marker: str) -> None:
+    if not (d / marker).exists():
+        raise InputError(f"dataset files not found: {d / marker} is missing; set KG_MEL_DATA to the folder that "
+                         "holds wikimel/ and wikidiverse/")

@@ -1,0 +1,64 @@
+"""Write-back of linking results: Document, Mention and REFERS_TO edges, idempotent per method.
+
+Ids are stable (document id, mention id from the span) and the run id is derived from the settings, so linking
+the same corpus again with the same settings changes nothing; a changed decision replaces the method's edge.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from neo4j import ManagedTransaction
+
+from kgstore.graph import GraphStore
+
+DOCS_QUERY = """
+UNWIND $docs AS d
+MERGE (doc:Document {id: d.id})
+SET doc.text = d.text, doc.image = d.image, doc.source = d.source, doc.run_id = $run_id
+"""
+MENTIONS_QUERY = """
+UNWIND $mentions AS m
+MATCH (doc:Document {id: m.doc_id})
+MERGE (x:Mention {id: m.id})
+SET x.doc_id = m.doc_id, x.surface = m.surface, x.start = m.start, x.end = m.end, x.box = m.box,
+    x.image = m.image, x.status = m.status
+MERGE (doc)-[:HAS_MENTION]->(x)
+"""
+# a mention's previous edge of this method that now points elsewhere (or the mention became NIL) goes
+CLEAR_QUERY = """
+UNWIND $mentions AS m
+MATCH (x:Mention {id: m.id})-[r:REFERS_TO]->(e:Entity)
+WHERE r.method = $method AND (m.qid IS NULL OR e.qid <> m.qid)
+DELETE r
+"""
+LINKS_QUERY = """
+UNWIND $links AS l
+MATCH (x:Mention {id: l.id})
+MATCH (e:Entity {qid: l.qid})
+MERGE (x)-[r:REFERS_TO {method: $method}]->(e)
+ON CREATE SET r.created_at = datetime()
+SET r.score = l.score, r.rank = 1, r.run_id = $run_id, r.models = $models
+"""
+
+
+def write_results(graph: GraphStore, docs: Sequence[dict[str, Any]], mentions: Sequence[dict[str, Any]],
+                  method: str, run_id: str, models: list[str]) -> None:
+    """One transaction per batch: a batch of documents lands whole or not at all."""
+    links = [{"id": m["id"], "qid": m["qid"], "score": m["score"]} for m in mentions if m["qid"]]
+
+    def work(tx: ManagedTransaction) -> None:
+        tx.run(DOCS_QUERY, docs=list(docs), run_id=run_id).consume()
+        tx.run(MENTIONS_QUERY, mentions=list(mentions)).consume()
+        tx.run(CLEAR_QUERY, mentions=[{"id": m["id"], "qid": m["qid"]} for m in mentions], method=method).consume()
+        if links:
+            tx.run(LINKS_QUERY, links=links, method=method, run_id=run_id, models=models).consume()
+
+    graph.write_fn(work)
+
+
+def linked_documents(graph: GraphStore, doc_ids: list[str], run_id: str) -> set[str]:
+    """Documents this run already wrote (for --resume)."""
+    rows = graph.read("UNWIND $ids AS i MATCH (d:Document {id: i}) WHERE d.run_id = $run RETURN d.id AS id",
+                      ids=doc_ids, run=run_id)
+    return {r["id"] for r in rows}
