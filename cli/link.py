@@ -93,6 +93,7 @@ def link_cmd(app: AppContext, corpus: tuple[Path, ...], method: str, weights: Pa
     """
     opts = LinkOptions(method=method, weights=weights, top_k=top_k, nil_threshold=nil_threshold, write=not no_write)
     linker = _linker(app, opts, detect)
+    linker.searcher.text_encoder  # load the model before the clock starts: mentions/s measures linking
     bad: list[BadLine] = []
     counts = {"documents": 0, "mentions": 0, "linked": 0, "nil": 0}
     started = time.perf_counter()
@@ -198,6 +199,7 @@ def eval_cmd(app: AppContext, dataset: str, split: str, limit: int | None, metho
     _ensure_kb(app, ds)
     opts = LinkOptions(method=method, weights=weights, top_k=top_k, nil_threshold=nil_threshold, write=False)
     linker = _linker(app, opts, detect=False)
+    linker.searcher.text_encoder  # load the model before the clock starts
     bad: list[BadLine] = []
     errors: list | None = [] if report else None
     started = time.perf_counter()

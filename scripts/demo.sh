@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job on the shipped sample, on the embedded default (no server to install): ingest a real
-# Wikidata-derived KB and show what landed. Data goes to ${KG_HOME:-.kg-demo}; run it again and nothing changes.
+# Wikidata-derived KB, index it, link a small corpus, and query the linked mentions back from the graph.
+# Data goes to ${KG_HOME:-.kg-demo}; run it again and nothing changes.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 kg="${KG:-$root/.venv/bin/kg}"
@@ -8,4 +9,9 @@ export KG_HOME="${KG_HOME:-$root/.kg-demo}"
 step() { printf '\n$ kg %s\n' "$*"; "$kg" "$@"; }
 
 step ingest "$root/samples/kb/fb15k-sample.jsonl.gz"
+step index
+step link "$root/samples/corpus/news.jsonl" --out "$KG_HOME/news-links.jsonl"
+step query mentions Q76
+step query cooccur Q2263
+step eval "$root/samples/corpus/news.jsonl"
 step status
