@@ -4,6 +4,7 @@ Nothing here imports `indexers` or `linkers`: data flows `indexers -> kgstore <-
 """
 
 from kgstore.config import Config, load_config
+from kgstore.encoders import torchvision_compat as _torchvision_compat  # noqa: F401 - guard; see that module
 from kgstore.errors import KgError
 
 __all__ = ["Config", "KgError", "load_config"]

@@ -26,9 +26,13 @@ ENV_NAMES = {
     "qdrant_grpc_port": "KG_QDRANT_GRPC_PORT",
     "collection": "KG_COLLECTION",
     "text_model": "KG_TEXT_MODEL",
+    "image_backend": "KG_IMAGE_BACKEND",
+    "image_model": "KG_IMAGE_MODEL",
+    "image_pretrained": "KG_IMAGE_PRETRAINED",
+    "text_batch_size": "KG_TEXT_BATCH_SIZE",
 }
 SECRETS = {"graph_password", "qdrant_api_key"}
-INT_FIELDS = {"qdrant_grpc_port"}
+INT_FIELDS = {"qdrant_grpc_port", "text_batch_size"}
 DEFAULT_HOME = Path("~/.kg")
 
 
@@ -46,6 +50,10 @@ class Config:
     collection: str = "kg_entities"
     text_model: str = "all-MiniLM-L6-v2"
     sources: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+    image_backend: str | None = None  # None (no image index) | "open_clip" | "hf"
+    image_model: str | None = None  # open_clip architecture/config/dir/hf-hub id, or a transformers CLIP id/dir
+    image_pretrained: str | None = None  # open_clip only: pretrained tag or checkpoint file
+    text_batch_size: int = 64
 
     @property
     def embedded_graph(self) -> bool:

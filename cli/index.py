@@ -1,0 +1,66 @@
+"""`kg index`: entities from the graph into the text, names and image indexes in Qdrant."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from tqdm import tqdm
+
+from cli.context import AppContext, echo_json, pass_app
+from indexers.index import Indexer, IndexOptions, IndexSummary
+from kgstore.entity_index import IMAGE, INDEXES, NAMES, TEXT
+
+
+@click.command("index")
+@click.option("--text", "want_text", is_flag=True, help="Build the text index (label, description, key attributes).")
+@click.option("--names", "want_names", is_flag=True, help="Build the name index (exact and fuzzy lookup).")
+@click.option("--images", "want_images", is_flag=True, help="Build the image index (needs an image model).")
+@click.option("--recreate", is_flag=True,
+              help="Drop and rebuild the collection (after adding an image model or changing the text model's size).")
+@click.option("--page-size", type=click.IntRange(1), default=1000, show_default=True,
+              help="Entities read from the graph and written to Qdrant per step.")
+@click.option("--batch-size", type=click.IntRange(1), help="Texts per encoder batch (default: KG_TEXT_BATCH_SIZE, 64).")
+@click.option("--limit", type=click.IntRange(1), help="Stop after N entities (in qid order).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@pass_app
+def index_cmd(app: AppContext, want_text: bool, want_names: bool, want_images: bool, recreate: bool, page_size: int,
+              batch_size: int | None, limit: int | None, as_json: bool) -> None:
+    """Encode the graph's entities into Qdrant: text vectors (sentence-transformers), names (normalised forms for
+    exact lookup + character 3-grams for fuzzy lookup) and images (CLIP). All three by default.
+
+    Incremental: only entities whose indexed content or model changed since the last run are encoded, so running
+    it twice encodes nothing the second time, and an interrupted run continues when started again. Images that
+    cannot be fetched or decoded are skipped and reported, never fatal.
+    """
+    chosen = [i for i, wanted in ((TEXT, want_text), (NAMES, want_names), (IMAGE, want_images)) if wanted]
+    options = IndexOptions(
+        indexes=tuple(chosen or INDEXES), explicit=bool(chosen), page_size=page_size,
+        text_batch_size=batch_size,
+        limit=limit, recreate=recreate,
+    )
+    indexer = Indexer(app.config, app.graph(), app.vectors(), options)
+    with tqdm(total=indexer.total(), desc="index", unit=" entities", disable=None, file=sys.stderr) as bar:
+        def progress(n: int, summary: IndexSummary) -> None:
+            bar.update(n)
+            bar.set_postfix(encoded=summary.encoded, refresh=False)
+
+        summary = indexer.run(progress)
+    if as_json:
+        echo_json(summary.to_dict())
+    else:
+        _print_summary(summary)
+
+
+def _print_summary(s: IndexSummary) -> None:
+    click.echo(f"collection {s.collection}: {s.entities:,} entities in {s.seconds:.1f} s ({s.entities_per_s:,.0f}/s)")
+    for name, st in s.indexes.items():
+        skipped = sum(st.skipped.values())
+        click.echo(f"  {name:<6} seen {st.seen:,}  encoded {st.encoded:,}  unchanged {st.unchanged:,}  skipped "
+                   f"{skipped:,}  {st.seconds:.1f} s  {st.encoded_per_s:,.0f}/s")
+        for reason, n in sorted(st.skipped.items()):
+            examples = [e for e in st.skip_examples if e["reason"].split(" (")[0] == reason][:3]
+            shown = ", ".join(f"{e['qid']} {e['source']}".strip() for e in examples)
+            click.echo(f"         skipped {n:,}: {reason}" + (f" (e.g. {shown})" if shown else ""))
+    for name, why in s.not_run.items():
+        click.echo(f"  {name:<6} not run: {why}")

@@ -1,0 +1,80 @@
+"""The entity collection in Qdrant: one collection per KB, one point per entity, named vectors plus payload.
+
+The indexer writes it and the searcher reads it, so its layout is defined once, here:
+
+- dense ``text`` (sentence-transformers over label + description + key attributes) and ``image`` (CLIP), cosine;
+- sparse ``names`` (hashed character 3-grams of label and aliases, see `kgstore.names`), with Qdrant's IDF
+  modifier so that rare n-grams weigh more;
+- payload: what retrieval needs without a graph round trip (qid, label, aliases, types, popularity, ...), the
+  normal forms of all names in ``names`` (keyword index: exact lookup), and one input hash per index, which makes
+  indexing incremental.
+
+Qdrant cannot add a named vector to an existing collection, so a collection created before an image model was
+configured (or with another text model size) must be rebuilt: `kg index --recreate`.
+"""
+
+from __future__ import annotations
+
+from qdrant_client import models
+
+from kgstore.errors import ConfigError
+from kgstore.vectors import VectorStore
+
+TEXT, NAMES, IMAGE = "text", "names", "image"
+INDEXES = (TEXT, NAMES, IMAGE)
+HASH_FIELDS = {TEXT: "text_hash", NAMES: "names_hash", IMAGE: "image_hash"}
+ENTITY_HASH = "entity_hash"  # the graph's content hash: payload is rewritten when it changes
+NAMES_FIELD = "names"
+HIT_FIELDS = ["qid", "kind", "label", "description", "aliases", "names", "types", "popularity", "image"]
+PAYLOAD_INDEXES = {
+    "qid": models.PayloadSchemaType.KEYWORD,
+    NAMES_FIELD: models.PayloadSchemaType.KEYWORD,
+    "types": models.PayloadSchemaType.KEYWORD,
+    "popularity": models.PayloadSchemaType.INTEGER,
+}
+
+
+def ensure_entity_collection(
+    vectors: VectorStore, name: str, *, text_dim: int, image_dim: int | None, recreate: bool = False
+) -> None:
+    """Create the collection (dropping it first with `recreate`), or check an existing one fits the models."""
+    client = vectors.client
+    if recreate and client.collection_exists(name):
+        client.delete_collection(name)
+    if not client.collection_exists(name):
+        dense = {TEXT: text_dim, **({IMAGE: image_dim} if image_dim else {})}
+        client.create_collection(
+            name,
+            vectors_config={k: models.VectorParams(size=v, distance=models.Distance.COSINE) for k, v in dense.items()},
+            sparse_vectors_config={NAMES: models.SparseVectorParams(modifier=models.Modifier.IDF)},
+        )
+        if not vectors.local:  # local mode has no payload indexes (and needs none at its scale)
+            for field, schema in PAYLOAD_INDEXES.items():
+                client.create_payload_index(name, field, field_schema=schema, wait=True)
+        return
+    existing = dense_sizes(vectors, name)
+    check_vector(name, existing, TEXT, text_dim)
+    if image_dim:
+        check_vector(name, existing, IMAGE, image_dim)
+
+
+def dense_sizes(vectors: VectorStore, name: str) -> dict[str, int]:
+    """Named dense vectors of a collection and their sizes."""
+    params = vectors.client.get_collection(name).config.params.vectors
+    if not isinstance(params, dict):  # an unnamed-vector collection was not made by kg
+        raise ConfigError(f"collection {name!r} was not created by `kg index` (it has one unnamed vector); "
+                          "set KG_COLLECTION to another name")
+    return {k: v.size for k, v in params.items()}
+
+
+def check_vector(collection: str, existing: dict[str, int], vector: str, dim: int) -> None:
+    if vector not in existing:
+        raise ConfigError(
+            f"collection {collection!r} has no {vector!r} vector (it was created before that model was configured); "
+            f"rebuild it with `kg index --recreate`, or set KG_COLLECTION to a new collection"
+        )
+    if existing[vector] != dim:
+        raise ConfigError(
+            f"collection {collection!r} holds {vector} vectors of size {existing[vector]}, but the configured "
+            f"{vector} model makes {dim}; rebuild with `kg index --recreate`, or set KG_COLLECTION to a new collection"
+        )

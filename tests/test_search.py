@@ -1,0 +1,104 @@
+"""`kg search` and the Searcher API over the Wikidata fixtures, indexed once with the real MiniLM model."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from index_helpers import WIKIDATA, cli_env, ingest_files
+
+from cli.main import cli
+from indexers.index import Indexer
+from kgstore.config import Config, load_config
+from kgstore.errors import ConfigError
+from kgstore.graph import GraphStore
+from kgstore.search import Searcher
+from kgstore.vectors import VectorStore
+
+
+@pytest.fixture(scope="module")
+def indexed(servers, graph_driver, tmp_path_factory) -> Config:
+    """The fixtures ingested and indexed once for the module (indexing with MiniLM is the slow part)."""
+    graph_driver.execute_query("MATCH (n) DETACH DELETE n", database_=servers.graph_database)
+    home = tmp_path_factory.mktemp("search-home")
+    config = load_config(overrides={
+        "home": home, "graph_uri": servers.graph_uri, "graph_user": servers.graph_user,
+        "graph_password": servers.graph_password, "graph_database": servers.graph_database,
+        "qdrant_url": servers.qdrant_url, "qdrant_grpc_port": servers.qdrant_grpc_port,
+        "collection": "t_" + uuid.uuid4().hex[:10],
+    }, env={})
+    with GraphStore.from_config(config) as graph:
+        ingest_files(graph, home, WIKIDATA / "wd_Q42.json", WIKIDATA / "sample_wikidata_items.json.bz2")
+        vectors = VectorStore.from_config(config)
+        Indexer(config, graph, vectors).run()
+    yield config
+    vectors.client.delete_collection(config.collection)
+    vectors.close()
+
+
+@pytest.fixture(scope="module")
+def searcher(indexed: Config) -> Searcher:
+    vectors = VectorStore.from_config(indexed)
+    yield Searcher(indexed, vectors)
+    vectors.close()
+
+
+def _search(config: Config, *args: str) -> list[dict]:
+    result = CliRunner().invoke(cli, ["search", *args, "--json"], env=cli_env(config))
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_cli_finds_douglas_adams_by_name_misspelt_name_and_description(indexed: Config) -> None:
+    exact = _search(indexed, "Douglas Adams", "--by", "name")
+    assert exact[0]["qid"] == "Q42" and exact[0]["match"] == "exact" and exact[0]["score"] == 1.0
+    misspelt = _search(indexed, "Duglas Adams", "--by", "name", "--top-k", "3")
+    assert len(misspelt) == 3 and misspelt[0]["qid"] == "Q42" and misspelt[0]["match"] == "fuzzy"
+    assert misspelt[0]["score"] > misspelt[1]["score"] + 0.2
+    by_text = _search(indexed, "English writer of humorous science fiction novels", "--by", "text", "-k", "5")
+    assert by_text[0]["qid"] == "Q42"
+
+
+def test_cli_table_output(indexed: Config) -> None:
+    result = CliRunner().invoke(cli, ["search", "douglas noel adams", "-k", "2"], env=cli_env(indexed))
+    assert result.exit_code == 0, result.output
+    header, first = result.output.splitlines()[:2]
+    assert header.split() == ["RANK", "QID", "LABEL", "SCORE", "MATCH", "DESCRIPTION"]
+    assert first.split()[:6] == ["1", "Q42", "Douglas", "Adams", "1.000", "exact"]
+
+
+def test_by_name_hits_carry_the_payload(searcher: Searcher) -> None:
+    hit = searcher.by_name("DOUGLAS N. ADAMS", top_k=1)[0]  # an alias, in another case and punctuation
+    assert (hit.qid, hit.label, hit.match, hit.score) == ("Q42", "Douglas Adams", "exact", 1.0)
+    assert hit.payload["types"] == ["Q5"] and hit.payload["popularity"] > 100
+    assert "Douglas Noël Adams" in hit.payload["aliases"] and hit.payload["description"] == "author and humorist"
+    assert searcher.by_name("  ?! ") == []
+
+
+def test_by_name_finds_other_fixture_entities_from_partial_names(searcher: Searcher) -> None:
+    hits = searcher.by_name("Kaliningrad", top_k=3)
+    assert hits[0].label == "Kaliningrad Oblast" and hits[0].match == "fuzzy"
+
+
+def test_by_vector_and_vectors_of_serve_precomputed_vectors(searcher: Searcher) -> None:
+    stored = searcher.vectors_of(["Q42", "Q1049", "Q999999999"], "text")
+    assert set(stored) == {"Q42", "Q1049"} and len(stored["Q42"]) == searcher.text_encoder.dim
+    hits = searcher.by_vector("text", stored["Q42"], top_k=2, match="text")
+    assert hits[0].qid == "Q42" and hits[0].score > 0.999 and hits[0].match == "text"
+    assert searcher.vectors_of([], "text") == {}
+
+
+def test_image_search_without_image_model_explains(searcher: Searcher) -> None:
+    with pytest.raises(ConfigError, match="image search needs an image model; no image model configured"):
+        searcher.by_image_text("a photo")
+
+
+def test_missing_collection_says_to_run_index(indexed: Config, tmp_path: Path) -> None:
+    config = load_config(overrides={"home": tmp_path, "qdrant_url": indexed.qdrant_url,
+                                    "qdrant_grpc_port": indexed.qdrant_grpc_port, "collection": "t_never_indexed"},
+                         env={})
+    with pytest.raises(ConfigError, match="collection 't_never_indexed' does not exist .*run `kg index` first"):
+        Searcher(config, VectorStore.from_config(config)).by_name("Douglas Adams")
