@@ -26,31 +26,38 @@ import time
 from pathlib import Path
 
 FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "data" / "wikidata" / "short_stream.json.bz2"
-QID = re.compile(r'"Q(\d+)"')
-NUMERIC = re.compile(r'"numeric-id": (\d+)')
+ID_NUMBER = re.compile(r'("Q|"numeric-id": )(\d+)')
 
 
-def base_entities() -> list[str]:
+def base_templates() -> list[tuple[list[str], list[int]]]:
+    """Each distinct fixture entity split around its entity numbers, so copies are cheap string joins."""
     latest: dict[str, str] = {}
     with bz2.open(FIXTURE, "rt") as fh:
         for line in fh:
             line = line.strip().rstrip(",")
             if line:
                 latest[json.loads(line)["id"]] = line
-    return list(latest.values())
+    templates = []
+    for text in latest.values():
+        parts = ID_NUMBER.split(text)  # literal, prefix, number, literal, prefix, number, ..., literal
+        literals = [parts[j] + (parts[j + 1] if j + 1 < len(parts) else "") for j in range(0, len(parts), 3)]
+        templates.append((literals, [int(x) for x in parts[2::3]]))
+    return templates
 
 
 def build_dump(path: Path, n: int, compression: str) -> None:
-    bases = base_entities()
+    templates = base_templates()
     opener = bz2.open if compression == "bz2" else gzip.open
     with opener(path, "wt", compresslevel=6) as out:
         out.write("[\n")
         for i in range(n):
-            k, base = divmod(i, len(bases))
-            text = bases[base]
-            text = QID.sub(lambda m: f'"Q{int(m.group(1)) * 1000 + k}"', text)
-            text = NUMERIC.sub(lambda m: f'"numeric-id": {int(m.group(1)) * 1000 + k}', text)
-            out.write(text + (",\n" if i < n - 1 else "\n"))
+            k, base = divmod(i, len(templates))
+            literals, numbers = templates[base]
+            pieces = [literals[0]]
+            for number, literal in zip(numbers, literals[1:]):
+                pieces.append(str(number * 1000 + k))
+                pieces.append(literal)
+            out.write("".join(pieces) + (",\n" if i < n - 1 else "\n"))
         out.write("]\n")
 
 

@@ -83,42 +83,54 @@ class Searcher:
                               f"{vector} model configured (add --recreate if the collection predates it)")
 
     def by_name(self, text: str, top_k: int = 10) -> list[Hit]:
-        """Exact normalised-name matches plus fuzzy 3-gram candidates, rescored with rapidfuzz WRatio.
+        """Exact normalised-name matches plus fuzzy 3-gram candidates, rescored with rapidfuzz WRatio."""
+        return self.by_name_many([text], top_k)[0]
+
+    def by_name_many(self, texts: list[str], top_k: int = 10) -> list[list[Hit]]:
+        """`by_name` for many names in two round trips (linkers query a whole batch of mentions at once).
 
         Candidates come with only their names and popularity (payload decoding dominates the cost of a large
         candidate list); the full payload is fetched for the `top_k` survivors alone.
         """
-        form = name_index.normalise(text)
-        if not form:
-            return []
+        forms = [name_index.normalise(t) for t in texts]
+        asked = [f for f in forms if f]
+        if not asked:
+            return [[] for _ in texts]
         self._check_collection()
-        exact = models.QueryRequest(
-            filter=models.Filter(must=[models.FieldCondition(key=NAMES_FIELD, match=models.MatchValue(value=form))]),
-            limit=EXACT_LIMIT, with_payload=RESCORE_FIELDS,
-            query=None if self.vectors.local else models.OrderByQuery(
-                order_by=models.OrderBy(key="popularity", direction=models.Direction.DESC)),
-        )
-        vector = name_index.query_vector(form)
-        fuzzy = models.QueryRequest(
-            query=models.SparseVector(indices=vector.indices, values=vector.values), using=NAMES,
-            limit=max(MIN_FUZZY_CANDIDATES, 3 * top_k), with_payload=RESCORE_FIELDS,
-        )
-        exact_res, fuzzy_res = self.vectors.client.query_batch_points(self.collection, requests=[exact, fuzzy])
-        candidates: dict[Any, tuple[str, dict[str, Any]]] = {}
-        for match, result in (("exact", exact_res), ("fuzzy", fuzzy_res)):
-            for point in result.points:
-                candidates.setdefault(point.id, (match, point.payload or {}))
-        rescored = [
-            (max((name_score(form, f) for f in payload.get(NAMES_FIELD) or []), default=0.0) / 100,
-             payload.get("popularity") or 0, pid)
-            for pid, (_, payload) in candidates.items()
-        ]
-        best = sorted(rescored, key=lambda r: (r[0], r[1]), reverse=True)[:top_k]
-        if not best:
-            return []
+        requests = []
+        for form in asked:
+            vector = name_index.query_vector(form)
+            requests += [
+                models.QueryRequest(
+                    filter=models.Filter(must=[models.FieldCondition(key=NAMES_FIELD, match=models.MatchValue(value=form))]),
+                    limit=EXACT_LIMIT, with_payload=RESCORE_FIELDS,
+                    query=None if self.vectors.local else models.OrderByQuery(
+                        order_by=models.OrderBy(key="popularity", direction=models.Direction.DESC)),
+                ),
+                models.QueryRequest(
+                    query=models.SparseVector(indices=vector.indices, values=vector.values), using=NAMES,
+                    limit=max(MIN_FUZZY_CANDIDATES, 3 * top_k), with_payload=RESCORE_FIELDS,
+                ),
+            ]
+        results = self.vectors.client.query_batch_points(self.collection, requests=requests)
+        ranked: dict[str, list[tuple[float, str, Any]]] = {}
+        for i, form in enumerate(asked):
+            candidates: dict[Any, tuple[str, dict[str, Any]]] = {}
+            for match, result in (("exact", results[2 * i]), ("fuzzy", results[2 * i + 1])):
+                for point in result.points:
+                    candidates.setdefault(point.id, (match, point.payload or {}))
+            rescored = [
+                (max((name_score(form, f) for f in payload.get(NAMES_FIELD) or []), default=0.0) / 100,
+                 payload.get("popularity") or 0, pid, match)
+                for pid, (match, payload) in candidates.items()
+            ]
+            best = sorted(rescored, key=lambda r: (r[0], r[1]), reverse=True)[:top_k]
+            ranked[form] = [(score, match, pid) for score, _, pid, match in best]
+        ids = sorted({pid for best in ranked.values() for _, _, pid in best}, key=str)
         payloads = {p.id: p.payload or {} for p in self.vectors.client.retrieve(
-            self.collection, [pid for _, _, pid in best], with_payload=HIT_FIELDS, with_vectors=False)}
-        return [_hit_from(pid, payloads.get(pid, {}), score, candidates[pid][0]) for score, _, pid in best]
+            self.collection, ids, with_payload=HIT_FIELDS, with_vectors=False)} if ids else {}
+        return [[_hit_from(pid, payloads.get(pid, {}), score, match) for score, match, pid in ranked.get(form, [])]
+                if form else [] for form in forms]
 
     def by_text(self, text: str, top_k: int = 10) -> list[Hit]:
         """Nearest entities to a description-like query in the text index."""
@@ -142,9 +154,15 @@ class Searcher:
         vector = self.image_encoder.encode_texts([text])[0]
         return self._dense(IMAGE, vector.tolist(), top_k, "image")
 
-    def by_vector(self, using: str, vector: Any, top_k: int = 10, match: str = "vector") -> list[Hit]:
-        """Nearest entities to an already-encoded vector (linkers encode contexts in batches)."""
-        return self._dense(using, [float(x) for x in vector], top_k, match)
+    def by_vector_many(self, using: str, vectors: Any, top_k: int = 10, match: str = "vector") -> list[list[Hit]]:
+        """Nearest entities to already-encoded vectors, one round trip for all (linkers encode contexts in batches)."""
+        if len(vectors) == 0:
+            return []
+        self._check_collection(using)
+        requests = [models.QueryRequest(query=[float(x) for x in v], using=using, limit=top_k, with_payload=HIT_FIELDS)
+                    for v in vectors]
+        results = self.vectors.client.query_batch_points(self.collection, requests=requests)
+        return [[_hit(p, float(p.score), match) for p in r.points] for r in results]
 
     def vectors_of(self, qids: list[str], using: str) -> dict[str, Any]:
         """Stored vectors of some entities, for features that compare a mention with every candidate."""

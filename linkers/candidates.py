@@ -9,9 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 
-from kgstore.entity_index import TEXT
+from kgstore.entity_index import IMAGE, TEXT
 from kgstore.search import Hit, Searcher
 
 RRF_K = 60
@@ -41,18 +40,22 @@ class CandidateRetriever:
         self.searcher = searcher
         self.config = config or RetrievalConfig()
 
-    def retrieve(self, surface: str, context_vector: np.ndarray | None = None,
-                 image_vector: np.ndarray | None = None) -> list[Candidate]:
+    def retrieve_many(self, surfaces: list[str], context_vectors: Any = None,
+                      image_vectors: Any = None) -> list[list[Candidate]]:
+        """Candidates for a batch of mentions: a few round trips per batch, not per mention."""
         cfg = self.config
-        ranked: dict[str, list[Hit]] = {"name": self.searcher.by_name(surface, cfg.name_k)}
-        if context_vector is not None and cfg.text_k:
-            ranked["text"] = self.searcher.by_vector(TEXT, context_vector, cfg.text_k, "text")
-        if image_vector is not None and cfg.image_k:
-            ranked["image"] = self.searcher.by_vector("image", image_vector, cfg.image_k, "image")
-        fused: dict[str, Candidate] = {}
-        for source, hits in ranked.items():
-            for rank, hit in enumerate(hits):
-                cand = fused.setdefault(hit.qid, Candidate(hit.qid, hit.label, hit.payload))
-                cand.sources[source] = hit.score
-                cand.rrf += 1.0 / (RRF_K + rank + 1)
-        return sorted(fused.values(), key=lambda c: c.rrf, reverse=True)[: cfg.top_k]
+        sources: dict[str, list[list[Hit]]] = {"name": self.searcher.by_name_many(surfaces, cfg.name_k)}
+        if context_vectors is not None and cfg.text_k:
+            sources["text"] = self.searcher.by_vector_many(TEXT, context_vectors, cfg.text_k, "text")
+        if image_vectors is not None and cfg.image_k:
+            sources["image"] = self.searcher.by_vector_many(IMAGE, image_vectors, cfg.image_k, "image")
+        out = []
+        for i in range(len(surfaces)):
+            fused: dict[str, Candidate] = {}
+            for source, per_mention in sources.items():
+                for rank, hit in enumerate(per_mention[i]):
+                    cand = fused.setdefault(hit.qid, Candidate(hit.qid, hit.label, hit.payload))
+                    cand.sources[source] = hit.score
+                    cand.rrf += 1.0 / (RRF_K + rank + 1)
+            out.append(sorted(fused.values(), key=lambda c: c.rrf, reverse=True)[: cfg.top_k])
+        return out

@@ -114,9 +114,13 @@ class Linker:
         t0 = time.perf_counter()
         work = [(doc, m) for doc in docs for m in self.mentions_of(doc)]
         contexts = [context_window(doc.text, m, self.options.context_chars) for doc, m in work]
-        vectors = self.searcher.text_encoder.encode(contexts) if work else np.zeros((0, 1))
+        # mentions of a short document share one context: encode each distinct context once
+        unique = list(dict.fromkeys(contexts))
+        encoded = self.searcher.text_encoder.encode(unique) if unique else np.zeros((0, 1))
+        position = {c: i for i, c in enumerate(unique)}
+        vectors = encoded[[position[c] for c in contexts]] if contexts else encoded
         t_encode = time.perf_counter() - t0
-        retrieved = [self.retriever.retrieve(m.surface, vectors[i]) for i, (_, m) in enumerate(work)]
+        retrieved = self.retriever.retrieve_many([m.surface for _, m in work], vectors) if work else []
         text_vectors = self.searcher.vectors_of(sorted({c.qid for cands in retrieved for c in cands}), TEXT)
         t_retrieve = time.perf_counter() - t0 - t_encode
         results: list[MentionResult] = []

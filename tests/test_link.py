@@ -78,7 +78,7 @@ def test_link_writes_edges_queryable_and_idempotent(kb, tmp_path: Path) -> None:
     assert len(correct) / len(rows) > 0.6  # real linking on a 46-mention sample (0.70 measured); eval measures more
     qid = correct[0]["qid"]
     mentions = json.loads(runner.invoke(cli, ["query", "mentions", qid, "--json"], env=env).output)
-    assert any(m["document"] == correct[0]["doc_id"] for m in mentions["mentions"])
+    assert any(m["doc_id"] == correct[0]["doc_id"] and m["score"] == correct[0]["score"] for m in mentions["mentions"])
 
     again = runner.invoke(cli, ["link", str(corpus), "--json"], env=env)
     assert again.exit_code == 0

@@ -86,7 +86,7 @@ def test_by_name_finds_other_fixture_entities_from_partial_names(searcher: Searc
 def test_by_vector_and_vectors_of_serve_precomputed_vectors(searcher: Searcher) -> None:
     stored = searcher.vectors_of(["Q42", "Q1049", "Q999999999"], "text")
     assert set(stored) == {"Q42", "Q1049"} and len(stored["Q42"]) == searcher.text_encoder.dim
-    hits = searcher.by_vector("text", stored["Q42"], top_k=2, match="text")
+    [hits] = searcher.by_vector_many("text", [stored["Q42"]], top_k=2, match="text")
     assert hits[0].qid == "Q42" and hits[0].score > 0.999 and hits[0].match == "text"
     assert searcher.vectors_of([], "text") == {}
 

@@ -1,0 +1,85 @@
+"""Linking throughput (no LLM) against the stores configured by KG_* (use a Qdrant server: KG_QDRANT_URL).
+
+Expects the WikiMEL KB slice ingested and indexed in that configuration (`kg eval wikimel --limit 1` does both).
+Measures in one run:
+  1. spans given: WikiMEL dev captions with their mention spans, mentions/s (target >= 100);
+  2. detection: news-length documents (WikiMEL dev captions joined into ~450-word texts), documents/s (target >= 20);
+  3. the BASELINES.md candidate step for comparison: brute-force rapidfuzz WRatio over all KB names, mentions/s.
+
+    python bench/link.py --mentions 1000 --documents 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+from rapidfuzz import fuzz, process, utils
+
+from kgstore.config import load_config
+from kgstore.graph import GraphStore
+from kgstore.search import Searcher
+from kgstore.vectors import VectorStore
+from linkers.corpus import Document, read_wikimel
+from linkers.detect import GazetteerDetector
+from linkers.pipeline import Linker, LinkOptions
+
+MEL = Path(os.environ.get("KG_MEL_DATA", Path(__file__).resolve().parents[2] / "shared" / "data" / "mel"))
+
+
+def timed(linker: Linker, docs: list[Document]) -> tuple[float, int]:
+    start = time.perf_counter()
+    mentions = sum(len(results) for results in linker.link(docs))
+    return time.perf_counter() - start, mentions
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--mentions", type=int, default=1000)
+    ap.add_argument("--documents", type=int, default=60)
+    args = ap.parse_args()
+    config = load_config()
+    graph, vectors = GraphStore.from_config(config), VectorStore.from_config(config)
+    searcher = Searcher(config, vectors)
+    searcher.text_encoder  # model load is not linking time
+
+    dev = list(read_wikimel(MEL / "wikimel", "dev", None))
+    spans: list[Document] = []
+    n = 0
+    for doc in dev:
+        doc.mentions = [m for m in doc.mentions or [] if m.start is not None]
+        spans.append(doc)
+        n += len(doc.mentions)
+        if n >= args.mentions:
+            break
+    linker = Linker(searcher, LinkOptions(write=False))
+    linker.link(spans[:5]).__next__()  # warm-up
+    seconds, mentions = timed(linker, spans)
+    print(f"spans given : {mentions:,} mentions in {seconds:.1f} s = {mentions / seconds:,.1f} mentions/s (target >= 100)")
+
+    names = [r["label"] for r in graph.read("MATCH (e:Entity) WHERE e.stub = false RETURN e.label AS label") if r["label"]]
+    detector = GazetteerDetector.build((name, "") for name in names)
+    news = []
+    for i in range(args.documents):
+        chunk = dev[i * 18:(i + 1) * 18]
+        news.append(Document(f"news{i}", " ".join(d.text for d in chunk)))
+    words = sum(len(d.text.split()) for d in news) / len(news)
+    linker = Linker(searcher, LinkOptions(write=False), detector=detector)
+    seconds, mentions = timed(linker, news)
+    print(f"detection   : {len(news)} documents (~{words:.0f} words, {mentions:,} mentions) in {seconds:.1f} s = "
+          f"{len(news) / seconds:,.1f} documents/s (target >= 20)")
+
+    sample = [m.surface for d in spans for m in d.mentions][:200]
+    choices = [utils.default_process(x) for x in names]
+    start = time.perf_counter()
+    for surface in sample:
+        process.extract(utils.default_process(surface), choices, scorer=fuzz.WRatio, limit=10, processor=None)
+    base = len(sample) / (time.perf_counter() - start)
+    print(f"baseline    : brute-force rapidfuzz top-10 over {len(names):,} names: {base:,.1f} mentions/s "
+          f"(candidates only, no context model)")
+
+
+if __name__ == "__main__":
+    main()
