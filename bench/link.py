@@ -63,7 +63,7 @@ def main() -> None:
     detector = GazetteerDetector.build((name, "") for name in names)
     news = []
     for i in range(args.documents):
-        chunk = dev[i * 18:(i + 1) * 18]
+        chunk = dev[i * 50:(i + 1) * 50]
         news.append(Document(f"news{i}", " ".join(d.text for d in chunk)))
     words = sum(len(d.text.split()) for d in news) / len(news)
     linker = Linker(searcher, LinkOptions(write=False), detector=detector)

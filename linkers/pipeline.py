@@ -64,9 +64,15 @@ class MentionResult:
 
 
 def context_window(text: str, m: Mention, chars: int) -> str:
+    """The text around a mention, snapped to a grid so nearby mentions share one window (encoded once).
+
+    A mention starting in grid cell `b` (cells of `chars` characters) gets the window centred on that cell,
+    `chars` either side of its centre: at least `chars // 2` characters of context on each side of its start.
+    """
     if m.start is None or m.end is None or len(text) <= 2 * chars:
         return text or m.surface
-    return text[max(0, m.start - chars): m.end + chars]
+    centre = (m.start // chars) * chars + chars // 2
+    return text[max(0, centre - chars): max(centre + chars, m.end)]
 
 
 class Linker:
