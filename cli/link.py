@@ -19,6 +19,7 @@ from linkers.detect import GazetteerDetector
 from linkers.metrics import Evaluator, Scored, protocol, render_table
 from linkers.pipeline import Linker, LinkOptions, MentionResult
 from linkers.rerankers import METHODS
+from linkers.writeback import linked_documents
 
 EXIT_PARTIAL = 3
 
@@ -80,11 +81,13 @@ def _good(items: Iterable[Document | BadLine], bad: list[BadLine]) -> Iterator[D
 @click.option("--explain", is_flag=True, help="Print each mention's candidates, features and scores per stage.")
 @click.option("--detect/--no-detect", default=True, show_default=True,
               help="Detect mentions (KB gazetteer) in documents that give no spans.")
+@click.option("--resume", is_flag=True,
+              help="Skip documents this run (same settings) already wrote: continue an interrupted job.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @pass_app
 def link_cmd(app: AppContext, corpus: tuple[Path, ...], method: str, weights: Path | None, top_k: int,
              nil_threshold: float | None, no_write: bool, out: Path | None, explain: bool, detect: bool,
-             as_json: bool) -> None:
+             resume: bool, as_json: bool) -> None:
     """Link the mentions of a corpus to KB entities and write the edges back into the graph.
 
     CORPUS: corpus JSONL files (docs/corpus-format.md), .txt files, or directories of them. Documents with
@@ -95,12 +98,17 @@ def link_cmd(app: AppContext, corpus: tuple[Path, ...], method: str, weights: Pa
     linker = _linker(app, opts, detect)
     linker.searcher.text_encoder  # load the model before the clock starts: mentions/s measures linking
     bad: list[BadLine] = []
-    counts = {"documents": 0, "mentions": 0, "linked": 0, "nil": 0}
+    if resume and no_write:
+        raise click.UsageError("--resume continues a run that writes to the graph; it cannot go with --no-write")
+    counts = {"documents": 0, "mentions": 0, "linked": 0, "nil": 0, "already_linked": 0}
     started = time.perf_counter()
     out_fh = open(out, "w", encoding="utf-8") if out else None
     try:
         with tqdm(desc="link", unit=" docs", disable=None, file=sys.stderr) as bar:
-            for batch_docs, results in _batches(linker, _good(read_corpus(list(corpus)), bad)):
+            docs = _good(read_corpus(list(corpus)), bad)
+            if resume:
+                docs = _not_yet_linked(linker, docs, counts)
+            for batch_docs, results in _batches(linker, docs):
                 counts["documents"] += batch_docs
                 bar.update(batch_docs)
                 for r in results:
@@ -129,6 +137,25 @@ def link_cmd(app: AppContext, corpus: tuple[Path, ...], method: str, weights: Pa
             click.echo(f"  skipped {b}", err=True)
     if bad:
         sys.exit(EXIT_PARTIAL)
+
+
+def _not_yet_linked(linker: Linker, docs: Iterator[Document], counts: dict[str, int]) -> Iterator[Document]:
+    """Documents this run has not written yet (write-back is per batch, so an interrupted job lost nothing)."""
+    run_id = linker.run_id()
+    batch: list[Document] = []
+
+    def fresh() -> Iterator[Document]:
+        done = linked_documents(linker.graph, [d.id for d in batch], run_id)
+        counts["already_linked"] += len(done)
+        return (d for d in batch if d.id not in done)
+
+    for doc in docs:
+        batch.append(doc)
+        if len(batch) >= 500:
+            yield from fresh()
+            batch = []
+    if batch:
+        yield from fresh()
 
 
 def _batches(linker: Linker, docs: Iterator[Document]) -> Iterator[tuple[int, list[MentionResult]]]:

@@ -411,9 +411,3 @@ class Indexer:
         ]
         if operations:
             self.vectors.client.batch_update_points(self.collection, update_operations=operations, wait=True)
-
-
-def index_entities(config: Config, graph: GraphStore, vectors: VectorStore, options: IndexOptions | None = None,
-                   progress: Callable[[int, IndexSummary], None] | None = None) -> IndexSummary:
-    """Run the pipeline with encoders from the configuration (the Python API of `kg index`)."""
-    return Indexer(config, graph, vectors, options).run(progress)

@@ -6,18 +6,16 @@ every query is parameterised, and writes go through managed transactions so the 
 
 from __future__ import annotations
 
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
 from neo4j import Driver, GraphDatabase, ManagedTransaction, Transaction
-from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable, SessionExpired, TransientError
+from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable
 
 from kgstore.config import Config
 from kgstore.errors import GraphAuthError, GraphUnavailable, KgError
 
-RETRYABLE = (ServiceUnavailable, SessionExpired, TransientError)
 
 
 @dataclass
@@ -126,20 +124,6 @@ class GraphStore:
     def count(self, query: str, **params: Any) -> int:
         rows = self.read(query, **params)
         return int(next(iter(rows[0].values()))) if rows else 0
-
-
-def retry(fn: Callable[[], Any], attempts: int = 5, first_delay: float = 0.5) -> Any:
-    """Retry a whole unit of work when the server goes away (e.g. restarted mid-ingest)."""
-    delay = first_delay
-    for attempt in range(attempts):
-        try:
-            return fn()
-        except RETRYABLE:
-            if attempt == attempts - 1:
-                raise
-            time.sleep(delay)
-            delay *= 2
-    raise KgError("unreachable")  # pragma: no cover
 
 
 def validate_rel_type(pid: str) -> str:

@@ -85,6 +85,9 @@ def test_link_writes_edges_queryable_and_idempotent(kb, tmp_path: Path) -> None:
     assert json.loads(again.output)["run_id"] == summary["run_id"]
     assert _link_counts(env) == first  # no duplicate documents, mentions or edges
 
+    resumed = json.loads(runner.invoke(cli, ["link", str(corpus), "--resume", "--json"], env=env).output)
+    assert (resumed["already_linked"], resumed["documents"]) == (40, 0)  # an interrupted job skips what it wrote
+
 
 def test_malformed_lines_are_reported_and_good_ones_linked(kb, tmp_path: Path) -> None:
     cfg, env = kb
