@@ -125,7 +125,9 @@ def main() -> None:
             dump = dump_dir / f"dump-{n}.json.{args.compression}"
             if not dump.exists():
                 t = time.perf_counter()
-                build_dump(dump, n, args.compression)
+                partial = dump.with_name(dump.name + ".partial")  # an interrupted build is never reused
+                build_dump(partial, n, args.compression)
+                partial.replace(dump)
                 print(f"built {dump.name}: {dump.stat().st_size / 1e6:.0f} MB in {time.perf_counter() - t:.0f} s", flush=True)
             dec = decompress_seconds(dump, args.compression)
             home = work / f"home-{n}"
