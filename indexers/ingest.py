@@ -13,13 +13,13 @@ import json
 import multiprocessing as mp
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 from typing import Callable, Iterator
 
-from indexers.graph_writer import write_entities
+from indexers.graph_writer import WriteResult, write_entities
 from indexers.sources import TruncatedInput, detect_format, iter_raw, parse_batch
 from kgstore.graph import GraphStore
 from kgstore.model import EntityRecord
@@ -147,16 +147,31 @@ def ingest(
     started = time.monotonic()
     batch: list[EntityRecord] = []
     batch_last_line = start_line
+    # One writer thread: the graph server writes batch N while this thread reads and the workers parse batch N+1.
+    # At most one batch is in flight (memory stays bounded) and batches commit in file order, each followed by
+    # its checkpoint, so --resume semantics are unchanged.
+    writer = ThreadPoolExecutor(1, thread_name_prefix="kg-ingest-writer")
+    in_flight: Future | None = None
+
+    def write(records: list[EntityRecord], last_line: int) -> tuple[WriteResult, int]:
+        result = write_entities(graph, records, source=path.name)
+        graph.write(CHECKPOINT_QUERY, key=key, path=str(path.resolve()), format=fmt, line=last_line, finished=False)
+        return result, last_line
+
+    def collect() -> None:
+        nonlocal in_flight
+        if in_flight is not None:
+            result, last_line = in_flight.result()  # a failed write raises here
+            in_flight = None
+            summary.entities += result.written
+            summary.unchanged += result.unchanged
+            summary.relationships += result.relationships
+            summary.last_committed_line = last_line
 
     def flush() -> None:
-        nonlocal batch
-        result = write_entities(graph, batch, source=path.name)
-        summary.entities += result.written
-        summary.unchanged += result.unchanged
-        summary.relationships += result.relationships
-        graph.write(CHECKPOINT_QUERY, key=key, path=str(path.resolve()), format=fmt, line=batch_last_line,
-                    finished=False)
-        summary.last_committed_line = batch_last_line
+        nonlocal batch, in_flight
+        collect()
+        in_flight = writer.submit(write, batch, batch_last_line)
         batch = []
 
     def record_error(line: int, reason: str) -> None:
@@ -191,13 +206,16 @@ def ingest(
             if opts.limit is not None and seen >= opts.limit:
                 break
         flush()
+        collect()
         if opts.limit is None:
             graph.write(CHECKPOINT_QUERY, key=key, path=str(path.resolve()), format=fmt, line=batch_last_line,
                         finished=True)
     except TruncatedInput as exc:
         flush()  # everything decoded before the damage is kept
+        collect()
         summary.fatal = f"{exc}; entities up to line {summary.last_committed_line} are committed: rerun with --resume once the file is complete"
     finally:
+        writer.shutdown(wait=True)  # never leave a write running behind the caller's back
         if errors_fh is not None:
             errors_fh.close()
         summary.seconds = round(time.monotonic() - started, 3)
