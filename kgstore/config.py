@@ -30,9 +30,16 @@ ENV_NAMES = {
     "image_model": "KG_IMAGE_MODEL",
     "image_pretrained": "KG_IMAGE_PRETRAINED",
     "text_batch_size": "KG_TEXT_BATCH_SIZE",
+    "llm_base_url": "KG_LLM_BASE_URL",
+    "llm_model": "KG_LLM_MODEL",
+    "llm_api_key": "KG_LLM_API_KEY",
+    "llm_timeout": "KG_LLM_TIMEOUT",
+    "llm_concurrency": "KG_LLM_CONCURRENCY",
+    "llm_retries": "KG_LLM_RETRIES",
 }
-SECRETS = {"graph_password", "qdrant_api_key"}
-INT_FIELDS = {"qdrant_grpc_port", "text_batch_size"}
+SECRETS = {"graph_password", "qdrant_api_key", "llm_api_key"}
+INT_FIELDS = {"qdrant_grpc_port", "text_batch_size", "llm_concurrency", "llm_retries"}
+FLOAT_FIELDS = {"llm_timeout"}
 DEFAULT_HOME = Path("~/.kg")
 
 
@@ -54,6 +61,14 @@ class Config:
     image_model: str | None = None  # open_clip architecture/config/dir/hf-hub id, or a transformers CLIP id/dir
     image_pretrained: str | None = None  # open_clip only: pretrained tag or checkpoint file
     text_batch_size: int = 64
+    # An OpenAI-compatible chat API (vLLM, Ollama, llama.cpp server, hosted) for the LLM linkers;
+    # None: no LLM configured, LLM methods are unavailable.
+    llm_base_url: str | None = None  # e.g. http://127.0.0.1:8080/v1 ("/chat/completions" is appended)
+    llm_model: str | None = None
+    llm_api_key: str | None = field(default=None, repr=False)
+    llm_timeout: float = 60.0  # seconds per HTTP request
+    llm_concurrency: int = 4  # simultaneous requests to the LLM server
+    llm_retries: int = 3  # retries after the first try on connect errors, timeouts, 429 and 5xx
 
     @property
     def embedded_graph(self) -> bool:
@@ -132,6 +147,11 @@ def load_config(overrides: Mapping[str, Any] | None = None, env: Mapping[str, st
             values[name] = int(values[name])
         except (TypeError, ValueError):
             raise ConfigError(f"{name} must be a whole number, got {values[name]!r} (from {sources[name]})") from None
+    for name in FLOAT_FIELDS & set(values):
+        try:
+            values[name] = float(values[name])
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name} must be a number, got {values[name]!r} (from {sources[name]})") from None
     unknown_flags = set(flags) - {f.name for f in fields(Config)}
     if unknown_flags:
         raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown_flags))}")
