@@ -66,7 +66,8 @@ __all__ = [
 
 NIL = "NIL"
 DOC_FIELDS = ("id", "text", "image", "mentions", "meta")
-MENTION_FIELDS = ("start", "end", "surface", "box", "gold")
+MENTION_FIELDS = ("start", "end", "surface", "box", "gold", "clues")
+CLUE_KINDS = ("ocr", "caption", "dense_captions", "tags", "objects")
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 TEXT_SUFFIXES = (".txt",)
 # Same rule as custom entity ids (indexers.custom.USER_ID_RE); linkers do not import indexers.
@@ -85,6 +86,7 @@ class Mention:
     surface: str
     box: list[float] | None = None
     gold: str | None = None  # entity id, "NIL", or None when unknown
+    clues: dict[str, Any] | None = None  # precomputed image clues (caption, dense_captions, tags, ocr, objects)
 
 
 @dataclass
@@ -251,6 +253,7 @@ def _mention(obj: Any, index: int, text: str, image: str | None, ids: _MentionId
     if surface is not None and not isinstance(surface, str):
         raise _Bad(f"{where}.surface: must be a string")
     gold = _gold(obj.get("gold"), where)
+    clues = _clue_map(obj.get("clues"), where)
     box = _box(obj["box"], where, image) if "box" in obj else None
     has_start, has_end = obj.get("start") is not None, obj.get("end") is not None
     if has_start != has_end:
@@ -258,7 +261,7 @@ def _mention(obj: Any, index: int, text: str, image: str | None, ids: _MentionId
     if not has_start:
         if box is None:
             raise _Bad(f"{where}: needs a span (start, end) or a box")
-        return Mention(ids.box(box), None, None, surface or "", box, gold)
+        return Mention(ids.box(box), None, None, surface or "", box, gold, clues)
     start, end = obj["start"], obj["end"]
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in (start, end)):
         raise _Bad(f"{where}: start and end must be integers")
@@ -267,7 +270,7 @@ def _mention(obj: Any, index: int, text: str, image: str | None, ids: _MentionId
     found = text[start:end]
     if surface is not None and surface != found:
         raise _Bad(f"{where}.surface: {surface!r} does not match text[{start}:{end}] = {found!r}")
-    return Mention(ids.span(start, end), start, end, found, box, gold)
+    return Mention(ids.span(start, end), start, end, found, box, gold, clues)
 
 
 def _box(value: Any, where: str, image: str | None) -> list[float]:
@@ -282,6 +285,17 @@ def _box(value: Any, where: str, image: str | None) -> list[float]:
     if min(x1, y1) < 0 or x1 >= x2 or y1 >= y2:
         raise _Bad(f"{where}.box: {value} needs 0 <= x1 < x2 and 0 <= y1 < y2")
     return [x1, y1, x2, y2]
+
+
+def _clue_map(value: Any, where: str) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    ok = isinstance(value, dict) and all(
+        k in CLUE_KINDS and (isinstance(v, str) or (isinstance(v, list) and all(isinstance(x, str) for x in v)))
+        for k, v in value.items())
+    if not ok:
+        raise _Bad(f"{where}.clues: must map {', '.join(CLUE_KINDS)} to a string or a list of strings")
+    return value
 
 
 def _gold(value: Any, where: str) -> str | None:

@@ -13,7 +13,7 @@ from linkers.candidates import Candidate
 FEATURES = ("name", "exact", "context", "popularity", "image")
 
 
-def _cosine(a: np.ndarray | None, b: list[float] | np.ndarray | None) -> float:
+def cosine(a: np.ndarray | None, b: list[float] | np.ndarray | None) -> float:
     if a is None or b is None:
         return 0.0
     b = np.asarray(b, dtype=np.float32)
@@ -32,7 +32,7 @@ def compute(surface: str, candidates: list[Candidate], context_vector: np.ndarra
         c.features = {
             "name": name,
             "exact": 1.0 if form and form in forms else 0.0,
-            "context": _cosine(context_vector, text_vectors.get(c.qid)),
+            "context": c.context if c.context is not None else cosine(context_vector, text_vectors.get(c.qid)),
             "popularity": min(1.0, math.log1p(c.payload.get("popularity") or 0) / math.log1p(500)),
-            "image": _cosine(image_vector, (image_vectors or {}).get(c.qid)),
+            "image": cosine(image_vector, (image_vectors or {}).get(c.qid)),
         }

@@ -23,7 +23,7 @@ from linkers import features as feats
 from linkers.candidates import CandidateRetriever, RetrievalConfig
 from linkers.corpus import NIL, Document, Mention
 from linkers.detect import MentionDetector
-from linkers.rerankers import Reranker, load_reranker
+from linkers.rerankers import MentionInput, Ranking, Reranker, load_reranker
 from linkers.writeback import write_results
 
 
@@ -127,26 +127,17 @@ class Linker:
         vectors = encoded[[position[c] for c in contexts]] if contexts else encoded
         t_encode = time.perf_counter() - t0
         retrieved = self.retriever.retrieve_many([m.surface for _, m in work], vectors) if work else []
-        text_vectors = self.searcher.vectors_of(sorted({c.qid for cands in retrieved for c in cands}), TEXT)
+        text_vectors = self.searcher.vectors_of(sorted({c.qid for cands in retrieved for c in cands}), TEXT, lazy=True)
         t_retrieve = time.perf_counter() - t0 - t_encode
-        results: list[MentionResult] = []
+        items = []
         for i, (doc, m) in enumerate(work):
-            cands = retrieved[i]
-            order = [c.qid for c in cands]
-            feats.compute(m.surface, cands, vectors[i], text_vectors)
-            ranked = self.reranker.rerank(m.surface, contexts[i], cands)
-            top = ranked[0] if ranked else None
-            is_nil = top is None or (self.nil_threshold is not None and top.score < self.nil_threshold)
-            results.append(MentionResult(
-                doc_id=doc.id, mention_id=m.id, surface=m.surface, start=m.start, end=m.end, box=m.box,
-                qid=None if is_nil else top.qid, score=top.score if top else None,
-                candidates=[{"qid": c.qid, "label": c.label, "score": c.score, "features": c.features,
-                             "sources": c.sources} for c in ranked],
-                retrieved=order, gold=m.gold,
-                trace={"stages": ["retrieve:" + "+".join(sorted({s for c in cands for s in c.sources})),
-                                  f"rerank:{self.reranker.name}", "nil" if is_nil else "link"],
-                       "nil_threshold": self.nil_threshold},
-            ))
+            feats.compute(m.surface, retrieved[i], vectors[i], text_vectors)
+            items.append((MentionInput(m.id, m.surface, contexts[i], image=doc.image, clues=dict(m.clues or {}),
+                                       context_vector=vectors[i], text_vectors=text_vectors), retrieved[i]))
+        orders = [[c.qid for c in cands] for cands in retrieved]
+        rankings = self.reranker.rerank_many(items)
+        results = [self._result(doc, m, ranking, orders[i])
+                   for i, ((doc, m), ranking) in enumerate(zip(work, rankings))]
         if self.options.write and self.graph is not None:
             self._write(docs, results)
         elapsed = time.perf_counter() - t0
@@ -154,6 +145,24 @@ class Linker:
             r.trace["batch_seconds"] = {"encode": round(t_encode, 4), "retrieve": round(t_retrieve, 4),
                                         "total": round(elapsed, 4)}
         return results
+
+    def _result(self, doc: Document, m: Mention, ranking: Ranking, order: list[str]) -> MentionResult:
+        ranked = ranking.candidates
+        top = ranked[0] if ranked else None
+        below = self.nil_threshold is not None and top is not None and top.score < self.nil_threshold
+        is_nil = top is None or ranking.nil or (below and not ranking.decided)
+        trace = {"stages": ["retrieve:" + "+".join(sorted({s for c in ranked for s in c.sources})),
+                            f"rerank:{self.reranker.name}", "nil" if is_nil else "link"],
+                 "nil_threshold": self.nil_threshold}
+        if ranking.trace:
+            trace[self.reranker.name] = ranking.trace
+        return MentionResult(
+            doc_id=doc.id, mention_id=m.id, surface=m.surface, start=m.start, end=m.end, box=m.box,
+            qid=None if is_nil else top.qid, score=top.score if top else None,
+            candidates=[{"qid": c.qid, "label": c.label, "score": c.score, "features": c.features,
+                         "sources": c.sources} for c in ranked],
+            retrieved=order, gold=m.gold, trace=trace,
+        )
 
     def _write(self, docs: list[Document], results: list[MentionResult]) -> None:
         by_id = {d.id: d for d in docs}

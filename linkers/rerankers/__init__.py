@@ -1,20 +1,41 @@
-"""Rerankers: one module per method behind the `Reranker` interface; `load_reranker` picks one by name."""
+"""Rerankers: one module per method behind the `Reranker` interface; `load_reranker` picks one by name.
+
+`features` is the LLM-free default; `kar`, `i2cr` and `thinklinker` run the papers' LLM steps on top of it and
+fall back to it whenever the LLM cannot help (unreachable, over budget, unmappable answer).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from kgstore.errors import InputError
-from linkers.rerankers.base import Reranker
+from linkers.rerankers.base import MentionInput, Ranking, Reranker
 from linkers.rerankers.features import FeatureReranker
 
-METHODS = ("features",)
+METHODS = ("features", "kar", "i2cr", "thinklinker")
+LLM_METHODS = METHODS[1:]
 
 
-def load_reranker(method: str, weights: Path | None = None) -> Reranker:
+def load_reranker(method: str, weights: Path | None = None, *, services: Any = None, llm: Any = None,
+                  settings: dict[str, Any] | None = None) -> Reranker:
+    """`services` (MethodServices), `llm` (LLMOptions) and `settings` (the method's section of the method
+    config) matter to the LLM methods only."""
+    base = FeatureReranker.from_file(weights)
     if method == "features":
-        return FeatureReranker.from_file(weights)
-    raise InputError(f"unknown linking method {method!r}; available: {', '.join(METHODS)}")
+        return base
+    if method not in LLM_METHODS:
+        raise InputError(f"unknown linking method {method!r}; available: {', '.join(METHODS)}")
+    from linkers.rerankers.i2cr import I2crReranker
+    from linkers.rerankers.kar import KarReranker
+    from linkers.rerankers.llm_method import MethodServices
+    from linkers.rerankers.thinklinker import ThinkLinkerReranker
+
+    cls = {"kar": KarReranker, "i2cr": I2crReranker, "thinklinker": ThinkLinkerReranker}[method]
+    try:
+        return cls(base, services or MethodServices(client=None), llm, settings)
+    except ValueError as exc:
+        raise InputError(f"{method}: {exc}") from exc
 
 
-__all__ = ["METHODS", "Reranker", "load_reranker"]
+__all__ = ["LLM_METHODS", "METHODS", "MentionInput", "Ranking", "Reranker", "load_reranker"]

@@ -1,10 +1,34 @@
-"""The interface every linking method implements: order a mention's candidates, best first."""
+"""The interface every linking method implements: order a mention's candidates, best first, or say NIL."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
 
 from linkers.candidates import Candidate
+
+
+@dataclass
+class MentionInput:
+    """What a method may read about one mention: its words, its surroundings, its image and image clues."""
+
+    id: str
+    surface: str
+    context: str  # the window of document text around the mention
+    image: str | None = None  # path or URL of the mention's image (document image or region crop)
+    clues: dict[str, Any] = field(default_factory=dict)  # precomputed image clues: caption, tags, ocr, ...
+    context_vector: np.ndarray | None = None  # the text encoder's vector of `context`
+    text_vectors: dict[str, Any] = field(default_factory=dict, repr=False)  # candidate id -> entity text vector
+
+
+@dataclass
+class Ranking:
+    candidates: list[Candidate]  # best first
+    nil: bool = False  # the method decided the mention's entity is none of the candidates
+    decided: bool = False  # the method itself chose (an LLM pick or NIL): the score threshold does not override it
+    trace: dict[str, Any] = field(default_factory=dict)  # what the method did, for --explain and eval reports
 
 
 class Reranker(Protocol):
@@ -14,6 +38,10 @@ class Reranker(Protocol):
         """Identifies the method's settings in the REFERS_TO edges and the run id."""
         ...
 
-    def rerank(self, surface: str, context: str, candidates: list[Candidate]) -> list[Candidate]:
-        """Set `candidate.score` and return the candidates best first (features are already computed)."""
+    def rerank(self, mention: MentionInput, candidates: list[Candidate]) -> Ranking:
+        """Set `candidate.score` and rank (features are already computed)."""
+        ...
+
+    def rerank_many(self, items: list[tuple[MentionInput, list[Candidate]]]) -> list[Ranking]:
+        """A batch of mentions: LLM methods overlap their calls here."""
         ...

@@ -10,6 +10,7 @@ from pathlib import Path
 from kgstore.errors import InputError
 from linkers.candidates import Candidate
 from linkers.features import FEATURES
+from linkers.rerankers.base import MentionInput, Ranking
 
 DEFAULT_WEIGHTS = "default.json"
 
@@ -41,7 +42,13 @@ class FeatureReranker:
     def score(self, features: dict[str, float]) -> float:
         return sum(w * features.get(k, 0.0) for k, w in self.weights.items())
 
-    def rerank(self, surface: str, context: str, candidates: list[Candidate]) -> list[Candidate]:
+    def rank(self, candidates: list[Candidate]) -> list[Candidate]:
         for c in candidates:
             c.score = round(self.score(c.features), 6)
         return sorted(candidates, key=lambda c: (c.score, c.features.get("popularity", 0.0)), reverse=True)
+
+    def rerank(self, mention: MentionInput, candidates: list[Candidate]) -> Ranking:
+        return Ranking(self.rank(candidates))
+
+    def rerank_many(self, items: list[tuple[MentionInput, list[Candidate]]]) -> list[Ranking]:
+        return [self.rerank(m, c) for m, c in items]
