@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import time
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -14,28 +16,71 @@ from tqdm import tqdm
 from cli.context import AppContext, echo_json, pass_app
 from kgstore.search import Searcher
 from linkers.corpus import NIL, BadLine, Document, read_corpus
-from linkers.datasets import BUILTIN, load_dataset
+from linkers.datasets import BUILTIN, GIVEN, load_dataset
 from linkers.detect import GazetteerDetector
 from linkers.metrics import Evaluator, Scored, protocol, render_table
 from linkers.pipeline import Linker, LinkOptions, MentionResult
-from linkers.rerankers import METHODS
+from linkers.methods import build_reranker, method_settings
+from linkers.rerankers import LLM_METHODS, METHODS
+from linkers.rerankers.llm_method import WHEN, LLMOptions
 from linkers.writeback import linked_documents
 
 EXIT_PARTIAL = 3
 
 
+@dataclass
+class MethodArgs:
+    """The linking-method options shared by link and eval."""
+
+    method: str
+    weights: Path | None
+    top_k: int
+    nil_threshold: float | None
+    llm: str
+    llm_margin: float
+    llm_budget: int | None
+    method_config: Path | None
+
+    def llm_options(self) -> LLMOptions:
+        return LLMOptions(when=self.llm, margin=self.llm_margin, budget=self.llm_budget)
+
+    def settings(self) -> dict:
+        return method_settings(self.method_config, self.method)
+
+
 def method_options(f):
+    """Adds the method options and hands them to the command as one `margs: MethodArgs`."""
+    names = [field.name for field in fields(MethodArgs)]
+
+    @functools.wraps(f)
+    def wrapper(*args, **kwargs):
+        margs = MethodArgs(**{n: kwargs.pop(n) for n in names})
+        return f(*args, margs=margs, **kwargs)
+
     for opt in reversed([
         click.option("--method", type=click.Choice(METHODS), default="features", show_default=True,
-                     help="Reranking method."),
+                     help="Linking method: features (no LLM), or an LLM method on top of it: kar (one call, "
+                          "select one of the top 5), i2cr (text, consistency and image checks, visual-clue "
+                          "rounds), thinklinker (question/answer dialogue, 2 calls per candidate asked about)."),
         click.option("--weights", type=click.Path(exists=True, dir_okay=False, path_type=Path),
                      help="Weights file of the features method (default: the shipped fitted weights; see kg train)."),
         click.option("--top-k", type=click.IntRange(1, 100), default=10, show_default=True, help="Candidates per mention."),
         click.option("--nil-threshold", type=float,
                      help="Leave a mention unlinked (NIL) when its best score is below this."),
+        click.option("--llm", type=click.Choice(WHEN), default="unsure", show_default=True,
+                     help="When LLM methods call the LLM: only when the features ranking is unsure (top-1/top-2 "
+                          "margin below --llm-margin), or always."),
+        click.option("--llm-margin", type=float, default=LLMOptions.margin, show_default=True,
+                     help="Score margin under which the features ranking counts as unsure."),
+        click.option("--llm-budget", type=click.IntRange(0), default=None,
+                     help="Most LLM calls per mention (cache hits count). Default: kar 1, i2cr 10, "
+                          "thinklinker 2 x rounds."),
+        click.option("--method-config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                     help="TOML file with a table per method, e.g. [i2cr] alpha = 0.6, beta = 31, "
+                          "order = [\"ocr\", \"caption\"]; [kar] k = 5; [thinklinker] rounds = 3."),
     ]):
-        f = opt(f)
-    return f
+        wrapper = opt(wrapper)
+    return wrapper
 
 
 def _detector(app: AppContext) -> GazetteerDetector:
@@ -59,10 +104,31 @@ def _detector(app: AppContext) -> GazetteerDetector:
     return GazetteerDetector.cached(path, f"{app.config.graph_uri or 'embedded'}|{n}", aliases)
 
 
-def _linker(app: AppContext, opts: LinkOptions, detect: bool) -> Linker:
+def _linker(app: AppContext, opts: LinkOptions, detect: bool, margs: MethodArgs | None = None) -> Linker:
     searcher = Searcher(app.config, app.vectors())
+    reranker = None
+    if margs is not None and margs.method in LLM_METHODS:
+        reranker = build_reranker(
+            app.config, margs.method, margs.weights, llm=margs.llm_options(), settings=margs.settings(),
+            encoder=searcher.text_encoder, image_encoder=searcher.image_encoder if app.config.image_backend else None,
+            image_loader=searcher.image_loader, graph=app.graph())
     return Linker(searcher, opts, graph=app.graph() if opts.write else None,
-                  detector=_detector(app) if detect else None)
+                  detector=_detector(app) if detect else None, reranker=reranker)
+
+
+def _llm_stats(linker_or_reranker) -> dict | None:
+    reranker = getattr(linker_or_reranker, "reranker", linker_or_reranker)
+    return reranker.stats_json() if hasattr(reranker, "stats_json") else None
+
+
+def _llm_line(stats: dict | None) -> str | None:
+    if not stats:
+        return None
+    return (f"LLM: {stats['calls']} calls ({stats['api_calls']} to the server, {stats['cache_hits']} from cache), "
+            f"{stats['calls_per_mention_all']:.2f} per mention ({stats['mentions']:,} of {stats['mentions_seen']:,} "
+            f"mentions consulted it), {stats['prompt_tokens']:,} prompt + "
+            f"{stats['completion_tokens']:,} completion tokens, {stats['seconds']:.1f} s"
+            + ("; server unreachable: fell back to the features ranking" if stats.get("unavailable") else ""))
 
 
 def _good(items: Iterable[Document | BadLine], bad: list[BadLine]) -> Iterator[Document]:
@@ -85,17 +151,17 @@ def _good(items: Iterable[Document | BadLine], bad: list[BadLine]) -> Iterator[D
               help="Skip documents this run (same settings) already wrote: continue an interrupted job.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @pass_app
-def link_cmd(app: AppContext, corpus: tuple[Path, ...], method: str, weights: Path | None, top_k: int,
-             nil_threshold: float | None, no_write: bool, out: Path | None, explain: bool, detect: bool,
-             resume: bool, as_json: bool) -> None:
+def link_cmd(app: AppContext, corpus: tuple[Path, ...], margs: MethodArgs, no_write: bool, out: Path | None,
+             explain: bool, detect: bool, resume: bool, as_json: bool) -> None:
     """Link the mentions of a corpus to KB entities and write the edges back into the graph.
 
     CORPUS: corpus JSONL files (docs/corpus-format.md), .txt files, or directories of them. Documents with
     `mentions` are linked at those spans/boxes; the others get mentions detected from the KB's names.
     Linking the same corpus again with the same settings changes nothing. Exit 3 when some lines were bad.
     """
-    opts = LinkOptions(method=method, weights=weights, top_k=top_k, nil_threshold=nil_threshold, write=not no_write)
-    linker = _linker(app, opts, detect)
+    opts = LinkOptions(method=margs.method, weights=margs.weights, top_k=margs.top_k,
+                       nil_threshold=margs.nil_threshold, write=not no_write)
+    linker = _linker(app, opts, detect, margs)
     linker.searcher.text_encoder  # load the model before the clock starts: mentions/s measures linking
     bad: list[BadLine] = []
     if resume and no_write:
@@ -126,10 +192,12 @@ def link_cmd(app: AppContext, corpus: tuple[Path, ...], method: str, weights: Pa
                "mentions_per_s": round(counts["mentions"] / seconds, 1) if seconds else 0.0,
                "documents_per_s": round(counts["documents"] / seconds, 1) if seconds else 0.0,
                "run_id": linker.run_id(), "written": not no_write, "out": str(out) if out else None,
-               "bad": [str(b) for b in bad[:100]]}
+               "bad": [str(b) for b in bad[:100]], "llm": _llm_stats(linker)}
     if as_json:
         echo_json(summary)
     else:
+        if summary["llm"]:
+            click.echo(_llm_line(summary["llm"]))
         click.echo(f"documents {counts['documents']:,}  mentions {counts['mentions']:,}  linked {counts['linked']:,}  "
                    f"NIL {counts['nil']:,}  bad lines {len(bad)}  {seconds:.1f} s  "
                    f"{summary['mentions_per_s']:,.0f} mentions/s  run {summary['run_id']}")
@@ -178,6 +246,9 @@ def _explain(r: MentionResult) -> None:
         f = " ".join(f"{k}={v:.3f}" for k, v in c["features"].items() if v)
         s = " ".join(f"{k}={v:.3f}" for k, v in c["sources"].items())
         click.echo(f"  {i:>2}. {c['qid']:<12} {str(c['label'])[:40]:<40} score={c['score']:.3f}  [{s}]  {f}")
+    for name, value in r.trace.items():
+        if isinstance(value, dict) and "method" in value:
+            click.echo(f"  {name}: {json.dumps(value, ensure_ascii=False, default=str)}")
 
 
 def _ensure_kb(app: AppContext, dataset) -> None:
@@ -218,32 +289,66 @@ def _evaluate(linker: Linker, docs: Iterator[Document], k: int, report: list | N
               help="Write metrics, protocol and every wrong mention (with its trace) to this JSON file.")
 @click.option("--json", "as_json", is_flag=True, help="Print metrics as JSON (hits@1, hits@3, hits@5, mrr, recall@k, n).")
 @pass_app
-def eval_cmd(app: AppContext, dataset: str, split: str, limit: int | None, method: str, weights: Path | None,
-             top_k: int, nil_threshold: float | None, report: Path | None, as_json: bool) -> None:
-    """Measure linking on a dataset with gold QIDs: wikimel, wikidiverse, or a corpus JSONL whose mentions carry
-    `gold` (QID or NIL). Built-in datasets load their KB slice when the graph does not have it yet. Nothing is written."""
+def eval_cmd(app: AppContext, dataset: str, split: str, limit: int | None, margs: MethodArgs, report: Path | None,
+             as_json: bool) -> None:
+    """Measure linking on a dataset with gold answers. Nothing is written.
+
+    DATASET: wikimel or wikidiverse (KB retrieval; their KB slice is loaded when the graph does not have it),
+    i2cr-wikidiverse (given-candidates protocol: each mention brings 10 candidates and image clues; no KB,
+    no servers), or a corpus JSONL whose mentions carry `gold` (QID or NIL).
+    """
     ds = load_dataset(dataset, split if dataset in BUILTIN else None, limit)
+    if ds.given is not None:
+        return _eval_given(app, ds, margs, report, as_json)
     _ensure_kb(app, ds)
-    opts = LinkOptions(method=method, weights=weights, top_k=top_k, nil_threshold=nil_threshold, write=False)
-    linker = _linker(app, opts, detect=False)
+    opts = LinkOptions(method=margs.method, weights=margs.weights, top_k=margs.top_k,
+                       nil_threshold=margs.nil_threshold, write=False)
+    linker = _linker(app, opts, detect=False, margs=margs)
     linker.searcher.text_encoder  # load the model before the clock starts
     bad: list[BadLine] = []
     errors: list | None = [] if report else None
     started = time.perf_counter()
-    ev = _evaluate(linker, _good(ds.documents(), bad), top_k, errors)
+    ev = _evaluate(linker, _good(ds.documents(), bad), margs.top_k, errors)
     seconds = time.perf_counter() - started
     metrics = ev.metrics()
-    proto = protocol(ds.name, ds.split, kb_size=app.vectors().count(app.config.collection), candidates=top_k,
+    proto = protocol(ds.name, ds.split, kb_size=app.vectors().count(app.config.collection), candidates=margs.top_k,
                      method=linker.reranker.version(), retrieval="exact+fuzzy name, dense context (RRF)",
                      mentions_per_s=round(metrics.n / seconds, 1) if seconds else None)
-    data = metrics.to_json(proto)
+    _print_eval(metrics.to_json(proto), metrics, proto, _llm_stats(linker), errors, report, as_json)
+
+
+def _eval_given(app: AppContext, ds, margs: MethodArgs, report: Path | None, as_json: bool) -> None:
+    from kgstore.encoders.text import load_text_encoder
+    from linkers.given import evaluate_given, rank_given
+
+    encoder = load_text_encoder(app.config.text_model)
+    reranker = build_reranker(app.config, margs.method, margs.weights, llm=margs.llm_options(),
+                              settings=margs.settings(), encoder=encoder)
+    started = time.perf_counter()
+    mentions = list(ds.given())
+    with tqdm(mentions, desc="eval", unit=" mentions", disable=None, file=sys.stderr) as bar:
+        ev, results = evaluate_given(rank_given(bar, reranker, encoder.encode), k=10)
+    seconds = time.perf_counter() - started
+    metrics = ev.metrics()
+    proto = protocol(ds.name, ds.split, kb_size=None, candidates=10, method=reranker.version(),
+                     retrieval="given candidates (10 per mention, from the dataset)",
+                     mentions_per_s=round(metrics.n / seconds, 1) if seconds else None)
+    errors = [r.to_json() for r in results if r.predicted != r.mention.gold] if report else None
+    _print_eval(metrics.to_json(proto), metrics, proto, _llm_stats(reranker), errors, report, as_json)
+
+
+def _print_eval(data: dict, metrics, proto: dict, llm: dict | None, errors: list | None, report: Path | None,
+                as_json: bool) -> None:
+    if llm:
+        data["llm"] = llm
     if report:
         report.write_text(json.dumps({"metrics": data, "errors": errors}, indent=2, ensure_ascii=False, default=str))
     if as_json:
         echo_json(data)
     else:
         click.echo(render_table(metrics, proto))
-
+        if llm:
+            click.echo(_llm_line(llm))
 
 
 @click.command("train")

@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from kgstore.errors import InputError
-from linkers.corpus import BadLine, Document, read_corpus, read_wikidiverse, read_wikimel
+from linkers.corpus import (BadLine, Document, GivenCandidatesMention, read_corpus, read_i2cr_fixture,
+                            read_wikidiverse, read_wikimel)
 
 BUILTIN = ("wikimel", "wikidiverse")
+GIVEN = ("i2cr-wikidiverse",)  # datasets that bring their own candidates per mention
 
 
 @dataclass
@@ -19,6 +21,7 @@ class Dataset:
     split: str | None
     documents: Callable[[], Iterator[Document | BadLine]]
     kb: Path | None  # the KB slice to ingest when it is not in the graph yet (None: the user's KB)
+    given: Callable[[], Iterator[GivenCandidatesMention]] | None = None  # given-candidates protocol
 
 
 def mel_root() -> Path:
@@ -37,6 +40,16 @@ def load_dataset(name: str, split: str | None = None, limit: int | None = None, 
         d = root / "wikidiverse"
         _check(d, "WikiDiverse.json")
         return Dataset(name, split, lambda: read_wikidiverse(d, split, limit), kb=None)
+    if name == "i2cr-wikidiverse":
+        d = root / "i2cr-wikidiverse"
+        _check(d, "WikiDiverse_testset_label.json")
+
+        def given() -> Iterator[GivenCandidatesMention]:
+            for n, m in enumerate(read_i2cr_fixture(d)):
+                if limit is not None and n >= limit:
+                    return
+                yield m
+        return Dataset(name, "test", lambda: iter(()), kb=None, given=given)
     path = Path(name)
     if path.exists():
         def docs() -> Iterator[Document | BadLine]:
@@ -45,7 +58,8 @@ def load_dataset(name: str, split: str | None = None, limit: int | None = None, 
                     return
                 yield item
         return Dataset(path.name, split, docs, kb=None)
-    raise InputError(f"unknown dataset {name!r}: use one of {', '.join(BUILTIN)} or a corpus JSONL with gold QIDs")
+    raise InputError(f"unknown dataset {name!r}: use one of {', '.join(BUILTIN + GIVEN)} or a corpus JSONL with "
+                     "gold QIDs")
 
 
 def _check(d: Path, marker: str) -> None:

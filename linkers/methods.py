@@ -1,0 +1,60 @@
+"""Builds a linking method from configuration: the reranker plus the models, stores and LLM client it uses."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Callable
+
+from kgstore.config import Config
+from kgstore.errors import ConfigError, InputError
+from kgstore.graph import GraphStore
+from linkers.rerankers import LLM_METHODS, Reranker, load_reranker
+from linkers.rerankers.llm_method import LLMOptions, MethodServices
+
+
+def method_settings(path: Path | None, method: str) -> dict[str, Any]:
+    """The `[method]` table of a TOML method config (e.g. `[i2cr] alpha = 0.6`); {} without a file."""
+    if path is None:
+        return {}
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise InputError(f"{path}: not a readable TOML method config ({exc})") from exc
+    section = data.get(method, {})
+    if not isinstance(section, dict):
+        raise InputError(f"{path}: [{method}] must be a table of settings")
+    return section
+
+
+def build_reranker(config: Config, method: str, weights: Path | None = None, *, llm: LLMOptions | None = None,
+                   settings: dict[str, Any] | None = None, encoder: Any = None, image_encoder: Any = None,
+                   image_loader: Any = None, graph: GraphStore | None = None) -> Reranker:
+    """`encoder` is the loaded TextEncoder; `image_loader` a kgstore ImageLoader (for IAV and clue models)."""
+    if method not in LLM_METHODS:
+        return load_reranker(method, weights)
+    from linkers.llm import LLMClient, LLMSettings
+
+    llm_settings = LLMSettings.from_config(config)
+    if not llm_settings.configured:
+        raise ConfigError(f"--method {method} needs an LLM: set KG_LLM_BASE_URL (an OpenAI-compatible API, e.g. "
+                          "http://127.0.0.1:8080/v1) and KG_LLM_MODEL, or llm_base_url/llm_model in kg.toml")
+    services = MethodServices(
+        client=LLMClient(llm_settings),
+        encode=encoder.encode if encoder is not None else None,
+        image_encoder=image_encoder,
+        load_image=_image_opener(image_loader) if image_loader is not None else None,
+        graph=graph,
+        model_version=encoder.version if encoder is not None else None,
+    )
+    return load_reranker(method, weights, services=services, llm=llm, settings=settings)
+
+
+def _image_opener(loader: Any) -> Callable[[str], Any]:
+    def open_image(ref: str) -> Any:
+        loaded = loader.load(ref)
+        if not loaded.ok:
+            raise ValueError(f"image {ref}: {loaded.skip}")
+        return loaded.image
+
+    return open_image
