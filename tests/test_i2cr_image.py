@@ -1,0 +1,91 @@
+"""I2CR's image side: the inter-modal check through a real CLIP loader (tiny random-init model: plumbing, not
+quality) and visual rounds whose OCR clue comes from tesseract reading the mention's image."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from index_helpers import WIKIMEL_IMAGES
+from kgstore.encoders import load_image_encoder
+from kgstore.encoders.text import load_text_encoder
+from kgstore.images import ImageLoader
+from linkers.candidates import Candidate
+from linkers.clues import tesseract_ocr
+from linkers.llm import LLMClient, LLMSettings
+from linkers.methods import _image_opener
+from linkers.rerankers import MentionInput, load_reranker
+from linkers.rerankers.llm_method import LLMOptions, MethodServices
+from llm_server import StubServer, completion
+from tiny_clip import build_hf_clip
+
+NO_TESSERACT = shutil.which("tesseract") is None
+TESSERACT_HINT = "tesseract is not installed (apt-get install tesseract-ocr; .ci/run installs it)"
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    return load_image_encoder("hf", str(build_hf_clip(tmp_path_factory.mktemp("clip"))))
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    return load_text_encoder("all-MiniLM-L6-v2")
+
+
+def sign(tmp_path: Path, text: str = "KODAK THEATRE") -> Path:
+    image = Image.new("RGB", (900, 200), "white")
+    ImageDraw.Draw(image).text((30, 60), text, fill="black", font=ImageFont.load_default(size=64))
+    path = tmp_path / "sign.png"
+    image.save(path)
+    return path
+
+
+def i2cr(services: MethodServices, **settings):
+    return load_reranker("i2cr", services=services, llm=LLMOptions(when="always"), settings=settings)
+
+
+def test_iav_scores_the_mention_image_against_the_description_with_clip(clip, tmp_path) -> None:
+    image = str(sorted(WIKIMEL_IMAGES.glob("*.jpg"))[0])
+    services = MethodServices(client=None, image_encoder=clip, load_image=_image_opener(ImageLoader(tmp_path)))
+    pick = Candidate("Q1", "Somebody", {"description": "an American actor"})
+    mention = MentionInput("m", "Somebody", "Somebody at the premiere.", image=image)
+    passed, score, how = i2cr(services, beta=-1000)._iav(mention, pick)
+    assert how == "clip" and isinstance(score, float) and -100 <= score <= 100 and passed
+    again = i2cr(services, beta=score + 0.01)._iav(mention, pick)
+    assert again == (False, score, "clip")  # the same score, now under the threshold
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not an image")
+    failed = i2cr(services)._iav(MentionInput("m", "x", "x", image=str(broken)), pick)
+    assert failed[0] is False and failed[2].startswith("clip:")  # a broken image fails the check, no crash
+
+
+@pytest.mark.skipif(NO_TESSERACT, reason=TESSERACT_HINT)
+def test_tesseract_reads_the_mention_image(tmp_path) -> None:
+    source = tesseract_ocr(_image_opener(ImageLoader(tmp_path)))
+    assert source is not None
+    clue = source.clue(MentionInput("m", "x", "x", image=str(sign(tmp_path))))
+    assert clue and "KODAK" in clue.upper()
+
+
+@pytest.mark.skipif(NO_TESSERACT, reason=TESSERACT_HINT)
+def test_failed_image_check_starts_a_visual_round_with_the_ocr_clue(clip, encoder, tmp_path) -> None:
+    cands = [Candidate("Q1", "Kodak Theatre", {"description": "a theatre in Hollywood"}),
+             Candidate("Q2", "Kodak", {"description": "an American photography company"})]
+    for c in cands:
+        c.features = {"name": 0.5, "context": 0.5}
+    mention = MentionInput("m", "Kodak", "The ceremony was held at the Kodak.", image=str(sign(tmp_path)))
+    with StubServer(lambda n, body, headers: (200, completion('{"answer": "Kodak Theatre"}'))) as server:
+        services = MethodServices(client=LLMClient(LLMSettings(base_url=server.base_url, model="stub", retries=0)),
+                                  encode=encoder.encode, image_encoder=clip,
+                                  load_image=_image_opener(ImageLoader(tmp_path)))
+        ranking = i2cr(services, beta=1000, alpha=-1, order=["ocr", "caption"]).rerank(mention, cands)
+        prompts = [r["messages"][-1]["content"] for r in server.requests]
+    rounds = ranking.trace["rounds"]
+    assert [r["clue_kind"] for r in rounds] == [None, "ocr"]  # no caption source: the rounds end after OCR
+    assert "KODAK" in rounds[1]["clue"].upper() and all(r["iav_mode"] == "clip" for r in rounds)
+    assert "mention image information" not in prompts[0] and "KODAK" in prompts[1].upper()
+    assert ranking.candidates[0].qid == "Q1" and ranking.trace["final"] == "clues exhausted: round-1 pick"
