@@ -1,0 +1,61 @@
+"""The text encoder's two runtimes: the ONNX export (cached under the data directory) and sentence-transformers on
+torch must give the same vectors; an export that does not verify falls back to torch."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kgstore.encoders import text as text_module
+from kgstore.encoders.text import load_text_encoder
+from kgstore.errors import ConfigError
+
+pytest.importorskip("onnxruntime")
+load = load_text_encoder.__wrapped__  # past the per-process cache: each call really loads
+
+TEXTS = [
+    "", "Douglas Adams", "Barack Obama and Angela Merkel at the G8 summit in Heiligendamm, Germany, June 2007.",
+    "Ünïcödé: São Paulo, Zürich, Kraków, 東京, Москва", "word " * 400, "UPPER CASE CAPTION OF A FOOTBALL MATCH",
+    "The Eiffel Tower seen from the Trocadéro at night", "x",
+]
+
+
+@pytest.fixture(scope="module")
+def torch_encoder():
+    return load("all-MiniLM-L6-v2", runtime="torch")
+
+
+def test_onnx_matches_torch_and_is_cached(tmp_path: Path, torch_encoder) -> None:
+    onnx = load("all-MiniLM-L6-v2", cache_dir=tmp_path)
+    assert onnx.runtime == "onnx" and torch_encoder.runtime == "torch"
+    assert onnx.dim == torch_encoder.dim == 384 and onnx.version == torch_encoder.version
+    texts = TEXTS * 3 + [t.lower() for t in TEXTS]
+    a, b = torch_encoder.encode(texts, batch_size=7), onnx.encode(texts, batch_size=7)
+    assert a.shape == b.shape and b.dtype == np.float32
+    assert np.min(np.sum(a * b, axis=1)) >= 1 - 1e-4
+    assert np.allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-5)
+    assert onnx.encode([]).shape == (0, 384)
+    [export] = (tmp_path / "onnx").iterdir()
+    meta = json.loads((export / "meta.json").read_text())
+    assert meta["ok"] and meta["min_cosine"] >= 1 - 1e-4
+    stamp = (export / "model.onnx").stat().st_mtime_ns
+    again = load("all-MiniLM-L6-v2", cache_dir=tmp_path)  # loads the export, no second one
+    assert again.runtime == "onnx" and (export / "model.onnx").stat().st_mtime_ns == stamp
+    assert np.array_equal(again.encode(TEXTS), onnx.encode(TEXTS))
+    # the bare model answers the sentence-transformers call that bench/index_text.py makes
+    assert np.allclose(onnx.model.encode(TEXTS[:3], batch_size=2, normalize_embeddings=True), b[:3], atol=1e-6)
+
+
+def test_export_that_does_not_verify_falls_back_to_torch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(text_module, "ONNX_TOLERANCE", -1.0)  # no export can pass
+    encoder = load("all-MiniLM-L6-v2", cache_dir=tmp_path)
+    assert encoder.runtime == "torch"
+    [export] = (tmp_path / "onnx").iterdir()
+    assert not json.loads((export / "meta.json").read_text())["ok"] and not (export / "model.onnx").exists()
+    with pytest.raises(ConfigError, match="cannot run on ONNX Runtime"):
+        load("all-MiniLM-L6-v2", cache_dir=tmp_path, runtime="onnx")
+    with pytest.raises(ConfigError, match="unknown text runtime"):
+        load("all-MiniLM-L6-v2", runtime="tensorflow")
