@@ -9,11 +9,15 @@ needs (qid, label, aliases, types, popularity, description), so no graph query f
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+from qdrant_client import grpc as qgrpc
 from qdrant_client import models
+from qdrant_client.conversions.conversion import RestToGrpc
 from rapidfuzz import fuzz
 
 from kgstore import names as name_index
@@ -32,6 +36,7 @@ EXACT_LIMIT = 20  # entities sharing one exact name that are considered (most po
 MIN_FUZZY_CANDIDATES = 30  # decoding candidates' payloads is most of a lookup's cost; recall was the same at 50
 RESCORE_FIELDS = [NAMES_FIELD, "popularity"]
 SHORT_NAME = 3  # names this short (abbreviations) must match whole
+GRPC_TIMEOUT = 60  # seconds, as the client's own timeout (kgstore.vectors)
 
 
 @dataclass
@@ -57,11 +62,12 @@ class Searcher:
         self._image_encoder = image_encoder
         self._image_loader = image_loader or ImageLoader(config.home / "cache" / "images")
         self._dense_sizes: dict[str, int] | None = None  # looked up once: a check per query would double latency
+        self._grpc = None if vectors.local else getattr(vectors.client, "grpc_points", None)
 
     @property
     def text_encoder(self) -> TextEncoder:
         if self._text_encoder is None:
-            self._text_encoder = load_text_encoder(self.config.text_model)
+            self._text_encoder = load_text_encoder(self.config.text_model, cache_dir=self.config.home / "cache")
         return self._text_encoder
 
     @property
@@ -86,14 +92,15 @@ class Searcher:
         """Exact normalised-name matches plus fuzzy 3-gram candidates, rescored with rapidfuzz WRatio."""
         return self.by_name_many([text], top_k)[0]
 
-    def by_name_many(self, texts: list[str], top_k: int = 10) -> list[list[Hit]]:
+    def by_name_many(self, texts: list[str], top_k: int = 10, fields: list[str] | None = None) -> list[list[Hit]]:
         """`by_name` for many names in two round trips (linkers query a whole batch of mentions at once).
 
         Candidates come with only their names and popularity (payload decoding dominates the cost of a large
-        candidate list); the full payload is fetched for the `top_k` survivors alone.
+        candidate list); the payload `fields` (default HIT_FIELDS) are fetched for the `top_k` survivors alone.
+        Names with the same normal form are looked up once.
         """
         forms = [name_index.normalise(t) for t in texts]
-        asked = [f for f in forms if f]
+        asked = list(dict.fromkeys(f for f in forms if f))
         if not asked:
             return [[] for _ in texts]
         self._check_collection()
@@ -112,13 +119,13 @@ class Searcher:
                     limit=max(MIN_FUZZY_CANDIDATES, 3 * top_k), with_payload=RESCORE_FIELDS,
                 ),
             ]
-        results = self.vectors.client.query_batch_points(self.collection, requests=requests)
+        results = self._query_batch(requests)
         ranked: dict[str, list[tuple[float, str, Any]]] = {}
         for i, form in enumerate(asked):
             candidates: dict[Any, tuple[str, dict[str, Any]]] = {}
             for match, result in (("exact", results[2 * i]), ("fuzzy", results[2 * i + 1])):
-                for point in result.points:
-                    candidates.setdefault(point.id, (match, point.payload or {}))
+                for pid, _, payload in result:
+                    candidates.setdefault(pid, (match, payload))
             rescored = [
                 (max((name_score(form, f) for f in payload.get(NAMES_FIELD) or []), default=0.0) / 100,
                  payload.get("popularity") or 0, pid, match)
@@ -127,8 +134,7 @@ class Searcher:
             best = sorted(rescored, key=lambda r: (r[0], r[1]), reverse=True)[:top_k]
             ranked[form] = [(score, match, pid) for score, _, pid, match in best]
         ids = sorted({pid for best in ranked.values() for _, _, pid in best}, key=str)
-        payloads = {p.id: p.payload or {} for p in self.vectors.client.retrieve(
-            self.collection, ids, with_payload=HIT_FIELDS, with_vectors=False)} if ids else {}
+        payloads = self._payloads(ids, fields or HIT_FIELDS) if ids else {}
         return [[_hit_from(pid, payloads.get(pid, {}), score, match) for score, match, pid in ranked.get(form, [])]
                 if form else [] for form in forms]
 
@@ -154,18 +160,62 @@ class Searcher:
         vector = self.image_encoder.encode_texts([text])[0]
         return self._dense(IMAGE, vector.tolist(), top_k, "image")
 
-    def by_vector_many(self, using: str, vectors: Any, top_k: int = 10, match: str = "vector") -> list[list[Hit]]:
-        """Nearest entities to already-encoded vectors, one round trip for all (linkers encode contexts in batches)."""
+    def by_vector_many(self, using: str, vectors: Any, top_k: int = 10, match: str = "vector",
+                       fields: list[str] | None = None) -> list[list[Hit]]:
+        """Nearest entities to already-encoded vectors, one round trip for all (linkers encode contexts in batches).
+
+        Equal vectors (mentions sharing a context) are searched once; `fields`: payload fields (default HIT_FIELDS).
+        """
         if len(vectors) == 0:
             return []
         self._check_collection(using)
-        requests = [models.QueryRequest(query=[float(x) for x in v], using=using, limit=top_k, with_payload=HIT_FIELDS)
-                    for v in vectors]
-        results = self.vectors.client.query_batch_points(self.collection, requests=requests)
-        return [[_hit(p, float(p.score), match) for p in r.points] for r in results]
+        keys = [_vector_key(v) for v in vectors]
+        first = {k: i for i, k in reversed(list(enumerate(keys)))}
+        distinct = list(dict.fromkeys(keys))
+        requests = [models.QueryRequest(query=[float(x) for x in vectors[first[k]]], using=using, limit=top_k,
+                                        with_payload=fields or HIT_FIELDS) for k in distinct]
+        results = self._query_batch(requests)
+        hits = {k: [_hit_from(pid, payload, score, match) for pid, score, payload in r]
+                for k, r in zip(distinct, results)}
+        return [hits[k] if i == first[k] else [replace(h) for h in hits[k]] for i, k in enumerate(keys)]
 
-    def vectors_of(self, qids: list[str], using: str) -> dict[str, Any]:
-        """Stored vectors of some entities, for features that compare a mention with every candidate."""
+    def similarities_many(self, using: str, vectors: Any, qids: list[list[str]]) -> list[dict[str, float]]:
+        """Cosine of each vector with the stored `using` vectors of its own entities, computed by Qdrant.
+
+        One round trip for all, and no vector leaves the server (fetching candidates' vectors costs far more).
+        Entities without that vector are absent from the answer. Equal vectors are asked once, for the union
+        of their entities.
+        """
+        if len(vectors) == 0:
+            return []
+        self._check_collection(using)
+        keys = [_vector_key(v) for v in vectors]
+        wanted: dict[bytes, dict[str, None]] = {}
+        first: dict[bytes, int] = {}
+        for i, (k, these) in enumerate(zip(keys, qids)):
+            wanted.setdefault(k, {}).update(dict.fromkeys(these))
+            first.setdefault(k, i)
+        asked = [k for k in wanted if wanted[k]]
+        requests = []
+        for k in asked:
+            ids = [point_id(q) for q in wanted[k]]
+            requests.append(models.QueryRequest(
+                query=[float(x) for x in vectors[first[k]]], using=using, limit=len(ids), with_payload=False,
+                filter=models.Filter(must=[models.HasIdCondition(has_id=ids)])))
+        results = self._query_batch(requests) if requests else []
+        scores: dict[bytes, dict[str, float]] = {}
+        for k, result in zip(asked, results):
+            by_id = {str(point_id(q)): q for q in wanted[k]}
+            scores[k] = {by_id[str(pid)]: score for pid, score, _ in result if str(pid) in by_id}
+        return [{q: scores.get(k, {})[q] for q in these if q in scores.get(k, {})} for k, these in zip(keys, qids)]
+
+    def vectors_of(self, qids: list[str], using: str, *, lazy: bool = False) -> Mapping[str, Any]:
+        """Stored vectors of some entities, for features that compare a mention with every candidate.
+
+        `lazy`: fetched on first access (a caller that may not need them pays nothing when it does not).
+        """
+        if lazy:
+            return LazyVectors(lambda: self.vectors_of(qids, using))
         if not qids:
             return {}
         points = self.vectors.client.retrieve(self.collection, ids=[point_id(q) for q in qids], with_vectors=[using],
@@ -181,6 +231,33 @@ class Searcher:
         self._check_collection(using)
         result = self.vectors.client.query_points(
             self.collection, query=vector, using=using, limit=top_k, with_payload=HIT_FIELDS
+    # Server mode talks gRPC straight to Qdrant for the batched calls the linkers make: qdrant-client's own path
+    # deep-copies every request and converts every payload value through protobuf's JSON layer, which cost more
+    # than the server's work. Requests are still built as qdrant-client models (and converted by its RestToGrpc);
+    # local mode, and any client without gRPC, takes qdrant-client's path. Both give (id, score, payload) rows.
+
+    def _query_batch(self, requests: list[models.QueryRequest]) -> list[list[tuple[Any, float, dict[str, Any]]]]:
+        if self._grpc is None:
+            return [[(p.id, float(p.score), p.payload or {}) for p in r.points]
+                    for r in self.vectors.client.query_batch_points(self.collection, requests=requests)]
+        response = self._grpc.QueryBatch(qgrpc.QueryBatchPoints(
+            collection_name=self.collection,
+            query_points=[RestToGrpc.convert_query_request(r, self.collection) for r in requests],
+        ), timeout=GRPC_TIMEOUT)
+        return [[(_grpc_id(p.id), p.score, _grpc_payload(p.payload)) for p in r.result] for r in response.result]
+
+    def _payloads(self, ids: list[Any], fields: list[str]) -> dict[Any, dict[str, Any]]:
+        if self._grpc is None:
+            return {p.id: p.payload or {} for p in self.vectors.client.retrieve(
+                self.collection, ids, with_payload=fields, with_vectors=False)}
+        response = self._grpc.Get(qgrpc.GetPoints(
+            collection_name=self.collection,
+            ids=[qgrpc.PointId(num=i) if isinstance(i, int) else qgrpc.PointId(uuid=str(i)) for i in ids],
+            with_payload=qgrpc.WithPayloadSelector(include=qgrpc.PayloadIncludeSelector(fields=fields)),
+            with_vectors=qgrpc.WithVectorsSelector(enable=False),
+        ), timeout=GRPC_TIMEOUT)
+        return {_grpc_id(p.id): _grpc_payload(p.payload) for p in response.result}
+
         )
         return [_hit(p, float(p.score), match) for p in result.points]
 
@@ -195,6 +272,52 @@ def name_score(query_form: str, name_form: str) -> float:
 
 def _hit(point: models.ScoredPoint, score: float, match: str) -> Hit:
     return _hit_from(point.id, point.payload or {}, score, match)
+
+
+class LazyVectors(Mapping):
+    """A read-only mapping filled by `load` the first time it is read."""
+
+    def __init__(self, load: Callable[[], Mapping[str, Any]]):
+        self._load = load
+        self._data: Mapping[str, Any] | None = None
+
+    def _loaded(self) -> Mapping[str, Any]:
+        if self._data is None:
+            self._data = self._load()
+        return self._data
+
+    def __getitem__(self, key: str) -> Any:
+        return self._loaded()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._loaded())
+
+    def __len__(self) -> int:
+        return len(self._loaded())
+
+
+def _grpc_id(pid: qgrpc.PointId) -> Any:
+    return pid.num if pid.WhichOneof("point_id_options") == "num" else pid.uuid
+
+
+def _grpc_value(value: qgrpc.Value) -> Any:
+    kind = value.WhichOneof("kind")
+    if kind == "list_value":
+        return [_grpc_value(v) for v in value.list_value.values]
+    if kind == "struct_value":
+        return {k: _grpc_value(v) for k, v in value.struct_value.fields.items()}
+    if kind is None or kind == "null_value":
+        return None
+    return getattr(value, kind)  # string_value, integer_value, double_value, bool_value
+
+
+def _grpc_payload(payload: Any) -> dict[str, Any]:
+    return {k: _grpc_value(v) for k, v in payload.items()}
+
+
+def _vector_key(vector: Any) -> bytes:
+    """Equal vectors, equal keys (float32 bytes)."""
+    return np.asarray(vector, dtype=np.float32).tobytes()
 
 
 def _hit_from(pid: Any, payload: dict[str, Any], score: float, match: str) -> Hit:

@@ -6,6 +6,7 @@ import json
 import uuid
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from index_helpers import WIKIDATA, cli_env, ingest_files
@@ -102,3 +103,52 @@ def test_missing_collection_says_to_run_index(indexed: Config, tmp_path: Path) -
                          env={})
     with pytest.raises(ConfigError, match="collection 't_never_indexed' does not exist .*run `kg index` first"):
         Searcher(config, VectorStore.from_config(config)).by_name("Douglas Adams")
+
+
+def _rows(hit_lists) -> list:
+    return [[(h.qid, h.label, h.score, h.match, h.payload) for h in hits] for hits in hit_lists]
+
+
+def test_grpc_fast_path_answers_as_qdrant_client(searcher: Searcher) -> None:
+    """Server mode sends the linkers' batches straight over gRPC; qdrant-client's own path must agree exactly."""
+    plain = Searcher(searcher.config, searcher.vectors, text_encoder=searcher.text_encoder)
+    plain._grpc = None
+    assert searcher._grpc is not None
+    names = ["Douglas Adams", "Duglas Adams", "Kaliningrad", "douglas adams", "?!", "Q42 nothing like it"]
+    for fields in (None, ["qid", "label", "names", "popularity"]):
+        assert _rows(searcher.by_name_many(names, 5, fields)) == _rows(plain.by_name_many(names, 5, fields))
+    vectors = searcher.text_encoder.encode(["English writer of science fiction", "a city in Russia"])
+    dense = searcher.by_vector_many("text", vectors, 3, "text")
+    assert _rows(dense) == _rows(plain.by_vector_many("text", vectors, 3, "text"))
+    qids = [["Q42", "Q1049", "Q999999999"], ["Q1049"]]
+    assert searcher.similarities_many("text", vectors, qids) == plain.similarities_many("text", vectors, qids)
+
+
+def test_similarities_are_cosines_with_stored_vectors_and_equal_vectors_are_asked_once(searcher: Searcher) -> None:
+    vectors = searcher.text_encoder.encode(["English writer of science fiction", "English writer of science fiction",
+                                            "a city in Russia"])
+    qids = [["Q42", "Q1049", "Q999999999"], ["Q42"], ["Q42", "Q1049"]]
+    sims = searcher.similarities_many("text", vectors, qids)
+    stored = searcher.vectors_of(["Q42", "Q1049"], "text")
+    for vector, these, found in zip(vectors, qids, sims):
+        assert set(found) == set(these) - {"Q999999999"}  # no stored vector: absent
+        for q in found:
+            expected = float(np.dot(vector, stored[q]) / np.linalg.norm(stored[q]))
+            assert abs(found[q] - expected) < 1e-5
+    assert sims[0]["Q42"] == sims[1]["Q42"] and sims[0]["Q42"] > sims[2]["Q42"]
+    assert searcher.similarities_many("text", [], []) == []
+    dense = searcher.by_vector_many("text", vectors, 2, "text")
+    assert _rows(dense[:1]) == _rows(dense[1:2]) and dense[0][0] is not dense[1][0]  # searched once, copied
+
+
+def test_lazy_vectors_of_fetches_on_first_read(searcher: Searcher) -> None:
+    calls = []
+    fetch = searcher.vectors_of
+    lazy = searcher.vectors_of(["Q42", "Q999999999"], "text", lazy=True)
+    searcher.vectors_of = lambda *a, **k: calls.append(a) or fetch(*a, **k)  # type: ignore[method-assign]
+    try:
+        assert calls == []
+        assert lazy.get("Q999999999") is None and len(lazy["Q42"]) == searcher.text_encoder.dim
+        assert list(lazy) == ["Q42"] and len(calls) == 1
+    finally:
+        del searcher.vectors_of
