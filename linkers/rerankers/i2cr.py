@@ -9,8 +9,9 @@ fed back into the text step. When clues run out, the round-1 pick stands (the re
 Deviations, all configuration: the text embedder is the KB's text encoder (the paper uses SFR-Embedding-Mistral),
 so alpha is on MiniLM's cosine scale; without a mention image or an image model, IAV compares the image's clue
 text (caption and tags) with the description through the text encoder (threshold `beta_text`) instead of
-failing every round; the answer is asked for as JSON (constrained where the server can), and the paper's
-`<|ANSWER|>:` form is still parsed.
+failing every round; the answer is asked for as JSON with the candidate's number, 0 for nil (constrained where the
+server can: a number grammar is much cheaper than a grammar over names), and names and the paper's `<|ANSWER|>:`
+form are still parsed.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ class I2crReranker(LLMReranker):
         given["candidate entities"] = {f"{i}. {c.label or c.qid}": candidate_description(c)
                                        for i, c in enumerate(options, 1)}
         user = (f"GIVEN:\n{given}\nChoose only one option from candidate entities; no explanations or multiple "
-                'choices.\nAnswer as JSON: {"answer": "<the entity name you selected, or nil>"}')
+                'choices.\nAnswer as JSON: {"answer": <the number of the entity you selected, or 0 for nil>}')
         if excluded is not None:
             user += f"\nNote that {excluded.label or excluded.qid} in the candidates has been excluded."
         return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
@@ -87,8 +88,8 @@ class I2crReranker(LLMReranker):
             if not options:
                 break
             names = [c.label or c.qid for c in options]
-            schema = {"type": "object", "properties": {"answer": {"type": "string", "enum": names + ["nil"]}},
-                      "required": ["answer"]}
+            schema = {"type": "object", "properties": {"answer": {"type": "integer", "minimum": 0,
+                                                                  "maximum": len(names)}}, "required": ["answer"]}
             reply = self.client.chat(self.prompt(mention, options, clue, excluded[-1] if excluded else None),
                                      log=log, schema=schema)
             choice = parse_choice(reply.text, names, allow_nil=True)
