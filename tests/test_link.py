@@ -119,3 +119,33 @@ def test_eval_wikimel_json_metrics(kb) -> None:
     assert data["n"] > 60 and data["protocol"]["kb_size"] == 18880
     assert data["hits@1"] <= data["hits@3"] <= data["hits@5"]
     assert data["recall@k"] > 0.85 and data["hits@1"] > 0.7
+
+
+def test_kar_reads_facts_from_the_graph_and_links_through_the_llm(kb, llm_server, tmp_path: Path) -> None:
+    from kgstore.graph import GraphStore
+    from kgstore.queries import entity_facts
+    from linkers.candidates import Candidate
+    from linkers.rerankers import MentionInput, load_reranker
+    from linkers.rerankers.llm_method import MethodServices
+
+    cfg, env = kb
+    with GraphStore.from_config(cfg) as g:
+        facts = entity_facts(g, ["Q76", "Q567", "Q0"])
+        assert set(facts) == {"Q76", "Q567"}  # unknown ids are left out, not invented
+        assert facts["Q76"].label == "Barack Obama" and facts["Q76"].description and facts["Q76"].facts
+        kar = load_reranker("kar", services=MethodServices(client=None, graph=g))
+        cands = [Candidate("Q76", "Barack Obama"), Candidate("Q567", "Angela Merkel")]
+        kar.prepare([(MentionInput("m", "Obama", "Obama spoke."), cands)])
+    prompt = kar.prompt(MentionInput("m", "Obama", "Obama spoke."), cands)[1]["content"]
+    assert f"1. Barack Obama: {facts['Q76'].description}" in prompt and facts["Q76"].facts[0][0] in prompt
+
+    env = {**env, "KG_LLM_BASE_URL": llm_server.base_url, "KG_LLM_MODEL": llm_server.model}
+    out = tmp_path / "kar.jsonl"
+    res = CliRunner().invoke(cli, ["link", str(_corpus(tmp_path, n=3)), "--method", "kar", "--llm", "always",
+                                   "--no-write", "--out", str(out), "--explain"], env=env)
+    assert res.exit_code == 0, res.output
+    assert "LLM: " in res.output and "kar: " in res.output
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert lines and all(line["trace"]["kar"]["invoked"] for line in lines)
+    assert all(line["trace"]["kar"]["llm"]["calls"] <= 1 for line in lines)
+    assert all(line["qid"] in [c["qid"] for c in line["candidates"]] for line in lines)
