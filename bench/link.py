@@ -6,7 +6,10 @@ Measures in one run:
   2. detection: news-length documents (WikiMEL dev captions joined into ~450-word texts), documents/s (target >= 20);
   3. the BASELINES.md candidate step for comparison: brute-force rapidfuzz WRatio over all KB names, mentions/s.
 
-    python bench/link.py --mentions 1000 --documents 60
+    python bench/link.py --mentions 1000 --documents 60 [--text-runtime torch]
+
+The text encoder runs on ONNX Runtime where it is installed (see kgstore/encoders/text.py); `--text-runtime torch`
+measures the sentence-transformers/torch runtime instead, for comparison.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 from rapidfuzz import fuzz, process, utils
 
 from kgstore.config import load_config
+from kgstore.encoders.text import load_text_encoder
 from kgstore.graph import GraphStore
 from kgstore.search import Searcher
 from kgstore.vectors import VectorStore
@@ -39,11 +43,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mentions", type=int, default=1000)
     ap.add_argument("--documents", type=int, default=60)
+    ap.add_argument("--text-runtime", choices=["auto", "onnx", "torch"], default="auto")
     args = ap.parse_args()
     config = load_config()
     graph, vectors = GraphStore.from_config(config), VectorStore.from_config(config)
-    searcher = Searcher(config, vectors)
-    searcher.text_encoder  # model load is not linking time
+    # model load is not linking time
+    encoder = load_text_encoder(config.text_model, runtime=None if args.text_runtime == "auto" else args.text_runtime,
+                                cache_dir=config.home / "cache")
+    searcher = Searcher(config, vectors, text_encoder=encoder)
+    print(f"text encoder: {encoder.name} on {encoder.runtime}")
 
     dev = list(read_wikimel(MEL / "wikimel", "dev", None))
     spans: list[Document] = []
