@@ -227,10 +227,6 @@ class Searcher:
                 out[p.payload["qid"]] = vec
         return out
 
-    def _dense(self, using: str, vector: list[float], top_k: int, match: str) -> list[Hit]:
-        self._check_collection(using)
-        result = self.vectors.client.query_points(
-            self.collection, query=vector, using=using, limit=top_k, with_payload=HIT_FIELDS
     # Server mode talks gRPC straight to Qdrant for the batched calls the linkers make: qdrant-client's own path
     # deep-copies every request and converts every payload value through protobuf's JSON layer, which cost more
     # than the server's work. Requests are still built as qdrant-client models (and converted by its RestToGrpc);
@@ -258,6 +254,10 @@ class Searcher:
         ), timeout=GRPC_TIMEOUT)
         return {_grpc_id(p.id): _grpc_payload(p.payload) for p in response.result}
 
+    def _dense(self, using: str, vector: list[float], top_k: int, match: str) -> list[Hit]:
+        self._check_collection(using)
+        result = self.vectors.client.query_points(
+            self.collection, query=vector, using=using, limit=top_k, with_payload=HIT_FIELDS
         )
         return [_hit(p, float(p.score), match) for p in result.points]
 
@@ -268,10 +268,6 @@ def name_score(query_form: str, name_form: str) -> float:
     if min(len(query_form), len(name_form)) <= SHORT_NAME:
         return fuzz.ratio(query_form, name_form)
     return fuzz.WRatio(query_form, name_form)
-
-
-def _hit(point: models.ScoredPoint, score: float, match: str) -> Hit:
-    return _hit_from(point.id, point.payload or {}, score, match)
 
 
 class LazyVectors(Mapping):
@@ -318,6 +314,10 @@ def _grpc_payload(payload: Any) -> dict[str, Any]:
 def _vector_key(vector: Any) -> bytes:
     """Equal vectors, equal keys (float32 bytes)."""
     return np.asarray(vector, dtype=np.float32).tobytes()
+
+
+def _hit(point: models.ScoredPoint, score: float, match: str) -> Hit:
+    return _hit_from(point.id, point.payload or {}, score, match)
 
 
 def _hit_from(pid: Any, payload: dict[str, Any], score: float, match: str) -> Hit:
