@@ -78,6 +78,10 @@ class Searcher:
                 raise ConfigError(f"image search needs an image model; {image_model_hint()}")
         return self._image_encoder
 
+    @property
+    def image_loader(self) -> ImageLoader:
+        return self._image_loader
+
     def _check_collection(self, vector: str | None = None) -> None:
         if self._dense_sizes is None:
             if not self.vectors.client.collection_exists(self.collection):
