@@ -67,7 +67,7 @@ class Searcher:
     @property
     def text_encoder(self) -> TextEncoder:
         if self._text_encoder is None:
-            self._text_encoder = load_text_encoder(self.config.text_model, cache_dir=self.config.home / "cache")
+            self._text_encoder = load_text_encoder(self.config.text_model)
         return self._text_encoder
 
     @property

@@ -31,7 +31,6 @@ from typing import Any
 
 import numpy as np
 
-from kgstore.config import DEFAULT_HOME
 from kgstore.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -171,7 +170,7 @@ def load_text_encoder(name: str = DEFAULT_TEXT_MODEL, device: str | None = None,
 
     `runtime`: "onnx", "torch", or None for ONNX Runtime where it is installed and the model exports and verifies
     (CPU only), torch otherwise. A forced "onnx" that cannot be had raises ConfigError. `cache_dir` holds the ONNX
-    exports (default: `cache` under KG_HOME or ~/.kg).
+    exports (default: $KG_MODEL_CACHE, else ~/.cache/kg).
     """
     if runtime not in (None, *RUNTIMES):
         raise ConfigError(f"unknown text runtime {runtime!r}; use one of {', '.join(RUNTIMES)}")
@@ -224,9 +223,13 @@ def _dim_of(name: str, model: Any) -> int:
 
 
 def _cache_root(cache_dir: str | Path | None) -> Path:
+    """Exports depend on the model's files and the library versions only, not on a KB: one cache per user
+    ($KG_MODEL_CACHE, else $XDG_CACHE_HOME/kg or ~/.cache/kg), shared by every data directory."""
     if cache_dir is not None:
         return Path(cache_dir).expanduser()
-    return Path(os.environ.get("KG_HOME") or DEFAULT_HOME).expanduser() / "cache"
+    if os.environ.get("KG_MODEL_CACHE"):
+        return Path(os.environ["KG_MODEL_CACHE"]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "kg"
 
 
 def _export_key(location: str) -> str:
