@@ -86,17 +86,25 @@ def tesseract_ocr(load_image: Callable[[str], Any]) -> ClueSource | None:
 
 
 def transformers_captioner(model: str, load_image: Callable[[str], Any]) -> ClueSource:
-    """A transformers image-to-text model (BLIP, GIT, ViT-GPT2, ...) from a local directory or hub id."""
-    from transformers import pipeline
+    """A transformers image-to-text model (BLIP, GIT, ...) from a local directory or hub id."""
+    import torch
+    from transformers import AutoProcessor
+
+    try:
+        from transformers import AutoModelForImageTextToText as AutoCaptioner
+    except ImportError:  # transformers < 4.46
+        from transformers import AutoModelForVision2Seq as AutoCaptioner
 
     from kgstore.encoders.text import quiet_loading
 
     with quiet_loading():
-        captioner = pipeline("image-to-text", model=model, device=-1)
+        processor = AutoProcessor.from_pretrained(model)
+        captioner = AutoCaptioner.from_pretrained(model).eval()
 
     def run(image: Any) -> str | None:
-        out = captioner(image.convert("RGB"), max_new_tokens=30)
-        text = out[0].get("generated_text", "").strip() if out else ""
+        with torch.inference_mode():
+            ids = captioner.generate(**processor(images=image.convert("RGB"), return_tensors="pt"), max_new_tokens=30)
+        text = processor.batch_decode(ids, skip_special_tokens=True)[0].strip()
         return text or None
 
     return _PerImage("caption", run, load_image)

@@ -14,13 +14,13 @@ from kgstore.encoders import load_image_encoder
 from kgstore.encoders.text import load_text_encoder
 from kgstore.images import ImageLoader
 from linkers.candidates import Candidate
-from linkers.clues import tesseract_ocr
+from linkers.clues import build_sources, clip_tags, first_clue, tesseract_ocr, transformers_captioner
 from linkers.llm import LLMClient, LLMSettings
 from linkers.methods import _image_opener
 from linkers.rerankers import MentionInput, load_reranker
 from linkers.rerankers.llm_method import LLMOptions, MethodServices
 from llm_server import StubServer, completion
-from tiny_clip import build_hf_clip
+from tiny_clip import build_hf_clip, build_tiny_blip
 
 NO_TESSERACT = shutil.which("tesseract") is None
 TESSERACT_HINT = "tesseract is not installed (apt-get install tesseract-ocr; .ci/run installs it)"
@@ -89,3 +89,34 @@ def test_failed_image_check_starts_a_visual_round_with_the_ocr_clue(clip, encode
     assert "KODAK" in rounds[1]["clue"].upper() and all(r["iav_mode"] == "clip" for r in rounds)
     assert "mention image information" not in prompts[0] and "KODAK" in prompts[1].upper()
     assert ranking.candidates[0].qid == "Q1" and ranking.trace["final"] == "clues exhausted: round-1 pick"
+
+
+def test_clip_zero_shot_tags_rank_the_vocabulary_against_the_image(clip, tmp_path) -> None:
+    image = str(sorted(WIKIMEL_IMAGES.glob("*.jpg"))[0])
+    opener = _image_opener(ImageLoader(tmp_path))
+    vocabulary = ["person", "building", "car", "animal", "stage", "person"]
+    clue = clip_tags(clip, vocabulary, opener, top=3).clue(MentionInput("m", "x", "x", image=image))
+    tags = clue.split("; ")
+    assert len(tags) == 3 and len(set(tags)) == 3 and set(tags) <= set(vocabulary)
+    # the same ranking as scoring the vocabulary by hand through the encoder (tiny random model: no quality claim)
+    words = list(dict.fromkeys(vocabulary))
+    scores = clip.encode_texts([f"a photo of {w}" for w in words]) @ clip.encode_images([opener(image)])[0]
+    assert tags == [words[i] for i in (-scores).argsort()[:3]]
+    # configured through build_sources, precomputed tags still come first
+    sources = build_sources({"tag_vocabulary": vocabulary, "ocr": "none"}, clip, opener)
+    given = MentionInput("m", "x", "x", image=image, clues={"tags": ["stadium", "crowd"]})
+    assert first_clue(sources["tags"], given) == "stadium; crowd"
+    assert first_clue(sources["tags"], MentionInput("m", "x", "x", image=image)) == "; ".join(
+        [words[i] for i in (-scores).argsort()[:5]])
+
+
+def test_transformers_captioner_captions_the_mention_image_once(tmp_path) -> None:
+    """Loaded through the real transformers path from a saved tiny BLIP; its words are random, its plumbing not."""
+    model = build_tiny_blip(tmp_path / "blip")
+    source = transformers_captioner(str(model), _image_opener(ImageLoader(tmp_path)))
+    mention = MentionInput("m", "x", "x", image=str(sorted(WIKIMEL_IMAGES.glob("*.jpg"))[0]))
+    caption = source.clue(mention)
+    assert isinstance(caption, str) and caption.strip()
+    assert source.clue(mention) == caption and len(source.cache) == 1  # once per image
+    sources = build_sources({"caption_model": str(model), "ocr": "none"}, None, _image_opener(ImageLoader(tmp_path)))
+    assert first_clue(sources["caption"], mention)

