@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
 from rapidfuzz import fuzz
+
+from kgstore.names import normalise
 
 JSON_KEYS = ("answer", "choice", "entity", "name")
 NIL_WORDS = ("nil", "none", "null", "no match", "not in the list", "none of the above", "no answer")
@@ -24,7 +25,6 @@ _NUMBER = re.compile(
     re.IGNORECASE,
 )
 _THINK = re.compile(r"<think>.*?</think>", re.IGNORECASE | re.DOTALL)
-_NON_WORD = re.compile(r"[\W_]+")
 
 
 @dataclass
@@ -32,12 +32,6 @@ class Choice:
     index: int | None  # 0-based index into options, None when nil
     nil: bool
     how: str  # "json", "answer-tag", "number", "exact", "contained", "fuzzy", "nil"
-
-
-def normalise(text: str) -> str:
-    """Casefold, punctuation and underscores to spaces, whitespace collapsed: how names are compared."""
-    text = unicodedata.normalize("NFKC", text).casefold()
-    return _NON_WORD.sub(" ", text).strip()
 
 
 def parse_choice(text: str, options: list[str], *, allow_nil: bool) -> Choice | None:
