@@ -203,9 +203,7 @@ def _parse_document(line: str, base: Path) -> Document:
         raise _Bad(f"malformed JSON: {exc.msg} at column {exc.colno}") from None
     if not isinstance(obj, dict):
         raise _Bad(f"expected a JSON object, found {type(obj).__name__}")
-    unknown = sorted(set(obj) - set(DOC_FIELDS))
-    if unknown:
-        raise _Bad(f"unknown field(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(DOC_FIELDS)}")
+    _known_fields(obj, DOC_FIELDS, "")
     doc_id = obj.get("id")
     if not isinstance(doc_id, str) or not doc_id.strip():
         raise _Bad("id: required, a non-empty string")
@@ -228,6 +226,13 @@ def _parse_document(line: str, base: Path) -> Document:
     return Document(doc_id, text, image, mentions, meta)
 
 
+def _known_fields(obj: dict, allowed: Sequence[str], prefix: str) -> None:
+    """Any other field is an error, so a typo is reported instead of silently changing what kg does."""
+    unknown = sorted(set(obj) - set(allowed))
+    if unknown:
+        raise _Bad(f"{prefix}unknown field(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(allowed)}")
+
+
 def _image(value: Any, base: Path) -> str | None:
     if value is None:
         return None
@@ -246,9 +251,7 @@ def _mention(obj: Any, index: int, text: str, image: str | None, ids: _MentionId
     where = f"mentions[{index}]"
     if not isinstance(obj, dict):
         raise _Bad(f"{where}: expected an object with start/end or box")
-    unknown = sorted(set(obj) - set(MENTION_FIELDS))
-    if unknown:
-        raise _Bad(f"{where}: unknown field(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(MENTION_FIELDS)}")
+    _known_fields(obj, MENTION_FIELDS, f"{where}: ")
     surface = obj.get("surface")
     if surface is not None and not isinstance(surface, str):
         raise _Bad(f"{where}.surface: must be a string")
