@@ -19,6 +19,8 @@ from urllib.parse import urlparse
 
 from PIL import Image, UnidentifiedImageError
 
+from kgstore.errors import InputError
+
 USER_AGENT = "kg-indexer/0.1 (entity knowledge graph; image embedding)"  # Wikimedia refuses anonymous clients
 DEFAULT_TIMEOUT = 15.0
 DEFAULT_MAX_BYTES = 20 << 20
@@ -70,6 +72,13 @@ class ImageLoader:
         if is_url(ref):
             return self._load_url(ref)
         return self._load_file(ref)
+
+    def open(self, ref: str | Path) -> Image.Image:
+        """The decoded image, or InputError saying why it cannot be used (for callers that need the picture)."""
+        loaded = self.load(ref)
+        if not loaded.ok:
+            raise InputError(f"cannot use image {str(ref)!r}: {loaded.skip}")
+        return loaded.image
 
     def first(self, refs: list[str]) -> LoadedImage:
         """The first of `refs` that loads; otherwise the last failure (transient if any failure was)."""

@@ -24,7 +24,7 @@ from kgstore import names as name_index
 from kgstore.config import Config
 from kgstore.encoders import ImageEncoder, TextEncoder, image_encoder_from_config, image_model_hint, load_text_encoder
 from kgstore.entity_index import HIT_FIELDS, IMAGE, NAMES, NAMES_FIELD, TEXT, dense_sizes
-from kgstore.errors import ConfigError, InputError
+from kgstore.errors import ConfigError
 from kgstore.images import ImageLoader
 from kgstore.model import point_id
 from kgstore.vectors import VectorStore
@@ -152,10 +152,7 @@ class Searcher:
     def by_image(self, image: Image.Image | str | Path, top_k: int = 10) -> list[Hit]:
         """Entities whose image is nearest to a picture (PIL image, local path or URL)."""
         if not hasattr(image, "convert"):
-            loaded = self._image_loader.load(str(image))
-            if not loaded.ok:
-                raise InputError(f"cannot use image {str(image)!r}: {loaded.skip}")
-            image = loaded.image
+            image = self._image_loader.open(str(image))
         vector = self.image_encoder.encode_images([image.convert("RGB")])[0]
         return self._dense(IMAGE, vector.tolist(), top_k, "image")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from kgstore.config import Config
 from kgstore.errors import ConfigError, InputError
@@ -43,18 +43,8 @@ def build_reranker(config: Config, method: str, weights: Path | None = None, *, 
         client=LLMClient(llm_settings),
         encode=encoder.encode if encoder is not None else None,
         image_encoder=image_encoder,
-        load_image=_image_opener(image_loader) if image_loader is not None else None,
+        load_image=image_loader.open if image_loader is not None else None,
         graph=graph,
         model_version=encoder.version if encoder is not None else None,
     )
     return load_reranker(method, weights, services=services, llm=llm, settings=settings)
-
-
-def _image_opener(loader: Any) -> Callable[[str], Any]:
-    def open_image(ref: str) -> Any:
-        loaded = loader.load(ref)
-        if not loaded.ok:
-            raise ValueError(f"image {ref}: {loaded.skip}")
-        return loaded.image
-
-    return open_image

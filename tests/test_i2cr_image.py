@@ -16,7 +16,6 @@ from kgstore.images import ImageLoader
 from linkers.candidates import Candidate
 from linkers.clues import build_sources, clip_tags, first_clue, tesseract_ocr, transformers_captioner
 from linkers.llm import LLMClient, LLMSettings
-from linkers.methods import _image_opener
 from linkers.rerankers import MentionInput, load_reranker
 from linkers.rerankers.llm_method import LLMOptions, MethodServices
 from llm_server import StubServer, completion
@@ -50,7 +49,7 @@ def i2cr(services: MethodServices, **settings):
 
 def test_iav_scores_the_mention_image_against_the_description_with_clip(clip, tmp_path) -> None:
     image = str(sorted(WIKIMEL_IMAGES.glob("*.jpg"))[0])
-    services = MethodServices(client=None, image_encoder=clip, load_image=_image_opener(ImageLoader(tmp_path)))
+    services = MethodServices(client=None, image_encoder=clip, load_image=ImageLoader(tmp_path).open)
     pick = Candidate("Q1", "Somebody", {"description": "an American actor"})
     mention = MentionInput("m", "Somebody", "Somebody at the premiere.", image=image)
     passed, score, how = i2cr(services, beta=-1000)._iav(mention, pick)
@@ -65,7 +64,7 @@ def test_iav_scores_the_mention_image_against_the_description_with_clip(clip, tm
 
 @pytest.mark.skipif(NO_TESSERACT, reason=TESSERACT_HINT)
 def test_tesseract_reads_the_mention_image(tmp_path) -> None:
-    source = tesseract_ocr(_image_opener(ImageLoader(tmp_path)))
+    source = tesseract_ocr(ImageLoader(tmp_path).open)
     assert source is not None
     clue = source.clue(MentionInput("m", "x", "x", image=str(sign(tmp_path))))
     assert clue and "KODAK" in clue.upper()
@@ -81,7 +80,7 @@ def test_failed_image_check_starts_a_visual_round_with_the_ocr_clue(clip, encode
     with StubServer(lambda n, body, headers: (200, completion('{"answer": "Kodak Theatre"}'))) as server:
         services = MethodServices(client=LLMClient(LLMSettings(base_url=server.base_url, model="stub", retries=0)),
                                   encode=encoder.encode, image_encoder=clip,
-                                  load_image=_image_opener(ImageLoader(tmp_path)))
+                                  load_image=ImageLoader(tmp_path).open)
         ranking = i2cr(services, beta=1000, alpha=-1, order=["ocr", "caption"]).rerank(mention, cands)
         prompts = [r["messages"][-1]["content"] for r in server.requests]
     rounds = ranking.trace["rounds"]
@@ -93,7 +92,7 @@ def test_failed_image_check_starts_a_visual_round_with_the_ocr_clue(clip, encode
 
 def test_clip_zero_shot_tags_rank_the_vocabulary_against_the_image(clip, tmp_path) -> None:
     image = str(sorted(WIKIMEL_IMAGES.glob("*.jpg"))[0])
-    opener = _image_opener(ImageLoader(tmp_path))
+    opener = ImageLoader(tmp_path).open
     vocabulary = ["person", "building", "car", "animal", "stage", "person"]
     clue = clip_tags(clip, vocabulary, opener, top=3).clue(MentionInput("m", "x", "x", image=image))
     tags = clue.split("; ")
@@ -113,10 +112,10 @@ def test_clip_zero_shot_tags_rank_the_vocabulary_against_the_image(clip, tmp_pat
 def test_transformers_captioner_captions_the_mention_image_once(tmp_path) -> None:
     """Loaded through the real transformers path from a saved tiny BLIP; its words are random, its plumbing not."""
     model = build_tiny_blip(tmp_path / "blip")
-    source = transformers_captioner(str(model), _image_opener(ImageLoader(tmp_path)))
+    source = transformers_captioner(str(model), ImageLoader(tmp_path).open)
     mention = MentionInput("m", "x", "x", image=str(sorted(WIKIMEL_IMAGES.glob("*.jpg"))[0]))
     caption = source.clue(mention)
     assert isinstance(caption, str) and caption.strip()
     assert source.clue(mention) == caption and len(source.cache) == 1  # once per image
-    sources = build_sources({"caption_model": str(model), "ocr": "none"}, None, _image_opener(ImageLoader(tmp_path)))
+    sources = build_sources({"caption_model": str(model), "ocr": "none"}, None, ImageLoader(tmp_path).open)
     assert first_clue(sources["caption"], mention)
