@@ -30,15 +30,15 @@ class KarReranker(LLMReranker):
         return int(self.settings.get("k", 5))
 
     def prepare(self, items: list[tuple[MentionInput, list[Candidate]]]) -> None:
+        """One graph read for the facts of every candidate the batch's prompts will show."""
         graph = self.services.graph
-        if graph is None:
+        shown = [c for _, ranked in items for c in ranked[: self.k]]
+        if graph is None or not shown:
             return
-        ids = sorted({c.qid for _, cands in items for c in cands})
-        facts = entity_facts(graph, ids, max_facts=int(self.settings.get("facts", 5)))
-        for _, cands in items:
-            for c in cands:
-                if c.qid in facts:
-                    c.payload["facts"] = facts[c.qid]
+        facts = entity_facts(graph, [c.qid for c in shown], max_facts=int(self.settings.get("facts", 5)))
+        for c in shown:
+            if c.qid in facts:
+                c.payload["facts"] = facts[c.qid]
 
     def prompt(self, mention: MentionInput, top: list[Candidate]) -> list[dict[str, str]]:
         lines = []

@@ -61,12 +61,12 @@ class LLMReranker:
 
     def __init__(self, base: FeatureReranker, services: MethodServices, options: LLMOptions | None = None,
                  settings: dict[str, Any] | None = None):
-        if (options or LLMOptions()).when not in WHEN:
+        self.options = options or LLMOptions()
+        if self.options.when not in WHEN:
             raise ValueError(f"--llm must be one of {', '.join(WHEN)}")
         self.base = base
         self.services = services
         self.client = services.client
-        self.options = options or LLMOptions()
         self.settings = settings or {}
         self.stats = RunStats()
         self.seen = 0  # mentions ranked, consulted or not
@@ -84,15 +84,34 @@ class LLMReranker:
 
     # ---------------------------------------------------------------------------------------------- driving
     def rerank_many(self, items: list[tuple[MentionInput, list[Candidate]]]) -> list[Ranking]:
-        self.prepare(items)
+        """Rank everything with the base first; only the mentions that will consult the LLM are prepared
+        (e.g. their top candidates' facts read from the graph) and run, in a thread pool so calls overlap."""
+        with self._seen_lock:
+            self.seen += len(items)
+        plans = [self._plan(candidates) for _, candidates in items]
+        rankings = [Ranking(ranked, trace=trace) for ranked, trace, _ in plans]
+        consult = [i for i, (_, _, ask) in enumerate(plans) if ask]
+        self.prepare([(items[i][0], plans[i][0]) for i in consult])
+
+        def run(i: int) -> Ranking:
+            ranked, trace, _ = plans[i]
+            return self._consult(items[i][0], ranked, trace)
+
         workers = self.client.settings.concurrency if self.client else 1
-        if workers <= 1 or len(items) <= 1:
-            return [self.rerank(m, c) for m, c in items]
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            return list(pool.map(lambda item: self.rerank(*item), items))
+        if workers <= 1 or len(consult) <= 1:
+            done = [run(i) for i in consult]
+        else:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                done = list(pool.map(run, consult))
+        for i, ranking in zip(consult, done):
+            rankings[i] = ranking
+        return rankings
+
+    def rerank(self, mention: MentionInput, candidates: list[Candidate]) -> Ranking:
+        return self.rerank_many([(mention, candidates)])[0]
 
     def prepare(self, items: list[tuple[MentionInput, list[Candidate]]]) -> None:
-        """Batch work before the per-mention calls (e.g. one graph query for all candidates' facts)."""
+        """Batch work for the mentions about to consult the LLM, given their base rankings (best first)."""
 
     def stats_json(self) -> dict[str, Any]:
         """Run totals; `calls_per_mention` is over consulted mentions, `calls_per_mention_all` over all."""
@@ -101,18 +120,20 @@ class LLMReranker:
         data["calls_per_mention_all"] = round(data["calls"] / self.seen, 3) if self.seen else 0.0
         return data
 
-    def rerank(self, mention: MentionInput, candidates: list[Candidate]) -> Ranking:
-        with self._seen_lock:
-            self.seen += 1
+    def _plan(self, candidates: list[Candidate]) -> tuple[list[Candidate], dict[str, Any], bool]:
+        """The base ranking, its trace, and whether the LLM is to be consulted (selective invocation)."""
         ranked = self.base.rank(candidates)
         trace: dict[str, Any] = {"method": self.name, "invoked": False}
         if not ranked:
-            return Ranking(ranked, trace=trace)
+            return ranked, trace, False
         margin = ranked[0].score - ranked[1].score if len(ranked) > 1 else math.inf
         trace["margin"] = round(margin, 4) if margin != math.inf else None
         if self.options.when == "unsure" and margin >= self.options.margin:
             trace["skipped"] = f"base ranking is sure (margin {margin:.3f} >= {self.options.margin})"
-            return Ranking(ranked, trace=trace)
+            return ranked, trace, False
+        return ranked, trace, True
+
+    def _consult(self, mention: MentionInput, ranked: list[Candidate], trace: dict[str, Any]) -> Ranking:
         if self.client is None or not self.client.available:
             self.stats.unavailable = True
             trace["fallback"] = "LLM unavailable: base ranking kept"
