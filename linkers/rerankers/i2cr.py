@@ -118,14 +118,13 @@ class I2crReranker(LLMReranker):
         mode = self.settings["iav"]
         can_clip = self.services.image_encoder is not None and self.services.load_image and mention.image
         if mode == "auto":
-            image_text = self._image_text(mention)
-            mode = "clip" if can_clip else ("clues" if image_text else "none")
+            mode = "clip" if can_clip else "clues"
         if mode == "none":
             return True, None, "none"
-        description = pick.payload.get("description") or pick.label or ""
         if mode == "clip":
             if not can_clip:
                 return False, None, "clip: no image or image model"
+            description = pick.payload.get("description") or pick.label or ""
             try:
                 image = self.services.load_image(mention.image)
                 iv = self.services.image_encoder.encode_images([image])[0]
@@ -135,6 +134,8 @@ class I2crReranker(LLMReranker):
             score = round(100 * cosine(iv, tv), 3)
             return score >= float(self.settings["beta"]), score, "clip"
         image_text = self._image_text(mention)
+        if image_text is None and self.settings["iav"] == "auto":
+            return True, None, "none"  # neither an image model nor image clues: nothing to check against
         vectors = self._embed([image_text, self._entity_text(pick)]) if image_text else None
         if vectors is None:
             return False, None, "clues: no caption or tags"
