@@ -14,6 +14,7 @@ import click
 from tqdm import tqdm
 
 from cli.context import AppContext, echo_json, pass_app
+from kgstore.chunks import chunked
 from kgstore.search import Searcher
 from linkers.corpus import NIL, BadLine, Document, read_corpus
 from linkers.datasets import BUILTIN, GIVEN, load_dataset
@@ -210,32 +211,16 @@ def link_cmd(app: AppContext, corpus: tuple[Path, ...], margs: MethodArgs, no_wr
 def _not_yet_linked(linker: Linker, docs: Iterator[Document], counts: dict[str, int]) -> Iterator[Document]:
     """Documents this run has not written yet (write-back is per batch, so an interrupted job lost nothing)."""
     run_id = linker.run_id()
-    batch: list[Document] = []
-
-    def fresh() -> Iterator[Document]:
+    for batch in chunked(docs, 500):
         done = linked_documents(linker.graph, [d.id for d in batch], run_id)
         counts["already_linked"] += len(done)
-        return (d for d in batch if d.id not in done)
-
-    for doc in docs:
-        batch.append(doc)
-        if len(batch) >= 500:
-            yield from fresh()
-            batch = []
-    if batch:
-        yield from fresh()
+        yield from (d for d in batch if d.id not in done)
 
 
 def _batches(linker: Linker, docs: Iterator[Document]) -> Iterator[tuple[int, list[MentionResult]]]:
     """(documents in the batch, their results): counts documents without mentions too."""
-    batch: list[Document] = []
-    for doc in docs:
-        batch.append(doc)
-        if len(batch) >= linker.options.batch_docs:
-            yield len(batch), next(linker.link(batch))
-            batch = []
-    if batch:
-        yield len(batch), next(linker.link(batch))
+    for batch in chunked(docs, linker.options.batch_docs):
+        yield len(batch), linker.link_batch(batch)
 
 
 def _explain(r: MentionResult) -> None:

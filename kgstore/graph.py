@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterable, Iterator
 from neo4j import Driver, GraphDatabase, ManagedTransaction, Transaction
 from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable
 
+from kgstore.chunks import chunked
 from kgstore.config import Config
 from kgstore.errors import GraphAuthError, GraphUnavailable, KgError
 
@@ -96,14 +97,7 @@ class GraphStore:
     def write_batches(self, query: str, rows: Iterable[dict[str, Any]], batch_size: int = 1000, **params: Any) -> int:
         """UNWIND `$rows` in batches, one transaction each; returns the number of rows written."""
         total = 0
-        batch: list[dict[str, Any]] = []
-        for row in rows:
-            batch.append(row)
-            if len(batch) >= batch_size:
-                self.write(query, rows=batch, **params)
-                total += len(batch)
-                batch = []
-        if batch:
+        for batch in chunked(rows, batch_size):
             self.write(query, rows=batch, **params)
             total += len(batch)
         return total

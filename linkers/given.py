@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
+from kgstore.chunks import chunked
 from kgstore.names import normalise
 from linkers import features as feats
 from linkers.candidates import Candidate
@@ -48,13 +49,7 @@ def candidates_of(m: GivenCandidatesMention) -> list[Candidate]:
 def rank_given(mentions: Iterable[GivenCandidatesMention], reranker: Reranker,
                encode: Callable[[list[str]], np.ndarray], batch: int = 16) -> Iterator[GivenResult]:
     """Rank each mention's own candidates with `reranker`, `batch` mentions at a time (LLM calls overlap)."""
-    chunk: list[GivenCandidatesMention] = []
-    for m in mentions:
-        chunk.append(m)
-        if len(chunk) >= batch:
-            yield from _rank_chunk(chunk, reranker, encode)
-            chunk = []
-    if chunk:
+    for chunk in chunked(mentions, batch):
         yield from _rank_chunk(chunk, reranker, encode)
 
 

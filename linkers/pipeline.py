@@ -16,6 +16,7 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
+from kgstore.chunks import chunked
 from kgstore.entity_index import TEXT
 from kgstore.graph import GraphStore
 from kgstore.search import Searcher
@@ -107,16 +108,11 @@ class Linker:
 
     def link(self, docs: Iterable[Document]) -> Iterator[list[MentionResult]]:
         """Results per batch of documents (written back first when options.write)."""
-        batch: list[Document] = []
-        for doc in docs:
-            batch.append(doc)
-            if len(batch) >= self.options.batch_docs:
-                yield self._link_batch(batch)
-                batch = []
-        if batch:
-            yield self._link_batch(batch)
+        for batch in chunked(docs, self.options.batch_docs):
+            yield self.link_batch(batch)
 
-    def _link_batch(self, docs: list[Document]) -> list[MentionResult]:
+    def link_batch(self, docs: list[Document]) -> list[MentionResult]:
+        """One batch: contexts encoded together, one write-back transaction."""
         t0 = time.perf_counter()
         work = [(doc, m) for doc in docs for m in self.mentions_of(doc)]
         contexts = [context_window(doc.text, m, self.options.context_chars) for doc, m in work]
