@@ -13,8 +13,9 @@ Text and aliases are compared as tokens normalised by `kgstore.names.normalise` 
 ignored), so detection agrees with the names index; a possessive "'s" is dropped ("Dalai Lama's").
 
 It must hold tens of millions of aliases, so it keeps no strings: each alias key (its normalised tokens) is
-a 64-bit hash in a sorted array, plus one flag byte; 9 bytes per key, looked up by binary search. Matching
-costs O(tokens x longest alias in tokens). A hash collision (about 1e-4 over 50M keys) can only add a
+a 64-bit hash in a sorted array, plus one flag byte; 9 bytes per key, looked up by binary search. The first
+tokens of every multi-token alias are stored too, flagged PREFIX, so matching at a token extends the span one
+token at a time and stops at the first span no alias starts with: most tokens cost one lookup. A hash collision (about 1e-4 over 50M keys) can only add a
 spurious span. `save`/`load`/`cached` keep the built arrays on disk under a fingerprint the caller chooses
 (e.g. the KB's content hash), so `kg link` does not rebuild them each run.
 """
@@ -44,8 +45,10 @@ __all__ = [
 
 PROPER = 1  # some alias of the key has an uppercase letter (or none that has case, such as "1984")
 LOWER = 2  # some alias of the key is written without uppercase letters
+PREFIX = 4  # some longer alias starts with the key's tokens
+ALIAS = PROPER | LOWER
 _MAGIC = b"KGGAZ\x00"
-_FORMAT = 1
+_FORMAT = 2
 # Keys of these, stored with a saved detector: a file built under another normaliser is not loaded.
 _PROBE = ("Ça-va O'Brien’s ½ Øresund", "ĐẠI HỌC Straße", "Αθήνα Москва 東京")
 
@@ -143,6 +146,7 @@ class MentionDetector(Protocol):
 class GazetteerStats:
     aliases: int = 0  # pairs read
     keys: int = 0  # distinct normalised keys kept
+    prefixes: int = 0  # of which only first tokens of longer aliases
     skipped_empty: int = 0  # nothing left after normalising
     skipped_stop_words: int = 0  # only stop words
     skipped_short: int = 0  # one token shorter than min_chars
@@ -186,8 +190,14 @@ class GazetteerDetector:
                 h = _key_hash(key)
                 table[h] = table.get(h, 0) | _case_flags(alias)
                 max_len = max(max_len, length)
+                if length > 1:
+                    parts = key.split(" ")
+                    for n in range(1, length):
+                        p = _key_hash(" ".join(parts[:n]))
+                        table[p] = table.get(p, 0) | PREFIX
         order = sorted(table)
         stats.keys = len(order)
+        stats.prefixes = sum(1 for k in order if not table[k] & ALIAS)
         options = {"max_tokens": max_tokens, "min_chars": min_chars}
         return cls(array("Q", order), array("B", (table[k] for k in order)), max_len, options, stats)
 
@@ -200,7 +210,7 @@ class GazetteerDetector:
 
     def __contains__(self, alias: object) -> bool:
         """Whether `alias` normalises to an indexed key (whatever its case)."""
-        return isinstance(alias, str) and bool(self._flags(_key_hash(alias_key(alias))))
+        return isinstance(alias, str) and bool(self._flags(_key_hash(alias_key(alias))) & ALIAS)
 
     def detect(self, text: str) -> list[tuple[int, int, str]]:
         tokens = tokenize(text)
@@ -222,12 +232,18 @@ class GazetteerDetector:
 
     def _longest(self, text: str, tokens: list[Token], i: int, caseless: bool) -> int:
         """Length in tokens of the longest accepted alias starting at token i, 0 if none."""
-        for length in range(min(self.max_len, len(tokens) - i), 0, -1):
-            window = tokens[i:i + length]
-            flags = self._flags(_key_hash(" ".join(t.norm for t in window)))
-            if flags and _accepted(flags, text[window[0].start:window[-1].end], window, caseless):
-                return length
-        return 0
+        best = 0
+        parts: list[str] = []
+        for length in range(1, min(self.max_len, len(tokens) - i) + 1):
+            parts.append(tokens[i + length - 1].norm)
+            flags = self._flags(_key_hash(" ".join(parts)))
+            if flags & ALIAS:
+                window = tokens[i:i + length]
+                if _accepted(flags, text[window[0].start:window[-1].end], window, caseless):
+                    best = length
+            if not flags & PREFIX:
+                break
+        return best
 
     # ------------------------------------------------------------------------------------------ on disk
 

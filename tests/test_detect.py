@@ -33,6 +33,17 @@ def test_longest_match_wins() -> None:
     assert spans(g, "She moved to New York City, then New York state.") == ["New York City", "New York"]
 
 
+def test_prefixes_of_long_aliases_are_no_aliases() -> None:
+    """Matching extends through stored first tokens of longer aliases; those are never matched themselves."""
+    g = GazetteerDetector.build([("Museum of Modern Art", "Q188740"), ("Modern", "Q1")])
+    assert g.stats.prefixes == 3  # "museum", "museum of", "museum of modern"
+    assert "Museum of Modern Art" in g and "Museum of" not in g and "museum of modern" not in g
+    assert spans(g, "The Museum of Modern Art, not the Museum of Modern design.") == ["Museum of Modern Art",
+                                                                                      "Modern"]
+    assert spans(g, "A Museum of Modern Art") == ["Museum of Modern Art"]
+    assert spans(g, "Museum of") == []
+
+
 def test_stop_and_common_words() -> None:
     g = GazetteerDetector.build(ALIASES)
     assert g.stats.skipped_stop_words == 2  # "The Who", "the"
