@@ -9,7 +9,7 @@ needs (qid, label, aliases, types, popularity, description), so no graph query f
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -96,42 +96,50 @@ class Searcher:
         """Exact normalised-name matches plus fuzzy 3-gram candidates, rescored with rapidfuzz WRatio."""
         return self.by_name_many([text], top_k)[0]
 
-    def by_name_many(self, texts: list[str], top_k: int = 10, fields: list[str] | None = None) -> list[list[Hit]]:
+    def by_name_many(self, texts: list[str], top_k: int = 10, fields: list[str] | None = None,
+                     exact_only: Sequence[bool] | None = None) -> list[list[Hit]]:
         """`by_name` for many names in two round trips (linkers query a whole batch of mentions at once).
 
         Candidates come with only their names and popularity (payload decoding dominates the cost of a large
         candidate list); the payload `fields` (default HIT_FIELDS) are fetched for the `top_k` survivors alone.
-        Names with the same normal form are looked up once.
+        Names with the same normal form are looked up once. `exact_only[i]`: text i is known to be a KB name
+        (a detected mention), so only entities with exactly that name are wanted: no fuzzy query, and no names
+        to rescore (an exact match scores 1). A form is looked up fuzzily if any of its texts asks for it.
         """
         forms = [name_index.normalise(t) for t in texts]
-        asked = list(dict.fromkeys(f for f in forms if f))
-        if not asked:
+        fuzzy: dict[str, bool] = {}
+        for i, f in enumerate(forms):
+            if f:
+                fuzzy[f] = fuzzy.get(f, False) or exact_only is None or not exact_only[i]
+        if not fuzzy:
             return [[] for _ in texts]
         self._check_collection()
-        requests = []
-        for form in asked:
-            vector = name_index.query_vector(form)
-            requests += [
-                models.QueryRequest(
-                    filter=models.Filter(must=[models.FieldCondition(key=NAMES_FIELD, match=models.MatchValue(value=form))]),
-                    limit=EXACT_LIMIT, with_payload=RESCORE_FIELDS,
-                    query=None if self.vectors.local else models.OrderByQuery(
-                        order_by=models.OrderBy(key="popularity", direction=models.Direction.DESC)),
-                ),
-                models.QueryRequest(
+        requests, asked = [], []
+        for form, wide in fuzzy.items():
+            asked.append((form, "exact"))
+            requests.append(models.QueryRequest(
+                filter=models.Filter(must=[models.FieldCondition(key=NAMES_FIELD, match=models.MatchValue(value=form))]),
+                limit=EXACT_LIMIT, with_payload=RESCORE_FIELDS if wide else ["popularity"],
+                query=None if self.vectors.local else models.OrderByQuery(
+                    order_by=models.OrderBy(key="popularity", direction=models.Direction.DESC)),
+            ))
+            if wide:
+                vector = name_index.query_vector(form)
+                asked.append((form, "fuzzy"))
+                requests.append(models.QueryRequest(
                     query=models.SparseVector(indices=vector.indices, values=vector.values), using=NAMES,
                     limit=max(MIN_FUZZY_CANDIDATES, 3 * top_k), with_payload=RESCORE_FIELDS,
-                ),
-            ]
-        results = self._query_batch(requests)
+                ))
+        found: dict[str, dict[Any, tuple[str, dict[str, Any]]]] = {}
+        for (form, match), result in zip(asked, self._query_batch(requests)):
+            candidates = found.setdefault(form, {})
+            for pid, _, payload in result:
+                candidates.setdefault(pid, (match, payload))
         ranked: dict[str, list[tuple[float, str, Any]]] = {}
-        for i, form in enumerate(asked):
-            candidates: dict[Any, tuple[str, dict[str, Any]]] = {}
-            for match, result in (("exact", results[2 * i]), ("fuzzy", results[2 * i + 1])):
-                for pid, _, payload in result:
-                    candidates.setdefault(pid, (match, payload))
+        for form, candidates in found.items():
             rescored = [
-                (max((name_score(form, f) for f in payload.get(NAMES_FIELD) or []), default=0.0) / 100,
+                (1.0 if match == "exact" else
+                 max((name_score(form, f) for f in payload.get(NAMES_FIELD) or []), default=0.0) / 100,
                  payload.get("popularity") or 0, pid, match)
                 for pid, (match, payload) in candidates.items()
             ]

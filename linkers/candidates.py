@@ -8,6 +8,7 @@ vector, computed by Qdrant (the `context` feature), so no entity vector has to b
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,11 +46,16 @@ class CandidateRetriever:
         self.searcher = searcher
         self.config = config or RetrievalConfig()
 
-    def retrieve_many(self, surfaces: list[str], context_vectors: Any = None,
-                      image_vectors: Any = None) -> list[list[Candidate]]:
-        """Candidates for a batch of mentions: a few round trips per batch, not per mention."""
+    def retrieve_many(self, surfaces: list[str], context_vectors: Any = None, image_vectors: Any = None,
+                      exact_only: Sequence[bool] | None = None) -> list[list[Candidate]]:
+        """Candidates for a batch of mentions: a few round trips per batch, not per mention.
+
+        `exact_only[i]`: surface i is a KB name (a detected mention): its name candidates are the entities of
+        exactly that name, without the fuzzy lookup that given spans need.
+        """
         cfg = self.config
-        sources: dict[str, list[list[Hit]]] = {"name": self.searcher.by_name_many(surfaces, cfg.name_k, LINK_FIELDS)}
+        sources: dict[str, list[list[Hit]]] = {
+            "name": self.searcher.by_name_many(surfaces, cfg.name_k, LINK_FIELDS, exact_only=exact_only)}
         if context_vectors is not None and cfg.text_k:
             sources["text"] = self.searcher.by_vector_many(TEXT, context_vectors, cfg.text_k, "text", LINK_FIELDS)
         if image_vectors is not None and cfg.image_k:

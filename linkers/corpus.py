@@ -87,6 +87,7 @@ class Mention:
     box: list[float] | None = None
     gold: str | None = None  # entity id, "NIL", or None when unknown
     clues: dict[str, Any] | None = None  # precomputed image clues (caption, dense_captions, tags, ocr, objects)
+    detected: bool = False  # found by a mention detector: the surface is a KB name
 
 
 @dataclass

@@ -109,6 +109,20 @@ def _rows(hit_lists) -> list:
     return [[(h.qid, h.label, h.score, h.match, h.payload) for h in hits] for hits in hit_lists]
 
 
+def test_exact_only_names_skip_the_fuzzy_lookup(searcher: Searcher) -> None:
+    """Detected mentions are KB names: only entities with exactly that name, scored 1."""
+    names = ["Douglas Adams", "Duglas Adams", "Kaliningrad"]
+    exact = searcher.by_name_many(names, 5, exact_only=[True, True, True])
+    wide = searcher.by_name_many(names, 5)
+    assert [(h.qid, h.score, h.match) for h in exact[0]] == [("Q42", 1.0, "exact")]
+    assert _rows(exact)[0][0] == _rows(wide)[0][0]  # the exact hit as the fuzzy path has it
+    assert len(wide[0]) > 1  # ...which adds near names
+    assert exact[1] == [] and wide[1][0].qid == "Q42"  # a misspelling is no KB name: only fuzzy finds it
+    # a form is looked up fuzzily when any of its texts asks for it
+    mixed = searcher.by_name_many(["Douglas Adams", "douglas adams"], 5, exact_only=[True, False])
+    assert _rows(mixed) == _rows(wide[:1]) * 2
+
+
 def test_grpc_fast_path_answers_as_qdrant_client(searcher: Searcher) -> None:
     """Server mode sends the linkers' batches straight over gRPC; qdrant-client's own path must agree exactly."""
     plain = Searcher(searcher.config, searcher.vectors, text_encoder=searcher.text_encoder)
@@ -117,6 +131,9 @@ def test_grpc_fast_path_answers_as_qdrant_client(searcher: Searcher) -> None:
     names = ["Douglas Adams", "Duglas Adams", "Kaliningrad", "douglas adams", "?!", "Q42 nothing like it"]
     for fields in (None, ["qid", "label", "names", "popularity"]):
         assert _rows(searcher.by_name_many(names, 5, fields)) == _rows(plain.by_name_many(names, 5, fields))
+        exact = [True, False, True, True, True, False]
+        assert (_rows(searcher.by_name_many(names, 5, fields, exact_only=exact))
+                == _rows(plain.by_name_many(names, 5, fields, exact_only=exact)))
     vectors = searcher.text_encoder.encode(["English writer of science fiction", "a city in Russia"])
     dense = searcher.by_vector_many("text", vectors, 3, "text")
     assert _rows(dense) == _rows(plain.by_vector_many("text", vectors, 3, "text"))
