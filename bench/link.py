@@ -3,10 +3,11 @@
 Expects the WikiMEL KB slice ingested and indexed in that configuration (`kg eval wikimel --limit 1` does both).
 Measures in one run:
   1. spans given: WikiMEL dev captions with their mention spans, mentions/s (target >= 100);
-  2. detection: news-length documents (WikiMEL dev captions joined into ~450-word texts), documents/s (target >= 20);
+  2. detection: news-length documents (WikiMEL train captions joined into ~450-word texts), documents/s (target >= 20);
+  both with each context encoder (`kg link --context model|static`);
   3. the BASELINES.md candidate step for comparison: brute-force rapidfuzz WRatio over all KB names, mentions/s.
 
-    python bench/link.py --mentions 1000 --documents 60 [--text-runtime torch]
+    python bench/link.py --mentions 1000 --documents 60 [--text-runtime torch] [--context model static]
 
 The text encoder runs on ONNX Runtime where it is installed (see kgstore/encoders/text.py); `--text-runtime torch`
 measures the sentence-transformers/torch runtime instead, for comparison.
@@ -28,7 +29,7 @@ from kgstore.search import Searcher
 from kgstore.vectors import VectorStore
 from linkers.corpus import Document, read_wikimel
 from linkers.detect import GazetteerDetector
-from linkers.pipeline import Linker, LinkOptions
+from linkers.pipeline import CONTEXT_ENCODERS, Linker, LinkOptions
 
 MEL = Path(os.environ.get("KG_MEL_DATA", Path(__file__).resolve().parents[2] / "shared" / "data" / "mel"))
 
@@ -44,6 +45,8 @@ def main() -> None:
     ap.add_argument("--mentions", type=int, default=1000)
     ap.add_argument("--documents", type=int, default=60)
     ap.add_argument("--text-runtime", choices=["auto", "onnx", "torch"], default="auto")
+    ap.add_argument("--context", nargs="+", choices=CONTEXT_ENCODERS, default=list(CONTEXT_ENCODERS),
+                    help="context encoders to measure (kg link --context)")
     args = ap.parse_args()
     config = load_config()
     graph, vectors = GraphStore.from_config(config), VectorStore.from_config(config)
@@ -62,22 +65,22 @@ def main() -> None:
         n += len(doc.mentions)
         if n >= args.mentions:
             break
-    linker = Linker(searcher, LinkOptions(write=False))
-    linker.link(spans[:5]).__next__()  # warm-up
-    seconds, mentions = timed(linker, spans)
-    print(f"spans given : {mentions:,} mentions in {seconds:.1f} s = {mentions / seconds:,.1f} mentions/s (target >= 100)")
-
     names = [r["label"] for r in graph.read("MATCH (e:Entity) WHERE e.stub = false RETURN e.label AS label") if r["label"]]
     detector = GazetteerDetector.build((name, "") for name in names)
-    news = []
-    for i in range(args.documents):
-        chunk = dev[i * 50:(i + 1) * 50]
-        news.append(Document(f"news{i}", " ".join(d.text for d in chunk)))
+    captions = list(read_wikimel(MEL / "wikimel", "train", None))  # 15k: room for 300 documents of 50 captions
+    if args.documents * 50 > len(captions):
+        raise SystemExit(f"--documents: at most {len(captions) // 50} news documents of 50 WikiMEL captions")
+    news = [Document(f"news{i}", " ".join(d.text for d in captions[i * 50:(i + 1) * 50])) for i in range(args.documents)]
     words = sum(len(d.text.split()) for d in news) / len(news)
-    linker = Linker(searcher, LinkOptions(write=False), detector=detector)
-    seconds, mentions = timed(linker, news)
-    print(f"detection   : {len(news)} documents (~{words:.0f} words, {mentions:,} mentions) in {seconds:.1f} s = "
-          f"{len(news) / seconds:,.1f} documents/s (target >= 20)")
+    for context in args.context:
+        linker = Linker(searcher, LinkOptions(write=False, context=context), detector=detector)
+        linker.link(spans[:5]).__next__()  # warm-up (and the static table's distillation, when not cached)
+        seconds, mentions = timed(linker, spans)
+        print(f"spans given, context {context:6}: {mentions:,} mentions in {seconds:.1f} s = "
+              f"{mentions / seconds:,.1f} mentions/s (target >= 100)")
+        seconds, mentions = timed(linker, news)
+        print(f"detection,   context {context:6}: {len(news)} documents (~{words:.0f} words, {mentions:,} mentions) in "
+              f"{seconds:.1f} s = {len(news) / seconds:,.1f} documents/s (target >= 20)")
 
     sample = [m.surface for d in spans for m in d.mentions][:200]
     choices = [utils.default_process(x) for x in names]

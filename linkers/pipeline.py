@@ -17,7 +17,10 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 from kgstore.chunks import chunked
+from kgstore.encoders import TextEncoder
+from kgstore.encoders.static_text import StaticTextEncoder, static_encoder
 from kgstore.entity_index import TEXT
+from kgstore.errors import ConfigError
 from kgstore.graph import GraphStore
 from kgstore.search import Searcher
 from linkers import features as feats
@@ -28,6 +31,9 @@ from linkers.rerankers import MentionInput, Ranking, Reranker, load_reranker
 from linkers.writeback import write_results
 
 
+CONTEXT_ENCODERS = ("model", "static")
+
+
 @dataclass
 class LinkOptions:
     method: str = "features"
@@ -35,6 +41,7 @@ class LinkOptions:
     top_k: int = 10
     nil_threshold: float | None = None  # None: the method's fitted default (None there too: never NIL)
     context_chars: int = 300  # characters of context either side of the mention for the context encoder
+    context: str = "model"  # context encoder: the text model, or "static" vectors distilled from it (fast, less exact)
     batch_docs: int = 64
     write: bool = True
 
@@ -85,13 +92,25 @@ class Linker:
         self.detector = detector
         self.reranker = reranker or load_reranker(options.method, options.weights)
         self.retriever = CandidateRetriever(searcher, RetrievalConfig(top_k=options.top_k, name_k=options.top_k))
+        if options.context not in CONTEXT_ENCODERS:
+            raise ConfigError(f"unknown context encoder {options.context!r}; use one of {', '.join(CONTEXT_ENCODERS)}")
+        self._context_encoder: TextEncoder | StaticTextEncoder | None = None
         threshold = options.nil_threshold
         if threshold is None:
             threshold = getattr(self.reranker, "nil_threshold", None)
         self.nil_threshold = threshold
 
+    @property
+    def context_encoder(self) -> TextEncoder | StaticTextEncoder:
+        """What encodes mention contexts: the text model the entities were indexed with, or its static distillation
+        (loaded on first use, as the searcher's model)."""
+        if self._context_encoder is None:
+            model = self.searcher.text_encoder
+            self._context_encoder = model if self.options.context == "model" else static_encoder(model)
+        return self._context_encoder
+
     def models(self) -> list[str]:
-        return [self.searcher.text_encoder.version, self.reranker.version()]
+        return [self.context_encoder.version, self.reranker.version()]
 
     def run_id(self) -> str:
         """Same settings, same run id: re-linking with unchanged settings rewrites identical edges."""
@@ -104,7 +123,8 @@ class Linker:
             return doc.mentions
         if self.detector is None:
             return []
-        return [Mention(f"{doc.id}#{s}-{e}", s, e, surface) for s, e, surface in self.detector.detect(doc.text)]
+        return [Mention(f"{doc.id}#{s}-{e}", s, e, surface, detected=True)
+                for s, e, surface in self.detector.detect(doc.text)]
 
     def link(self, docs: Iterable[Document]) -> Iterator[list[MentionResult]]:
         """Results per batch of documents (written back first when options.write)."""
@@ -118,11 +138,12 @@ class Linker:
         contexts = [context_window(doc.text, m, self.options.context_chars) for doc, m in work]
         # mentions of a short document share one context: encode each distinct context once
         unique = list(dict.fromkeys(contexts))
-        encoded = self.searcher.text_encoder.encode(unique) if unique else np.zeros((0, 1))
+        encoded = self.context_encoder.encode(unique) if unique else np.zeros((0, 1))
         position = {c: i for i, c in enumerate(unique)}
         vectors = encoded[[position[c] for c in contexts]] if contexts else encoded
         t_encode = time.perf_counter() - t0
-        retrieved = self.retriever.retrieve_many([m.surface for _, m in work], vectors) if work else []
+        retrieved = self.retriever.retrieve_many([m.surface for _, m in work], vectors,
+                                                 exact_only=[m.detected for _, m in work]) if work else []
         text_vectors = self.searcher.vectors_of(sorted({c.qid for cands in retrieved for c in cands}), TEXT, lazy=True)
         t_retrieve = time.perf_counter() - t0 - t_encode
         items = []

@@ -121,6 +121,31 @@ def test_eval_wikimel_json_metrics(kb) -> None:
     assert data["recall@k"] > 0.85 and data["hits@1"] > 0.7
 
 
+def test_static_context_encoder_links_and_is_its_own_run(kb, tmp_path: Path) -> None:
+    cfg, env = kb
+    runner = CliRunner()
+    res = runner.invoke(cli, ["eval", "wikimel", "--split", "dev", "--limit", "60", "--context", "static", "--json"],
+                        env=env)
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert data["protocol"]["context_encoder"] == "static:sentence-transformers:all-MiniLM-L6-v2"
+    assert data["recall@k"] > 0.85 and data["hits@1"] > 0.7
+    corpus = tmp_path / "plain.jsonl"
+    corpus.write_text(json.dumps({"id": "n1", "text": "Barack Obama met Angela Merkel in Berlin."}) + "\n")
+    runs = {}
+    for context in ("model", "static"):
+        out = tmp_path / f"{context}.jsonl"
+        res = runner.invoke(cli, ["link", str(corpus), "--no-write", "--json", "--context", context, "--out", str(out)],
+                            env=env)
+        assert res.exit_code == 0, res.output
+        runs[context] = json.loads(res.output)["run_id"]
+        linked = {r["surface"]: r["qid"] for r in map(json.loads, out.read_text().splitlines())}
+        assert linked["Barack Obama"] == "Q76"
+    assert runs["model"] != runs["static"]  # edges of the two encoders never overwrite each other
+    res = runner.invoke(cli, ["link", str(corpus), "--no-write", "--context", "bag-of-words"], env=env)
+    assert res.exit_code == 2 and "bag-of-words" in res.output
+
+
 def test_kar_reads_facts_from_the_graph_and_links_through_the_llm(kb, llm_server, tmp_path: Path) -> None:
     from kgstore.graph import GraphStore
     from kgstore.queries import entity_facts

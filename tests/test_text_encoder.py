@@ -59,3 +59,32 @@ def test_export_that_does_not_verify_falls_back_to_torch(tmp_path: Path, monkeyp
         load("all-MiniLM-L6-v2", cache_dir=tmp_path, runtime="onnx")
     with pytest.raises(ConfigError, match="unknown text runtime"):
         load("all-MiniLM-L6-v2", runtime="tensorflow")
+
+
+def test_static_context_vectors_are_distilled_once_and_live_in_the_model_space(
+        tmp_path: Path, torch_encoder, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kgstore.encoders import static_text
+
+    model = load_text_encoder()  # the per-process model (its ONNX export is cached for the whole run)
+    static = static_text.static_encoder(model, tmp_path)
+    [table] = (tmp_path / "static").iterdir()
+    assert static.version == "static:sentence-transformers:all-MiniLM-L6-v2" and static.dim == model.dim
+    assert static.table.shape == (static.tokenizer.get_vocab_size(), 384)
+    contexts = ["the novelist who wrote The Hitchhiker's Guide to the Galaxy",
+                "port city of Kaliningrad oblast near Poland",
+                "he scored 30 points for the Lakers in the NBA game"]
+    entities = model.encode(["English writer and humorist, author of a science fiction comedy",
+                             "city in Russia on the Baltic Sea", "American basketball player"])
+    vectors = static.encode(contexts + [""])
+    assert vectors.dtype == np.float32 and np.allclose(np.linalg.norm(vectors[:3], axis=1), 1.0, atol=1e-5)
+    assert not vectors[3].any()  # no tokens, no direction
+    similarity = vectors[:3] @ entities.T  # each context is nearest to its own entity, as with the full model
+    assert list(similarity.argmax(axis=1)) == [0, 1, 2] and list(similarity.argmax(axis=0)) == [0, 1, 2]
+    # both runtimes give the same token rows (the whole vocabulary takes seconds; a slice shows it)
+    ids = np.array([[101, t, 102] for t in range(2000, 2300)], dtype=np.int64)
+    assert np.allclose(static_text._forward(torch_encoder, ids), static_text._forward(model, ids), atol=1e-5)
+    # a second load (another process) reads the cached table, distils nothing
+    monkeypatch.setattr(static_text, "_LOADED", {})
+    monkeypatch.setattr(static_text, "_distil", lambda *a: pytest.fail("distilled again"))
+    again = static_text.static_encoder(model, tmp_path)
+    assert np.array_equal(again.encode(contexts), vectors[:3]) and list((tmp_path / "static").iterdir()) == [table]
