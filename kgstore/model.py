@@ -6,7 +6,7 @@ import hashlib
 import json
 import re
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
 QID_RE = re.compile(r"^[QPL][1-9][0-9]*$")
 PID_RE = re.compile(r"^P[1-9][0-9]*$")
@@ -43,9 +43,17 @@ class EntityRecord:
     modified: str | None = None
 
     def content_hash(self) -> str:
-        """Stable hash of everything stored, so re-ingesting unchanged entities can be detected."""
-        data = asdict(self)
+        """Stable hash of everything stored, so re-ingesting unchanged entities can be detected.
+
+        The JSON is dataclasses.asdict's, built by hand: asdict's deep copy took 3x as long on the ingest's writer
+        thread.
+        """
+        data = {name: getattr(self, name) for name in _RECORD_FIELDS}
+        data["relations"] = [{"pid": r.pid, "target": r.target} for r in self.relations]
         return hashlib.sha1(json.dumps(data, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+_RECORD_FIELDS = [f.name for f in fields(EntityRecord)]
 
 
 def is_qid(value: str) -> bool:
