@@ -347,17 +347,20 @@ def _print_eval(data: dict, metrics, proto: dict, llm: dict | None, errors: list
 @click.option("--split", type=click.Choice(["train", "dev", "test"]), default="train", show_default=True)
 @click.option("--limit", type=click.IntRange(1), default=3000, show_default=True, help="Documents to fit on.")
 @click.option("--top-k", type=click.IntRange(1, 100), default=10, show_default=True, help="Candidates per mention.")
+@click.option("--context", type=click.Choice(CONTEXT_ENCODERS), default="model", show_default=True,
+              help="Context encoder the weights are for (kg link --context).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Weights file to write.")
 @click.option("--json", "as_json", is_flag=True, help="Print the fitted weights and scores as JSON.")
 @pass_app
-def train_cmd(app: AppContext, dataset: str, split: str, limit: int, top_k: int, out: Path, as_json: bool) -> None:
+def train_cmd(app: AppContext, dataset: str, split: str, limit: int, top_k: int, context: str, out: Path,
+              as_json: bool) -> None:
     """Fit the features method's weights on a dataset split (Hits@1 by coordinate search) and save them; use
     them with `kg link --weights FILE` or `kg eval --weights FILE`."""
     from linkers.train import TrainingMention, fit, save
 
     ds = load_dataset(dataset, split if dataset in BUILTIN else None, limit)
     _ensure_kb(app, ds)
-    linker = _linker(app, LinkOptions(top_k=top_k, write=False), detect=False)
+    linker = _linker(app, LinkOptions(top_k=top_k, context=context, write=False), detect=False)
     data: list[TrainingMention] = []
     with tqdm(desc="features", unit=" docs", disable=None, file=sys.stderr) as bar:
         for n, results in _batches(linker, _good(ds.documents(), [])):
