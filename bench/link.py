@@ -4,10 +4,10 @@ Expects the WikiMEL KB slice ingested and indexed in that configuration (`kg eva
 Measures in one run:
   1. spans given: WikiMEL dev captions with their mention spans, mentions/s (target >= 100);
   2. detection: news-length documents (WikiMEL train captions joined into ~450-word texts), documents/s (target >= 20);
-  both with each context encoder (`kg link --context model|static`);
+  both with each context encoder (`kg link --context model|static|cascade`);
   3. the BASELINES.md candidate step for comparison: brute-force rapidfuzz WRatio over all KB names, mentions/s.
 
-    python bench/link.py --mentions 1000 --documents 60 [--text-runtime torch] [--context model static]
+    python bench/link.py --mentions 1000 --documents 60 [--text-runtime torch] [--context model static cascade]
 
 The text encoder runs on ONNX Runtime where it is installed (see kgstore/encoders/text.py); `--text-runtime torch`
 measures the sentence-transformers/torch runtime instead, for comparison.

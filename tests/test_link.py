@@ -133,7 +133,7 @@ def test_static_context_encoder_links_and_is_its_own_run(kb, tmp_path: Path) -> 
     corpus = tmp_path / "plain.jsonl"
     corpus.write_text(json.dumps({"id": "n1", "text": "Barack Obama met Angela Merkel in Berlin."}) + "\n")
     runs = {}
-    for context in ("model", "static"):
+    for context in ("model", "static", "cascade"):
         out = tmp_path / f"{context}.jsonl"
         res = runner.invoke(cli, ["link", str(corpus), "--no-write", "--json", "--context", context, "--out", str(out)],
                             env=env)
@@ -141,9 +141,44 @@ def test_static_context_encoder_links_and_is_its_own_run(kb, tmp_path: Path) -> 
         runs[context] = json.loads(res.output)["run_id"]
         linked = {r["surface"]: r["qid"] for r in map(json.loads, out.read_text().splitlines())}
         assert linked["Barack Obama"] == "Q76"
-    assert runs["model"] != runs["static"]  # edges of the two encoders never overwrite each other
+    assert len(set(runs.values())) == 3  # edges of different context encoders never overwrite each other
     res = runner.invoke(cli, ["link", str(corpus), "--no-write", "--context", "bag-of-words"], env=env)
     assert res.exit_code == 2 and "bag-of-words" in res.output
+
+
+def test_cascade_runs_the_text_model_only_where_the_static_ranking_is_unsure(kb) -> None:
+    from kgstore.search import Searcher
+    from kgstore.vectors import VectorStore
+    from linkers.corpus import read_wikimel
+    from linkers.pipeline import Linker, LinkOptions
+
+    cfg, _ = kb
+    searcher = Searcher(cfg, VectorStore.from_config(cfg))
+    docs = list(read_wikimel(MEL / "wikimel", "dev", 60))
+    seen: list[int] = []
+    model = searcher.text_encoder
+    encode = model.encode
+
+    def counting(texts, *args, **kwargs):
+        seen.append(len(texts))
+        return encode(texts, *args, **kwargs)
+
+    model.encode = counting
+    try:
+        static = [r for batch in Linker(searcher, LinkOptions(context="static", write=False)).link(docs) for r in batch]
+        assert seen == []  # the static pass never runs the model
+        cascade = [r for batch in Linker(searcher, LinkOptions(context="cascade", write=False)).link(docs)
+                   for r in batch]
+    finally:
+        model.encode = encode
+    refined = [r for r in cascade if r.trace.get("context")]
+    assert 0 < len(refined) < len(cascade) and sum(seen) <= len({r.doc_id for r in refined})
+    for s, c in zip(static, cascade):
+        scores = [x["score"] for x in s.candidates]
+        margin = scores[0] - scores[1] if len(scores) > 1 else float("inf")
+        assert bool(c.trace.get("context")) == (margin < 0.2)  # exactly the unsure ones, re-encoded
+        if margin >= 0.2:
+            assert (c.qid, c.score) == (s.qid, s.score)  # the sure ones keep the static result
 
 
 def test_kar_reads_facts_from_the_graph_and_links_through_the_llm(kb, llm_server, tmp_path: Path) -> None:
