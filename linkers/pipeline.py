@@ -113,13 +113,11 @@ class Linker:
 
     @property
     def context_encoder(self) -> TextEncoder | StaticTextEncoder:
-        """What encodes mention contexts: the text model the entities were indexed with, or its static distillation
-        (loaded on first use, as the searcher's model)."""
+        """What encodes mention contexts first: the text model the entities were indexed with, or its static
+        distillation (loaded on first use with the text model, which a cascade also needs)."""
         if self._context_encoder is None:
             model = self.searcher.text_encoder
             self._context_encoder = model if self.options.context == "model" else static_encoder(model)
-            if self.options.context == "cascade":
-                self.searcher.text_encoder  # both are loaded before linking starts
         return self._context_encoder
 
     @property
@@ -161,17 +159,20 @@ class Linker:
         t_encode = time.perf_counter() - t0
         retrieved = self._retrieve(work, vectors)
         t_retrieve = time.perf_counter() - t0 - t_encode
+        items = self._items(work, contexts, vectors, retrieved)
         refined: list[int] = []
         if self.options.context == "cascade" and work:
-            # the static ranking decides where the text model is worth running: mentions it is unsure about
-            first = self._features.rerank_many(self._items(work, contexts, vectors, retrieved))
+            # the static ranking decides where the text model is worth running: mentions it is unsure about;
+            # those are encoded, retrieved and featurised again, the others keep their static items
+            first = self._features.rerank_many(items)
             refined = [i for i, ranking in enumerate(first) if _margin(ranking) < self.options.cascade_margin]
             if refined:
-                again = self._encode([contexts[i] for i in refined], self.searcher.text_encoder)
-                vectors[refined] = again
-                for i, cands in zip(refined, self._retrieve([work[i] for i in refined], again)):
-                    retrieved[i] = cands
-        items = self._items(work, contexts, vectors, retrieved)
+                again = [work[i] for i in refined]
+                contexts_again = [contexts[i] for i in refined]
+                vectors_again = self._encode(contexts_again, self.searcher.text_encoder)
+                redone = self._items(again, contexts_again, vectors_again, self._retrieve(again, vectors_again))
+                for i, item in zip(refined, redone):
+                    items[i], retrieved[i] = item, item[1]
         orders = [[c.qid for c in cands] for cands in retrieved]
         rankings = self.reranker.rerank_many(items)
         results = [self._result(doc, m, ranking, orders[i])

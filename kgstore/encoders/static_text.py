@@ -4,10 +4,10 @@ Every vocabulary token is run once through the text model alone (with the tokeni
 it); a text's vector is then the weighted sum of its tokens' rows, normalised, each row less the vocabulary's
 weighted mean (the direction every token shares, which would otherwise dominate every sum: on WikiMEL test,
 Hits@1 0.846 with it, 0.819 without). The rows live in the text model's own output space, so the vectors compare
-with entity vectors the full model encoded: `kg link --context static` encodes contexts this way for corpora too
-large for the full model on CPU, at a measured cost in accuracy (README, "Benchmarks"). Weights are log(1 + token id), the Zipf weighting model2vec uses: WordPiece and BPE
-vocabularies list frequent tokens first, so "the" and punctuation weigh least. The table is distilled on first
-use (seconds) and cached in the model cache beside the ONNX export.
+with entity vectors the full model encoded: `kg link --context static|cascade` encodes contexts this way, at a
+measured cost in accuracy (README, "Benchmarks"). Weights are log(1 + token id), the Zipf weighting model2vec
+uses: WordPiece and BPE vocabularies list frequent tokens first, so "the" and punctuation weigh least. The table
+is distilled on first use (seconds) and cached in the model cache beside the ONNX export.
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ class StaticTextEncoder:
     dim: int
     table: np.ndarray = field(repr=False)  # (vocabulary, dim) rows, each token's vector times its weight
     tokenizer: Any = field(repr=False)  # a `tokenizers.Tokenizer`
-    runtime: str = "static"
 
     @property
     def version(self) -> str:
