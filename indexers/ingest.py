@@ -19,7 +19,7 @@ from functools import partial
 from pathlib import Path
 from typing import Callable, Iterator
 
-from indexers.graph_writer import WriteResult, write_entities
+from indexers.graph_writer import PreparedEntity, WriteResult, prepare, write_entities
 from indexers.sources import TruncatedInput, detect_format, iter_raw, parse_batch
 from kgstore.graph import GraphStore
 from kgstore.model import EntityRecord
@@ -96,11 +96,19 @@ def _chunks(items: Iterator[tuple[int, str]], size: int) -> Iterator[list[tuple[
         yield chunk
 
 
+def _parse_and_prepare(
+    fmt: str, items: list[tuple[int, str]], langs: list[str], fallback: str | None
+) -> list[tuple[int, PreparedEntity | None | str]]:
+    return [(line, prepare(item) if isinstance(item, EntityRecord) else item)
+            for line, item in parse_batch(fmt, items, langs, fallback)]
+
+
 def _parsed_chunks(
     fmt: str, raw: Iterator[tuple[int, str]], opts: IngestOptions
-) -> Iterator[list[tuple[int, EntityRecord | None | str]]]:
-    """Parsed chunks in file order; parallel when workers > 1, bounded read-ahead keeps memory constant."""
-    work = partial(parse_batch, fmt, langs=list(opts.langs), fallback=opts.fallback)
+) -> Iterator[list[tuple[int, PreparedEntity | None | str]]]:
+    """Parsed chunks in file order, ready to write; parallel when workers > 1, bounded read-ahead keeps memory
+    constant."""
+    work = partial(_parse_and_prepare, fmt, langs=list(opts.langs), fallback=opts.fallback)
     workers = opts.workers or os.cpu_count() or 1
     chunks = _chunks(raw, CHUNK_LINES)
     head: list[list[tuple[int, str]]] = []
@@ -145,7 +153,7 @@ def ingest(
     errors_path = opts.errors_path or Path.cwd() / f"{path.name}.errors.jsonl"
     errors_fh = None
     started = time.monotonic()
-    batch: list[EntityRecord] = []
+    batch: list[PreparedEntity] = []
     batch_last_line = start_line
     # One writer thread: the graph server writes batch N while this thread reads and the workers parse batch N+1.
     # At most one batch is in flight (memory stays bounded) and batches commit in file order, each followed by
@@ -153,7 +161,7 @@ def ingest(
     writer = ThreadPoolExecutor(1, thread_name_prefix="kg-ingest-writer")
     in_flight: Future | None = None
 
-    def write(records: list[EntityRecord], last_line: int) -> tuple[WriteResult, int]:
+    def write(records: list[PreparedEntity], last_line: int) -> tuple[WriteResult, int]:
         result = write_entities(graph, records, source=path.name)
         graph.write(CHECKPOINT_QUERY, key=key, path=str(path.resolve()), format=fmt, line=last_line, finished=False)
         return result, last_line

@@ -8,9 +8,12 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import cli
+from indexers.graph_writer import HASH_QUERY, prepare, write_entities
 from indexers.ingest import IngestOptions, ingest
+from indexers.sources import iter_raw, parse_batch
 from kgstore.graph import GraphStore
 from kgstore.migrate import ensure_schema
+from kgstore.model import EntityRecord
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 WD = DATA / "wikidata"
@@ -98,6 +101,36 @@ def test_reingest_changes_nothing_and_newer_dump_updates(graph: GraphStore, tmp_
     assert graph.read("MATCH (e:Entity {qid: $q}) RETURN e.label AS l", q=qid) == [{"l": "Renamed entity"}]
     left = graph.read("MATCH (:Entity {qid: $q})-[r]->() WHERE r.pid = $p RETURN count(r) AS n", q=qid, p=dropped)
     assert left == [{"n": 0}]
+
+
+class LookupBeforeAnotherWriter(GraphStore):
+    """A graph whose hash lookups ran just before another writer committed the same entities."""
+
+    transactions = 0
+
+    def read(self, query, **params):
+        return [] if query == HASH_QUERY else super().read(query, **params)
+
+    def write_fn(self, fn):
+        self.transactions += 1
+        return super().write_fn(fn)
+
+
+def test_entities_another_writer_created_first_are_merged_not_duplicated(graph: GraphStore, graph_config) -> None:
+    path = WD / "sample_wikidata_items.json.bz2"
+    ingest(graph, path, IngestOptions(workers=1))
+    clean = snapshot(graph)
+    entities = [prepare(item) for _, item in parse_batch("wikidata-dump", list(iter_raw(path, "wikidata-dump")))
+                if isinstance(item, EntityRecord)]
+    graph.write("MATCH ()-[r]->() DELETE r")  # the other writer's entities, without claims yet
+    racing = LookupBeforeAnotherWriter.from_config(graph_config)
+    try:
+        result = write_entities(racing, entities, source=path.name)
+    finally:
+        racing.close()
+    assert racing.transactions == 2  # the CREATE of the new entities failed on the unique qid, then merged
+    assert (result.written, result.relationships) == (100, len(clean[1]))
+    assert snapshot(graph) == clean
 
 
 def test_corrupted_lines_are_recorded_and_good_entities_land(graph: GraphStore, tmp_path: Path) -> None:
