@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from neo4j import ManagedTransaction
 from neo4j.exceptions import ConstraintError
@@ -17,7 +17,7 @@ from neo4j.exceptions import ConstraintError
 from kgstore.graph import GraphStore, validate_rel_type
 from kgstore.model import EntityRecord
 
-# Every statement returns its element ids as two collected lists in one row: streaming one Bolt record per row
+# Every statement returns its hashes or element ids as two collected lists in one row: streaming one Bolt record per row
 # cost the single writer thread more than the server's work (a 2,000-entity batch returns ~15,000 ids).
 _NODE_PROPS = ("kind", "label", "description", "aliases", "labels_json", "wikipedia_title", "wikipedia_url",
                "sitelinks", "images", "image_urls", "types", "subclass_of", "attributes_json", "modified", "hash")
@@ -37,13 +37,14 @@ NEW_NODE_QUERY = (
     + ", source: $source, stub: false}) "
     + _IDS.format(key="r.qid", var="e")
 )
-HASH_QUERY = "UNWIND $qids AS q MATCH (e:Entity {qid: q}) RETURN e.qid AS qid, e.hash AS hash"
+# collect() drops nulls: a stub's missing hash is read as "" so the two lists stay aligned.
+HASH_QUERY = (
+    "UNWIND $qids AS q MATCH (e:Entity {qid: q}) RETURN collect(q) AS qids, collect(coalesce(e.hash, '')) AS hashes"
+)
 CLEAR_CLAIMS_QUERY = "UNWIND $qids AS q MATCH (e:Entity {qid: q})-[r]->(:Entity) DELETE r"
 # Claim targets not in the batch: looked up, and the missing ones created as stubs (a later line or dump fills them).
 LOOKUP_QUERY = "UNWIND $qids AS q MATCH (b:Entity {qid: q}) " + _IDS.format(key="q", var="b")
 NEW_STUB_QUERY = "UNWIND $qids AS q CREATE (b:Entity {qid: q, stub: true}) " + _IDS.format(key="q", var="b")
-# The same two steps as one MERGE each, for the retry after another writer created one of these entities first.
-TARGETS_QUERY = "UNWIND $qids AS q MERGE (b:Entity {qid: q}) ON CREATE SET b.stub = true " + _IDS.format(key="q", var="b")
 # Endpoints are matched by the element ids the queries above returned: a direct lookup, about twice as fast as
 # matching on qid again. CREATE is safe: a written entity's outgoing claims were just cleared (or never existed).
 # The pid goes in the CREATE pattern: a separate SET costs ArcadeDB 15-25% more CPU per relationship.
@@ -53,6 +54,9 @@ MATCH (a) WHERE elementId(a) = r.s
 MATCH (b) WHERE elementId(b) = r.t
 CREATE (a)-[:%s {pid: $pid}]->(b)
 """
+
+
+CONFLICT_RETRIES = 3
 
 
 @dataclass
@@ -96,51 +100,61 @@ def prepare(rec: EntityRecord) -> PreparedEntity:
     return PreparedEntity(rec.qid, row, [(r.pid, r.target) for r in rec.relations])
 
 
-def write_entities(graph: GraphStore, entities: Sequence[PreparedEntity], source: str) -> WriteResult:
-    """Write one batch in one transaction: a batch lands whole or not at all."""
-    result = WriteResult()
-    if not entities:
-        return result
+def write_entities(
+    graph: GraphStore,
+    entities: Sequence[PreparedEntity],
+    source: str,
+    then: Callable[[ManagedTransaction], None] | None = None,
+) -> WriteResult:
+    """Write one batch, and `then` (the ingest's checkpoint), in one transaction: it lands whole or not at all.
+
+    Which entities are new or changed is read inside the same transaction. Another writer may still commit one of
+    the new entities or stubs between that read and the CREATE: the unique qid then fails the transaction, and
+    the retry reads again and updates them instead.
+    """
     latest = {e.qid: e for e in entities}  # a file may repeat an entity: last one wins
-    known = {r["qid"]: r["hash"] for r in graph.read(HASH_QUERY, qids=list(latest))}
-    changed = [e for e in latest.values() if known.get(e.qid) != e.row["hash"]]
-    result.unchanged = len(latest) - len(changed)
-    if not changed:
-        return result
-    claims = [(e.qid, pid, t) for e in changed for pid, t in e.claims]
-    replaced = [e.qid for e in changed if e.qid in known]
 
-    def work(tx: ManagedTransaction, merge: bool) -> None:
-        eids: dict[str, str] = {}
-
-        def run_for_ids(query: str, **params: Any) -> None:
+    def work(tx: ManagedTransaction) -> WriteResult:
+        def pairs(query: str, values: str, **params: Any) -> dict[str, Any]:
             row = tx.run(query, **params).single(strict=True)
-            eids.update(zip(row["qids"], row["eids"]))
+            return dict(zip(row["qids"], row[values]))
 
-        if replaced:
-            tx.run(CLEAR_CLAIMS_QUERY, qids=replaced).consume()
-        old = [e.row for e in changed if merge or e.qid in known]
-        new = [] if merge else [e.row for e in changed if e.qid not in known]
-        if old:
-            run_for_ids(NODE_QUERY, rows=old, source=source)
-        if new:
-            run_for_ids(NEW_NODE_QUERY, rows=new, source=source)
-        targets = sorted({t for _, _, t in claims} - eids.keys())
-        if targets:
-            run_for_ids(TARGETS_QUERY if merge else LOOKUP_QUERY, qids=targets)
-        missing = [t for t in targets if t not in eids]
-        if missing:
-            run_for_ids(NEW_STUB_QUERY, qids=missing)
-        by_pid: dict[str, list[dict[str, str]]] = defaultdict(list)
-        for s, pid, t in claims:
-            by_pid[pid].append({"s": eids[s], "t": eids[t]})
-        for pid, rel_rows in sorted(by_pid.items()):
-            tx.run(REL_QUERY % validate_rel_type(pid), rows=rel_rows, pid=pid).consume()
+        result = WriteResult()
+        known = pairs(HASH_QUERY, "hashes", qids=list(latest)) if latest else {}
+        changed = [e for e in latest.values() if known.get(e.qid) != e.row["hash"]]
+        result.unchanged = len(latest) - len(changed)
+        if changed:
+            claims = [(e.qid, pid, t) for e in changed for pid, t in e.claims]
+            replaced = [e.qid for e in changed if e.qid in known]
+            if replaced:
+                tx.run(CLEAR_CLAIMS_QUERY, qids=replaced).consume()
+            eids: dict[str, str] = {}
+            if replaced:
+                eids.update(pairs(NODE_QUERY, "eids", rows=[latest[q].row for q in replaced], source=source))
+            new = [e.row for e in changed if e.qid not in known]
+            if new:
+                eids.update(pairs(NEW_NODE_QUERY, "eids", rows=new, source=source))
+            targets = sorted({t for _, _, t in claims} - eids.keys())
+            if targets:
+                eids.update(pairs(LOOKUP_QUERY, "eids", qids=targets))
+            missing = [t for t in targets if t not in eids]
+            if missing:
+                eids.update(pairs(NEW_STUB_QUERY, "eids", qids=missing))
+            by_pid: dict[str, list[dict[str, str]]] = defaultdict(list)
+            for s, pid, t in claims:
+                by_pid[pid].append({"s": eids[s], "t": eids[t]})
+            for pid, rel_rows in sorted(by_pid.items()):
+                tx.run(REL_QUERY % validate_rel_type(pid), rows=rel_rows, pid=pid).consume()
+            result.written = len(changed)
+            result.relationships = len(claims)
+        if then is not None:
+            then(tx)
+        return result
 
-    try:
-        graph.write_fn(lambda tx: work(tx, merge=False))
-    except ConstraintError:  # another writer created one of these entities since the lookup: merge instead
-        graph.write_fn(lambda tx: work(tx, merge=True))
-    result.written = len(changed)
-    result.relationships = len(claims)
-    return result
+    for attempt in range(1, CONFLICT_RETRIES + 1):
+        try:
+            return graph.write_fn(work)
+        except ConstraintError:
+            if attempt == CONFLICT_RETRIES:
+                raise
+    raise AssertionError("unreachable")

@@ -1,9 +1,9 @@
 """The ingest pipeline: stream a KB file, decode entities in worker processes, write batches, checkpoint.
 
 The reader streams raw lines in constant memory; workers (`--workers`) do the JSON decoding and parsing, which is
-where the CPU goes; the main process writes batches in order and records the last committed line in the graph
-after each batch, so `--resume` continues exactly where the last committed batch ended and re-processing a
-batch is harmless (writes are idempotent).
+where the CPU goes; the main process writes batches in order, each in one transaction with the checkpoint (its
+last line), so `--resume` continues exactly where the last committed batch ended and re-processing a batch is
+harmless (writes are idempotent).
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 from typing import Callable, Iterator
+
+from neo4j import ManagedTransaction
 
 from indexers.graph_writer import PreparedEntity, WriteResult, prepare, write_entities
 from indexers.sources import TruncatedInput, detect_format, iter_raw, parse_batch
@@ -156,15 +158,17 @@ def ingest(
     batch: list[PreparedEntity] = []
     batch_last_line = start_line
     # One writer thread: the graph server writes batch N while this thread reads and the workers parse batch N+1.
-    # At most one batch is in flight (memory stays bounded) and batches commit in file order, each followed by
-    # its checkpoint, so --resume semantics are unchanged.
+    # At most one batch is in flight (memory stays bounded) and batches commit in file order, each with its
+    # checkpoint, so --resume semantics are unchanged.
     writer = ThreadPoolExecutor(1, thread_name_prefix="kg-ingest-writer")
     in_flight: Future | None = None
 
     def write(records: list[PreparedEntity], last_line: int) -> tuple[WriteResult, int]:
-        result = write_entities(graph, records, source=path.name)
-        graph.write(CHECKPOINT_QUERY, key=key, path=str(path.resolve()), format=fmt, line=last_line, finished=False)
-        return result, last_line
+        def checkpoint(tx: ManagedTransaction) -> None:
+            tx.run(CHECKPOINT_QUERY, key=key, path=str(path.resolve()), format=fmt, line=last_line,
+                   finished=False).consume()
+
+        return write_entities(graph, records, source=path.name, then=checkpoint), last_line
 
     def collect() -> None:
         nonlocal in_flight

@@ -103,32 +103,50 @@ def test_reingest_changes_nothing_and_newer_dump_updates(graph: GraphStore, tmp_
     assert left == [{"n": 0}]
 
 
-class LookupBeforeAnotherWriter(GraphStore):
-    """A graph whose hash lookups ran just before another writer committed the same entities."""
+class AnotherWriterCommitsAfterTheLookup(GraphStore):
+    """In the first attempt, another writer commits some of the batch's entities and claim targets (as stubs)
+    between the batch's hash lookup and its CREATEs."""
 
-    transactions = 0
-
-    def read(self, query, **params):
-        return [] if query == HASH_QUERY else super().read(query, **params)
+    attempts = 0
+    racing_qids: list[str] = []
 
     def write_fn(self, fn):
-        self.transactions += 1
-        return super().write_fn(fn)
+        store = self
+
+        class Tx:
+            def __init__(self, tx):
+                self.tx = tx
+
+            def run(self, query, **params):
+                result = self.tx.run(query, **params)
+                if query != HASH_QUERY or store.attempts > 1:
+                    return result
+                row = result.single(strict=True)
+                store.other.write("UNWIND $qids AS q CREATE (:Entity {qid: q, stub: true})", qids=store.racing_qids)
+                return type("Done", (), {"single": lambda self, strict=False: row})()
+
+        def attempt(tx):
+            store.attempts += 1
+            return fn(Tx(tx))
+
+        return super().write_fn(attempt)
 
 
-def test_entities_another_writer_created_first_are_merged_not_duplicated(graph: GraphStore, graph_config) -> None:
+def test_entities_another_writer_created_meanwhile_are_updated_not_duplicated(graph: GraphStore, graph_config) -> None:
     path = WD / "sample_wikidata_items.json.bz2"
     ingest(graph, path, IngestOptions(workers=1))
     clean = snapshot(graph)
+    graph.write("MATCH (n) DETACH DELETE n")
     entities = [prepare(item) for _, item in parse_batch("wikidata-dump", list(iter_raw(path, "wikidata-dump")))
                 if isinstance(item, EntityRecord)]
-    graph.write("MATCH ()-[r]->() DELETE r")  # the other writer's entities, without claims yet
-    racing = LookupBeforeAnotherWriter.from_config(graph_config)
+    racing = AnotherWriterCommitsAfterTheLookup.from_config(graph_config)
+    racing.other = graph
+    racing.racing_qids = [entities[0].qid, entities[1].qid, entities[0].claims[0][1]]
     try:
         result = write_entities(racing, entities, source=path.name)
     finally:
         racing.close()
-    assert racing.transactions == 2  # the CREATE of the new entities failed on the unique qid, then merged
+    assert racing.attempts >= 2  # the first attempt failed on the unique qid and was retried
     assert (result.written, result.relationships) == (100, len(clean[1]))
     assert snapshot(graph) == clean
 
