@@ -126,10 +126,9 @@ def write_entities(
         if changed:
             claims = [(e.qid, pid, t) for e in changed for pid, t in e.claims]
             replaced = [e.qid for e in changed if e.qid in known]
-            if replaced:
-                tx.run(CLEAR_CLAIMS_QUERY, qids=replaced).consume()
             eids: dict[str, str] = {}
             if replaced:
+                tx.run(CLEAR_CLAIMS_QUERY, qids=replaced).consume()
                 eids.update(pairs(NODE_QUERY, "eids", rows=[latest[q].row for q in replaced], source=source))
             new = [e.row for e in changed if e.qid not in known]
             if new:
@@ -151,10 +150,9 @@ def write_entities(
             then(tx)
         return result
 
-    for attempt in range(1, CONFLICT_RETRIES + 1):
+    for _ in range(CONFLICT_RETRIES - 1):
         try:
             return graph.write_fn(work)
         except ConstraintError:
-            if attempt == CONFLICT_RETRIES:
-                raise
-    raise AssertionError("unreachable")
+            continue
+    return graph.write_fn(work)
