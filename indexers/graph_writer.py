@@ -17,10 +17,12 @@ from neo4j.exceptions import ConstraintError
 from kgstore.graph import GraphStore, validate_rel_type
 from kgstore.model import EntityRecord
 
-# Every statement returns its hashes or element ids as two collected lists in one row: streaming one Bolt record per row
-# cost the single writer thread more than the server's work (a 2,000-entity batch returns ~15,000 ids).
-_NODE_PROPS = ("kind", "label", "description", "aliases", "labels_json", "wikipedia_title", "wikipedia_url",
-               "sitelinks", "images", "image_urls", "types", "subclass_of", "attributes_json", "modified", "hash")
+# EntityRecord fields stored as they are; the node's other properties are built by `prepare`.
+_RECORD_PROPS = ("kind", "label", "description", "aliases", "wikipedia_title", "wikipedia_url", "sitelinks", "images",
+                 "image_urls", "types", "subclass_of", "modified")
+_NODE_PROPS = (*_RECORD_PROPS, "labels_json", "attributes_json", "hash")
+# Every statement returns its hashes or element ids as two collected lists in one row: streaming one Bolt record
+# per row cost the single writer thread more than the server's work (a 2,000-entity batch returns ~15,000 ids).
 _IDS = "RETURN collect({key}) AS qids, collect(elementId({var})) AS eids"
 # Entities the graph already holds (stubs, changed entities) are updated in place ...
 NODE_QUERY = (
@@ -81,20 +83,9 @@ class PreparedEntity:
 def prepare(rec: EntityRecord) -> PreparedEntity:
     row = {
         "qid": rec.qid,
-        "kind": rec.kind,
-        "label": rec.label,
-        "description": rec.description,
-        "aliases": rec.aliases,
+        **{p: getattr(rec, p) for p in _RECORD_PROPS},
         "labels_json": json.dumps(rec.labels, ensure_ascii=False),
-        "wikipedia_title": rec.wikipedia_title,
-        "wikipedia_url": rec.wikipedia_url,
-        "sitelinks": rec.sitelinks,
-        "images": rec.images,
-        "image_urls": rec.image_urls,
-        "types": rec.types,
-        "subclass_of": rec.subclass_of,
         "attributes_json": json.dumps(rec.attributes, ensure_ascii=False, sort_keys=True),
-        "modified": rec.modified,
         "hash": rec.content_hash(),
     }
     return PreparedEntity(rec.qid, row, [(r.pid, r.target) for r in rec.relations])

@@ -45,8 +45,8 @@ class EntityRecord:
     def content_hash(self) -> str:
         """Stable hash of everything stored, so re-ingesting unchanged entities can be detected.
 
-        The JSON is dataclasses.asdict's, built by hand: asdict's deep copy took 3x as long on the ingest's writer
-        thread.
+        The JSON is dataclasses.asdict's, built by hand: asdict's deep copy took 3x as long, once per ingested
+        entity.
         """
         data = {name: getattr(self, name) for name in _RECORD_FIELDS}
         data["relations"] = [{"pid": r.pid, "target": r.target} for r in self.relations]
