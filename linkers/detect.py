@@ -16,8 +16,8 @@ It must hold tens of millions of aliases, so it keeps no strings: each alias key
 a 64-bit hash in a sorted array, plus one flag byte; 9 bytes per key, looked up by binary search. The first
 tokens of every multi-token alias are stored too, flagged PREFIX, so matching at a token extends the span one
 token at a time and stops at the first span no alias starts with: most tokens cost one lookup. A hash collision
-(about 1e-4 over 50M keys) can only add a spurious span. `save`/`load`/`cached` keep the built arrays on disk under a fingerprint the caller chooses
-(e.g. the KB's content hash), so `kg link` does not rebuild them each run.
+(about 1e-4 over 50M keys) can only add a spurious span. `save`/`load`/`cached` keep the built arrays on disk
+under a fingerprint the caller chooses (e.g. the KB's content hash), so `kg link` does not rebuild them each run.
 """
 
 from __future__ import annotations

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ from linkers.candidates import Candidate, CandidateRetriever, RetrievalConfig
 from linkers.corpus import NIL, Document, Mention
 from linkers.detect import MentionDetector
 from linkers.rerankers import MentionInput, Ranking, Reranker, load_reranker
+from linkers.rerankers.base import top_margin
 from linkers.writeback import write_results
 
 
@@ -75,11 +75,6 @@ class MentionResult:
         return data
 
 
-def _margin(ranking: Ranking) -> float:
-    ranked = ranking.candidates
-    return ranked[0].score - ranked[1].score if len(ranked) > 1 else math.inf
-
-
 def context_window(text: str, m: Mention, chars: int) -> str:
     """The text around a mention, snapped to a grid so nearby mentions share one window (encoded once).
 
@@ -105,7 +100,7 @@ class Linker:
             raise ConfigError(f"unknown context encoder {options.context!r}; use one of {', '.join(CONTEXT_ENCODERS)}")
         self._context_encoder: TextEncoder | StaticTextEncoder | None = None
         # the cascade's first, static pass ranks with the features alone, whatever the method
-        self._features = load_reranker("features", options.weights)
+        self._features = load_reranker("features", options.weights) if options.context == "cascade" else None
         threshold = options.nil_threshold
         if threshold is None:
             threshold = getattr(self.reranker, "nil_threshold", None)
@@ -165,7 +160,7 @@ class Linker:
             # the static ranking decides where the text model is worth running: mentions it is unsure about;
             # those are encoded, retrieved and featurised again, the others keep their static items
             first = self._features.rerank_many(items)
-            refined = [i for i, ranking in enumerate(first) if _margin(ranking) < self.options.cascade_margin]
+            refined = [i for i, ranking in enumerate(first) if top_margin(ranking.candidates) < self.options.cascade_margin]
             if refined:
                 again = [work[i] for i in refined]
                 contexts_again = [contexts[i] for i in refined]

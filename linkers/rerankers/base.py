@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -29,6 +30,11 @@ class Ranking:
     nil: bool = False  # the method decided the mention's entity is none of the candidates
     decided: bool = False  # the method itself chose (an LLM pick or NIL): the score threshold does not override it
     trace: dict[str, Any] = field(default_factory=dict)  # what the method did, for --explain and eval reports
+
+
+def top_margin(ranked: list[Candidate]) -> float:
+    """How sure a ranking is: the top-1 score less the top-2 score (infinite with one candidate)."""
+    return ranked[0].score - ranked[1].score if len(ranked) > 1 else math.inf
 
 
 class Reranker(Protocol):

@@ -20,7 +20,7 @@ import numpy as np
 from kgstore.graph import GraphStore
 from linkers.candidates import Candidate
 from linkers.llm import BudgetExhausted, CallLog, LLMClient, LLMError, LLMUnavailable, RunStats
-from linkers.rerankers.base import MentionInput, Ranking
+from linkers.rerankers.base import MentionInput, Ranking, top_margin
 from linkers.rerankers.features import FeatureReranker
 
 WHEN = ("unsure", "always")
@@ -126,7 +126,7 @@ class LLMReranker:
         trace: dict[str, Any] = {"method": self.name, "invoked": False}
         if not ranked:
             return ranked, trace, False
-        margin = ranked[0].score - ranked[1].score if len(ranked) > 1 else math.inf
+        margin = top_margin(ranked)
         trace["margin"] = round(margin, 4) if margin != math.inf else None
         if self.options.when == "unsure" and margin >= self.options.margin:
             trace["skipped"] = f"base ranking is sure (margin {margin:.3f} >= {self.options.margin})"
