@@ -8,11 +8,15 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from kgstore.errors import InputError
+from linkers.elevant import Article, read_benchmark
 from linkers.corpus import (BadLine, Document, GivenCandidatesMention, read_corpus, read_i2cr_fixture,
                             read_wikidiverse, read_wikimel)
 
 BUILTIN = ("wikimel", "wikidiverse")
 GIVEN = ("i2cr-wikidiverse",)  # datasets that bring their own candidates per mention
+# End-to-end text benchmarks in ELEVANT's JSONL (spans scored by ELEVANT's rules), under el_text_root()
+ELEVANT = ("oke-2015-train", "oke-2016-train", "derczynski")
+BENCHMARK_SUFFIX = ".benchmark.jsonl"
 
 
 @dataclass
@@ -22,12 +26,20 @@ class Dataset:
     documents: Callable[[], Iterator[Document | BadLine]]
     kb: Path | None  # the KB slice to ingest when it is not in the graph yet (None: the user's KB)
     given: Callable[[], Iterator[GivenCandidatesMention]] | None = None  # given-candidates protocol
+    articles: Callable[[], Iterator[Article]] | None = None  # span-level protocol (ELEVANT benchmarks)
 
 
 def mel_root() -> Path:
     """Where the MEL datasets live: $KG_MEL_DATA, else ../shared/data/mel beside the working directory."""
     env = os.environ.get("KG_MEL_DATA")
     return Path(env) if env else Path.cwd().parent / "shared" / "data" / "mel"
+
+
+def el_text_root() -> Path:
+    """Where the text-linking benchmarks live: $KG_EL_DATA, else ../shared/data/el-text beside the working
+    directory (ELEVANT's benchmark files under benchmarks/)."""
+    env = os.environ.get("KG_EL_DATA")
+    return Path(env) if env else Path.cwd().parent / "shared" / "data" / "el-text"
 
 
 def load_dataset(name: str, split: str | None = None, limit: int | None = None, root: Path | None = None) -> Dataset:
@@ -50,6 +62,18 @@ def load_dataset(name: str, split: str | None = None, limit: int | None = None, 
                     return
                 yield m
         return Dataset(name, "test", lambda: iter(()), kb=None, given=given)
+    if name in ELEVANT or name.endswith(BENCHMARK_SUFFIX):
+        path = el_text_root() / "benchmarks" / f"{name}{BENCHMARK_SUFFIX}" if name in ELEVANT else Path(name)
+        if not path.exists():
+            raise InputError(f"benchmark file not found: {path}; set KG_EL_DATA to the folder that holds "
+                             "benchmarks/NAME.benchmark.jsonl")
+
+        def articles() -> Iterator[Article]:
+            for n, article in enumerate(read_benchmark(path)):
+                if limit is not None and n >= limit:
+                    return
+                yield article
+        return Dataset(name if name in ELEVANT else path.name, None, lambda: iter(()), kb=None, articles=articles)
     path = Path(name)
     if path.exists():
         def docs() -> Iterator[Document | BadLine]:
@@ -58,8 +82,8 @@ def load_dataset(name: str, split: str | None = None, limit: int | None = None, 
                     return
                 yield item
         return Dataset(path.name, split, docs, kb=None)
-    raise InputError(f"unknown dataset {name!r}: use one of {', '.join(BUILTIN + GIVEN)} or a corpus JSONL with "
-                     "gold QIDs")
+    raise InputError(f"unknown dataset {name!r}: use one of {', '.join(BUILTIN + GIVEN + ELEVANT)}, an ELEVANT "
+                     f"*{BENCHMARK_SUFFIX} file, or a corpus JSONL with gold QIDs")
 
 
 def _check(d: Path, marker: str) -> None:
