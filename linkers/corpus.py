@@ -87,7 +87,9 @@ class Mention:
     box: list[float] | None = None
     gold: str | None = None  # entity id, "NIL", or None when unknown
     clues: dict[str, Any] | None = None  # precomputed image clues (caption, dense_captions, tags, ocr, objects)
-    detected: bool = False  # found by a mention detector: the surface is a KB name
+    detected: bool = False  # found by a mention detector
+    detector: str | None = None  # which: "gazetteer" (the surface is a KB name) or "ner"
+    ner_label: str | None = None  # the NER model's label (PERSON, ORG, GPE, ...), when it found the span
 
 
 @dataclass

