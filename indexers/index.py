@@ -50,11 +50,19 @@ MATCH (e:Entity)
 WHERE e.stub = false AND e.qid > $after
 RETURN e.qid AS qid, e.kind AS kind, e.label AS label, e.description AS description, e.aliases AS aliases,
        e.sitelinks AS sitelinks, e.images AS images, e.image_urls AS image_urls, e.types AS types,
-       e.attributes_json AS attributes_json, e.hash AS hash
+       e.attributes_json AS attributes_json, e.priors_json AS priors_json, e.hash AS hash
 ORDER BY e.qid
 LIMIT $n
 """
 COUNT_QUERY = "MATCH (e:Entity) WHERE e.stub = false RETURN count(e) AS n"
+# In-degree over the KB's relationships: a popularity prior computed in the graph (OpenTapioca uses PageRank
+# over the same edges) for entities whose sitelink count is unknown.
+DEGREE_QUERY = """
+UNWIND $qids AS q
+MATCH (e:Entity {qid: q})
+OPTIONAL MATCH (e)<-[r]-(s:Entity)
+RETURN q AS qid, count(r) AS n
+"""
 
 # Literal Wikidata attributes worth a few words in the text to encode (most others are external identifiers).
 KEY_ATTRIBUTES = {
@@ -129,6 +137,8 @@ class EntityRow:
     types: list[str]
     attributes: dict[str, list[str]]
     hash: str | None
+    priors: dict[str, int] = field(default_factory=dict)  # alias form -> count (kg ingest of alias counts)
+    degree: int = 0  # incoming relationships from other entities
 
     @classmethod
     def from_record(cls, r: dict[str, Any]) -> EntityRow:
@@ -137,8 +147,15 @@ class EntityRow:
             aliases=list(r.get("aliases") or []), sitelinks=int(r.get("sitelinks") or 0),
             images=list(r.get("images") or []), image_urls=list(r.get("image_urls") or []),
             types=list(r.get("types") or []), attributes=json.loads(r.get("attributes_json") or "{}"),
-            hash=r.get("hash"),
+            hash=r.get("hash"), priors=json.loads(r.get("priors_json") or "{}"),
         )
+
+    @property
+    def payload_hash(self) -> str:
+        """What the base payload is made of: the entity's content, its alias priors and its degree."""
+        if not self.priors and not self.degree:
+            return self.hash or ""
+        return _digest(self.hash or "", json.dumps(self.priors, sort_keys=True), str(self.degree))
 
 
 def entity_text(row: EntityRow) -> str:
@@ -267,7 +284,11 @@ class Indexer:
                 if remaining is not None:
                     remaining -= len(records)
                 pending = reader.submit(fetch, records[-1]["qid"])
-                yield [EntityRow.from_record(r) for r in records]
+                rows = [EntityRow.from_record(r) for r in records]
+                degrees = {d["qid"]: d["n"] for d in self.graph.read(DEGREE_QUERY, qids=[r.qid for r in rows])}
+                for row in rows:
+                    row.degree = int(degrees.get(row.qid) or 0)
+                yield rows
 
     def _index_page(self, rows: list[EntityRow], pool: ThreadPoolExecutor) -> None:
         ids = [point_id(r.qid) for r in rows]
@@ -278,8 +299,8 @@ class Indexer:
         for row, pid in zip(rows, ids, strict=True):
             old = stored.get(pid)
             plan = _Plan(row=row, pid=pid, exists=old is not None,
-                         forms=name_index.name_forms(row.label, row.aliases))
-            if old is None or old.get(ENTITY_HASH) != row.hash:
+                         forms=name_index.name_forms(row.label, row.aliases + sorted(row.priors)))
+            if old is None or old.get(ENTITY_HASH) != row.payload_hash:
                 plan.payload.update(self._base_payload(row, plan.forms))
             plans.append((plan, old or {}))
         if TEXT in self.indexes:
@@ -295,7 +316,7 @@ class Indexer:
         return {
             "qid": row.qid, "kind": row.kind, "label": row.label, "description": row.description,
             "aliases": row.aliases, NAMES_FIELD: forms, "types": row.types, "popularity": row.sitelinks,
-            ENTITY_HASH: row.hash,
+            "priors": row.priors, "degree": row.degree, ENTITY_HASH: row.payload_hash,
         }
 
     def _todo(self, index: str, plans: list[tuple[_Plan, dict]], inputs: Callable[[_Plan], str | None],

@@ -21,6 +21,7 @@ from typing import Callable, Iterator
 
 from neo4j import ManagedTransaction
 
+from indexers.priors import ingest_alias_counts
 from indexers.graph_writer import PreparedEntity, WriteResult, prepare, write_entities
 from indexers.sources import TruncatedInput, detect_format, iter_raw, parse_batch
 from kgstore.graph import GraphStore
@@ -149,6 +150,8 @@ def ingest(
 ) -> IngestSummary:
     """Ingest one KB file or directory; never raises for bad lines or a truncated file (see summary.fatal)."""
     fmt = opts.fmt or detect_format(path)
+    if fmt == "alias-counts":
+        return _ingest_priors(graph, path, opts, progress)
     key = checkpoint_key(path, fmt)
     start_line = read_checkpoint(graph, key) if opts.resume else 0
     summary = IngestSummary(path=str(path), format=fmt, resumed_from_line=start_line, last_committed_line=start_line)
@@ -234,3 +237,21 @@ def ingest(
         summary.entities_per_s = round((summary.entities + summary.unchanged) / summary.seconds, 1) if summary.seconds else 0.0
     return summary
 
+
+def _ingest_priors(graph: GraphStore, path: Path, opts: IngestOptions,
+                   progress: Callable[[int, int], None] | None) -> IngestSummary:
+    """Alias statistics are no entities: they update the priors of entities already in the graph."""
+    started = time.monotonic()
+    result = ingest_alias_counts(graph, path, progress)
+    summary = IngestSummary(path=str(path), format="alias-counts", lines_read=result.lines, entities=result.entities,
+                            unchanged=result.pairs if result.already else 0, skipped=result.unknown)
+    if result.bad:
+        errors_path = opts.errors_path or Path.cwd() / f"{path.name}.errors.jsonl"
+        errors_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(errors_path, "a", encoding="utf-8") as f:
+            for line, reason in result.bad:
+                f.write(json.dumps({"file": str(path), "line": line, "reason": reason}, ensure_ascii=False) + "\n")
+        summary.errors, summary.errors_file = len(result.bad), str(errors_path)
+    summary.seconds = round(time.monotonic() - started, 3)
+    summary.entities_per_s = round(summary.entities / summary.seconds, 1) if summary.seconds else 0.0
+    return summary

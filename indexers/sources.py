@@ -54,7 +54,7 @@ __all__ = [
 
 FORMATS: tuple[str, ...] = (
     "wikidata-dump", "wikidata-jsonl", "wikidata-entity", "wbgetentities", "custom-jsonl", "wikimel-kb",
-    "property-labels",
+    "property-labels", "alias-counts",
 )
 LINE_FORMATS = frozenset({"wikidata-dump", "wikidata-jsonl", "custom-jsonl", "property-labels"})
 _PROPERTY_LINE = re.compile(rb"^P[1-9][0-9]*\t[^\t]+")
@@ -222,6 +222,8 @@ def detect_format(path: Path) -> str:
                 raise _unknown(path, first)
             if _PROPERTY_LINE.match(head):
                 return "property-labels"
+            if head.lower() == b"surface\tqid\tcount":
+                return "alias-counts"
             if not head.startswith(b"{"):
                 raise _unknown(path, first)
             try:

@@ -1,0 +1,121 @@
+"""Alias statistics (`surface \\t qid \\t count`: Wikipedia anchor counts, or gold mentions of a training corpus)
+into the graph, as each entity's `priors_json` ({normal form: count}).
+
+The linker turns them into p(entity | alias) over a mention's candidates; the indexer copies them into the
+entity's Qdrant payload and adds the surfaces to its names, so an anchor text that is no label or alias ("Big
+Apple") still finds its entity. Counts for a (surface, entity) pair are summed over the lines and files that
+name it, so re-ingesting the same file is skipped by its content hash rather than counted twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from indexers.sources import open_binary, open_text
+from kgstore.chunks import chunked
+from kgstore.errors import InputError
+from kgstore.graph import GraphStore
+from kgstore.names import normalise
+
+HEADER = ("surface", "qid", "count")
+BATCH = 2000
+MAX_COUNT = 1 << 62  # int64 in the graph
+READ_QUERY = "UNWIND $qids AS q MATCH (e:Entity {qid: q}) WHERE e.stub = false RETURN e.qid AS qid, e.priors_json AS priors"
+WRITE_QUERY = "UNWIND $rows AS r MATCH (e:Entity {qid: r.qid}) SET e.priors_json = r.priors"
+SEEN_QUERY = "MATCH (f:PriorFile {digest: $digest}) RETURN count(f) AS n"
+MARK_QUERY = "MERGE (f:PriorFile {digest: $digest}) SET f.path = $path, f.rows = $rows, f.updated_at = datetime()"
+
+
+@dataclass
+class PriorsResult:
+    lines: int = 0
+    pairs: int = 0  # (surface, entity) pairs read
+    entities: int = 0  # entities whose priors were updated
+    unknown: int = 0  # pairs naming an entity the graph does not hold (skipped)
+    bad: list[tuple[int, str]] | None = None  # (line, reason)
+    already: bool = False  # this exact file was ingested before: nothing done
+
+
+def is_alias_counts(path: Path) -> bool:
+    """A TSV whose header is `surface qid count`."""
+    try:
+        with open_binary(path) as f:
+            head = f.readline(4096).decode("utf-8", "ignore").lstrip("\ufeff").strip().lower().split("\t")
+    except OSError:
+        return False
+    return tuple(head) == HEADER
+
+
+def file_digest(path: Path) -> str:
+    h = hashlib.sha1()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_counts(path: Path, bad: list[tuple[int, str]]) -> tuple[dict[str, dict[str, int]], int]:
+    """{qid: {form: count}} summed over the file, and the number of lines read; bad lines are listed."""
+    counts: dict[str, dict[str, int]] = defaultdict(dict)
+    n = 0
+    with open_text(path) as f:
+        for n, line in enumerate(f, 1):
+            if n == 1 and line.strip().lower().split("\t") == list(HEADER):
+                continue
+            if not line.strip():
+                continue
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) != 3:
+                bad.append((n, f"expected 3 tab-separated fields (surface, qid, count), got {len(parts)}"))
+                continue
+            surface, qid, count = parts
+            form = normalise(surface)
+            if not form or not qid or qid != qid.strip():
+                bad.append((n, "empty surface or entity id"))
+                continue
+            try:
+                c = int(count)
+            except ValueError:
+                bad.append((n, f"count {count!r} is not an integer"))
+                continue
+            if not 0 < c < MAX_COUNT:
+                bad.append((n, f"count {c} out of range (1..2^62)"))
+                continue
+            counts[qid][form] = min(MAX_COUNT, counts[qid].get(form, 0) + c)
+    return counts, n
+
+
+def ingest_alias_counts(graph: GraphStore, path: Path,
+                        progress: Callable[[int, int], None] | None = None) -> PriorsResult:
+    """Merge the file's counts into the entities' priors, one transaction per batch of entities."""
+    digest = file_digest(path)
+    result = PriorsResult(bad=[])
+    if graph.count(SEEN_QUERY, digest=digest):
+        result.already = True
+        return result
+    counts, result.lines = read_counts(path, result.bad)
+    result.pairs = sum(len(v) for v in counts.values())
+    if not counts and result.lines > 1 and result.bad:
+        raise InputError(f"{path}: no valid `surface<TAB>qid<TAB>count` line ({len(result.bad)} bad lines)")
+    for qids in chunked(sorted(counts), BATCH):
+        def work(tx, qids=qids) -> int:
+            found = {r["qid"]: json.loads(r["priors"] or "{}") for r in tx.run(READ_QUERY, qids=qids)}
+            rows = []
+            for qid, stored in found.items():
+                for form, c in counts[qid].items():
+                    stored[form] = min(MAX_COUNT, stored.get(form, 0) + c)
+                rows.append({"qid": qid, "priors": json.dumps(stored, sort_keys=True, ensure_ascii=False)})
+            tx.run(WRITE_QUERY, rows=rows).consume()
+            result.unknown += sum(len(counts[q]) for q in qids if q not in found)
+            return len(rows)
+
+        result.entities += graph.write_fn(work)
+        if progress:
+            progress(result.entities, result.unknown)
+    graph.write(MARK_QUERY, digest=digest, path=str(path.resolve()), rows=result.pairs)
+    return result
