@@ -17,8 +17,9 @@ from kgstore.entity_index import IMAGE, TEXT
 from kgstore.search import Hit, Searcher
 
 RRF_K = 60
-# Payload the linkers read (features: names, popularity; results: label; LLM methods: description).
-LINK_FIELDS = ["qid", "label", "description", "names", "popularity"]
+# Payload the linkers read (features: names, popularity, alias priors, graph degree, types; results: label; LLM
+# methods: description).
+LINK_FIELDS = ["qid", "label", "description", "names", "popularity", "priors", "degree", "types"]
 
 
 @dataclass
@@ -47,15 +48,26 @@ class CandidateRetriever:
         self.config = config or RetrievalConfig()
 
     def retrieve_many(self, surfaces: list[str], context_vectors: Any = None, image_vectors: Any = None,
-                      exact_only: Sequence[bool] | None = None) -> list[list[Candidate]]:
+                      exact_only: Sequence[bool] | None = None,
+                      alternates: Sequence[str | None] | None = None) -> list[list[Candidate]]:
         """Candidates for a batch of mentions: a few round trips per batch, not per mention.
 
-        `exact_only[i]`: surface i is a KB name (a detected mention): its name candidates are the entities of
-        exactly that name, without the fuzzy lookup that given spans need.
+        `exact_only[i]`: surface i is a KB name (a gazetteer span): its name candidates are the entities of
+        exactly that name, without the fuzzy lookup that given spans need. `alternates[i]`: a longer name the
+        document uses for the same mention ("Nick Saban" for "Saban"), whose name candidates join as `alias`.
         """
         cfg = self.config
-        sources: dict[str, list[list[Hit]]] = {
-            "name": self.searcher.by_name_many(surfaces, cfg.name_k, LINK_FIELDS, exact_only=exact_only)}
+        names = list(surfaces)
+        exact = list(exact_only) if exact_only is not None else [False] * len(surfaces)
+        extra = [i for i, a in enumerate(alternates or []) if a]
+        names += [alternates[i] for i in extra]
+        exact += [False] * len(extra)
+        hits = self.searcher.by_name_many(names, cfg.name_k, LINK_FIELDS, exact_only=exact)
+        sources: dict[str, list[list[Hit]]] = {"name": hits[:len(surfaces)]}
+        if extra:
+            sources["alias"] = [[] for _ in surfaces]
+            for j, i in enumerate(extra):
+                sources["alias"][i] = hits[len(surfaces) + j]
         if context_vectors is not None and cfg.text_k:
             sources["text"] = self.searcher.by_vector_many(TEXT, context_vectors, cfg.text_k, "text", LINK_FIELDS)
         if image_vectors is not None and cfg.image_k:

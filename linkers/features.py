@@ -10,7 +10,12 @@ from kgstore.names import normalise
 from kgstore.search import name_score
 from linkers.candidates import Candidate
 
-FEATURES = ("name", "exact", "context", "popularity", "image")
+FEATURES = ("name", "exact", "context", "popularity", "image", "prior", "degree", "alias", "type", "coherence")
+# NER labels whose entities are people / never people (the type feature compares them with a candidate's P31)
+HUMAN = "Q5"
+PERSON_LABELS = frozenset({"PERSON"})
+NON_PERSON_LABELS = frozenset({"ORG", "GPE", "LOC", "FAC", "PRODUCT", "EVENT", "WORK_OF_ART", "LAW", "LANGUAGE",
+                               "NORP"})
 
 
 def cosine(a: np.ndarray | None, b: list[float] | np.ndarray | None) -> float:
@@ -23,10 +28,18 @@ def cosine(a: np.ndarray | None, b: list[float] | np.ndarray | None) -> float:
 
 def compute(surface: str, candidates: list[Candidate], context_vector: np.ndarray | None,
             text_vectors: dict[str, list[float]], image_vector: np.ndarray | None = None,
-            image_vectors: dict[str, list[float]] | None = None) -> None:
-    """Fill `candidate.features` in place: every feature in 0..1 (cosines may dip below 0)."""
+            image_vectors: dict[str, list[float]] | None = None, ner_label: str | None = None,
+            longer: str | None = None) -> None:
+    """Fill `candidate.features` in place: every feature in 0..1 (cosines may dip below 0, type is -1..1).
+
+    prior is p(entity | alias) over the candidates, from the alias counts ingested into the KB (the mention's
+    own form, else the longer name the document uses for it); degree the entity's in-degree in the graph.
+    """
     form = normalise(surface)
-    for c in candidates:
+    priors = p_given_alias(form, candidates)
+    if longer and not any(priors):
+        priors = p_given_alias(normalise(longer), candidates)
+    for c, prior in zip(candidates, priors):
         forms = c.payload.get("names") or []
         name = max((name_score(form, f) for f in forms), default=0.0) / 100 if form else 0.0
         c.features = {
@@ -35,4 +48,58 @@ def compute(surface: str, candidates: list[Candidate], context_vector: np.ndarra
             "context": c.context if c.context is not None else cosine(context_vector, text_vectors.get(c.qid)),
             "popularity": min(1.0, math.log1p(c.payload.get("popularity") or 0) / math.log1p(500)),
             "image": cosine(image_vector, (image_vectors or {}).get(c.qid)),
+            "prior": prior,
+            "degree": min(1.0, math.log1p(c.payload.get("degree") or 0) / math.log1p(1000)),
+            "alias": c.sources.get("alias", 0.0),
+            "type": type_agreement(ner_label, c.payload.get("types") or []),
         }
+
+
+def p_given_alias(form: str, candidates: list[Candidate]) -> list[float]:
+    """p(entity | alias) over a mention's candidates from their `priors` payloads (0 where none names it)."""
+    counts = [float((c.payload.get("priors") or {}).get(form, 0)) for c in candidates]
+    total = sum(counts)
+    return [n / total if total else 0.0 for n in counts]
+
+
+def type_agreement(ner_label: str | None, types: list[str]) -> float:
+    """1 when the NER label and the entity's classes agree on being a person, -1 when they disagree, 0 unknown."""
+    if not ner_label or not types:
+        return 0.0
+    human = HUMAN in types
+    if ner_label in PERSON_LABELS:
+        return 1.0 if human else -1.0
+    if ner_label in NON_PERSON_LABELS:
+        return -1.0 if human else 1.0
+    return 0.0
+
+
+def add_coherence(mentions: list[tuple[str, list[Candidate]]], edges: set[frozenset[str]],
+                  out: dict[str, frozenset[str]]) -> None:
+    """`coherence` of each candidate: how much the document's other mentions (other surfaces) support it, on
+    average: a mention supports it through its best candidate that is related to it, directly (1) or through a
+    shared neighbour (0.5), times how well that candidate's name matches its mention (to the 4th power, so the
+    look-alikes that dense retrieval adds to every mention hardly count).
+
+    Candidates of one mention never support each other, nor do mentions with the same surface, nor an entity
+    itself.
+    """
+    for i, (form_i, cands_i) in enumerate(mentions):
+        others = [cands for j, (form_j, cands) in enumerate(mentions) if j != i and form_j != form_i and cands]
+        for c in cands_i:
+            mine = out.get(c.qid, frozenset())
+            support = 0.0
+            for cands in others:
+                best = 0.0
+                for o in cands:
+                    if o.qid == c.qid:
+                        continue
+                    if frozenset((c.qid, o.qid)) in edges:
+                        related = 1.0
+                    elif mine and mine & out.get(o.qid, frozenset()):
+                        related = 0.5
+                    else:
+                        continue
+                    best = max(best, related * o.features.get("name", 0.0) ** 4)
+                support += best
+            c.features["coherence"] = support / len(others) if others else 0.0

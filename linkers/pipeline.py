@@ -22,11 +22,14 @@ from kgstore.encoders.static_text import StaticTextEncoder, static_encoder
 from kgstore.entity_index import TEXT
 from kgstore.errors import ConfigError
 from kgstore.graph import GraphStore
+from kgstore.names import normalise
+from kgstore.neighbourhood import edges_among, out_neighbours
 from kgstore.search import Searcher
 from linkers import features as feats
 from linkers.candidates import Candidate, CandidateRetriever, RetrievalConfig
 from linkers.corpus import NIL, Document, Mention
 from linkers.detect import MentionDetector
+from linkers.ner import spans_of
 from linkers.rerankers import MentionInput, Ranking, Reranker, load_reranker
 from linkers.rerankers.base import top_margin
 from linkers.writeback import write_results
@@ -63,6 +66,8 @@ class MentionResult:
     candidates: list[dict[str, Any]]
     retrieved: list[str]  # candidate qids in retrieval (fused) order, before reranking
     gold: str | None = None
+    detector: str | None = None  # which detector found the span (None: given)
+    ner_label: str | None = None
     trace: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self, explain: bool = False) -> dict[str, Any]:
@@ -73,6 +78,30 @@ class MentionResult:
             data.pop("retrieved")
             data["candidates"] = [{k: c[k] for k in ("qid", "label", "score")} for c in self.candidates]
         return data
+
+
+def longer_names(work: list[tuple[Document, Mention]]) -> list[str | None]:
+    """For each mention, a longer name of the same document that ends or starts with it, if any.
+
+    News names a person in full once and then by one name ("Nick Saban ... Saban"); the short form alone
+    reaches neither the right entity nor enough evidence, so its candidates include the full name's.
+    """
+    by_doc: dict[str, list[tuple[tuple[str, ...], str]]] = {}
+    for doc, m in work:
+        if m.start is not None and m.surface[:1].isupper():
+            by_doc.setdefault(doc.id, []).append((tuple(normalise(m.surface).split()), m.surface))
+    out: list[str | None] = []
+    for doc, m in work:
+        tokens = tuple(normalise(m.surface).split())
+        best = None
+        if tokens and m.start is not None and m.surface[:1].isupper():
+            for longer, surface in by_doc.get(doc.id, []):
+                n = len(tokens)
+                if len(longer) > n and (longer[-n:] == tokens or longer[:n] == tokens):
+                    if best is None or len(surface) > len(best):
+                        best = surface
+        out.append(best)
+    return out
 
 
 def context_window(text: str, m: Mention, chars: int) -> str:
@@ -100,7 +129,9 @@ class Linker:
             raise ConfigError(f"unknown context encoder {options.context!r}; use one of {', '.join(CONTEXT_ENCODERS)}")
         self._context_encoder: TextEncoder | StaticTextEncoder | None = None
         # the cascade's first, static pass ranks with the features alone, whatever the method
-        self._features = load_reranker("features", options.weights) if options.context == "cascade" else None
+        # (the learned method's --weights is its model file, not feature weights)
+        features_weights = None if options.method == "learned" else options.weights
+        self._features = load_reranker("features", features_weights) if options.context == "cascade" else None
         threshold = options.nil_threshold
         if threshold is None:
             threshold = getattr(self.reranker, "nil_threshold", None)
@@ -133,12 +164,17 @@ class Linker:
         return hashlib.sha1(key.encode()).hexdigest()[:12]
 
     def mentions_of(self, doc: Document) -> list[Mention]:
-        if doc.mentions is not None:
-            return doc.mentions
-        if self.detector is None:
-            return []
-        return [Mention(f"{doc.id}#{s}-{e}", s, e, surface, detected=True)
-                for s, e, surface in self.detector.detect(doc.text)]
+        return self.mentions_many([doc])[0]
+
+    def mentions_many(self, docs: list[Document]) -> list[list[Mention]]:
+        """Given mentions, or detected ones (one detector call per batch: NER models run faster on many texts)."""
+        need = [d for d in docs if d.mentions is None]
+        found = dict(zip((d.id for d in need), spans_of(self.detector, [d.text for d in need]))) \
+            if need and self.detector is not None else {}
+        return [doc.mentions if doc.mentions is not None else
+                [Mention(f"{doc.id}#{sp.start}-{sp.end}", sp.start, sp.end, sp.surface, detected=True,
+                         detector=sp.source, ner_label=sp.label) for sp in found.get(doc.id, [])]
+                for doc in docs]
 
     def link(self, docs: Iterable[Document]) -> Iterator[list[MentionResult]]:
         """Results per batch of documents (written back first when options.write)."""
@@ -148,7 +184,7 @@ class Linker:
     def link_batch(self, docs: list[Document]) -> list[MentionResult]:
         """One batch: contexts encoded together, one write-back transaction."""
         t0 = time.perf_counter()
-        work = [(doc, m) for doc in docs for m in self.mentions_of(doc)]
+        work = [(doc, m) for doc, ms in zip(docs, self.mentions_many(docs)) for m in ms]
         contexts = [context_window(doc.text, m, self.options.context_chars) for doc, m in work]
         vectors = self._encode(contexts, self.context_encoder)
         t_encode = time.perf_counter() - t0
@@ -172,6 +208,7 @@ class Linker:
         rankings = self.reranker.rerank_many(items)
         results = [self._result(doc, m, ranking, orders[i])
                    for i, ((doc, m), ranking) in enumerate(zip(work, rankings))]
+        self._follow_longer_names(work, results)
         for i in refined:
             results[i].trace["context"] = "model (static ranking unsure)"
         if self.options.write and self.graph is not None:
@@ -196,27 +233,67 @@ class Linker:
         if not work:
             return []
         return self.retriever.retrieve_many([m.surface for _, m in work], vectors,
-                                            exact_only=[m.detected for _, m in work])
+                                            exact_only=[m.detector == "gazetteer" for _, m in work],
+                                            alternates=longer_names(work))
 
     def _items(self, work: list[tuple[Document, Mention]], contexts: list[str], vectors: np.ndarray,
                retrieved: list[list[Candidate]]) -> list[tuple[MentionInput, list[Candidate]]]:
         """Features computed in place, and each mention as the rerankers take it."""
         text_vectors = self.searcher.vectors_of(sorted({c.qid for cands in retrieved for c in cands}), TEXT, lazy=True)
+        longer = longer_names(work)
+        for i, (doc, m) in enumerate(work):
+            feats.compute(m.surface, retrieved[i], vectors[i], text_vectors, ner_label=m.ner_label, longer=longer[i])
+        self._coherence(work, retrieved)
         items = []
         for i, (doc, m) in enumerate(work):
-            feats.compute(m.surface, retrieved[i], vectors[i], text_vectors)
             items.append((MentionInput(m.id, m.surface, contexts[i], image=doc.image, clues=dict(m.clues or {}),
-                                       context_vector=vectors[i], text_vectors=text_vectors), retrieved[i]))
+                                       context_vector=vectors[i], text_vectors=text_vectors,
+                                       detector=m.detector, ner_label=m.ner_label), retrieved[i]))
         return items
+
+    @staticmethod
+    def _follow_longer_names(work: list[tuple[Document, Mention]], results: list[MentionResult]) -> None:
+        """A short name takes the entity its document's longer name was linked to ("Saban" after "Nick Saban"),
+        when that entity is among its own candidates: in-document coreference, as news writes it."""
+        linked: dict[tuple[str, str], MentionResult] = {}
+        for (doc, m), r in zip(work, results):
+            if r.qid:
+                linked.setdefault((doc.id, m.surface), r)
+        for (doc, m), longer, r in zip(work, longer_names(work), results):
+            full = linked.get((doc.id, longer)) if longer else None
+            if full is None or full.qid == r.qid or full.qid not in {c["qid"] for c in r.candidates}:
+                continue
+            r.trace["coreference"] = {"longer": longer, "was": r.qid or NIL}
+            r.qid, r.score = full.qid, next(c["score"] for c in r.candidates if c["qid"] == full.qid)
+
+    def _coherence(self, work: list[tuple[Document, Mention]], retrieved: list[list[Candidate]]) -> None:
+        """Graph coherence of every candidate with the other mentions of its document (one graph read per
+        batch for the edges among all candidates, one for their outgoing neighbours)."""
+        if self.graph is None or not work:
+            for cands in retrieved:
+                for c in cands:
+                    c.features["coherence"] = 0.0
+            return
+        qids = {c.qid for cands in retrieved for c in cands}
+        edges = edges_among(self.graph, qids)
+        out = out_neighbours(self.graph, qids)
+        by_doc: dict[str, list[tuple[str, list[Candidate]]]] = {}
+        for (doc, m), cands in zip(work, retrieved):
+            by_doc.setdefault(doc.id, []).append((normalise(m.surface), cands))
+        for mentions in by_doc.values():
+            feats.add_coherence(mentions, edges, out)
 
     def _result(self, doc: Document, m: Mention, ranking: Ranking, order: list[str]) -> MentionResult:
         ranked = ranking.candidates
         top = ranked[0] if ranked else None
-        below = self.nil_threshold is not None and top is not None and top.score < self.nil_threshold
+        threshold = self.nil_threshold
+        if self.options.nil_threshold is None and hasattr(self.reranker, "nil_threshold_for"):
+            threshold = self.reranker.nil_threshold_for(m.detected)  # the method's own, per kind of span
+        below = threshold is not None and top is not None and top.score < threshold
         is_nil = top is None or ranking.nil or (below and not ranking.decided)
         trace = {"stages": ["retrieve:" + "+".join(sorted({s for c in ranked for s in c.sources})),
                             f"rerank:{self.reranker.name}", "nil" if is_nil else "link"],
-                 "nil_threshold": self.nil_threshold}
+                 "nil_threshold": threshold}
         if ranking.trace:
             trace[self.reranker.name] = ranking.trace
         return MentionResult(
@@ -224,7 +301,7 @@ class Linker:
             qid=None if is_nil else top.qid, score=top.score if top else None,
             candidates=[{"qid": c.qid, "label": c.label, "score": c.score, "features": c.features,
                          "sources": c.sources} for c in ranked],
-            retrieved=order, gold=m.gold, trace=trace,
+            retrieved=order, gold=m.gold, detector=m.detector, ner_label=m.ner_label, trace=trace,
         )
 
     def _write(self, docs: list[Document], results: list[MentionResult]) -> None:
