@@ -19,6 +19,9 @@ from kgstore.search import Searcher
 from linkers.corpus import NIL, BadLine, Document, read_corpus
 from linkers.datasets import BUILTIN, GIVEN, load_dataset
 from linkers.detect import GazetteerDetector
+from linkers.ner import DETECTORS, GazetteerSpans, HybridDetector, NERDetector
+from linkers import span_eval
+from linkers.span_eval import SPAN_MODES
 from linkers.metrics import Evaluator, Scored, protocol, render_table
 from linkers.pipeline import CONTEXT_ENCODERS, Linker, LinkOptions, MentionResult
 from linkers.methods import build_reranker, method_settings
@@ -52,6 +55,14 @@ class MethodArgs:
 
     def settings(self) -> dict:
         return method_settings(self.method_config, self.method)
+
+
+def detector_option(f):
+    return click.option(
+        "--detector", type=click.Choice(DETECTORS), default="hybrid", show_default=True,
+        help="Mention detection for text without spans: hybrid (NER spans plus the KB names that look like "
+             "names; the learned reranker leaves unlikely ones unlinked), ner (spaCy NER only, KG_NER_MODEL), "
+             "gazetteer (every KB name and alias: high recall, low precision on news).")(f)
 
 
 def method_options(f):
@@ -95,7 +106,7 @@ def method_options(f):
     return wrapper
 
 
-def _detector(app: AppContext) -> GazetteerDetector:
+def _gazetteer(app: AppContext) -> GazetteerDetector:
     graph = app.graph()
     n = graph.count("MATCH (e:Entity) WHERE e.stub = false RETURN count(e)")
 
@@ -116,7 +127,15 @@ def _detector(app: AppContext) -> GazetteerDetector:
     return GazetteerDetector.cached(path, f"{app.config.graph_uri or 'embedded'}|{n}", aliases)
 
 
-def _linker(app: AppContext, opts: LinkOptions, detect: bool, margs: MethodArgs | None = None) -> Linker:
+def _detector(app: AppContext, kind: str):
+    """The mention detector by name: gazetteer (KB names), ner (spaCy), or hybrid (NER + name-like KB names)."""
+    if kind == "gazetteer":
+        return GazetteerSpans(_gazetteer(app))
+    ner = NERDetector(app.config.ner_model)
+    return ner if kind == "ner" else HybridDetector(ner, _gazetteer(app))
+
+
+def _linker(app: AppContext, opts: LinkOptions, detect: str | None, margs: MethodArgs | None = None) -> Linker:
     searcher = Searcher(app.config, app.vectors())
     reranker = None
     if margs is not None and margs.method in LLM_METHODS:
@@ -124,8 +143,8 @@ def _linker(app: AppContext, opts: LinkOptions, detect: bool, margs: MethodArgs 
             app.config, margs.method, margs.weights, llm=margs.llm_options(), settings=margs.settings(),
             encoder=searcher.text_encoder, image_encoder=searcher.image_encoder if app.config.image_backend else None,
             image_loader=searcher.image_loader, graph=app.graph())
-    return Linker(searcher, opts, graph=app.graph() if opts.write else None,
-                  detector=_detector(app) if detect else None, reranker=reranker)
+    return Linker(searcher, opts, graph=app.graph(),
+                  detector=_detector(app, detect) if detect else None, reranker=reranker)
 
 
 def _llm_stats(linker_or_reranker) -> dict | None:
@@ -158,20 +177,21 @@ def _good(items: Iterable[Document | BadLine], bad: list[BadLine]) -> Iterator[D
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write one JSON line per mention here.")
 @click.option("--explain", is_flag=True, help="Print each mention's candidates, features and scores per stage.")
 @click.option("--detect/--no-detect", default=True, show_default=True,
-              help="Detect mentions (KB gazetteer) in documents that give no spans.")
+              help="Detect mentions in documents that give no spans (see --detector).")
+@detector_option
 @click.option("--resume", is_flag=True,
               help="Skip documents this run (same settings) already wrote: continue an interrupted job.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @pass_app
 def link_cmd(app: AppContext, corpus: tuple[Path, ...], margs: MethodArgs, no_write: bool, out: Path | None,
-             explain: bool, detect: bool, resume: bool, as_json: bool) -> None:
+             explain: bool, detect: bool, detector: str, resume: bool, as_json: bool) -> None:
     """Link the mentions of a corpus to KB entities and write the edges back into the graph.
 
     CORPUS: corpus JSONL files (docs/corpus-format.md), .txt files, or directories of them. Documents with
     `mentions` are linked at those spans/boxes; the others get mentions detected from the KB's names.
     Linking the same corpus again with the same settings changes nothing. Exit 3 when some lines were bad.
     """
-    linker = _linker(app, margs.link_options(write=not no_write), detect, margs)
+    linker = _linker(app, margs.link_options(write=not no_write), detector if detect else None, margs)
     linker.context_encoder  # load the model before the clock starts: mentions/s measures linking
     bad: list[BadLine] = []
     if resume and no_write:
@@ -279,23 +299,32 @@ def _evaluate(linker: Linker, docs: Iterator[Document], k: int, report: list | N
 @click.option("--split", type=click.Choice(["train", "dev", "test"]), default="test", show_default=True)
 @click.option("--limit", type=click.IntRange(1), help="Evaluate on the first N documents of the split.")
 @method_options
+@click.option("--spans", type=click.Choice(SPAN_MODES), default="detect", show_default=True,
+              help="Span-level benchmarks (ELEVANT's): detect the mentions (end to end), or link the gold spans "
+                   "(disambiguation only).")
+@detector_option
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write metrics, protocol and every wrong mention (with its trace) to this JSON file.")
+              help="Write metrics, protocol and every wrong mention (with its trace) to this JSON file; for "
+                   "span-level benchmarks every counted case with its error category.")
 @click.option("--json", "as_json", is_flag=True, help="Print metrics as JSON (hits@1, hits@3, hits@5, mrr, recall@k, n).")
 @pass_app
-def eval_cmd(app: AppContext, dataset: str, split: str, limit: int | None, margs: MethodArgs, report: Path | None,
-             as_json: bool) -> None:
+def eval_cmd(app: AppContext, dataset: str, split: str, limit: int | None, margs: MethodArgs, spans: str,
+             detector: str, report: Path | None, as_json: bool) -> None:
     """Measure linking on a dataset with gold answers. Nothing is written.
 
     DATASET: wikimel or wikidiverse (KB retrieval; their KB slice is loaded when the graph does not have it),
     i2cr-wikidiverse (given-candidates protocol: each mention brings 10 candidates and image clues; no KB,
-    no servers), or a corpus JSONL whose mentions carry `gold` (QID or NIL).
+    no servers), oke-2015-train, oke-2016-train, derczynski or any ELEVANT *.benchmark.jsonl (raw text linked end
+    to end and scored by ELEVANT's span rules: precision, recall, F1, error categories; the user's KB), or a
+    corpus JSONL whose mentions carry `gold` (QID or NIL).
     """
     ds = load_dataset(dataset, split if dataset in BUILTIN else None, limit)
     if ds.given is not None:
         return _eval_given(app, ds, margs, report, as_json)
+    if ds.articles is not None:
+        return _eval_spans(app, ds, margs, spans, detector, report, as_json)
     _ensure_kb(app, ds)
-    linker = _linker(app, margs.link_options(write=False), detect=False, margs=margs)
+    linker = _linker(app, margs.link_options(write=False), detect=None, margs=margs)
     linker.context_encoder  # load the model before the clock starts
     bad: list[BadLine] = []
     errors: list | None = [] if report else None
@@ -308,6 +337,28 @@ def eval_cmd(app: AppContext, dataset: str, split: str, limit: int | None, margs
                      context_encoder=linker.context_version,
                      mentions_per_s=round(metrics.n / seconds, 1) if seconds else None)
     _print_eval(metrics.to_json(proto), metrics, proto, _llm_stats(linker), errors, report, as_json)
+
+
+def _eval_spans(app: AppContext, ds, margs: MethodArgs, spans: str, detector: str, report: Path | None,
+                as_json: bool) -> None:
+    gold = spans == "gold"
+    linker = _linker(app, margs.link_options(write=False), detect=None if gold else detector, margs=margs)
+    linker.context_encoder  # load the models before the clock starts
+    articles = list(ds.articles())
+    with tqdm(total=len(articles), desc="eval", unit=" docs", disable=None, file=sys.stderr) as bar:
+        ev = span_eval.evaluate(linker, articles, gold_spans=gold, progress=bar)
+    proto = {"dataset": ds.name, "kb_size": app.vectors().count(app.config.collection), "candidates": margs.top_k,
+             "method": linker.reranker.version(), "spans": "gold" if gold else f"detected ({detector})",
+             "context_encoder": linker.context_version, "scorer": "ELEVANT rules, IGNORED mode"}
+    data = {**ev.to_json(), "protocol": proto}
+    if report:
+        traces = {r.mention_id: r.to_json(explain=True) for r in ev.results}
+        cases = [{**c.to_json(), "trace": traces.get(f"{c.article_id}#{c.start}-{c.end}")} for c in ev.scores.cases]
+        report.write_text(json.dumps({"metrics": data, "cases": cases}, indent=2, ensure_ascii=False, default=str))
+    if as_json:
+        echo_json(data)
+    else:
+        click.echo(span_eval.render(ev, proto))
 
 
 def _eval_given(app: AppContext, ds, margs: MethodArgs, report: Path | None, as_json: bool) -> None:
@@ -346,23 +397,40 @@ def _print_eval(data: dict, metrics, proto: dict, llm: dict | None, errors: list
 
 @click.command("train")
 @click.argument("dataset")
+@click.option("--reranker", type=click.Choice(["features", "learned"]), default="learned", show_default=True,
+              help="learned: gradient-boosted trees over every feature plus the NIL thresholds, fitted on the "
+                   "split and stopped early / thresholded on --dev-split (examples from detected and from gold "
+                   "spans); features: the five weights of the features method (coordinate search on Hits@1).")
 @click.option("--split", type=click.Choice(["train", "dev", "test"]), default="train", show_default=True)
-@click.option("--limit", type=click.IntRange(1), default=3000, show_default=True, help="Documents to fit on.")
+@click.option("--dev-split", type=click.Choice(["train", "dev", "test"]), default="dev", show_default=True,
+              help="Held-apart split for early stopping and the NIL thresholds (learned only).")
+@click.option("--dev-data", help="Dev documents from another dataset or corpus JSONL (default: DATASET's --dev-split; "
+                                 "needed when DATASET is a corpus file, which has no splits).")
+@click.option("--limit", type=click.IntRange(1), help="Fit on the first N documents of the split (default: all).")
 @click.option("--top-k", type=click.IntRange(1, 100), default=10, show_default=True, help="Candidates per mention.")
-@click.option("--context", type=click.Choice(CONTEXT_ENCODERS), default="model", show_default=True,
-              help="Context encoder the weights are for (kg link --context).")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Weights file to write.")
-@click.option("--json", "as_json", is_flag=True, help="Print the fitted weights and scores as JSON.")
+@click.option("--context", type=click.Choice(CONTEXT_ENCODERS), default="cascade", show_default=True,
+              help="Context encoder the model is for (kg link/eval --context; the same default).")
+@detector_option
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Model or weights file to write (use it with --method learned|features --weights FILE).")
+@click.option("--json", "as_json", is_flag=True, help="Print the fitted model's figures as JSON.")
 @pass_app
-def train_cmd(app: AppContext, dataset: str, split: str, limit: int, top_k: int, context: str, out: Path,
-              as_json: bool) -> None:
-    """Fit the features method's weights on a dataset split (Hits@1 by coordinate search) and save them; use
-    them with `kg link --weights FILE` or `kg eval --weights FILE`."""
-    from linkers.train import TrainingMention, fit, save
+def train_cmd(app: AppContext, dataset: str, reranker: str, split: str, dev_split: str, dev_data: str | None,
+              limit: int | None, top_k: int, context: str, detector: str, out: Path, as_json: bool) -> None:
+    """Fit a reranker on a dataset with gold spans and save it.
+
+    DATASET: wikimel, wikidiverse, or a corpus JSONL whose mentions carry `gold`. The learned reranker is fitted
+    on every document of --split (documents also listed in --dev-split are left out) and shipped as
+    linkers/weights/learned.json.
+    """
+    if reranker == "learned":
+        return _train_learned(app, dataset, split, dev_split, dev_data, limit, top_k, context, detector, out,
+                              as_json)
+    from linkers.train import TrainingMention, fit, hits_at_1, save
 
     ds = load_dataset(dataset, split if dataset in BUILTIN else None, limit)
     _ensure_kb(app, ds)
-    linker = _linker(app, LinkOptions(top_k=top_k, context=context, write=False), detect=False)
+    linker = _linker(app, LinkOptions(top_k=top_k, context=context, write=False), detect=None)
     data: list[TrainingMention] = []
     with tqdm(desc="features", unit=" docs", disable=None, file=sys.stderr) as bar:
         for n, results in _batches(linker, _good(ds.documents(), [])):
@@ -370,11 +438,9 @@ def train_cmd(app: AppContext, dataset: str, split: str, limit: int, top_k: int,
             data += [TrainingMention(r.gold, [(c["qid"], c["features"]) for c in r.candidates])
                      for r in results if r.gold and r.gold != NIL]
     start = dict(linker.reranker.weights)
-    from linkers.train import hits_at_1
-
     before = hits_at_1(data, start)
     weights, after = fit(data, start)
-    meta = {"dataset": ds.name, "split": split, "mentions": len(data), "top_k": top_k,
+    meta = {"dataset": ds.name, "split": split, "mentions": len(data), "top_k": top_k, "context": context,
             "hits@1_before": round(before, 4), "hits@1_after": round(after, 4)}
     save(out, weights, meta)
     if as_json:
@@ -382,6 +448,44 @@ def train_cmd(app: AppContext, dataset: str, split: str, limit: int, top_k: int,
     else:
         click.echo(f"fitted on {len(data):,} mentions of {ds.name}/{split}: Hits@1 {before:.3f} -> {after:.3f}")
         click.echo(f"weights {json.dumps(weights)} written to {out}")
+
+
+def _train_learned(app: AppContext, dataset: str, split: str, dev_split: str, dev_data: str | None,
+                   limit: int | None, top_k: int, context: str, detector: str, out: Path, as_json: bool) -> None:
+    from linkers import learn
+
+    if dev_data is None and dataset not in BUILTIN:
+        raise click.UsageError(f"{dataset} has no splits: give the held-apart documents with --dev-data FILE")
+    if dev_data is None and split == dev_split:
+        raise click.UsageError("--split and --dev-split must differ: the dev split stops training and sets the "
+                               "NIL thresholds")
+    train_ds = load_dataset(dataset, split if dataset in BUILTIN else None, limit)
+    dev_name = dev_data or dataset
+    dev_ds = load_dataset(dev_name, dev_split if dev_name in BUILTIN else None, None)
+    _ensure_kb(app, train_ds)
+    # features come from the features method's retrieval and cascade, exactly as `kg link` computes them
+    linker = _linker(app, LinkOptions(top_k=top_k, context=context, write=False), detect=detector)
+    sets = {}
+    for name, ds, exclude in (("train", train_ds, (dev_split,)), ("dev", dev_ds, ())):
+        examples = learn.Examples()
+        docs = list(learn.documents_only(_good(ds.documents(), []), exclude if ds.name in BUILTIN else ()))
+        for detect in (True, False):
+            with tqdm(total=len(docs), desc=f"{name} {'detected' if detect else 'gold'} spans", unit=" docs",
+                      disable=None, file=sys.stderr) as bar:
+                learn.collect(linker, docs, detect, examples, bar.update)
+        sets[name] = examples
+    booster, fitted = learn.fit(sets["train"], sets["dev"], log=lambda line: click.echo(line, err=True))
+    protocol = {"dataset": train_ds.name, "split": split, "dev": f"{dev_ds.name}/{dev_ds.split or 'all'}", "top_k": top_k,
+                "context": context, "detector": detector, "kb_size": app.vectors().count(app.config.collection)}
+    learn.save(out, booster, fitted, protocol)
+    summary = {**fitted["meta"], **protocol, "nil_detected": fitted["nil_detected"],
+               "nil_given": fitted["nil_given"], "out": str(out)}
+    if as_json:
+        echo_json(summary)
+    else:
+        click.echo(f"fitted on {summary['train_mentions']:,} mentions of {train_ds.name}/{split} "
+                   f"({summary['train_rows']:,} candidate rows); dev Hits@1 {summary['dev_hits@1']:.3f}; NIL "
+                   f"thresholds detected {fitted['nil_detected']}, given {fitted['nil_given']}; written to {out}")
 
 
 __all__ = ["eval_cmd", "link_cmd", "train_cmd"]

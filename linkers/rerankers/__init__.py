@@ -1,6 +1,7 @@
 """Rerankers: one module per method behind the `Reranker` interface; `load_reranker` picks one by name.
 
-`features` is the LLM-free default; `kar`, `i2cr` and `thinklinker` run the papers' LLM steps on top of it and
+`features` is the LLM-free default for given spans; `learned` (gradient-boosted trees over all features, with a
+fitted NIL decision) the one for text whose mentions are detected; `kar`, `i2cr` and `thinklinker` run the papers' LLM steps on top of it and
 fall back to it whenever the LLM cannot help (unreachable, over budget, unmappable answer).
 """
 
@@ -13,14 +14,18 @@ from kgstore.errors import InputError
 from linkers.rerankers.base import MentionInput, Ranking, Reranker
 from linkers.rerankers.features import FeatureReranker
 
-METHODS = ("features", "kar", "i2cr", "thinklinker")
-LLM_METHODS = METHODS[1:]
+LLM_METHODS = ("kar", "i2cr", "thinklinker")
+METHODS = ("features", "learned", *LLM_METHODS)
 
 
 def load_reranker(method: str, weights: Path | None = None, *, services: Any = None, llm: Any = None,
                   settings: dict[str, Any] | None = None) -> Reranker:
     """`services` (MethodServices), `llm` (LLMOptions) and `settings` (the method's section of the method
     config) matter to the LLM methods only."""
+    if method == "learned":
+        from linkers.rerankers.learned import LearnedReranker
+
+        return LearnedReranker.from_file(weights)
     base = FeatureReranker.from_file(weights)
     if method == "features":
         return base

@@ -22,6 +22,8 @@ class MentionInput:
     clues: dict[str, Any] = field(default_factory=dict)  # precomputed image clues: caption, tags, ocr, ...
     context_vector: np.ndarray | None = None  # the text encoder's vector of `context`
     text_vectors: dict[str, Any] = field(default_factory=dict, repr=False)  # candidate id -> entity text vector
+    detector: str | None = None  # "ner" or "gazetteer" for a detected span; None for a given one
+    ner_label: str | None = None  # the NER model's label of a detected span
 
 
 @dataclass

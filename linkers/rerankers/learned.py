@@ -1,0 +1,138 @@
+"""The learned method: gradient-boosted trees (LightGBM) over every feature, with a calibrated NIL decision.
+
+A weighted sum of five features cannot tell "Steve" (Jobs) from a hundred other Steves, nor a common word the
+gazetteer marked from a name: that takes interactions (a high prior matters when the name is short, coherence
+when the context is weak) and mention-level evidence (which detector found the span, its NER label, its shape).
+The model scores each (mention, candidate) pair with the probability that the candidate is the mention's entity;
+ranking is by that probability, and a mention whose best probability is under the fitted threshold stays
+unlinked. Detected spans and given spans get separate thresholds: a detected span may be no mention at all.
+
+The fitted model ships as one JSON file (`linkers/weights/learned.json`: the feature list, the thresholds, the
+training protocol and LightGBM's model text); `kg train --reranker learned` refits it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kgstore.errors import InputError
+from linkers.candidates import Candidate
+from linkers.features import FEATURES
+from linkers.rerankers.base import MentionInput, Ranking
+
+DEFAULT_MODEL = "learned.json"
+DETECTORS = {None: 0.0, "ner": 1.0, "gazetteer": 2.0}
+NER_LABELS = ("PERSON", "NORP", "FAC", "ORG", "GPE", "LOC", "PRODUCT", "EVENT", "WORK_OF_ART", "LAW", "LANGUAGE")
+MENTION_FEATURES = ("m_detector", "m_ner", "m_tokens", "m_chars", "m_upper", "m_allcaps", "m_candidates",
+                    "rank", "name_gap", "context_gap", "prior_gap", "coherence_gap")
+ALL_FEATURES = FEATURES + MENTION_FEATURES
+
+
+def mention_rows(mention: MentionInput, candidates: list[Candidate]) -> np.ndarray:
+    """One row per candidate: its features, the mention's shape and where it stands among the candidates."""
+    surface = mention.surface.strip()
+    words = surface.split()
+    shape = {
+        "m_detector": DETECTORS.get(mention.detector, 0.0),
+        "m_ner": float(NER_LABELS.index(mention.ner_label) + 1) if mention.ner_label in NER_LABELS else 0.0,
+        "m_tokens": float(len(words)),
+        "m_chars": float(len(surface)),
+        "m_upper": 1.0 if surface[:1].isupper() else 0.0,
+        "m_allcaps": 1.0 if surface.isupper() and len(surface) > 1 else 0.0,
+        "m_candidates": float(len(candidates)),
+    }
+    best = {k: max((c.features.get(k, 0.0) for c in candidates), default=0.0)
+            for k in ("name", "context", "prior", "coherence")}
+    rows = np.zeros((len(candidates), len(ALL_FEATURES)), dtype=np.float64)
+    for i, c in enumerate(candidates):
+        values = {**{k: c.features.get(k, 0.0) for k in FEATURES}, **shape, "rank": float(i),
+                  **{f"{k}_gap": c.features.get(k, 0.0) - best[k] for k in best}}
+        rows[i] = [values[k] for k in ALL_FEATURES]
+    return rows
+
+
+@dataclass
+class LearnedReranker:
+    booster: Any  # lightgbm.Booster
+    features: tuple[str, ...]
+    nil_detected: float | None  # threshold on the top probability for detected spans
+    nil_given: float | None  # ... and for given spans
+    meta: dict = field(default_factory=dict)
+    digest: str = ""
+    name: str = "learned"
+
+    @classmethod
+    def from_file(cls, path: Path | None = None) -> "LearnedReranker":
+        import lightgbm
+
+        source = Path(path) if path else Path(__file__).resolve().parents[1] / "weights" / DEFAULT_MODEL
+        try:
+            text = source.read_text(encoding="utf-8")
+            data = json.loads(text)
+            booster = lightgbm.Booster(model_str=data["model"])
+            features = tuple(data["features"])
+        except (OSError, ValueError, KeyError, TypeError, lightgbm.basic.LightGBMError) as exc:
+            raise InputError(f"{source}: not a learned reranker model ({exc}); create one with "
+                             "`kg train DATASET --reranker learned`") from exc
+        if features != ALL_FEATURES:
+            raise InputError(f"{source}: fitted on features {', '.join(features)}, but this kg computes "
+                             f"{', '.join(ALL_FEATURES)}; refit it with `kg train --reranker learned`")
+        return cls(booster, features, data.get("nil_detected"), data.get("nil_given"), data.get("meta", {}),
+                   hashlib.sha1(text.encode()).hexdigest()[:8])
+
+    def version(self) -> str:
+        return f"learned-{self.digest}"
+
+    def probabilities(self, items: list[tuple[MentionInput, list[Candidate]]]) -> list[np.ndarray]:
+        """P(candidate is the entity) for every candidate of every mention, one model call per batch."""
+        blocks = [mention_rows(m, c) for m, c in items]
+        if not any(len(b) for b in blocks):
+            return [np.zeros(0) for _ in blocks]
+        scores = self.booster.predict(np.vstack([b for b in blocks if len(b)]))
+        out, at = [], 0
+        for b in blocks:
+            out.append(scores[at:at + len(b)])
+            at += len(b)
+        return out
+
+    def rerank(self, mention: MentionInput, candidates: list[Candidate]) -> Ranking:
+        return self.rerank_many([(mention, candidates)])[0]
+
+    def rerank_many(self, items: list[tuple[MentionInput, list[Candidate]]]) -> list[Ranking]:
+        rankings = []
+        for (mention, candidates), probs in zip(items, self.probabilities(items)):
+            for c, p in zip(candidates, probs):
+                c.score = round(float(p), 6)
+            ranked = sorted(candidates, key=lambda c: (c.score, c.features.get("popularity", 0.0)), reverse=True)
+            rankings.append(Ranking(ranked))
+        return rankings
+
+    def nil_threshold_for(self, detected: bool) -> float | None:
+        return self.nil_detected if detected else self.nil_given
+
+
+def best_threshold(tops: list[tuple[float, bool]], missed: int) -> tuple[float | None, float]:
+    """The threshold on the top probability that maximises F1, and that F1.
+
+    `tops`: per linked mention its top probability and whether the top candidate is right; mentions whose top
+    is wrong or that are no mention at all count as false positives when linked. `missed`: gold mentions with
+    no chance (not detected, or gold not retrieved) that are false negatives whatever the threshold.
+    """
+    gold = sum(1 for _, ok in tops if ok) + missed
+    if not tops or not gold:
+        return None, 0.0
+    best_t, best_f1 = None, -1.0
+    for t in sorted({round(p, 4) for p, _ in tops} | {0.0}):
+        tp = sum(1 for p, ok in tops if ok and p >= t)
+        fp = sum(1 for p, ok in tops if not ok and p >= t)
+        f1 = 2 * tp / (2 * tp + fp + (gold - tp)) if tp else 0.0
+        if f1 > best_f1 + 1e-12:
+            best_t, best_f1 = t, f1
+    return (None if best_t is None or best_t <= 0 or math.isclose(best_t, 0.0) else best_t), best_f1
