@@ -3,11 +3,14 @@
 Expects the WikiMEL KB slice ingested and indexed in that configuration (`kg eval wikimel --limit 1` does both).
 Measures in one run:
   1. spans given: WikiMEL dev captions with their mention spans, mentions/s (target >= 100);
-  2. detection: news-length documents (WikiMEL train captions joined into ~450-word texts), documents/s (target >= 20);
+  2. detection: news-length documents (WikiMEL train captions joined into ~450-word texts), documents/s (target >= 20),
+     with each mention detector (`kg link --detector gazetteer|ner|hybrid`; the NER model's own time on the same
+     documents is printed apart);
   both with each context encoder (`kg link --context model|static|cascade`);
   3. the BASELINES.md candidate step for comparison: brute-force rapidfuzz WRatio over all KB names, mentions/s.
 
     python bench/link.py --mentions 1000 --documents 60 [--text-runtime torch] [--context model static cascade]
+                         [--detector gazetteer ner hybrid] [--method features learned]
 
 The text encoder runs on ONNX Runtime where it is installed (see kgstore/encoders/text.py); `--text-runtime torch`
 measures the sentence-transformers/torch runtime instead, for comparison.
@@ -29,6 +32,7 @@ from kgstore.search import Searcher
 from kgstore.vectors import VectorStore
 from linkers.corpus import Document, read_wikimel
 from linkers.detect import GazetteerDetector
+from linkers.ner import DETECTORS, GazetteerSpans, HybridDetector, NERDetector
 from linkers.pipeline import CONTEXT_ENCODERS, Linker, LinkOptions
 
 MEL = Path(os.environ.get("KG_MEL_DATA", Path(__file__).resolve().parents[2] / "shared" / "data" / "mel"))
@@ -47,6 +51,9 @@ def main() -> None:
     ap.add_argument("--text-runtime", choices=["auto", "onnx", "torch"], default="auto")
     ap.add_argument("--context", nargs="+", choices=CONTEXT_ENCODERS, default=list(CONTEXT_ENCODERS),
                     help="context encoders to measure (kg link --context)")
+    ap.add_argument("--detector", nargs="+", choices=DETECTORS, default=list(DETECTORS),
+                    help="mention detectors to measure on the news documents (kg link --detector)")
+    ap.add_argument("--method", default="features", choices=["features", "learned"], help="kg link --method")
     args = ap.parse_args()
     config = load_config()
     graph, vectors = GraphStore.from_config(config), VectorStore.from_config(config)
@@ -66,21 +73,32 @@ def main() -> None:
         if n >= args.mentions:
             break
     names = [r["label"] for r in graph.read("MATCH (e:Entity) WHERE e.stub = false RETURN e.label AS label") if r["label"]]
-    detector = GazetteerDetector.build((name, "") for name in names)
+    gazetteer = GazetteerDetector.build((name, "") for name in names)
+    ner = NERDetector(config.ner_model)
+    detectors = {"gazetteer": GazetteerSpans(gazetteer), "ner": ner, "hybrid": HybridDetector(ner, gazetteer)}
     captions = list(read_wikimel(MEL / "wikimel", "train", None))  # 15k: room for 300 documents of 50 captions
     if args.documents * 50 > len(captions):
         raise SystemExit(f"--documents: at most {len(captions) // 50} news documents of 50 WikiMEL captions")
     news = [Document(f"news{i}", " ".join(d.text for d in captions[i * 50:(i + 1) * 50])) for i in range(args.documents)]
     words = sum(len(d.text.split()) for d in news) / len(news)
+    if {"ner", "hybrid"} & set(args.detector):
+        ner.spans_many([d.text for d in news[:2]])  # model load is not detection time
+        start = time.perf_counter()
+        ner.spans_many([d.text for d in news])
+        seconds = time.perf_counter() - start
+        print(f"NER model alone ({ner.version()}): {len(news)} documents in {seconds:.1f} s = "
+              f"{len(news) / seconds:,.1f} documents/s")
     for context in args.context:
-        linker = Linker(searcher, LinkOptions(write=False, context=context), detector=detector)
+        linker = Linker(searcher, LinkOptions(method=args.method, write=False, context=context), graph=graph)
         linker.link(spans[:5]).__next__()  # warm-up (and the static table's distillation, when not cached)
         seconds, mentions = timed(linker, spans)
         print(f"spans given, context {context:6}: {mentions:,} mentions in {seconds:.1f} s = "
               f"{mentions / seconds:,.1f} mentions/s (target >= 100)")
-        seconds, mentions = timed(linker, news)
-        print(f"detection,   context {context:6}: {len(news)} documents (~{words:.0f} words, {mentions:,} mentions) in "
-              f"{seconds:.1f} s = {len(news) / seconds:,.1f} documents/s (target >= 20)")
+        for name in args.detector:
+            linker.detector = detectors[name]
+            seconds, mentions = timed(linker, news)
+            print(f"detection {name:9}, context {context:6}: {len(news)} documents (~{words:.0f} words, "
+                  f"{mentions:,} mentions) in {seconds:.1f} s = {len(news) / seconds:,.1f} documents/s (target >= 20)")
 
     sample = [m.surface for d in spans for m in d.mentions][:200]
     choices = [utils.default_process(x) for x in names]

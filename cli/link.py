@@ -75,12 +75,15 @@ def method_options(f):
         return f(*args, margs=margs, **kwargs)
 
     for opt in reversed([
-        click.option("--method", type=click.Choice(METHODS), default="features", show_default=True,
-                     help="Linking method: features (no LLM), or an LLM method on top of it: kar (one call, "
-                          "select one of the top 5), i2cr (text, consistency and image checks, visual-clue "
-                          "rounds), thinklinker (question/answer dialogue, 2 calls per candidate asked about)."),
+        click.option("--method", type=click.Choice(METHODS), default="auto", show_default=True,
+                     help="Linking method: auto (features for given spans, learned for detected ones), features "
+                          "(fitted weights, no NIL), learned (gradient-boosted trees with a fitted NIL decision), "
+                          "or an LLM method on top of features: kar (one call, select one of the top 5), i2cr "
+                          "(text, consistency and image checks, visual-clue rounds), thinklinker (question/answer "
+                          "dialogue, 2 calls per candidate asked about)."),
         click.option("--weights", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                     help="Weights file of the features method (default: the shipped fitted weights; see kg train)."),
+                     help="Weights file of the features method, or model file of the learned method (default: "
+                          "the shipped ones; see kg train)."),
         click.option("--top-k", type=click.IntRange(1, 100), default=10, show_default=True, help="Candidates per mention."),
         click.option("--nil-threshold", type=float,
                      help="Leave a mention unlinked (NIL) when its best score is below this."),
@@ -430,7 +433,7 @@ def train_cmd(app: AppContext, dataset: str, reranker: str, split: str, dev_spli
 
     ds = load_dataset(dataset, split if dataset in BUILTIN else None, limit)
     _ensure_kb(app, ds)
-    linker = _linker(app, LinkOptions(top_k=top_k, context=context, write=False), detect=None)
+    linker = _linker(app, LinkOptions(method="features", top_k=top_k, context=context, write=False), detect=None)
     data: list[TrainingMention] = []
     with tqdm(desc="features", unit=" docs", disable=None, file=sys.stderr) as bar:
         for n, results in _batches(linker, _good(ds.documents(), [])):
@@ -464,7 +467,7 @@ def _train_learned(app: AppContext, dataset: str, split: str, dev_split: str, de
     dev_ds = load_dataset(dev_name, dev_split if dev_name in BUILTIN else None, None)
     _ensure_kb(app, train_ds)
     # features come from the features method's retrieval and cascade, exactly as `kg link` computes them
-    linker = _linker(app, LinkOptions(top_k=top_k, context=context, write=False), detect=detector)
+    linker = _linker(app, LinkOptions(method="features", top_k=top_k, context=context, write=False), detect=detector)
     sets = {}
     for name, ds, exclude in (("train", train_ds, (dev_split,)), ("dev", dev_ds, ())):
         examples = learn.Examples()

@@ -40,7 +40,7 @@ CONTEXT_ENCODERS = ("model", "static", "cascade")
 
 @dataclass
 class LinkOptions:
-    method: str = "features"
+    method: str = "auto"
     weights: Path | None = None
     top_k: int = 10
     nil_threshold: float | None = None  # None: the method's fitted default (None there too: never NIL)
@@ -81,23 +81,26 @@ class MentionResult:
 
 
 def longer_names(work: list[tuple[Document, Mention]]) -> list[str | None]:
-    """For each mention, a longer name of the same document that ends or starts with it, if any.
+    """For each one-word mention, a longer name (2 to 4 words) of the same document that ends with it, or, for
+    a person's name, starts with it.
 
     News names a person in full once and then by one name ("Nick Saban ... Saban"); the short form alone
-    reaches neither the right entity nor enough evidence, so its candidates include the full name's.
+    reaches neither the right entity nor enough evidence, so its candidates include the full name's. Other
+    names only by their last word ("Bush" after "George W. Bush"): "Washington" after "Washington University"
+    is another entity.
     """
-    by_doc: dict[str, list[tuple[tuple[str, ...], str]]] = {}
+    by_doc: dict[str, list[tuple[tuple[str, ...], str, bool]]] = {}
     for doc, m in work:
-        if m.start is not None and m.surface[:1].isupper():
-            by_doc.setdefault(doc.id, []).append((tuple(normalise(m.surface).split()), m.surface))
+        tokens = tuple(normalise(m.surface).split())
+        if m.start is not None and m.surface[:1].isupper() and 2 <= len(tokens) <= 4:
+            by_doc.setdefault(doc.id, []).append((tokens, m.surface, m.ner_label == "PERSON"))
     out: list[str | None] = []
     for doc, m in work:
         tokens = tuple(normalise(m.surface).split())
         best = None
-        if tokens and m.start is not None and m.surface[:1].isupper():
-            for longer, surface in by_doc.get(doc.id, []):
-                n = len(tokens)
-                if len(longer) > n and (longer[-n:] == tokens or longer[:n] == tokens):
+        if len(tokens) == 1 and m.start is not None and m.surface[:1].isupper():
+            for longer, surface, person in by_doc.get(doc.id, []):
+                if longer[-1:] == tokens or (person and longer[:1] == tokens):
                     if best is None or len(surface) > len(best):
                         best = surface
         out.append(best)

@@ -1,7 +1,7 @@
 """Rerankers: one module per method behind the `Reranker` interface; `load_reranker` picks one by name.
 
-`features` is the LLM-free default for given spans; `learned` (gradient-boosted trees over all features, with a
-fitted NIL decision) the one for text whose mentions are detected; `kar`, `i2cr` and `thinklinker` run the papers' LLM steps on top of it and
+`auto`, the default, ranks given spans with `features` (fitted weights) and detected spans with `learned`
+(gradient-boosted trees over all features, with a fitted NIL decision); `kar`, `i2cr` and `thinklinker` run the papers' LLM steps on top of it and
 fall back to it whenever the LLM cannot help (unreachable, over budget, unmappable answer).
 """
 
@@ -15,17 +15,21 @@ from linkers.rerankers.base import MentionInput, Ranking, Reranker
 from linkers.rerankers.features import FeatureReranker
 
 LLM_METHODS = ("kar", "i2cr", "thinklinker")
-METHODS = ("features", "learned", *LLM_METHODS)
+METHODS = ("auto", "features", "learned", *LLM_METHODS)
 
 
 def load_reranker(method: str, weights: Path | None = None, *, services: Any = None, llm: Any = None,
                   settings: dict[str, Any] | None = None) -> Reranker:
     """`services` (MethodServices), `llm` (LLMOptions) and `settings` (the method's section of the method
     config) matter to the LLM methods only."""
-    if method == "learned":
+    if method in ("learned", "auto"):
         from linkers.rerankers.learned import LearnedReranker
 
-        return LearnedReranker.from_file(weights)
+        if method == "learned":
+            return LearnedReranker.from_file(weights)
+        from linkers.rerankers.auto import AutoReranker
+
+        return AutoReranker(FeatureReranker.from_file(weights), LearnedReranker.from_file())
     base = FeatureReranker.from_file(weights)
     if method == "features":
         return base

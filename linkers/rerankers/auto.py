@@ -1,0 +1,41 @@
+"""The default method: each mention gets the reranker fitted for its kind of span.
+
+Given spans (a caption's marked mention, a benchmark's gold span) are mentions by assertion, and the features
+weights fitted on WikiMEL rank them best; detected spans of ordinary text need the learned model, which also
+decides that a span is no mention worth linking.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from linkers.candidates import Candidate
+from linkers.rerankers.base import MentionInput, Ranking, Reranker
+
+
+@dataclass
+class AutoReranker:
+    given: Reranker
+    detected: Reranker
+    name: str = "auto"
+
+    def version(self) -> str:
+        return f"auto({self.given.version()},{self.detected.version()})"
+
+    def rerank(self, mention: MentionInput, candidates: list[Candidate]) -> Ranking:
+        return self.rerank_many([(mention, candidates)])[0]
+
+    def rerank_many(self, items: list[tuple[MentionInput, list[Candidate]]]) -> list[Ranking]:
+        out: list[Ranking | None] = [None] * len(items)
+        for reranker, detected in ((self.given, False), (self.detected, True)):
+            picked = [i for i, (m, _) in enumerate(items) if (m.detector is not None) == detected]
+            if picked:
+                for i, ranking in zip(picked, reranker.rerank_many([items[i] for i in picked])):
+                    out[i] = ranking
+        return out  # type: ignore[return-value]
+
+    def nil_threshold_for(self, detected: bool) -> float | None:
+        reranker = self.detected if detected else self.given
+        if hasattr(reranker, "nil_threshold_for"):
+            return reranker.nil_threshold_for(detected)
+        return getattr(reranker, "nil_threshold", None)

@@ -1,0 +1,211 @@
+"""Linking ordinary text end to end on real servers: NER detection, alias priors, graph coherence, the learned
+reranker (loaded and refitted by `kg train`) and the span-level `kg eval` of ELEVANT benchmarks.
+
+One small crafted KB is ingested and indexed once for the module: two places called Paris (one related to
+Texas), two entities called Jordan (alias counts say which one "Jordan" usually means), and a few people."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+import uuid
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cli.main import cli
+from index_helpers import cli_env
+from kgstore.config import load_config
+
+KB = [
+    {"qid": "Q90", "label": "Paris", "description": "capital and largest city of France", "sitelinks": 300,
+     "relations": [{"pid": "P17", "target": "Q142"}]},
+    {"qid": "Q830149", "label": "Paris", "aliases": ["Paris, Texas"], "description": "city in Lamar County",
+     "sitelinks": 5, "relations": [{"pid": "P131", "target": "Q1439"}]},
+    {"qid": "Q142", "label": "France", "description": "country in Western Europe", "sitelinks": 300},
+    {"qid": "Q1439", "label": "Texas", "description": "state of the United States of America", "sitelinks": 250},
+    {"qid": "Q810", "label": "Jordan", "description": "country in Western Asia", "sitelinks": 200},
+    {"qid": "Q41421", "label": "Michael Jordan", "aliases": ["Jordan", "MJ"],
+     "description": "American basketball player", "types": ["Q5"], "sitelinks": 100,
+     "relations": [{"pid": "P54", "target": "Q128109"}]},
+    {"qid": "Q128109", "label": "Chicago Bulls", "aliases": ["Bulls"], "description": "basketball team",
+     "sitelinks": 80},
+    {"qid": "Q76", "label": "Barack Obama", "aliases": ["Obama"], "types": ["Q5"],
+     "description": "44th president of the United States", "sitelinks": 300},
+    {"qid": "Q13133", "label": "Michelle Obama", "types": ["Q5"], "description": "lawyer and former first lady",
+     "sitelinks": 90, "relations": [{"pid": "P26", "target": "Q76"}]},
+    {"qid": "Q1297", "label": "Chicago", "description": "city in Illinois, United States", "sitelinks": 250},
+    {"qid": "Q5", "label": "human", "description": "species", "sitelinks": 400},
+]
+ALIAS_COUNTS = [("Jordan", "Q41421", 60), ("Jordan", "Q810", 20), ("His Airness", "Q41421", 7)]
+
+
+@pytest.fixture(scope="module")
+def kb(servers, graph_driver, tmp_path_factory):
+    graph_driver.execute_query("MATCH (n) DETACH DELETE n", database_=servers.graph_database)
+    root = tmp_path_factory.mktemp("textlink")
+    cfg = load_config({
+        "home": root / "home", "graph_uri": servers.graph_uri, "graph_user": servers.graph_user,
+        "graph_password": servers.graph_password, "graph_database": servers.graph_database,
+        "qdrant_url": servers.qdrant_url, "qdrant_grpc_port": servers.qdrant_grpc_port,
+        "collection": "t_text_" + uuid.uuid4().hex[:8],
+    }, env={})
+    env = cli_env(cfg)
+    kb_file = root / "kb.jsonl"
+    kb_file.write_text("".join(json.dumps(e) + "\n" for e in KB))
+    counts = root / "alias_counts.tsv.gz"
+    with gzip.open(counts, "wt") as f:
+        f.write("surface\tqid\tcount\n" + "".join(f"{s}\t{q}\t{n}\n" for s, q, n in ALIAS_COUNTS))
+    runner = CliRunner()
+    for args in (["ingest", str(kb_file)], ["ingest", str(counts), "--json"], ["index", "--text", "--names"]):
+        res = runner.invoke(cli, args, env=env)
+        assert res.exit_code == 0, res.output
+    return root, env
+
+
+def _run(env, *args) -> str:
+    res = CliRunner().invoke(cli, list(args), env=env)
+    assert res.exit_code == 0, res.output
+    return res.stdout  # progress and logs go to stderr
+
+
+def _link(root: Path, env, docs: list[dict], *args: str) -> list[dict]:
+    corpus = root / f"c-{uuid.uuid4().hex[:6]}.jsonl"
+    corpus.write_text("".join(json.dumps(d) + "\n" for d in docs))
+    out = root / f"o-{uuid.uuid4().hex[:6]}.jsonl"
+    _run(env, "link", str(corpus), "--no-write", "--out", str(out), "--explain", *args)
+    return [json.loads(line) for line in out.read_text().splitlines()]
+
+
+def _weights(root: Path, **weights: float) -> str:
+    path = root / f"w-{uuid.uuid4().hex[:6]}.json"
+    path.write_text(json.dumps({"weights": weights}))
+    return str(path)
+
+
+def test_ner_detector_marks_names_with_the_benchmarks_span_conventions():
+    from linkers.ner import NERDetector
+
+    text = ("The United Nations said on Wednesday that Nick Saban met Al-Maliki in the U.S. capital. "
+            "Saban's officials signed 3 contracts.")
+    spans = {(s.surface, s.label) for s in NERDetector().spans_many([text])[0]}
+    surfaces = {s for s, _ in spans}
+    assert {"United Nations", "Nick Saban", "Al-Maliki", "U.S.", "Saban"} <= surfaces
+    assert ("Nick Saban", "PERSON") in spans
+    assert not surfaces & {"Wednesday", "3", "officials", "The United Nations", "Saban's"}
+
+
+def test_ner_and_hybrid_detection_link_names_not_words(kb):
+    root, env = kb
+    doc = {"id": "n1", "text": "Obama flew to Paris on Wednesday. The human official said Obama was pleased."}
+    gaz = _link(root, env, [doc], "--detector", "gazetteer", "--method", "features")
+    ner = _link(root, env, [doc], "--detector", "ner", "--method", "features")
+    assert "human" in {r["surface"] for r in gaz}  # the gazetteer marks a common noun that is a KB name
+    assert {r["surface"] for r in ner} == {"Obama", "Paris"}
+    assert {r["ner_label"] for r in ner} <= {"PERSON", "GPE"} and all(r["detector"] == "ner" for r in ner)
+    assert next(r for r in ner if r["surface"] == "Obama")["qid"] == "Q76"
+
+
+def test_alias_priors_are_ingested_indexed_and_used(kb):
+    root, env = kb
+    doc = {"id": "j1", "text": "Jordan scored 40 points.", "mentions": [{"start": 0, "end": 6}]}
+    [r] = _link(root, env, [doc], "--method", "features")
+    prior = {c["qid"]: c["features"]["prior"] for c in r["candidates"]}
+    assert prior["Q41421"] == pytest.approx(0.75) and prior["Q810"] == pytest.approx(0.25)
+    # popularity alone prefers the country; the prior flips it
+    [by_pop] = _link(root, env, [doc], "--method", "features", "--weights", _weights(root, name=1.0, popularity=2.0))
+    [by_prior] = _link(root, env, [doc], "--method", "features",
+                       "--weights", _weights(root, name=1.0, popularity=2.0, prior=4.0))
+    assert by_pop["qid"] == "Q810" and by_prior["qid"] == "Q41421"
+    # an anchor text that is no label or alias finds its entity through the names index
+    found = json.loads(_run(env, "search", "His Airness", "--json"))
+    assert found and found[0]["qid"] == "Q41421"
+
+
+def test_coherence_with_the_other_mentions_changes_a_ranking(kb):
+    root, env = kb
+    doc = {"id": "p1", "text": "Paris is a small city in Texas.",
+           "mentions": [{"start": 0, "end": 5}, {"start": 25, "end": 30}]}
+    base = _weights(root, name=2.0, context=1.0, popularity=1.0)
+    coherent = _weights(root, name=2.0, context=1.0, popularity=1.0, coherence=3.0)
+    [paris, _] = _link(root, env, [doc], "--method", "features", "--weights", base)
+    [paris_c, texas] = _link(root, env, [doc], "--method", "features", "--weights", coherent)
+    coh = {c["qid"]: c["features"]["coherence"] for c in paris_c["candidates"]}
+    assert coh["Q830149"] == 1.0 and coh["Q90"] < 0.3
+    assert paris["qid"] == "Q90" and paris_c["qid"] == "Q830149" and texas["qid"] == "Q1439"
+
+
+def test_learned_reranker_ships_loads_and_is_refitted_by_kg_train(kb):
+    from kgstore.errors import InputError
+    from linkers.rerankers.learned import ALL_FEATURES, LearnedReranker
+
+    shipped = LearnedReranker.from_file()
+    assert shipped.version().startswith("learned-") and shipped.features == ALL_FEATURES
+    assert shipped.nil_detected is not None and 0 < shipped.nil_detected < 1
+    root, env = kb
+    rng = random.Random(7)
+    sentences = [("Jordan scored for the Chicago Bulls.", "Jordan", "Q41421", "Chicago Bulls", "Q128109"),
+                 ("Paris lies in Texas.", "Paris", "Q830149", "Texas", "Q1439"),
+                 ("Paris is the capital of France.", "Paris", "Q90", "France", "Q142"),
+                 ("Obama met Michelle Obama in Chicago.", "Obama", "Q76", "Chicago", "Q1297"),
+                 ("Jordan borders Israel.", "Jordan", "Q810", "Israel", "NIL")]
+
+    def docs(n: int, tag: str) -> Path:
+        path = root / f"{tag}.jsonl"
+        with path.open("w") as f:
+            for i in range(n):
+                text, s1, g1, s2, g2 = rng.choice(sentences)
+                a, b = text.index(s1), text.index(s2)
+                f.write(json.dumps({"id": f"{tag}{i}", "text": text, "mentions": [
+                    {"start": a, "end": a + len(s1), "gold": g1}, {"start": b, "end": b + len(s2), "gold": g2}]}) + "\n")
+        return path
+
+    train, dev = docs(60, "train"), docs(30, "dev")
+    model = root / "learned.json"
+    out = json.loads(_run(env, "train", str(train), "--dev-data", str(dev), "--reranker", "learned", "--detector",
+                          "ner", "--out", str(model), "--json"))
+    assert out["train_mentions"] >= 120 and out["rounds"] >= 1 and model.exists()
+    refit = LearnedReranker.from_file(model)
+    assert refit.version() != shipped.version()
+    metrics = json.loads(_run(env, "eval", str(dev), "--method", "learned", "--weights", str(model), "--json"))
+    assert metrics["n"] == 60 and metrics["hits@1"] >= 0.6
+    broken = root / "broken.json"
+    broken.write_text(json.dumps({**json.loads(model.read_text()), "features": ["name"]}))
+    with pytest.raises(InputError, match="refit"):
+        LearnedReranker.from_file(broken)
+
+
+def test_span_level_eval_of_an_elevant_benchmark(kb):
+    root, env = kb
+    text = "Obama flew to Paris on Wednesday with Michelle Obama."
+    bench = root / "tiny.benchmark.jsonl"
+    labels = [{"id": 0, "span": [0, 5], "entity_id": "Q76", "name": "Barack Obama", "type": "Q5"},
+              {"id": 1, "span": [14, 19], "entity_id": "Q90", "name": "Paris", "type": "Q515"},
+              {"id": 2, "span": [38, 52], "entity_id": "Q13133", "name": "Michelle Obama", "type": "Q5"}]
+    bench.write_text(json.dumps({"id": 0, "title": "t", "text": text, "evaluation_span": [0, len(text)],
+                                 "labels": labels}) + "\n")
+    report = root / "report.json"
+    data = json.loads(_run(env, "eval", str(bench), "--detector", "ner", "--json", "--report", str(report)))
+    assert data["ground_truth"] == 3 and 0 <= data["f1"] <= 1
+    assert data["true_positives"] + data["false_negatives"] == 3
+    assert set(data["categories"]) >= {"correct", "missed_mention", "spurious_mention", "wrong_entity"}
+    cases = json.loads(report.read_text())["cases"]
+    assert sum(c["category"] == "correct" for c in cases) == data["true_positives"]
+    gold = json.loads(_run(env, "eval", str(bench), "--spans", "gold", "--json"))
+    assert gold["disambiguation"]["total"] == 3 and gold["disambiguation"]["correct"] >= 2
+
+
+def test_default_method_ranks_given_spans_with_features_and_detected_ones_with_learned(kb):
+    from linkers.rerankers.learned import LearnedReranker
+
+    root, env = kb
+    shipped = LearnedReranker.from_file()
+    text = "Michelle Obama spoke in Chicago."
+    given = _link(root, env, [{"id": "g", "text": text, "mentions": [{"start": 0, "end": 14}]}])
+    detected = _link(root, env, [{"id": "d", "text": text}])
+    assert given[0]["qid"] == "Q13133" and given[0]["trace"]["nil_threshold"] is None
+    assert {r["surface"] for r in detected} >= {"Michelle Obama", "Chicago"}
+    assert all(r["trace"]["nil_threshold"] == shipped.nil_detected for r in detected)
+    assert all(0.0 <= c["score"] <= 1.0 for r in detected for c in r["candidates"])
