@@ -88,7 +88,8 @@ class Mention:
     gold: str | None = None  # entity id, "NIL", or None when unknown
     clues: dict[str, Any] | None = None  # precomputed image clues (caption, dense_captions, tags, ocr, objects)
     detected: bool = False  # found by a mention detector
-    detector: str | None = None  # which: "gazetteer" (the surface is a KB name) or "ner"
+    detector: str | None = None  # which: "gazetteer" or "ner"
+    kb_name: bool = False  # a detected surface that is a KB name: looked up by exact name only
     ner_label: str | None = None  # the NER model's label (PERSON, ORG, GPE, ...), when it found the span
 
 

@@ -82,24 +82,33 @@ def add_coherence(mentions: list[tuple[str, list[Candidate]]], edges: set[frozen
     look-alikes that dense retrieval adds to every mention hardly count).
 
     Candidates of one mention never support each other, nor do mentions with the same surface, nor an entity
-    itself.
+    itself. Cost: per candidate, its related candidates, not all pairs (a long document has thousands).
     """
+    where: dict[str, list[tuple[int, float]]] = {}  # candidate qid -> (mention, name weight) where it appears
+    for j, (_, cands) in enumerate(mentions):
+        for o in cands:
+            where.setdefault(o.qid, []).append((j, o.features.get("name", 0.0) ** 4))
+    adjacent: dict[str, set[str]] = {}
+    for pair in edges:
+        a, b = tuple(pair)
+        adjacent.setdefault(a, set()).add(b)
+        adjacent.setdefault(b, set()).add(a)
+    sharing: dict[str, set[str]] = {}  # neighbour -> candidates pointing at it
+    for qid, targets in out.items():
+        for x in targets:
+            sharing.setdefault(x, set()).add(qid)
     for i, (form_i, cands_i) in enumerate(mentions):
-        others = [cands for j, (form_j, cands) in enumerate(mentions) if j != i and form_j != form_i and cands]
+        others = {j for j, (form_j, cands) in enumerate(mentions) if j != i and form_j != form_i and cands}
         for c in cands_i:
-            mine = out.get(c.qid, frozenset())
-            support = 0.0
-            for cands in others:
-                best = 0.0
-                for o in cands:
-                    if o.qid == c.qid:
-                        continue
-                    if frozenset((c.qid, o.qid)) in edges:
-                        related = 1.0
-                    elif mine and mine & out.get(o.qid, frozenset()):
-                        related = 0.5
-                    else:
-                        continue
-                    best = max(best, related * o.features.get("name", 0.0) ** 4)
-                support += best
-            c.features["coherence"] = support / len(others) if others else 0.0
+            if not others:
+                c.features["coherence"] = 0.0
+                continue
+            related = dict.fromkeys((q for x in out.get(c.qid, ()) for q in sharing.get(x, ())), 0.5)
+            related.update(dict.fromkeys(adjacent.get(c.qid, ()), 1.0))
+            related.pop(c.qid, None)
+            best: dict[int, float] = {}
+            for qid, strength in related.items():
+                for j, weight in where.get(qid, ()):
+                    if j in others and strength * weight > best.get(j, 0.0):
+                        best[j] = strength * weight
+            c.features["coherence"] = sum(best.values()) / len(others)

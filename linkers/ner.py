@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Protocol
@@ -48,6 +48,7 @@ class Span:
     surface: str
     label: str | None = None  # NER label (PERSON, ORG, GPE, ...); None for a gazetteer span
     source: str = "ner"  # "ner" or "gazetteer"
+    kb_name: bool = False  # the surface is a KB name or alias: exact-name lookup finds its candidates
 
 
 class SpanDetector(Protocol):
@@ -184,7 +185,7 @@ class GazetteerSpans:
         return "gazetteer"
 
     def spans_many(self, texts: list[str]) -> list[list[Span]]:
-        return [[Span(s, e, surface, None, "gazetteer") for s, e, surface in self.gazetteer.detect(text)]
+        return [[Span(s, e, surface, None, "gazetteer", True) for s, e, surface in self.gazetteer.detect(text)]
                 for text in texts]
 
     def detect(self, text: str) -> list[tuple[int, int, str]]:
@@ -231,8 +232,9 @@ class HybridDetector:
                 # Oriental and African Studies"
                 label = inside[0].label if inside else None
                 spans = [s for s in spans if s not in inside]
-                spans.append(Span(start, end, surface, label, "ner" if inside else "gazetteer"))
-            out.append(sorted(spans, key=lambda s: s.start))
+                spans.append(Span(start, end, surface, label, "ner" if inside else "gazetteer", True))
+            out.append(sorted((s if s.kb_name or s.surface not in self.gazetteer else replace(s, kb_name=True)
+                               for s in spans), key=lambda s: s.start))
         return out
 
     def detect(self, text: str) -> list[tuple[int, int, str]]:
@@ -243,4 +245,4 @@ def spans_of(detector, texts: list[str]) -> list[list[Span]]:
     """Spans from any detector: a `SpanDetector` directly, a plain `MentionDetector` as gazetteer-like spans."""
     if hasattr(detector, "spans_many"):
         return detector.spans_many(texts)
-    return [[Span(s, e, surface, None, "gazetteer") for s, e, surface in detector.detect(t)] for t in texts]
+    return [[Span(s, e, surface, None, "gazetteer", True) for s, e, surface in detector.detect(t)] for t in texts]

@@ -176,7 +176,7 @@ class Linker:
             if need and self.detector is not None else {}
         return [doc.mentions if doc.mentions is not None else
                 [Mention(f"{doc.id}#{sp.start}-{sp.end}", sp.start, sp.end, sp.surface, detected=True,
-                         detector=sp.source, ner_label=sp.label) for sp in found.get(doc.id, [])]
+                         detector=sp.source, ner_label=sp.label, kb_name=sp.kb_name) for sp in found.get(doc.id, [])]
                 for doc in docs]
 
     def link(self, docs: Iterable[Document]) -> Iterator[list[MentionResult]]:
@@ -199,7 +199,10 @@ class Linker:
             # the static ranking decides where the text model is worth running: mentions it is unsure about;
             # those are encoded, retrieved and featurised again, the others keep their static items
             first = self._features.rerank_many(items)
-            refined = [i for i, ranking in enumerate(first) if top_margin(ranking.candidates) < self.options.cascade_margin]
+            # (detected spans keep their static vectors: the learned model ranks them with those, and a news
+            # document has tens of them)
+            refined = [i for i, ranking in enumerate(first)
+                       if not work[i][1].detected and top_margin(ranking.candidates) < self.options.cascade_margin]
             if refined:
                 again = [work[i] for i in refined]
                 contexts_again = [contexts[i] for i in refined]
@@ -236,7 +239,7 @@ class Linker:
         if not work:
             return []
         return self.retriever.retrieve_many([m.surface for _, m in work], vectors,
-                                            exact_only=[m.detector == "gazetteer" for _, m in work],
+                                            exact_only=[m.kb_name for _, m in work],
                                             alternates=longer_names(work))
 
     def _items(self, work: list[tuple[Document, Mention]], contexts: list[str], vectors: np.ndarray,
