@@ -370,7 +370,7 @@ def parse_raw(
 
 def _parse_property_line(raw: str) -> EntityRecord:
     fields = raw.split("\t")
-    if len(fields) < 2 or not PID_RE.match(fields[0]) or not fields[1].strip():
+    if len(fields) < 2 or not PID_RE.fullmatch(fields[0]) or not fields[1].strip():
         raise ValueError("expected PID<TAB>label[<TAB>description]")
     description = fields[2].strip() if len(fields) > 2 and fields[2].strip() else None
     return EntityRecord(qid=fields[0], kind="property", label=fields[1].strip(), description=description)

@@ -6,6 +6,7 @@ every query is parameterised, and writes go through managed transactions so the 
 
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
@@ -16,6 +17,7 @@ from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable
 from kgstore.chunks import chunked
 from kgstore.config import Config
 from kgstore.errors import GraphAuthError, GraphUnavailable, KgError
+from kgstore.model import RESERVED_REL_TYPES
 
 
 
@@ -122,9 +124,7 @@ class GraphStore:
 
 def validate_rel_type(pid: str) -> str:
     """Relationship types cannot be parameters: only validated PIDs or safe names are formatted into Cypher."""
-    import re
-
-    if not re.fullmatch(r"P[1-9][0-9]*|[A-Za-z][A-Za-z0-9_]{0,63}", pid):
+    if not re.fullmatch(r"P[1-9][0-9]*|[A-Za-z][A-Za-z0-9_]{0,63}", pid) or pid.upper() in RESERVED_REL_TYPES:
         raise KgError(f"invalid relationship type {pid!r}")
     return pid
 

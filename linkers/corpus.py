@@ -71,8 +71,9 @@ CLUE_KINDS = ("ocr", "caption", "dense_captions", "tags", "objects")
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 TEXT_SUFFIXES = (".txt",)
 # Same rule as custom entity ids (indexers.custom.USER_ID_RE); linkers do not import indexers.
-_ENTITY_ID_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.:-]{0,199}$")
+_ENTITY_ID_RE = re.compile(r"[A-Za-z][A-Za-z0-9_.:-]{0,199}")  # matched whole: `$` passes "Q42\n"
 _URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_HTTP_RE = re.compile(r"^https?://", re.I)
 _WORD_RE = re.compile(r"\w+")
 
 
@@ -240,6 +241,8 @@ def _image(value: Any, base: Path) -> str | None:
     if not isinstance(value, str) or not value.strip():
         raise _Bad("image: must be a non-empty string (path or URL)")
     if _URL_RE.match(value):
+        if not _HTTP_RE.match(value):
+            raise _Bad(f"image: {value[:80]!r}: only http(s) URLs and local paths are read")
         return value
     path = Path(value).expanduser()
     path = path if path.is_absolute() else base / path
@@ -307,7 +310,7 @@ def _gold(value: Any, where: str) -> str | None:
         return None
     if isinstance(value, str) and value.upper() == NIL:
         return NIL
-    if not isinstance(value, str) or not (is_qid(value) or _ENTITY_ID_RE.match(value)):
+    if not isinstance(value, str) or not (is_qid(value) or _ENTITY_ID_RE.fullmatch(value)):
         raise _Bad(f"{where}.gold: {value!r} is neither an entity id (Q42, acme:x) nor \"NIL\"")
     return value
 

@@ -1,0 +1,65 @@
+"""Issue #17: hostile and unlucky input against the real servers; one test (or a few) per promise."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from indexers.ingest import IngestOptions, ingest
+from kgstore.graph import GraphStore
+from kgstore.migrate import ensure_schema
+from kgstore.model import point_id
+from linkers.corpus import BadLine, read_jsonl
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+WD = DATA / "wikidata"
+
+
+@pytest.fixture
+def graph(graph_config, clean_graph):
+    store = GraphStore.from_config(graph_config)
+    ensure_schema(store)
+    yield store
+    store.close()
+
+
+def errors_of(path: Path) -> dict[int, str]:
+    return {r["line"]: r["reason"] for r in map(json.loads, path.read_text().splitlines())} if path.exists() else {}
+
+
+# ------------------------------------------------------------------------------------------------ 8: exact ids
+def test_ids_are_exact_and_linking_relation_names_are_refused(graph: GraphStore, tmp_path: Path) -> None:
+    q42 = json.loads((WD / "wd_Q42.json").read_text())
+    dump = tmp_path / "ids.jsonl"
+    dump.write_text(json.dumps(q42) + "\n" + json.dumps({**q42, "id": "Q42\n"}) + "\n")
+    errors = tmp_path / "errors.jsonl"
+    s = ingest(graph, dump, IngestOptions(workers=1, errors_path=errors))
+    assert (s.entities, s.errors) == (1, 1) and 2 in errors_of(errors)
+    assert graph.read("MATCH (e:Entity) WHERE e.stub = false RETURN e.qid AS q") == [{"q": "Q42"}]
+    assert point_id("Q42\n") != point_id("Q42")
+
+    custom = tmp_path / "custom.jsonl"
+    custom.write_text("\n".join(json.dumps(d) for d in [
+        {"id": "acme:ok", "label": "fine"},
+        {"qid": "Q7\n", "label": "newline qid"},
+        {"id": "acme:x\n", "label": "newline id"},
+        {"id": "acme:r", "label": "r", "relations": [{"pid": "REFERS_TO", "target": "Q42"}]},
+        {"id": "acme:h", "label": "h", "relations": [{"pid": "has_mention", "target": "Q42"}]},
+        {"id": "acme:p", "label": "p", "relations": [{"pid": "P31\n", "target": "Q42"}]},
+        {"id": "acme:t", "label": "t", "types": ["Q5\n"]},
+    ]) + "\n")
+    errors = tmp_path / "custom-errors.jsonl"
+    s = ingest(graph, custom, IngestOptions(workers=1, errors_path=errors))
+    assert (s.entities, s.errors) == (1, 6), errors_of(errors)
+    assert graph.count("MATCH (:Entity)-[r:REFERS_TO|HAS_MENTION]->() RETURN count(r)") == 0
+
+
+def test_corpus_images_are_http_urls_or_local_paths(tmp_path: Path) -> None:
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text("\n".join(json.dumps({"id": f"d{i}", "text": "x", "image": url}) for i, url in enumerate([
+        "https://example.org/a.png", "ftp://example.org/a.png", "file:///etc/passwd", "gopher://x/y"])) + "\n")
+    items = list(read_jsonl(corpus))
+    assert not isinstance(items[0], BadLine)
+    assert all(isinstance(b, BadLine) and "http" in b.reason for b in items[1:]), items
