@@ -91,6 +91,15 @@ class Config:
         return out
 
 
+def redact_url(url: str) -> str:
+    """`url` without its user:password part: every URL kg prints goes through this (settings may carry secrets)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, tail = rest.partition("/")
+    return f"{scheme}://{authority.rpartition('@')[2]}{slash}{tail}"
+
+
 def _from_toml(path: Path) -> dict[str, Any]:
     """Read kg.toml; sections flatten to `section_key` (``[graph] uri`` -> ``graph_uri``)."""
     if not path.is_file():

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
 from neo4j import Driver, GraphDatabase, ManagedTransaction, Transaction
-from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable
+from neo4j.exceptions import AuthError, ConfigurationError, Neo4jError, ServiceUnavailable
 
 from kgstore.chunks import chunked
-from kgstore.config import Config
-from kgstore.errors import GraphAuthError, GraphUnavailable, KgError
+from kgstore.config import Config, redact_url
+from kgstore.errors import ConfigError, GraphAuthError, GraphUnavailable, KgError
 from kgstore.model import RESERVED_REL_TYPES
 
 
@@ -32,12 +32,20 @@ class GraphStore:
     """Batched, parameterised reads and writes against one Bolt server and database."""
 
     def __init__(self, uri: str, user: str, password: str | None, database: str, *, embedded: bool = False):
-        self.uri = uri
+        self.uri = redact_url(uri)  # what messages and `kg status` show
         self.database = database
         self.embedded = embedded
-        self._driver: Driver = GraphDatabase.driver(
-            uri, auth=(user, password or ""), connection_timeout=10, max_transaction_retry_time=30
-        )
+        if self.uri != uri:  # the driver refuses userinfo with an error that echoes the whole URI
+            raise ConfigError(
+                f"the graph URI {self.uri} carries credentials (user:password@); remove them from KG_GRAPH_URI and set "
+                "KG_GRAPH_USER and KG_GRAPH_PASSWORD instead"
+            )
+        try:
+            self._driver: Driver = GraphDatabase.driver(
+                uri, auth=(user, password or ""), connection_timeout=10, max_transaction_retry_time=30
+            )
+        except (ConfigurationError, ValueError) as exc:
+            raise ConfigError(f"bad graph URI {self.uri}: use bolt://HOST:PORT or neo4j://HOST:PORT") from None
         self._check()
 
     @classmethod

@@ -63,3 +63,40 @@ def test_corpus_images_are_http_urls_or_local_paths(tmp_path: Path) -> None:
     items = list(read_jsonl(corpus))
     assert not isinstance(items[0], BadLine)
     assert all(isinstance(b, BadLine) and "http" in b.reason for b in items[1:]), items
+
+
+# ------------------------------------------------------------------------------------------------ 10: no secrets
+def kg_main(monkeypatch, capsys, env: dict[str, str], *args: str) -> tuple[int, str]:
+    """`kg ARGS` through the real entry point, as a user runs it: (exit code, stdout + stderr)."""
+    import sys
+
+    from cli.main import main
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(sys, "argv", ["kg", *args])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    out = capsys.readouterr()
+    return exit_.value.code, out.out + out.err
+
+
+def graph_env(config) -> dict[str, str]:
+    return {"KG_HOME": str(config.home), "KG_GRAPH_URI": config.graph_uri, "KG_GRAPH_USER": config.graph_user,
+            "KG_GRAPH_PASSWORD": config.graph_password, "KG_GRAPH_DATABASE": config.graph_database}
+
+
+def test_credentials_in_urls_are_never_printed(graph_config, clean_graph, monkeypatch, capsys) -> None:
+    import socket
+
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    env = graph_env(graph_config)
+    code, out = kg_main(monkeypatch, capsys, {**env, "KG_QDRANT_URL": f"http://kguser:s3cr3t-pw@127.0.0.1:{dead}"},
+                        "status")
+    assert code == 1 and "cannot reach Qdrant at http://127.0.0.1:" in out and "s3cr3t" not in out, out
+    host = graph_config.graph_uri.split("//", 1)[1]
+    code, out = kg_main(monkeypatch, capsys, {**env, "KG_GRAPH_URI": f"bolt://root:s3cr3t-pw@{host}"}, "status")
+    assert code != 0 and "s3cr3t" not in out and "Traceback" not in out, out
+    assert "KG_GRAPH_PASSWORD" in out
