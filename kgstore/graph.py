@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
-from neo4j import Driver, GraphDatabase, ManagedTransaction, Transaction
+from neo4j import READ_ACCESS, Driver, GraphDatabase, ManagedTransaction, Transaction
 from neo4j.exceptions import AuthError, ConfigurationError, Neo4jError, ServiceUnavailable
 
 from kgstore.chunks import chunked
@@ -111,6 +111,20 @@ class GraphStore:
             self.write(query, rows=batch, **params)
             total += len(batch)
         return total
+
+    def read_only(self, query: str, **params: Any) -> list[dict[str, Any]]:
+        """Run a query in a read transaction that is always rolled back.
+
+        ArcadeDB ignores the driver's read access mode, so the rollback is what keeps a user's ad-hoc query from
+        changing the graph there; Neo4j refuses writes in a read transaction anyway.
+        """
+        with self._driver.session(database=self.database, default_access_mode=READ_ACCESS) as session:
+            tx = session.begin_transaction()
+            try:
+                return [r.data() for r in tx.run(query, params)]
+            finally:
+                if not tx.closed():
+                    tx.rollback()
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:

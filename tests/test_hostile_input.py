@@ -100,3 +100,31 @@ def test_credentials_in_urls_are_never_printed(graph_config, clean_graph, monkey
     code, out = kg_main(monkeypatch, capsys, {**env, "KG_GRAPH_URI": f"bolt://root:s3cr3t-pw@{host}"}, "status")
     assert code != 0 and "s3cr3t" not in out and "Traceback" not in out, out
     assert "KG_GRAPH_PASSWORD" in out
+
+
+# ------------------------------------------------------------------------------------------------ 7: read-only Cypher
+def test_read_only_cypher_changes_nothing(graph_config, clean_graph, monkeypatch) -> None:
+    from kgstore import queries
+    from kgstore.errors import InputError
+    from kgstore.queries import run_cypher
+
+    count = "MATCH (p:Probe) RETURN count(p) AS n"
+    with GraphStore.from_config(graph_config) as graph:
+        graph.write("UNWIND range(1, 3) AS i CREATE (:Probe {i: i})")
+        for hostile in ("RETURN 1 // c\rMATCH (p:Probe) DETACH DELETE p", "INSERT (:Probe {i: 9})",
+                        "RETURN 1 // c\u2028MATCH (p:Probe) SET p.i = 0"):
+            try:
+                run_cypher(graph, hostile)
+            except InputError:
+                pass
+            assert graph.read(count) == [{"n": 3}], hostile
+            assert graph.read("MATCH (p:Probe) WHERE p.i = 0 RETURN count(p) AS n") == [{"n": 0}]
+        # With the clause guard out of the way, the server-side read-only transaction still keeps the graph intact.
+        monkeypatch.setattr(queries, "write_clauses", lambda query: [])
+        try:
+            run_cypher(graph, "MATCH (p:Probe) DETACH DELETE p")
+        except InputError:
+            pass
+        assert graph.read(count) == [{"n": 3}]
+        assert run_cypher(graph, "MATCH (p:Probe) DETACH DELETE p", write=True).rows == []
+        assert graph.read(count) == [{"n": 0}]
