@@ -63,14 +63,17 @@ DOCUMENT_FORMATS = frozenset({"wikidata-entity", "wbgetentities"})
 _MAGIC = ((b"\x1f\x8b", "gzip"), (b"BZh", "bz2"), (b"\xfd7zXZ\x00", "xz"))
 # Errors the decompressors raise on truncated or corrupt input.
 _DECOMPRESS_ERRORS = (EOFError, OSError, zlib.error, lzma.LZMAError)
-_DETECT_LINE_LIMIT = 64 << 20  # longest first line read for detection (the largest Wikidata entities are ~10 MB)
+# Detection looks at most this far into the first line: past it (a 70 MB line, say) the line is classified by the
+# top-level keys of its prefix, which needs no full decode, and the rest of the line is skipped, not kept.
+_DETECT_LINE_LIMIT = 1 << 20
 _DETECT_PREFIX = 1 << 20  # bytes scanned for top-level keys of a pretty-printed document
 _MAX_DOCUMENT = 1 << 30  # whole-document formats are loaded at once; a real entity or API answer is far smaller
 _BOM = b"\xef\xbb\xbf"
 # A raw "line" that could not be decoded as UTF-8 is passed on with this prefix (NUL never starts JSON text),
 # so that the bad line is reported by parse_batch at its line number instead of stopping the whole read.
 _UNDECODABLE = "\x00undecodable:"
-_TOKEN_RE = re.compile(r'"(?:[^"\\]|\\.)*"\s*:?|[{}\[\]]', re.DOTALL)
+_STRUCT_RE = re.compile(r'"|[{\[]+|[}\]]+')
+_STRING_TAIL_RE = re.compile(r'[^"\\]*+(?:\\.[^"\\]*+)*+"\s*(:?)', re.DOTALL)  # after an opening quote; possessive
 _WD_ENTITY_KEYS = frozenset({"claims", "labels", "descriptions", "aliases", "sitelinks", "lemmas", "lastrevid"})
 
 
@@ -141,6 +144,7 @@ def _check_path(path: Path) -> None:
 
 
 def _next_nonblank(f: BinaryIO, limit: int = _DETECT_LINE_LIMIT) -> bytes | None:
+    """The next non-blank line, cut to `limit` bytes (a cut line has no final newline)."""
     while True:
         line = f.readline(limit)
         if not line:
@@ -149,18 +153,42 @@ def _next_nonblank(f: BinaryIO, limit: int = _DETECT_LINE_LIMIT) -> bytes | None
             return line
 
 
+def _skip_rest_of_line(f: BinaryIO, head: bytes) -> None:
+    """Read past the end of a line of which `head` was read, in bounded pieces."""
+    while head and not head.endswith(b"\n"):
+        head = f.readline(_DETECT_LINE_LIMIT)
+
+
+def _classify_keys(keys: set[str]) -> str | None:
+    """_classify_object's answer from top-level keys alone (a line too long or too deeply nested to decode)."""
+    if "entities" in keys:
+        return "wbgetentities"
+    if "label" in keys and keys & {"qid", "id"} and "claims" not in keys and "labels" not in keys:
+        return "custom"
+    if "id" in keys and ("type" in keys or keys & _WD_ENTITY_KEYS or "missing" in keys):
+        return "entity"
+    return None
+
+
 def _top_level_keys(text: str) -> list[str]:
-    """Keys of the outermost JSON object in a (possibly cut) prefix of a JSON document."""
-    keys, depth = [], 0
-    for m in _TOKEN_RE.finditer(text):
-        tok = m.group(0)
-        if tok in "{[":
-            depth += 1
-        elif tok in "}]":
-            depth -= 1
-        elif depth == 1 and tok.endswith(":"):
+    """Keys of the outermost JSON object in a (possibly cut) prefix of a JSON document.
+
+    One pass, linear in the prefix: each string is matched once from its opening quote (a regex alternation
+    over the whole prefix backtracked for ~150 MB on a cut 1 MB string); a string cut by the prefix ends it.
+    """
+    keys, depth, pos = [], 0, 0
+    while (m := _STRUCT_RE.search(text, pos)) is not None:
+        tok, pos = m.group(0), m.end()
+        if tok != '"':
+            depth += len(tok) if tok[0] in "{[" else -len(tok)
+            continue
+        s = _STRING_TAIL_RE.match(text, pos)
+        if s is None:
+            break
+        pos = s.end()
+        if depth == 1 and s.group(1):
             try:
-                keys.append(json.loads(tok.rstrip()[:-1].rstrip()))
+                keys.append(json.loads('"' + s.group(0)[: -len(s.group(1))].rstrip()))
             except ValueError:
                 pass
     return keys
@@ -224,12 +252,22 @@ def detect_format(path: Path) -> str:
                 return "property-labels"
             if not head.startswith(b"{"):
                 raise _unknown(path, first)
-            try:
-                obj = json.loads(head.rstrip(b",").decode("utf-8"))
-            except (ValueError, UnicodeDecodeError):
-                obj = None
-            if isinstance(obj, dict):
-                kind = _classify_object(obj)
+            whole = first.endswith(b"\n") or len(first) < _DETECT_LINE_LIMIT
+            keys_only, obj = not whole, None
+            if whole:
+                try:
+                    obj = json.loads(head.rstrip(b",").decode("utf-8"))
+                except (ValueError, UnicodeDecodeError):
+                    pass
+                except RecursionError:  # nested too deeply to decode: its top-level keys still tell
+                    keys_only = True
+            else:  # a huge first line: classified by the keys of its prefix, the rest skipped unread
+                _skip_rest_of_line(f, first)
+            if keys_only or isinstance(obj, dict):
+                if keys_only:
+                    kind = _classify_keys(set(_top_level_keys(head.decode("utf-8", "ignore"))))
+                else:
+                    kind = _classify_object(obj)
                 if kind == "wbgetentities":
                     return "wbgetentities"
                 if kind == "custom":
