@@ -90,8 +90,8 @@ def parse_custom(doc: dict) -> EntityRecord:
     record.modified = _opt_str(doc, "modified")
 
     sitelinks = doc.get("sitelinks", 0)
-    if not isinstance(sitelinks, int) or isinstance(sitelinks, bool) or sitelinks < 0:
-        raise ValueError("sitelinks: must be a non-negative integer")
+    if not isinstance(sitelinks, int) or isinstance(sitelinks, bool) or not 0 <= sitelinks < 1 << 63:
+        raise ValueError("sitelinks: must be a non-negative integer below 2**63 (the graph stores 64-bit integers)")
     record.sitelinks = sitelinks
 
     for image in _str_list(doc, "images"):

@@ -20,13 +20,24 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from neo4j import ManagedTransaction
+from neo4j.exceptions import ClientError, DatabaseError, DriverError, Neo4jError
 
 from indexers.graph_writer import PreparedEntity, WriteResult, prepare, write_entities
 from indexers.sources import TruncatedInput, detect_format, iter_raw, parse_batch
+from kgstore.errors import KgError
 from kgstore.graph import GraphStore
 from kgstore.model import EntityRecord
 
 CHUNK_LINES = 200  # lines per worker task: large enough to amortise pickling, small enough to keep workers busy
+# ArcadeDB refuses a Bolt message over 16 MiB ("BOLT message too large") and the driver then waits for ever, so
+# batches are cut by bytes as well as by count: a batch is flushed once it holds MAX_BATCH_BYTES, and an entity that
+# alone holds more than MAX_ENTITY_BYTES is a bad line; the largest message stays under 12 MiB.
+MAX_BATCH_BYTES = 4 << 20
+MAX_ENTITY_BYTES = 8 << 20
+# What a batch's data can make a write fail with (a value the driver cannot send, a write the server refuses): the
+# batch is then bisected to find the line. Connection errors (ServiceUnavailable, ...) are not data errors.
+DATA_ERRORS = (ClientError, DatabaseError, KgError, ValueError, TypeError, OverflowError)
+PROBE_QUERY = "MERGE (c:IngestCheckpoint {key: $key}) SET c.probed_at = datetime()"
 CHECKPOINT_QUERY = """
 MERGE (c:IngestCheckpoint {key: $key})
 SET c.path = $path, c.format = $format, c.line = $line, c.updated_at = datetime(), c.finished = $finished
@@ -98,11 +109,29 @@ def _chunks(items: Iterator[tuple[int, str]], size: int) -> Iterator[list[tuple[
         yield chunk
 
 
+def _prepare(item: EntityRecord) -> PreparedEntity | str:
+    try:
+        return prepare(item)
+    except UnicodeEncodeError as exc:
+        return f"text that cannot be stored as UTF-8 (a lone surrogate at position {exc.start} of a value)"
+    except (ValueError, TypeError) as exc:
+        return f"cannot be stored: {type(exc).__name__}: {str(exc)[:200]}"
+
+
 def _parse_and_prepare(
     fmt: str, items: list[tuple[int, str]], langs: list[str], fallback: str | None
 ) -> list[tuple[int, PreparedEntity | None | str]]:
-    return [(line, prepare(item) if isinstance(item, EntityRecord) else item)
+    return [(line, _prepare(item) if isinstance(item, EntityRecord) else item)
             for line, item in parse_batch(fmt, items, langs, fallback)]
+
+
+def _reason(exc: BaseException) -> str:
+    text = exc.message if isinstance(exc, Neo4jError) and exc.message else f"{type(exc).__name__}: {exc}"
+    return " ".join(str(text).split())[:300]
+
+
+class GraphWriteFailed(KgError):
+    """The graph server failed a write that holds no entity: the server, not the input, is at fault."""
 
 
 def _parsed_chunks(
@@ -155,7 +184,8 @@ def ingest(
     errors_path = opts.errors_path or Path.cwd() / f"{path.name}.errors.jsonl"
     errors_fh = None
     started = time.monotonic()
-    batch: list[PreparedEntity] = []
+    batch: list[tuple[int, PreparedEntity]] = []
+    batch_bytes = 0
     batch_last_line = start_line
     # One writer thread: the graph server writes batch N while this thread reads and the workers parse batch N+1.
     # At most one batch is in flight (memory stays bounded) and batches commit in file order, each with its
@@ -163,28 +193,63 @@ def ingest(
     writer = ThreadPoolExecutor(1, thread_name_prefix="kg-ingest-writer")
     in_flight: Future | None = None
 
-    def write(records: list[PreparedEntity], last_line: int) -> tuple[WriteResult, int]:
+    def probe(tx: ManagedTransaction) -> None:
+        tx.run(PROBE_QUERY, key=key).consume()
+
+    def write_or_bisect(items: list[tuple[int, PreparedEntity]], then: Callable | None, result: WriteResult,
+                        bad: list[tuple[int, str]]) -> None:
+        """Write `items` (and `then`) in one transaction; if their data fails it, write each half alone, down to
+        the one line at fault, which is returned in `bad`. Halves commit separately: the checkpoint goes with the
+        last one, and a resume re-writes the batch harmlessly."""
+        try:
+            r = write_entities(graph, [e for _, e in items], source=path.name, then=then)
+        except DATA_ERRORS as exc:
+            if len(items) > 1:
+                mid = len(items) // 2
+                write_or_bisect(items[:mid], None, result, bad)
+                write_or_bisect(items[mid:], then, result, bad)
+                return
+            try:  # one entity left: a write without it tells whether the entity or the server is at fault
+                graph.write_fn(then or probe)
+            except DATA_ERRORS as server_exc:
+                raise GraphWriteFailed(
+                    f"the graph server fails every write ({_reason(server_exc)}); is its disk full? See its log"
+                ) from server_exc
+            bad.append((items[0][0], f"the graph refused this entity: {_reason(exc)}"))
+            return
+        result.written += r.written
+        result.unchanged += r.unchanged
+        result.relationships += r.relationships
+
+    def write(items: list[tuple[int, PreparedEntity]], last_line: int) -> tuple[WriteResult, list, int]:
         def checkpoint(tx: ManagedTransaction) -> None:
             tx.run(CHECKPOINT_QUERY, key=key, path=str(path.resolve()), format=fmt, line=last_line,
                    finished=False).consume()
 
-        return write_entities(graph, records, source=path.name, then=checkpoint), last_line
+        result, bad = WriteResult(), []
+        if items:
+            write_or_bisect(items, checkpoint, result, bad)
+        else:
+            graph.write_fn(checkpoint)
+        return result, bad, last_line
 
     def collect() -> None:
         nonlocal in_flight
         if in_flight is not None:
-            result, last_line = in_flight.result()  # a failed write raises here
+            result, bad, last_line = in_flight.result()  # a failed write raises here
             in_flight = None
             summary.entities += result.written
             summary.unchanged += result.unchanged
             summary.relationships += result.relationships
             summary.last_committed_line = last_line
+            for line, reason in bad:
+                record_error(line, reason)
 
     def flush() -> None:
-        nonlocal batch, in_flight
+        nonlocal batch, batch_bytes, in_flight
         collect()
         in_flight = writer.submit(write, batch, batch_last_line)
-        batch = []
+        batch, batch_bytes = [], 0
 
     def record_error(line: int, reason: str) -> None:
         nonlocal errors_fh
@@ -194,6 +259,9 @@ def ingest(
             errors_fh = open(errors_path, "a", encoding="utf-8")
             summary.errors_file = str(errors_path)
         errors_fh.write(json.dumps({"file": str(path), "line": line, "reason": reason}, ensure_ascii=False) + "\n")
+
+    def kept() -> str:
+        return f"entities up to line {summary.last_committed_line} are committed"
 
     seen = 0
     raw = iter_raw(path, fmt, start_line=start_line)
@@ -206,12 +274,17 @@ def ingest(
                     record_error(line, item)
                 elif item is None:  # lexemes, forms, senses, media info: counted, not failed
                     summary.skipped += 1
+                elif item.size > MAX_ENTITY_BYTES:
+                    seen += 1
+                    record_error(line, f"entity too large to write: about {item.size >> 20} MiB of properties "
+                                       f"(limit {MAX_ENTITY_BYTES >> 20} MiB)")
                 else:
-                    batch.append(item)
+                    batch.append((line, item))
+                    batch_bytes += item.size
                     seen += 1
                 if opts.limit is not None and seen >= opts.limit:
                     break
-                if len(batch) >= opts.batch_size:
+                if len(batch) >= opts.batch_size or batch_bytes >= MAX_BATCH_BYTES:
                     flush()
             if progress:
                 progress(summary.lines_read, seen)
@@ -225,7 +298,7 @@ def ingest(
     except TruncatedInput as exc:
         flush()  # everything decoded before the damage is kept
         collect()
-        summary.fatal = f"{exc}; entities up to line {summary.last_committed_line} are committed: rerun with --resume once the file is complete"
+        summary.fatal = f"{exc}; {kept()}: rerun with --resume once the file is complete"
     finally:
         writer.shutdown(wait=True)  # never leave a write running behind the caller's back
         if errors_fh is not None:

@@ -128,3 +128,67 @@ def test_read_only_cypher_changes_nothing(graph_config, clean_graph, monkeypatch
         assert graph.read(count) == [{"n": 3}]
         assert run_cypher(graph, "MATCH (p:Probe) DETACH DELETE p", write=True).rows == []
         assert graph.read(count) == [{"n": 0}]
+
+
+# ------------------------------------------------------------------------------------------------ 2: write-time failures
+def custom_line(i: int, **extra) -> str:
+    return json.dumps({"id": f"acme:e{i}", "label": f"entity {i}", **extra})
+
+
+def test_a_line_that_fails_in_the_graph_is_a_recorded_bad_line(graph: GraphStore, tmp_path: Path) -> None:
+    lines = [custom_line(i) for i in range(1, 31)]
+    bad = {
+        5: custom_line(5, label="x" * 300_000),  # passes validation; ArcadeDB fails the commit (index key)
+        9: custom_line(9, sitelinks=10**30),  # beyond int64: the driver cannot send it
+        14: custom_line(14, label="bad \ud800 text"),  # a lone surrogate cannot be sent as UTF-8
+        20: custom_line(20, relations=[{"pid": "designed_by\n", "target": "Q42"}]),
+    }
+    for n, text in bad.items():
+        lines[n - 1] = text
+    path = tmp_path / "mine.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    errors = tmp_path / "errors.jsonl"
+    s = ingest(graph, path, IngestOptions(workers=1, batch_size=100, errors_path=errors))
+    assert s.fatal is None and s.status == "partial", s
+    assert (s.entities, s.errors) == (26, 4)
+    recorded = [json.loads(x) for x in errors.read_text().splitlines()]
+    assert sorted(r["line"] for r in recorded) == sorted(bad) and all(r["file"] == str(path) and r["reason"]
+                                                                       for r in recorded)
+    assert graph.count("MATCH (e:Entity) WHERE e.qid STARTS WITH 'acme:' RETURN count(e)") == 26
+    r = ingest(graph, path, IngestOptions(workers=1, batch_size=100, resume=True, errors_path=errors))
+    assert r.fatal is None and r.lines_read == 0
+
+
+def test_format_detection_survives_deep_nesting_and_a_huge_first_line(tmp_path: Path) -> None:
+    import tracemalloc
+
+    from indexers.sources import detect_format
+
+    deep = tmp_path / "deep.jsonl"
+    deep.write_text('{"id": "acme:d", "label": "d", "attributes": {"x": ' + "[" * 200_000 + "]" * 200_000 + "}}\n"
+                    + custom_line(1) + "\n")
+    assert detect_format(deep) == "custom-jsonl"
+    huge = tmp_path / "huge.jsonl"
+    with open(huge, "w") as f:
+        f.write('{"id": "acme:h", "label": "h", "description": "' + "x" * (70 << 20) + '"}\n' + custom_line(1) + "\n")
+    tracemalloc.start()
+    try:
+        assert detect_format(huge) == "custom-jsonl"
+        assert tracemalloc.get_traced_memory()[1] < 16 << 20
+    finally:
+        tracemalloc.stop()
+
+
+# ------------------------------------------------------------------------------------------------ 1: message sizes
+def test_batches_are_sized_by_bytes_and_an_oversized_entity_is_a_bad_line(graph: GraphStore, tmp_path: Path) -> None:
+    """2,000 entities of ~10 KB in one default batch are ~20 MB: over the 16 MiB Bolt message limit of ArcadeDB."""
+    path = tmp_path / "big.jsonl"
+    with open(path, "w") as f:
+        for i in range(1, 2001):
+            f.write(custom_line(i, description=f"{i} " + "d" * 10_000) + "\n")
+        f.write(custom_line(2001, description="D" * (20 << 20)) + "\n")  # one entity over the limit by itself
+    errors = tmp_path / "errors.jsonl"
+    s = ingest(graph, path, IngestOptions(workers=1, errors_path=errors))  # default batch size
+    assert s.fatal is None and (s.entities, s.errors) == (2000, 1), s
+    assert "too large" in errors_of(errors)[2001]
+    assert graph.count("MATCH (e:Entity) WHERE e.qid STARTS WITH 'acme:' RETURN count(e)") == 2000
