@@ -23,7 +23,7 @@ from neo4j import ManagedTransaction
 from neo4j.exceptions import ClientError, DatabaseError, DriverError, Neo4jError
 
 from indexers.graph_writer import PreparedEntity, WriteResult, prepare, write_entities
-from indexers.sources import TruncatedInput, detect_format, iter_raw, parse_batch
+from indexers.sources import InputTracker, TruncatedInput, detect_format, iter_raw, parse_batch, prefix_sha1
 from kgstore.errors import KgError
 from kgstore.graph import GraphStore
 from kgstore.model import EntityRecord
@@ -38,9 +38,12 @@ MAX_ENTITY_BYTES = 8 << 20
 # batch is then bisected to find the line. Connection errors (ServiceUnavailable, ...) are not data errors.
 DATA_ERRORS = (ClientError, DatabaseError, KgError, ValueError, TypeError, OverflowError)
 PROBE_QUERY = "MERGE (c:IngestCheckpoint {key: $key}) SET c.probed_at = datetime()"
+# The checkpoint records which input it was made on: the first `read_bytes` bytes of the file and their SHA-1
+# (a resume on a file that does not start with them reads it from the start), its size and mtime (for people).
 CHECKPOINT_QUERY = """
 MERGE (c:IngestCheckpoint {key: $key})
-SET c.path = $path, c.format = $format, c.line = $line, c.updated_at = datetime(), c.finished = $finished
+SET c.path = $path, c.format = $format, c.line = $line, c.updated_at = datetime(), c.finished = $finished,
+    c.read_bytes = $read_bytes, c.read_sha1 = $read_sha1, c.size = $size, c.mtime = $mtime
 """
 
 
@@ -71,6 +74,7 @@ class IngestSummary:
     resumed_from_line: int = 0
     last_committed_line: int = 0
     errors_file: str | None = None
+    note: str | None = None
     fatal: str | None = None
 
     @property
@@ -87,9 +91,17 @@ def checkpoint_key(path: Path, fmt: str) -> str:
     return hashlib.sha1(f"{path.resolve()}|{fmt}".encode()).hexdigest()
 
 
-def read_checkpoint(graph: GraphStore, key: str) -> int:
-    rows = graph.read("MATCH (c:IngestCheckpoint {key: $key}) RETURN c.line AS line", key=key)
-    return int(rows[0]["line"]) if rows and rows[0]["line"] is not None else 0
+def read_checkpoint(graph: GraphStore, key: str, path: Path) -> tuple[int, str | None]:
+    """The line to resume after, and why it is 0 when the file is not the one the checkpoint was made on."""
+    rows = graph.read("MATCH (c:IngestCheckpoint {key: $key}) RETURN c.line AS line, c.read_bytes AS n, "
+                      "c.read_sha1 AS sha1", key=key)
+    if not rows or rows[0]["line"] is None:
+        return 0, None
+    row = rows[0]
+    if row["n"] is not None and path.is_file() and prefix_sha1(path, int(row["n"])) != row["sha1"]:
+        return 0, (f"{path} is not the file the checkpoint was made on (its first {int(row['n']):,} bytes differ): "
+                   "read from the start")
+    return int(row["line"]), None
 
 
 def _chunks(items: Iterator[tuple[int, str]], size: int) -> Iterator[list[tuple[int, str]]]:
@@ -179,8 +191,11 @@ def ingest(
     """Ingest one KB file or directory; never raises for bad lines or a truncated file (see summary.fatal)."""
     fmt = opts.fmt or detect_format(path)
     key = checkpoint_key(path, fmt)
-    start_line = read_checkpoint(graph, key) if opts.resume else 0
-    summary = IngestSummary(path=str(path), format=fmt, resumed_from_line=start_line, last_committed_line=start_line)
+    start_line, note = read_checkpoint(graph, key, path) if opts.resume else (0, None)
+    summary = IngestSummary(path=str(path), format=fmt, resumed_from_line=start_line, last_committed_line=start_line,
+                            note=note)
+    tracker = InputTracker()
+    stat = path.stat()
     errors_path = opts.errors_path or Path.cwd() / f"{path.name}.errors.jsonl"
     errors_fh = None
     started = time.monotonic()
@@ -221,17 +236,21 @@ def ingest(
         result.unchanged += r.unchanged
         result.relationships += r.relationships
 
-    def write(items: list[tuple[int, PreparedEntity]], last_line: int) -> tuple[WriteResult, list, int]:
+    def checkpoint_params(last_line: int, finished: bool) -> dict:
+        read_bytes, read_sha1 = tracker.snapshot() if tracker.position else (None, None)
+        return {"key": key, "path": str(path.resolve()), "format": fmt, "line": last_line, "finished": finished,
+                "read_bytes": read_bytes, "read_sha1": read_sha1, "size": stat.st_size, "mtime": stat.st_mtime}
+
+    def write(items: list[tuple[int, PreparedEntity]], params: dict) -> tuple[WriteResult, list, int]:
         def checkpoint(tx: ManagedTransaction) -> None:
-            tx.run(CHECKPOINT_QUERY, key=key, path=str(path.resolve()), format=fmt, line=last_line,
-                   finished=False).consume()
+            tx.run(CHECKPOINT_QUERY, **params).consume()
 
         result, bad = WriteResult(), []
         if items:
             write_or_bisect(items, checkpoint, result, bad)
         else:
             graph.write_fn(checkpoint)
-        return result, bad, last_line
+        return result, bad, params["line"]
 
     def collect() -> None:
         nonlocal in_flight
@@ -248,7 +267,7 @@ def ingest(
     def flush() -> None:
         nonlocal batch, batch_bytes, in_flight
         collect()
-        in_flight = writer.submit(write, batch, batch_last_line)
+        in_flight = writer.submit(write, batch, checkpoint_params(batch_last_line, False))
         batch, batch_bytes = [], 0
 
     def record_error(line: int, reason: str) -> None:
@@ -264,7 +283,7 @@ def ingest(
         return f"entities up to line {summary.last_committed_line} are committed"
 
     seen = 0
-    raw = iter_raw(path, fmt, start_line=start_line)
+    raw = iter_raw(path, fmt, start_line=start_line, tracker=tracker)
     try:
         for chunk in _parsed_chunks(fmt, raw, opts):
             for line, item in chunk:
@@ -293,12 +312,17 @@ def ingest(
         flush()
         collect()
         if opts.limit is None:
-            graph.write(CHECKPOINT_QUERY, key=key, path=str(path.resolve()), format=fmt, line=batch_last_line,
-                        finished=True)
+            graph.write(CHECKPOINT_QUERY, **checkpoint_params(batch_last_line, True))
     except TruncatedInput as exc:
-        flush()  # everything decoded before the damage is kept
-        collect()
-        summary.fatal = f"{exc}; {kept()}: rerun with --resume once the file is complete"
+        if exc.corrupt:  # the lines just before damaged data may be garbage: the batch being filled is dropped
+            batch = []
+            collect()
+            summary.fatal = (f"{exc}; {kept()}, the lines read after that were not: replace the file, then rerun "
+                             "with --resume (a replaced file is read from the start)")
+        else:  # cut short: everything decoded before the end is kept
+            flush()
+            collect()
+            summary.fatal = f"{exc}; {kept()}: rerun with --resume once the file is complete"
     finally:
         writer.shutdown(wait=True)  # never leave a write running behind the caller's back
         if errors_fh is not None:

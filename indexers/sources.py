@@ -21,7 +21,9 @@ across runs, which makes `start_line` resumes and per-line error reports possibl
 from __future__ import annotations
 
 import bz2
+import contextlib
 import gzip
+import hashlib
 import io
 import json
 import lzma
@@ -78,12 +80,16 @@ _WD_ENTITY_KEYS = frozenset({"claims", "labels", "descriptions", "aliases", "sit
 
 
 class TruncatedInput(InputError):
-    """A compressed input ended early or is corrupt; everything up to `last_line` was read correctly."""
+    """A compressed input ended early or is corrupt; everything up to `last_line` was read correctly.
 
-    def __init__(self, path: Path, last_line: int, detail: str = "") -> None:
+    `corrupt`: the data is damaged (not merely cut short), so the lines just before the error may be garbage.
+    """
+
+    def __init__(self, path: Path, last_line: int, detail: str = "", corrupt: bool = False) -> None:
         self.path = Path(path)
         self.last_line = last_line
         self.detail = detail
+        self.corrupt = corrupt
         reason = f" ({detail})" if detail else ""
         super().__init__(
             f"{path}: compressed input is truncated or corrupt{reason}; last complete line read: {last_line}. "
@@ -91,7 +97,7 @@ class TruncatedInput(InputError):
         )
 
     def __reduce__(self):  # picklable despite the custom __init__ (errors may cross process boundaries)
-        return (type(self), (self.path, self.last_line, self.detail))
+        return (type(self), (self.path, self.last_line, self.detail, self.corrupt))
 
 
 _KNOWN = f"Known formats: {', '.join(FORMATS)}"
@@ -109,16 +115,71 @@ def detect_compression(path: Path) -> str | None:
     return next((name for magic, name in _MAGIC if head.startswith(magic)), None)
 
 
-def open_binary(path: Path) -> BinaryIO:
-    """The file's bytes, decompressed when its magic bytes say it is gzip / bzip2 / xz."""
+class InputTracker:
+    """How many of the file's (compressed) bytes were read, and their SHA-1: a checkpoint records both, so that a
+    resume can tell the same file (or the same file grown, as a download completes) from a replaced one."""
+
+    def __init__(self) -> None:
+        self.position = 0
+        self._sha1 = hashlib.sha1()
+
+    def update(self, data: bytes | memoryview) -> None:
+        self.position += len(data)
+        self._sha1.update(data)
+
+    def snapshot(self) -> tuple[int, str]:
+        return self.position, self._sha1.hexdigest()
+
+
+def prefix_sha1(path: Path, size: int) -> str | None:
+    """SHA-1 of the first `size` bytes of `path`; None when the file is shorter."""
+    sha1, left = hashlib.sha1(), size
+    with open(path, "rb") as f:
+        while left > 0:
+            data = f.read(min(left, 1 << 20))
+            if not data:
+                return None
+            sha1.update(data)
+            left -= len(data)
+    return sha1.hexdigest()
+
+
+class _TrackedFile(io.RawIOBase):
+    """An open unbuffered file whose bytes a tracker sees as they are read (the caller closes the file)."""
+
+    def __init__(self, f: io.FileIO, tracker: InputTracker) -> None:
+        self._f = f
+        self._tracker = tracker
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        n = self._f.readinto(buffer)
+        if n:
+            self._tracker.update(memoryview(buffer)[:n])
+        return n or 0
+
+
+def open_binary(path: Path, fileobj: BinaryIO | None = None) -> BinaryIO:
+    """The file's bytes, decompressed when its magic bytes say it is gzip / bzip2 / xz; read from `fileobj`
+    (left open) when given."""
     compression = detect_compression(path)
+    if fileobj is None:
+        if compression == "gzip":
+            return gzip.open(path, "rb")  # type: ignore[return-value]
+        if compression == "bz2":
+            return bz2.open(path, "rb")  # type: ignore[return-value]
+        if compression == "xz":
+            return lzma.open(path, "rb")  # type: ignore[return-value]
+        return open(path, "rb")
     if compression == "gzip":
-        return gzip.open(path, "rb")  # type: ignore[return-value]
+        return gzip.GzipFile(fileobj=fileobj, mode="rb")  # type: ignore[return-value]
     if compression == "bz2":
-        return bz2.open(path, "rb")  # type: ignore[return-value]
+        return bz2.BZ2File(fileobj, "rb")  # type: ignore[return-value]
     if compression == "xz":
-        return lzma.open(path, "rb")  # type: ignore[return-value]
-    return open(path, "rb")
+        return lzma.LZMAFile(fileobj, "rb")  # type: ignore[return-value]
+    return fileobj
 
 
 def open_text(path: Path) -> TextIO:
@@ -307,7 +368,9 @@ def resolve_format(path: Path, fmt: str | None = None) -> str:
 # ---------------------------------------------------------------------------------------------- reading
 
 
-def iter_raw(path: Path, fmt: str, start_line: int = 0) -> Iterator[tuple[int, str]]:
+def iter_raw(
+    path: Path, fmt: str, start_line: int = 0, tracker: InputTracker | None = None
+) -> Iterator[tuple[int, str]]:
     """(1-based line number, raw JSON text of one entity) for every entity of `path`, in constant memory.
 
     Line formats skip blank, `[` and `]` lines and strip a trailing ','; lines <= start_line are skipped without
@@ -324,20 +387,24 @@ def iter_raw(path: Path, fmt: str, start_line: int = 0) -> Iterator[tuple[int, s
     if fmt in DOCUMENT_FORMATS:
         yield from _iter_document(path, fmt, start_line)
         return
-    yield from _iter_lines(path, start_line)
+    yield from _iter_lines(path, start_line, tracker)
 
 
-def _iter_lines(path: Path, start_line: int) -> Iterator[tuple[int, str]]:
+def _iter_lines(path: Path, start_line: int, tracker: InputTracker | None = None) -> Iterator[tuple[int, str]]:
     lineno = 0
-    with open_binary(path) as f:
+    with contextlib.ExitStack() as stack:
+        fileobj = None
+        if tracker is not None:
+            fileobj = io.BufferedReader(_TrackedFile(stack.enter_context(open(path, "rb", buffering=0)), tracker))
+        f = stack.enter_context(open_binary(path, fileobj))
         it = iter(f)
         while True:
             try:
                 line = next(it)
             except StopIteration:
                 return
-            except _DECOMPRESS_ERRORS as exc:
-                raise TruncatedInput(path, lineno, str(exc)) from None
+            except _DECOMPRESS_ERRORS as exc:  # EOFError: cut short; anything else: damaged data
+                raise TruncatedInput(path, lineno, str(exc), corrupt=not isinstance(exc, EOFError)) from None
             lineno += 1
             if lineno <= start_line:
                 continue

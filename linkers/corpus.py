@@ -75,6 +75,16 @@ _ENTITY_ID_RE = re.compile(r"[A-Za-z][A-Za-z0-9_.:-]{0,199}")  # matched whole: 
 _URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _HTTP_RE = re.compile(r"^https?://", re.I)
 _WORD_RE = re.compile(r"\w+")
+# A document's text goes into the graph in one Bolt message, which ArcadeDB refuses over 16 MiB (and the driver then
+# waits for ever): a larger document is a bad line, to be split by the user.
+MAX_TEXT_BYTES = 8 << 20
+
+
+def _too_large(text: str) -> str | None:
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size <= MAX_TEXT_BYTES:
+        return None
+    return f"text: too large ({size >> 20} MiB; a document holds at most {MAX_TEXT_BYTES >> 20} MiB): split it"
 
 
 @dataclass
@@ -215,6 +225,8 @@ def _parse_document(line: str, base: Path) -> Document:
     image = _image(obj.get("image"), base)
     if not text and image is None:
         raise _Bad("text: empty and no image given; a document needs text, an image or both")
+    if (reason := _too_large(text)) is not None:
+        raise _Bad(reason)
     meta = obj.get("meta", {})
     if not isinstance(meta, dict):
         raise _Bad("meta: must be a JSON object")
@@ -327,6 +339,8 @@ def read_text_file(path: Path, doc_id: str | None = None) -> Document | BadLine:
         return BadLine(path, None, f"not UTF-8 text ({exc.reason} at byte {exc.start}); convert it to UTF-8")
     if not text.strip():
         return BadLine(path, None, "empty text file")
+    if (reason := _too_large(text)) is not None:
+        return BadLine(path, None, reason)
     return Document(doc_id or path.stem, text, meta={"path": str(path)})
 
 

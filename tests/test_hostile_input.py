@@ -192,3 +192,60 @@ def test_batches_are_sized_by_bytes_and_an_oversized_entity_is_a_bad_line(graph:
     assert s.fatal is None and (s.entities, s.errors) == (2000, 1), s
     assert "too large" in errors_of(errors)[2001]
     assert graph.count("MATCH (e:Entity) WHERE e.qid STARTS WITH 'acme:' RETURN count(e)") == 2000
+
+
+def test_link_write_back_stays_under_the_message_limit(graph: GraphStore, tmp_path: Path) -> None:
+    """Documents are written in groups sized by bytes; a document too large for one message is a bad line."""
+    import threading
+
+    from linkers.corpus import read_corpus
+    from linkers.writeback import write_results
+
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text(json.dumps({"id": "huge", "text": "t" * (20 << 20)}) + "\n"
+                      + json.dumps({"id": "small", "text": "Douglas Adams"}) + "\n")
+    items = list(read_corpus([corpus]))
+    assert isinstance(items[0], BadLine) and "too large" in items[0].reason and items[1].id == "small"
+
+    docs = [{"id": f"d{i}", "text": f"{i}" + "x" * (4 << 20), "image": None, "source": "t"} for i in range(5)]
+    mentions = [{"id": f"d{i}#0-1", "doc_id": f"d{i}", "surface": "x", "start": 0, "end": 1, "box": None,
+                 "image": None, "status": "NIL", "qid": None, "score": None} for i in range(5)]
+    done = threading.Event()
+
+    def run() -> None:
+        write_results(graph, docs, mentions, "features", "run1", ["m"])
+        done.set()
+
+    threading.Thread(target=run, daemon=True).start()  # 20 MB in one message: ArcadeDB refuses, the driver waits
+    assert done.wait(120), "write-back hung"
+    assert graph.count("MATCH (d:Document)-[:HAS_MENTION]->(:Mention) RETURN count(d)") == 5
+
+
+# ------------------------------------------------------------------------------------------------ 3: corrupt input
+def test_a_corrupt_gz_never_lets_resume_skip_lines_of_the_repaired_file(graph: GraphStore, tmp_path: Path) -> None:
+    import bz2
+    import gzip
+
+    text = bz2.decompress((WD / "short_stream.json.bz2").read_bytes())
+    good = gzip.compress(text, mtime=0)
+    s = ingest(graph, _write(tmp_path / "clean.json.gz", good), IngestOptions(workers=1, batch_size=50))
+    assert s.status == "ok"
+    clean = graph.read("MATCH (e:Entity) WHERE e.stub = false RETURN e.qid AS q ORDER BY q")
+    graph.write("MATCH (n) DETACH DELETE n")
+    ensure_schema(graph)
+
+    damaged = bytearray(good)
+    for i in range(len(good) // 2, len(good) // 2 + 64, 8):
+        damaged[i] ^= 0x5A
+    dump = _write(tmp_path / "latest.json.gz", bytes(damaged))
+    s = ingest(graph, dump, IngestOptions(workers=1, batch_size=50, errors_path=tmp_path / "e1.jsonl"))
+    assert s.status == "failed" and "corrupt" in s.fatal, s
+    dump.write_bytes(good)  # the file is replaced, as the message advises
+    r = ingest(graph, dump, IngestOptions(workers=1, batch_size=50, resume=True, errors_path=tmp_path / "e2.jsonl"))
+    assert r.status == "ok", r
+    assert graph.read("MATCH (e:Entity) WHERE e.stub = false RETURN e.qid AS q ORDER BY q") == clean
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
