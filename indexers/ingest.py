@@ -12,6 +12,8 @@ import hashlib
 import json
 import multiprocessing as mp
 import os
+import select
+import threading
 import time
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -74,6 +76,7 @@ class IngestSummary:
     resumed_from_line: int = 0
     last_committed_line: int = 0
     errors_file: str | None = None
+    workers: int = 0
     note: str | None = None
     fatal: str | None = None
 
@@ -146,13 +149,35 @@ class GraphWriteFailed(KgError):
     """The graph server failed a write that holds no entity: the server, not the input, is at fault."""
 
 
+def _die_with(parent: int) -> None:
+    """Worker initializer: exit as soon as the ingesting process is gone, so that a SIGKILLed ingest leaves no
+    workers behind (they are the forkserver's children and would otherwise wait on their queue for ever); the
+    forkserver and the resource tracker then see their pipes close and exit too."""
+    try:
+        fd = os.pidfd_open(parent)
+    except ProcessLookupError:
+        os._exit(1)
+
+    def watch() -> None:
+        select.select([fd], [], [])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="kg-die-with-parent", daemon=True).start()
+
+
+def worker_count(requested: int) -> int:
+    """`--workers`, 0 meaning one per core, capped at the cores: more decoding processes only cost memory."""
+    cores = os.cpu_count() or 1
+    return min(requested or cores, cores)
+
+
 def _parsed_chunks(
     fmt: str, raw: Iterator[tuple[int, str]], opts: IngestOptions
 ) -> Iterator[list[tuple[int, PreparedEntity | None | str]]]:
     """Parsed chunks in file order, ready to write; parallel when workers > 1, bounded read-ahead keeps memory
     constant."""
     work = partial(_parse_and_prepare, fmt, langs=list(opts.langs), fallback=opts.fallback)
-    workers = opts.workers or os.cpu_count() or 1
+    workers = worker_count(opts.workers)
     chunks = _chunks(raw, CHUNK_LINES)
     head: list[list[tuple[int, str]]] = []
     try:
@@ -167,7 +192,8 @@ def _parsed_chunks(
         yield from map(work, head)
         yield from map(work, chunks)
         return
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context("forkserver")) as pool:
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("forkserver"), initializer=_die_with,
+                             initargs=(os.getpid(),)) as pool:
         pending = [pool.submit(work, c) for c in head]
         try:
             for chunk in chunks:
@@ -193,7 +219,7 @@ def ingest(
     key = checkpoint_key(path, fmt)
     start_line, note = read_checkpoint(graph, key, path) if opts.resume else (0, None)
     summary = IngestSummary(path=str(path), format=fmt, resumed_from_line=start_line, last_committed_line=start_line,
-                            note=note)
+                            note=note, workers=worker_count(opts.workers))
     tracker = InputTracker()
     stat = path.stat()
     errors_path = opts.errors_path or Path.cwd() / f"{path.name}.errors.jsonl"
@@ -323,6 +349,9 @@ def ingest(
             flush()
             collect()
             summary.fatal = f"{exc}; {kept()}: rerun with --resume once the file is complete"
+    except (DriverError, Neo4jError, GraphWriteFailed) as exc:  # the server went away, or fails every write
+        what = exc.args[0] if isinstance(exc, GraphWriteFailed) else f"lost the graph server: {_reason(exc)}"
+        summary.fatal = f"{what}; {kept()}: once the server is back, rerun `kg ingest {path} --resume`"
     finally:
         writer.shutdown(wait=True)  # never leave a write running behind the caller's back
         if errors_fh is not None:

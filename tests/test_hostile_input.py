@@ -249,3 +249,149 @@ def test_a_corrupt_gz_never_lets_resume_skip_lines_of_the_repaired_file(graph: G
 def _write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
+
+
+# ------------------------------------------------------------------------------------------------ 5: nothing left behind
+def _descendants(pid: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_a_sigkilled_ingest_leaves_no_process_behind(graph_config, clean_graph, tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    path = tmp_path / "many.jsonl"
+    path.write_text("".join(custom_line(i, description="d " * 50) + "\n" for i in range(1, 60_001)))
+    env = {**__import__("os").environ, **graph_env(graph_config)}
+    proc = subprocess.Popen([sys.executable, "-c", "from cli.main import main; main()", "ingest", str(path),
+                             "--workers", "2", "--batch-size", "500"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, cwd=Path(__file__).resolve().parents[1])
+    try:
+        deadline = time.monotonic() + 60
+        while len(_descendants(proc.pid)) < 3 and time.monotonic() < deadline:  # forkserver, tracker, workers
+            time.sleep(0.2)
+        left = _descendants(proc.pid)
+        assert len(left) >= 3, "the ingest never started its workers"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    deadline = time.monotonic() + 20
+    while any(map(_alive, left)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    still = [p for p in left if _alive(p)]
+    for pid in still:  # do not leave them to the next test
+        __import__("os").kill(pid, signal.SIGKILL)
+    assert not still, "processes outlived the SIGKILLed ingest"
+
+
+def test_workers_are_capped_at_the_cores(graph: GraphStore) -> None:
+    import os
+
+    s = ingest(graph, WD / "sample_wikidata_items.json.bz2", IngestOptions(workers=64))
+    assert s.status == "ok" and s.workers == (os.cpu_count() or 1)
+
+
+def test_racing_first_commands_record_each_migration_once(graph_config, clean_graph) -> None:
+    import threading
+
+    from kgstore.migrate import load_migrations, migrate
+
+    with GraphStore.from_config(graph_config) as g:
+        g.write("DROP CONSTRAINT migration_version IF EXISTS")
+    stores = [GraphStore.from_config(graph_config) for _ in range(3)]
+    barrier = threading.Barrier(len(stores))
+    failures: list[BaseException] = []
+
+    def first_command(store: GraphStore) -> None:
+        barrier.wait()
+        try:
+            migrate(store)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=first_command, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert not failures, failures
+        rows = stores[0].read("MATCH (m:Migration) RETURN m.version AS v, count(*) AS n ORDER BY v")
+        assert rows == [{"v": m.version, "n": 1} for m in load_migrations()]
+    finally:
+        for s in stores:
+            s.close()
+
+
+def test_linking_an_empty_corpus_says_so(graph_config, clean_graph, tmp_path: Path, monkeypatch, capsys) -> None:
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    env = {**graph_env(graph_config), "KG_QDRANT_URL": graph_config.qdrant_url,
+           "KG_QDRANT_GRPC_PORT": str(graph_config.qdrant_grpc_port), "KG_COLLECTION": graph_config.collection}
+    code, out = kg_main(monkeypatch, capsys, env, "link", str(empty))
+    assert code == 2 and "no documents" in out and "empty" in out, out
+
+
+# ------------------------------------------------------------------------------------------------ 4: messages
+def test_graph_server_killed_mid_ingest_is_a_message_with_the_resume_command(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from kgstore import embedded
+
+    home = tmp_path / "home"
+    path = tmp_path / "many.jsonl"
+    path.write_text("".join(custom_line(i, description="d " * 50) + "\n" for i in range(1, 200_001)))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KG_")}
+    env.update(KG_HOME=str(home), KG_GRAPH_HEAP="512m")
+    proc = subprocess.Popen([sys.executable, "-c", "from cli.main import main; main()", "ingest", str(path),
+                             "--workers", "1", "--batch-size", "500"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1])
+    try:
+        deadline = time.monotonic() + 120
+        while (state := embedded.read_state(home)) is None and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert state is not None, "the embedded server never started"
+        time.sleep(8)  # some batches in
+        os.kill(state.pid, signal.SIGKILL)
+        out, err = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 1 and "Traceback" not in err, err[-3000:]
+    assert "lost the graph server" in err and "--resume" in err and "committed" in err, err[-3000:]
+
+
+def test_an_unwritable_home_is_a_message(tmp_path: Path, monkeypatch, capsys) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    env = {"KG_HOME": str(blocker / "home"), "KG_GRAPH_URI": "", "KG_QDRANT_URL": ""}
+    code, out = kg_main(monkeypatch, capsys, env, "status")
+    assert code == 1 and "KG_HOME" in out and "Traceback" not in out, out
+
