@@ -29,6 +29,7 @@ ENV_NAMES = {
     "image_backend": "KG_IMAGE_BACKEND",
     "image_model": "KG_IMAGE_MODEL",
     "image_pretrained": "KG_IMAGE_PRETRAINED",
+    "image_allow_private": "KG_IMAGE_ALLOW_PRIVATE",
     "text_batch_size": "KG_TEXT_BATCH_SIZE",
     "llm_base_url": "KG_LLM_BASE_URL",
     "llm_model": "KG_LLM_MODEL",
@@ -40,6 +41,7 @@ ENV_NAMES = {
 SECRETS = {"graph_password", "qdrant_api_key", "llm_api_key"}
 INT_FIELDS = {"qdrant_grpc_port", "text_batch_size", "llm_concurrency", "llm_retries"}
 FLOAT_FIELDS = {"llm_timeout"}
+BOOL_FIELDS = {"image_allow_private"}
 DEFAULT_HOME = Path("~/.kg")
 
 
@@ -60,6 +62,7 @@ class Config:
     image_backend: str | None = None  # None (no image index) | "open_clip" | "hf"
     image_model: str | None = None  # open_clip architecture/config/dir/hf-hub id, or a transformers CLIP id/dir
     image_pretrained: str | None = None  # open_clip only: pretrained tag or checkpoint file
+    image_allow_private: bool = False  # fetch images from loopback/private/link-local addresses (never by default)
     text_batch_size: int = 64
     # An OpenAI-compatible chat API (vLLM, Ollama, llama.cpp server, hosted) for the LLM linkers;
     # None: no LLM configured, LLM methods are unavailable.
@@ -161,6 +164,13 @@ def load_config(overrides: Mapping[str, Any] | None = None, env: Mapping[str, st
             values[name] = float(values[name])
         except (TypeError, ValueError):
             raise ConfigError(f"{name} must be a number, got {values[name]!r} (from {sources[name]})") from None
+    for name in BOOL_FIELDS & set(values):
+        value = values[name]
+        if isinstance(value, str):
+            if value.strip().lower() not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+                raise ConfigError(f"{name} must be true or false, got {value!r} (from {sources[name]})")
+            value = value.strip().lower() in ("1", "true", "yes", "on")
+        values[name] = bool(value)
     unknown_flags = set(flags) - {f.name for f in fields(Config)}
     if unknown_flags:
         raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown_flags))}")

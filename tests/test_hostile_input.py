@@ -395,3 +395,87 @@ def test_an_unwritable_home_is_a_message(tmp_path: Path, monkeypatch, capsys) ->
     code, out = kg_main(monkeypatch, capsys, env, "status")
     assert code == 1 and "KG_HOME" in out and "Traceback" not in out, out
 
+
+# ------------------------------------------------------------------------------------------------ 9: bounded images
+def _png(size: tuple[int, int]) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("L", size).save(buf, "PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture
+def hostile_image_server():
+    """A loopback server: /ok.png, /bomb.png (tiny file, 49 million pixels), /big.png (4000 x 3000), /drip.png
+    (one byte every 0.1 s), /to-ftp and /to-ok (redirects). Only ever bound to 127.0.0.1."""
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    bodies = {"/ok.png": _png((64, 48)), "/bomb.png": _png((7000, 7000)), "/big.png": _png((4000, 3000))}
+    hits: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            hits.append(self.path)
+            if self.path in ("/to-ftp", "/to-ok"):
+                self.send_response(302)
+                self.send_header("Location", "ftp://127.0.0.1/x.png" if self.path == "/to-ftp" else "/ok.png")
+                self.end_headers()
+                return
+            body = bodies.get(self.path, bodies["/ok.png"])
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.path == "/drip.png":
+                try:
+                    for byte in body:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        time.sleep(0.1)
+                except OSError:
+                    pass
+                return
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", hits
+    server.shutdown()
+    server.server_close()
+
+
+def test_image_fetching_is_bounded(hostile_image_server, tmp_path: Path) -> None:
+    import time
+
+    from kgstore.images import ImageLoader
+
+    base, hits = hostile_image_server
+    # Non-public addresses are refused unless allowed; classified without sending them anything.
+    strict = ImageLoader(tmp_path / "strict")
+    for url in ("http://127.0.0.1:9/x.png", "http://10.1.2.3/x.png", "http://192.168.0.1/x.png",
+                "http://169.254.169.254/latest/meta-data", "http://[::1]/x.png", "http://[fe80::1]/x.png",
+                "http://100.64.0.1/x.png", "http://0.0.0.0/x.png"):
+        assert strict.refusal(url) and "refused" in strict.refusal(url), url
+    assert "http(s)" in strict.refusal("ftp://example.org/x.png")
+    assert "refused" in strict.load(f"{base}/ok.png").skip and hits == []
+
+    loader = ImageLoader(tmp_path / "cache", allow_private=True, deadline=1.0)
+    assert loader.load(f"{base}/ok.png").ok
+    assert loader.load(f"{base}/to-ok").ok  # a redirect to an allowed address is followed
+    ftp = loader.load(f"{base}/to-ftp")
+    assert not ftp.ok and "http(s)" in ftp.skip
+    started = time.monotonic()
+    drip = loader.load(f"{base}/drip.png")
+    assert not drip.ok and "longer than" in drip.skip and time.monotonic() - started < 5
+    bomb = loader.load(f"{base}/bomb.png")
+    assert not bomb.ok and "pixels" in bomb.skip
+    big = loader.load(f"{base}/big.png")
+    assert big.ok and max(big.image.size) <= 1024
