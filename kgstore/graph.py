@@ -21,6 +21,19 @@ from kgstore.model import RESERVED_REL_TYPES
 
 
 
+# Longest wait for the server's next answer. A server that stops answering (ArcadeDB after a Bolt message it refuses
+# as too large; a hung or partitioned server) is then an error instead of a wait for ever: the driver has no read
+# timeout of its own, so it is set on each transaction's socket.
+READ_TIMEOUT = 300.0
+
+
+def _bound(tx: Any, seconds: float) -> None:
+    """Give the transaction's connection a socket read timeout (the driver's own hook for server-sent hints)."""
+    sock = getattr(getattr(tx, "_connection", None), "socket", None)
+    if sock is not None and hasattr(sock, "set_read_timeout"):
+        sock.set_read_timeout(seconds)
+
+
 @dataclass
 class ServerInfo:
     agent: str
@@ -31,10 +44,12 @@ class ServerInfo:
 class GraphStore:
     """Batched, parameterised reads and writes against one Bolt server and database."""
 
-    def __init__(self, uri: str, user: str, password: str | None, database: str, *, embedded: bool = False):
+    def __init__(self, uri: str, user: str, password: str | None, database: str, *, embedded: bool = False,
+                 read_timeout: float = READ_TIMEOUT):
         self.uri = redact_url(uri)  # what messages and `kg status` show
         self.database = database
         self.embedded = embedded
+        self.read_timeout = read_timeout
         if self.uri != uri:  # the driver refuses userinfo with an error that echoes the whole URI
             raise ConfigError(
                 f"the graph URI {self.uri} carries credentials (user:password@); remove them from KG_GRAPH_URI and set "
@@ -91,18 +106,25 @@ class GraphStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _bounded(self, fn: Callable[[ManagedTransaction], Any]) -> Callable[[ManagedTransaction], Any]:
+        def run(tx: ManagedTransaction) -> Any:
+            _bound(tx, self.read_timeout)
+            return fn(tx)
+
+        return run
+
     def read(self, query: str, **params: Any) -> list[dict[str, Any]]:
         with self._driver.session(database=self.database) as session:
-            return session.execute_read(lambda tx: [r.data() for r in tx.run(query, params)])
+            return session.execute_read(self._bounded(lambda tx: [r.data() for r in tx.run(query, params)]))
 
     def write(self, query: str, **params: Any) -> list[dict[str, Any]]:
         with self._driver.session(database=self.database) as session:
-            return session.execute_write(lambda tx: [r.data() for r in tx.run(query, params)])
+            return session.execute_write(self._bounded(lambda tx: [r.data() for r in tx.run(query, params)]))
 
     def write_fn(self, fn: Callable[[ManagedTransaction], Any]) -> Any:
         """Run several statements in one retried transaction."""
         with self._driver.session(database=self.database) as session:
-            return session.execute_write(fn)
+            return session.execute_write(self._bounded(fn))
 
     def write_batches(self, query: str, rows: Iterable[dict[str, Any]], batch_size: int = 1000, **params: Any) -> int:
         """UNWIND `$rows` in batches, one transaction each; returns the number of rows written."""
@@ -120,6 +142,7 @@ class GraphStore:
         """
         with self._driver.session(database=self.database, default_access_mode=READ_ACCESS) as session:
             tx = session.begin_transaction()
+            _bound(tx, self.read_timeout)
             try:
                 return [r.data() for r in tx.run(query, params)]
             finally:
@@ -131,6 +154,7 @@ class GraphStore:
         """An explicit transaction: committed on success, rolled back on any exception."""
         with self._driver.session(database=self.database) as session:
             tx = session.begin_transaction()
+            _bound(tx, self.read_timeout)
             try:
                 yield tx
                 tx.commit()

@@ -109,6 +109,9 @@ def migrate(graph: GraphStore, directory: Path | None = None) -> list[Migration]
     migrations = load_migrations(directory)
     applied = _applied(graph)
     if any(m.version not in applied for m in migrations):
+        # Records duplicated by earlier races would block the constraint: one per version is kept.
+        graph.write("MATCH (m:Migration) WITH m.version AS v, collect(m) AS ms WHERE size(ms) > 1 "
+                    "UNWIND ms[1..] AS extra DELETE extra")
         graph.write(RECORD_CONSTRAINT)
     _verify(migrations, applied)
     done: list[Migration] = []

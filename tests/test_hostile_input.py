@@ -479,3 +479,26 @@ def test_image_fetching_is_bounded(hostile_image_server, tmp_path: Path) -> None
     assert not bomb.ok and "pixels" in bomb.skip
     big = loader.load(f"{base}/big.png")
     assert big.ok and max(big.image.size) <= 1024
+
+
+def test_a_server_that_stops_answering_is_an_error_not_a_hang(graph_config, clean_graph) -> None:
+    """ArcadeDB drops a Bolt message over 16 MiB and never answers: the read timeout turns that into an error."""
+    import threading
+
+    store = GraphStore(graph_config.graph_uri, graph_config.graph_user, graph_config.graph_password,
+                       graph_config.graph_database, read_timeout=3)
+    outcome: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            store.write("CREATE (:Probe {text: $text})", text="x" * (20 << 20))
+            outcome.append(None)
+        except BaseException as exc:  # noqa: BLE001 - inspected below
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(90)
+    assert outcome, "the driver is still waiting for the server"
+    assert isinstance(outcome[0], Exception)
+    store.close()
