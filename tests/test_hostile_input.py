@@ -33,10 +33,11 @@ def errors_of(path: Path) -> dict[int, str]:
 def test_ids_are_exact_and_linking_relation_names_are_refused(graph: GraphStore, tmp_path: Path) -> None:
     q42 = json.loads((WD / "wd_Q42.json").read_text())
     dump = tmp_path / "ids.jsonl"
-    dump.write_text(json.dumps(q42) + "\n" + json.dumps({**q42, "id": "Q42\n"}) + "\n")
+    p31_newline = {**q42, "id": "Q43", "claims": {"P31\n": q42["claims"]["P31"]}}
+    dump.write_text("\n".join(json.dumps(d) for d in [q42, {**q42, "id": "Q42\n"}, p31_newline]) + "\n")
     errors = tmp_path / "errors.jsonl"
     s = ingest(graph, dump, IngestOptions(workers=1, errors_path=errors))
-    assert (s.entities, s.errors) == (1, 1) and 2 in errors_of(errors)
+    assert (s.entities, s.errors) == (1, 2) and {2, 3} <= errors_of(errors).keys()
     assert graph.read("MATCH (e:Entity) WHERE e.stub = false RETURN e.qid AS q") == [{"q": "Q42"}]
     assert point_id("Q42\n") != point_id("Q42")
 
