@@ -10,6 +10,11 @@ and peak RSS (target < 1.5 GB, flat across the sizes). Smaller dumps show the gr
 (its JIT compiles most of its code during the first ~30 s) in the ratio.
 
     python bench/ingest.py --entities 200000 400000
+
+`--pad-kb 10` gives every entity an English description of that many KB: at the default --batch-size 2000 a batch
+is ~20 MB, over ArcadeDB's 16 MiB Bolt message limit unless batches are cut by bytes (issue #17):
+
+    python bench/ingest.py --entities 20000 --pad-kb 10 --timeout 900
 """
 
 from __future__ import annotations
@@ -47,7 +52,15 @@ def base_templates() -> list[tuple[list[str], list[int]]]:
     return templates
 
 
-def build_dump(path: Path, n: int, compression: str) -> None:
+def _pad(line: str, kb: int) -> str:
+    doc = json.loads(line)
+    text = (doc.get("descriptions") or {}).get("en", {}).get("value") or doc["id"]
+    doc["descriptions"] = {**(doc.get("descriptions") or {}),
+                           "en": {"language": "en", "value": (text + " ") * (kb * 1024 // (len(text) + 1) + 1)}}
+    return json.dumps(doc, ensure_ascii=False)
+
+
+def build_dump(path: Path, n: int, compression: str, pad_kb: int = 0) -> None:
     templates = base_templates()
     opener = bz2.open if compression == "bz2" else gzip.open
     with opener(path, "wt", compresslevel=6) as out:
@@ -59,7 +72,8 @@ def build_dump(path: Path, n: int, compression: str) -> None:
             for number, literal in zip(numbers, literals[1:]):
                 pieces.append(str(number * 1000 + k))
                 pieces.append(literal)
-            out.write("".join(pieces) + (",\n" if i < n - 1 else "\n"))
+            line = "".join(pieces)
+            out.write((_pad(line, pad_kb) if pad_kb else line) + (",\n" if i < n - 1 else "\n"))
         out.write("]\n")
 
 
@@ -91,7 +105,8 @@ def tree_rss(pid: int) -> int:
 KG = shutil.which("kg") or str(Path(sys.executable).with_name("kg"))
 
 
-def run_ingest(path: Path, home: Path, workers: int, extra_env: dict[str, str]) -> tuple[float, int, dict]:
+def run_ingest(path: Path, home: Path, workers: int, extra_env: dict[str, str],
+               timeout: float | None = None) -> tuple[float, int, dict]:
     kg = KG
     env = {**os.environ, "KG_HOME": str(home), **extra_env}
     subprocess.run([kg, "migrate"], env=env, check=True, capture_output=True)  # server start-up is not ingest time
@@ -102,6 +117,9 @@ def run_ingest(path: Path, home: Path, workers: int, extra_env: dict[str, str]) 
     while proc.poll() is None:
         peak = max(peak, tree_rss(proc.pid))
         time.sleep(0.2)
+        if timeout and time.perf_counter() - start > timeout:
+            proc.kill()
+            raise SystemExit(f"kg ingest still running after {timeout:.0f} s: killed")
     seconds = time.perf_counter() - start
     out = proc.stdout.read() if proc.stdout else ""
     if proc.returncode != 0:
@@ -116,6 +134,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=0)
     ap.add_argument("--graph-uri", help="ingest into this Bolt server instead of a fresh embedded one")
     ap.add_argument("--keep", type=Path, help="directory to keep the generated dumps in (reused when present)")
+    ap.add_argument("--pad-kb", type=int, default=0, help="pad every entity's English description to about this many KB")
+    ap.add_argument("--timeout", type=float, help="give up on an ingest that runs longer than this many seconds")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="kg-bench-ingest-"))
     extra = {"KG_GRAPH_URI": args.graph_uri} if args.graph_uri else {}
@@ -124,16 +144,16 @@ def main() -> None:
         for n in args.entities:
             dump_dir = args.keep or work
             dump_dir.mkdir(parents=True, exist_ok=True)
-            dump = dump_dir / f"dump-{n}.json.{args.compression}"
+            dump = dump_dir / f"dump-{n}{f'-pad{args.pad_kb}k' if args.pad_kb else ''}.json.{args.compression}"
             if not dump.exists():
                 t = time.perf_counter()
                 partial = dump.with_name(dump.name + ".partial")  # an interrupted build is never reused
-                build_dump(partial, n, args.compression)
+                build_dump(partial, n, args.compression, args.pad_kb)
                 partial.replace(dump)
                 print(f"built {dump.name}: {dump.stat().st_size / 1e6:.0f} MB in {time.perf_counter() - t:.0f} s", flush=True)
             dec = decompress_seconds(dump, args.compression)
             home = work / f"home-{n}"
-            seconds, peak, summary = run_ingest(dump, home, args.workers, extra)
+            seconds, peak, summary = run_ingest(dump, home, args.workers, extra, args.timeout)
             rows.append((n, dump.stat().st_size, dec, seconds, summary, peak))
             print(f"{n:>9,} entities  {dump.stat().st_size / 1e6:7.0f} MB  decompress {dec:6.1f} s  ingest {seconds:7.1f} s  "
                   f"{summary['entities'] / seconds:8,.0f} entities/s  rels {summary['relationships']:,}  "

@@ -72,6 +72,8 @@ def _print_summary(s: IngestSummary) -> None:
         f"  lines {s.lines_read:,}  entities written {s.entities:,}  unchanged {s.unchanged:,}  relationships "
         f"{s.relationships:,}  skipped {s.skipped:,}  errors {s.errors:,}  {s.seconds:.1f} s  {s.entities_per_s:,.0f} entities/s"
     )
+    if s.note:
+        click.echo(f"  note: {s.note}")
     if s.errors_file:
         click.echo(f"  bad lines recorded in {s.errors_file}")
     if s.fatal:

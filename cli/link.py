@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from cli.context import AppContext, echo_json, pass_app
 from kgstore.chunks import chunked
+from kgstore.errors import InputError
 from kgstore.search import Searcher
 from linkers.corpus import NIL, BadLine, Document, read_corpus
 from linkers.datasets import BUILTIN, GIVEN, load_dataset
@@ -221,6 +222,8 @@ def link_cmd(app: AppContext, corpus: tuple[Path, ...], margs: MethodArgs, no_wr
         if out_fh:
             out_fh.close()
     seconds = time.perf_counter() - started
+    if not counts["documents"] and not counts["already_linked"] and not bad:
+        raise InputError(f"no documents in {', '.join(map(str, corpus))}: the corpus is empty, nothing was linked")
     summary = {**counts, "bad_lines": len(bad), "seconds": round(seconds, 3),
                "mentions_per_s": round(counts["mentions"] / seconds, 1) if seconds else 0.0,
                "documents_per_s": round(counts["documents"] / seconds, 1) if seconds else 0.0,

@@ -16,6 +16,7 @@ from cli.query import query
 from cli.search import search_cmd
 from kgstore.config import load_config
 from kgstore.errors import KgError
+from neo4j.exceptions import DriverError, Neo4jError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -76,6 +77,17 @@ def main() -> None:
     except KgError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
+    except (DriverError, Neo4jError) as exc:  # the graph server went away mid-command
+        message = exc.message if isinstance(exc, Neo4jError) and exc.message else str(exc)
+        click.echo(f"error: lost the graph server ({type(exc).__name__}: {' '.join(message.split())[:300]}); "
+                   "what was committed before is kept: rerun the command once the server is back (`kg ingest` "
+                   "and `kg link` with --resume)", err=True)
+        sys.exit(1)
+    except OSError as exc:  # e.g. a read-only or full KG_HOME
+        where = f" {exc.filename}" if exc.filename else ""
+        click.echo(f"error: cannot use{where}: {exc.strerror or exc}; KG_HOME (or --home) must be a writable "
+                   "directory with free space: fix it, or point KG_HOME elsewhere, and rerun", err=True)
+        sys.exit(1)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)

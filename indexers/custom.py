@@ -9,7 +9,7 @@ One JSON object per line (UTF-8; blank lines are ignored). A line describes one 
 Fields:
 
 - ``qid`` *or* ``id`` (exactly one, required). ``qid`` is a Wikidata item id (``Q42``): the record gets kind
-  "item" and merges with that item. ``id`` is a user id matching ``^[A-Za-z][A-Za-z0-9_.:-]{0,199}$``; a
+  "item" and merges with that item. ``id`` is a user id matching ``[A-Za-z][A-Za-z0-9_.:-]{0,199}`` (the whole string); a
   prefix such as ``acme:`` keeps it apart from other sources. An ``id`` that is itself a Q-id is read as
   ``qid``; one that looks like a Wikidata property or lexeme id (``P31``, ``L7``) is refused.
 - ``label`` (required): the main name, a non-empty string.
@@ -24,7 +24,8 @@ Fields:
   ``P31`` relation (and ``P31`` relations are also types), as for Wikidata items.
 - ``attributes``: ``{name: value}``, value a string, a number or a list of strings/numbers; stored as text.
 - ``relations``: list of ``{"pid": ..., "target": ...}``. ``pid`` is a Wikidata property id (``P17``) or
-  a relation name matching ``^[A-Za-z][A-Za-z0-9_]{0,63}$``; ``target`` is an entity id (Q-id or user
+  a relation name matching ``[A-Za-z][A-Za-z0-9_]{0,63}`` (not ``REFERS_TO`` or ``HAS_MENTION``, in any case:
+  the linking layer's); ``target`` is an entity id (Q-id or user
   id). ``P279`` targets also fill ``subclass_of``.
 - ``sitelinks``: a non-negative integer, used as a popularity prior (how many Wikipedias cover it).
 - ``wikipedia_title``: English Wikipedia article title; its URL is derived.
@@ -40,15 +41,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from kgstore.model import PID_RE, EntityRecord, Relation, is_qid
+from kgstore.model import PID_RE, RESERVED_REL_TYPES, EntityRecord, Relation, is_qid
 
 from indexers.wikidata import commons_file_url, wikipedia_url
 
 __all__ = ["FIELDS", "RELATION_NAME_RE", "USER_ID_RE", "is_entity_id", "parse_custom"]
 
-USER_ID_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.:-]{0,199}$")
-RELATION_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
-_ITEM_RE = re.compile(r"^Q[1-9][0-9]*$")
+# Matched whole (fullmatch), never with `$`, which also matches before a final newline.
+USER_ID_RE = re.compile(r"[A-Za-z][A-Za-z0-9_.:-]{0,199}")
+RELATION_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
+_ITEM_RE = re.compile(r"Q[1-9][0-9]*")
 _URL_RE = re.compile(r"^https?://", re.IGNORECASE)
 _COMMONS_PREFIXES = ("File:", "file:", "commons:", "Commons:")
 FIELDS = (
@@ -59,7 +61,7 @@ FIELDS = (
 
 def is_entity_id(value: Any) -> bool:
     """A valid target/type id: a Wikidata id (Q/P/L) or a user id."""
-    return isinstance(value, str) and (is_qid(value) or bool(USER_ID_RE.match(value)))
+    return isinstance(value, str) and (is_qid(value) or bool(USER_ID_RE.fullmatch(value)))
 
 
 def parse_custom(doc: dict) -> EntityRecord:
@@ -88,8 +90,8 @@ def parse_custom(doc: dict) -> EntityRecord:
     record.modified = _opt_str(doc, "modified")
 
     sitelinks = doc.get("sitelinks", 0)
-    if not isinstance(sitelinks, int) or isinstance(sitelinks, bool) or sitelinks < 0:
-        raise ValueError("sitelinks: must be a non-negative integer")
+    if not isinstance(sitelinks, int) or isinstance(sitelinks, bool) or not 0 <= sitelinks < 1 << 63:
+        raise ValueError("sitelinks: must be a non-negative integer below 2**63 (the graph stores 64-bit integers)")
     record.sitelinks = sitelinks
 
     for image in _str_list(doc, "images"):
@@ -130,14 +132,14 @@ def _entity_id(doc: dict) -> tuple[str, str]:
     if qid is not None and uid is not None and qid != uid:
         raise ValueError("qid: give either 'qid' or 'id', not both")
     if qid is not None:
-        if not isinstance(qid, str) or not _ITEM_RE.match(qid):
+        if not isinstance(qid, str) or not _ITEM_RE.fullmatch(qid):
             raise ValueError(f"qid: {str(qid)[:80]!r} is not a Wikidata item id like Q42")
         return qid, "item"
     if uid is None:
         raise ValueError("id: required ('qid' for a Wikidata item, or 'id' for your own entity)")
-    if not isinstance(uid, str) or not USER_ID_RE.match(uid):
+    if not isinstance(uid, str) or not USER_ID_RE.fullmatch(uid):
         raise ValueError(f"id: {str(uid)[:80]!r} must match {USER_ID_RE.pattern}")
-    if _ITEM_RE.match(uid):
+    if _ITEM_RE.fullmatch(uid):
         return uid, "item"
     if is_qid(uid):
         raise ValueError(f"id: {uid!r} looks like a Wikidata property/lexeme id; use a prefix such as 'my:{uid}'")
@@ -212,11 +214,13 @@ def _relations(doc: dict) -> list[tuple[str, str]]:
         if not isinstance(rel, dict) or set(rel) != {"pid", "target"}:
             raise ValueError(f"relations[{i}]: must be an object with exactly 'pid' and 'target'")
         pid, target = rel["pid"], rel["target"]
-        if isinstance(pid, str) and re.match(r"^P[0-9]+$", pid) and not PID_RE.match(pid):
+        if isinstance(pid, str) and re.fullmatch(r"P[0-9]+", pid) and not PID_RE.fullmatch(pid):
             raise ValueError(f"relations[{i}].pid: {pid!r} is not a valid property id")
-        if not isinstance(pid, str) or not (PID_RE.match(pid) or RELATION_NAME_RE.match(pid)):
+        if not isinstance(pid, str) or not (PID_RE.fullmatch(pid) or RELATION_NAME_RE.fullmatch(pid)):
             raise ValueError(f"relations[{i}].pid: {str(pid)[:80]!r} is neither a PID nor a name matching "
                              f"{RELATION_NAME_RE.pattern}")
+        if pid.upper() in RESERVED_REL_TYPES:
+            raise ValueError(f"relations[{i}].pid: {pid!r} is reserved for the linking layer; choose another name")
         if not is_entity_id(target):
             raise ValueError(f"relations[{i}].target: {str(target)[:80]!r} is not an entity id")
         out.append((pid, target))

@@ -59,6 +59,8 @@ CREATE (a)-[:%s {pid: $pid}]->(b)
 
 
 CONFLICT_RETRIES = 3
+ROW_OVERHEAD = 512  # bytes per node row beyond its strings (keys, numbers, Bolt structure)
+CLAIM_BYTES = 64  # bytes per claim row sent ({s, t} element ids)
 
 
 @dataclass
@@ -78,6 +80,15 @@ class PreparedEntity:
     qid: str
     row: dict[str, Any]
     claims: list[tuple[str, str]]  # (pid, target)
+    size: int = 0  # bytes this entity adds to the batch's Bolt messages, about: batches are sized by it
+
+
+def _utf8_len(value: Any) -> int:
+    if isinstance(value, str):
+        return len(value.encode("utf-8"))
+    if isinstance(value, list):
+        return sum(_utf8_len(v) for v in value)
+    return 0
 
 
 def prepare(rec: EntityRecord) -> PreparedEntity:
@@ -88,7 +99,9 @@ def prepare(rec: EntityRecord) -> PreparedEntity:
         "attributes_json": json.dumps(rec.attributes, ensure_ascii=False, sort_keys=True),
         "hash": rec.content_hash(),
     }
-    return PreparedEntity(rec.qid, row, [(r.pid, r.target) for r in rec.relations])
+    claims = [(r.pid, r.target) for r in rec.relations]
+    size = ROW_OVERHEAD + sum(_utf8_len(v) for v in row.values()) + CLAIM_BYTES * len(claims)
+    return PreparedEntity(rec.qid, row, claims, size)
 
 
 def write_entities(

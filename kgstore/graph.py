@@ -6,17 +6,32 @@ every query is parameterised, and writes go through managed transactions so the 
 
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
-from neo4j import Driver, GraphDatabase, ManagedTransaction, Transaction
-from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable
+from neo4j import READ_ACCESS, Driver, GraphDatabase, ManagedTransaction, Transaction
+from neo4j.exceptions import AuthError, ConfigurationError, Neo4jError, ServiceUnavailable
 
 from kgstore.chunks import chunked
-from kgstore.config import Config
-from kgstore.errors import GraphAuthError, GraphUnavailable, KgError
+from kgstore.config import Config, redact_url
+from kgstore.errors import ConfigError, GraphAuthError, GraphUnavailable, KgError
+from kgstore.model import RESERVED_REL_TYPES
 
+
+
+# Longest wait for the server's next answer. A server that stops answering (ArcadeDB after a Bolt message it refuses
+# as too large; a hung or partitioned server) is then an error instead of a wait for ever: the driver has no read
+# timeout of its own, so it is set on each transaction's socket.
+READ_TIMEOUT = 300.0
+
+
+def _bound(tx: Any, seconds: float) -> None:
+    """Give the transaction's connection a socket read timeout (the driver's own hook for server-sent hints)."""
+    sock = getattr(getattr(tx, "_connection", None), "socket", None)
+    if sock is not None and hasattr(sock, "set_read_timeout"):
+        sock.set_read_timeout(seconds)
 
 
 @dataclass
@@ -29,13 +44,23 @@ class ServerInfo:
 class GraphStore:
     """Batched, parameterised reads and writes against one Bolt server and database."""
 
-    def __init__(self, uri: str, user: str, password: str | None, database: str, *, embedded: bool = False):
-        self.uri = uri
+    def __init__(self, uri: str, user: str, password: str | None, database: str, *, embedded: bool = False,
+                 read_timeout: float = READ_TIMEOUT):
+        self.uri = redact_url(uri)  # what messages and `kg status` show
         self.database = database
         self.embedded = embedded
-        self._driver: Driver = GraphDatabase.driver(
-            uri, auth=(user, password or ""), connection_timeout=10, max_transaction_retry_time=30
-        )
+        self.read_timeout = read_timeout
+        if self.uri != uri:  # the driver refuses userinfo with an error that echoes the whole URI
+            raise ConfigError(
+                f"the graph URI {self.uri} carries credentials (user:password@); remove them from KG_GRAPH_URI and set "
+                "KG_GRAPH_USER and KG_GRAPH_PASSWORD instead"
+            )
+        try:
+            self._driver: Driver = GraphDatabase.driver(
+                uri, auth=(user, password or ""), connection_timeout=10, max_transaction_retry_time=30
+            )
+        except (ConfigurationError, ValueError) as exc:
+            raise ConfigError(f"bad graph URI {self.uri}: use bolt://HOST:PORT or neo4j://HOST:PORT") from None
         self._check()
 
     @classmethod
@@ -81,18 +106,25 @@ class GraphStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _bounded(self, fn: Callable[[ManagedTransaction], Any]) -> Callable[[ManagedTransaction], Any]:
+        def run(tx: ManagedTransaction) -> Any:
+            _bound(tx, self.read_timeout)
+            return fn(tx)
+
+        return run
+
     def read(self, query: str, **params: Any) -> list[dict[str, Any]]:
         with self._driver.session(database=self.database) as session:
-            return session.execute_read(lambda tx: [r.data() for r in tx.run(query, params)])
+            return session.execute_read(self._bounded(lambda tx: [r.data() for r in tx.run(query, params)]))
 
     def write(self, query: str, **params: Any) -> list[dict[str, Any]]:
         with self._driver.session(database=self.database) as session:
-            return session.execute_write(lambda tx: [r.data() for r in tx.run(query, params)])
+            return session.execute_write(self._bounded(lambda tx: [r.data() for r in tx.run(query, params)]))
 
     def write_fn(self, fn: Callable[[ManagedTransaction], Any]) -> Any:
         """Run several statements in one retried transaction."""
         with self._driver.session(database=self.database) as session:
-            return session.execute_write(fn)
+            return session.execute_write(self._bounded(fn))
 
     def write_batches(self, query: str, rows: Iterable[dict[str, Any]], batch_size: int = 1000, **params: Any) -> int:
         """UNWIND `$rows` in batches, one transaction each; returns the number of rows written."""
@@ -102,11 +134,27 @@ class GraphStore:
             total += len(batch)
         return total
 
+    def read_only(self, query: str, **params: Any) -> list[dict[str, Any]]:
+        """Run a query in a read transaction that is always rolled back.
+
+        ArcadeDB ignores the driver's read access mode, so the rollback is what keeps a user's ad-hoc query from
+        changing the graph there; Neo4j refuses writes in a read transaction anyway.
+        """
+        with self._driver.session(database=self.database, default_access_mode=READ_ACCESS) as session:
+            tx = session.begin_transaction()
+            _bound(tx, self.read_timeout)
+            try:
+                return [r.data() for r in tx.run(query, params)]
+            finally:
+                if not tx.closed():
+                    tx.rollback()
+
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
         """An explicit transaction: committed on success, rolled back on any exception."""
         with self._driver.session(database=self.database) as session:
             tx = session.begin_transaction()
+            _bound(tx, self.read_timeout)
             try:
                 yield tx
                 tx.commit()
@@ -122,9 +170,7 @@ class GraphStore:
 
 def validate_rel_type(pid: str) -> str:
     """Relationship types cannot be parameters: only validated PIDs or safe names are formatted into Cypher."""
-    import re
-
-    if not re.fullmatch(r"P[1-9][0-9]*|[A-Za-z][A-Za-z0-9_]{0,63}", pid):
+    if not re.fullmatch(r"P[1-9][0-9]*|[A-Za-z][A-Za-z0-9_]{0,63}", pid) or pid.upper() in RESERVED_REL_TYPES:
         raise KgError(f"invalid relationship type {pid!r}")
     return pid
 

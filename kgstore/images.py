@@ -9,22 +9,32 @@ from __future__ import annotations
 
 import hashlib
 import io
+import ipaddress
 import os
+import socket
 import tempfile
+import threading
+import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse
+from typing import Iterator
+from urllib.parse import urljoin, urlparse
 
 from PIL import Image, UnidentifiedImageError
 
 from kgstore.errors import InputError
 
 USER_AGENT = "kg-indexer/0.1 (entity knowledge graph; image embedding)"  # Wikimedia refuses anonymous clients
-DEFAULT_TIMEOUT = 15.0
+DEFAULT_TIMEOUT = 15.0  # per socket operation
+DEFAULT_DEADLINE = 30.0  # for a whole fetch: a server dripping bytes cannot hold a fetch longer
 DEFAULT_MAX_BYTES = 20 << 20
-DEFAULT_MAX_PIXELS = 60_000_000
+DEFAULT_MAX_PIXELS = 25_000_000  # decoded (after JPEG draft scaling); a 188-byte PNG can claim 56 million
+DECODE_BUDGET_IMAGES = 2  # pixels being decoded at once, in images of max_pixels, across a loader's threads
+KEEP_SIDE = 1024  # decoded images are kept at most this large: CLIP needs 224-448 px
+MAX_REDIRECTS = 5
 COMMONS_THUMB_WIDTH = 640
 DRAFT_SIZE = (512, 512)  # JPEGs are decoded at reduced scale near this size: CLIP needs 224-448 px anyway
 _DECODE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError)
@@ -57,15 +67,67 @@ def download_url(url: str) -> str:
     return url
 
 
+def refused_address(host: str) -> str | None:
+    """Why an image may not be fetched from `host` (an address or a name, resolved here), or None when every
+    address it has is public: loopback, private, link-local (cloud metadata), reserved and multicast addresses are
+    refused unless KG_IMAGE_ALLOW_PRIVATE is set."""
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError) as exc:
+        return f"unresolvable host ({exc.__class__.__name__})"
+    for info in infos:
+        ip = ipaddress.ip_address(info[4][0].split("%", 1)[0])
+        if not ip.is_global or ip.is_multicast:
+            return f"refused: {host} is a non-public address ({ip}); set KG_IMAGE_ALLOW_PRIVATE=1 to allow it"
+    return None
+
+
+class _Refused(Exception):
+    pass
+
+
+class _GuardedRedirects(urllib.request.HTTPRedirectHandler):
+    """Every redirect is checked like the first URL: http(s) only, public addresses unless allowed."""
+
+    max_redirections = MAX_REDIRECTS
+
+    def __init__(self, loader: "ImageLoader") -> None:
+        self.loader = loader
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001 - urllib's signature
+        reason = self.loader.refusal(urljoin(req.full_url, newurl))
+        if reason is not None:
+            raise _Refused(f"redirect {reason}")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
 class ImageLoader:
-    """Fetches, caches (raw bytes, under `cache_dir`, keyed by sha1 of the URL) and decodes images."""
+    """Fetches, caches (raw bytes, under `cache_dir`, keyed by sha1 of the URL) and decodes images.
+
+    Bounded: http(s) only, public addresses only (unless `allow_private`), redirects checked the same way,
+    `deadline` seconds per fetch, `max_bytes` per image, `max_pixels` decoded per image, and at most
+    DECODE_BUDGET_IMAGES x `max_pixels` being decoded at once by all threads (a batch's images load in parallel).
+    """
 
     def __init__(self, cache_dir: Path, *, timeout: float = DEFAULT_TIMEOUT, max_bytes: int = DEFAULT_MAX_BYTES,
-                 max_pixels: int = DEFAULT_MAX_PIXELS):
+                 max_pixels: int = DEFAULT_MAX_PIXELS, deadline: float = DEFAULT_DEADLINE,
+                 allow_private: bool = False):
         self.cache_dir = Path(cache_dir)
         self.timeout = timeout
+        self.deadline = deadline
         self.max_bytes = max_bytes
         self.max_pixels = max_pixels
+        self.allow_private = allow_private
+        self._opener = urllib.request.build_opener(_GuardedRedirects(self))
+        self._budget = threading.Condition()
+        self._decoding = 0  # pixels being decoded now
+
+    def refusal(self, url: str) -> str | None:
+        """Why `url` may not be fetched, or None."""
+        parsed = urlparse(url)
+        if parsed.scheme.lower() not in ("http", "https") or not parsed.hostname:
+            return f"refused: only http(s) URLs are fetched ({parsed.scheme or 'no scheme'}://)"
+        return None if self.allow_private else refused_address(parsed.hostname)
 
     def load(self, ref: str | Path) -> LoadedImage:
         ref = str(ref)
@@ -126,13 +188,29 @@ class ImageLoader:
         return loaded
 
     def _fetch(self, url: str) -> tuple[bytes, LoadedImage | None]:
-        request = urllib.request.Request(download_url(url), headers={"User-Agent": USER_AGENT, "Accept": "image/*"})
+        target = download_url(url)
+        refused = self.refusal(target)
+        if refused is not None:
+            return b"", LoadedImage(url, skip=refused)
+        request = urllib.request.Request(target, headers={"User-Agent": USER_AGENT, "Accept": "image/*"})
+        give_up = time.monotonic() + self.deadline
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with self._opener.open(request, timeout=min(self.timeout, self.deadline)) as response:
                 length = response.headers.get("Content-Length")
                 if length and length.isdigit() and int(length) > self.max_bytes:
                     return b"", LoadedImage(url, skip=f"larger than {self.max_bytes} bytes")
-                data = response.read(self.max_bytes + 1)
+                chunks, size = [], 0
+                while size <= self.max_bytes:
+                    if time.monotonic() > give_up:
+                        return b"", LoadedImage(url, skip=f"took longer than {self.deadline:g} s", transient=True)
+                    chunk = response.read1(64 << 10)
+                    if not chunk:
+                        break
+                    chunks.append(chunk)
+                    size += len(chunk)
+                data = b"".join(chunks)
+        except _Refused as exc:
+            return b"", LoadedImage(url, skip=str(exc))
         except urllib.error.HTTPError as exc:
             return b"", LoadedImage(url, skip=f"HTTP {exc.code}", transient=exc.code in _RETRYABLE_HTTP)
         except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
@@ -143,18 +221,37 @@ class ImageLoader:
         return data, None
 
     def _decode(self, source: str, data: bytes) -> LoadedImage:
-        """Check the bytes really are one readable raster image, then decode it to RGB."""
+        """Check the bytes really are one readable raster image, then decode it to RGB, within the pixel budgets,
+        and keep it at most KEEP_SIDE pixels a side."""
         try:
             with Image.open(io.BytesIO(data)) as probe:
-                if probe.width * probe.height > self.max_pixels:
-                    return LoadedImage(source, skip=f"more than {self.max_pixels} pixels")
                 probe.verify()
             image = Image.open(io.BytesIO(data))
-            image.draft("RGB", DRAFT_SIZE)
-            image.load()
-            return LoadedImage(source, image=image.convert("RGB"))
+            image.draft("RGB", DRAFT_SIZE)  # JPEGs decode at reduced scale: the size below is what gets decoded
+            pixels = image.width * image.height
+            if pixels > self.max_pixels:
+                return LoadedImage(source, skip=f"more than {self.max_pixels} pixels")
+            with self._decode_budget(pixels):
+                image.load()
+                rgb = image.convert("RGB")
+            rgb.thumbnail((KEEP_SIDE, KEEP_SIDE))
+            return LoadedImage(source, image=rgb)
         except _DECODE_ERRORS as exc:
             return LoadedImage(source, skip=f"not a readable image ({exc.__class__.__name__})")
+
+    @contextmanager
+    def _decode_budget(self, pixels: int) -> Iterator[None]:
+        """Wait until `pixels` fit in the budget shared by this loader's threads (one image always fits)."""
+        budget = DECODE_BUDGET_IMAGES * self.max_pixels
+        with self._budget:
+            self._budget.wait_for(lambda: self._decoding == 0 or self._decoding + pixels <= budget)
+            self._decoding += pixels
+        try:
+            yield
+        finally:
+            with self._budget:
+                self._decoding -= pixels
+                self._budget.notify_all()
 
     def _store(self, path: Path, data: bytes) -> None:
         """Atomic write, so that a concurrent or interrupted run never reads half a file."""

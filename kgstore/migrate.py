@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from neo4j.exceptions import ConstraintError
+
 from kgstore.errors import MigrationError
 from kgstore.graph import GraphStore
 
@@ -84,10 +86,33 @@ def status(graph: GraphStore, directory: Path | None = None) -> list[MigrationSt
     ]
 
 
+# Racing first commands may all find a migration pending: its statements are idempotent (IF NOT EXISTS), and this
+# constraint makes the record unique, so each version is recorded once whoever wins.
+RECORD_CONSTRAINT = "CREATE CONSTRAINT migration_version IF NOT EXISTS FOR (m:Migration) REQUIRE m.version IS UNIQUE"
+RECORD_QUERY = ("MERGE (m:Migration {version: $version}) SET m.name = $name, m.checksum = $checksum, "
+                "m.applied_at = datetime()")
+
+
+def _record(graph: GraphStore, m: Migration) -> None:
+    for attempt in range(3):
+        try:
+            graph.write(RECORD_QUERY, version=m.version, name=m.name, checksum=m.checksum)
+            return
+        except ConstraintError:  # another process recorded it between our MERGE's lookup and its create
+            if _applied(graph).get(m.version):
+                return
+    raise MigrationError(f"migration {m.version:04d}_{m.name}: could not record it (unique constraint conflicts)")
+
+
 def migrate(graph: GraphStore, directory: Path | None = None) -> list[Migration]:
     """Apply pending migrations in order; returns the ones applied now (empty when up to date)."""
     migrations = load_migrations(directory)
     applied = _applied(graph)
+    if any(m.version not in applied for m in migrations):
+        # Records duplicated by earlier races would block the constraint: one per version is kept.
+        graph.write("MATCH (m:Migration) WITH m.version AS v, collect(m) AS ms WHERE size(ms) > 1 "
+                    "UNWIND ms[1..] AS extra DELETE extra")
+        graph.write(RECORD_CONSTRAINT)
     _verify(migrations, applied)
     done: list[Migration] = []
     for m in migrations:
@@ -98,11 +123,7 @@ def migrate(graph: GraphStore, directory: Path | None = None) -> list[Migration]
                 graph.write(statement)
             except Exception as exc:
                 raise MigrationError(f"migration {m.version:04d}_{m.name} failed on `{statement[:80]}`: {exc}") from exc
-        graph.write(
-            "MERGE (m:Migration {version: $version}) SET m.name = $name, m.checksum = $checksum, "
-            "m.applied_at = datetime()",
-            version=m.version, name=m.name, checksum=m.checksum,
-        )
+        _record(graph, m)
         done.append(m)
     return done
 

@@ -8,8 +8,11 @@ import re
 import uuid
 from dataclasses import dataclass, field, fields
 
-QID_RE = re.compile(r"^[QPL][1-9][0-9]*$")
-PID_RE = re.compile(r"^P[1-9][0-9]*$")
+# Ids are matched whole (fullmatch): `$` also matches before a final newline, and "Q42\n" would pass.
+QID_RE = re.compile(r"[QPL][1-9][0-9]*")
+PID_RE = re.compile(r"P[1-9][0-9]*")
+# Relationship types of the linking layer (linkers.writeback): a claim with one of these names would pass for a link.
+RESERVED_REL_TYPES = frozenset({"REFERS_TO", "HAS_MENTION"})
 _KG_NAMESPACE = uuid.UUID("6f1c9a57-2b43-4d63-9a7e-6f1e0c0b8d11")
 
 
@@ -57,7 +60,7 @@ _RECORD_FIELDS = [f.name for f in fields(EntityRecord)]
 
 
 def is_qid(value: str) -> bool:
-    return bool(QID_RE.match(value))
+    return isinstance(value, str) and bool(QID_RE.fullmatch(value))
 
 
 def point_id(qid: str) -> int | str:
@@ -65,7 +68,7 @@ def point_id(qid: str) -> int | str:
 
     Q42 -> 42; properties and lexemes are offset into their own ranges; other (custom) ids map to a UUID5.
     """
-    if QID_RE.match(qid):
+    if QID_RE.fullmatch(qid):
         n = int(qid[1:])
         return {"Q": 0, "P": 1 << 60, "L": 2 << 60}[qid[0]] + n
     return str(uuid.uuid5(_KG_NAMESPACE, qid))

@@ -373,9 +373,12 @@ def shortest_path(graph: GraphStore, source: str, target: str, max_hops: int = 4
 
 
 # ------------------------------------------------------------------------------------------------ ad-hoc Cypher
-_LITERALS = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`|//[^\n]*|/\*.*?\*/", re.S)
+# A `//` comment ends at any line break a parser may honour (a carriage return ends it for Cypher).
+_LITERALS = re.compile(
+    r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`|//[^\n\r\v\f\x85\u2028\u2029]*|/\*.*?\*/", re.S
+)
 _WRITES = re.compile(
-    r"(?<![\w.$])(CREATE|MERGE|DELETE|DETACH|SET|REMOVE|DROP|FOREACH|LOAD\s+CSV|IN\s+TRANSACTIONS"
+    r"(?<![\w.$])(CREATE|MERGE|DELETE|DETACH|SET|REMOVE|DROP|FOREACH|INSERT|LOAD\s+CSV|IN\s+TRANSACTIONS"
     r"|ALTER|GRANT|DENY|REVOKE|RENAME)(?![\w])",
     re.I,
 )
@@ -407,7 +410,8 @@ def parse_params(pairs: list[str] | tuple[str, ...]) -> dict[str, Any]:
 def run_cypher(
     graph: GraphStore, query: str, params: dict[str, Any] | None = None, write: bool = False
 ) -> CypherResult:
-    """Run a user's Cypher query: in a read transaction, refusing write clauses, unless `write`."""
+    """Run a user's Cypher query; unless `write`, write clauses are refused and the query runs in a transaction
+    that is always rolled back (the server, not only the clause check, keeps the graph unchanged)."""
     from neo4j.exceptions import ClientError, DatabaseError
 
     if not query.strip():
@@ -420,7 +424,7 @@ def run_cypher(
                 "to let it change the graph"
             )
     try:
-        rows = (graph.write if write else graph.read)(query, **(params or {}))
+        rows = (graph.write if write else graph.read_only)(query, **(params or {}))
     except (ClientError, DatabaseError) as exc:
         message = (exc.message or str(exc)).strip()
         raise InputError(f"the graph server rejected the query: {message}") from exc

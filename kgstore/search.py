@@ -60,7 +60,8 @@ class Searcher:
         self.collection = config.collection
         self._text_encoder = text_encoder
         self._image_encoder = image_encoder
-        self._image_loader = image_loader or ImageLoader(config.home / "cache" / "images")
+        self._image_loader = image_loader or ImageLoader(config.home / "cache" / "images",
+                                                         allow_private=config.image_allow_private)
         self._dense_sizes: dict[str, int] | None = None  # looked up once: a check per query would double latency
         self._grpc = None if vectors.local else getattr(vectors.client, "grpc_points", None)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kgstore.config import Config
+from kgstore.config import Config, redact_url
 from kgstore.graph import GraphStore
 from kgstore.vectors import VectorStore
 
@@ -17,14 +17,6 @@ COUNTS = {
 }
 
 
-def _redact(uri: str) -> str:
-    """URIs are printed without any user:password part."""
-    if "@" in uri.split("//", 1)[-1]:
-        scheme, rest = uri.split("//", 1)
-        return f"{scheme}//{rest.split('@', 1)[1]}"
-    return uri
-
-
 def status(config: Config, graph: GraphStore, vectors: VectorStore) -> dict[str, Any]:
     info = graph.server_info()
     counts = {name: graph.count(q) for name, q in COUNTS.items()}
@@ -33,14 +25,14 @@ def status(config: Config, graph: GraphStore, vectors: VectorStore) -> dict[str,
         "home": str(config.home),
         "graph": {
             "kind": "embedded ArcadeDB (Bolt)" if graph.embedded else "bolt server",
-            "uri": _redact(graph.uri),
+            "uri": redact_url(graph.uri),
             "database": graph.database,
             "server": info.agent,
             "bolt": info.protocol,
         },
         "vectors": {
             "kind": "qdrant local mode" if vectors.local else "qdrant server",
-            "location": _redact(vectors.location),
+            "location": redact_url(vectors.location),
             "version": vectors.version(),
             "collection": config.collection,
         },

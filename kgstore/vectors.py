@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 
 from qdrant_client import QdrantClient, models
 
-from kgstore.config import Config
+from kgstore.config import Config, redact_url
 from kgstore.errors import VectorStoreError
 
 log = logging.getLogger(__name__)
@@ -29,19 +29,20 @@ class VectorStore:
     @classmethod
     def from_config(cls, config: Config) -> "VectorStore":
         if config.qdrant_url:
+            shown = redact_url(config.qdrant_url)
             parsed = urlparse(config.qdrant_url)
             if parsed.scheme not in ("http", "https") or not parsed.hostname:
-                raise VectorStoreError(f"KG_QDRANT_URL {config.qdrant_url!r} is not an http(s) URL")
+                raise VectorStoreError(f"KG_QDRANT_URL {shown!r} is not an http(s) URL")
             grpc_port = config.qdrant_grpc_port
             client = QdrantClient(
                 url=config.qdrant_url, api_key=config.qdrant_api_key, prefer_grpc=True, grpc_port=grpc_port, timeout=60
             )
-            store = cls(client, local=False, location=config.qdrant_url)
+            store = cls(client, local=False, location=shown)
             try:
                 client.get_collections()
             except Exception as exc:  # grpc and http raise unrelated types
                 raise VectorStoreError(
-                    f"cannot reach Qdrant at {config.qdrant_url} (gRPC port {grpc_port}): {exc.__class__.__name__}; "
+                    f"cannot reach Qdrant at {shown} (gRPC port {grpc_port}): {exc.__class__.__name__}; "
                     "is the server running? Unset KG_QDRANT_URL to use local mode"
                 ) from exc
             return store

@@ -71,9 +71,20 @@ CLUE_KINDS = ("ocr", "caption", "dense_captions", "tags", "objects")
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 TEXT_SUFFIXES = (".txt",)
 # Same rule as custom entity ids (indexers.custom.USER_ID_RE); linkers do not import indexers.
-_ENTITY_ID_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.:-]{0,199}$")
+_ENTITY_ID_RE = re.compile(r"[A-Za-z][A-Za-z0-9_.:-]{0,199}")  # matched whole: `$` passes "Q42\n"
 _URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_HTTP_RE = re.compile(r"^https?://", re.I)
 _WORD_RE = re.compile(r"\w+")
+# A document's text goes into the graph in one Bolt message, which ArcadeDB refuses over 16 MiB (and the driver then
+# waits for ever): a larger document is a bad line, to be split by the user.
+MAX_TEXT_BYTES = 8 << 20
+
+
+def _too_large(text: str) -> str | None:
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size <= MAX_TEXT_BYTES:
+        return None
+    return f"text: too large ({size >> 20} MiB; a document holds at most {MAX_TEXT_BYTES >> 20} MiB): split it"
 
 
 @dataclass
@@ -217,6 +228,8 @@ def _parse_document(line: str, base: Path) -> Document:
     image = _image(obj.get("image"), base)
     if not text and image is None:
         raise _Bad("text: empty and no image given; a document needs text, an image or both")
+    if (reason := _too_large(text)) is not None:
+        raise _Bad(reason)
     meta = obj.get("meta", {})
     if not isinstance(meta, dict):
         raise _Bad("meta: must be a JSON object")
@@ -243,6 +256,8 @@ def _image(value: Any, base: Path) -> str | None:
     if not isinstance(value, str) or not value.strip():
         raise _Bad("image: must be a non-empty string (path or URL)")
     if _URL_RE.match(value):
+        if not _HTTP_RE.match(value):
+            raise _Bad(f"image: {value[:80]!r}: only http(s) URLs and local paths are read")
         return value
     path = Path(value).expanduser()
     path = path if path.is_absolute() else base / path
@@ -310,7 +325,7 @@ def _gold(value: Any, where: str) -> str | None:
         return None
     if isinstance(value, str) and value.upper() == NIL:
         return NIL
-    if not isinstance(value, str) or not (is_qid(value) or _ENTITY_ID_RE.match(value)):
+    if not isinstance(value, str) or not (is_qid(value) or _ENTITY_ID_RE.fullmatch(value)):
         raise _Bad(f"{where}.gold: {value!r} is neither an entity id (Q42, acme:x) nor \"NIL\"")
     return value
 
@@ -327,6 +342,8 @@ def read_text_file(path: Path, doc_id: str | None = None) -> Document | BadLine:
         return BadLine(path, None, f"not UTF-8 text ({exc.reason} at byte {exc.start}); convert it to UTF-8")
     if not text.strip():
         return BadLine(path, None, "empty text file")
+    if (reason := _too_large(text)) is not None:
+        return BadLine(path, None, reason)
     return Document(doc_id or path.stem, text, meta={"path": str(path)})
 
 

@@ -12,6 +12,8 @@ from neo4j import ManagedTransaction
 
 from kgstore.graph import GraphStore
 
+GROUP_BYTES = 4 << 20  # with one document of up to 8 MiB (linkers.corpus.MAX_TEXT_BYTES) a message stays < 12 MiB
+
 DOCS_QUERY = """
 UNWIND $docs AS d
 MERGE (doc:Document {id: d.id})
@@ -44,12 +46,31 @@ SET r.score = l.score, r.rank = 1, r.run_id = $run_id, r.models = $models
 
 def write_results(graph: GraphStore, docs: Sequence[dict[str, Any]], mentions: Sequence[dict[str, Any]],
                   method: str, run_id: str, models: list[str]) -> None:
-    """One transaction per batch: a batch of documents lands whole or not at all."""
+    """Documents in groups of at most GROUP_BYTES of text, one transaction each (a document lands whole with its
+    mentions): ArcadeDB refuses a Bolt message over 16 MiB, and the driver then waits for ever."""
+    by_doc: dict[str, list[dict[str, Any]]] = {}
+    for m in mentions:
+        by_doc.setdefault(m["doc_id"], []).append(m)
+    group: list[dict[str, Any]] = []
+    size = 0
+    for doc in docs:
+        group.append(doc)
+        size += len((doc.get("text") or "").encode("utf-8", "surrogatepass")) + 512 * len(by_doc.get(doc["id"], ()))
+        if size >= GROUP_BYTES:
+            _write_group(graph, group, [m for d in group for m in by_doc.pop(d["id"], [])], method, run_id, models)
+            group, size = [], 0
+    rest = [m for ms in by_doc.values() for m in ms]
+    if group or rest:
+        _write_group(graph, group, rest, method, run_id, models)
+
+
+def _write_group(graph: GraphStore, docs: list[dict[str, Any]], mentions: list[dict[str, Any]], method: str,
+                 run_id: str, models: list[str]) -> None:
     links = [{"id": m["id"], "qid": m["qid"], "score": m["score"]} for m in mentions if m["qid"]]
 
     def work(tx: ManagedTransaction) -> None:
-        tx.run(DOCS_QUERY, docs=list(docs), run_id=run_id).consume()
-        tx.run(MENTIONS_QUERY, mentions=list(mentions)).consume()
+        tx.run(DOCS_QUERY, docs=docs, run_id=run_id).consume()
+        tx.run(MENTIONS_QUERY, mentions=mentions).consume()
         tx.run(CLEAR_QUERY, mentions=[{"id": m["id"], "qid": m["qid"]} for m in mentions], method=method).consume()
         if links:
             tx.run(LINKS_QUERY, links=links, method=method, run_id=run_id, models=models).consume()

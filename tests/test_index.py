@@ -98,7 +98,7 @@ def image_server():
 
 
 def test_image_loader_fetches_caches_and_classifies_failures(image_server: str, tmp_path: Path) -> None:
-    loader = ImageLoader(tmp_path / "cache", timeout=0.5)
+    loader = ImageLoader(tmp_path / "cache", timeout=0.5, allow_private=True)
     first = loader.load(f"{image_server}/ok.jpg")
     assert first.ok and first.image.mode == "RGB" and loader.cache_path(f"{image_server}/ok.jpg").is_file()
     assert loader.load(f"{image_server}/ok.jpg").ok and _ImageServer.hits == ["/ok.jpg"]  # second one from cache
@@ -106,7 +106,7 @@ def test_image_loader_fetches_caches_and_classifies_failures(image_server: str, 
     assert (missing.skip, missing.transient) == ("HTTP 404", False)
     slow = loader.load(f"{image_server}/slow.jpg")
     assert slow.skip.startswith("unreachable") and slow.transient
-    small = ImageLoader(tmp_path / "cache2", max_bytes=1000).load(f"{image_server}/ok.jpg")
+    small = ImageLoader(tmp_path / "cache2", max_bytes=1000, allow_private=True).load(f"{image_server}/ok.jpg")
     assert small.skip == "larger than 1000 bytes" and not small.transient
     not_image = tmp_path / "notes.jpg"
     not_image.write_text("not an image", encoding="utf-8")

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from kgstore.config import redact_url
 from kgstore.errors import ConfigError
 from linkers.llm.cache import ResponseCache
 from linkers.llm.errors import BudgetExhausted, LLMError, LLMUnavailable
@@ -42,15 +43,6 @@ class Reply:
     prompt_tokens: int
     completion_tokens: int
     seconds: float
-
-
-def _safe_url(url: str) -> str:
-    """The URL without user:password, fit for logs and errors."""
-    parts = urlsplit(url)
-    netloc = parts.hostname or ""
-    if parts.port:
-        netloc = f"{netloc}:{parts.port}"
-    return parts._replace(netloc=netloc).geturl()
 
 
 def _short(text: str, limit: int = 200) -> str:
@@ -78,7 +70,7 @@ class LLMClient:
         self.settings = settings
         self.base_url = str(settings.base_url).rstrip("/")
         self.url = self.base_url + "/chat/completions"
-        self.safe_url = _safe_url(self.url)
+        self.safe_url = redact_url(self.url)
         self.available = True
         self._lock = threading.Lock()
         self._semaphore = threading.BoundedSemaphore(max(1, settings.concurrency))
