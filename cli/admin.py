@@ -34,7 +34,7 @@ def server_status(app: AppContext, as_json: bool) -> None:
 @pass_app
 def server_start(app: AppContext) -> None:
     """Start the embedded server now (commands also start it on demand)."""
-    state = embedded.ensure_server(app.config.home, app.config.graph_heap)
+    state = embedded.ensure_server(app.config.home, app.config.graph_heap, app.config.graph_idle_timeout)
     click.echo(f"running: pid {state.pid}, {state.uri}")
 
 

@@ -7,11 +7,11 @@ import time
 from pathlib import Path
 
 import click
-from tqdm import tqdm
 
 from cli.context import AppContext, echo_json, pass_app
 from indexers.ingest import IngestOptions, IngestSummary, ingest
 from indexers.sources import FORMATS
+from kgstore.progress import progress_bar
 
 EXIT_PARTIAL = 3
 
@@ -47,7 +47,7 @@ def ingest_cmd(app: AppContext, paths: tuple[Path, ...], fmt: str | None, langs:
             limit=limit, resume=resume,
             errors_path=errors_path or app.config.home / "ingest-errors" / f"{path.name}.{time.strftime('%Y%m%d-%H%M%S')}.jsonl",
         )
-        with tqdm(desc=f"ingest {path.name}", unit=" lines", disable=None, file=sys.stderr) as bar:
+        with progress_bar(desc=f"ingest {path.name}", unit=" lines") as bar:
             def progress(lines: int, entities: int) -> None:
                 bar.update(lines - bar.n)
                 bar.set_postfix(entities=entities, refresh=False)

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 import click
-from tqdm import tqdm
 
 from cli.context import AppContext, echo_json, pass_app
 from kgstore.chunks import chunked
@@ -25,6 +24,7 @@ from linkers.methods import build_reranker, method_settings
 from linkers.rerankers import LLM_METHODS, METHODS
 from linkers.rerankers.llm_method import WHEN, LLMOptions
 from linkers.writeback import linked_documents
+from kgstore.progress import progress_bar
 
 EXIT_PARTIAL = 3
 
@@ -180,7 +180,7 @@ def link_cmd(app: AppContext, corpus: tuple[Path, ...], margs: MethodArgs, no_wr
     started = time.perf_counter()
     out_fh = open(out, "w", encoding="utf-8") if out else None
     try:
-        with tqdm(desc="link", unit=" docs", disable=None, file=sys.stderr) as bar:
+        with progress_bar(desc="link", unit=" docs") as bar:
             docs = _good(read_corpus(list(corpus)), bad)
             if resume:
                 docs = _not_yet_linked(linker, docs, counts)
@@ -261,7 +261,7 @@ def _ensure_kb(app: AppContext, dataset) -> None:
 
 def _evaluate(linker: Linker, docs: Iterator[Document], k: int, report: list | None) -> Evaluator:
     ev = Evaluator(k=k)
-    with tqdm(desc="eval", unit=" docs", disable=None, file=sys.stderr) as bar:
+    with progress_bar(desc="eval", unit=" docs") as bar:
         for n, results in _batches(linker, docs):
             bar.update(n)
             for r in results:
@@ -319,7 +319,7 @@ def _eval_given(app: AppContext, ds, margs: MethodArgs, report: Path | None, as_
                               settings=margs.settings(), encoder=encoder)
     started = time.perf_counter()
     mentions = list(ds.given())
-    with tqdm(mentions, desc="eval", unit=" mentions", disable=None, file=sys.stderr) as bar:
+    with progress_bar(mentions, desc="eval", unit=" mentions") as bar:
         ev, results = evaluate_given(rank_given(bar, reranker, encoder.encode), k=10)
     seconds = time.perf_counter() - started
     metrics = ev.metrics()
@@ -364,7 +364,7 @@ def train_cmd(app: AppContext, dataset: str, split: str, limit: int, top_k: int,
     _ensure_kb(app, ds)
     linker = _linker(app, LinkOptions(top_k=top_k, context=context, write=False), detect=False)
     data: list[TrainingMention] = []
-    with tqdm(desc="features", unit=" docs", disable=None, file=sys.stderr) as bar:
+    with progress_bar(desc="features", unit=" docs") as bar:
         for n, results in _batches(linker, _good(ds.documents(), [])):
             bar.update(n)
             data += [TrainingMention(r.gold, [(c["qid"], c["features"]) for c in r.candidates])

@@ -30,7 +30,7 @@ def kb(servers, graph_driver, tmp_path_factory):
     runner = CliRunner()
     res = runner.invoke(cli, ["ingest", str(MEL / "wikimel"), "--json"], env=env)
     assert res.exit_code == 0, res.output
-    assert json.loads(res.output)["entities"] == 18880
+    assert json.loads(res.stdout)["entities"] == 18880
     res = runner.invoke(cli, ["index", "--text", "--names", "--json"], env=env)
     assert res.exit_code == 0, res.output
     return cfg, env
@@ -67,7 +67,7 @@ def test_link_writes_edges_queryable_and_idempotent(kb, tmp_path: Path) -> None:
     out = tmp_path / "results.jsonl"
     res = runner.invoke(cli, ["link", str(corpus), "--json", "--out", str(out)], env=env)
     assert res.exit_code == 0, res.output
-    summary = json.loads(res.output)
+    summary = json.loads(res.stdout)
     assert summary["documents"] == 40 and summary["mentions"] > 40 and summary["bad_lines"] == 0
     first = _link_counts(env)
     assert first == (40, summary["mentions"], summary["linked"])
@@ -77,15 +77,15 @@ def test_link_writes_edges_queryable_and_idempotent(kb, tmp_path: Path) -> None:
     correct = [r for r in rows if r["qid"] == r["gold"]]
     assert len(correct) / len(rows) > 0.6  # real linking on a 46-mention sample (0.70 measured); eval measures more
     qid = correct[0]["qid"]
-    mentions = json.loads(runner.invoke(cli, ["query", "mentions", qid, "--json"], env=env).output)
+    mentions = json.loads(runner.invoke(cli, ["query", "mentions", qid, "--json"], env=env).stdout)
     assert any(m["doc_id"] == correct[0]["doc_id"] and m["score"] == correct[0]["score"] for m in mentions["mentions"])
 
     again = runner.invoke(cli, ["link", str(corpus), "--json"], env=env)
     assert again.exit_code == 0
-    assert json.loads(again.output)["run_id"] == summary["run_id"]
+    assert json.loads(again.stdout)["run_id"] == summary["run_id"]
     assert _link_counts(env) == first  # no duplicate documents, mentions or edges
 
-    resumed = json.loads(runner.invoke(cli, ["link", str(corpus), "--resume", "--json"], env=env).output)
+    resumed = json.loads(runner.invoke(cli, ["link", str(corpus), "--resume", "--json"], env=env).stdout)
     assert (resumed["already_linked"], resumed["documents"]) == (40, 0)  # an interrupted job skips what it wrote
 
 
@@ -94,7 +94,7 @@ def test_malformed_lines_are_reported_and_good_ones_linked(kb, tmp_path: Path) -
     corpus = _corpus(tmp_path, n=10, bad=True)
     res = CliRunner().invoke(cli, ["link", str(corpus), "--no-write", "--json"], env=env)
     assert res.exit_code == 3, res.output
-    summary = json.loads(res.output)
+    summary = json.loads(res.stdout)
     assert summary["documents"] == 10 and summary["bad_lines"] == 2
     assert any(":4:" in b for b in summary["bad"]) and any(":8:" in b for b in summary["bad"])
 
@@ -113,7 +113,7 @@ def test_eval_wikimel_json_metrics(kb) -> None:
     cfg, env = kb
     res = CliRunner().invoke(cli, ["eval", "wikimel", "--split", "dev", "--limit", "60", "--json"], env=env)
     assert res.exit_code == 0, res.output
-    data = json.loads(res.output)
+    data = json.loads(res.stdout)
     for key in ("hits@1", "hits@3", "hits@5", "mrr", "recall@k", "n"):
         assert key in data
     assert data["n"] > 60 and data["protocol"]["kb_size"] == 18880
@@ -127,7 +127,7 @@ def test_static_context_encoder_links_and_is_its_own_run(kb, tmp_path: Path) -> 
     res = runner.invoke(cli, ["eval", "wikimel", "--split", "dev", "--limit", "60", "--context", "static", "--json"],
                         env=env)
     assert res.exit_code == 0, res.output
-    data = json.loads(res.output)
+    data = json.loads(res.stdout)
     assert data["protocol"]["context_encoder"] == "static:sentence-transformers:all-MiniLM-L6-v2"
     assert data["recall@k"] > 0.85 and data["hits@1"] > 0.7
     corpus = tmp_path / "plain.jsonl"
@@ -138,7 +138,7 @@ def test_static_context_encoder_links_and_is_its_own_run(kb, tmp_path: Path) -> 
         res = runner.invoke(cli, ["link", str(corpus), "--no-write", "--json", "--context", context, "--out", str(out)],
                             env=env)
         assert res.exit_code == 0, res.output
-        runs[context] = json.loads(res.output)["run_id"]
+        runs[context] = json.loads(res.stdout)["run_id"]
         linked = {r["surface"]: r["qid"] for r in map(json.loads, out.read_text().splitlines())}
         assert linked["Barack Obama"] == "Q76"
     assert len(set(runs.values())) == 3  # edges of different context encoders never overwrite each other
