@@ -14,8 +14,14 @@ from kgstore.embedded import stop_if_idle
 def main(argv: list[str]) -> int:
     home, pid, idle_s = Path(argv[0]), int(argv[1]), float(argv[2])
     poll = min(max(idle_s / 4, 0.5), 30.0)
+    next_check = time.monotonic() + poll
     while True:
-        time.sleep(poll)
+        time.sleep(0.5)
+        if not Path(f"/proc/{pid}").exists():
+            return 0  # stopped by `kg server stop` or killed
+        if time.monotonic() < next_check:
+            continue
+        next_check = time.monotonic() + poll
         stopped = stop_if_idle(home, pid, idle_s)
         if stopped is None:
             return 0
