@@ -2,6 +2,9 @@
 
 Ids are stable (document id, mention id from the span) and the run id is derived from the settings, so linking
 the same corpus again with the same settings changes nothing; a changed decision replaces the method's edge.
+A document id reused for a different text or image (a `.txt` file's id is its name) replaces the document: its
+old mentions and their links of every method go in the same transaction, so no mention points into a text it was
+not cut from.
 """
 
 from __future__ import annotations
@@ -12,10 +15,19 @@ from neo4j import ManagedTransaction
 
 from kgstore.graph import GraphStore
 
+# before DOCS_QUERY: the mentions of a document whose content changed were cut from the old content
+STALE_QUERY = """
+UNWIND $docs AS d
+MATCH (doc:Document {id: d.id})
+WHERE coalesce(doc.text, '') <> coalesce(d.text, '') OR coalesce(doc.image, '') <> coalesce(d.image, '')
+OPTIONAL MATCH (doc)-[:HAS_MENTION]->(x:Mention)
+DETACH DELETE x
+RETURN count(DISTINCT doc) AS replaced
+"""
 DOCS_QUERY = """
 UNWIND $docs AS d
 MERGE (doc:Document {id: d.id})
-SET doc.text = d.text, doc.image = d.image, doc.source = d.source, doc.run_id = $run_id
+SET doc.text = d.text, doc.image = d.image, doc.source = d.source, doc.meta_json = d.meta_json, doc.run_id = $run_id
 """
 MENTIONS_QUERY = """
 UNWIND $mentions AS m
@@ -43,18 +55,21 @@ SET r.score = l.score, r.rank = 1, r.run_id = $run_id, r.models = $models
 
 
 def write_results(graph: GraphStore, docs: Sequence[dict[str, Any]], mentions: Sequence[dict[str, Any]],
-                  method: str, run_id: str, models: list[str]) -> None:
-    """One transaction per batch: a batch of documents lands whole or not at all."""
+                  method: str, run_id: str, models: list[str]) -> int:
+    """One transaction per batch: a batch of documents lands whole or not at all. Returns how many documents
+    replaced a different text or image stored under the same id."""
     links = [{"id": m["id"], "qid": m["qid"], "score": m["score"]} for m in mentions if m["qid"]]
 
-    def work(tx: ManagedTransaction) -> None:
+    def work(tx: ManagedTransaction) -> int:
+        replaced = tx.run(STALE_QUERY, docs=list(docs)).single()["replaced"]
         tx.run(DOCS_QUERY, docs=list(docs), run_id=run_id).consume()
         tx.run(MENTIONS_QUERY, mentions=list(mentions)).consume()
         tx.run(CLEAR_QUERY, mentions=[{"id": m["id"], "qid": m["qid"]} for m in mentions], method=method).consume()
         if links:
             tx.run(LINKS_QUERY, links=links, method=method, run_id=run_id, models=models).consume()
+        return replaced
 
-    graph.write_fn(work)
+    return graph.write_fn(work)
 
 
 def linked_documents(graph: GraphStore, doc_ids: list[str], run_id: str) -> set[str]:
