@@ -14,6 +14,8 @@ import click
 
 from cli.context import AppContext, echo_json, pass_app
 from kgstore.chunks import chunked
+from kgstore.progress import progress, progress_bar
+from kgstore.queries import kb_fingerprint
 from kgstore.search import Searcher
 from linkers.corpus import NIL, BadLine, Document, read_corpus
 from linkers.datasets import BUILTIN, GIVEN, load_dataset
@@ -24,7 +26,6 @@ from linkers.methods import build_reranker, method_settings
 from linkers.rerankers import LLM_METHODS, METHODS
 from linkers.rerankers.llm_method import WHEN, LLMOptions
 from linkers.writeback import linked_documents
-from kgstore.progress import progress_bar
 
 EXIT_PARTIAL = 3
 
@@ -97,9 +98,11 @@ def method_options(f):
 
 def _detector(app: AppContext) -> GazetteerDetector:
     graph = app.graph()
-    n = graph.count("MATCH (e:Entity) WHERE e.stub = false RETURN count(e)")
+    n, fingerprint = kb_fingerprint(graph)
+    path = app.config.home / "cache" / f"gazetteer-{app.config.collection}.bin"
 
     def aliases() -> Iterator[tuple[str, str]]:
+        progress(f"building the mention gazetteer from {n:,} entities' names (once per KB change; cached in {path})")
         after = ""
         while True:
             rows = graph.read("MATCH (e:Entity) WHERE e.stub = false AND e.qid > $after RETURN e.qid AS qid, "
@@ -112,8 +115,7 @@ def _detector(app: AppContext) -> GazetteerDetector:
                         yield a, r["qid"]
             after = rows[-1]["qid"]
 
-    path = app.config.home / "cache" / f"gazetteer-{app.config.collection}.bin"
-    return GazetteerDetector.cached(path, f"{app.config.graph_uri or 'embedded'}|{n}", aliases)
+    return GazetteerDetector.cached(path, f"{app.config.graph_uri or 'embedded'}|{n}|{fingerprint}", aliases)
 
 
 def _linker(app: AppContext, opts: LinkOptions, detect: bool, margs: MethodArgs | None = None) -> Linker:
@@ -254,9 +256,13 @@ def _ensure_kb(app: AppContext, dataset) -> None:
 
     graph = app.graph()
     if not graph.count("MATCH (e:Entity) WHERE e.source = $s RETURN count(e)", s=dataset.kb.name):
-        click.echo(f"ingesting the {dataset.name} KB slice from {dataset.kb}", err=True)
-        ingest(graph, dataset.kb, IngestOptions(errors_path=app.config.home / "ingest-errors" / f"{dataset.name}.jsonl"))
-    Indexer(app.config, graph, app.vectors()).run()
+        progress(f"the graph lacks the {dataset.name} KB slice: ingesting it from {dataset.kb} (once)")
+        with progress_bar(desc=f"ingest {dataset.kb.name}", unit=" lines") as bar:
+            ingest(graph, dataset.kb, IngestOptions(errors_path=app.config.home / "ingest-errors" / f"{dataset.name}.jsonl"),
+                   lambda lines, entities: bar.update(lines - bar.n))
+    indexer = Indexer(app.config, graph, app.vectors())
+    with progress_bar(total=indexer.total(), desc="index", unit=" entities") as bar:
+        indexer.run(lambda n, summary: bar.update(n))
 
 
 def _evaluate(linker: Linker, docs: Iterator[Document], k: int, report: list | None) -> Evaluator:
