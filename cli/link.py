@@ -265,7 +265,8 @@ def _ensure_kb(app: AppContext, dataset) -> None:
         indexer.run(lambda n, summary: bar.update(n))
 
 
-def _evaluate(linker: Linker, docs: Iterator[Document], k: int, report: list | None) -> Evaluator:
+def _evaluate(linker: Linker, docs: Iterator[Document], k: int, report: list | None, report_all: bool = False
+              ) -> Evaluator:
     ev = Evaluator(k=k)
     with progress_bar(desc="eval", unit=" docs") as bar:
         for n, results in _batches(linker, docs):
@@ -275,8 +276,9 @@ def _evaluate(linker: Linker, docs: Iterator[Document], k: int, report: list | N
                     continue
                 ranked = [c["qid"] for c in r.candidates]
                 ev.add(Scored(gold=r.gold, ranked=ranked, retrieved=r.retrieved, predicted=r.qid or NIL))
-                if report is not None and (r.qid or NIL) != r.gold:
-                    report.append(r.to_json(explain=True))
+                correct = (r.qid or NIL) == r.gold
+                if report is not None and (report_all or not correct):
+                    report.append({**r.to_json(explain=True), "correct": correct})
     return ev
 
 
@@ -287,36 +289,43 @@ def _evaluate(linker: Linker, docs: Iterator[Document], k: int, report: list | N
 @method_options
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path),
               help="Write metrics, protocol and every wrong mention (with its trace) to this JSON file.")
+@click.option("--report-all", is_flag=True,
+              help="The report lists every mention (`mentions`, each with `correct`), not only the wrong ones.")
 @click.option("--json", "as_json", is_flag=True, help="Print metrics as JSON (hits@1, hits@3, hits@5, mrr, recall@k, n).")
 @pass_app
 def eval_cmd(app: AppContext, dataset: str, split: str, limit: int | None, margs: MethodArgs, report: Path | None,
-             as_json: bool) -> None:
+             report_all: bool, as_json: bool) -> None:
     """Measure linking on a dataset with gold answers. Nothing is written.
 
     DATASET: wikimel or wikidiverse (KB retrieval; their KB slice is loaded when the graph does not have it),
     i2cr-wikidiverse (given-candidates protocol: each mention brings 10 candidates and image clues; no KB,
     no servers), or a corpus JSONL whose mentions carry `gold` (QID or NIL).
     """
+    if dataset not in BUILTIN and click.get_current_context().get_parameter_source("split").name == "COMMANDLINE":
+        raise click.UsageError(f"--split chooses a split of {' or '.join(BUILTIN)}; {dataset} has none (it is "
+                               "evaluated whole; --limit N takes its first N documents)")
+    if report_all and not report:
+        raise click.UsageError("--report-all needs --report FILE")
     ds = load_dataset(dataset, split if dataset in BUILTIN else None, limit)
     if ds.given is not None:
-        return _eval_given(app, ds, margs, report, as_json)
+        return _eval_given(app, ds, margs, report, report_all, as_json)
     _ensure_kb(app, ds)
     linker = _linker(app, margs.link_options(write=False), detect=False, margs=margs)
     linker.context_encoder  # load the model before the clock starts
     bad: list[BadLine] = []
     errors: list | None = [] if report else None
     started = time.perf_counter()
-    ev = _evaluate(linker, _good(ds.documents(), bad), margs.top_k, errors)
+    ev = _evaluate(linker, _good(ds.documents(), bad), margs.top_k, errors, report_all)
     seconds = time.perf_counter() - started
     metrics = ev.metrics()
     proto = protocol(ds.name, ds.split, kb_size=app.vectors().count(app.config.collection), candidates=margs.top_k,
                      method=linker.reranker.version(), retrieval="exact+fuzzy name, dense context (RRF)",
                      context_encoder=linker.context_version,
                      mentions_per_s=round(metrics.n / seconds, 1) if seconds else None)
-    _print_eval(metrics.to_json(proto), metrics, proto, _llm_stats(linker), errors, report, as_json)
+    _print_eval(metrics.to_json(proto), metrics, proto, _llm_stats(linker), errors, report, as_json, report_all)
 
 
-def _eval_given(app: AppContext, ds, margs: MethodArgs, report: Path | None, as_json: bool) -> None:
+def _eval_given(app: AppContext, ds, margs: MethodArgs, report: Path | None, report_all: bool, as_json: bool) -> None:
     from kgstore.encoders.text import load_text_encoder
     from linkers.given import evaluate_given, rank_given
 
@@ -332,16 +341,18 @@ def _eval_given(app: AppContext, ds, margs: MethodArgs, report: Path | None, as_
     proto = protocol(ds.name, ds.split, kb_size=None, candidates=10, method=reranker.version(),
                      retrieval="given candidates (10 per mention, from the dataset)",
                      mentions_per_s=round(metrics.n / seconds, 1) if seconds else None)
-    errors = [r.to_json() for r in results if r.predicted != r.mention.gold] if report else None
-    _print_eval(metrics.to_json(proto), metrics, proto, _llm_stats(reranker), errors, report, as_json)
+    errors = [{**r.to_json(), "correct": r.predicted == r.mention.gold} for r in results
+              if report_all or r.predicted != r.mention.gold] if report else None
+    _print_eval(metrics.to_json(proto), metrics, proto, _llm_stats(reranker), errors, report, as_json, report_all)
 
 
 def _print_eval(data: dict, metrics, proto: dict, llm: dict | None, errors: list | None, report: Path | None,
-                as_json: bool) -> None:
+                as_json: bool, report_all: bool = False) -> None:
     if llm:
         data["llm"] = llm
     if report:
-        report.write_text(json.dumps({"metrics": data, "errors": errors}, indent=2, ensure_ascii=False, default=str))
+        report.write_text(json.dumps({"metrics": data, "mentions" if report_all else "errors": errors}, indent=2,
+                                     ensure_ascii=False, default=str))
     if as_json:
         echo_json(data)
     else:

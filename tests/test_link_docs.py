@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from cli.main import cli
 from index_helpers import cli_env
 from kgstore.config import load_config
+from kgstore.errors import InputError
 from kgstore.graph import GraphStore
 
 SAMPLE_KB = Path(__file__).resolve().parents[1] / "samples" / "kb" / "fb15k-sample.jsonl.gz"
@@ -115,3 +116,56 @@ def test_gazetteer_rebuilt_when_an_alias_changes_but_the_count_does_not(sample, 
     _link(env, corpus, "--no-write", "--out", str(out))
     linked = {json.loads(x)["surface"]: json.loads(x)["qid"] for x in out.read_text().splitlines()}
     assert linked.get("Zorblax Quintavius") == "Q76"
+
+
+def _eval_corpus(tmp_path: Path) -> tuple[Path, int]:
+    docs = [
+        {"id": "e1", "text": "Barack Obama flew to Chicago on Monday.",
+         "mentions": [{"start": 0, "end": 12, "gold": "Q76"}, {"start": 21, "end": 28, "gold": "Q1297"},
+                      {"surface": "President Obama", "gold": "Q76"}]},  # a benchmark mention the text does not place
+        {"id": "e2", "text": "Tom Hanks was in Berlin.", "mentions": [{"start": 0, "end": 9, "gold": "Q2263"},
+                                                                     {"start": 17, "end": 23, "gold": "Q64"}]},
+    ]
+    path = tmp_path / "gold.jsonl"
+    path.write_text("".join(json.dumps(d) + "\n" for d in docs))
+    return path, 5
+
+
+def test_eval_counts_mentions_without_a_span_and_reports_all_on_request(sample, tmp_path: Path) -> None:
+    env, _ = sample
+    corpus, n = _eval_corpus(tmp_path)
+    runner = CliRunner()
+    wrong, every = tmp_path / "wrong.json", tmp_path / "all.json"
+    res = runner.invoke(cli, ["eval", str(corpus), "--json", "--report", str(wrong)], env=env)
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["n"] == n  # the unplaced mention stays in the denominator
+    errors = json.loads(wrong.read_text())["errors"]
+    assert all(not e["correct"] for e in errors)
+    res = runner.invoke(cli, ["eval", str(corpus), "--json", "--report", str(every), "--report-all"], env=env)
+    assert res.exit_code == 0, res.output
+    mentions = json.loads(every.read_text())["mentions"]
+    assert len(mentions) == n and sum(not m["correct"] for m in mentions) == len(errors)
+    assert {m["surface"] for m in mentions} >= {"President Obama", "Barack Obama"}
+
+
+def test_eval_refuses_a_split_for_a_corpus_file(sample, tmp_path: Path) -> None:
+    env, _ = sample
+    corpus, _ = _eval_corpus(tmp_path)
+    res = CliRunner().invoke(cli, ["eval", str(corpus), "--split", "dev"], env=env)
+    assert res.exit_code == 2 and "--split" in res.output and "has none" in res.output
+
+
+@pytest.mark.parametrize("toml, message", [
+    ("[kar]\nk = 3\nfactz = 2\n", "unknown kar setting(s) factz"),
+    ("[kra]\nk = 3\n", "unknown method section(s) kra"),
+])
+def test_method_config_refuses_unknown_settings(sample, tmp_path: Path, toml: str, message: str) -> None:
+    env, _ = sample
+    config = tmp_path / "methods.toml"
+    config.write_text(toml)
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text(json.dumps({"id": "x", "text": "Barack Obama spoke."}) + "\n")
+    env = {**env, "KG_LLM_BASE_URL": "http://127.0.0.1:9/v1", "KG_LLM_MODEL": "none"}  # never reached
+    res = CliRunner().invoke(cli, ["link", str(corpus), "--no-write", "--method", "kar", "--method-config",
+                                   str(config)], env=env)
+    assert isinstance(res.exception, InputError) and message in str(res.exception), res.output  # kg exits 2
