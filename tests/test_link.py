@@ -159,6 +159,18 @@ def test_static_context_encoder_links_and_is_its_own_run(kb, tmp_path: Path) -> 
     assert res.exit_code == 2 and "bag-of-words" in res.output
 
 
+def test_explain_marks_the_mentions_the_cascade_re_encoded(kb, tmp_path: Path) -> None:
+    cfg, env = kb
+    out = tmp_path / "explained.jsonl"
+    res = CliRunner().invoke(cli, ["link", str(_corpus(tmp_path, n=20)), "--no-write", "--explain", "--out", str(out)],
+                             env=env)
+    assert res.exit_code == 0, res.output
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    refined = [r for r in rows if r["trace"].get("context")]
+    assert 0 < len(refined) < len(rows)  # some, not all: the unsure ones
+    assert res.stdout.count("  context: re-encoded, model (static ranking unsure)") == len(refined)
+
+
 def test_cascade_runs_the_text_model_only_where_the_static_ranking_is_unsure(kb) -> None:
     from kgstore.search import Searcher
     from kgstore.vectors import VectorStore
