@@ -17,7 +17,7 @@ from kgstore.chunks import chunked
 from kgstore.progress import progress, progress_bar
 from kgstore.queries import kb_fingerprint
 from kgstore.search import Searcher
-from linkers.corpus import NIL, BadLine, Document, read_corpus
+from linkers.corpus import NIL, BadLine, Document, corpus_size, read_corpus
 from linkers.datasets import BUILTIN, GIVEN, load_dataset
 from linkers.detect import GazetteerDetector
 from linkers.metrics import Evaluator, Scored, protocol, render_table
@@ -182,10 +182,11 @@ def link_cmd(app: AppContext, corpus: tuple[Path, ...], margs: MethodArgs, no_wr
     started = time.perf_counter()
     out_fh = open(out, "w", encoding="utf-8") if out else None
     try:
-        with progress_bar(desc="link", unit=" docs") as bar:
+        with progress_bar(desc="link", unit=" docs", total=corpus_size(list(corpus))) as bar:
             docs = _good(read_corpus(list(corpus)), bad)
             if resume:
                 docs = _not_yet_linked(linker, docs, counts)
+                bar.total = None  # the already linked ones are skipped unseen: no ETA
             for batch_docs, results in _batches(linker, docs):
                 counts["documents"] += batch_docs
                 bar.update(batch_docs)
@@ -267,11 +268,11 @@ def _ensure_kb(app: AppContext, dataset) -> None:
         indexer.run(lambda n, summary: bar.update(n))
 
 
-def _evaluate(linker: Linker, docs: Iterator[Document], k: int, report: list | None, report_all: bool = False
+def _evaluate(linker: Linker, docs: list[Document], k: int, report: list | None, report_all: bool = False
               ) -> Evaluator:
     ev = Evaluator(k=k)
-    with progress_bar(desc="eval", unit=" docs") as bar:
-        for n, results in _batches(linker, docs):
+    with progress_bar(desc="eval", unit=" docs", total=len(docs)) as bar:
+        for n, results in _batches(linker, iter(docs)):
             bar.update(n)
             for r in results:
                 if r.gold is None:
@@ -317,7 +318,7 @@ def eval_cmd(app: AppContext, dataset: str, split: str, limit: int | None, margs
     bad: list[BadLine] = []
     errors: list | None = [] if report else None
     started = time.perf_counter()
-    ev = _evaluate(linker, _good(ds.documents(), bad), margs.top_k, errors, report_all)
+    ev = _evaluate(linker, list(_good(ds.documents(), bad)), margs.top_k, errors, report_all)
     seconds = time.perf_counter() - started
     metrics = ev.metrics()
     proto = protocol(ds.name, ds.split, kb_size=app.vectors().count(app.config.collection), candidates=margs.top_k,

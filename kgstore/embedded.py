@@ -139,6 +139,24 @@ def read_state(home: Path) -> ServerState | None:
     return None
 
 
+def running_homes() -> list[Path]:
+    """Data directories of every embedded kg graph server this user runs (found from their command lines), so
+    `kg server status|stop` can point at a server started under another KG_HOME (e.g. the demo's)."""
+    homes = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if not proc.name.isdigit() or proc.stat().st_uid != os.getuid():
+                continue
+            args = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if "com.arcadedb.server.ArcadeDBServer" in args:
+            root = next((a.split("=", 1)[1] for a in args if a.startswith("-Darcadedb.server.rootPath=")), None)
+            if root and Path(root).name == "graph" and (Path(root) / "server.json").exists():
+                homes.append(Path(root).parent)
+    return sorted(set(homes))
+
+
 def _log_tail(path: Path, n: int = 20) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-n:])

@@ -121,3 +121,12 @@ def test_idle_server_stops_itself_but_not_while_connected(home: Path) -> None:
     assert embedded.read_state(home) is None
     out = CliRunner().invoke(cli, ["--home", str(home), "server", "status", "--json"])
     assert json.loads(out.stdout)["running"] is False
+
+
+def test_server_commands_point_at_a_server_under_another_home(home: Path, tmp_path: Path) -> None:
+    embedded.ensure_server(home, idle_timeout=0)
+    other = tmp_path / "other-home"
+    out = CliRunner().invoke(cli, ["--home", str(other), "server", "stop"])
+    assert out.exit_code == 0, out.output
+    assert f"an embedded graph server runs under {home.resolve()}: kg --home {home.resolve()} server stop" in out.stdout
+    assert embedded.read_state(home) is not None  # pointed at, not stopped

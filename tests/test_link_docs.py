@@ -55,6 +55,16 @@ def test_long_jobs_print_progress_lines_when_stderr_is_not_a_tty(sample) -> None
     assert not any("\r" in line for line in lines)  # plain lines for a log file, no bar redrawn with \r
 
 
+def test_link_progress_knows_the_corpus_size(sample) -> None:
+    env, _ = sample
+    news = SAMPLE_KB.parents[1] / "corpus" / "news.jsonl"
+    n = sum(1 for line in news.read_text().splitlines() if line.strip())
+    res = CliRunner().invoke(cli, ["link", str(news), "--no-write", "--json"], env=env)
+    assert res.exit_code == 0, res.output
+    assert any(re.match(rf"kg: link: {n}/{n} docs \(100%\), [\d.]+ docs/s, elapsed \d+s, ETA 0s", line)
+               for line in res.stderr.splitlines()), res.stderr
+
+
 def _link(env, corpus: Path, *args: str) -> dict:
     res = CliRunner().invoke(cli, ["link", str(corpus), "--json", *args], env=env)
     assert res.exit_code == 0, res.output
