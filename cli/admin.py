@@ -28,13 +28,21 @@ def server_status(app: AppContext, as_json: bool) -> None:
         click.echo(f"running: pid {state.pid}, {state.uri} (data {state.root})")
     else:
         click.echo(f"not running (home {app.config.home})")
+        _point_at_others(app)
+
+
+def _point_at_others(app: AppContext) -> None:
+    """A server started under another KG_HOME (the demo's .kg-demo) is invisible from this one: name it."""
+    for home in embedded.running_homes():
+        if home != app.config.home:
+            click.echo(f"an embedded graph server runs under {home}: kg --home {home} server stop")
 
 
 @server.command("start")
 @pass_app
 def server_start(app: AppContext) -> None:
     """Start the embedded server now (commands also start it on demand)."""
-    state = embedded.ensure_server(app.config.home, app.config.graph_heap)
+    state = embedded.ensure_server(app.config.home, app.config.graph_heap, app.config.graph_idle_timeout)
     click.echo(f"running: pid {state.pid}, {state.uri}")
 
 
@@ -42,7 +50,11 @@ def server_start(app: AppContext) -> None:
 @pass_app
 def server_stop(app: AppContext) -> None:
     """Stop the embedded server cleanly; data stays under the home directory."""
-    click.echo("stopped" if embedded.stop_server(app.config.home) else "not running")
+    if embedded.stop_server(app.config.home):
+        click.echo("stopped")
+    else:
+        click.echo(f"not running (home {app.config.home})")
+        _point_at_others(app)
 
 
 @click.command("migrate")

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 
 import click
-from tqdm import tqdm
 
 from cli.context import AppContext, echo_json, pass_app
 from indexers.index import Indexer, IndexOptions, IndexSummary
 from kgstore.entity_index import IMAGE, INDEXES, NAMES, TEXT
+from kgstore.progress import progress_bar
 
 
 @click.command("index")
@@ -40,7 +39,7 @@ def index_cmd(app: AppContext, want_text: bool, want_names: bool, want_images: b
         limit=limit, recreate=recreate,
     )
     indexer = Indexer(app.config, app.graph(), app.vectors(), options)
-    with tqdm(total=indexer.total(), desc="index", unit=" entities", disable=None, file=sys.stderr) as bar:
+    with progress_bar(total=indexer.total(), desc="index", unit=" entities") as bar:
         def progress(n: int, summary: IndexSummary) -> None:
             bar.update(n)
             bar.set_postfix(encoded=summary.encoded, refresh=False)

@@ -7,11 +7,11 @@ import time
 from pathlib import Path
 
 import click
-from tqdm import tqdm
 
 from cli.context import AppContext, echo_json, pass_app
 from indexers.ingest import IngestOptions, IngestSummary, ingest
 from indexers.sources import FORMATS
+from kgstore.progress import progress_bar
 
 EXIT_PARTIAL = 3
 
@@ -47,7 +47,7 @@ def ingest_cmd(app: AppContext, paths: tuple[Path, ...], fmt: str | None, langs:
             limit=limit, resume=resume,
             errors_path=errors_path or app.config.home / "ingest-errors" / f"{path.name}.{time.strftime('%Y%m%d-%H%M%S')}.jsonl",
         )
-        with tqdm(desc=f"ingest {path.name}", unit=" lines", disable=None, file=sys.stderr) as bar:
+        with progress_bar(desc=f"ingest {path.name}", unit=" lines") as bar:
             def progress(lines: int, entities: int) -> None:
                 bar.update(lines - bar.n)
                 bar.set_postfix(entities=entities, refresh=False)
@@ -57,7 +57,7 @@ def ingest_cmd(app: AppContext, paths: tuple[Path, ...], fmt: str | None, langs:
         if not as_json:
             _print_summary(summary)
     if as_json:
-        echo_json([s.to_dict() for s in summaries] if len(summaries) > 1 else summaries[0].to_dict())
+        echo_json(_json_summary(summaries))
     statuses = {s.status for s in summaries}
     if "failed" in statuses:
         sys.exit(1)
@@ -78,3 +78,15 @@ def _print_summary(s: IngestSummary) -> None:
         click.echo(f"  bad lines recorded in {s.errors_file}")
     if s.fatal:
         click.echo(f"error: {s.fatal}", err=True)
+
+
+def _json_summary(summaries: list[IngestSummary]) -> dict:
+    """One object whatever the number of files: the totals, and `files` with each file's summary."""
+    files = [x.to_dict() for x in summaries]
+    totals = {k: sum(f[k] for f in files) for k in ("lines_read", "entities", "unchanged", "relationships", "skipped",
+                                                    "errors")}
+    seconds = sum(x.seconds for x in summaries)
+    worst = next((st for st in ("failed", "partial") if any(f["status"] == st for f in files)), "ok")
+    return {**totals, "seconds": round(seconds, 3),
+            "entities_per_s": round(totals["entities"] / seconds, 1) if seconds else 0.0, "status": worst,
+            "files": files}

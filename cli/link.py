@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 import click
-from tqdm import tqdm
 
 from cli.context import AppContext, echo_json, pass_app
 from kgstore.chunks import chunked
 from kgstore.errors import InputError
+from kgstore.progress import progress, progress_bar
+from kgstore.queries import kb_fingerprint
 from kgstore.search import Searcher
-from linkers.corpus import NIL, BadLine, Document, read_corpus
+from linkers.corpus import NIL, BadLine, Document, corpus_size, read_corpus
 from linkers.datasets import BUILTIN, GIVEN, load_dataset
 from linkers.detect import GazetteerDetector
 from linkers.ner import DETECTORS, GazetteerSpans, HybridDetector, NERDetector
@@ -112,9 +113,11 @@ def method_options(f):
 
 def _gazetteer(app: AppContext) -> GazetteerDetector:
     graph = app.graph()
-    n = graph.count("MATCH (e:Entity) WHERE e.stub = false RETURN count(e)")
+    n, fingerprint = kb_fingerprint(graph)
+    path = app.config.home / "cache" / f"gazetteer-{app.config.collection}.bin"
 
     def aliases() -> Iterator[tuple[str, str]]:
+        progress(f"building the mention gazetteer from {n:,} entities' names (once per KB change; cached in {path})")
         after = ""
         while True:
             rows = graph.read("MATCH (e:Entity) WHERE e.stub = false AND e.qid > $after RETURN e.qid AS qid, "
@@ -127,8 +130,7 @@ def _gazetteer(app: AppContext) -> GazetteerDetector:
                         yield a, r["qid"]
             after = rows[-1]["qid"]
 
-    path = app.config.home / "cache" / f"gazetteer-{app.config.collection}.bin"
-    return GazetteerDetector.cached(path, f"{app.config.graph_uri or 'embedded'}|{n}", aliases)
+    return GazetteerDetector.cached(path, f"{app.config.graph_uri or 'embedded'}|{n}|{fingerprint}", aliases)
 
 
 def _detector(app: AppContext, kind: str):
@@ -204,10 +206,11 @@ def link_cmd(app: AppContext, corpus: tuple[Path, ...], margs: MethodArgs, no_wr
     started = time.perf_counter()
     out_fh = open(out, "w", encoding="utf-8") if out else None
     try:
-        with tqdm(desc="link", unit=" docs", disable=None, file=sys.stderr) as bar:
+        with progress_bar(desc="link", unit=" docs", total=corpus_size(list(corpus))) as bar:
             docs = _good(read_corpus(list(corpus)), bad)
             if resume:
                 docs = _not_yet_linked(linker, docs, counts)
+                bar.total = None  # the already linked ones are skipped unseen: no ETA
             for batch_docs, results in _batches(linker, docs):
                 counts["documents"] += batch_docs
                 bar.update(batch_docs)
@@ -262,6 +265,8 @@ def _explain(r: MentionResult) -> None:
     span = f"[{r.start}:{r.end}]" if r.start is not None else (f"box {r.box}" if r.box else "")
     click.echo(f"\n{r.doc_id} {span} {r.surface!r} -> {r.qid or NIL}" + (f" ({r.score:.3f})" if r.score is not None else ""))
     click.echo(f"  stages: {' -> '.join(r.trace['stages'])}   retrieved: {', '.join(r.retrieved)}")
+    if r.trace.get("context"):  # the cascade re-encoded this mention's context with the text model
+        click.echo(f"  context: re-encoded, {r.trace['context']}")
     for i, c in enumerate(r.candidates, 1):
         f = " ".join(f"{k}={v:.3f}" for k, v in c["features"].items() if v)
         s = " ".join(f"{k}={v:.3f}" for k, v in c["sources"].items())
@@ -280,23 +285,29 @@ def _ensure_kb(app: AppContext, dataset) -> None:
 
     graph = app.graph()
     if not graph.count("MATCH (e:Entity) WHERE e.source = $s RETURN count(e)", s=dataset.kb.name):
-        click.echo(f"ingesting the {dataset.name} KB slice from {dataset.kb}", err=True)
-        ingest(graph, dataset.kb, IngestOptions(errors_path=app.config.home / "ingest-errors" / f"{dataset.name}.jsonl"))
-    Indexer(app.config, graph, app.vectors()).run()
+        progress(f"the graph lacks the {dataset.name} KB slice: ingesting it from {dataset.kb} (once)")
+        with progress_bar(desc=f"ingest {dataset.kb.name}", unit=" lines") as bar:
+            ingest(graph, dataset.kb, IngestOptions(errors_path=app.config.home / "ingest-errors" / f"{dataset.name}.jsonl"),
+                   lambda lines, entities: bar.update(lines - bar.n))
+    indexer = Indexer(app.config, graph, app.vectors())
+    with progress_bar(total=indexer.total(), desc="index", unit=" entities") as bar:
+        indexer.run(lambda n, summary: bar.update(n))
 
 
-def _evaluate(linker: Linker, docs: Iterator[Document], k: int, report: list | None) -> Evaluator:
+def _evaluate(linker: Linker, docs: list[Document], k: int, report: list | None, report_all: bool = False
+              ) -> Evaluator:
     ev = Evaluator(k=k)
-    with tqdm(desc="eval", unit=" docs", disable=None, file=sys.stderr) as bar:
-        for n, results in _batches(linker, docs):
+    with progress_bar(desc="eval", unit=" docs", total=len(docs)) as bar:
+        for n, results in _batches(linker, iter(docs)):
             bar.update(n)
             for r in results:
                 if r.gold is None:
                     continue
                 ranked = [c["qid"] for c in r.candidates]
                 ev.add(Scored(gold=r.gold, ranked=ranked, retrieved=r.retrieved, predicted=r.qid or NIL))
-                if report is not None and (r.qid or NIL) != r.gold:
-                    report.append(r.to_json(explain=True))
+                correct = (r.qid or NIL) == r.gold
+                if report is not None and (report_all or not correct):
+                    report.append({**r.to_json(explain=True), "correct": correct})
     return ev
 
 
@@ -312,10 +323,13 @@ def _evaluate(linker: Linker, docs: Iterator[Document], k: int, report: list | N
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path),
               help="Write metrics, protocol and every wrong mention (with its trace) to this JSON file; for "
                    "span-level benchmarks every counted case with its error category.")
+@click.option("--report-all", is_flag=True,
+              help="The report lists every mention (`mentions`, each with `correct`), not only the wrong ones "
+                   "(span-level benchmarks: `cases` holds the correct ones too).")
 @click.option("--json", "as_json", is_flag=True, help="Print metrics as JSON (hits@1, hits@3, hits@5, mrr, recall@k, n).")
 @pass_app
 def eval_cmd(app: AppContext, dataset: str, split: str, limit: int | None, margs: MethodArgs, spans: str,
-             detector: str, report: Path | None, as_json: bool) -> None:
+             detector: str, report: Path | None, report_all: bool, as_json: bool) -> None:
     """Measure linking on a dataset with gold answers. Nothing is written.
 
     DATASET: wikimel or wikidiverse (KB retrieval; their KB slice is loaded when the graph does not have it),
@@ -324,34 +338,39 @@ def eval_cmd(app: AppContext, dataset: str, split: str, limit: int | None, margs
     to end and scored by ELEVANT's span rules: precision, recall, F1, error categories; the user's KB), or a
     corpus JSONL whose mentions carry `gold` (QID or NIL).
     """
+    if dataset not in BUILTIN and click.get_current_context().get_parameter_source("split").name == "COMMANDLINE":
+        raise click.UsageError(f"--split chooses a split of {' or '.join(BUILTIN)}; {dataset} has none (it is "
+                               "evaluated whole; --limit N takes its first N documents)")
+    if report_all and not report:
+        raise click.UsageError("--report-all needs --report FILE")
     ds = load_dataset(dataset, split if dataset in BUILTIN else None, limit)
     if ds.given is not None:
-        return _eval_given(app, ds, margs, report, as_json)
+        return _eval_given(app, ds, margs, report, report_all, as_json)
     if ds.articles is not None:
-        return _eval_spans(app, ds, margs, spans, detector, report, as_json)
+        return _eval_spans(app, ds, margs, spans, detector, report, report_all, as_json)
     _ensure_kb(app, ds)
     linker = _linker(app, margs.link_options(write=False), detect=None, margs=margs)
     linker.context_encoder  # load the model before the clock starts
     bad: list[BadLine] = []
     errors: list | None = [] if report else None
     started = time.perf_counter()
-    ev = _evaluate(linker, _good(ds.documents(), bad), margs.top_k, errors)
+    ev = _evaluate(linker, list(_good(ds.documents(), bad)), margs.top_k, errors, report_all)
     seconds = time.perf_counter() - started
     metrics = ev.metrics()
     proto = protocol(ds.name, ds.split, kb_size=app.vectors().count(app.config.collection), candidates=margs.top_k,
                      method=linker.reranker.version(), retrieval="exact+fuzzy name, dense context (RRF)",
                      context_encoder=linker.context_version,
                      mentions_per_s=round(metrics.n / seconds, 1) if seconds else None)
-    _print_eval(metrics.to_json(proto), metrics, proto, _llm_stats(linker), errors, report, as_json)
+    _print_eval(metrics.to_json(proto), metrics, proto, _llm_stats(linker), errors, report, as_json, report_all)
 
 
 def _eval_spans(app: AppContext, ds, margs: MethodArgs, spans: str, detector: str, report: Path | None,
-                as_json: bool) -> None:
+                report_all: bool, as_json: bool) -> None:
     gold = spans == "gold"
     linker = _linker(app, margs.link_options(write=False), detect=None if gold else detector, margs=margs)
     linker.context_encoder  # load the models before the clock starts
     articles = list(ds.articles())
-    with tqdm(total=len(articles), desc="eval", unit=" docs", disable=None, file=sys.stderr) as bar:
+    with progress_bar(total=len(articles), desc="eval", unit=" docs") as bar:
         ev = span_eval.evaluate(linker, articles, gold_spans=gold, progress=bar)
     proto = {"dataset": ds.name, "kb_size": app.vectors().count(app.config.collection), "candidates": margs.top_k,
              "method": linker.reranker.version(), "spans": "gold" if gold else f"detected ({detector})",
@@ -359,7 +378,8 @@ def _eval_spans(app: AppContext, ds, margs: MethodArgs, spans: str, detector: st
     data = {**ev.to_json(), "protocol": proto}
     if report:
         traces = {r.mention_id: r.to_json(explain=True) for r in ev.results}
-        cases = [{**c.to_json(), "trace": traces.get(f"{c.article_id}#{c.start}-{c.end}")} for c in ev.scores.cases]
+        cases = [{**c.to_json(), "trace": traces.get(f"{c.article_id}#{c.start}-{c.end}")} for c in ev.scores.cases
+                 if report_all or c.category != "correct"]
         report.write_text(json.dumps({"metrics": data, "cases": cases}, indent=2, ensure_ascii=False, default=str))
     if as_json:
         echo_json(data)
@@ -367,7 +387,7 @@ def _eval_spans(app: AppContext, ds, margs: MethodArgs, spans: str, detector: st
         click.echo(span_eval.render(ev, proto))
 
 
-def _eval_given(app: AppContext, ds, margs: MethodArgs, report: Path | None, as_json: bool) -> None:
+def _eval_given(app: AppContext, ds, margs: MethodArgs, report: Path | None, report_all: bool, as_json: bool) -> None:
     from kgstore.encoders.text import load_text_encoder
     from linkers.given import evaluate_given, rank_given
 
@@ -376,23 +396,25 @@ def _eval_given(app: AppContext, ds, margs: MethodArgs, report: Path | None, as_
                               settings=margs.settings(), encoder=encoder)
     started = time.perf_counter()
     mentions = list(ds.given())
-    with tqdm(mentions, desc="eval", unit=" mentions", disable=None, file=sys.stderr) as bar:
+    with progress_bar(mentions, desc="eval", unit=" mentions") as bar:
         ev, results = evaluate_given(rank_given(bar, reranker, encoder.encode), k=10)
     seconds = time.perf_counter() - started
     metrics = ev.metrics()
     proto = protocol(ds.name, ds.split, kb_size=None, candidates=10, method=reranker.version(),
                      retrieval="given candidates (10 per mention, from the dataset)",
                      mentions_per_s=round(metrics.n / seconds, 1) if seconds else None)
-    errors = [r.to_json() for r in results if r.predicted != r.mention.gold] if report else None
-    _print_eval(metrics.to_json(proto), metrics, proto, _llm_stats(reranker), errors, report, as_json)
+    errors = [{**r.to_json(), "correct": r.predicted == r.mention.gold} for r in results
+              if report_all or r.predicted != r.mention.gold] if report else None
+    _print_eval(metrics.to_json(proto), metrics, proto, _llm_stats(reranker), errors, report, as_json, report_all)
 
 
 def _print_eval(data: dict, metrics, proto: dict, llm: dict | None, errors: list | None, report: Path | None,
-                as_json: bool) -> None:
+                as_json: bool, report_all: bool = False) -> None:
     if llm:
         data["llm"] = llm
     if report:
-        report.write_text(json.dumps({"metrics": data, "errors": errors}, indent=2, ensure_ascii=False, default=str))
+        report.write_text(json.dumps({"metrics": data, "mentions" if report_all else "errors": errors}, indent=2,
+                                     ensure_ascii=False, default=str))
     if as_json:
         echo_json(data)
     else:
@@ -438,7 +460,7 @@ def train_cmd(app: AppContext, dataset: str, reranker: str, split: str, dev_spli
     _ensure_kb(app, ds)
     linker = _linker(app, LinkOptions(method="features", top_k=top_k, context=context, write=False), detect=None)
     data: list[TrainingMention] = []
-    with tqdm(desc="features", unit=" docs", disable=None, file=sys.stderr) as bar:
+    with progress_bar(desc="features", unit=" docs") as bar:
         for n, results in _batches(linker, _good(ds.documents(), [])):
             bar.update(n)
             data += [TrainingMention(r.gold, [(c["qid"], c["features"]) for c in r.candidates])
@@ -476,8 +498,8 @@ def _train_learned(app: AppContext, dataset: str, split: str, dev_split: str, de
         examples = learn.Examples()
         docs = list(learn.documents_only(_good(ds.documents(), []), exclude if ds.name in BUILTIN else ()))
         for detect in (True, False):
-            with tqdm(total=len(docs), desc=f"{name} {'detected' if detect else 'gold'} spans", unit=" docs",
-                      disable=None, file=sys.stderr) as bar:
+            with progress_bar(total=len(docs), desc=f"{name} {'detected' if detect else 'gold'} spans",
+                              unit=" docs") as bar:
                 learn.collect(linker, docs, detect, examples, bar.update)
         sets[name] = examples
     booster, fitted = learn.fit(sets["train"], sets["dev"], log=lambda line: click.echo(line, err=True))

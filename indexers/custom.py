@@ -23,6 +23,9 @@ Fields:
 - ``types``: list of entity ids (Q-ids or user ids) this entity is an instance of; each one is also a
   ``P31`` relation (and ``P31`` relations are also types), as for Wikidata items.
 - ``attributes``: ``{name: value}``, value a string, a number or a list of strings/numbers; stored as text.
+- ``describe``: the attribute names, in order, that describe the entity: its text vector embeds them after the
+  label and description (without it: Wikidata's key dates and names, then the other attributes alphabetically,
+  four at most).
 - ``relations``: list of ``{"pid": ..., "target": ...}``. ``pid`` is a Wikidata property id (``P17``) or
   a relation name matching ``[A-Za-z][A-Za-z0-9_]{0,63}`` (not ``REFERS_TO`` or ``HAS_MENTION``, in any case:
   the linking layer's); ``target`` is an entity id (Q-id or user
@@ -55,7 +58,7 @@ _URL_RE = re.compile(r"^https?://", re.IGNORECASE)
 _COMMONS_PREFIXES = ("File:", "file:", "commons:", "Commons:")
 FIELDS = (
     "qid", "id", "label", "aliases", "description", "labels", "images", "types", "attributes", "relations",
-    "sitelinks", "wikipedia_title", "modified",
+    "sitelinks", "wikipedia_title", "modified", "describe",
 )
 
 
@@ -113,6 +116,10 @@ def parse_custom(doc: dict) -> EntityRecord:
     record.image_urls = _dedupe(record.image_urls)
 
     record.attributes = _attributes(doc)
+    record.describe = _str_list(doc, "describe")
+    missing = [name for name in record.describe if name not in record.attributes]
+    if missing:
+        raise ValueError(f"describe: {missing[0]!r} is not one of the entity's attributes")
 
     relations: dict[tuple[str, str], None] = {}
     for t in _str_list(doc, "types"):

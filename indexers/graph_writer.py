@@ -19,7 +19,7 @@ from kgstore.model import EntityRecord
 
 # EntityRecord fields stored as they are; the node's other properties are built by `prepare`.
 _RECORD_PROPS = ("kind", "label", "description", "aliases", "wikipedia_title", "wikipedia_url", "sitelinks", "images",
-                 "image_urls", "types", "subclass_of", "modified")
+                 "image_urls", "types", "subclass_of", "modified", "describe")
 _NODE_PROPS = (*_RECORD_PROPS, "labels_json", "attributes_json", "hash")
 # Every statement returns its hashes or element ids as two collected lists in one row: streaming one Bolt record
 # per row cost the single writer thread more than the server's work (a 2,000-entity batch returns ~15,000 ids).

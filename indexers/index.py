@@ -50,7 +50,7 @@ MATCH (e:Entity)
 WHERE e.stub = false AND e.qid > $after
 RETURN e.qid AS qid, e.kind AS kind, e.label AS label, e.description AS description, e.aliases AS aliases,
        e.sitelinks AS sitelinks, e.images AS images, e.image_urls AS image_urls, e.types AS types,
-       e.attributes_json AS attributes_json, e.priors_json AS priors_json, e.hash AS hash
+       e.attributes_json AS attributes_json, e.describe AS describe, e.priors_json AS priors_json, e.hash AS hash
 ORDER BY e.qid
 LIMIT $n
 """
@@ -137,6 +137,7 @@ class EntityRow:
     types: list[str]
     attributes: dict[str, list[str]]
     hash: str | None
+    describe: list[str] = field(default_factory=list)
     priors: dict[str, int] = field(default_factory=dict)  # alias form -> count (kg ingest of alias counts)
     degree: int = 0  # incoming relationships from other entities
 
@@ -147,7 +148,8 @@ class EntityRow:
             aliases=list(r.get("aliases") or []), sitelinks=int(r.get("sitelinks") or 0),
             images=list(r.get("images") or []), image_urls=list(r.get("image_urls") or []),
             types=list(r.get("types") or []), attributes=json.loads(r.get("attributes_json") or "{}"),
-            hash=r.get("hash"), priors=json.loads(r.get("priors_json") or "{}"),
+            hash=r.get("hash"), describe=list(r.get("describe") or []),
+            priors=json.loads(r.get("priors_json") or "{}"),
         )
 
     @property
@@ -159,13 +161,19 @@ class EntityRow:
 
 
 def entity_text(row: EntityRow) -> str:
-    """What the text index encodes: "label: description. born: 1952-03-11; ..." (key attributes only)."""
+    """What the text index encodes: "label: description. born: 1952-03-11; ..." (key attributes only): the ones
+    the KB names in the entity's `describe`, in its order, else Wikidata's key literals then the rest by name."""
     head = ": ".join(p for p in (row.label, row.description) if p)
     if not head:
         return ""
-    attrs = [(KEY_ATTRIBUTES[k], row.attributes[k]) for k in KEY_ATTRIBUTES if k in row.attributes]
-    attrs += [(k.replace("_", " "), v) for k, v in row.attributes.items() if not _is_pid(k)]
-    tail = "; ".join(f"{name}: {', '.join(values[:2])}" for name, values in attrs[:MAX_ATTRIBUTES] if values)
+    if row.describe:
+        attrs = [(KEY_ATTRIBUTES.get(k, k.replace("_", " ")), row.attributes[k]) for k in row.describe
+                 if k in row.attributes]
+    else:
+        attrs = [(KEY_ATTRIBUTES[k], row.attributes[k]) for k in KEY_ATTRIBUTES if k in row.attributes]
+        attrs += [(k.replace("_", " "), v) for k, v in row.attributes.items() if not _is_pid(k)]
+        attrs = attrs[:MAX_ATTRIBUTES]
+    tail = "; ".join(f"{name}: {', '.join(values[:2])}" for name, values in attrs if values)
     return f"{head}. {tail}" if tail else head
 
 

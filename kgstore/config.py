@@ -21,6 +21,7 @@ ENV_NAMES = {
     "graph_password": "KG_GRAPH_PASSWORD",
     "graph_database": "KG_GRAPH_DATABASE",
     "graph_heap": "KG_GRAPH_HEAP",
+    "graph_idle_timeout": "KG_GRAPH_IDLE_TIMEOUT",
     "qdrant_url": "KG_QDRANT_URL",
     "qdrant_api_key": "KG_QDRANT_API_KEY",
     "qdrant_grpc_port": "KG_QDRANT_GRPC_PORT",
@@ -41,7 +42,7 @@ ENV_NAMES = {
 }
 SECRETS = {"graph_password", "qdrant_api_key", "llm_api_key"}
 INT_FIELDS = {"qdrant_grpc_port", "text_batch_size", "llm_concurrency", "llm_retries"}
-FLOAT_FIELDS = {"llm_timeout"}
+FLOAT_FIELDS = {"llm_timeout", "graph_idle_timeout"}
 BOOL_FIELDS = {"image_allow_private"}
 DEFAULT_HOME = Path("~/.kg")
 
@@ -54,6 +55,7 @@ class Config:
     graph_password: str | None = field(default=None, repr=False)
     graph_database: str = "kg"
     graph_heap: str = "1g"
+    graph_idle_timeout: float = 1800.0  # seconds without use before the embedded server stops itself; 0: never
     qdrant_url: str | None = None  # None: Qdrant local mode under `home/qdrant`
     qdrant_api_key: str | None = field(default=None, repr=False)
     qdrant_grpc_port: int = 6334  # Qdrant's default; gRPC is preferred over HTTP for bulk upserts

@@ -4,6 +4,11 @@ Started as a detached child process on 127.0.0.1 the first time a command needs 
 commands. A file lock serialises start-up so two `kg` commands never start two servers on one database; the
 state file is checked against the live process, so a server killed with SIGKILL leaves nothing that blocks the
 next command (ArcadeDB recovers its database from its own journal on restart).
+
+The server's files and its root password are the owner's alone: `KG_HOME/graph` is 0700, the password file 0600,
+and the password reaches the JVM through a 0600 java @argfile removed once the server is up, never through its
+command line (which every local user can read in `ps` and /proc/PID/cmdline). A small watcher process stops the
+server after `idle_timeout` seconds without a Bolt connection or a `kg` command (it holds ~400 MB).
 """
 
 from __future__ import annotations
@@ -15,17 +20,21 @@ import secrets
 import signal
 import socket
 import subprocess
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator
 
+from kgstore.config import Config
 from kgstore.errors import GraphUnavailable
+from kgstore.progress import progress
 
 START_TIMEOUT_S = 90.0
 DATABASE = "kg"
 USER = "root"
+SECRET_ARGS = "secret.args"  # the 0600 java @argfile that carries the root password, deleted after start-up
 
 
 @dataclass
@@ -43,6 +52,20 @@ class ServerState:
 
 def server_dir(home: Path) -> Path:
     return home / "graph"
+
+
+def _private_dir(home: Path) -> Path:
+    """KG_HOME/graph, created (or narrowed, for data made by older versions) to mode 0700."""
+    d = server_dir(home)
+    d.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if d.stat().st_mode & 0o077:
+        d.chmod(0o700)
+    return d
+
+
+def _touch(home: Path) -> None:
+    """Record that a command is about to use the server, so the idle watcher leaves it running."""
+    (server_dir(home) / "last_used").touch()
 
 
 def _state_file(home: Path) -> Path:
@@ -74,8 +97,7 @@ def _arcadedb_dir() -> Path:
 
 @contextmanager
 def _lock(home: Path) -> Iterator[None]:
-    d = server_dir(home)
-    d.mkdir(parents=True, exist_ok=True)
+    d = _private_dir(home)
     with open(d / "server.lock", "w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
@@ -88,7 +110,7 @@ def password(home: Path) -> str:
     """The generated root password, created once with mode 0600."""
     path = server_dir(home) / "password"
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _private_dir(home)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_urlsafe(24))
@@ -117,6 +139,24 @@ def read_state(home: Path) -> ServerState | None:
     return None
 
 
+def running_homes() -> list[Path]:
+    """Data directories of every embedded kg graph server this user runs (found from their command lines), so
+    `kg server status|stop` can point at a server started under another KG_HOME (e.g. the demo's)."""
+    homes = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if not proc.name.isdigit() or proc.stat().st_uid != os.getuid():
+                continue
+            args = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if "com.arcadedb.server.ArcadeDBServer" in args:
+            root = next((a.split("=", 1)[1] for a in args if a.startswith("-Darcadedb.server.rootPath=")), None)
+            if root and Path(root).name == "graph" and (Path(root) / "server.json").exists():
+                homes.append(Path(root).parent)
+    return sorted(set(homes))
+
+
 def _log_tail(path: Path, n: int = 20) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
@@ -124,16 +164,27 @@ def _log_tail(path: Path, n: int = 20) -> str:
         return "(no log)"
 
 
-def _start(home: Path, heap: str) -> ServerState:
+def _write_secret_args(root: Path, pw: str) -> Path:
+    """The root password as a 0600 java @argfile: the launcher reads it, `ps` shows only its path."""
+    path = root / SECRET_ARGS
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(f'"-Darcadedb.server.rootPassword={pw}"\n')
+    return path
+
+
+def _start(home: Path, heap: str, idle_timeout: float) -> ServerState:
     root = server_dir(home)
     adb = _arcadedb_dir()
     bolt_port, http_port = _free_port(), _free_port()
     java = adb / "jre" / "bin" / "java"
+    secret_args = _write_secret_args(root, password(home))
     cmd = [
         str(java), "-Xms128m", f"-Xmx{heap}", "-cp", f"{adb / 'jars'}/*",
         f"-Darcadedb.server.rootPath={root}",
         f"-Darcadedb.server.databaseDirectory={root / 'databases'}",
-        f"-Darcadedb.server.rootPassword={password(home)}",
+        f"@{secret_args}",
         "-Darcadedb.server.mode=development",
         "-Darcadedb.server.httpIncomingHost=127.0.0.1",
         f"-Darcadedb.server.httpIncomingPort={http_port}",
@@ -144,28 +195,44 @@ def _start(home: Path, heap: str) -> ServerState:
         "com.arcadedb.server.ArcadeDBServer",
     ]
     log = root / "server.log"
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(
-            cmd, cwd=root, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
-        )
-    state = ServerState(proc.pid, bolt_port, http_port, str(root), time.time())
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise GraphUnavailable(
-                f"the embedded graph server exited with code {proc.returncode} while starting; log {log}:\n"
-                + _log_tail(log)
+    progress(f"starting the embedded graph server under {root} (log {log}; up to {START_TIMEOUT_S:.0f} s)")
+    t0 = time.monotonic()
+    try:
+        with open(log, "ab") as out:
+            proc = subprocess.Popen(
+                cmd, cwd=root, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
             )
-        if _port_open(bolt_port):
-            break
-        time.sleep(0.2)
-    else:
-        proc.kill()
-        raise GraphUnavailable(f"the embedded graph server did not open its Bolt port in {START_TIMEOUT_S:.0f} s; log {log}")
+        state = ServerState(proc.pid, bolt_port, http_port, str(root), time.time())
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise GraphUnavailable(
+                    f"the embedded graph server exited with code {proc.returncode} while starting; log {log}:\n"
+                    + _log_tail(log)
+                )
+            if _port_open(bolt_port):
+                break
+            time.sleep(0.2)
+        else:
+            proc.kill()
+            raise GraphUnavailable(
+                f"the embedded graph server did not open its Bolt port in {START_TIMEOUT_S:.0f} s; log {log}"
+            )
+    finally:
+        secret_args.unlink(missing_ok=True)  # the launcher read it before the JVM started
     _wait_database(state, home, deadline, proc, log)
     tmp = _state_file(home).with_suffix(".tmp")
     tmp.write_text(json.dumps(asdict(state)))
     tmp.replace(_state_file(home))
+    _touch(home)
+    if idle_timeout > 0:
+        with open(root / "idle_watch.log", "ab") as watch_log:
+            subprocess.Popen(
+                [sys.executable, "-m", "kgstore.idle_watch", str(home), str(state.pid), str(idle_timeout)],
+                cwd=root, stdin=subprocess.DEVNULL, stdout=watch_log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+    progress(f"embedded graph server ready: pid {state.pid}, {state.uri} ({time.monotonic() - t0:.1f} s"
+             + (f"; stops after {idle_timeout:.0f} s idle)" if idle_timeout > 0 else ")"))
     return state
 
 
@@ -186,13 +253,49 @@ def _wait_database(state: ServerState, home: Path, deadline: float, proc: subpro
                 time.sleep(0.2)
 
 
-def ensure_server(home: Path, heap: str = "1g") -> ServerState:
+def ensure_server(home: Path, heap: str = "1g", idle_timeout: float = Config.graph_idle_timeout) -> ServerState:
     """Return the running embedded server, starting it if needed (serialised across processes)."""
     with _lock(home):
         state = read_state(home)
         if state is None:
-            state = _start(home, heap)
+            state = _start(home, heap, idle_timeout)
+        else:
+            _touch(home)
         return state
+
+
+def bolt_connections(port: int) -> int:
+    """Established TCP connections to a local port, read from /proc/net/tcp{,6} (any process's)."""
+    n = 0
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(name).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            parts = line.split()
+            if len(parts) > 3 and parts[3] == "01" and int(parts[1].rsplit(":", 1)[1], 16) == port:
+                n += 1
+    return n
+
+
+def stop_if_idle(home: Path, pid: int, idle_timeout: float) -> bool | None:
+    """Stop the server `pid` if nothing used it for `idle_timeout` s: True stopped, False busy, None gone.
+
+    Checked under the start-up lock, after `ensure_server` has touched `last_used`, so a command that has just
+    been handed the server is never cut off before it connects."""
+    with _lock(home):
+        state = read_state(home)
+        if state is None or state.pid != pid:
+            return None
+        try:
+            idle_for = time.time() - (server_dir(home) / "last_used").stat().st_mtime
+        except OSError:
+            idle_for = time.time() - state.started_at
+        if bolt_connections(state.bolt_port) or idle_for < idle_timeout:
+            return False
+        _stop(home, state)
+        return True
 
 
 def stop_server(home: Path, timeout: float = 30.0) -> bool:
@@ -201,13 +304,18 @@ def stop_server(home: Path, timeout: float = 30.0) -> bool:
         state = read_state(home)
         if state is None:
             return False
-        os.kill(state.pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and _alive(state):
-            time.sleep(0.2)
-        if _alive(state):
-            os.kill(state.pid, signal.SIGKILL)
-            while _alive(state):
-                time.sleep(0.1)
-        _state_file(home).unlink(missing_ok=True)
+        _stop(home, state, timeout)
         return True
+
+
+def _stop(home: Path, state: ServerState, timeout: float = 30.0) -> None:
+    """SIGTERM, then SIGKILL after `timeout`; the caller holds the lock."""
+    os.kill(state.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _alive(state):
+        time.sleep(0.2)
+    if _alive(state):
+        os.kill(state.pid, signal.SIGKILL)
+        while _alive(state):
+            time.sleep(0.1)
+    _state_file(home).unlink(missing_ok=True)

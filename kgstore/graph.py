@@ -69,7 +69,7 @@ class GraphStore:
         if config.embedded_graph:
             from kgstore import embedded
 
-            state = embedded.ensure_server(config.home, config.graph_heap)
+            state = embedded.ensure_server(config.home, config.graph_heap, config.graph_idle_timeout)
             return cls(state.uri, embedded.USER, embedded.password(config.home), embedded.DATABASE, embedded=True)
         return cls(config.graph_uri or "", config.graph_user, config.graph_password, config.graph_database)
 

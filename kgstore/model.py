@@ -42,6 +42,8 @@ class EntityRecord:
     types: list[str] = field(default_factory=list)  # P31 targets
     subclass_of: list[str] = field(default_factory=list)  # P279 targets
     attributes: dict[str, list[str]] = field(default_factory=dict)  # PID or name -> literal values as text
+    # the attributes, in order, that describe the entity: its text vector embeds these (the KB knows, kg cannot)
+    describe: list[str] = field(default_factory=list)
     relations: list[Relation] = field(default_factory=list)
     modified: str | None = None
 
@@ -53,6 +55,8 @@ class EntityRecord:
         """
         data = {name: getattr(self, name) for name in _RECORD_FIELDS}
         data["relations"] = [{"pid": r.pid, "target": r.target} for r in self.relations]
+        if not self.describe:
+            del data["describe"]  # entities without it keep the hash they had before the field existed
         return hashlib.sha1(json.dumps(data, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 

@@ -21,7 +21,8 @@ Corpus JSONL (``.jsonl``), one JSON object per line, UTF-8, blank lines ignored:
   ``{"start": int, "end": int}``, a span of ``text`` in Python string indices (code points, end exclusive;
   the surface is ``text[start:end]`` and an optional ``"surface"`` must equal it), or ``{"box": [x1, y1, x2,
   y2]}``, an image region (pixels, x1 < x2, y1 < y2, none negative; needs ``image``; an optional
-  ``"surface"`` names it). Both may be given. Each may carry ``"gold"``: an entity id (``Q42``,
+  ``"surface"`` names it). Both may be given; or only ``{"surface": str}``, a mention the text does not place
+  (benchmarks have such; linked with the whole text as context). Each may carry ``"gold"``: an entity id (``Q42``,
   ``acme:widget-1``) or ``"NIL"`` (the entity is not in the KB).
 - ``meta``: an object kept with the document.
 
@@ -281,9 +282,11 @@ def _mention(obj: Any, index: int, text: str, image: str | None, ids: _MentionId
     if has_start != has_end:
         raise _Bad(f"{where}: give both start and end (or neither, with a box)")
     if not has_start:
-        if box is None:
-            raise _Bad(f"{where}: needs a span (start, end) or a box")
-        return Mention(ids.box(box), None, None, surface or "", box, gold, clues)
+        if box is not None:
+            return Mention(ids.box(box), None, None, surface or "", box, gold, clues)
+        if not (surface or "").strip():
+            raise _Bad(f"{where}: needs a span (start, end), a box, or a surface (a mention the text does not place)")
+        return Mention(ids.unplaced(index), None, None, surface, None, gold, clues)
     start, end = obj["start"], obj["end"]
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in (start, end)):
         raise _Bad(f"{where}: start and end must be integers")
@@ -367,6 +370,18 @@ def read_corpus(paths: Sequence[Path]) -> Iterator[Document | BadLine]:
                 else:
                     seen.add(item.id)
             yield item
+
+
+def corpus_size(paths: Sequence[Path]) -> int:
+    """How many documents `read_corpus(paths)` will yield, bad lines included (a quick count for progress ETAs)."""
+    n = 0
+    for path, kind, _ in (item for p in paths for item in _plan(Path(p))):
+        if kind == "jsonl":
+            with open(path, "rb") as f:
+                n += sum(1 for line in f if line.strip())
+        else:
+            n += 1
+    return n
 
 
 def _plan(path: Path) -> list[tuple[Path, str, str | None]]:

@@ -9,7 +9,7 @@ from typing import Any
 from kgstore.config import Config
 from kgstore.errors import ConfigError, InputError
 from kgstore.graph import GraphStore
-from linkers.rerankers import LLM_METHODS, Reranker, load_reranker
+from linkers.rerankers import LLM_METHODS, METHODS, Reranker, load_reranker
 from linkers.rerankers.llm_method import LLMOptions, MethodServices
 
 
@@ -21,6 +21,9 @@ def method_settings(path: Path | None, method: str) -> dict[str, Any]:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise InputError(f"{path}: not a readable TOML method config ({exc})") from exc
+    unknown = sorted(set(data) - set(METHODS))
+    if unknown:
+        raise InputError(f"{path}: unknown method section(s) {', '.join(unknown)}; known: {', '.join(METHODS)}")
     section = data.get(method, {})
     if not isinstance(section, dict):
         raise InputError(f"{path}: [{method}] must be a table of settings")

@@ -312,7 +312,9 @@ class Linker:
 
     def _write(self, docs: list[Document], results: list[MentionResult]) -> None:
         by_id = {d.id: d for d in docs}
-        doc_rows = [{"id": d.id, "text": d.text, "image": d.image, "source": d.meta.get("source")} for d in docs]
+        doc_rows = [{"id": d.id, "text": d.text, "image": d.image, "source": d.meta.get("source"),
+                     "meta_json": json.dumps(d.meta, ensure_ascii=False, sort_keys=True) if d.meta else None}
+                    for d in docs]
         mention_rows = [{
             "id": r.mention_id, "doc_id": r.doc_id, "surface": r.surface, "start": r.start, "end": r.end,
             "box": r.box, "image": by_id[r.doc_id].image, "status": "NIL" if r.qid is None else "linked",

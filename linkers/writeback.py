@@ -2,6 +2,9 @@
 
 Ids are stable (document id, mention id from the span) and the run id is derived from the settings, so linking
 the same corpus again with the same settings changes nothing; a changed decision replaces the method's edge.
+A document id reused for a different text or image (a `.txt` file's id is its name) replaces the document: its
+old mentions and their links of every method go in the same transaction, so no mention points into a text it was
+not cut from.
 """
 
 from __future__ import annotations
@@ -13,11 +16,19 @@ from neo4j import ManagedTransaction
 from kgstore.graph import GraphStore
 
 GROUP_BYTES = 4 << 20  # with one document of up to 8 MiB (linkers.corpus.MAX_TEXT_BYTES) a message stays < 12 MiB
-
+# before DOCS_QUERY: the mentions of a document whose content changed were cut from the old content
+STALE_QUERY = """
+UNWIND $docs AS d
+MATCH (doc:Document {id: d.id})
+WHERE coalesce(doc.text, '') <> coalesce(d.text, '') OR coalesce(doc.image, '') <> coalesce(d.image, '')
+OPTIONAL MATCH (doc)-[:HAS_MENTION]->(x:Mention)
+DETACH DELETE x
+RETURN count(DISTINCT doc) AS replaced
+"""
 DOCS_QUERY = """
 UNWIND $docs AS d
 MERGE (doc:Document {id: d.id})
-SET doc.text = d.text, doc.image = d.image, doc.source = d.source, doc.run_id = $run_id
+SET doc.text = d.text, doc.image = d.image, doc.source = d.source, doc.meta_json = d.meta_json, doc.run_id = $run_id
 """
 MENTIONS_QUERY = """
 UNWIND $mentions AS m
@@ -45,37 +56,42 @@ SET r.score = l.score, r.rank = 1, r.run_id = $run_id, r.models = $models
 
 
 def write_results(graph: GraphStore, docs: Sequence[dict[str, Any]], mentions: Sequence[dict[str, Any]],
-                  method: str, run_id: str, models: list[str]) -> None:
+                  method: str, run_id: str, models: list[str]) -> int:
     """Documents in groups of at most GROUP_BYTES of text, one transaction each (a document lands whole with its
-    mentions): ArcadeDB refuses a Bolt message over 16 MiB, and the driver then waits for ever."""
+    mentions): ArcadeDB refuses a Bolt message over 16 MiB, and the driver then waits for ever. Returns how many
+    documents replaced a different text or image stored under the same id."""
     by_doc: dict[str, list[dict[str, Any]]] = {}
     for m in mentions:
         by_doc.setdefault(m["doc_id"], []).append(m)
     group: list[dict[str, Any]] = []
-    size = 0
+    size = replaced = 0
     for doc in docs:
         group.append(doc)
         size += len((doc.get("text") or "").encode("utf-8", "surrogatepass")) + 512 * len(by_doc.get(doc["id"], ()))
         if size >= GROUP_BYTES:
-            _write_group(graph, group, [m for d in group for m in by_doc.pop(d["id"], [])], method, run_id, models)
+            replaced += _write_group(graph, group, [m for d in group for m in by_doc.pop(d["id"], [])], method,
+                                     run_id, models)
             group, size = [], 0
     rest = [m for ms in by_doc.values() for m in ms]
     if group or rest:
-        _write_group(graph, group, rest, method, run_id, models)
+        replaced += _write_group(graph, group, rest, method, run_id, models)
+    return replaced
 
 
 def _write_group(graph: GraphStore, docs: list[dict[str, Any]], mentions: list[dict[str, Any]], method: str,
-                 run_id: str, models: list[str]) -> None:
+                 run_id: str, models: list[str]) -> int:
     links = [{"id": m["id"], "qid": m["qid"], "score": m["score"]} for m in mentions if m["qid"]]
 
-    def work(tx: ManagedTransaction) -> None:
+    def work(tx: ManagedTransaction) -> int:
+        replaced = tx.run(STALE_QUERY, docs=docs).single()["replaced"] if docs else 0
         tx.run(DOCS_QUERY, docs=docs, run_id=run_id).consume()
         tx.run(MENTIONS_QUERY, mentions=mentions).consume()
         tx.run(CLEAR_QUERY, mentions=[{"id": m["id"], "qid": m["qid"]} for m in mentions], method=method).consume()
         if links:
             tx.run(LINKS_QUERY, links=links, method=method, run_id=run_id, models=models).consume()
+        return replaced
 
-    graph.write_fn(work)
+    return graph.write_fn(work)
 
 
 def linked_documents(graph: GraphStore, doc_ids: list[str], run_id: str) -> set[str]:

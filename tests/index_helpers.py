@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 from indexers.ingest import IngestOptions, ingest
@@ -29,3 +31,31 @@ def ingest_files(graph: GraphStore, tmp_path: Path, *paths: Path) -> None:
     for path in paths:
         summary = ingest(graph, path, IngestOptions(workers=1, errors_path=tmp_path / "errors.jsonl"))
         assert summary.status == "ok" and summary.errors == 0, summary
+
+
+def wikimel_kb_slice(dest: Path, gold_docs: int = 100, size: int = 3000, extra: tuple[str, ...] = ()) -> int:
+    """A WikiMEL KB slice in `dest/wikimel/` (the layout `kg ingest` and `kg eval wikimel` read): the gold entities
+    of the first `gold_docs` dev captions and `extra`, every entity sharing a name word with one of them (the
+    candidates that make linking hard), then the KB's entities in file order up to `size`. Returns its size.
+
+    The whole 18,880-entity KB takes minutes to ingest and index on a busy machine; whole-KB figures come from
+    `kg eval wikimel` and bench/, not from a timed test."""
+    from linkers.corpus import read_wikimel
+
+    src = SHARED / "mel" / "wikimel"
+    names = json.loads((src / "qid2ne.json").read_text())
+    abstracts = json.loads((src / "qid2abs.json").read_text())
+    keep = dict.fromkeys(m.gold for d in read_wikimel(src, "dev", gold_docs) for m in d.mentions if m.gold in names)
+    keep.update(dict.fromkeys(q for q in extra if q in names))
+    words = lambda name: {w for w in re.findall(r"\w+", name.lower()) if len(w) > 3}  # noqa: E731
+    gold_words = set().union(*(words(names[q]) for q in keep))
+    keep.update(dict.fromkeys(q for q, name in names.items() if words(name) & gold_words))
+    for q in names:
+        if len(keep) >= size:
+            break
+        keep.setdefault(q)
+    out = dest / "wikimel"
+    out.mkdir(parents=True)
+    (out / "qid2ne.json").write_text(json.dumps({q: names[q] for q in keep}))
+    (out / "qid2abs.json").write_text(json.dumps({q: abstracts[q] for q in keep if q in abstracts}))
+    return len(keep)

@@ -172,3 +172,18 @@ class StubServer:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def smoke() -> None:
+    """Load SmolLM2 and generate one token: a llama.cpp built for another CPU (a -march=native wheel from pip's
+    cache, built elsewhere) dies here with SIGILL, where the server would only drop its first request."""
+    from llama_cpp import Llama
+
+    llm = Llama(model_path=str(smollm2_path()), n_ctx=512, n_threads=2, verbose=False)
+    llm.create_chat_completion([{"role": "user", "content": "Which entity is meant: 1. Paris, 2. Paris Hilton?"}],
+                               max_tokens=1)
+
+
+if __name__ == "__main__":  # scripts/test.sh: python tests/llm_server.py --smoke
+    if sys.argv[1:] == ["--smoke"]:
+        smoke()

@@ -22,7 +22,7 @@ def test_migrate_status_and_counts(graph_config, clean_graph) -> None:
     assert first.exit_code == 0 and "applied 0001_entity_model" in first.output
     assert "schema is up to date" in runner.invoke(cli, ["migrate"], env=env).output
     listing = runner.invoke(cli, ["migrate", "--status", "--json"], env=env)
-    assert [r["state"] for r in json.loads(listing.output)] == ["applied"]
+    assert [r["state"] for r in json.loads(listing.stdout)] == ["applied"]
 
     clean_graph.execute_query(
         "CREATE (a:Entity {qid:'Q1'})-[:P31 {pid:'P31'}]->(b:Entity {qid:'Q5'}), "
@@ -31,7 +31,7 @@ def test_migrate_status_and_counts(graph_config, clean_graph) -> None:
     )
     result = runner.invoke(cli, ["status", "--json"], env=env)
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
+    data = json.loads(result.stdout)
     assert data["counts"] == {"entities": 2, "relationships": 1, "documents": 1, "mentions": 1, "links": 1, "vectors": 0}
     assert graph_config.graph_password not in result.output
     assert data["graph"]["kind"] == "bolt server" and data["vectors"]["kind"] == "qdrant server"

@@ -67,7 +67,8 @@ def test_repeated_span_gets_distinct_stable_ids(tmp_path: Path) -> None:
     ({"id": "a", "text": "", "image": "http://x/y.png", "mentions": [{"box": [5, 0, 1, 1]}]}, "0 <= x1 < x2"),
     ({"id": "a", "text": "", "image": "http://x/y.png", "mentions": [{"box": [0, 0, 1]}]}, "four finite numbers"),
     ({"id": "a", "text": "abc", "mentions": [{"start": 0, "end": 1, "gold": "not an id"}]}, "neither an entity id"),
-    ({"id": "a", "text": "abc", "mentions": [{}]}, "needs a span (start, end) or a box"),
+    ({"id": "a", "text": "abc", "mentions": [{}]}, "needs a span (start, end), a box, or a surface"),
+    ({"id": "a", "text": "abc", "mentions": [{"surface": " "}]}, "needs a span (start, end), a box, or a surface"),
     ({"id": "a", "text": "abc", "mentions": "x"}, "mentions: must be a list"),
     ({"id": "a", "text": "abc", "image": "missing.jpg"}, "image: file not found"),
 ])
@@ -79,6 +80,16 @@ def test_malformed_lines_become_badlines(tmp_path: Path, line: object, reason: s
     assert isinstance(bad, BadLine) and bad.line == 3 and bad.path == path
     assert reason in bad.reason, bad.reason
     assert str(bad).startswith(f"{path}:3: ")
+
+
+def test_a_mention_without_span_keeps_its_surface_and_gold(tmp_path: Path) -> None:
+    """Benchmarks have mentions the text does not place; dropping them would change the evaluation's denominator."""
+    path = write_jsonl(tmp_path / "c.jsonl", {"id": "d", "text": "Count Camillo spoke.", "mentions": [
+        {"start": 0, "end": 5, "gold": "Q1"}, {"surface": "Camillo Count", "gold": "Q2"}]})
+    (doc,) = read_jsonl(path)
+    unplaced = doc.mentions[1]
+    assert (unplaced.id, unplaced.start, unplaced.end, unplaced.surface, unplaced.gold) == (
+        "d#m1", None, None, "Camillo Count", "Q2")
 
 
 def test_undecodable_line_and_bom(tmp_path: Path) -> None:

@@ -55,6 +55,26 @@ def test_entity_text_uses_label_description_and_key_attributes_only() -> None:
     assert entity_text(_row()) == ""
 
 
+def test_entity_text_embeds_the_attributes_the_kb_names_in_its_order() -> None:
+    attributes = {"alma_mater": ["MIT"], "birth": ["1900"], "colour": ["red"], "dept": ["R&D"], "weight_kg": ["1.5"]}
+    assert entity_text(_row(label="W", attributes=attributes)) == (
+        "W. alma mater: MIT; birth: 1900; colour: red; dept: R&D")  # without `describe`: the first four by name
+    row = _row(label="W", attributes=attributes, describe=["weight_kg", "colour", "P569"])
+    assert entity_text(row) == "W. weight kg: 1.5; colour: red"
+
+
+def test_describe_travels_from_a_custom_entity_through_the_graph_to_the_text(stores, tmp_path: Path) -> None:
+    from indexers.index import PAGE_QUERY
+
+    graph, _ = stores
+    kb = tmp_path / "acme.jsonl"
+    kb.write_text(json.dumps({"id": "acme:w1", "label": "Widget One", "describe": ["weight_kg"],
+                              "attributes": {"colour": "red", "weight_kg": 1.5}}) + "\n")
+    ingest_files(graph, tmp_path, kb)
+    (row,) = [EntityRow.from_record(r) for r in graph.read(PAGE_QUERY, after="", n=10)]
+    assert row.describe == ["weight_kg"] and entity_text(row) == "Widget One. weight kg: 1.5"
+
+
 def test_image_sources_prefer_existing_files_and_report_missing_ones(tmp_path: Path) -> None:
     local = tmp_path / "a.jpg"
     local.write_bytes(b"x")

@@ -195,7 +195,8 @@ def test_cli_exit_codes_and_messages(graph_config, clean_graph, tmp_path: Path) 
     runner = CliRunner()
     ok = runner.invoke(cli, ["ingest", str(WD / "wd_Q42.json"), "--json"], env=env)
     assert ok.exit_code == 0, ok.output
-    assert json.loads(ok.output)["entities"] == 1
+    one = json.loads(ok.stdout)
+    assert one["entities"] == 1 and [f["entities"] for f in one["files"]] == [1]
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"qid": "Q1", "label": "universe"}) + "\n{oops\n")
     partial = runner.invoke(cli, ["ingest", str(bad), "--format", "custom-jsonl"], env=env)
@@ -230,8 +231,10 @@ def test_query_entity_reads_attributes_with_property_labels(graph_config, clean_
     table = DATA / "mel" / "wikidiverse" / "PID2Label.tsv"
     res = runner.invoke(cli, ["ingest", str(WD / "wd_Q42.json"), str(table), "--json"], env=env)
     assert res.exit_code == 0, res.output
-    assert [s["format"] for s in json.loads(res.output)] == ["wikidata-entity", "property-labels"]
-    card = json.loads(runner.invoke(cli, ["query", "entity", "Q42", "--json"], env=env).output)
+    data = json.loads(res.stdout)  # one object for any number of files: totals, then each file
+    assert [s["format"] for s in data["files"]] == ["wikidata-entity", "property-labels"]
+    assert data["entities"] == sum(s["entities"] for s in data["files"]) and data["status"] == "ok"
+    card = json.loads(runner.invoke(cli, ["query", "entity", "Q42", "--json"], env=env).stdout)
     assert card["label"] == "Douglas Adams" and card["sitelinks"] == 107
     attrs = {a["key"]: a for a in card["attributes"]}
     assert attrs["P1477"]["property"] == "birth name" and attrs["P1477"]["values"] == ["Douglas Noel Adams"]

@@ -164,11 +164,11 @@ def test_eval_given_candidates_cli_with_i2cr(llm_server, tmp_path) -> None:
             "--report", str(tmp_path / "report.json"), "--json"]
     res = CliRunner().invoke(cli, args, env=env)
     assert res.exit_code == 0, res.output
-    data = json.loads(res.output)
+    data = json.loads(res.stdout)
     assert data["n"] == 3 and data["protocol"]["candidates"] == 10
     assert data["llm"]["api_calls"] >= 3 and data["llm"]["calls_per_mention"] <= 2
     res = CliRunner().invoke(cli, args, env=env)  # the same evaluation again: all from the cache
-    assert json.loads(res.output)["llm"]["api_calls"] == 0
+    assert json.loads(res.stdout)["llm"]["api_calls"] == 0
     report = json.loads((tmp_path / "report.json").read_text())
     assert all("rounds" in e["trace"] for e in report["errors"])
 

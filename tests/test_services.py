@@ -39,3 +39,17 @@ def test_graph_config_points_at_test_servers(servers, graph_config, tmp_path):
     assert graph_config.home == (tmp_path / "home").resolve()
     assert graph_config.collection.startswith("t_")
     assert not graph_config.embedded_graph and not graph_config.embedded_qdrant
+
+
+def test_no_process_shows_the_graph_password_on_its_command_line(servers):
+    """`ps` and /proc/PID/cmdline are readable by every local user: the test servers get the secret another way."""
+    from pathlib import Path
+
+    shown = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and servers.graph_password.encode() in (proc / "cmdline").read_bytes():
+                shown.append(proc.name)
+        except OSError:
+            continue
+    assert shown == []

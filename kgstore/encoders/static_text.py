@@ -12,7 +12,6 @@ is distilled on first use (seconds) and cached in the model cache beside the ONN
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,8 +22,8 @@ import numpy as np
 
 from kgstore.encoders.text import TextEncoder, _cache_root, _export_key
 from kgstore.errors import ConfigError
+from kgstore.progress import progress
 
-log = logging.getLogger(__name__)
 
 STATIC_FORMAT = 1  # bump to re-distil every cached table
 _BATCH = 512
@@ -68,7 +67,7 @@ def _load(encoder: TextEncoder, path: Path) -> StaticTextEncoder:
     try:
         rows = np.load(path)
     except (OSError, ValueError):
-        log.info("text model %s: distilling static context vectors (once; cached in %s)", encoder.name, path)
+        progress(f"text model {encoder.name}: distilling static context vectors (once, seconds; cached in {path})")
         rows = _distil(encoder, tokenizer)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from kgstore.errors import ConfigError
+from kgstore.progress import progress
 
 log = logging.getLogger(__name__)
 
@@ -254,6 +255,8 @@ def _load_onnx(name: str, location: str, local: bool, cache: Path) -> TextEncode
     directory = cache / "onnx" / _export_key(location)
     meta_file = directory / "meta.json"
     if not meta_file.is_file():
+        progress(f"text model {name}: exporting it to ONNX Runtime and checking it against torch (once, about a "
+                 f"minute; cached in {directory})")
         _export(name, location, directory)
     meta = json.loads(meta_file.read_text())
     if not meta.get("ok"):

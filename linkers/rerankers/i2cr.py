@@ -43,6 +43,7 @@ DEFAULTS: dict[str, Any] = {
 
 class I2crReranker(LLMReranker):
     name = "i2cr"
+    setting_names = frozenset(DEFAULTS) | {"ocr", "caption_model", "tag_vocabulary"}  # the last three: linkers.clues
     default_budget = 10
 
     def __init__(self, *args: Any, **kwargs: Any):

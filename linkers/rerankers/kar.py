@@ -23,6 +23,7 @@ SYSTEM = ("You are an entity linking assistant. You are given a mention in a tex
 
 class KarReranker(LLMReranker):
     name = "kar"
+    setting_names = frozenset({"k", "facts"})
     default_budget = 1
 
     @property

@@ -58,6 +58,7 @@ class Outcome:
 class LLMReranker:
     name = "llm"
     default_budget = 1
+    setting_names: frozenset[str] = frozenset()  # the keys its [method] table in --method-config may hold
 
     def __init__(self, base: FeatureReranker, services: MethodServices, options: LLMOptions | None = None,
                  settings: dict[str, Any] | None = None):
@@ -68,6 +69,10 @@ class LLMReranker:
         self.services = services
         self.client = services.client
         self.settings = settings or {}
+        unknown = sorted(set(self.settings) - self.setting_names)
+        if unknown:  # a misspelt setting would silently keep its default
+            raise ValueError(f"unknown {self.name} setting(s) {', '.join(unknown)} in the method config; known: "
+                             f"{', '.join(sorted(self.setting_names))}")
         self.stats = RunStats()
         self.seen = 0  # mentions ranked, consulted or not
         self._seen_lock = threading.Lock()

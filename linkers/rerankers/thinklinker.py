@@ -41,6 +41,7 @@ CVR_USER = "Name: {name}\nContext: {context}\nQuestion: {question}\nThe answer i
 
 class ThinkLinkerReranker(LLMReranker):
     name = "thinklinker"
+    setting_names = frozenset({"rounds"})
 
     @property
     def rounds(self) -> int:
