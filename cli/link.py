@@ -19,7 +19,7 @@ from kgstore.progress import progress, progress_bar
 from kgstore.queries import kb_fingerprint
 from kgstore.search import Searcher
 from linkers.corpus import NIL, BadLine, Document, corpus_size, read_corpus
-from linkers.datasets import BUILTIN, GIVEN, load_dataset
+from linkers.datasets import BUILTIN, load_dataset
 from linkers.detect import GazetteerDetector
 from linkers.ner import DETECTORS, GazetteerSpans, HybridDetector, NERDetector
 from linkers import span_eval

@@ -59,7 +59,7 @@ class GraphStore:
             self._driver: Driver = GraphDatabase.driver(
                 uri, auth=(user, password or ""), connection_timeout=10, max_transaction_retry_time=30
             )
-        except (ConfigurationError, ValueError) as exc:
+        except (ConfigurationError, ValueError):
             raise ConfigError(f"bad graph URI {self.uri}: use bolt://HOST:PORT or neo4j://HOST:PORT") from None
         self._check()
 

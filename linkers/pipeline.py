@@ -81,25 +81,27 @@ class MentionResult:
 
 
 def longer_names(work: list[tuple[Document, Mention]]) -> list[str | None]:
-    """For each one-word mention, a longer name (2 to 4 words) of the same document that ends with it, or, for
-    a person's name, starts with it.
+    """For each one-word mention, a longer name (2 to 4 words) earlier in the same document that ends with it,
+    or, for a person's name, starts with it.
 
-    News names a person in full once and then by one name ("Nick Saban ... Saban"); the short form alone
+    News names a person in full first and then by one name ("Nick Saban ... Saban"); the short form alone
     reaches neither the right entity nor enough evidence, so its candidates include the full name's. Other
     names only by their last word ("Bush" after "George W. Bush"): "Washington" after "Washington University"
     is another entity.
     """
-    by_doc: dict[str, list[tuple[tuple[str, ...], str, bool]]] = {}
+    by_doc: dict[str, list[tuple[tuple[str, ...], str, bool, int]]] = {}
     for doc, m in work:
         tokens = tuple(normalise(m.surface).split())
-        if m.start is not None and m.surface[:1].isupper() and 2 <= len(tokens) <= 4:
-            by_doc.setdefault(doc.id, []).append((tokens, m.surface, m.ner_label == "PERSON"))
+        if m.start is not None and m.end is not None and m.surface[:1].isupper() and 2 <= len(tokens) <= 4:
+            by_doc.setdefault(doc.id, []).append((tokens, m.surface, m.ner_label == "PERSON", m.end))
     out: list[str | None] = []
     for doc, m in work:
         tokens = tuple(normalise(m.surface).split())
         best = None
         if len(tokens) == 1 and m.start is not None and m.surface[:1].isupper():
-            for longer, surface, person in by_doc.get(doc.id, []):
+            for longer, surface, person, end in by_doc.get(doc.id, []):
+                if end > m.start:
+                    continue  # "Yahya and Zeinab Jammeh": a name written later (or around it) is someone else's
                 if longer[-1:] == tokens or (person and longer[:1] == tokens):
                     if best is None or len(surface) > len(best):
                         best = surface

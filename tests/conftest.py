@@ -69,6 +69,19 @@ def clean_graph(servers: Servers, graph_driver):
 
 
 @pytest.fixture
+def graph(graph_config, clean_graph):
+    """A GraphStore on the emptied test database with the schema applied (modules that test the schema itself
+    override it with one that applies nothing)."""
+    from kgstore.graph import GraphStore
+    from kgstore.migrate import ensure_schema
+
+    store = GraphStore.from_config(graph_config)
+    ensure_schema(store)
+    yield store
+    store.close()
+
+
+@pytest.fixture
 def graph_config(servers: Servers, tmp_path):
     """A kgstore Config pointing at the test servers, with its own home and Qdrant collection."""
     from kgstore.config import load_config

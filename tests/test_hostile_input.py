@@ -17,14 +17,6 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 WD = DATA / "wikidata"
 
 
-@pytest.fixture
-def graph(graph_config, clean_graph):
-    store = GraphStore.from_config(graph_config)
-    ensure_schema(store)
-    yield store
-    store.close()
-
-
 def errors_of(path: Path) -> dict[int, str]:
     return {r["line"]: r["reason"] for r in map(json.loads, path.read_text().splitlines())} if path.exists() else {}
 

@@ -4,7 +4,6 @@ import bz2
 import json
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from cli.main import cli
@@ -17,14 +16,6 @@ from kgstore.model import EntityRecord
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 WD = DATA / "wikidata"
-
-
-@pytest.fixture
-def graph(graph_config, clean_graph):
-    store = GraphStore.from_config(graph_config)
-    ensure_schema(store)
-    yield store
-    store.close()
 
 
 def snapshot(graph: GraphStore) -> tuple[list, list]:
