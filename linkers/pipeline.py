@@ -299,8 +299,9 @@ class Linker:
             threshold = self.reranker.nil_threshold_for(m.detected)  # the method's own, per kind of span
         below = threshold is not None and top is not None and top.score < threshold
         is_nil = top is None or ranking.nil or (below and not ranking.decided)
+        ranker = self.reranker.name_for(m.detected) if hasattr(self.reranker, "name_for") else self.reranker.name
         trace = {"stages": ["retrieve:" + "+".join(sorted({s for c in ranked for s in c.sources})),
-                            f"rerank:{self.reranker.name}", "nil" if is_nil else "link"],
+                            f"rerank:{ranker}", "nil" if is_nil else "link"],
                  "nil_threshold": threshold}
         if ranking.trace:
             trace[self.reranker.name] = ranking.trace

@@ -118,7 +118,7 @@ def test_explain_shows_stages_and_detection_without_spans(kb, tmp_path: Path) ->
     corpus.write_text(json.dumps({"id": "n1", "text": "Barack Obama met Angela Merkel in Berlin."}) + "\n")
     res = CliRunner().invoke(cli, ["link", str(corpus), "--no-write", "--explain"], env=env)
     assert res.exit_code == 0, res.output
-    assert "stages: retrieve:" in res.output and "rerank:features" in res.output
+    assert "stages: retrieve:" in res.output and "rerank:auto:learned" in res.output  # detected: the learned model
     assert "'Barack Obama' -> Q76" in res.output
 
 

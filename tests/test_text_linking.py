@@ -187,7 +187,8 @@ def test_span_level_eval_of_an_elevant_benchmark(kb):
     bench.write_text(json.dumps({"id": 0, "title": "t", "text": text, "evaluation_span": [0, len(text)],
                                  "labels": labels}) + "\n")
     report = root / "report.json"
-    data = json.loads(_run(env, "eval", str(bench), "--detector", "ner", "--json", "--report", str(report)))
+    data = json.loads(_run(env, "eval", str(bench), "--detector", "ner", "--json", "--report", str(report),
+                           "--report-all"))
     assert data["ground_truth"] == 3 and 0 <= data["f1"] <= 1
     assert data["true_positives"] + data["false_negatives"] == 3
     assert set(data["categories"]) >= {"correct", "missed_mention", "spurious_mention", "wrong_entity"}
@@ -206,6 +207,8 @@ def test_default_method_ranks_given_spans_with_features_and_detected_ones_with_l
     given = _link(root, env, [{"id": "g", "text": text, "mentions": [{"start": 0, "end": 14}]}])
     detected = _link(root, env, [{"id": "d", "text": text}])
     assert given[0]["qid"] == "Q13133" and given[0]["trace"]["nil_threshold"] is None
+    assert "rerank:auto:features" in given[0]["trace"]["stages"]
+    assert all("rerank:auto:learned" in r["trace"]["stages"] for r in detected)
     assert {r["surface"] for r in detected} >= {"Michelle Obama", "Chicago"}
     assert all(r["trace"]["nil_threshold"] == shipped.nil_detected for r in detected)
     assert all(0.0 <= c["score"] <= 1.0 for r in detected for c in r["candidates"])

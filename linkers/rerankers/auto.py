@@ -34,6 +34,10 @@ class AutoReranker:
                     out[i] = ranking
         return out  # type: ignore[return-value]
 
+    def name_for(self, detected: bool) -> str:
+        """What ranked a mention of that kind, for traces: "auto:features" or "auto:learned"."""
+        return f"{self.name}:{(self.detected if detected else self.given).name}"
+
     def nil_threshold_for(self, detected: bool) -> float | None:
         reranker = self.detected if detected else self.given
         if hasattr(reranker, "nil_threshold_for"):
