@@ -77,8 +77,25 @@ Span = tuple[int, int]
 TP, FP, FN = "TP", "FP", "FN"
 
 
+class _Placed:
+    """What gold labels and predictions share: a character span and an entity id that may be unknown."""
+
+    start: int
+    end: int
+    entity_id: str
+
+    @property
+    def span(self) -> Span:
+        return (self.start, self.end)
+
+    @property
+    def is_nil(self) -> bool:
+        """An entity outside the KB (<NIL>, <NO_MAPPING>): ignored in IGNORED mode unless linked to a QID."""
+        return self.entity_id in UNKNOWN_IDS
+
+
 @dataclass
-class GoldLabel:
+class GoldLabel(_Placed):
     """One ELEVANT ground-truth label; `types` are the `|`-separated `type` field (QIDs, DATETIME, QUANTITY...)."""
 
     id: int
@@ -92,15 +109,6 @@ class GoldLabel:
     children: tuple[int, ...] = ()
     coref: bool | None = None
     desc: bool = False
-
-    @property
-    def span(self) -> Span:
-        return (self.start, self.end)
-
-    @property
-    def is_nil(self) -> bool:
-        """An entity outside the KB (<NIL>, <NO_MAPPING>): ignored in IGNORED mode unless linked to a QID."""
-        return self.entity_id in UNKNOWN_IDS
 
     @property
     def is_value(self) -> bool:
@@ -130,20 +138,12 @@ class Article:
 
 
 @dataclass(frozen=True)
-class Prediction:
+class Prediction(_Placed):
     """A predicted mention: character span and a QID, or NIL for a detected mention linked to nothing."""
 
     start: int
     end: int
     entity_id: str
-
-    @property
-    def span(self) -> Span:
-        return (self.start, self.end)
-
-    @property
-    def is_nil(self) -> bool:
-        return self.entity_id in UNKNOWN_IDS
 
 
 @dataclass
