@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from indexers.sources import open_binary, open_text
+from indexers.sources import open_text
 from kgstore.chunks import chunked
 from kgstore.errors import InputError
 from kgstore.graph import GraphStore
@@ -39,16 +39,6 @@ class PriorsResult:
     unknown: int = 0  # pairs naming an entity the graph does not hold (skipped)
     bad: list[tuple[int, str]] | None = None  # (line, reason)
     already: bool = False  # this exact file was ingested before: nothing done
-
-
-def is_alias_counts(path: Path) -> bool:
-    """A TSV whose header is `surface qid count`."""
-    try:
-        with open_binary(path) as f:
-            head = f.readline(4096).decode("utf-8", "ignore").lstrip("\ufeff").strip().lower().split("\t")
-    except OSError:
-        return False
-    return tuple(head) == HEADER
 
 
 def file_digest(path: Path) -> str:

@@ -99,49 +99,60 @@ def fit(train: Examples, dev: Examples, log: Callable[[str], None] = lambda _: N
         valid_sets=[lightgbm.Dataset(xd, yd, feature_name=names)],
         callbacks=[lightgbm.early_stopping(EARLY_STOP, verbose=False)])
     seconds = time.monotonic() - started
+    best = _best(booster, dev)
     thresholds, report = {}, {}
     for kind, detected in (("nil_detected", True), ("nil_given", False)):
-        tops, missed = _tops(booster, dev, detected)
+        tops, missed = _tops(best, dev, detected)
         t, f1 = best_threshold(tops, missed)
         thresholds[kind] = t
         report[kind] = {"threshold": t, "dev_f1": round(f1, 4), "mentions": len(tops), "missed": missed}
     meta = {"rounds": booster.best_iteration or booster.current_iteration(), "seconds": round(seconds, 1),
             "train_rows": int(len(y)), "train_positive": int(y.sum()), "dev_rows": int(len(yd)),
             "train_mentions": train.mentions, "dev_mentions": dev.mentions, **report,
-            "dev_hits@1": _hits(booster, dev)}
+            "dev_hits@1": _hits(best, dev)}
     log(f"fitted {meta['rounds']} trees in {seconds:.1f} s; dev Hits@1 {meta['dev_hits@1']:.3f}; NIL thresholds "
         f"{thresholds}")
     return booster, {**thresholds, "meta": meta}
 
 
-def _tops(booster: Any, ex: Examples, detected: bool) -> tuple[list[tuple[float, bool]], int]:
+def _best(booster: Any, ex: Examples) -> list[tuple[float, bool] | None]:
+    """Per mention, its top probability and whether that top candidate is right (None without candidates);
+    one model call for all of them."""
+    scored = [rows for rows in ex.rows if len(rows)]
+    probs = booster.predict(np.vstack(scored)) if scored else np.zeros(0)
+    out: list[tuple[float, bool] | None] = []
+    at = 0
+    for rows, labels in zip(ex.rows, ex.labels):
+        if not len(rows):
+            out.append(None)
+            continue
+        p = probs[at:at + len(rows)]
+        at += len(rows)
+        i = int(np.argmax(p))
+        out.append((float(p[i]), bool(labels[i])))
+    return out
+
+
+def _tops(best: list[tuple[float, bool] | None], ex: Examples,
+          detected: bool) -> tuple[list[tuple[float, bool]], int]:
     """(top probability, top is right) per mention of that kind, and the gold mentions that cannot be right."""
     tops, missed = [], ex.missed[detected]
-    for rows, labels, det, known in zip(ex.rows, ex.labels, ex.detected, ex.gold_known):
+    for top, det, known in zip(best, ex.detected, ex.gold_known):
         if det != detected:
             continue
-        if not len(rows):
+        if top is None:
             missed += known
             continue
-        p = booster.predict(rows)
-        i = int(np.argmax(p))
-        ok = bool(labels[i])
-        tops.append((float(p[i]), ok))
-        if known and not ok:
+        tops.append(top)
+        if known and not top[1]:
             missed += 1
     return tops, missed
 
 
-def _hits(booster: Any, ex: Examples) -> float:
+def _hits(best: list[tuple[float, bool] | None], ex: Examples) -> float:
     """Hits@1 over the given-span mentions with a known gold."""
-    n = hits = 0
-    for rows, labels, det, known in zip(ex.rows, ex.labels, ex.detected, ex.gold_known):
-        if det or not known:
-            continue
-        n += 1
-        if len(rows):
-            hits += bool(labels[int(np.argmax(booster.predict(rows)))])
-    return hits / n if n else 0.0
+    given = [top for top, det, known in zip(best, ex.detected, ex.gold_known) if not det and known]
+    return sum(1 for top in given if top and top[1]) / len(given) if given else 0.0
 
 
 def save(path: Path, booster: Any, fitted: dict[str, Any], protocol: dict[str, Any]) -> None:

@@ -243,6 +243,4 @@ class HybridDetector:
 
 def spans_of(detector, texts: list[str]) -> list[list[Span]]:
     """Spans from any detector: a `SpanDetector` directly, a plain `MentionDetector` as gazetteer-like spans."""
-    if hasattr(detector, "spans_many"):
-        return detector.spans_many(texts)
-    return [[Span(s, e, surface, None, "gazetteer", True) for s, e, surface in detector.detect(t)] for t in texts]
+    return (detector if hasattr(detector, "spans_many") else GazetteerSpans(detector)).spans_many(texts)
