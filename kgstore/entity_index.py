@@ -6,8 +6,9 @@ The indexer writes it and the searcher reads it, so its layout is defined once, 
 - sparse ``names`` (hashed character 3-grams of label and aliases, see `kgstore.names`), with Qdrant's IDF
   modifier so that rare n-grams weigh more;
 - payload: what retrieval needs without a graph round trip (qid, label, aliases, types, popularity, ...), the
-  normal forms of all names in ``names`` (keyword index: exact lookup), and one input hash per index, which makes
-  indexing incremental.
+  normal forms of all names in ``names`` (keyword index: exact lookup), the ``label`` with a full-text index (a
+  surname finds the full name: "Neruda" -> "Pablo Neruda"), and one input hash per index, which makes indexing
+  incremental.
 
 Qdrant cannot add a named vector to an existing collection, so a collection created before an image model was
 configured (or with another text model size) must be rebuilt: `kg index --recreate`.
@@ -25,12 +26,15 @@ INDEXES = (TEXT, NAMES, IMAGE)
 HASH_FIELDS = {TEXT: "text_hash", NAMES: "names_hash", IMAGE: "image_hash"}
 ENTITY_HASH = "entity_hash"  # the graph's content hash: payload is rewritten when it changes
 NAMES_FIELD = "names"
+LABEL_FIELD = "label"
 HIT_FIELDS = ["qid", "kind", "label", "description", "aliases", "names", "types", "popularity", "image"]
 PAYLOAD_INDEXES = {
     "qid": models.PayloadSchemaType.KEYWORD,
     NAMES_FIELD: models.PayloadSchemaType.KEYWORD,
     "types": models.PayloadSchemaType.KEYWORD,
     "popularity": models.PayloadSchemaType.INTEGER,
+    LABEL_FIELD: models.TextIndexParams(type=models.TextIndexType.TEXT, tokenizer=models.TokenizerType.WORD,
+                                        lowercase=True),
 }
 
 
@@ -56,6 +60,17 @@ def ensure_entity_collection(
     check_vector(name, existing, TEXT, text_dim)
     if image_dim:
         check_vector(name, existing, IMAGE, image_dim)
+    ensure_payload_indexes(vectors, name)
+
+
+def ensure_payload_indexes(vectors: VectorStore, name: str) -> None:
+    """Add the payload indexes a collection made by an older kg lacks (Qdrant builds them over stored points)."""
+    if vectors.local:
+        return
+    have = vectors.client.get_collection(name).payload_schema or {}
+    for field, schema in PAYLOAD_INDEXES.items():
+        if field not in have:
+            vectors.client.create_payload_index(name, field, field_schema=schema, wait=True)
 
 
 def dense_sizes(vectors: VectorStore, name: str) -> dict[str, int]:

@@ -23,7 +23,7 @@ from rapidfuzz import fuzz
 from kgstore import names as name_index
 from kgstore.config import Config
 from kgstore.encoders import ImageEncoder, TextEncoder, image_encoder_from_config, image_model_hint, load_text_encoder
-from kgstore.entity_index import HIT_FIELDS, IMAGE, NAMES, NAMES_FIELD, TEXT, dense_sizes
+from kgstore.entity_index import HIT_FIELDS, IMAGE, LABEL_FIELD, NAMES, NAMES_FIELD, TEXT, dense_sizes
 from kgstore.errors import ConfigError
 from kgstore.images import ImageLoader
 from kgstore.model import point_id
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 EXACT_LIMIT = 20  # entities sharing one exact name that are considered (most popular first)
 MIN_FUZZY_CANDIDATES = 30  # decoding candidates' payloads is most of a lookup's cost; recall was the same at 50
 RESCORE_FIELDS = [NAMES_FIELD, "popularity"]
+SURNAME_LIMIT = 200  # labels containing the word that are read; those ending with it are kept
 SHORT_NAME = 3  # names this short (abbreviations) must match whole
 GRPC_TIMEOUT = 60  # seconds, as the client's own timeout (kgstore.vectors)
 
@@ -150,6 +151,34 @@ class Searcher:
         payloads = self._payloads(ids, fields or HIT_FIELDS) if ids else {}
         return [[_hit_from(pid, payloads.get(pid, {}), score, match) for score, match, pid in ranked.get(form, [])]
                 if form else [] for form in forms]
+
+    def by_surname_many(self, words: list[str | None], top_k: int = 10,
+                        fields: list[str] | None = None) -> list[list[Hit]]:
+        """Entities whose label is a longer name ending with the word ("Neruda": "Pablo Neruda", "Jan Neruda"),
+        most popular first: biographies and news name a person by surname alone, often without the full name
+        anywhere in the text. One request per distinct word (the label's full-text index), then one for payloads.
+        """
+        forms = [name_index.normalise(w) if w else "" for w in words]
+        raw = {f: w.strip() for f, w in zip(forms, words) if f and w and " " not in f}  # local mode matches case
+        distinct = list(raw)
+        if not distinct:
+            return [[] for _ in words]
+        self._check_collection()
+        requests = [models.QueryRequest(
+            filter=models.Filter(must=[models.FieldCondition(key=LABEL_FIELD, match=models.MatchText(text=raw[f]))]),
+            limit=SURNAME_LIMIT, with_payload=[LABEL_FIELD, "popularity"],
+            query=None if self.vectors.local else models.OrderByQuery(
+                order_by=models.OrderBy(key="popularity", direction=models.Direction.DESC)),
+        ) for f in distinct]
+        ranked: dict[str, list[Any]] = {}
+        for form, result in zip(distinct, self._query_batch(requests)):
+            ends = [(payload.get("popularity") or 0, pid) for pid, _, payload in result
+                    if _ends_with(name_index.normalise(payload.get(LABEL_FIELD) or ""), form)]
+            ranked[form] = [pid for _, pid in sorted(ends, key=lambda r: r[0], reverse=True)[:top_k]]
+        ids = sorted({pid for pids in ranked.values() for pid in pids}, key=str)
+        payloads = self._payloads(ids, fields or HIT_FIELDS) if ids else {}
+        return [[_hit_from(pid, payloads.get(pid, {}), 1.0, "surname") for pid in ranked.get(form, [])]
+                for form in forms]
 
     def by_text(self, text: str, top_k: int = 10) -> list[Hit]:
         """Nearest entities to a description-like query in the text index."""
@@ -270,6 +299,12 @@ class Searcher:
             self.collection, query=vector, using=using, limit=top_k, with_payload=HIT_FIELDS
         )
         return [_hit(p, float(p.score), match) for p in result.points]
+
+
+def _ends_with(label_form: str, word: str) -> bool:
+    """A name of two to four words whose last word is `word` (a surname, or a place's last word)."""
+    words = label_form.split()
+    return 2 <= len(words) <= 4 and words[-1] == word
 
 
 def name_score(query_form: str, name_form: str) -> float:

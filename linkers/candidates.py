@@ -17,6 +17,7 @@ from kgstore.entity_index import IMAGE, TEXT
 from kgstore.search import Hit, Searcher
 
 RRF_K = 60
+NAME_SOURCES = frozenset({"name", "alias", "surname"})
 # Payload the linkers read (features: names, popularity, alias priors, graph degree, types; results: label; LLM
 # methods: description).
 LINK_FIELDS = ["qid", "label", "description", "names", "popularity", "priors", "degree", "types"]
@@ -49,12 +50,17 @@ class CandidateRetriever:
 
     def retrieve_many(self, surfaces: list[str], context_vectors: Any = None, image_vectors: Any = None,
                       exact_only: Sequence[bool] | None = None,
-                      alternates: Sequence[str | None] | None = None) -> list[list[Candidate]]:
+                      alternates: Sequence[str | None] | None = None,
+                      surnames: Sequence[str | None] | None = None,
+                      keep_names: Sequence[bool] | None = None) -> list[list[Candidate]]:
         """Candidates for a batch of mentions: a few round trips per batch, not per mention.
 
         `exact_only[i]`: surface i is a KB name (a gazetteer span): its name candidates are the entities of
         exactly that name, without the fuzzy lookup that given spans need. `alternates[i]`: a longer name the
         document uses for the same mention ("Nick Saban" for "Saban"), whose name candidates join as `alias`.
+        `surnames[i]`: a one-word name to look up as the last word of longer names ("Neruda": "Pablo Neruda"),
+        joining as `surname`. `keep_names[i]`: every name-found candidate is kept ahead of the dense ones, which
+        on short news mentions are look-alikes of the sentence, not of the name.
         """
         cfg = self.config
         names = list(surfaces)
@@ -68,6 +74,8 @@ class CandidateRetriever:
             sources["alias"] = [[] for _ in surfaces]
             for j, i in enumerate(extra):
                 sources["alias"][i] = hits[len(surfaces) + j]
+        if surnames is not None and any(surnames):
+            sources["surname"] = self.searcher.by_surname_many(list(surnames), cfg.name_k, LINK_FIELDS)
         if context_vectors is not None and cfg.text_k:
             sources["text"] = self.searcher.by_vector_many(TEXT, context_vectors, cfg.text_k, "text", LINK_FIELDS)
         if image_vectors is not None and cfg.image_k:
@@ -80,7 +88,12 @@ class CandidateRetriever:
                     cand = fused.setdefault(hit.qid, Candidate(hit.qid, hit.label, hit.payload))
                     cand.sources[source] = hit.score
                     cand.rrf += 1.0 / (RRF_K + rank + 1)
-            out.append(sorted(fused.values(), key=lambda c: c.rrf, reverse=True)[: cfg.top_k])
+            ranked = sorted(fused.values(), key=lambda c: c.rrf, reverse=True)
+            if keep_names is not None and keep_names[i]:
+                named = [c for c in ranked if NAME_SOURCES & c.sources.keys()]
+                out.append((named + [c for c in ranked if not NAME_SOURCES & c.sources.keys()])[: cfg.top_k + cfg.text_k])
+            else:
+                out.append(ranked[: cfg.top_k])
         if context_vectors is not None and len(surfaces):
             cosines = self.searcher.similarities_many(TEXT, context_vectors, [[c.qid for c in cs] for cs in out])
             for cands, found in zip(out, cosines):

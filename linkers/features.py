@@ -33,7 +33,9 @@ def compute(surface: str, candidates: list[Candidate], context_vector: np.ndarra
     """Fill `candidate.features` in place: every feature in 0..1 (cosines may dip below 0, type is -1..1).
 
     prior is p(entity | alias) over the candidates, from the alias counts ingested into the KB (the mention's
-    own form, else the longer name the document uses for it); degree the entity's in-degree in the graph.
+    own form, else the longer name the document uses for it); degree the entity's in-degree in the graph; alias
+    that the candidate was found under a longer form of the mention: the document's own longer name for it, or a
+    full name in the KB that ends with it (a surname).
     """
     form = normalise(surface)
     priors = p_given_alias(form, candidates)
@@ -50,7 +52,7 @@ def compute(surface: str, candidates: list[Candidate], context_vector: np.ndarra
             "image": cosine(image_vector, (image_vectors or {}).get(c.qid)),
             "prior": prior,
             "degree": min(1.0, math.log1p(c.payload.get("degree") or 0) / math.log1p(1000)),
-            "alias": c.sources.get("alias", 0.0),
+            "alias": max(c.sources.get("alias", 0.0), c.sources.get("surname", 0.0)),
             "type": type_agreement(ner_label, c.payload.get("types") or []),
         }
 

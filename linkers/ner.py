@@ -34,6 +34,7 @@ NON_ENTITY_LABELS = frozenset({"DATE", "TIME", "PERCENT", "MONEY", "QUANTITY", "
 _LEADING = re.compile(r"^(?:the|a|an)\s+", re.IGNORECASE)
 _POSSESSIVE = re.compile(r"(?:['’]s|['’])$")
 _ABBREVIATIONS = frozenset("jr sr st inc ltd co corp dr mr mrs ms prof gen col lt sgt no vs bros".split())
+_COMMA = re.compile(r",\s+")
 _BRACKETS = re.compile(r"\s*[()\[\]]\s*")
 _WEAK = STOP_WORDS | COMMON_WORDS | frozenset("""
 monday tuesday wednesday thursday friday saturday sunday january february april june july september october
@@ -233,12 +234,29 @@ class HybridDetector:
                 label = inside[0].label if inside else None
                 spans = [s for s in spans if s not in inside]
                 spans.append(Span(start, end, surface, label, "ner" if inside else "gazetteer", True))
+            spans = [piece for s in spans for piece in listed_names(text, s, self.gazetteer)]
             out.append(sorted((s if s.kb_name or s.surface not in self.gazetteer else replace(s, kb_name=True)
                                for s in spans), key=lambda s: s.start))
         return out
 
     def detect(self, text: str) -> list[tuple[int, int, str]]:
         return [(s.start, s.end, s.surface) for s in self.spans_many([text])[0]]
+
+
+def listed_names(text: str, span: Span, gazetteer: GazetteerDetector) -> list[Span]:
+    """An NER span that lists places ("Paris, France", "Blackpool, Lancashire, England") is one mention per
+    name, unless the whole is a KB name ("Muscatine, Iowa", "Christ Church, Oxford")."""
+    if ", " not in span.surface or span.kb_name or span.surface in gazetteer:
+        return [span]
+    pieces, at = [], span.start
+    for m in _COMMA.finditer(text, span.start, span.end):
+        pieces.append((at, m.start()))
+        at = m.end()
+    pieces.append((at, span.end))
+    if not all(text[a:b][:1].isupper() for a, b in pieces):
+        return [span]
+    return [Span(a, b, text[a:b], span.label, span.source) for a, b in (trim(text, a, b) for a, b in pieces)
+            if b > a]
 
 
 def spans_of(detector, texts: list[str]) -> list[list[Span]]:

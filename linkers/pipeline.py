@@ -109,6 +109,13 @@ def longer_names(work: list[tuple[Document, Mention]]) -> list[str | None]:
     return out
 
 
+def is_surname(surface: str) -> bool:
+    """One capitalised word that may be a person's surname (not an acronym, not a number)."""
+    word = surface.strip()
+    return (" " not in word and len(word) > 2 and word[:1].isupper() and not word.isupper()
+            and word.replace("-", "").replace("'", "").isalpha())
+
+
 def context_window(text: str, m: Mention, chars: int) -> str:
     """The text around a mention, snapped to a grid so nearby mentions share one window (encoded once).
 
@@ -240,9 +247,12 @@ class Linker:
     def _retrieve(self, work: list[tuple[Document, Mention]], vectors: np.ndarray) -> list[list[Candidate]]:
         if not work:
             return []
+        longer = longer_names(work)
         return self.retriever.retrieve_many([m.surface for _, m in work], vectors,
-                                            exact_only=[m.kb_name for _, m in work],
-                                            alternates=longer_names(work))
+                                            exact_only=[m.kb_name for _, m in work], alternates=longer,
+                                            surnames=[m.surface if m.detected and not full and is_surname(m.surface)
+                                                      else None for (_, m), full in zip(work, longer)],
+                                            keep_names=[m.detected for _, m in work])
 
     def _items(self, work: list[tuple[Document, Mention]], contexts: list[str], vectors: np.ndarray,
                retrieved: list[list[Candidate]]) -> list[tuple[MentionInput, list[Candidate]]]:

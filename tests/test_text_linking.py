@@ -2,7 +2,8 @@
 reranker (loaded and refitted by `kg train`) and the span-level `kg eval` of ELEVANT benchmarks.
 
 One small crafted KB is ingested and indexed once for the module: two places called Paris (one related to
-Texas), two entities called Jordan (alias counts say which one "Jordan" usually means), and a few people."""
+Texas), two entities called Jordan (alias counts say which one "Jordan" usually means), and a few people, two of
+them surnamed Neruda beside a bare "Neruda" item."""
 
 from __future__ import annotations
 
@@ -38,6 +39,9 @@ KB = [
      "sitelinks": 90, "relations": [{"pid": "P26", "target": "Q76"}]},
     {"qid": "Q1297", "label": "Chicago", "description": "city in Illinois, United States", "sitelinks": 250},
     {"qid": "Q5", "label": "human", "description": "species", "sitelinks": 400},
+    {"qid": "Q34189", "label": "Pablo Neruda", "types": ["Q5"], "description": "Chilean poet and diplomat"},
+    {"qid": "Q156321", "label": "Jan Neruda", "types": ["Q5"], "description": "Czech journalist and writer"},
+    {"qid": "Q23924670", "label": "Neruda"},  # a bare family-name item, as open-world KBs hold many
 ]
 ALIAS_COUNTS = [("Jordan", "Q41421", 60), ("Jordan", "Q810", 20), ("His Airness", "Q41421", 7)]
 
@@ -122,6 +126,41 @@ def test_alias_priors_are_ingested_indexed_and_used(kb):
     # an anchor text that is no label or alias finds its entity through the names index
     found = json.loads(_run(env, "search", "His Airness", "--json"))
     assert found and found[0]["qid"] == "Q41421"
+
+
+def test_a_bare_surname_finds_the_full_names_that_end_with_it(kb):
+    root, env = kb
+    doc = {"id": "s1", "text": "Neruda wrote his first poems in Temuco."}
+    [r] = [x for x in _link(root, env, [doc], "--method", "features", "--weights", _weights(root, name=1.0))
+           if x["surface"] == "Neruda"]
+    found = {c["qid"]: c for c in r["candidates"]}
+    assert {"Q34189", "Q156321", "Q23924670"} <= set(found)
+    assert found["Q34189"]["sources"].get("surname") == 1.0 and "surname" not in found["Q23924670"]["sources"]
+    assert found["Q34189"]["features"]["alias"] == 1.0 and found["Q23924670"]["features"]["alias"] == 0.0
+    assert r["qid"] == "Q23924670"  # by name alone the bare item named exactly so wins
+    [r2] = [x for x in _link(root, env, [doc], "--method", "features",
+                             "--weights", _weights(root, name=1.0, alias=1.0, context=1.0))
+            if x["surface"] == "Neruda"]
+    assert r2["qid"] == "Q34189"  # the poem's context picks the poet among the people so surnamed
+
+
+def test_hybrid_detection_splits_a_listed_place_unless_the_whole_is_a_kb_name():
+    from linkers.detect import GazetteerDetector
+    from linkers.ner import Span, listed_names
+
+    gazetteer = GazetteerDetector.build([("Paris", "Q90"), ("France", "Q142"), ("Muscatine, Iowa", "Q1"),
+                                         ("Iowa", "Q2")])
+    text = "He moved to Paris, France, then to Muscatine, Iowa, and Blackpool, Lancashire, England."
+
+    def split(surface: str) -> list[tuple[str, str | None]]:
+        start = text.index(surface)
+        return [(p.surface, p.label) for p in listed_names(text, Span(start, start + len(surface), surface, "GPE",
+                                                                      "ner"), gazetteer)]
+
+    assert split("Paris, France") == [("Paris", "GPE"), ("France", "GPE")]
+    assert split("Muscatine, Iowa") == [("Muscatine, Iowa", "GPE")]
+    assert split("Blackpool, Lancashire, England") == [("Blackpool", "GPE"), ("Lancashire", "GPE"),
+                                                       ("England", "GPE")]
 
 
 def test_coherence_with_the_other_mentions_changes_a_ranking(kb):
