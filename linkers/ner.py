@@ -36,6 +36,19 @@ _POSSESSIVE = re.compile(r"(?:['’]s|['’])$")
 _ABBREVIATIONS = frozenset("jr sr st inc ltd co corp dr mr mrs ms prof gen col lt sgt no vs bros".split())
 _COMMA = re.compile(r",\s+")
 _BRACKETS = re.compile(r"\s*[()\[\]]\s*")
+STATES_AND_PROVINCES = frozenset("""Alabama|Alaska|Arizona|Arkansas|California|Colorado|Connecticut|Delaware|Florida|Georgia|
+Hawaii|Idaho|Illinois|Indiana|Iowa|Kansas|Kentucky|Louisiana|Maine|Maryland|Massachusetts|Michigan|Minnesota|Mississippi|
+Missouri|Montana|Nebraska|Nevada|New Hampshire|New Jersey|New Mexico|New York|North Carolina|North Dakota|Ohio|Oklahoma|
+Oregon|Pennsylvania|Rhode Island|South Carolina|South Dakota|Tennessee|Texas|Utah|Vermont|Virginia|Washington|
+West Virginia|Wisconsin|Wyoming|D.C.|Alberta|British Columbia|Manitoba|New Brunswick|Newfoundland and Labrador|
+Nova Scotia|Ontario|Prince Edward Island|Quebec|Saskatchewan""".replace("\n", "").split("|"))
+# last words that make an organisation's or a place's name ("Chattanooga State Technical Community College")
+DESIGNATORS = frozenset("""university college school institute academy court laboratory prison society museum hospital
+company corporation church party council committee association foundation center centre library league club bank
+agency department ministry office station airport bridge park hall house palace cathedral stadium theatre theater
+award prize festival system senate parliament assembly army navy force union federation conference district county
+province region state city""".split())
+_CONNECTORS = frozenset("of for and de di da del la le du von van der in at on".split())
 _WEAK = STOP_WORDS | COMMON_WORDS | frozenset("""
 monday tuesday wednesday thursday friday saturday sunday january february april june july september october
 november december today yesterday tomorrow ceo president minister mr mrs ms
@@ -225,6 +238,12 @@ class HybridDetector:
                 surface = text[start:end]
                 inside = [s for s in spans if start <= s.start and s.end <= end]
                 crossing = [s for s in spans if s.start < end and start < s.end and s not in inside]
+                if len(crossing) == 1 and not inside and overlong(crossing[0], start, end, text, self.gazetteer):
+                    # "First Paris Hilton", "California Home Sales Decline": NER ran past the name (headline
+                    # case, tweets); the KB name at the span's edge is the mention
+                    spans = [s for s in spans if s is not crossing[0]]
+                    spans.append(Span(start, end, surface, None, "gazetteer", True))
+                    continue
                 if crossing or (inside and all(s.end - s.start == end - start for s in inside)):
                     continue
                 if len(inside) == 1 and inside[0].label == "PERSON":
@@ -234,7 +253,7 @@ class HybridDetector:
                 label = inside[0].label if inside else None
                 spans = [s for s in spans if s not in inside]
                 spans.append(Span(start, end, surface, label, "ner" if inside else "gazetteer", True))
-            spans = [piece for s in spans for piece in listed_names(text, s, self.gazetteer)]
+            spans = city_and_state(text, [piece for s in spans for piece in listed_names(text, s, self.gazetteer)])
             out.append(sorted((s if s.kb_name or s.surface not in self.gazetteer else replace(s, kb_name=True)
                                for s in spans), key=lambda s: s.start))
         return out
@@ -257,6 +276,37 @@ def listed_names(text: str, span: Span, gazetteer: GazetteerDetector) -> list[Sp
         return [span]
     return [Span(a, b, text[a:b], span.label, span.source) for a, b in (trim(text, a, b) for a, b in pieces)
             if b > a]
+
+
+def overlong(span: Span, start: int, end: int, text: str, gazetteer: GazetteerDetector) -> bool:
+    """An NER span that is no KB name and begins or ends with a KB name of several words ("Family Guy - Songs",
+    "RT @fanoffob Fall Out Boy", "First Paris Hilton"), or begins with a one-word KB name that two or more words
+    follow ("California Home Sales Decline")."""
+    if span.kb_name or span.surface in gazetteer or not (span.start <= start and end <= span.end):
+        return False
+    words = span.surface.split()
+    if words[-1].lower().strip(".,") in DESIGNATORS or any(w in _CONNECTORS for w in words[1:-1]):
+        return False  # "Marlborough Grammar School", "Senate of Italy": a name built of names is one name
+    rest = (text[span.start:start] + " " + text[end:span.end]).split()
+    several = len(text[start:end].split()) >= 2
+    if start == span.start:
+        return bool(rest) and (several or len(rest) >= 2)
+    return end == span.end and several and bool(rest)
+
+
+def city_and_state(text: str, spans: list[Span]) -> list[Span]:
+    """"Muscatine, Iowa", "Brantford, Ontario": a place followed by its US state or Canadian province is one
+    name, as news writes it and Wikipedia titles it."""
+    spans = sorted(spans, key=lambda s: s.start)
+    out: list[Span] = []
+    for s in spans:
+        prev = out[-1] if out else None
+        if (prev is not None and s.surface in STATES_AND_PROVINCES and text[prev.end:s.start] == ", "
+                and prev.surface[:1].isupper() and prev.surface not in STATES_AND_PROVINCES and "," not in prev.surface):
+            out[-1] = Span(prev.start, s.end, text[prev.start:s.end], "GPE", prev.source)
+            continue
+        out.append(s)
+    return out
 
 
 def spans_of(detector, texts: list[str]) -> list[list[Span]]:

@@ -163,6 +163,29 @@ def test_hybrid_detection_splits_a_listed_place_unless_the_whole_is_a_kb_name():
                                                        ("England", "GPE")]
 
 
+def test_hybrid_detection_trims_an_overlong_ner_span_to_the_kb_name_at_its_edge():
+    from linkers.detect import GazetteerDetector
+    from linkers.ner import Span, city_and_state, overlong
+
+    gazetteer = GazetteerDetector.build([("Paris Hilton", "Q47899"), ("California", "Q99"), ("Grammar School", "Q1"),
+                                         ("Italy", "Q38"), ("Senate", "Q2"), ("Muscatine", "Q3"), ("Iowa", "Q4")])
+
+    def trims(text: str, ner: str, name: str) -> bool:
+        a, g = text.index(ner), text.index(name)
+        return overlong(Span(a, a + len(ner), ner, "ORG"), g, g + len(name), text, gazetteer)
+
+    assert trims("OMG! First Paris Hilton, now Miley", "First Paris Hilton", "Paris Hilton")
+    assert trims("Update: California Home Sales Decline Year-Over-Year", "California Home Sales Decline", "California")
+    assert not trims("He went to Marlborough Grammar School.", "Marlborough Grammar School", "Grammar School")
+    assert not trims("She sat in the Senate of Italy.", "Senate of Italy", "Senate")
+    assert not trims("Home Sales in California", "Home Sales in California", "California")  # one word, at the end
+
+    text = "Born in Muscatine, Iowa, he moved to Paris, France."
+    spans = [Span(8, 17, "Muscatine", "GPE"), Span(19, 23, "Iowa", "GPE"), Span(37, 42, "Paris", "GPE"),
+             Span(44, 50, "France", "GPE")]
+    assert [s.surface for s in city_and_state(text, spans)] == ["Muscatine, Iowa", "Paris", "France"]
+
+
 def test_coherence_with_the_other_mentions_changes_a_ranking(kb):
     root, env = kb
     doc = {"id": "p1", "text": "Paris is a small city in Texas.",
