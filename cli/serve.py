@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import click
@@ -52,4 +53,7 @@ def serve_cmd(app: AppContext, host: str, port: int, api_key_file: Path | None, 
         click.echo("kg serve: loading the linking models (once)", err=True)
         service.linker(LinkSettings())
     click.echo(f"kg serve: http://{host}:{port}/ui (API docs /docs){'; API key required' if key else ''}", err=True)
+    # the event loop and the link worker hand the GIL to each other twice a request: at the default 5 ms switch
+    # interval a waiting thread can sit out most of it
+    sys.setswitchinterval(0.0005)
     uvicorn.run(create_app(service, settings), host=host, port=port, log_level="warning")

@@ -193,7 +193,7 @@ def create_app(service: KgService, settings: ServeSettings) -> FastAPI:
         return data
 
     @app.post("/link", tags=["linking"])
-    async def link(body: LinkIn) -> dict[str, Any]:
+    async def link(body: LinkIn) -> JSONResponse:
         """Link one document: its mentions (given or detected) to KB entities, as `kg link --no-write --out` writes
         them (`write: true` also writes them into the graph). Concurrent requests share encoder batches."""
         settings_ = body.options.settings()
@@ -206,8 +206,9 @@ def create_app(service: KgService, settings: ServeSettings) -> FastAPI:
             future.cancel()
             return _error(504, f"linking took over {settings.timeout_s:g} s (the server's --timeout): send a "
                                "shorter text, or ask the operator to raise the limit")
-        return {"id": doc.id, "written": settings_.write,
-                "mentions": [r.to_json(body.options.explain) for r in results]}
+        # a JSONResponse of plain JSON skips FastAPI's per-value encoder walk (a millisecond per detected document)
+        return JSONResponse({"id": doc.id, "written": settings_.write,
+                             "mentions": [r.to_json(body.options.explain) for r in results]})
 
     @app.get("/search", tags=["entities"])
     def search(q: str = Query(..., description="a name, a description (by=text), or an image URL (by=image)"),
