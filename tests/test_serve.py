@@ -206,6 +206,18 @@ def test_api_key_is_required_when_set(kb) -> None:
         ctx.close()
 
 
+def test_a_link_request_over_the_time_limit_gets_504(kb) -> None:
+    cfg, _, _ = kb
+    ctx = AppContext(cfg)
+    running = Running(create_app(KgService(ctx), ServeSettings(timeout_s=0.001)))
+    try:
+        res = httpx.post(running.url + "/link", json={"text": TEXT, "options": FAST}, timeout=120)
+        assert res.status_code == 504 and "took over 0.001 s (the server's --timeout)" in res.json()["error"]
+    finally:
+        running.stop()
+        ctx.close()
+
+
 def test_waiting_requests_share_one_batch_and_get_their_own_results(served) -> None:
     _, _, service = served
     settings = LinkSettings(**FAST)
