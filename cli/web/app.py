@@ -113,25 +113,26 @@ class Guard:
         length = headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > limit:
             return await _too_large(limit)(scope, receive, send)
-        seen = 0
-
-        async def bounded() -> Message:
-            nonlocal seen
+        body = bytearray()
+        more = True
+        while more:  # the whole body first (chunked uploads have no length to check), then replayed to the app
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > limit:
-                    raise _BodyTooLarge()
-            return message
+            if message["type"] != "http.request":
+                return  # the client went away
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > limit:
+                return await _too_large(limit)(scope, receive, send)
+        sent = False
 
-        try:
-            await self.app(scope, bounded, send)
-        except _BodyTooLarge:
-            await _too_large(limit)(scope, receive, send)
+        async def replay() -> Message:
+            nonlocal sent
+            if sent:
+                return await receive()  # after the body: a disconnect, when it comes
+            sent = True
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
 
-
-class _BodyTooLarge(Exception):
-    pass
+        await self.app(scope, replay, send)
 
 
 def _key_ok(headers: dict[str, str], key: str) -> bool:
