@@ -14,6 +14,7 @@ from cli.ingest import ingest_cmd
 from cli.link import eval_cmd, link_cmd, train_cmd
 from cli.query import query
 from cli.search import search_cmd
+from cli.serve import serve_cmd
 from kgstore.config import load_config
 from kgstore.errors import KgError
 from neo4j.exceptions import DriverError, Neo4jError
@@ -61,6 +62,7 @@ cli.add_command(eval_cmd)
 cli.add_command(train_cmd)
 cli.add_command(index_cmd)
 cli.add_command(search_cmd)
+cli.add_command(serve_cmd)
 
 
 def main() -> None:

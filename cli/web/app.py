@@ -1,0 +1,255 @@
+"""The ASGI application of `kg serve`: JSON API under the root paths, web pages under /ui, docs at /docs."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import ipaddress
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from neo4j.exceptions import DriverError, Neo4jError
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cli.web.batcher import LinkBatcher
+from cli.web.service import KgService, LinkSettings
+from kgstore.errors import ConfigError, InputError, KgError
+
+HERE = Path(__file__).parent
+OPEN_PATHS = ("/health", "/ui/login", "/static/")  # answered without the API key
+NOT_FOUND = ("unknown entity", "unknown document", "unknown report")  # InputErrors that mean 404
+
+
+@dataclass
+class ServeSettings:
+    host: str = "127.0.0.1"
+    port: int = 8765
+    api_key: str | None = field(default=None, repr=False)
+    max_body_bytes: int = 2 << 20
+    timeout_s: float = 60.0
+    max_batch_docs: int = 32
+    batch_wait_ms: float = 0.0
+
+    def check(self) -> "ServeSettings":
+        if not is_loopback(self.host) and not self.api_key:
+            raise ConfigError(f"kg serve binds {self.host}, which other machines can reach: set an API key "
+                              "(KG_API_KEY or --api-key-file FILE), or bind 127.0.0.1")
+        return self
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+# ------------------------------------------------------------------------------------------------ request bodies
+class LinkOptionsIn(BaseModel):
+    """The options of `kg link` (same names and defaults; `write` is off unless asked for)."""
+
+    model_config = ConfigDict(extra="forbid")
+    method: str = Field("auto", description="auto, features, learned, kar, i2cr or thinklinker")
+    top_k: int = Field(10, ge=1, le=100, description="candidates per mention")
+    nil_threshold: float | None = Field(None, description="leave a mention NIL when its best score is below this")
+    context: str = Field("cascade", description="context encoder: cascade, model or static")
+    detector: str = Field("hybrid", description="mention detector for text without mentions: hybrid, ner, gazetteer")
+    detect: bool = Field(True, description="detect mentions when none are given")
+    llm: str = Field("unsure", description="LLM methods: consult the LLM when unsure or always")
+    llm_margin: float = 0.3
+    llm_budget: int | None = Field(None, ge=0)
+    explain: bool = Field(False, description="add each mention's trace, retrieved list and candidate features")
+    write: bool = Field(False, description="write Document, Mention and REFERS_TO into the graph, as `kg link` does")
+
+    def settings(self) -> LinkSettings:
+        data = self.model_dump(exclude={"explain"})
+        return LinkSettings(**data).check()
+
+
+class LinkIn(BaseModel):
+    """One document as in a corpus JSONL line (docs/corpus-format.md), plus an uploaded image and the options."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"text": "Barack Obama met Angela Merkel in Berlin."},
+        {"id": "n1", "text": "Paris is the capital of France.", "mentions": [{"start": 0, "end": 5}],
+         "options": {"explain": True}},
+    ]})
+    id: str | None = Field(None, description="document id (default: a fresh one); the graph key when written")
+    text: str = ""
+    mentions: list[dict[str, Any]] | None = Field(None, description="spans {start, end} or boxes {box}; "
+                                                                      "absent: detect them")
+    image: str | None = Field(None, description="http(s) URL of the document's image")
+    image_base64: str | None = Field(None, description="the image's bytes, base64")
+    meta: dict[str, Any] | None = None
+    options: LinkOptionsIn = Field(default_factory=LinkOptionsIn)
+
+
+# ------------------------------------------------------------------------------------------------ middleware
+class Guard:
+    """API key and request size, checked before a route runs. The key comes as `X-API-Key`, `Authorization:
+    Bearer`, or the cookie the login page sets; it is compared in constant time and never logged."""
+
+    def __init__(self, app: ASGIApp, settings: ServeSettings):
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        key = self.settings.api_key
+        if key and not scope["path"].startswith(OPEN_PATHS) and not _key_ok(headers, key):
+            if scope["path"].startswith("/ui") or scope["path"] == "/":
+                return await RedirectResponse("/ui/login", status_code=303)(scope, receive, send)
+            return await _error(401, "missing or wrong API key: send it as the X-API-Key header")(scope, receive, send)
+        limit = self.settings.max_body_bytes
+        length = headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            return await _too_large(limit)(scope, receive, send)
+        body = bytearray()
+        more = True
+        while more:  # the whole body first (chunked uploads have no length to check), then replayed to the app
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > limit:
+                return await _too_large(limit)(scope, receive, send)
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if sent:
+                return await receive()  # after the body: a disconnect, when it comes
+            sent = True
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+def _key_ok(headers: dict[str, str], key: str) -> bool:
+    given = headers.get("x-api-key")
+    auth = headers.get("authorization", "")
+    if given is None and auth.lower().startswith("bearer "):
+        given = auth[7:].strip()
+    if given is None:
+        for part in headers.get("cookie", "").split(";"):
+            name, _, value = part.strip().partition("=")
+            if name == "kg_api_key":
+                given = value
+    return given is not None and hmac.compare_digest(given.encode(), key.encode())
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def _too_large(limit: int) -> JSONResponse:
+    return _error(413, f"request body over {limit:,} bytes (the server's --max-body-bytes): send less text or a "
+                       "smaller image")
+
+
+def _status(exc: KgError) -> int:
+    if isinstance(exc, InputError):
+        return 404 if str(exc).startswith(NOT_FOUND) else 400
+    return 503  # configuration or a store the server cannot reach: nothing the client can fix
+
+
+# ------------------------------------------------------------------------------------------------ the app
+def create_app(service: KgService, settings: ServeSettings) -> FastAPI:
+    batcher = LinkBatcher(lambda key: service.linker(key), settings.max_batch_docs, settings.batch_wait_ms / 1000)
+    app = FastAPI(title="kg", version="1", summary="Entity linking and the entity knowledge graph over HTTP",
+                  description="Link text to KB entities and read entity cards, mentions and linked documents. "
+                              "The web pages are under [/ui](/ui).")
+    app.state.service = service
+    app.state.batcher = batcher
+    app.state.settings = settings
+
+    @app.exception_handler(KgError)
+    async def kg_error(request: Request, exc: KgError) -> JSONResponse:
+        if request.url.path.startswith("/ui"):
+            from cli.web.pages import error_page
+
+            return error_page(request, _status(exc), str(exc))
+        return _error(_status(exc), str(exc))
+
+    @app.exception_handler(DriverError)
+    @app.exception_handler(Neo4jError)
+    async def graph_lost(request: Request, exc: Exception) -> JSONResponse:
+        return _error(503, f"the graph server did not answer ({type(exc).__name__}); try again once it is back")
+
+    @app.get("/health", tags=["service"])
+    def health() -> dict[str, Any]:
+        """Both stores answer; counts of what is loaded."""
+        data = service.health()
+        data["batches"] = asdict(batcher.stats)
+        return data
+
+    @app.post("/link", tags=["linking"])
+    async def link(body: LinkIn) -> JSONResponse:
+        """Link one document: its mentions (given or detected) to KB entities, as `kg link --no-write --out` writes
+        them (`write: true` also writes them into the graph). Concurrent requests share encoder batches."""
+        settings_ = body.options.settings()
+        record = body.model_dump(exclude={"options", "image_base64"})
+        doc = service.document(record, body.image_base64)
+        future = batcher.submit(settings_, doc)
+        try:
+            results = await asyncio.wait_for(asyncio.wrap_future(future), settings.timeout_s)
+        except asyncio.TimeoutError:
+            future.cancel()
+            return _error(504, f"linking took over {settings.timeout_s:g} s (the server's --timeout): send a "
+                               "shorter text, or ask the operator to raise the limit")
+        # a JSONResponse of plain JSON skips FastAPI's per-value encoder walk (a millisecond per detected document)
+        return JSONResponse({"id": doc.id, "written": settings_.write,
+                             "mentions": [r.to_json(body.options.explain) for r in results]})
+
+    @app.get("/search", tags=["entities"])
+    def search(q: str = Query(..., description="a name, a description (by=text), or an image URL (by=image)"),
+               by: str = Query("name", description="name, text or image"),
+               k: int = Query(10, ge=1, le=100)) -> list[dict[str, Any]]:
+        """What the name, text or image index returns, as `kg search --json`."""
+        return [asdict(h) for h in service.search(q, by, k)]
+
+    @app.get("/entities/{qid}", tags=["entities"])
+    def entity(qid: str) -> dict[str, Any]:
+        """The entity card, as `kg query entity --json`."""
+        return asdict(service.card(qid.strip()))
+
+    @app.get("/entities/{qid}/mentions", tags=["entities"])
+    def mentions(qid: str, limit: int = Query(20, ge=1, le=1000)) -> dict[str, Any]:
+        """Linked mentions of the entity, best score first, as `kg query mentions --json`."""
+        return asdict(service.mentions(qid.strip(), limit))
+
+    @app.get("/documents", tags=["documents"])
+    def documents(after: str = Query("", description="the last id of the previous page"),
+                  limit: int = Query(50, ge=1, le=1000)) -> dict[str, Any]:
+        """Documents in id order, a page at a time."""
+        rows = service.documents_page(after, limit)
+        return {"documents": [asdict(r) for r in rows], "next": rows[-1].id if len(rows) == limit else None}
+
+    @app.get("/documents/{doc_id:path}", tags=["documents"])
+    def document(doc_id: str) -> dict[str, Any]:
+        """A linked document: its text and mentions, each with the entity chosen, score and method."""
+        return asdict(service.linked_document(doc_id))
+
+    from cli.web.pages import router
+
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/ui")
+
+    app.add_middleware(Guard, settings=settings)
+    app.router.on_shutdown.append(batcher.close)
+    return app
+

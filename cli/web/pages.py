@@ -1,0 +1,151 @@
+"""The web pages of `kg serve`, rendered on the server (Jinja2; no JavaScript build, no files from the internet):
+search, entity cards, linked documents with their mentions highlighted, and evaluation reports by error category."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from cli.web.service import SEARCH_MODES, LinkSettings
+from kgstore.documents import DocumentMention
+from linkers.corpus import Document, Mention
+
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+
+
+def _marked(snippet: str) -> tuple[str, str, str]:
+    """`before [[surface]] after` (kgstore.queries.mark_snippet) as its three parts."""
+    before, _, rest = snippet.partition("[[")
+    surface, _, after = rest.rpartition("]]")
+    return before, surface, after
+
+
+templates.env.filters["marked"] = _marked
+router = APIRouter(prefix="/ui", include_in_schema=False)
+PAGE = 50  # documents per list page
+CASES_PAGE = 100  # report cases per page
+
+
+@dataclass
+class Segment:
+    text: str
+    mention: DocumentMention | None = None
+    explained: dict[str, Any] | None = None  # the mention's result re-linked now, with candidates
+
+
+def segments(text: str, mentions: list[DocumentMention]) -> list[Segment]:
+    """The text cut at mention spans, in order; overlapping or out-of-range spans are left unmarked."""
+    out: list[Segment] = []
+    at = 0
+    for m in sorted((m for m in mentions if m.start is not None and m.end is not None), key=lambda m: (m.start, -m.end)):
+        if m.start < at or m.end > len(text) or m.start >= m.end:
+            continue
+        if m.start > at:
+            out.append(Segment(text[at:m.start]))
+        out.append(Segment(text[m.start:m.end], m))
+        at = m.end
+    if at < len(text):
+        out.append(Segment(text[at:]))
+    return out
+
+
+def _render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    return templates.TemplateResponse(request, name, context, status_code=status_code)
+
+
+def error_page(request: Request, status: int, message: str) -> HTMLResponse:
+    return _render(request, "error.html", status, status=status, message=message)
+
+
+def _service(request: Request):
+    return request.app.state.service
+
+
+@router.get("", response_class=HTMLResponse)
+def home(request: Request) -> HTMLResponse:
+    svc = _service(request)
+    return _render(request, "home.html", documents=svc.document_count(), reports=svc.report_names(),
+                   collection=svc.config.collection)
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request) -> HTMLResponse:
+    return _render(request, "login.html")
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    """The key from the form becomes an HttpOnly cookie (never a URL, which access logs keep)."""
+    key = (parse_qs((await request.body()).decode("utf-8", "replace")).get("key") or [""])[0]
+    response = RedirectResponse("/ui", status_code=303)
+    response.set_cookie("kg_api_key", key, httponly=True, samesite="strict")
+    return response
+
+
+@router.get("/search", response_class=HTMLResponse)
+def search(request: Request, q: str = "", by: str = "name", k: int = Query(20, ge=1, le=100)) -> HTMLResponse:
+    hits = _service(request).search(q, by, k) if q.strip() else []
+    return _render(request, "search.html", q=q, by=by, modes=SEARCH_MODES, hits=hits)
+
+
+@router.get("/entities/{qid}", response_class=HTMLResponse)
+def entity(request: Request, qid: str) -> HTMLResponse:
+    svc = _service(request)
+    card = svc.card(qid.strip())
+    return _render(request, "entity.html", card=card, documents=svc.entity_documents(card.qid, 50).documents,
+                   mentions=svc.mentions(card.qid, 20).mentions, cooccurring=svc.cooccurring(card.qid).entities)
+
+
+@router.get("/documents", response_class=HTMLResponse)
+def documents(request: Request, after: str = "") -> HTMLResponse:
+    svc = _service(request)
+    rows = svc.documents_page(after, PAGE)
+    return _render(request, "documents.html", rows=rows, total=svc.document_count(), after=after,
+                   next=rows[-1].id if len(rows) == PAGE else None)
+
+
+@router.get("/documents/{doc_id:path}", response_class=HTMLResponse)
+async def document(request: Request, doc_id: str, explain: bool = False) -> HTMLResponse:
+    svc = _service(request)
+    doc = await asyncio.to_thread(svc.linked_document, doc_id)
+    parts = segments(doc.text or "", doc.mentions)
+    if explain and doc.text:
+        # the stored links keep no candidates: re-link the stored spans now (nothing written) for the trace
+        spans = [Mention(m.id, m.start, m.end, doc.text[m.start:m.end]) for m in doc.mentions
+                 if m.start is not None and m.end is not None]
+        future = request.app.state.batcher.submit(LinkSettings(), Document(doc.id, doc.text, mentions=spans))
+        results = await asyncio.wait_for(asyncio.wrap_future(future), request.app.state.settings.timeout_s)
+        by_id = {r.mention_id: r.to_json(explain=True) for r in results}
+        for p in parts:
+            if p.mention is not None:
+                p.explained = by_id.get(p.mention.id)
+    return _render(request, "document.html", doc=doc, parts=parts, explain=explain,
+                   linked=sum(1 for m in doc.mentions if m.qid))
+
+
+@router.get("/reports", response_class=HTMLResponse)
+def reports(request: Request) -> HTMLResponse:
+    svc = _service(request)
+    return _render(request, "reports.html", reports=[svc.report(n) for n in svc.report_names()])
+
+
+@router.get("/reports/{name}", response_class=HTMLResponse)
+def report(request: Request, name: str, category: str = "", page: int = Query(0, ge=0)) -> HTMLResponse:
+    svc = _service(request)
+    rep = svc.report(name)
+    counts = rep.categories()
+    if not category:
+        category = next((c for c in counts if c != "correct"), next(iter(counts), ""))
+    cases = [c for c in rep.cases if c.category == category]
+    shown = cases[page * CASES_PAGE:(page + 1) * CASES_PAGE]
+    labels = svc.labels([x for c in shown for x in (c.gold, c.predicted) if x and x != "NIL"])
+    metrics = {k: v for k, v in rep.metrics.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)}
+    return _render(request, "report.html", report=rep, counts=counts, category=category, cases=shown,
+                   labels=labels, metrics=metrics, page=page, pages=max(1, -(-len(cases) // CASES_PAGE)))

@@ -1,0 +1,182 @@
+"""Every call `kg serve` makes into kgstore and linkers, in one place (so the server follows a restructuring of
+those packages by changing this module only). Stores and models are opened once and shared by all requests."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cli.context import AppContext
+from cli.link import MethodArgs, _linker
+from kgstore import documents as docs_q
+from kgstore import queries as q
+from kgstore.errors import InputError
+from kgstore.images import is_url
+from kgstore.search import Hit, Searcher
+from linkers.corpus import Document, parse_document
+from linkers.eval_report import EvalReport, load_report
+from linkers.ner import DETECTORS
+from linkers.pipeline import CONTEXT_ENCODERS, Linker, MentionResult
+from linkers.rerankers import METHODS
+from linkers.rerankers.llm_method import WHEN, LLMOptions
+
+SEARCH_MODES = ("name", "text", "image")
+MAX_LINKERS = 4  # linkers kept for distinct option sets (they share the process-wide text model)
+
+
+@dataclass(frozen=True)
+class LinkSettings:
+    """The `kg link` options a request may set (the server's files, such as --weights, are not among them)."""
+
+    method: str = "auto"
+    top_k: int = 10
+    nil_threshold: float | None = None
+    context: str = "cascade"
+    detector: str = "hybrid"
+    detect: bool = True
+    llm: str = "unsure"
+    llm_margin: float = LLMOptions.margin
+    llm_budget: int | None = None
+    write: bool = False
+
+    def check(self) -> "LinkSettings":
+        """The CLI's choices, with a message naming the bad option and the good values."""
+        for name, value, allowed in (("method", self.method, METHODS), ("context", self.context, CONTEXT_ENCODERS),
+                                     ("detector", self.detector, DETECTORS), ("llm", self.llm, WHEN)):
+            if value not in allowed:
+                raise InputError(f"{name}: {value!r} is not one of {', '.join(allowed)}")
+        if not 1 <= self.top_k <= 100:
+            raise InputError(f"top_k: {self.top_k} is not in 1..100")
+        return self
+
+    def method_args(self) -> MethodArgs:
+        return MethodArgs(method=self.method, weights=None, top_k=self.top_k, nil_threshold=self.nil_threshold,
+                          context=self.context, llm=self.llm, llm_margin=self.llm_margin, llm_budget=self.llm_budget,
+                          method_config=None)
+
+
+@dataclass
+class LinkedText:
+    document: Document
+    results: list[MentionResult] = field(default_factory=list)
+
+
+class KgService:
+    def __init__(self, app: AppContext, reports: list[Path] | None = None):
+        self.app = app
+        self.config = app.config
+        self.searcher = Searcher(app.config, app.vectors())
+        self._linkers: OrderedDict[LinkSettings, Linker] = OrderedDict()
+        self._report_paths = {p.name: p for p in reports or []}
+        self._reports: dict[str, EvalReport] = {}
+
+    # -------------------------------------------------------------------------------------------- linking
+    def linker(self, settings: LinkSettings) -> Linker:
+        """The linker for these settings, built once (call from the link worker thread only)."""
+        linker = self._linkers.get(settings)
+        if linker is None:
+            margs = settings.method_args()
+            linker = _linker(self.app, margs.link_options(write=settings.write),
+                             settings.detector if settings.detect else None, margs)
+            linker.context_encoder  # load the models now, not inside the first timed batch
+            self._linkers[settings] = linker
+            while len(self._linkers) > MAX_LINKERS:
+                self._linkers.popitem(last=False)
+        self._linkers.move_to_end(settings)
+        return linker
+
+    def document(self, record: dict[str, Any], image_base64: str | None = None) -> Document:
+        """A request's document, read by the corpus reader (the CLI's messages); an uploaded image is stored
+        under KG_HOME/cache/uploads by content hash, and an `image` must be an http(s) URL (the server does not
+        open its own files for a client)."""
+        record = {k: v for k, v in record.items() if v is not None}
+        record.setdefault("id", "api-" + uuid.uuid4().hex[:12])
+        image = record.get("image")
+        if image is not None and image_base64 is not None:
+            raise InputError("give either image (an http(s) URL) or image_base64, not both")
+        if image is not None and not (isinstance(image, str) and is_url(image)):
+            raise InputError("image: must be an http(s) URL; send the image's bytes as image_base64 instead")
+        if image_base64 is not None:
+            record["image"] = str(self._store_upload(image_base64))
+        return parse_document(record, self.config.home)
+
+    def _store_upload(self, data: str) -> Path:
+        try:
+            raw = base64.b64decode(data, validate=True)
+        except (binascii.Error, ValueError):
+            raise InputError("image_base64: not valid base64 (standard alphabet, padded)") from None
+        if not raw:
+            raise InputError("image_base64: empty")
+        folder = self.config.home / "cache" / "uploads"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / hashlib.sha1(raw).hexdigest()
+        if not path.exists():
+            path.write_bytes(raw)
+        return path
+
+    # -------------------------------------------------------------------------------------------- reading
+    def search(self, text: str, by: str = "name", k: int = 10) -> list[Hit]:
+        if not text.strip():
+            raise InputError("q: empty query: give a name, a description or (by=image) an image URL")
+        if by not in SEARCH_MODES:
+            raise InputError(f"by: {by!r} is not one of {', '.join(SEARCH_MODES)}")
+        if by == "name":
+            return self.searcher.by_name(text, k)
+        if by == "text":
+            return self.searcher.by_text(text, k)
+        return self.searcher.by_image(text, k) if is_url(text) else self.searcher.by_image_text(text, k)
+
+    def card(self, qid: str) -> q.EntityCard:
+        return q.entity_card(self.app.graph(), qid)
+
+    def mentions(self, qid: str, limit: int = 20) -> q.EntityMentions:
+        return q.entity_mentions(self.app.graph(), qid, limit=limit)
+
+    def entity_documents(self, qid: str, limit: int = 20) -> q.EntityDocuments:
+        return q.entity_documents(self.app.graph(), qid, limit=limit)
+
+    def cooccurring(self, qid: str, limit: int = 12) -> q.EntityCooccurrences:
+        return q.cooccurring_entities(self.app.graph(), qid, limit=limit)
+
+    def labels(self, qids: list[str]) -> dict[str, str]:
+        return q.labels_for(self.app.graph(), [x for x in qids if x])
+
+    def linked_document(self, doc_id: str) -> docs_q.LinkedDocument:
+        return docs_q.linked_document(self.app.graph(), doc_id)
+
+    def documents_page(self, after: str = "", limit: int = 50) -> list[docs_q.DocumentRow]:
+        return docs_q.documents_page(self.app.graph(), after, limit)
+
+    def document_count(self) -> int:
+        return docs_q.document_count(self.app.graph())
+
+    def health(self) -> dict[str, Any]:
+        """Both stores answer (a cheap read each)."""
+        self.app.graph().read("RETURN 1 AS ok")
+        points = self.app.vectors().count(self.config.collection)
+        return {"status": "ok", "graph": "ok", "collection": self.config.collection, "vectors": points,
+                "linkers_loaded": len(self._linkers)}
+
+    # -------------------------------------------------------------------------------------------- reports
+    def report_names(self) -> list[str]:
+        return sorted(self._report_paths)
+
+    def report(self, name: str) -> EvalReport:
+        if name not in self._report_paths:
+            raise InputError(f"unknown report {name!r}: start `kg serve --report FILE` with the file "
+                             f"`kg eval --report` wrote (loaded: {', '.join(self.report_names()) or 'none'})")
+        if name not in self._reports:
+            self._reports[name] = load_report(self._report_paths[name])
+        return self._reports[name]
+
+    def load_reports(self) -> None:
+        """Read every report at start-up, so a bad file is an error before the server listens."""
+        for name in self._report_paths:
+            self.report(name)
+

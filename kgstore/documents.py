@@ -1,0 +1,106 @@
+"""Read-side queries over linked documents (what `kg link` writes): one document with its mentions and chosen
+links, and the documents page by page. Keyset pagination on the document id keeps a page one index range scan
+however many documents the graph holds."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from kgstore.errors import InputError
+from kgstore.graph import GraphStore
+
+DOCUMENT_QUERY = """
+MATCH (d:Document {id: $id})
+RETURN d.id AS id, d.text AS text, d.image AS image, d.source AS source, d.meta_json AS meta_json,
+       d.run_id AS run_id
+"""
+# every mention of the document with its best rank-1 edge (several runs may have left one each)
+DOCUMENT_MENTIONS_QUERY = """
+MATCH (d:Document {id: $id})-[:HAS_MENTION]->(m:Mention)
+OPTIONAL MATCH (m)-[r:REFERS_TO]->(e:Entity)
+WHERE r.rank = 1
+WITH m, r, e ORDER BY r.score DESC
+WITH m, collect({qid: e.qid, label: e.label, description: e.description, score: r.score, method: r.method,
+                 run_id: r.run_id})[0] AS best
+RETURN m.id AS id, m.surface AS surface, m.start AS start, m.end AS end, m.box AS box, m.status AS status,
+       best.qid AS qid, best.label AS label, best.description AS description, best.score AS score,
+       best.method AS method, best.run_id AS run_id
+ORDER BY start, id
+"""
+DOCUMENTS_PAGE_QUERY = """
+MATCH (d:Document)
+WHERE d.id > $after
+WITH d ORDER BY d.id LIMIT $limit
+OPTIONAL MATCH (d)-[:HAS_MENTION]->(m:Mention)
+WITH d, count(m) AS mentions
+RETURN d.id AS id, d.source AS source, substring(coalesce(d.text, ''), 0, $preview) AS preview,
+       size(coalesce(d.text, '')) AS chars, mentions
+ORDER BY id
+"""
+DOCUMENTS_COUNT_QUERY = "MATCH (d:Document) RETURN count(d) AS n"
+
+
+@dataclass
+class DocumentMention:
+    id: str
+    surface: str | None
+    start: int | None
+    end: int | None
+    box: Any
+    status: str | None
+    qid: str | None  # None: NIL or not linked
+    label: str | None = None
+    description: str | None = None
+    score: float | None = None
+    method: str | None = None
+    run_id: str | None = None
+
+
+@dataclass
+class LinkedDocument:
+    id: str
+    text: str | None
+    image: str | None
+    source: str | None
+    meta: dict[str, Any] = field(default_factory=dict)
+    run_id: str | None = None
+    mentions: list[DocumentMention] = field(default_factory=list)
+
+
+@dataclass
+class DocumentRow:
+    id: str
+    source: str | None
+    preview: str
+    chars: int
+    mentions: int
+
+
+def linked_document(graph: GraphStore, doc_id: str) -> LinkedDocument:
+    """A document with its mentions in text order, each with the entity its best rank-1 link chose."""
+    rows = graph.read(DOCUMENT_QUERY, id=doc_id)
+    if not rows:
+        raise InputError(f"unknown document {doc_id!r}: it is not in the graph (`kg link` writes documents)")
+    d = rows[0]
+    mentions = [DocumentMention(**{k: r[k] for k in ("id", "surface", "start", "end", "box", "status", "qid",
+                                                      "label", "description", "score", "method", "run_id")})
+                for r in graph.read(DOCUMENT_MENTIONS_QUERY, id=doc_id)]
+    for m in mentions:
+        if m.status == "NIL":
+            m.qid = m.label = m.description = m.score = m.method = None
+    return LinkedDocument(d["id"], d["text"], d["image"], d["source"], json.loads(d["meta_json"] or "{}"),
+                          d["run_id"], mentions)
+
+
+def documents_page(graph: GraphStore, after: str = "", limit: int = 50, preview: int = 160) -> list[DocumentRow]:
+    """Documents in id order after `after` (the last id of the previous page)."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
+        raise InputError(f"limit must be an integer from 1 to 1000, not {limit!r}")
+    return [DocumentRow(r["id"], r["source"], r["preview"], int(r["chars"]), int(r["mentions"]))
+            for r in graph.read(DOCUMENTS_PAGE_QUERY, after=after, limit=limit, preview=preview)]
+
+
+def document_count(graph: GraphStore) -> int:
+    return graph.count(DOCUMENTS_COUNT_QUERY)

@@ -1,0 +1,310 @@
+"""`kg serve` over real HTTP on a tiny KB (real graph and Qdrant servers, real MiniLM): the API's answers and
+errors, write-back, the API key, encoder batching of concurrent requests, and the web pages in headless Chromium
+(Debian's chromium + chromium-driver through selenium; skipped with the reason where they are not installed)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from click.testing import CliRunner
+
+from cli.context import AppContext
+from cli.main import cli
+from cli.web.app import ServeSettings, create_app
+from cli.web.batcher import LinkBatcher
+from cli.web.service import KgService, LinkSettings
+from index_helpers import cli_env, ingest_files
+from indexers.index import IndexOptions, Indexer
+from kgstore.config import load_config
+from kgstore.graph import GraphStore
+from kgstore.vectors import VectorStore
+from linkers.corpus import Document, Mention
+
+KB = [
+    {"qid": "Q76", "label": "Barack Obama", "aliases": ["Obama"], "description": "44th president of the United States",
+     "types": ["Q5"], "relations": [{"pid": "P19", "target": "Q18094"}]},
+    {"qid": "Q18094", "label": "Honolulu", "description": "capital city of Hawaii, United States"},
+    {"qid": "Q64", "label": "Berlin", "description": "capital and largest city of Germany", "types": ["Q515"]},
+    {"qid": "Q90", "label": "Paris", "description": "capital and largest city of France", "types": ["Q515"]},
+    {"qid": "Q167646", "label": "Paris", "description": "son of Priam, king of Troy, in Greek mythology"},
+    {"qid": "Q142", "label": "France", "description": "country in Western Europe"},
+    {"qid": "Q5", "label": "human", "description": "any member of Homo sapiens"},
+    {"qid": "Q515", "label": "city", "description": "large human settlement"},
+]
+TEXT = "Barack Obama was born in Honolulu and later visited Berlin."
+FAST = {"detector": "gazetteer", "method": "features", "context": "static"}  # no NER model: seconds, not minutes
+
+
+def span(text: str, surface: str) -> dict:
+    start = text.index(surface)
+    return {"start": start, "end": start + len(surface)}
+
+
+class Running:
+    """An app served by uvicorn in a thread on a socket bound to a free loopback port."""
+
+    def __init__(self, app) -> None:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            assert time.monotonic() < deadline and self.thread.is_alive(), "uvicorn did not start"
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def kb(servers, graph_driver, tmp_path_factory):
+    """The tiny KB ingested and indexed (text + names); (config, env, tmp dir)."""
+    graph_driver.execute_query("MATCH (n) DETACH DELETE n", database_=servers.graph_database)
+    tmp = tmp_path_factory.mktemp("serve")
+    cfg = load_config({
+        "home": tmp / "home", "graph_uri": servers.graph_uri, "graph_user": servers.graph_user,
+        "graph_password": servers.graph_password, "graph_database": servers.graph_database,
+        "qdrant_url": servers.qdrant_url, "qdrant_grpc_port": servers.qdrant_grpc_port,
+        "collection": "t_serve_" + uuid.uuid4().hex[:8],
+    }, env={})
+    path = tmp / "kb.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in KB))
+    vectors = VectorStore.from_config(cfg)
+    with GraphStore.from_config(cfg) as graph:
+        ingest_files(graph, tmp, path)
+        Indexer(cfg, graph, vectors, IndexOptions(indexes=("text", "names"))).run()
+    vectors.close()
+    return cfg, cli_env(cfg), tmp
+
+
+@pytest.fixture(scope="module")
+def report(kb) -> Path:
+    """A real `kg eval --report --report-all` file, one gold label deliberately wrong (an error to show)."""
+    _, env, tmp = kb
+    corpus = tmp / "gold.jsonl"
+    text = "Paris is the capital of France."
+    corpus.write_text(json.dumps({"id": "g1", "text": text, "mentions": [
+        {**span(text, "Paris"), "gold": "Q90"}, {**span(text, "France"), "gold": "Q64"}]}) + "\n")
+    out = tmp / "eval-report.json"
+    res = CliRunner().invoke(cli, ["eval", str(corpus), "--context", "static", "--report", str(out), "--report-all"],
+                             env=env)
+    assert res.exit_code == 0, res.output
+    return out
+
+
+@pytest.fixture(scope="module")
+def served(kb, report):
+    cfg, _, _ = kb
+    ctx = AppContext(cfg)
+    service = KgService(ctx, [report])
+    service.load_reports()
+    app = create_app(service, ServeSettings(max_body_bytes=64 << 10, timeout_s=120))
+    running = Running(app)
+    client = httpx.Client(base_url=running.url, timeout=120)
+    # two linked documents written through the API, as `kg link` would write them
+    for doc_id, text in (("d1", TEXT), ("d2", "Obama spoke in Paris, France.")):
+        res = client.post("/link", json={"id": doc_id, "text": text, "options": {**FAST, "write": True}})
+        assert res.status_code == 200, res.text
+    yield running, client, service
+    client.close()
+    running.stop()
+    ctx.close()
+
+
+def test_health_search_card_and_mentions(served) -> None:
+    _, client, _ = served
+    health = client.get("/health").json()
+    assert health["status"] == "ok" and health["vectors"] == len(KB)
+    hits = client.get("/search", params={"q": "Barak Obama", "k": 3}).json()
+    assert hits[0]["qid"] == "Q76"
+    card = client.get("/entities/Q76").json()
+    assert card["label"] == "Barack Obama" and {"pid": "P19", "target": "Q18094"}.items() <= card["relations"][0].items()
+    mentions = client.get("/entities/Q76/mentions").json()["mentions"]
+    assert {m["doc_id"] for m in mentions} == {"d1", "d2"}
+    assert any(m["snippet"].startswith("[[Barack Obama]] was born") for m in mentions)
+
+
+def test_link_detects_and_ranks_without_writing(served) -> None:
+    _, client, _ = served
+    res = client.post("/link", json={"id": "x1", "text": TEXT, "options": {**FAST, "explain": True}})
+    assert res.status_code == 200, res.text
+    body = res.json()
+    by_surface = {m["surface"]: m for m in body["mentions"]}
+    assert by_surface["Barack Obama"]["qid"] == "Q76" and by_surface["Honolulu"]["qid"] == "Q18094"
+    assert body["written"] is False and "trace" in by_surface["Berlin"] and by_surface["Berlin"]["candidates"]
+    assert client.get("/documents/x1").status_code == 404  # nothing written
+
+
+def test_given_spans_are_linked_and_written_documents_read_back(served) -> None:
+    _, client, _ = served
+    text = "Paris is the capital of France."
+    res = client.post("/link", json={"id": "w1", "text": text, "mentions": [span(text, "Paris")],
+                                     "options": {**FAST, "write": True}})
+    assert [m["qid"] for m in res.json()["mentions"]] == ["Q90"]
+    doc = client.get("/documents/w1").json()
+    assert doc["text"] == text and [(m["surface"], m["qid"]) for m in doc["mentions"]] == [("Paris", "Q90")]
+    page = client.get("/documents", params={"limit": 2}).json()
+    assert [d["id"] for d in page["documents"]] == ["d1", "d2"] and page["next"] == "d2"
+    assert "w1" in [d["id"] for d in client.get("/documents", params={"after": "d2"}).json()["documents"]]
+
+
+@pytest.mark.parametrize("body, status, message", [
+    ({"text": "abc", "mentions": [{"start": 0, "end": 9}]}, 400, "mentions[0]: span 0-9 is outside the text"),
+    ({"text": "abc", "options": {"method": "magic"}}, 400, "method: 'magic' is not one of auto"),
+    ({"text": "abc", "image": "/etc/passwd"}, 400, "image: must be an http(s) URL"),
+    ({"text": "abc", "image_base64": "not base64!"}, 400, "image_base64: not valid base64"),
+    ({"text": ""}, 400, "text: empty and no image given"),
+    ({"text": "abc", "mention": []}, 422, "mention"),
+    ({"text": "a" * (70 << 10)}, 413, "request body over 65,536 bytes"),
+])
+def test_bad_input_gets_a_4xx_naming_it(served, body, status, message) -> None:
+    _, client, _ = served
+    res = client.post("/link", json=body)
+    assert res.status_code == status and message in res.text, res.text
+
+
+def test_a_chunked_body_over_the_limit_gets_413(served) -> None:
+    _, client, _ = served
+    chunks = (json.dumps({"text": "a" * (70 << 10)})[i:i + 8192].encode() for i in range(0, 80 << 10, 8192))
+    res = client.post("/link", content=chunks, headers={"Content-Type": "application/json"})  # no Content-Length
+    assert res.status_code == 413 and "request body over 65,536 bytes" in res.json()["error"]
+
+
+def test_document_text_is_escaped_in_the_page(served) -> None:
+    _, client, _ = served
+    text = "<script>alert(1)</script> Berlin"
+    res = client.post("/link", json={"id": "esc", "text": text, "mentions": [span(text, "Berlin")],
+                                     "options": {**FAST, "write": True}})
+    assert res.status_code == 200, res.text
+    page = client.get("/ui/documents/esc").text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert" not in page
+
+
+def test_unknown_ids_and_bad_queries(served) -> None:
+    _, client, _ = served
+    assert client.get("/entities/Q999").status_code == 404
+    assert "unknown entity 'Q999'" in client.get("/entities/Q999/mentions").json()["error"]
+    assert client.get("/documents/nope").status_code == 404
+    assert client.get("/search", params={"q": " "}).status_code == 400
+    assert client.get("/search", params={"q": "x", "by": "smell"}).json()["error"].startswith("by: 'smell'")
+    assert client.get("/openapi.json").json()["paths"].keys() >= {"/link", "/search", "/entities/{qid}",
+                                                                   "/entities/{qid}/mentions", "/health"}
+
+
+def test_api_key_is_required_when_set(kb) -> None:
+    cfg, _, _ = kb
+    with pytest.raises(Exception, match="set an API key"):
+        ServeSettings(host="0.0.0.0").check()
+    ctx = AppContext(cfg)
+    running = Running(create_app(KgService(ctx), ServeSettings(api_key="s3cret")))
+    try:
+        with httpx.Client(base_url=running.url) as client:
+            assert client.get("/health").status_code == 200
+            assert client.get("/entities/Q76").status_code == 401
+            assert client.get("/entities/Q76", headers={"X-API-Key": "wrong"}).status_code == 401
+            assert client.get("/entities/Q76", headers={"X-API-Key": "s3cret"}).status_code == 200
+            assert client.get("/entities/Q76", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+            assert client.get("/ui").status_code == 303  # pages send the browser to the key form
+    finally:
+        running.stop()
+        ctx.close()
+
+
+def test_a_link_request_over_the_time_limit_gets_504(kb) -> None:
+    cfg, _, _ = kb
+    ctx = AppContext(cfg)
+    running = Running(create_app(KgService(ctx), ServeSettings(timeout_s=0.001)))
+    try:
+        res = httpx.post(running.url + "/link", json={"text": TEXT, "options": FAST}, timeout=120)
+        assert res.status_code == 504 and "took over 0.001 s (the server's --timeout)" in res.json()["error"]
+    finally:
+        running.stop()
+        ctx.close()
+
+
+def test_waiting_requests_share_one_batch_and_get_their_own_results(served) -> None:
+    _, _, service = served
+    settings = LinkSettings(**FAST)
+    batcher = LinkBatcher(service.linker, max_docs=8, wait_s=1.0)
+    try:
+        texts = {f"b{i}": t for i, t in enumerate([TEXT, "Paris, France.", "Obama in Berlin.", "Honolulu."])}
+        futures = {i: batcher.submit(settings, Document(i, t, mentions=None)) for i, t in texts.items()}
+        results = {i: f.result(timeout=120) for i, f in futures.items()}
+    finally:
+        batcher.close()
+    assert batcher.stats.batches == 1 and batcher.stats.largest == 4
+    for doc_id, rs in results.items():
+        assert rs and all(r.doc_id == doc_id and texts[doc_id][r.start:r.end] == r.surface for r in rs)
+    assert [r.qid for r in results["b3"]] == ["Q18094"]
+
+
+def test_report_pages_and_eval_categories(served) -> None:
+    _, client, _ = served
+    page = client.get("/ui/reports/eval-report.json", params={"category": "wrong_entity"})
+    assert page.status_code == 200
+    assert "France" in page.text and "Q64" in page.text and "wrong entity <b>1</b>" in page.text
+
+
+# ---------------------------------------------------------------------------------------------- the browser
+def _driver():
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (the dev extra)")
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not chromium or not driver:
+        pytest.skip("Debian's chromium and chromium-driver are not installed (scripts/test.sh installs them "
+                    "with apt-get where it runs as root)")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900"):
+        options.add_argument(arg)
+    return webdriver.Chrome(service=Service(driver), options=options)
+
+
+def test_the_pages_in_a_real_browser(served) -> None:
+    running, _, _ = served
+    browser = _driver()
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    try:
+        browser.get(running.url + "/ui")
+        box = browser.find_element(By.ID, "home-q")
+        box.send_keys("Barak Obama", Keys.ENTER)  # misspelt: the fuzzy name index finds him
+        first = browser.find_element(By.CSS_SELECTOR, "#results .result-title")
+        assert first.text == "Barack Obama"
+        first.click()
+        assert browser.find_element(By.ID, "entity-label").text.startswith("Barack Obama")
+        relation = browser.find_element(By.LINK_TEXT, "Honolulu")  # a relation, as a link to its card
+        assert relation.get_attribute("href").endswith("/ui/entities/Q18094")
+        browser.find_element(By.CSS_SELECTOR, "#entity-documents a[href='/ui/documents/d1']").click()
+        mention = browser.find_element(By.CSS_SELECTOR, ".mention.linked[data-qid='Q76']")
+        assert mention.text.startswith("Barack Obama")
+        tip = mention.find_element(By.CSS_SELECTOR, ".tip")
+        assert not tip.is_displayed()
+        ActionChains(browser).move_to_element(mention).perform()
+        assert tip.is_displayed() and "score" in tip.text
+        browser.find_element(By.ID, "explain-link").click()  # the candidates, ranked now
+        rows = browser.find_elements(By.CSS_SELECTOR, "details.explain")
+        assert len(rows) == 3
+        rows[0].click()
+        assert "Barack Obama" in rows[0].find_element(By.CSS_SELECTOR, "tr.chosen").text
+        browser.find_element(By.LINK_TEXT, "Reports").click()
+        browser.find_element(By.PARTIAL_LINK_TEXT, "eval-report.json").click()
+        assert "wrong entity" in browser.find_element(By.ID, "categories").text
+    finally:
+        browser.quit()
