@@ -18,6 +18,7 @@ from typing import Any, Callable
 import numpy as np
 
 from kgstore.chunks import chunked
+from linkers import coref
 from linkers.candidates import Candidate
 from linkers.corpus import NIL, Document
 from linkers.pipeline import Linker, MentionResult
@@ -76,6 +77,8 @@ def collect(linker: Linker, documents: Iterable[Document], detect: bool, into: E
         results = linker.link_batch(docs)
         found: dict[str, set] = {}
         for r in results:
+            if r.detector == coref.DETECTOR:
+                continue  # a pronoun takes its antecedent's entity: nothing for the reranker to learn
             g = gold[r.doc_id].get((r.start, r.end))
             found.setdefault(r.doc_id, set()).add((r.start, r.end))
             into.add(r, g)

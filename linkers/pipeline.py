@@ -25,6 +25,7 @@ from kgstore.graph import GraphStore
 from kgstore.names import normalise
 from kgstore.neighbourhood import edges_among, out_neighbours
 from kgstore.search import Searcher
+from linkers import coref
 from linkers import features as feats
 from linkers.candidates import Candidate, CandidateRetriever, RetrievalConfig
 from linkers.corpus import NIL, Document, Mention
@@ -51,6 +52,7 @@ class LinkOptions:
     cascade_margin: float = 0.2  # tuned on WikiMEL dev: Hits@1 as the text model's, at 1.9x its speed
     batch_docs: int = 64
     write: bool = True
+    coref: bool = True  # link "he", "her"... to the last person linked before them (detected documents only)
 
 
 @dataclass
@@ -106,6 +108,31 @@ def longer_names(work: list[tuple[Document, Mention]]) -> list[str | None]:
                     if best is None or len(surface) > len(best):
                         best = surface
         out.append(best)
+    return out
+
+
+def pronoun_results(docs: list[Document], work: list[tuple[Document, Mention]], results: list[MentionResult],
+                    retrieved: list[list[Candidate]]) -> list[MentionResult]:
+    """The pronouns of the detected documents, each linked as the person mention before it (`linkers.coref`)."""
+    types = {c.qid: c.payload.get("types") for cands in retrieved for c in cands}
+    persons: dict[str, list[coref.Antecedent]] = {}
+    for (doc, m), r in zip(work, results):
+        if m.detected and r.qid and r.start is not None and coref.is_person(types.get(r.qid), m.ner_label):
+            persons.setdefault(doc.id, []).append(coref.Antecedent(r.start, r.end, r.qid, r.mention_id))
+    by_id = {r.mention_id: r for r in results}
+    out = []
+    for doc in docs:
+        if doc.mentions is not None:
+            continue
+        covered = [(r.start, r.end) for r in results if r.doc_id == doc.id and r.start is not None]
+        for link in coref.resolve(doc.text, persons.get(doc.id, []), covered):
+            source = by_id[link.antecedent.mention_id]
+            out.append(MentionResult(
+                doc_id=doc.id, mention_id=f"{doc.id}#{link.start}-{link.end}", surface=link.surface,
+                start=link.start, end=link.end, box=None, qid=source.qid, score=source.score,
+                candidates=source.candidates[:1], retrieved=[source.qid], detector=coref.DETECTOR,
+                trace={"stages": ["coreference"], "coreference": {"antecedent": source.mention_id,
+                                                                  "surface": source.surface}}))
     return out
 
 
@@ -226,6 +253,8 @@ class Linker:
         self._follow_longer_names(work, results)
         for i in refined:
             results[i].trace["context"] = "model (static ranking unsure)"
+        if self.options.coref:
+            results += pronoun_results(docs, work, results, retrieved)
         if self.options.write and self.graph is not None:
             self._write(docs, results)
         elapsed = time.perf_counter() - t0

@@ -186,6 +186,29 @@ def test_hybrid_detection_trims_an_overlong_ner_span_to_the_kb_name_at_its_edge(
     assert [s.surface for s in city_and_state(text, spans)] == ["Muscatine, Iowa", "Paris", "France"]
 
 
+def test_pronouns_take_the_sentence_subjects_entity():
+    from linkers.coref import Antecedent, resolve
+
+    text = "Neruda took his pen name from the poet Jan Neruda when he was 10. Later Obama met him. She left."
+    persons = [Antecedent(0, 6, "Q34189", "a"), Antecedent(39, 49, "Q156321", "b"), Antecedent(72, 77, "Q76", "c")]
+    links = [(link.surface, link.antecedent.qid) for link in resolve(text, persons, covered=[(72, 77)])]
+    # the subject, not the nearest name; a sentence without a person before the pronoun takes the last one's
+    assert links == [("his", "Q34189"), ("he", "Q34189"), ("him", "Q76"), ("She", "Q76")]
+    assert resolve("He came home.", persons[:0]) == []  # no person named: nothing to link to
+
+
+def test_link_resolves_pronouns_in_detected_documents_only(kb):
+    root, env = kb
+    text = "Barack Obama visited Chicago on Monday. He met the mayor."
+    detected = _link(root, env, [{"id": "c1", "text": text}], "--method", "features")
+    he = next(r for r in detected if r["surface"] == "He")
+    assert he["qid"] == "Q76" and he["detector"] == "coref" and he["start"] == text.index("He")
+    assert he["trace"]["coreference"]["surface"] == "Barack Obama"
+    given = _link(root, env, [{"id": "c2", "text": text, "mentions": [{"start": 0, "end": 12}]}],
+                  "--method", "features")
+    assert [r["surface"] for r in given] == ["Barack Obama"]
+
+
 def test_coherence_with_the_other_mentions_changes_a_ranking(kb):
     root, env = kb
     doc = {"id": "p1", "text": "Paris is a small city in Texas.",
