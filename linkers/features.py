@@ -10,7 +10,8 @@ from kgstore.names import normalise
 from kgstore.search import name_score
 from linkers.candidates import Candidate
 
-FEATURES = ("name", "exact", "context", "popularity", "image", "prior", "degree", "alias", "type", "coherence")
+FEATURES = ("name", "exact", "context", "popularity", "image", "prior", "degree", "alias", "type", "coherence",
+            "described")
 # NER labels whose entities are people / never people (the type feature compares them with a candidate's P31)
 HUMAN = "Q5"
 PERSON_LABELS = frozenset({"PERSON"})
@@ -35,7 +36,8 @@ def compute(surface: str, candidates: list[Candidate], context_vector: np.ndarra
     prior is p(entity | alias) over the candidates, from the alias counts ingested into the KB (the mention's
     own form, else the longer name the document uses for it); degree the entity's in-degree in the graph; alias
     that the candidate was found under a longer form of the mention: the document's own longer name for it, or a
-    full name in the KB that ends with it (a surname).
+    full name in the KB that ends with it (a surname); described that the entity has a description (an
+    open-world KB holds many bare, label-only items: family names, leftovers of disambiguation pages).
     """
     form = normalise(surface)
     priors = p_given_alias(form, candidates)
@@ -54,6 +56,7 @@ def compute(surface: str, candidates: list[Candidate], context_vector: np.ndarra
             "degree": min(1.0, math.log1p(c.payload.get("degree") or 0) / math.log1p(1000)),
             "alias": max(c.sources.get("alias", 0.0), c.sources.get("surname", 0.0)),
             "type": type_agreement(ner_label, c.payload.get("types") or []),
+            "described": 1.0 if c.payload.get("description") else 0.0,
         }
 
 

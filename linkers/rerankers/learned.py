@@ -31,7 +31,7 @@ DEFAULT_MODEL = "learned.json"
 DETECTORS = {None: 0.0, "ner": 1.0, "gazetteer": 2.0}
 NER_LABELS = ("PERSON", "NORP", "FAC", "ORG", "GPE", "LOC", "PRODUCT", "EVENT", "WORK_OF_ART", "LAW", "LANGUAGE")
 MENTION_FEATURES = ("m_detector", "m_ner", "m_tokens", "m_chars", "m_upper", "m_allcaps", "m_candidates",
-                    "rank", "name_gap", "context_gap", "prior_gap", "coherence_gap")
+                    "name_gap", "context_gap", "prior_gap", "coherence_gap")
 ALL_FEATURES = FEATURES + MENTION_FEATURES
 
 
@@ -52,7 +52,7 @@ def mention_rows(mention: MentionInput, candidates: list[Candidate]) -> np.ndarr
             for k in ("name", "context", "prior", "coherence")}
     rows = np.zeros((len(candidates), len(ALL_FEATURES)), dtype=np.float64)
     for i, c in enumerate(candidates):
-        values = {**{k: c.features.get(k, 0.0) for k in FEATURES}, **shape, "rank": float(i),
+        values = {**{k: c.features.get(k, 0.0) for k in FEATURES}, **shape,
                   **{f"{k}_gap": c.features.get(k, 0.0) - best[k] for k in best}}
         rows[i] = [values[k] for k in ALL_FEATURES]
     return rows
