@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, fields
 # Ids are matched whole (fullmatch): `$` also matches before a final newline, and "Q42\n" would pass.
 QID_RE = re.compile(r"[QPL][1-9][0-9]*")
 PID_RE = re.compile(r"P[1-9][0-9]*")
-# Relationship types of the linking layer (linkers.writeback): a claim with one of these names would pass for a link.
+# Relationship types of the linking layer (kgstore.links): a claim with one of these names would pass for a link.
 RESERVED_REL_TYPES = frozenset({"REFERS_TO", "HAS_MENTION"})
 _KG_NAMESPACE = uuid.UUID("6f1c9a57-2b43-4d63-9a7e-6f1e0c0b8d11")
 

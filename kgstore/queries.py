@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -434,17 +433,3 @@ def run_cypher(
         columns.extend(k for k in row if k not in columns)
     return CypherResult(columns, rows, write)
 
-
-def kb_fingerprint(graph: GraphStore, page: int = 20000) -> tuple[int, str]:
-    """(entities, a digest of their QIDs and content hashes): unlike a count, it changes when an entity's names do,
-    so caches built from the KB's names (the gazetteer) are rebuilt after an edit that keeps the count."""
-    digest, n, after = hashlib.blake2b(digest_size=16), 0, ""
-    while True:
-        rows = graph.read("MATCH (e:Entity) WHERE e.stub = false AND e.qid > $after RETURN e.qid AS qid, "
-                          "e.hash AS hash ORDER BY e.qid LIMIT $page", after=after, page=page)
-        if not rows:
-            return n, digest.hexdigest()
-        for r in rows:
-            digest.update(f"{r['qid']}\t{r['hash']}\n".encode())
-        n += len(rows)
-        after = rows[-1]["qid"]

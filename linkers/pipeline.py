@@ -32,7 +32,7 @@ from linkers.detect import MentionDetector
 from linkers.ner import spans_of
 from linkers.rerankers import MentionInput, Ranking, Reranker, load_reranker
 from linkers.rerankers.base import top_margin
-from linkers.writeback import write_results
+from kgstore.links import write_results
 
 
 CONTEXT_ENCODERS = ("model", "static", "cascade")

@@ -192,7 +192,7 @@ def test_link_write_back_stays_under_the_message_limit(graph: GraphStore, tmp_pa
     import threading
 
     from linkers.corpus import read_corpus
-    from linkers.writeback import write_results
+    from kgstore.links import write_results
 
     corpus = tmp_path / "c.jsonl"
     corpus.write_text(json.dumps({"id": "huge", "text": "t" * (20 << 20)}) + "\n"

@@ -7,7 +7,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from cli.main import cli
-from indexers.graph_writer import HASH_QUERY, prepare, write_entities
+from kgstore.entity_writes import HASH_QUERY, prepare, write_entities
 from indexers.ingest import IngestOptions, ingest
 from indexers.sources import iter_raw, parse_batch
 from kgstore.graph import GraphStore
