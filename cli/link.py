@@ -10,9 +10,9 @@ from pathlib import Path
 
 import click
 
-from cli.context import AppContext, echo_json, pass_app
+from cli.context import AppContext, RegistryChoice, RegistryOption, echo_json, pass_app
 from linkers.corpus import NIL
-from linkers.datasets import BUILTIN, load_dataset
+from linkers.datasets import datasets, load_dataset, with_splits
 from linkers.detectors import detector_help, detectors
 from linkers.metrics import render_table
 from linkers import span_eval
@@ -28,8 +28,8 @@ EXIT_PARTIAL = 3
 
 def detector_option(f):
     return click.option(
-        "--detector", type=click.Choice(list(detectors())), default="hybrid", show_default=True,
-        help=detector_help())(f)
+        "--detector", type=RegistryChoice(detectors), default="hybrid", show_default=True, cls=RegistryOption,
+        help_from=detector_help)(f)
 
 
 def method_options(f):
@@ -42,8 +42,8 @@ def method_options(f):
         return f(*args, margs=margs, **kwargs)
 
     for opt in reversed([
-        click.option("--method", type=click.Choice(list(methods())), default="auto", show_default=True,
-                     help=method_help()),
+        click.option("--method", type=RegistryChoice(methods), default="auto", show_default=True,
+                     cls=RegistryOption, help_from=method_help),
         click.option("--weights", type=click.Path(exists=True, dir_okay=False, path_type=Path),
                      help="Weights file of the features method, or model file of the learned method (default: "
                           "the shipped ones; see kg train)."),
@@ -61,7 +61,8 @@ def method_options(f):
                           "margin below --llm-margin), or always."),
         click.option("--llm-margin", type=float, default=LLMOptions.margin, show_default=True,
                      help="Score margin under which the features ranking counts as unsure."),
-        click.option("--llm-budget", type=click.IntRange(0), default=None, help=budget_help()),
+        click.option("--llm-budget", type=click.IntRange(0), default=None, cls=RegistryOption,
+                     help_from=budget_help),
         click.option("--method-config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
                      help="TOML file with a table per method, e.g. [i2cr] alpha = 0.6, beta = 31, "
                           "order = [\"ocr\", \"caption\"]; [kar] k = 5; [thinklinker] rounds = 3."),
@@ -154,7 +155,15 @@ def _ensure_kb(app: AppContext, dataset) -> None:
     ensure_kb_slice(app.config, app.graph(), app.vectors(), dataset.name, dataset.kb)
 
 
-@click.command("eval")
+class _EvalCommand(click.Command):
+    """Its epilog lists the registered datasets when help is shown."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        self.epilog = "Registered datasets: " + "; ".join(f"{d.name} ({d.help})" for d in datasets().values()) + "."
+        super().format_epilog(ctx, formatter)
+
+
+@click.command("eval", cls=_EvalCommand)
 @click.argument("dataset")
 @click.option("--split", type=click.Choice(["train", "dev", "test"]), default="test", show_default=True)
 @click.option("--limit", type=click.IntRange(1), help="Evaluate on the first N documents of the split.")
@@ -181,12 +190,13 @@ def eval_cmd(app: AppContext, dataset: str, split: str, limit: int | None, margs
     to end and scored by ELEVANT's span rules: precision, recall, F1, error categories; the user's KB), or a
     corpus JSONL whose mentions carry `gold` (QID or NIL). Exit 3 when some lines were bad.
     """
-    if dataset not in BUILTIN and click.get_current_context().get_parameter_source("split").name == "COMMANDLINE":
-        raise click.UsageError(f"--split chooses a split of {' or '.join(BUILTIN)}; {dataset} has none (it is "
+    split_given = click.get_current_context().get_parameter_source("split").name == "COMMANDLINE"
+    if dataset not in with_splits() and split_given:
+        raise click.UsageError(f"--split chooses a split of {' or '.join(with_splits())}; {dataset} has none (it is "
                                "evaluated whole; --limit N takes its first N documents)")
     if report_all and not report:
         raise click.UsageError("--report-all needs --report FILE")
-    ds = load_dataset(dataset, split if dataset in BUILTIN else None, limit)
+    ds = load_dataset(dataset, split if dataset in with_splits() else None, limit)
     want = {"report": report is not None, "report_all": report_all}
     if ds.given is not None:
         result = evaluate_given_candidates(app.config, ds, margs, **want)
@@ -243,7 +253,7 @@ def train_cmd(app: AppContext, dataset: str, reranker: str, split: str, dev_spli
     if reranker == "learned":
         return _train_learned(app, dataset, split, dev_split, dev_data, limit, top_k, context, detector, out,
                               as_json)
-    ds = load_dataset(dataset, split if dataset in BUILTIN else None, limit)
+    ds = load_dataset(dataset, split if dataset in with_splits() else None, limit)
     _ensure_kb(app, ds)
     result = train_features(_stores(app), ds, split, top_k, context, out)
     if as_json:
@@ -258,17 +268,17 @@ def train_cmd(app: AppContext, dataset: str, reranker: str, split: str, dev_spli
 
 def _train_learned(app: AppContext, dataset: str, split: str, dev_split: str, dev_data: str | None,
                    limit: int | None, top_k: int, context: str, detector: str, out: Path, as_json: bool) -> None:
-    if dev_data is None and dataset not in BUILTIN:
+    if dev_data is None and dataset not in with_splits():
         raise click.UsageError(f"{dataset} has no splits: give the held-apart documents with --dev-data FILE")
     if dev_data is None and split == dev_split:
         raise click.UsageError("--split and --dev-split must differ: the dev split stops training and sets the "
                                "NIL thresholds")
-    train_ds = load_dataset(dataset, split if dataset in BUILTIN else None, limit)
+    train_ds = load_dataset(dataset, split if dataset in with_splits() else None, limit)
     dev_name = dev_data or dataset
-    dev_ds = load_dataset(dev_name, dev_split if dev_name in BUILTIN else None, None)
+    dev_ds = load_dataset(dev_name, dev_split if dev_name in with_splits() else None, None)
     _ensure_kb(app, train_ds)
     result = train_learned(_stores(app), train_ds, dev_ds, split, dev_split, top_k, context, detector, out,
-                           split_names=BUILTIN, log=lambda line: click.echo(line, err=True))
+                           split_names=with_splits(), log=lambda line: click.echo(line, err=True))
     summary = result.summary
     if as_json:
         echo_json(summary)

@@ -234,3 +234,27 @@ def test_kar_reads_facts_from_the_graph_and_links_through_the_llm(kb, llm_server
     assert lines and all(line["trace"]["kar"]["invoked"] for line in lines)
     assert all(line["trace"]["kar"]["llm"]["calls"] <= 1 for line in lines)
     assert all(line["qid"] in [c["qid"] for c in line["candidates"]] for line in lines)
+
+
+def test_a_method_registered_in_one_file_is_offered_and_run_without_an_llm(kb, tmp_path: Path) -> None:
+    import toy_method  # noqa: F401 - registers `popular`, a method that is this one file
+    from linkers.rerankers.registry import methods
+
+    cfg, env = kb
+    assert "popular" in methods() and not methods()["popular"].needs_llm
+    runner = CliRunner()
+    assert "popular (the most popular candidate, for tests)" in runner.invoke(cli, ["link", "--help"]).output
+    env = {k: v for k, v in env.items() if not k.startswith("KG_LLM")}
+    out = tmp_path / "popular.jsonl"
+    res = runner.invoke(cli, ["link", str(_corpus(tmp_path, n=5)), "--method", "popular", "--no-write", "--json",
+                              "--explain", "--out", str(out)], env=env)
+    assert res.exit_code == 0, res.output
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert rows and all("rerank:popular" in r["trace"]["stages"] for r in rows)
+    for r in rows:
+        popularity = [c["features"].get("popularity", 0.0) for c in r["candidates"]]
+        assert popularity == sorted(popularity, reverse=True)
+    res = runner.invoke(cli, ["eval", "wikimel", "--split", "dev", "--limit", "5", "--method", "popular", "--json"],
+                        env=env)
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["protocol"]["method"] == "popular-1"
