@@ -97,9 +97,9 @@ def test_credentials_in_urls_are_never_printed(graph_config, clean_graph, monkey
 
 # ------------------------------------------------------------------------------------------------ 7: read-only Cypher
 def test_read_only_cypher_changes_nothing(graph_config, clean_graph, monkeypatch) -> None:
-    from kgstore import queries
+    from kgstore import console
     from kgstore.errors import InputError
-    from kgstore.queries import run_cypher
+    from kgstore.console import run_cypher
 
     count = "MATCH (p:Probe) RETURN count(p) AS n"
     with GraphStore.from_config(graph_config) as graph:
@@ -113,7 +113,7 @@ def test_read_only_cypher_changes_nothing(graph_config, clean_graph, monkeypatch
             assert graph.read(count) == [{"n": 3}], hostile
             assert graph.read("MATCH (p:Probe) WHERE p.i = 0 RETURN count(p) AS n") == [{"n": 0}]
         # With the clause guard out of the way, the server-side read-only transaction still keeps the graph intact.
-        monkeypatch.setattr(queries, "write_clauses", lambda query: [])
+        monkeypatch.setattr(console, "write_clauses", lambda query: [])
         try:
             run_cypher(graph, "MATCH (p:Probe) DETACH DELETE p")
         except InputError:

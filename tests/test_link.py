@@ -208,7 +208,7 @@ def test_cascade_runs_the_text_model_only_where_the_static_ranking_is_unsure(kb)
 
 def test_kar_reads_facts_from_the_graph_and_links_through_the_llm(kb, llm_server, tmp_path: Path) -> None:
     from kgstore.graph import GraphStore
-    from kgstore.queries import entity_facts
+    from kgstore.facts import entity_facts
     from linkers.candidates import Candidate
     from linkers.rerankers import MentionInput, load_reranker
     from linkers.rerankers.llm_method import MethodServices

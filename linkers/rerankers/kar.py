@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kgstore.queries import EntityFacts, entity_facts
+from kgstore.facts import EntityFacts, entity_facts
 from linkers.candidates import Candidate
 from linkers.llm import CallLog, parse_choice
 from linkers.rerankers.base import MentionInput
