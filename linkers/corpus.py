@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from kgstore.errors import InputError
-from kgstore.model import is_qid
+from kgstore.model import is_entity_id, is_qid
 
 __all__ = [
     "NIL",
@@ -71,8 +71,6 @@ MENTION_FIELDS = ("start", "end", "surface", "box", "gold", "clues")
 CLUE_KINDS = ("ocr", "caption", "dense_captions", "tags", "objects")
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 TEXT_SUFFIXES = (".txt",)
-# Same rule as custom entity ids (indexers.custom.USER_ID_RE); linkers do not import indexers.
-_ENTITY_ID_RE = re.compile(r"[A-Za-z][A-Za-z0-9_.:-]{0,199}")  # matched whole: `$` passes "Q42\n"
 _URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _HTTP_RE = re.compile(r"^https?://", re.I)
 _WORD_RE = re.compile(r"\w+")
@@ -328,7 +326,7 @@ def _gold(value: Any, where: str) -> str | None:
         return None
     if isinstance(value, str) and value.upper() == NIL:
         return NIL
-    if not isinstance(value, str) or not (is_qid(value) or _ENTITY_ID_RE.fullmatch(value)):
+    if not is_entity_id(value):
         raise _Bad(f"{where}.gold: {value!r} is neither an entity id (Q42, acme:x) nor \"NIL\"")
     return value
 
