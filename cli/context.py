@@ -80,7 +80,8 @@ class RegistryOption(click.Option):
     """An option whose help is built from a registry when shown (use with `cls=` and `help_from=`)."""
 
     def __init__(self, *args: Any, help_from: Callable[[], str], **kwargs: Any) -> None:
-        super().__init__(*args, help=help_from(), **kwargs)
+        kwargs["help"] = help_from()
+        super().__init__(*args, **kwargs)
         self._help_from = help_from
 
     def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:

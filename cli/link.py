@@ -190,7 +190,8 @@ def eval_cmd(app: AppContext, dataset: str, split: str, limit: int | None, margs
     to end and scored by ELEVANT's span rules: precision, recall, F1, error categories; the user's KB), or a
     corpus JSONL whose mentions carry `gold` (QID or NIL). Exit 3 when some lines were bad.
     """
-    split_given = click.get_current_context().get_parameter_source("split").name == "COMMANDLINE"
+    source = click.get_current_context().get_parameter_source("split")
+    split_given = source is not None and source.name == "COMMANDLINE"
     if dataset not in with_splits() and split_given:
         raise click.UsageError(f"--split chooses a split of {' or '.join(with_splits())}; {dataset} has none (it is "
                                "evaluated whole; --limit N takes its first N documents)")
@@ -216,7 +217,7 @@ def _print_eval(result: EvalResult, report: Path | None, as_json: bool) -> None:
         echo_json(result.data)
     elif result.spans is not None:
         click.echo(span_eval.render(result.spans, result.protocol))
-    else:
+    elif result.metrics is not None:
         click.echo(render_table(result.metrics, result.protocol))
         if result.data.get("llm"):
             click.echo(_llm_line(result.data["llm"]))

@@ -287,7 +287,7 @@ def detect_format(path: Path) -> str:
             first = _next_nonblank(f)
         head = (first or b"").removeprefix(_BOM).strip()
         for fmt in sniffers:
-            if fmt.sniff(head):
+            if fmt.sniff is not None and fmt.sniff(head):
                 return fmt.name
         raise
 
@@ -334,7 +334,7 @@ def _detect_builtin(path: Path) -> str:
             else:  # a huge first line: classified by the keys of its prefix, the rest skipped unread
                 _skip_rest_of_line(f, first)
             if keys_only or isinstance(obj, dict):
-                if keys_only:
+                if keys_only or not isinstance(obj, dict):
                     kind = _classify_keys(set(_top_level_keys(head.decode("utf-8", "ignore"))))
                 else:
                     kind = _classify_object(obj)

@@ -24,6 +24,7 @@ from linkers.detectors import build_detector
 from linkers.methods import build_reranker, method_settings
 from linkers.metrics import Evaluator, Metrics, Scored, protocol
 from linkers.pipeline import Linker, LinkOptions, MentionResult
+from linkers.rerankers.features import FeatureReranker
 from linkers.rerankers.llm_method import LLMOptions
 
 
@@ -138,9 +139,11 @@ def link_corpus(linker: Linker, corpus: list[Path], *, resume: bool = False, out
 
 def _not_yet_linked(linker: Linker, docs: Iterator[Document], counts: dict[str, int]) -> Iterator[Document]:
     """Documents this run has not written yet (write-back is per batch, so an interrupted job lost nothing)."""
-    run_id = linker.run_id()
+    run_id, graph = linker.run_id(), linker.graph
+    if graph is None:
+        raise InputError("--resume reads what a run wrote to the graph: this linker has no graph")
     for batch in chunked(docs, 500):
-        done = linked_documents(linker.graph, [d.id for d in batch], run_id)
+        done = linked_documents(graph, [d.id for d in batch], run_id)
         counts["already_linked"] += len(done)
         yield from (d for d in batch if d.id not in done)
 
@@ -192,6 +195,8 @@ def evaluate_spans(stores: Stores, ds: Dataset, method: MethodChoice, *, gold_sp
     """Raw text linked end to end (or at the gold spans) and scored by ELEVANT's span rules."""
     linker = build_linker(stores, method.link_options(write=False), detector=None if gold_spans else detector,
                           method=method)
+    if ds.articles is None:
+        raise InputError(f"{ds.name} is no span-level benchmark")
     linker.context_encoder  # load the models before the clock starts
     articles = list(ds.articles())
     with progress_bar(total=len(articles), desc="eval", unit=" docs") as bar:
@@ -215,6 +220,8 @@ def evaluate_given_candidates(config: Config, ds: Dataset, method: MethodChoice,
     from kgstore.encoders.text import load_text_encoder
     from linkers.given import evaluate_given, rank_given
 
+    if ds.given is None:
+        raise InputError(f"{ds.name} brings no candidates of its own")
     encoder = load_text_encoder(config.text_model)
     reranker = build_reranker(config, method.method, method.weights, llm=method.llm_options(),
                               settings=method.settings(), encoder=encoder)
@@ -260,6 +267,8 @@ def train_features(stores: Stores, ds: Dataset, split: str, top_k: int, context:
             bar.update(n)
             data += [TrainingMention(r.gold, [(c["qid"], c["features"]) for c in r.candidates])
                      for r in results if r.gold and r.gold != NIL]
+    if not isinstance(linker.reranker, FeatureReranker):
+        raise TypeError(f"kg train fits the features method's weights, not {linker.reranker.name}'s")
     start = dict(linker.reranker.weights)
     before = hits_at_1(data, start)
     weights, after = fit(data, start)
