@@ -30,7 +30,8 @@ from kgstore.encoders.text import load_text_encoder
 from kgstore.graph import GraphStore
 from kgstore.search import Searcher
 from kgstore.vectors import VectorStore
-from linkers.corpus import Document, read_wikimel
+from linkers.benchmarks import read_wikimel
+from linkers.records import Document
 from linkers.detect import GazetteerDetector
 from linkers.detectors import detectors as registered_detectors
 from linkers.ner import GazetteerSpans, HybridDetector, NERDetector

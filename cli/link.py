@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from cli.context import AppContext, RegistryChoice, RegistryOption, echo_json, pass_app
-from linkers.corpus import NIL
+from linkers.records import NIL
 from linkers.datasets import datasets, load_dataset, with_splits
 from linkers.detectors import detector_help, detectors
 from linkers.metrics import render_table

@@ -27,7 +27,7 @@ from kgstore.neighbourhood import edges_among, out_neighbours
 from kgstore.search import Searcher
 from linkers import features as feats
 from linkers.candidates import Candidate, CandidateRetriever, RetrievalConfig
-from linkers.corpus import NIL, Document, Mention
+from linkers.records import NIL, Document, Mention
 from linkers.detect import MentionDetector
 from linkers.ner import spans_of
 from linkers.rerankers import MentionInput, Ranking, Reranker, load_reranker

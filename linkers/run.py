@@ -18,12 +18,13 @@ from kgstore.progress import progress_bar
 from kgstore.search import Searcher
 from kgstore.vectors import VectorStore
 from linkers import span_eval
-from linkers.corpus import NIL, BadLine, Document, corpus_size, read_corpus
+from linkers.corpus import corpus_size, read_corpus
 from linkers.datasets import Dataset
 from linkers.detectors import build_detector
 from linkers.methods import build_reranker, method_settings
 from linkers.metrics import Evaluator, Metrics, Scored, protocol
 from linkers.pipeline import Linker, LinkOptions, MentionResult
+from linkers.records import NIL, BadLine, Document
 from linkers.rerankers.features import FeatureReranker
 from linkers.rerankers.llm_method import LLMOptions
 

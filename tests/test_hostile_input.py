@@ -11,7 +11,8 @@ from indexers.ingest import IngestOptions, ingest
 from kgstore.graph import GraphStore
 from kgstore.migrate import ensure_schema
 from kgstore.model import point_id
-from linkers.corpus import BadLine, read_jsonl
+from linkers.corpus import read_jsonl
+from linkers.records import BadLine
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 WD = DATA / "wikidata"

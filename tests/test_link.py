@@ -50,7 +50,7 @@ def kb(servers, graph_driver, tmp_path_factory, kb_slice):
 
 
 def _corpus(tmp_path: Path, n: int = 40, bad: bool = False) -> Path:
-    from linkers.corpus import read_wikimel
+    from linkers.benchmarks import read_wikimel
 
     lines = []
     for doc in read_wikimel(MEL / "wikimel", "dev", n):
@@ -174,7 +174,7 @@ def test_explain_marks_the_mentions_the_cascade_re_encoded(kb, tmp_path: Path) -
 def test_cascade_runs_the_text_model_only_where_the_static_ranking_is_unsure(kb) -> None:
     from kgstore.search import Searcher
     from kgstore.vectors import VectorStore
-    from linkers.corpus import read_wikimel
+    from linkers.benchmarks import read_wikimel
     from linkers.pipeline import Linker, LinkOptions
 
     cfg, _ = kb

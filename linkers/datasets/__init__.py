@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from kgstore.errors import InputError
-from linkers.corpus import BadLine, Document, GivenCandidatesMention
+from linkers.records import BadLine, Document, GivenCandidatesMention
 from linkers.elevant import Article
 
 

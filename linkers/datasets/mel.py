@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kgstore.errors import InputError
-from linkers.corpus import read_i2cr_fixture, read_wikidiverse, read_wikimel
+from linkers.benchmarks import read_i2cr_fixture, read_wikidiverse, read_wikimel
 from linkers.datasets import Dataset, DatasetSpec, limited, register_dataset
 
 
