@@ -29,9 +29,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from indexers.index import PAGE_QUERY, EntityRow, Indexer, IndexOptions, entity_text  # noqa: E402
+from indexers.index import EntityRow, Indexer, IndexOptions, entity_text  # noqa: E402
 from indexers.ingest import IngestOptions, ingest  # noqa: E402
 from kgstore.config import load_config  # noqa: E402
+from kgstore.entities import entity_pages  # noqa: E402
 from kgstore.embedded import stop_server  # noqa: E402
 from kgstore.encoders import load_text_encoder  # noqa: E402
 from kgstore.graph import GraphStore  # noqa: E402
@@ -61,10 +62,9 @@ def write_kb(path: Path, n: int) -> int:
 
 def graph_texts(graph: GraphStore) -> list[str]:
     """The texts the indexer will encode, read with its own page query."""
-    texts, after = [], ""
-    while rows := graph.read(PAGE_QUERY, after=after, n=2000):
+    texts = []
+    for rows in entity_pages(graph, 2000):
         texts += [t for t in (entity_text(EntityRow.from_record(r)) for r in rows) if t]
-        after = rows[-1]["qid"]
     return texts
 
 

@@ -30,9 +30,11 @@ from kgstore.encoders.text import load_text_encoder
 from kgstore.graph import GraphStore
 from kgstore.search import Searcher
 from kgstore.vectors import VectorStore
-from linkers.corpus import Document, read_wikimel
+from linkers.benchmarks import read_wikimel
+from linkers.records import Document
 from linkers.detect import GazetteerDetector
-from linkers.ner import DETECTORS, GazetteerSpans, HybridDetector, NERDetector
+from linkers.detectors import detectors as registered_detectors
+from linkers.ner import GazetteerSpans, HybridDetector, NERDetector
 from linkers.pipeline import CONTEXT_ENCODERS, Linker, LinkOptions
 
 MEL = Path(os.environ.get("KG_MEL_DATA", Path(__file__).resolve().parents[2] / "shared" / "data" / "mel"))
@@ -51,7 +53,7 @@ def main() -> None:
     ap.add_argument("--text-runtime", choices=["auto", "onnx", "torch"], default="auto")
     ap.add_argument("--context", nargs="+", choices=CONTEXT_ENCODERS, default=list(CONTEXT_ENCODERS),
                     help="context encoders to measure (kg link --context)")
-    ap.add_argument("--detector", nargs="+", choices=DETECTORS, default=list(DETECTORS),
+    ap.add_argument("--detector", nargs="+", choices=list(registered_detectors()), default=list(registered_detectors()),
                     help="mention detectors to measure on the news documents (kg link --detector)")
     ap.add_argument("--method", default="features", choices=["features", "learned"], help="kg link --method")
     args = ap.parse_args()

@@ -10,10 +10,8 @@ calls a person browsing would make (median of 5 after one warm-up), and deletes 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
-from pathlib import Path
 
 import httpx
 
@@ -58,7 +56,7 @@ def write_copies(n: int) -> tuple[str, str]:
 def delete_copies() -> None:
     app = AppContext(load_config())
     graph = app.graph()
-    while graph.write(f"MATCH (d:Document) WHERE d.id STARTS WITH $p WITH d LIMIT 1000 "
+    while graph.write("MATCH (d:Document) WHERE d.id STARTS WITH $p WITH d LIMIT 1000 "
                       "OPTIONAL MATCH (d)-[:HAS_MENTION]->(m:Mention) DETACH DELETE d, m RETURN count(*) AS n",
                       p=PREFIX)[0]["n"]:
         pass

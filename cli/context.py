@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, Iterable
 
 import click
 
@@ -58,3 +58,32 @@ def echo_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
     click.echo("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths)))
     for row in cells:
         click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths)))
+
+
+class RegistryChoice(click.Choice):
+    """Choices read from a registry when used, so that a name registered after the CLI was built counts too."""
+
+    def __init__(self, names: Callable[[], Iterable[str]]) -> None:
+        self._names = names
+        super().__init__(list(names()))
+
+    @property  # type: ignore[override]
+    def choices(self) -> tuple[str, ...]:
+        return tuple(self._names())
+
+    @choices.setter
+    def choices(self, value: Any) -> None:  # click's __init__ assigns it; the registry stays the source
+        pass
+
+
+class RegistryOption(click.Option):
+    """An option whose help is built from a registry when shown (use with `cls=` and `help_from=`)."""
+
+    def __init__(self, *args: Any, help_from: Callable[[], str], **kwargs: Any) -> None:
+        kwargs["help"] = help_from()
+        super().__init__(*args, **kwargs)
+        self._help_from = help_from
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        self.help = self._help_from()
+        return super().get_help_record(ctx)

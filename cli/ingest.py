@@ -8,9 +8,9 @@ from pathlib import Path
 
 import click
 
-from cli.context import AppContext, echo_json, pass_app
+from cli.context import AppContext, RegistryChoice, echo_json, pass_app
 from indexers.ingest import IngestOptions, IngestSummary, ingest
-from indexers.sources import FORMATS
+from indexers.formats import kb_formats
 from kgstore.progress import progress_bar
 
 EXIT_PARTIAL = 3
@@ -18,7 +18,7 @@ EXIT_PARTIAL = 3
 
 @click.command("ingest")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), help="Force the input format (default: detected from content).")
+@click.option("--format", "fmt", type=RegistryChoice(lambda: sorted(kb_formats())), help="Force the input format (default: detected from content).")
 @click.option("--lang", "langs", multiple=True, default=("en",), show_default=True,
               help="Languages of labels, descriptions and aliases, in preference order (repeatable).")
 @click.option("--fallback-lang", default="mul", show_default=True, help="Language used when none of --lang has a value.")

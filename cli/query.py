@@ -9,16 +9,10 @@ from typing import Any
 import click
 
 from cli.context import AppContext, echo_json, echo_table, pass_app
-from kgstore.queries import (
-    MAX_PATH_HOPS,
-    cooccurring_entities,
-    entity_card,
-    entity_documents,
-    entity_mentions,
-    parse_params,
-    run_cypher,
-    shortest_path,
-)
+from kgstore.cards import entity_card
+from kgstore.console import parse_params, run_cypher
+from kgstore.linked import cooccurring_entities, entity_documents, entity_mentions
+from kgstore.paths import MAX_PATH_HOPS, shortest_path
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 limit_option = click.option("--limit", "-n", type=click.IntRange(min=1), default=20, show_default=True,

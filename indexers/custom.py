@@ -44,14 +44,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from kgstore.model import PID_RE, RESERVED_REL_TYPES, EntityRecord, Relation, is_qid
+from kgstore.model import PID_RE, RESERVED_REL_TYPES, USER_ID_RE, EntityRecord, Relation, is_entity_id, is_qid
 
 from indexers.wikidata import commons_file_url, wikipedia_url
 
-__all__ = ["FIELDS", "RELATION_NAME_RE", "USER_ID_RE", "is_entity_id", "parse_custom"]
+__all__ = ["FIELDS", "RELATION_NAME_RE", "parse_custom"]
 
-# Matched whole (fullmatch), never with `$`, which also matches before a final newline.
-USER_ID_RE = re.compile(r"[A-Za-z][A-Za-z0-9_.:-]{0,199}")
 RELATION_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 _ITEM_RE = re.compile(r"Q[1-9][0-9]*")
 _URL_RE = re.compile(r"^https?://", re.IGNORECASE)
@@ -60,11 +58,6 @@ FIELDS = (
     "qid", "id", "label", "aliases", "description", "labels", "images", "types", "attributes", "relations",
     "sitelinks", "wikipedia_title", "modified", "describe",
 )
-
-
-def is_entity_id(value: Any) -> bool:
-    """A valid target/type id: a Wikidata id (Q/P/L) or a user id."""
-    return isinstance(value, str) and (is_qid(value) or bool(USER_ID_RE.fullmatch(value)))
 
 
 def parse_custom(doc: dict) -> EntityRecord:

@@ -39,30 +39,12 @@ from kgstore.entity_index import (
     TEXT,
     ensure_entity_collection,
 )
+from kgstore.entities import count_entities, in_degrees, read_entity_page
 from kgstore.errors import ConfigError
 from kgstore.graph import GraphStore
 from kgstore.images import ImageLoader, LoadedImage, is_url
 from kgstore.model import point_id
 from kgstore.vectors import VectorStore
-
-PAGE_QUERY = """
-MATCH (e:Entity)
-WHERE e.stub = false AND e.qid > $after
-RETURN e.qid AS qid, e.kind AS kind, e.label AS label, e.description AS description, e.aliases AS aliases,
-       e.sitelinks AS sitelinks, e.images AS images, e.image_urls AS image_urls, e.types AS types,
-       e.attributes_json AS attributes_json, e.describe AS describe, e.priors_json AS priors_json, e.hash AS hash
-ORDER BY e.qid
-LIMIT $n
-"""
-COUNT_QUERY = "MATCH (e:Entity) WHERE e.stub = false RETURN count(e) AS n"
-# In-degree over the KB's relationships: a popularity prior computed in the graph (OpenTapioca uses PageRank
-# over the same edges) for entities whose sitelink count is unknown.
-DEGREE_QUERY = """
-UNWIND $qids AS q
-MATCH (e:Entity {qid: q})
-OPTIONAL MATCH (e)<-[r]-(s:Entity)
-RETURN q AS qid, count(r) AS n
-"""
 
 # Literal Wikidata attributes worth a few words in the text to encode (most others are external identifiers).
 KEY_ATTRIBUTES = {
@@ -252,7 +234,7 @@ class Indexer:
 
     def total(self) -> int:
         """Entities the run will visit (for progress bars)."""
-        n = self.graph.count(COUNT_QUERY)
+        n = count_entities(self.graph)
         return min(n, self.options.limit) if self.options.limit is not None else n
 
     def run(self, progress: Callable[[int, IndexSummary], None] | None = None) -> IndexSummary:
@@ -282,7 +264,7 @@ class Indexer:
 
         def fetch(after: str) -> list[dict[str, Any]]:
             n = self.options.page_size if remaining is None else min(self.options.page_size, remaining)
-            return self.graph.read(PAGE_QUERY, after=after, n=n) if n > 0 else []
+            return read_entity_page(self.graph, after, n)
 
         with ThreadPoolExecutor(1) as reader:
             pending: Future = reader.submit(fetch, "")
@@ -294,9 +276,9 @@ class Indexer:
                     remaining -= len(records)
                 pending = reader.submit(fetch, records[-1]["qid"])
                 rows = [EntityRow.from_record(r) for r in records]
-                degrees = {d["qid"]: d["n"] for d in self.graph.read(DEGREE_QUERY, qids=[r.qid for r in rows])}
+                degrees = in_degrees(self.graph, [r.qid for r in rows])
                 for row in rows:
-                    row.degree = int(degrees.get(row.qid) or 0)
+                    row.degree = degrees.get(row.qid, 0)
                 yield rows
 
     def _index_page(self, rows: list[EntityRow], pool: ThreadPoolExecutor) -> None:

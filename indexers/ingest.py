@@ -21,12 +21,12 @@ from functools import partial
 from pathlib import Path
 from typing import Callable, Iterator
 
-from neo4j import ManagedTransaction
 from neo4j.exceptions import ClientError, DatabaseError, DriverError, Neo4jError
 
 from indexers.priors import ingest_alias_counts
-from indexers.graph_writer import PreparedEntity, WriteResult, prepare, write_entities
 from indexers.sources import InputTracker, TruncatedInput, detect_format, iter_raw, parse_batch, prefix_sha1
+from kgstore.checkpoints import IngestCheckpoint, load_checkpoint, probe_write, save_checkpoint
+from kgstore.entity_writes import PreparedEntity, WriteResult, prepare, write_entities
 from kgstore.errors import KgError
 from kgstore.graph import GraphStore
 from kgstore.model import EntityRecord
@@ -40,16 +40,6 @@ MAX_ENTITY_BYTES = 8 << 20
 # What a batch's data can make a write fail with (a value the driver cannot send, a write the server refuses): the
 # batch is then bisected to find the line. Connection errors (ServiceUnavailable, ...) are not data errors.
 DATA_ERRORS = (ClientError, DatabaseError, KgError, ValueError, TypeError, OverflowError)
-PROBE_QUERY = "MERGE (c:IngestCheckpoint {key: $key}) SET c.probed_at = datetime()"
-# The checkpoint records which input it was made on: the first `read_bytes` bytes of the file and their SHA-1
-# (a resume on a file that does not start with them reads it from the start), its size and mtime (for people).
-CHECKPOINT_QUERY = """
-MERGE (c:IngestCheckpoint {key: $key})
-SET c.path = $path, c.format = $format, c.line = $line, c.updated_at = datetime(), c.finished = $finished,
-    c.read_bytes = $read_bytes, c.read_sha1 = $read_sha1, c.size = $size, c.mtime = $mtime
-"""
-
-
 @dataclass
 class IngestOptions:
     fmt: str | None = None
@@ -97,15 +87,13 @@ def checkpoint_key(path: Path, fmt: str) -> str:
 
 def read_checkpoint(graph: GraphStore, key: str, path: Path) -> tuple[int, str | None]:
     """The line to resume after, and why it is 0 when the file is not the one the checkpoint was made on."""
-    rows = graph.read("MATCH (c:IngestCheckpoint {key: $key}) RETURN c.line AS line, c.read_bytes AS n, "
-                      "c.read_sha1 AS sha1", key=key)
-    if not rows or rows[0]["line"] is None:
+    saved = load_checkpoint(graph, key)
+    if saved is None:
         return 0, None
-    row = rows[0]
-    if row["n"] is not None and path.is_file() and prefix_sha1(path, int(row["n"])) != row["sha1"]:
-        return 0, (f"{path} is not the file the checkpoint was made on (its first {int(row['n']):,} bytes differ): "
-                   "read from the start")
-    return int(row["line"]), None
+    if saved.read_bytes is not None and path.is_file() and prefix_sha1(path, saved.read_bytes) != saved.read_sha1:
+        return 0, (f"{path} is not the file the checkpoint was made on (its first {saved.read_bytes:,} bytes "
+                   "differ): read from the start")
+    return saved.line, None
 
 
 def _chunks(items: Iterator[tuple[int, str]], size: int) -> Iterator[list[tuple[int, str]]]:
@@ -237,24 +225,24 @@ def ingest(
     writer = ThreadPoolExecutor(1, thread_name_prefix="kg-ingest-writer")
     in_flight: Future | None = None
 
-    def probe(tx: ManagedTransaction) -> None:
-        tx.run(PROBE_QUERY, key=key).consume()
-
-    def write_or_bisect(items: list[tuple[int, PreparedEntity]], then: Callable | None, result: WriteResult,
-                        bad: list[tuple[int, str]]) -> None:
-        """Write `items` (and `then`) in one transaction; if their data fails it, write each half alone, down to
+    def write_or_bisect(items: list[tuple[int, PreparedEntity]], checkpoint: IngestCheckpoint | None,
+                        result: WriteResult, bad: list[tuple[int, str]]) -> None:
+        """Write `items` (and `checkpoint`) in one transaction; if their data fails it, write each half alone, down to
         the one line at fault, which is returned in `bad`. Halves commit separately: the checkpoint goes with the
         last one, and a resume re-writes the batch harmlessly."""
         try:
-            r = write_entities(graph, [e for _, e in items], source=path.name, then=then)
+            r = write_entities(graph, [e for _, e in items], source=path.name, checkpoint=checkpoint)
         except DATA_ERRORS as exc:
             if len(items) > 1:
                 mid = len(items) // 2
                 write_or_bisect(items[:mid], None, result, bad)
-                write_or_bisect(items[mid:], then, result, bad)
+                write_or_bisect(items[mid:], checkpoint, result, bad)
                 return
             try:  # one entity left: a write without it tells whether the entity or the server is at fault
-                graph.write_fn(then or probe)
+                if checkpoint is not None:
+                    save_checkpoint(graph, checkpoint)
+                else:
+                    probe_write(graph, key)
             except DATA_ERRORS as server_exc:
                 raise GraphWriteFailed(
                     f"the graph server fails every write ({_reason(server_exc)}); is its disk full? See its log"
@@ -265,21 +253,18 @@ def ingest(
         result.unchanged += r.unchanged
         result.relationships += r.relationships
 
-    def checkpoint_params(last_line: int, finished: bool) -> dict:
+    def checkpoint_at(last_line: int, finished: bool) -> IngestCheckpoint:
         read_bytes, read_sha1 = tracker.snapshot() if tracker.position else (None, None)
-        return {"key": key, "path": str(path.resolve()), "format": fmt, "line": last_line, "finished": finished,
-                "read_bytes": read_bytes, "read_sha1": read_sha1, "size": stat.st_size, "mtime": stat.st_mtime}
+        return IngestCheckpoint(key=key, path=str(path.resolve()), format=fmt, line=last_line, finished=finished,
+                                read_bytes=read_bytes, read_sha1=read_sha1, size=stat.st_size, mtime=stat.st_mtime)
 
-    def write(items: list[tuple[int, PreparedEntity]], params: dict) -> tuple[WriteResult, list, int]:
-        def checkpoint(tx: ManagedTransaction) -> None:
-            tx.run(CHECKPOINT_QUERY, **params).consume()
-
+    def write(items: list[tuple[int, PreparedEntity]], checkpoint: IngestCheckpoint) -> tuple[WriteResult, list, int]:
         result, bad = WriteResult(), []
         if items:
             write_or_bisect(items, checkpoint, result, bad)
         else:
-            graph.write_fn(checkpoint)
-        return result, bad, params["line"]
+            save_checkpoint(graph, checkpoint)
+        return result, bad, checkpoint.line
 
     def collect() -> None:
         nonlocal in_flight
@@ -296,7 +281,7 @@ def ingest(
     def flush() -> None:
         nonlocal batch, batch_bytes, in_flight
         collect()
-        in_flight = writer.submit(write, batch, checkpoint_params(batch_last_line, False))
+        in_flight = writer.submit(write, batch, checkpoint_at(batch_last_line, False))
         batch, batch_bytes = [], 0
 
     def record_error(line: int, reason: str) -> None:
@@ -341,7 +326,7 @@ def ingest(
         flush()
         collect()
         if opts.limit is None:
-            graph.write(CHECKPOINT_QUERY, **checkpoint_params(batch_last_line, True))
+            save_checkpoint(graph, checkpoint_at(batch_last_line, True))
     except TruncatedInput as exc:
         if exc.corrupt:  # the lines just before damaged data may be garbage: the batch being filled is dropped
             batch = []

@@ -10,7 +10,6 @@ name it, so re-ingesting the same file is skipped by its content hash rather tha
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,14 +20,10 @@ from kgstore.chunks import chunked
 from kgstore.errors import InputError
 from kgstore.graph import GraphStore
 from kgstore.names import normalise
+from kgstore.priors import MAX_COUNT, add_priors, mark_prior_file, prior_file_seen
 
 HEADER = ("surface", "qid", "count")
 BATCH = 2000
-MAX_COUNT = 1 << 62  # int64 in the graph
-READ_QUERY = "UNWIND $qids AS q MATCH (e:Entity {qid: q}) WHERE e.stub = false RETURN e.qid AS qid, e.priors_json AS priors"
-WRITE_QUERY = "UNWIND $rows AS r MATCH (e:Entity {qid: r.qid}) SET e.priors_json = r.priors"
-SEEN_QUERY = "MATCH (f:PriorFile {digest: $digest}) RETURN count(f) AS n"
-MARK_QUERY = "MERGE (f:PriorFile {digest: $digest}) SET f.path = $path, f.rows = $rows, f.updated_at = datetime()"
 
 
 @dataclass
@@ -85,7 +80,7 @@ def ingest_alias_counts(graph: GraphStore, path: Path,
     """Merge the file's counts into the entities' priors, one transaction per batch of entities."""
     digest = file_digest(path)
     result = PriorsResult(bad=[])
-    if graph.count(SEEN_QUERY, digest=digest):
+    if prior_file_seen(graph, digest):
         result.already = True
         return result
     counts, result.lines = read_counts(path, result.bad)
@@ -93,19 +88,10 @@ def ingest_alias_counts(graph: GraphStore, path: Path,
     if not counts and result.lines > 1 and result.bad:
         raise InputError(f"{path}: no valid `surface<TAB>qid<TAB>count` line ({len(result.bad)} bad lines)")
     for qids in chunked(sorted(counts), BATCH):
-        def work(tx, qids=qids) -> int:
-            found = {r["qid"]: json.loads(r["priors"] or "{}") for r in tx.run(READ_QUERY, qids=qids)}
-            rows = []
-            for qid, stored in found.items():
-                for form, c in counts[qid].items():
-                    stored[form] = min(MAX_COUNT, stored.get(form, 0) + c)
-                rows.append({"qid": qid, "priors": json.dumps(stored, sort_keys=True, ensure_ascii=False)})
-            tx.run(WRITE_QUERY, rows=rows).consume()
-            result.unknown += sum(len(counts[q]) for q in qids if q not in found)
-            return len(rows)
-
-        result.entities += graph.write_fn(work)
+        found = add_priors(graph, {q: counts[q] for q in qids})
+        result.unknown += sum(len(counts[q]) for q in qids if q not in found)
+        result.entities += len(found)
         if progress:
             progress(result.entities, result.unknown)
-    graph.write(MARK_QUERY, digest=digest, path=str(path.resolve()), rows=result.pairs)
+    mark_prior_file(graph, digest, str(path.resolve()), result.pairs)
     return result

@@ -1,6 +1,6 @@
 """Streaming KB readers: detect an input's format from its content, read it in constant memory, parse lines.
 
-Formats (`FORMATS`):
+Formats (registered in `indexers.formats`):
 
 - ``wikidata-dump``: the official JSON dump (latest-all.json): ``[`` / one entity per line followed by ``,`` / ``]``.
 - ``wikidata-jsonl``: one entity JSON per line (API/stream flavour; a trailing ``,`` is tolerated).
@@ -36,13 +36,10 @@ from typing import BinaryIO, TextIO
 from kgstore.errors import InputError
 from kgstore.model import PID_RE, EntityRecord
 
-from indexers.custom import parse_custom
-from indexers.mel_kb import KB_FILES, iter_wikimel_docs, parse_wikimel
-from indexers.wikidata import parse_entity
+from indexers.formats import get_format, kb_formats, known_formats
+from indexers.mel_kb import KB_FILES, iter_wikimel_docs
 
 __all__ = [
-    "FORMATS",
-    "LINE_FORMATS",
     "TruncatedInput",
     "detect_compression",
     "detect_format",
@@ -54,13 +51,7 @@ __all__ = [
     "resolve_format",
 ]
 
-FORMATS: tuple[str, ...] = (
-    "wikidata-dump", "wikidata-jsonl", "wikidata-entity", "wbgetentities", "custom-jsonl", "wikimel-kb",
-    "property-labels", "alias-counts",
-)
-LINE_FORMATS = frozenset({"wikidata-dump", "wikidata-jsonl", "custom-jsonl", "property-labels"})
 _PROPERTY_LINE = re.compile(rb"^P[1-9][0-9]*\t[^\t]+")
-DOCUMENT_FORMATS = frozenset({"wikidata-entity", "wbgetentities"})
 
 _MAGIC = ((b"\x1f\x8b", "gzip"), (b"BZh", "bz2"), (b"\xfd7zXZ\x00", "xz"))
 # Errors the decompressors raise on truncated or corrupt input.
@@ -100,7 +91,6 @@ class TruncatedInput(InputError):
         return (type(self), (self.path, self.last_line, self.detail, self.corrupt))
 
 
-_KNOWN = f"Known formats: {', '.join(FORMATS)}"
 _OTHER_MAGIC = ((b"PK\x03\x04", "a zip archive"), (b"\x28\xb5\x2f\xfd", "zstd-compressed"),
                 (b"7z\xbc\xaf\x27\x1c", "a 7z archive"))
 
@@ -280,12 +270,29 @@ def _unknown(path: Path, head: bytes) -> InputError:
             hint = f" It is {what}, which kg does not read: extract or decompress it first (gzip, bzip2, xz work)."
     return InputError(
         f"{path}: cannot tell the input format from its content (it starts with {snippet!r}).{hint} "
-        f"{_KNOWN}; pass --format FORMAT to choose one."
+        f"{known_formats()}; pass --format FORMAT to choose one."
     )
 
 
 def detect_format(path: Path) -> str:
-    """The format of `path` (one of FORMATS) from its content; InputError says why none fits."""
+    """The format of `path` (a registered format) from its content; InputError says why none fits. The built-in
+    rules go first; a format registered with `sniff` is asked only when they know no answer."""
+    try:
+        return _detect_builtin(Path(path))
+    except InputError as exc:
+        sniffers = [f for f in kb_formats().values() if f.sniff is not None]
+        if not sniffers or not Path(path).is_file() or "cannot tell the input format" not in str(exc):
+            raise
+        with open_binary(Path(path)) as f:
+            first = _next_nonblank(f)
+        head = (first or b"").removeprefix(_BOM).strip()
+        for fmt in sniffers:
+            if fmt.sniff is not None and fmt.sniff(head):
+                return fmt.name
+        raise
+
+
+def _detect_builtin(path: Path) -> str:
     path = Path(path)
     _check_path(path)
     if path.is_dir():
@@ -327,7 +334,7 @@ def detect_format(path: Path) -> str:
             else:  # a huge first line: classified by the keys of its prefix, the rest skipped unread
                 _skip_rest_of_line(f, first)
             if keys_only or isinstance(obj, dict):
-                if keys_only:
+                if keys_only or not isinstance(obj, dict):
                     kind = _classify_keys(set(_top_level_keys(head.decode("utf-8", "ignore"))))
                 else:
                     kind = _classify_object(obj)
@@ -353,14 +360,14 @@ def detect_format(path: Path) -> str:
 
 
 def resolve_format(path: Path, fmt: str | None = None) -> str:
-    """`fmt` (a --format value) checked against FORMATS and the path, or the detected format when None."""
+    """`fmt` (a --format value) checked against the registered formats and the path, or the detected format when
+    None."""
     path = Path(path)
     if fmt is None:
         return detect_format(path)
-    if fmt not in FORMATS:
-        raise InputError(f"unknown --format {fmt!r}. {_KNOWN}.")
+    spec = get_format(fmt)
     _check_path(path)
-    if (fmt == "wikimel-kb") != path.is_dir():
+    if spec.directory != path.is_dir():
         if fmt == "wikimel-kb":
             raise InputError(f"{path}: --format wikimel-kb needs a directory holding {' and '.join(KB_FILES)}")
         raise InputError(f"{path}: is a directory; --format {fmt} reads a file")
@@ -380,16 +387,17 @@ def iter_raw(
     ends early raises TruncatedInput after every complete line before the damage has been yielded.
     """
     path = Path(path)
-    fmt = resolve_format(path, fmt)
-    if fmt == "wikimel-kb":
-        for n, doc in enumerate(iter_wikimel_docs(path), 1):
-            if n > start_line:
-                yield n, json.dumps(doc, ensure_ascii=False)
-        return
-    if fmt in DOCUMENT_FORMATS:
-        yield from _iter_document(path, fmt, start_line)
+    spec = get_format(resolve_format(path, fmt))
+    if spec.read is not None:
+        yield from spec.read(path, start_line)
         return
     yield from _iter_lines(path, start_line, tracker)
+
+
+def iter_wikimel_kb(path: Path, start_line: int) -> Iterator[tuple[int, str]]:
+    for n, doc in enumerate(iter_wikimel_docs(path), 1):
+        if n > start_line:
+            yield n, json.dumps(doc, ensure_ascii=False)
 
 
 def _iter_lines(path: Path, start_line: int, tracker: InputTracker | None = None) -> Iterator[tuple[int, str]]:
@@ -423,7 +431,7 @@ def _iter_lines(path: Path, start_line: int, tracker: InputTracker | None = None
                 yield lineno, f"{_UNDECODABLE}invalid UTF-8 at byte {exc.start} of the line"
 
 
-def _iter_document(path: Path, fmt: str, start_line: int) -> Iterator[tuple[int, str]]:
+def iter_document(path: Path, fmt: str, start_line: int) -> Iterator[tuple[int, str]]:
     try:
         with open_text(path) as f:
             text = f.read(_MAX_DOCUMENT + 1)
@@ -458,24 +466,21 @@ def parse_raw(
     """One raw entity text from `iter_raw` -> record (None: skipped entity type); ValueError on a bad entity."""
     if raw.startswith(_UNDECODABLE):
         raise ValueError(raw[len(_UNDECODABLE):])
-    if fmt == "property-labels":
-        return _parse_property_line(raw)
+    spec = kb_formats().get(fmt)
+    if spec is None or spec.parse is None:
+        raise ValueError(f"unknown format {fmt!r}")
+    if not spec.json:
+        return spec.parse(raw, langs, fallback)
     try:
         doc = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise ValueError(f"malformed JSON: {exc.msg} at column {exc.colno}") from None
     except RecursionError:
         raise ValueError("malformed JSON: nested too deeply") from None
-    if fmt in ("wikidata-dump", "wikidata-jsonl", "wikidata-entity", "wbgetentities"):
-        return parse_entity(doc, langs, fallback)
-    if fmt == "custom-jsonl":
-        return parse_custom(doc)
-    if fmt == "wikimel-kb":
-        return parse_wikimel(doc)
-    raise ValueError(f"unknown format {fmt!r}")
+    return spec.parse(doc, langs, fallback)
 
 
-def _parse_property_line(raw: str) -> EntityRecord:
+def parse_property_line(raw: str) -> EntityRecord:
     fields = raw.split("\t")
     if len(fields) < 2 or not PID_RE.fullmatch(fields[0]) or not fields[1].strip():
         raise ValueError("expected PID<TAB>label[<TAB>description]")

@@ -29,6 +29,7 @@ from typing import Iterator
 
 from kgstore.config import Config
 from kgstore.errors import GraphUnavailable
+from kgstore.files import atomic_write
 from kgstore.progress import progress
 
 START_TIMEOUT_S = 90.0
@@ -221,9 +222,7 @@ def _start(home: Path, heap: str, idle_timeout: float) -> ServerState:
     finally:
         secret_args.unlink(missing_ok=True)  # the launcher read it before the JVM started
     _wait_database(state, home, deadline, proc, log)
-    tmp = _state_file(home).with_suffix(".tmp")
-    tmp.write_text(json.dumps(asdict(state)))
-    tmp.replace(_state_file(home))
+    atomic_write(_state_file(home), json.dumps(asdict(state)))
     _touch(home)
     if idle_timeout > 0:
         with open(root / "idle_watch.log", "ab") as watch_log:

@@ -10,9 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import ipaddress
-import os
 import socket
-import tempfile
 import threading
 import time
 import urllib.error
@@ -26,6 +24,7 @@ from urllib.parse import urljoin, urlparse
 from PIL import Image, UnidentifiedImageError
 
 from kgstore.errors import InputError
+from kgstore.files import atomic_write
 
 USER_AGENT = "kg-indexer/0.1 (entity knowledge graph; image embedding)"  # Wikimedia refuses anonymous clients
 DEFAULT_TIMEOUT = 15.0  # per socket operation
@@ -255,11 +254,7 @@ class ImageLoader:
 
     def _store(self, path: Path, data: bytes) -> None:
         """Atomic write, so that a concurrent or interrupted run never reads half a file."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".part-")
         try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, path)
-        except OSError:
-            Path(tmp).unlink(missing_ok=True)
+            atomic_write(path, data)
+        except OSError:  # a cache that cannot be written is no error: the image was loaded
+            pass

@@ -7,11 +7,15 @@ import json
 import re
 import uuid
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 # Ids are matched whole (fullmatch): `$` also matches before a final newline, and "Q42\n" would pass.
 QID_RE = re.compile(r"[QPL][1-9][0-9]*")
 PID_RE = re.compile(r"P[1-9][0-9]*")
-# Relationship types of the linking layer (linkers.writeback): a claim with one of these names would pass for a link.
+# A user's entity id (custom KBs, gold labels); matched whole (fullmatch), never with `$`, which also matches
+# before a final newline.
+USER_ID_RE = re.compile(r"[A-Za-z][A-Za-z0-9_.:-]{0,199}")
+# Relationship types of the linking layer (kgstore.links): a claim with one of these names would pass for a link.
 RESERVED_REL_TYPES = frozenset({"REFERS_TO", "HAS_MENTION"})
 _KG_NAMESPACE = uuid.UUID("6f1c9a57-2b43-4d63-9a7e-6f1e0c0b8d11")
 
@@ -65,6 +69,11 @@ _RECORD_FIELDS = [f.name for f in fields(EntityRecord)]
 
 def is_qid(value: str) -> bool:
     return isinstance(value, str) and bool(QID_RE.fullmatch(value))
+
+
+def is_entity_id(value: Any) -> bool:
+    """A valid entity id: a Wikidata id (Q/P/L) or a user id."""
+    return isinstance(value, str) and (is_qid(value) or bool(USER_ID_RE.fullmatch(value)))
 
 
 def point_id(qid: str) -> int | str:

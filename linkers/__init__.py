@@ -2,11 +2,12 @@
 write-back and evaluation.
 
 The pipeline is `documents -> mentions (given or detected) -> candidates -> reranker -> NIL decision ->
-write-back`. This package holds one module per stage (and one per reranking method), so a new method is a
-new file. The modules that need no database are:
+write-back` (the write-back itself is kgstore's). This package holds one module per stage (and one per
+reranking method), so a new method is a new file. The modules that need no database are:
 
-- `linkers.corpus`: `Document`/`Mention` records, the corpus JSONL and plain-text readers, and the MEL
-  benchmark readers (WikiMEL, WikiDiverse, the I2CR WikiDiverse fixture);
+- `linkers.records`: the `Document`/`Mention` records every source becomes; `linkers.corpus`: the corpus JSONL
+  and plain-text readers; `linkers.benchmarks`: the MEL benchmark readers (WikiMEL, WikiDiverse, the I2CR
+  WikiDiverse fixture);
 - `linkers.detect`: mention detection when a corpus gives no spans (a gazetteer over KB aliases);
 - `linkers.metrics`: Hits@k, MRR, candidate recall, NIL scores and their rendering for `kg eval`.
 """

@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from kgstore.errors import InputError
-from linkers.corpus import NIL
+from linkers.records import NIL
 
 __all__ = [
     "CATEGORIES",

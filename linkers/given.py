@@ -17,7 +17,7 @@ from kgstore.chunks import chunked
 from kgstore.names import normalise
 from linkers import features as feats
 from linkers.candidates import Candidate
-from linkers.corpus import NIL, GivenCandidatesMention
+from linkers.records import NIL, GivenCandidatesMention
 from linkers.metrics import Evaluator, Scored
 from linkers.rerankers import MentionInput, Reranker
 

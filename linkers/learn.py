@@ -20,7 +20,7 @@ import numpy as np
 from kgstore.chunks import chunked
 from linkers import coref
 from linkers.candidates import Candidate
-from linkers.corpus import NIL, Document
+from linkers.records import NIL, Document
 from linkers.pipeline import Linker, MentionResult
 from linkers.rerankers.base import MentionInput
 from linkers.rerankers.learned import ALL_FEATURES, best_threshold, mention_rows

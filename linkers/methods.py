@@ -9,7 +9,8 @@ from typing import Any
 from kgstore.config import Config
 from kgstore.errors import ConfigError, InputError
 from kgstore.graph import GraphStore
-from linkers.rerankers import LLM_METHODS, METHODS, Reranker, load_reranker
+from linkers.rerankers import Reranker, load_reranker
+from linkers.rerankers.registry import get_method, methods
 from linkers.rerankers.llm_method import LLMOptions, MethodServices
 
 
@@ -21,9 +22,9 @@ def method_settings(path: Path | None, method: str) -> dict[str, Any]:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise InputError(f"{path}: not a readable TOML method config ({exc})") from exc
-    unknown = sorted(set(data) - set(METHODS))
+    unknown = sorted(set(data) - set(methods()))
     if unknown:
-        raise InputError(f"{path}: unknown method section(s) {', '.join(unknown)}; known: {', '.join(METHODS)}")
+        raise InputError(f"{path}: unknown method section(s) {', '.join(unknown)}; known: {', '.join(methods())}")
     section = data.get(method, {})
     if not isinstance(section, dict):
         raise InputError(f"{path}: [{method}] must be a table of settings")
@@ -34,7 +35,7 @@ def build_reranker(config: Config, method: str, weights: Path | None = None, *, 
                    settings: dict[str, Any] | None = None, encoder: Any = None, image_encoder: Any = None,
                    image_loader: Any = None, graph: GraphStore | None = None) -> Reranker:
     """`encoder` is the loaded TextEncoder; `image_loader` a kgstore ImageLoader (for IAV and clue models)."""
-    if method not in LLM_METHODS:
+    if not get_method(method).needs_llm:
         return load_reranker(method, weights)
     from linkers.llm import LLMClient, LLMSettings
 

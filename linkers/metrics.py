@@ -29,7 +29,7 @@ from typing import Any
 
 from kgstore.errors import InputError
 
-from linkers.corpus import NIL
+from linkers.records import NIL
 
 __all__ = ["NIL", "Evaluator", "Metrics", "Scored", "dumps", "evaluate", "protocol", "render_table"]
 

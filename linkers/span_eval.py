@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kgstore.chunks import chunked
-from linkers.corpus import NIL, Document, Mention
+from linkers.records import NIL, Document, Mention
 from linkers.elevant import Article, GoldLabel, Prediction, SpanScores, disambiguation_accuracy, \
     disambiguation_spans, score
 from linkers.pipeline import Linker, MentionResult

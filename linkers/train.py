@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from kgstore.files import atomic_write
 from linkers.features import FEATURES
 
 GRID = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)
@@ -49,5 +50,4 @@ def fit(data: list[TrainingMention], start: dict[str, float] | None = None, roun
 
 
 def save(path: Path, weights: dict[str, float], meta: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"weights": weights, "nil_threshold": None, "meta": meta}, indent=2) + "\n")
+    atomic_write(path, json.dumps({"weights": weights, "nil_threshold": None, "meta": meta}, indent=2) + "\n")

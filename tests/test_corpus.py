@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from kgstore.errors import InputError
-from linkers.corpus import NIL, BadLine, Document, Mention, read_corpus, read_jsonl
+from linkers.corpus import read_corpus, read_jsonl
+from linkers.records import NIL, BadLine, Document, Mention
 
 
 def write_jsonl(path: Path, *lines: object) -> Path:

@@ -11,7 +11,8 @@ from indexers.ingest import IngestOptions, ingest
 from kgstore.graph import GraphStore
 from kgstore.migrate import ensure_schema
 from kgstore.model import point_id
-from linkers.corpus import BadLine, read_jsonl
+from linkers.corpus import read_jsonl
+from linkers.records import BadLine
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 WD = DATA / "wikidata"
@@ -97,9 +98,9 @@ def test_credentials_in_urls_are_never_printed(graph_config, clean_graph, monkey
 
 # ------------------------------------------------------------------------------------------------ 7: read-only Cypher
 def test_read_only_cypher_changes_nothing(graph_config, clean_graph, monkeypatch) -> None:
-    from kgstore import queries
+    from kgstore import console
     from kgstore.errors import InputError
-    from kgstore.queries import run_cypher
+    from kgstore.console import run_cypher
 
     count = "MATCH (p:Probe) RETURN count(p) AS n"
     with GraphStore.from_config(graph_config) as graph:
@@ -113,7 +114,7 @@ def test_read_only_cypher_changes_nothing(graph_config, clean_graph, monkeypatch
             assert graph.read(count) == [{"n": 3}], hostile
             assert graph.read("MATCH (p:Probe) WHERE p.i = 0 RETURN count(p) AS n") == [{"n": 0}]
         # With the clause guard out of the way, the server-side read-only transaction still keeps the graph intact.
-        monkeypatch.setattr(queries, "write_clauses", lambda query: [])
+        monkeypatch.setattr(console, "write_clauses", lambda query: [])
         try:
             run_cypher(graph, "MATCH (p:Probe) DETACH DELETE p")
         except InputError:
@@ -192,7 +193,7 @@ def test_link_write_back_stays_under_the_message_limit(graph: GraphStore, tmp_pa
     import threading
 
     from linkers.corpus import read_corpus
-    from linkers.writeback import write_results
+    from kgstore.links import write_results
 
     corpus = tmp_path / "c.jsonl"
     corpus.write_text(json.dumps({"id": "huge", "text": "t" * (20 << 20)}) + "\n"

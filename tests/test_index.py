@@ -64,14 +64,14 @@ def test_entity_text_embeds_the_attributes_the_kb_names_in_its_order() -> None:
 
 
 def test_describe_travels_from_a_custom_entity_through_the_graph_to_the_text(stores, tmp_path: Path) -> None:
-    from indexers.index import PAGE_QUERY
+    from kgstore.entities import read_entity_page
 
     graph, _ = stores
     kb = tmp_path / "acme.jsonl"
     kb.write_text(json.dumps({"id": "acme:w1", "label": "Widget One", "describe": ["weight_kg"],
                               "attributes": {"colour": "red", "weight_kg": 1.5}}) + "\n")
     ingest_files(graph, tmp_path, kb)
-    (row,) = [EntityRow.from_record(r) for r in graph.read(PAGE_QUERY, after="", n=10)]
+    (row,) = [EntityRow.from_record(r) for r in read_entity_page(graph, "", 10)]
     assert row.describe == ["weight_kg"] and entity_text(row) == "Widget One. weight kg: 1.5"
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from cli.main import cli
-from indexers.graph_writer import HASH_QUERY, prepare, write_entities
+from kgstore.entity_writes import HASH_QUERY, prepare, write_entities
 from indexers.ingest import IngestOptions, ingest
 from indexers.sources import iter_raw, parse_batch
 from kgstore.graph import GraphStore
@@ -235,3 +235,26 @@ def test_query_entity_reads_attributes_with_property_labels(graph_config, clean_
     assert "birth name (P1477): Douglas Noel Adams" in text
     unknown = runner.invoke(cli, ["query", "entity", "Q999999999"], env=env, standalone_mode=False)
     assert "unknown entity 'Q999999999'" in str(unknown.exception)
+
+
+def test_a_kb_format_registered_in_one_file_is_detected_and_ingested(graph_config, clean_graph, tmp_path: Path
+                                                                     ) -> None:
+    import toy_kb_format  # noqa: F401 - registers `toy-pipe`, a format that is this one file
+    from kgstore.graph import GraphStore
+
+    kb = tmp_path / "toy.txt"
+    kb.write_text("Q901|Toy One|a first toy\nQ902|Toy Two\nnot a toy line\n")
+    runner = CliRunner()
+    assert "toy-pipe" in runner.invoke(cli, ["ingest", "--help"]).output
+    env = {"KG_HOME": str(graph_config.home), "KG_GRAPH_URI": graph_config.graph_uri,
+           "KG_GRAPH_USER": graph_config.graph_user, "KG_GRAPH_PASSWORD": graph_config.graph_password,
+           "KG_GRAPH_DATABASE": graph_config.graph_database}
+    res = runner.invoke(cli, ["ingest", str(kb), "--json", "--errors", str(tmp_path / "errors.jsonl")], env=env)
+    assert res.exit_code == 3, res.output  # the third line is bad
+    (summary,) = json.loads(res.stdout)["files"]
+    assert summary["format"] == "toy-pipe" and summary["entities"] == 2 and summary["errors"] == 1
+    with GraphStore.from_config(graph_config) as g:
+        rows = g.read("MATCH (e:Entity) WHERE e.qid IN ['Q901', 'Q902'] RETURN e.qid AS qid, e.label AS label, "
+                      "e.description AS d ORDER BY qid")
+    assert rows == [{"qid": "Q901", "label": "Toy One", "d": "a first toy"},
+                    {"qid": "Q902", "label": "Toy Two", "d": None}]

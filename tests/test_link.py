@@ -50,7 +50,7 @@ def kb(servers, graph_driver, tmp_path_factory, kb_slice):
 
 
 def _corpus(tmp_path: Path, n: int = 40, bad: bool = False) -> Path:
-    from linkers.corpus import read_wikimel
+    from linkers.benchmarks import read_wikimel
 
     lines = []
     for doc in read_wikimel(MEL / "wikimel", "dev", n):
@@ -174,7 +174,7 @@ def test_explain_marks_the_mentions_the_cascade_re_encoded(kb, tmp_path: Path) -
 def test_cascade_runs_the_text_model_only_where_the_static_ranking_is_unsure(kb) -> None:
     from kgstore.search import Searcher
     from kgstore.vectors import VectorStore
-    from linkers.corpus import read_wikimel
+    from linkers.benchmarks import read_wikimel
     from linkers.pipeline import Linker, LinkOptions
 
     cfg, _ = kb
@@ -208,7 +208,7 @@ def test_cascade_runs_the_text_model_only_where_the_static_ranking_is_unsure(kb)
 
 def test_kar_reads_facts_from_the_graph_and_links_through_the_llm(kb, llm_server, tmp_path: Path) -> None:
     from kgstore.graph import GraphStore
-    from kgstore.queries import entity_facts
+    from kgstore.facts import entity_facts
     from linkers.candidates import Candidate
     from linkers.rerankers import MentionInput, load_reranker
     from linkers.rerankers.llm_method import MethodServices
@@ -234,3 +234,29 @@ def test_kar_reads_facts_from_the_graph_and_links_through_the_llm(kb, llm_server
     assert lines and all(line["trace"]["kar"]["invoked"] for line in lines)
     assert all(line["trace"]["kar"]["llm"]["calls"] <= 1 for line in lines)
     assert all(line["qid"] in [c["qid"] for c in line["candidates"]] for line in lines)
+
+
+def test_a_method_registered_in_one_file_is_offered_and_run_without_an_llm(kb, tmp_path: Path) -> None:
+    import toy_method  # noqa: F401 - registers `popular`, a method that is this one file
+    from linkers.rerankers.registry import methods
+
+    cfg, env = kb
+    assert "popular" in methods() and not methods()["popular"].needs_llm
+    runner = CliRunner()
+    help_text = " ".join(runner.invoke(cli, ["link", "--help"]).output.split())
+    assert "[auto|features|learned|kar|i2cr|thinklinker|popular]" in help_text
+    assert "popular (the most popular candidate, for tests)" in help_text
+    env = {k: v for k, v in env.items() if not k.startswith("KG_LLM")}
+    out = tmp_path / "popular.jsonl"
+    res = runner.invoke(cli, ["link", str(_corpus(tmp_path, n=5)), "--method", "popular", "--no-write", "--json",
+                              "--explain", "--out", str(out)], env=env)
+    assert res.exit_code == 0, res.output
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert rows and all("rerank:popular" in r["trace"]["stages"] for r in rows)
+    for r in rows:
+        popularity = [c["features"].get("popularity", 0.0) for c in r["candidates"]]
+        assert popularity == sorted(popularity, reverse=True)
+    res = runner.invoke(cli, ["eval", "wikimel", "--split", "dev", "--limit", "5", "--method", "popular", "--json"],
+                        env=env)
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["protocol"]["method"] == "popular-1"

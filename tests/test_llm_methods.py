@@ -14,7 +14,8 @@ from click.testing import CliRunner
 from cli.main import cli
 from kgstore.encoders.text import load_text_encoder
 from kgstore.errors import ConfigError
-from linkers.corpus import NIL, read_i2cr_fixture
+from linkers.benchmarks import read_i2cr_fixture
+from linkers.records import NIL
 from linkers.given import rank_given
 from linkers.llm import LLMClient, LLMSettings
 from linkers.rerankers import load_reranker

@@ -9,13 +9,8 @@ from pathlib import Path
 import pytest
 
 from kgstore.errors import InputError
-from linkers.corpus import (
-    NIL,
-    read_i2cr_fixture,
-    read_wikidiverse,
-    read_wikimel,
-    wikidiverse_title_qids,
-)
+from linkers.benchmarks import read_i2cr_fixture, read_wikidiverse, read_wikimel, wikidiverse_title_qids
+from linkers.records import NIL
 
 MEL = Path(__file__).resolve().parents[2] / "shared" / "data" / "mel"
 pytestmark = pytest.mark.skipif(not MEL.is_dir(), reason=f"shared MEL data not found at {MEL}")

@@ -16,7 +16,8 @@ from cli.main import cli, main
 from kgstore.errors import InputError
 from kgstore.graph import GraphStore
 from kgstore.migrate import ensure_schema
-from kgstore.queries import mark_snippet, parse_params, write_clauses
+from kgstore.console import parse_params, write_clauses
+from kgstore.linked import mark_snippet
 
 FILL = "the quick brown fox jumps over the lazy dog and keeps running far away "  # 72 characters
 D1 = FILL + "Alpha met Beta at the harbour, " + FILL

@@ -27,7 +27,7 @@ from indexers.index import IndexOptions, Indexer
 from kgstore.config import load_config
 from kgstore.graph import GraphStore
 from kgstore.vectors import VectorStore
-from linkers.corpus import Document, Mention
+from linkers.corpus import Document
 
 KB = [
     {"qid": "Q76", "label": "Barack Obama", "aliases": ["Obama"], "description": "44th president of the United States",

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from indexers.formats import kb_formats
 from indexers.sources import (
-    FORMATS,
     TruncatedInput,
     detect_format,
     iter_raw,
@@ -229,7 +229,7 @@ def test_input_errors_have_distinct_messages(tmp_path):
     assert "no such file" in messages["missing"]
     assert "directory" in messages["directory"] and "qid2ne.json" in messages["directory"]
     for name in ("unknown", "other_json"):
-        assert "--format" in messages[name] and all(f in messages[name] for f in FORMATS)
+        assert "--format" in messages[name] and all(f in messages[name] for f in kb_formats())
     assert len({messages[k] for k in ("empty", "missing", "directory", "unknown")}) == 4
     with pytest.raises(InputError, match="unknown --format"):
         resolve_format(SAMPLE, "csv")

@@ -21,7 +21,7 @@ templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 
 def _marked(snippet: str) -> tuple[str, str, str]:
-    """`before [[surface]] after` (kgstore.queries.mark_snippet) as its three parts."""
+    """`before [[surface]] after` (kgstore.linked.mark_snippet) as its three parts."""
     before, _, rest = snippet.partition("[[")
     surface, _, after = rest.rpartition("]]")
     return before, surface, after

@@ -13,17 +13,17 @@ from pathlib import Path
 from typing import Any
 
 from cli.context import AppContext
-from cli.link import MethodArgs, _linker
 from kgstore import documents as docs_q
-from kgstore import queries as q
+from kgstore import cards, linked
 from kgstore.errors import InputError
 from kgstore.images import is_url
 from kgstore.search import Hit, Searcher
 from linkers.corpus import Document, parse_document
 from linkers.eval_report import EvalReport, load_report
-from linkers.ner import DETECTORS
+from linkers.detectors import detectors
 from linkers.pipeline import CONTEXT_ENCODERS, Linker, MentionResult
-from linkers.rerankers import METHODS
+from linkers.rerankers.registry import methods
+from linkers.run import MethodChoice, Stores, build_linker
 from linkers.rerankers.llm_method import WHEN, LLMOptions
 
 SEARCH_MODES = ("name", "text", "image")
@@ -47,16 +47,17 @@ class LinkSettings:
 
     def check(self) -> "LinkSettings":
         """The CLI's choices, with a message naming the bad option and the good values."""
-        for name, value, allowed in (("method", self.method, METHODS), ("context", self.context, CONTEXT_ENCODERS),
-                                     ("detector", self.detector, DETECTORS), ("llm", self.llm, WHEN)):
+        for name, value, allowed in (("method", self.method, tuple(methods())),
+                                     ("context", self.context, CONTEXT_ENCODERS),
+                                     ("detector", self.detector, tuple(detectors())), ("llm", self.llm, WHEN)):
             if value not in allowed:
                 raise InputError(f"{name}: {value!r} is not one of {', '.join(allowed)}")
         if not 1 <= self.top_k <= 100:
             raise InputError(f"top_k: {self.top_k} is not in 1..100")
         return self
 
-    def method_args(self) -> MethodArgs:
-        return MethodArgs(method=self.method, weights=None, top_k=self.top_k, nil_threshold=self.nil_threshold,
+    def method_args(self) -> MethodChoice:
+        return MethodChoice(method=self.method, weights=None, top_k=self.top_k, nil_threshold=self.nil_threshold,
                           context=self.context, llm=self.llm, llm_margin=self.llm_margin, llm_budget=self.llm_budget,
                           method_config=None)
 
@@ -82,8 +83,9 @@ class KgService:
         linker = self._linkers.get(settings)
         if linker is None:
             margs = settings.method_args()
-            linker = _linker(self.app, margs.link_options(write=settings.write),
-                             settings.detector if settings.detect else None, margs)
+            stores = Stores(self.app.config, self.app.graph(), self.app.vectors())
+            linker = build_linker(stores, margs.link_options(write=settings.write),
+                                  settings.detector if settings.detect else None, margs)
             linker.context_encoder  # load the models now, not inside the first timed batch
             self._linkers[settings] = linker
             while len(self._linkers) > MAX_LINKERS:
@@ -132,20 +134,20 @@ class KgService:
             return self.searcher.by_text(text, k)
         return self.searcher.by_image(text, k) if is_url(text) else self.searcher.by_image_text(text, k)
 
-    def card(self, qid: str) -> q.EntityCard:
-        return q.entity_card(self.app.graph(), qid)
+    def card(self, qid: str) -> cards.EntityCard:
+        return cards.entity_card(self.app.graph(), qid)
 
-    def mentions(self, qid: str, limit: int = 20) -> q.EntityMentions:
-        return q.entity_mentions(self.app.graph(), qid, limit=limit)
+    def mentions(self, qid: str, limit: int = 20) -> linked.EntityMentions:
+        return linked.entity_mentions(self.app.graph(), qid, limit=limit)
 
-    def entity_documents(self, qid: str, limit: int = 20) -> q.EntityDocuments:
-        return q.entity_documents(self.app.graph(), qid, limit=limit)
+    def entity_documents(self, qid: str, limit: int = 20) -> linked.EntityDocuments:
+        return linked.entity_documents(self.app.graph(), qid, limit=limit)
 
-    def cooccurring(self, qid: str, limit: int = 12) -> q.EntityCooccurrences:
-        return q.cooccurring_entities(self.app.graph(), qid, limit=limit)
+    def cooccurring(self, qid: str, limit: int = 12) -> linked.EntityCooccurrences:
+        return linked.cooccurring_entities(self.app.graph(), qid, limit=limit)
 
     def labels(self, qids: list[str]) -> dict[str, str]:
-        return q.labels_for(self.app.graph(), [x for x in qids if x])
+        return cards.labels_for(self.app.graph(), [x for x in qids if x])
 
     def linked_document(self, doc_id: str) -> docs_q.LinkedDocument:
         return docs_q.linked_document(self.app.graph(), doc_id)

@@ -12,7 +12,6 @@ is distilled on first use (seconds) and cached in the model cache beside the ONN
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ import numpy as np
 
 from kgstore.encoders.text import TextEncoder, _cache_root, _export_key
 from kgstore.errors import ConfigError
+from kgstore.files import atomic_file
 from kgstore.progress import progress
 
 
@@ -69,11 +69,8 @@ def _load(encoder: TextEncoder, path: Path) -> StaticTextEncoder:
     except (OSError, ValueError):
         progress(f"text model {encoder.name}: distilling static context vectors (once, seconds; cached in {path})")
         rows = _distil(encoder, tokenizer)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as fh:
+        with atomic_file(path) as fh:
             np.save(fh, rows)
-        os.replace(tmp, path)
     weights = np.log1p(np.arange(len(rows), dtype=np.float32))[:, None]
     shared = (rows * weights).sum(axis=0) / weights.sum()
     return StaticTextEncoder(encoder.name, encoder.dim, (rows - shared) * weights, tokenizer)

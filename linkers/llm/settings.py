@@ -6,16 +6,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kgstore.config import Config
+
 
 @dataclass
 class LLMSettings:
     base_url: str | None  # e.g. http://127.0.0.1:8080/v1 ; "/chat/completions" is appended
     model: str | None
     api_key: str | None = field(default=None, repr=False)
-    timeout: float = 60.0
-    retries: int = 3  # retries after the first try, on connect errors/timeouts/429/5xx
+    timeout: float = Config.llm_timeout  # the defaults are the Config's: one place for them
+    retries: int = Config.llm_retries  # retries after the first try, on connect errors/timeouts/429/5xx
     backoff: float = 0.5  # seconds before the first retry, doubled per retry
-    concurrency: int = 4  # max simultaneous HTTP requests across threads
+    concurrency: int = Config.llm_concurrency  # max simultaneous HTTP requests across threads
     max_tokens: int = 96
     temperature: float = 0.0
     cache_path: Path | None = None  # None: no cache

@@ -2,7 +2,8 @@
 
 `auto`, the default, ranks given spans with `features` (fitted weights) and detected spans with `learned`
 (gradient-boosted trees over all features, with a fitted NIL decision); `kar`, `i2cr` and `thinklinker` run the papers' LLM steps on top of it and
-fall back to it whenever the LLM cannot help (unreachable, over budget, unmappable answer).
+fall back to it whenever the LLM cannot help (unreachable, over budget, unmappable answer). Each method module
+registers itself in `linkers.rerankers.registry`.
 """
 
 from __future__ import annotations
@@ -10,41 +11,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from kgstore.errors import InputError
 from linkers.rerankers.base import MentionInput, Ranking, Reranker
-from linkers.rerankers.features import FeatureReranker
-
-LLM_METHODS = ("kar", "i2cr", "thinklinker")
-METHODS = ("auto", "features", "learned", *LLM_METHODS)
+from linkers.rerankers.registry import MethodBuild, get_method
 
 
 def load_reranker(method: str, weights: Path | None = None, *, services: Any = None, llm: Any = None,
                   settings: dict[str, Any] | None = None) -> Reranker:
     """`services` (MethodServices), `llm` (LLMOptions) and `settings` (the method's section of the method
     config) matter to the LLM methods only."""
-    if method in ("learned", "auto"):
-        from linkers.rerankers.learned import LearnedReranker
-
-        if method == "learned":
-            return LearnedReranker.from_file(weights)
-        from linkers.rerankers.auto import AutoReranker
-
-        return AutoReranker(FeatureReranker.from_file(weights), LearnedReranker.from_file())
-    base = FeatureReranker.from_file(weights)
-    if method == "features":
-        return base
-    if method not in LLM_METHODS:
-        raise InputError(f"unknown linking method {method!r}; available: {', '.join(METHODS)}")
-    from linkers.rerankers.i2cr import I2crReranker
-    from linkers.rerankers.kar import KarReranker
-    from linkers.rerankers.llm_method import MethodServices
-    from linkers.rerankers.thinklinker import ThinkLinkerReranker
-
-    cls = {"kar": KarReranker, "i2cr": I2crReranker, "thinklinker": ThinkLinkerReranker}[method]
-    try:
-        return cls(base, services or MethodServices(client=None), llm, settings)
-    except ValueError as exc:
-        raise InputError(f"{method}: {exc}") from exc
+    return get_method(method).build(MethodBuild(weights=weights, services=services, llm=llm, settings=settings))
 
 
-__all__ = ["LLM_METHODS", "METHODS", "MentionInput", "Ranking", "Reranker", "load_reranker"]
+__all__ = ["MentionInput", "Ranking", "Reranker", "load_reranker"]

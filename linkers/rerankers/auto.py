@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from linkers.candidates import Candidate
 from linkers.rerankers.base import MentionInput, Ranking, Reranker
+from linkers.rerankers.registry import Method, MethodBuild, register_method
 
 
 @dataclass
@@ -43,3 +44,13 @@ class AutoReranker:
         if hasattr(reranker, "nil_threshold_for"):
             return reranker.nil_threshold_for(detected)
         return getattr(reranker, "nil_threshold", None)
+
+
+def _build(b: MethodBuild) -> AutoReranker:
+    from linkers.rerankers.features import FeatureReranker
+    from linkers.rerankers.learned import LearnedReranker
+
+    return AutoReranker(FeatureReranker.from_file(b.weights), LearnedReranker.from_file())
+
+
+register_method(Method("auto", _build, "features for given spans, learned for detected ones", order=0))

@@ -11,6 +11,7 @@ from kgstore.errors import InputError
 from linkers.candidates import Candidate
 from linkers.features import FEATURES
 from linkers.rerankers.base import MentionInput, Ranking
+from linkers.rerankers.registry import Method, register_method
 
 DEFAULT_WEIGHTS = "default.json"
 
@@ -52,3 +53,6 @@ class FeatureReranker:
 
     def rerank_many(self, items: list[tuple[MentionInput, list[Candidate]]]) -> list[Ranking]:
         return [self.rerank(m, c) for m, c in items]
+
+
+register_method(Method("features", lambda b: FeatureReranker.from_file(b.weights), "fitted weights, no NIL", order=10))

@@ -25,7 +25,8 @@ from linkers.clues import KINDS, build_sources, first_clue
 from linkers.llm import BudgetExhausted, CallLog, parse_choice
 from linkers.rerankers.base import MentionInput
 from linkers.features import cosine
-from linkers.rerankers.llm_method import LLMReranker, Outcome, candidate_description
+from linkers.rerankers.llm_method import LLMReranker, llm_method_builder, Outcome, candidate_description
+from linkers.rerankers.registry import Method, register_method
 
 SYSTEM = ("Your task is to create matches between the mention and candidate entities to select the best-matched "
           "entity for the given mention. If no candidate matches the mention, you ANSWER: nil.")
@@ -190,3 +191,7 @@ class I2crReranker(LLMReranker):
             if clue:
                 return kind, clue
         return None, None
+
+
+register_method(Method('i2cr', llm_method_builder(I2crReranker), 'text, consistency and image checks, visual-clue rounds', needs_llm=True,
+                       default_budget='10', order=40))

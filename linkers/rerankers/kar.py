@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from kgstore.queries import EntityFacts, entity_facts
+from kgstore.facts import EntityFacts, entity_facts
 from linkers.candidates import Candidate
 from linkers.llm import CallLog, parse_choice
 from linkers.rerankers.base import MentionInput
-from linkers.rerankers.llm_method import LLMReranker, Outcome, candidate_description, clip_text
+from linkers.rerankers.llm_method import LLMReranker, llm_method_builder, Outcome, candidate_description, clip_text
+from linkers.rerankers.registry import Method, register_method
 
 SYSTEM = ("You are an entity linking assistant. You are given a mention in a text and a numbered list of candidate "
           "entities from a knowledge base. Select the one candidate the mention refers to, using the text and what "
@@ -65,3 +66,7 @@ class KarReranker(LLMReranker):
             return Outcome()
         trace["parsed"] = choice.how
         return Outcome(pick=top[choice.index])
+
+
+register_method(Method('kar', llm_method_builder(KarReranker), 'an LLM method on top of features: one call, select one of the top 5', needs_llm=True,
+                       default_budget='1', order=30))

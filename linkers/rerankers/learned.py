@@ -26,6 +26,7 @@ from kgstore.errors import InputError
 from linkers.candidates import Candidate
 from linkers.features import FEATURES
 from linkers.rerankers.base import MentionInput, Ranking
+from linkers.rerankers.registry import Method, register_method
 
 DEFAULT_MODEL = "learned.json"
 DETECTORS = {None: 0.0, "ner": 1.0, "gazetteer": 2.0}
@@ -136,3 +137,7 @@ def best_threshold(tops: list[tuple[float, bool]], missed: int) -> tuple[float |
         if f1 > best_f1 + 1e-12:
             best_t, best_f1 = t, f1
     return (None if best_t is None or best_t <= 0 or math.isclose(best_t, 0.0) else best_t), best_f1
+
+
+register_method(Method("learned", lambda b: LearnedReranker.from_file(b.weights),
+                       "gradient-boosted trees with a fitted NIL decision", order=20))

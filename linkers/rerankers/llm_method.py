@@ -17,11 +17,13 @@ from typing import Any, Callable
 
 import numpy as np
 
+from kgstore.errors import InputError
 from kgstore.graph import GraphStore
 from linkers.candidates import Candidate
 from linkers.llm import BudgetExhausted, CallLog, LLMClient, LLMError, LLMUnavailable, RunStats
 from linkers.rerankers.base import MentionInput, Ranking, top_margin
 from linkers.rerankers.features import FeatureReranker
+from linkers.rerankers.registry import MethodBuild
 
 WHEN = ("unsure", "always")
 
@@ -188,3 +190,14 @@ def clip_text(text: str | None, chars: int = 160) -> str:
 
 def candidate_description(c: Candidate) -> str:
     return clip_text(c.payload.get("description") or "")
+
+
+def llm_method_builder(cls: type[LLMReranker]) -> Callable[[MethodBuild], LLMReranker]:
+    """The registry's build function of an LLM method: `cls` on top of the features ranking."""
+    def build(b: MethodBuild) -> LLMReranker:
+        try:
+            return cls(FeatureReranker.from_file(b.weights), b.services or MethodServices(client=None), b.llm,
+                       b.settings)
+        except ValueError as exc:
+            raise InputError(f"{cls.name}: {exc}") from exc
+    return build

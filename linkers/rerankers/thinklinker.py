@@ -15,7 +15,8 @@ from linkers.candidates import Candidate
 from linkers.features import cosine
 from linkers.llm import BudgetExhausted, CallLog
 from linkers.rerankers.base import MentionInput
-from linkers.rerankers.llm_method import LLMReranker, Outcome, candidate_description
+from linkers.rerankers.llm_method import LLMReranker, llm_method_builder, Outcome, candidate_description
+from linkers.rerankers.registry import Method, register_method
 
 EQG_SYSTEM = (
     "You are a dialog agent that helps refine entity search by asking targeted questions. You will be given an "
@@ -91,3 +92,7 @@ class ThinkLinkerReranker(LLMReranker):
 def _first_line(text: str) -> str:
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     return lines[0][:300] if lines else ""
+
+
+register_method(Method('thinklinker', llm_method_builder(ThinkLinkerReranker), 'question/answer dialogue, 2 calls per candidate asked about', needs_llm=True,
+                       default_budget='2 x rounds', order=50))

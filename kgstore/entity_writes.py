@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 from neo4j import ManagedTransaction
 from neo4j.exceptions import ConstraintError
 
+from kgstore.checkpoints import IngestCheckpoint, write_checkpoint
 from kgstore.graph import GraphStore, validate_rel_type
 from kgstore.model import EntityRecord
 
@@ -108,9 +109,9 @@ def write_entities(
     graph: GraphStore,
     entities: Sequence[PreparedEntity],
     source: str,
-    then: Callable[[ManagedTransaction], None] | None = None,
+    checkpoint: IngestCheckpoint | None = None,
 ) -> WriteResult:
-    """Write one batch, and `then` (the ingest's checkpoint), in one transaction: it lands whole or not at all.
+    """Write one batch, and the ingest's checkpoint, in one transaction: it lands whole or not at all.
 
     Which entities are new or changed is read inside the same transaction. Another writer may still commit one of
     the new entities or stubs between that read and the CREATE: the unique qid then fails the transaction, and
@@ -150,8 +151,8 @@ def write_entities(
                 tx.run(REL_QUERY % validate_rel_type(pid), rows=rel_rows, pid=pid).consume()
             result.written = len(changed)
             result.relationships = len(claims)
-        if then is not None:
-            then(tx)
+        if checkpoint is not None:
+            write_checkpoint(tx, checkpoint)
         return result
 
     for _ in range(CONFLICT_RETRIES - 1):

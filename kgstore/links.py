@@ -15,7 +15,7 @@ from neo4j import ManagedTransaction
 
 from kgstore.graph import GraphStore
 
-GROUP_BYTES = 4 << 20  # with one document of up to 8 MiB (linkers.corpus.MAX_TEXT_BYTES) a message stays < 12 MiB
+GROUP_BYTES = 4 << 20  # with one document of up to 8 MiB (a corpus text's limit) a message stays < 12 MiB
 # before DOCS_QUERY: the mentions of a document whose content changed were cut from the old content
 STALE_QUERY = """
 UNWIND $docs AS d
@@ -83,7 +83,7 @@ def _write_group(graph: GraphStore, docs: list[dict[str, Any]], mentions: list[d
     links = [{"id": m["id"], "qid": m["qid"], "score": m["score"]} for m in mentions if m["qid"]]
 
     def work(tx: ManagedTransaction) -> int:
-        replaced = tx.run(STALE_QUERY, docs=docs).single()["replaced"] if docs else 0
+        replaced = tx.run(STALE_QUERY, docs=docs).single(strict=True)["replaced"] if docs else 0
         tx.run(DOCS_QUERY, docs=docs, run_id=run_id).consume()
         tx.run(MENTIONS_QUERY, mentions=mentions).consume()
         tx.run(CLEAR_QUERY, mentions=[{"id": m["id"], "qid": m["qid"]} for m in mentions], method=method).consume()

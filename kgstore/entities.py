@@ -1,0 +1,82 @@
+"""Entity reads: keyset pages over the KB's entities (the one way to walk them), counts, in-degrees, fingerprint."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Iterator, Sequence
+
+from kgstore.graph import GraphStore
+
+# The properties a page may return; a column name is formatted into Cypher, so only these are accepted.
+ENTITY_COLUMNS = ("qid", "kind", "label", "description", "aliases", "sitelinks", "images", "image_urls", "types",
+                  "attributes_json", "describe", "priors_json", "hash")
+PAGE_QUERY = """
+MATCH (e:Entity)
+WHERE e.stub = false AND e.qid > $after
+RETURN {columns}
+ORDER BY e.qid
+LIMIT $n
+"""
+COUNT_QUERY = "MATCH (e:Entity) WHERE e.stub = false RETURN count(e) AS n"
+SOURCE_COUNT_QUERY = "MATCH (e:Entity) WHERE e.source = $source RETURN count(e) AS n"
+# In-degree over the KB's relationships: a popularity prior computed in the graph (OpenTapioca uses PageRank
+# over the same edges) for entities whose sitelink count is unknown.
+DEGREE_QUERY = """
+UNWIND $qids AS q
+MATCH (e:Entity {qid: q})
+OPTIONAL MATCH (e)<-[r]-(s:Entity)
+RETURN q AS qid, count(r) AS n
+"""
+
+
+def read_entity_page(graph: GraphStore, after: str, n: int, columns: Sequence[str] = ENTITY_COLUMNS
+                     ) -> list[dict[str, Any]]:
+    """Up to `n` non-stub entities with a QID above `after`, in QID order."""
+    unknown = set(columns) - set(ENTITY_COLUMNS)
+    if unknown or "qid" not in columns:
+        raise ValueError(f"entity page columns must include qid and come from ENTITY_COLUMNS: {sorted(unknown)}")
+    if n <= 0:
+        return []
+    query = PAGE_QUERY.format(columns=", ".join(f"e.{c} AS {c}" for c in columns))
+    return graph.read(query, after=after, n=n)
+
+
+def entity_pages(graph: GraphStore, page_size: int, columns: Sequence[str] = ENTITY_COLUMNS
+                 ) -> Iterator[list[dict[str, Any]]]:
+    after = ""
+    while rows := read_entity_page(graph, after, page_size, columns):
+        yield rows
+        after = rows[-1]["qid"]
+
+
+def count_entities(graph: GraphStore) -> int:
+    return graph.count(COUNT_QUERY)
+
+
+def count_from_source(graph: GraphStore, source: str) -> int:
+    """Entities ingested from the input named `source` (a file or directory name)."""
+    return graph.count(SOURCE_COUNT_QUERY, source=source)
+
+
+def in_degrees(graph: GraphStore, qids: list[str]) -> dict[str, int]:
+    return {d["qid"]: int(d["n"] or 0) for d in graph.read(DEGREE_QUERY, qids=qids)}
+
+
+def entity_names(graph: GraphStore, page_size: int = 5000) -> Iterator[tuple[str, str]]:
+    """(name, QID) for every label and alias of every entity."""
+    for rows in entity_pages(graph, page_size, ("qid", "label", "aliases")):
+        for r in rows:
+            for name in [r["label"], *(r["aliases"] or [])]:
+                if name:
+                    yield name, r["qid"]
+
+
+def kb_fingerprint(graph: GraphStore, page: int = 20000) -> tuple[int, str]:
+    """(entities, a digest of their QIDs and content hashes): unlike a count, it changes when an entity's names do,
+    so caches built from the KB's names (the gazetteer) are rebuilt after an edit that keeps the count."""
+    digest, n = hashlib.blake2b(digest_size=16), 0
+    for rows in entity_pages(graph, page, ("qid", "hash")):
+        for r in rows:
+            digest.update(f"{r['qid']}\t{r['hash']}\n".encode())
+        n += len(rows)
+    return n, digest.hexdigest()

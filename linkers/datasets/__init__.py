@@ -1,0 +1,103 @@
+"""Evaluation datasets by name: each module of this package registers the datasets it reads (a new dataset is one
+new file here); `kg eval`/`kg train` take a registered name or a file a registered file kind accepts."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pkgutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+from kgstore.errors import InputError
+from linkers.records import BadLine, Document, GivenCandidatesMention
+from linkers.elevant import Article
+
+
+@dataclass
+class Dataset:
+    name: str
+    split: str | None
+    documents: Callable[[], Iterator[Document | BadLine]]
+    kb: Path | None  # the KB slice to ingest when it is not in the graph yet (None: the user's KB)
+    given: Callable[[], Iterator[GivenCandidatesMention]] | None = None  # given-candidates protocol
+    articles: Callable[[], Iterator[Article]] | None = None  # span-level protocol (ELEVANT benchmarks)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    load: Callable[[str | None, int | None, Path], Dataset]  # (split, limit, MEL data root) -> Dataset
+    help: str
+    splits: bool = False  # has train/dev/test splits (--split)
+    order: int = 100
+
+
+@dataclass(frozen=True)
+class DatasetFiles:
+    """Datasets given as a path: `accepts(name)` says whether `load` reads it."""
+
+    kind: str
+    accepts: Callable[[str], bool]
+    load: Callable[[str, int | None], Dataset]  # (path, limit) -> Dataset
+    order: int = 100
+
+
+_DATASETS: dict[str, DatasetSpec] = {}
+_FILES: dict[str, DatasetFiles] = {}
+_discovered = False
+
+
+def register_dataset(spec: DatasetSpec) -> DatasetSpec:
+    if spec.name in _DATASETS and _DATASETS[spec.name] != spec:
+        raise ValueError(f"dataset {spec.name!r} is registered twice")
+    _DATASETS[spec.name] = spec
+    return spec
+
+
+def register_dataset_files(files: DatasetFiles) -> DatasetFiles:
+    _FILES[files.kind] = files
+    return files
+
+
+def _discover() -> None:
+    global _discovered
+    if not _discovered:
+        _discovered = True
+        for info in pkgutil.iter_modules(__path__):
+            importlib.import_module(f"{__name__}.{info.name}")
+
+
+def datasets() -> dict[str, DatasetSpec]:
+    _discover()
+    return dict(sorted(_DATASETS.items(), key=lambda kv: (kv[1].order, kv[0])))
+
+
+def with_splits() -> tuple[str, ...]:
+    """The datasets --split chooses among."""
+    return tuple(name for name, spec in datasets().items() if spec.splits)
+
+
+def mel_root() -> Path:
+    """Where the MEL datasets live: $KG_MEL_DATA, else ../shared/data/mel beside the working directory."""
+    env = os.environ.get("KG_MEL_DATA")
+    return Path(env) if env else Path.cwd().parent / "shared" / "data" / "mel"
+
+
+def limited(items: Iterator, limit: int | None) -> Iterator:
+    for n, item in enumerate(items):
+        if limit is not None and n >= limit:
+            return
+        yield item
+
+
+def load_dataset(name: str, split: str | None = None, limit: int | None = None, root: Path | None = None) -> Dataset:
+    spec = datasets().get(name)
+    if spec is not None:
+        return spec.load(split, limit, root or mel_root())
+    for files in sorted(_FILES.values(), key=lambda f: f.order):
+        if files.accepts(name):
+            return files.load(name, limit)
+    raise InputError(f"unknown dataset {name!r}: use one of {', '.join(datasets())}, "
+                     + ", ".join(f.kind for f in sorted(_FILES.values(), key=lambda f: f.order)))

@@ -1,0 +1,308 @@
+"""Linking runs: a corpus linked in batches (resume, bad-line accounting, summary), a dataset evaluated, a reranker
+fitted. The CLI parses options into these calls and renders what they return."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+from kgstore.chunks import chunked
+from kgstore.config import Config
+from kgstore.errors import InputError
+from kgstore.graph import GraphStore
+from kgstore.links import linked_documents
+from kgstore.progress import progress_bar
+from kgstore.search import Searcher
+from kgstore.vectors import VectorStore
+from linkers import span_eval
+from linkers.corpus import corpus_size, read_corpus
+from linkers.datasets import Dataset
+from linkers.detectors import build_detector
+from linkers.methods import build_reranker, method_settings
+from linkers.metrics import Evaluator, Metrics, Scored, protocol
+from linkers.pipeline import Linker, LinkOptions, MentionResult
+from linkers.records import NIL, BadLine, Document
+from linkers.rerankers.features import FeatureReranker
+from linkers.rerankers.llm_method import LLMOptions
+
+
+@dataclass
+class MethodChoice:
+    """The linking-method options shared by link and eval."""
+
+    method: str = "auto"
+    weights: Path | None = None
+    top_k: int = 10
+    nil_threshold: float | None = None
+    context: str = "cascade"
+    llm: str = "unsure"
+    llm_margin: float = LLMOptions.margin
+    llm_budget: int | None = None
+    method_config: Path | None = None
+
+    def link_options(self, write: bool) -> LinkOptions:
+        return LinkOptions(method=self.method, weights=self.weights, top_k=self.top_k,
+                           nil_threshold=self.nil_threshold, context=self.context, write=write)
+
+    def llm_options(self) -> LLMOptions:
+        return LLMOptions(when=self.llm, margin=self.llm_margin, budget=self.llm_budget)
+
+    def settings(self) -> dict:
+        return method_settings(self.method_config, self.method)
+
+
+@dataclass
+class Stores:
+    config: Config
+    graph: GraphStore
+    vectors: VectorStore
+
+    def kb_size(self) -> int:
+        return self.vectors.count(self.config.collection)
+
+
+def build_linker(stores: Stores, opts: LinkOptions, detector: str | None, method: MethodChoice | None = None
+                 ) -> Linker:
+    """`detector` names a registered mention detector (None: link only given spans)."""
+    searcher = Searcher(stores.config, stores.vectors)
+    reranker = None
+    if method is not None:
+        reranker = build_reranker(
+            stores.config, method.method, method.weights, llm=method.llm_options(), settings=method.settings(),
+            encoder=searcher.text_encoder,
+            image_encoder=searcher.image_encoder if stores.config.image_backend else None,
+            image_loader=searcher.image_loader, graph=stores.graph)
+    return Linker(searcher, opts, graph=stores.graph,
+                  detector=build_detector(detector, stores.config, stores.graph) if detector else None,
+                  reranker=reranker)
+
+
+def llm_stats(linker_or_reranker: Any) -> dict | None:
+    reranker = getattr(linker_or_reranker, "reranker", linker_or_reranker)
+    return reranker.stats_json() if hasattr(reranker, "stats_json") else None
+
+
+def good_documents(items: Iterable[Document | BadLine], bad: list[BadLine]) -> Iterator[Document]:
+    """The documents of `items`; the bad lines go to `bad`."""
+    for item in items:
+        if isinstance(item, BadLine):
+            bad.append(item)
+        else:
+            yield item
+
+
+def batches(linker: Linker, docs: Iterable[Document]) -> Iterator[tuple[int, list[MentionResult]]]:
+    """(documents in the batch, their results): counts documents without mentions too."""
+    for batch in chunked(docs, linker.options.batch_docs):
+        yield len(batch), linker.link_batch(batch)
+
+
+def link_corpus(linker: Linker, corpus: list[Path], *, resume: bool = False, out: Path | None = None,
+                explain: bool = False, on_result: Callable[[MentionResult], None] | None = None) -> dict[str, Any]:
+    """Link every document of `corpus`, writing one JSON line per mention to `out`; returns the run's summary
+    (counts, bad lines, speed). An empty corpus is an InputError."""
+    linker.context_encoder  # load the model before the clock starts: mentions/s measures linking
+    bad: list[BadLine] = []
+    counts = {"documents": 0, "mentions": 0, "linked": 0, "nil": 0, "already_linked": 0}
+    started = time.perf_counter()
+    out_fh = open(out, "w", encoding="utf-8") if out else None
+    try:
+        with progress_bar(desc="link", unit=" docs", total=corpus_size(corpus)) as bar:
+            docs = good_documents(read_corpus(corpus), bad)
+            if resume:
+                docs = _not_yet_linked(linker, docs, counts)
+                bar.total = None  # the already linked ones are skipped unseen: no ETA
+            for batch_docs, results in batches(linker, docs):
+                counts["documents"] += batch_docs
+                bar.update(batch_docs)
+                for r in results:
+                    counts["mentions"] += 1
+                    counts["linked" if r.qid else "nil"] += 1
+                    if out_fh:
+                        out_fh.write(json.dumps(r.to_json(explain), ensure_ascii=False) + "\n")
+                    if on_result:
+                        on_result(r)
+    finally:
+        if out_fh:
+            out_fh.close()
+    seconds = time.perf_counter() - started
+    if not counts["documents"] and not counts["already_linked"] and not bad:
+        raise InputError(f"no documents in {', '.join(map(str, corpus))}: the corpus is empty, nothing was linked")
+    return {**counts, "bad_lines": len(bad), "seconds": round(seconds, 3),
+            "mentions_per_s": round(counts["mentions"] / seconds, 1) if seconds else 0.0,
+            "documents_per_s": round(counts["documents"] / seconds, 1) if seconds else 0.0,
+            "run_id": linker.run_id(), "written": linker.options.write, "out": str(out) if out else None,
+            "bad": [str(b) for b in bad[:100]], "llm": llm_stats(linker)}
+
+
+def _not_yet_linked(linker: Linker, docs: Iterator[Document], counts: dict[str, int]) -> Iterator[Document]:
+    """Documents this run has not written yet (write-back is per batch, so an interrupted job lost nothing)."""
+    run_id, graph = linker.run_id(), linker.graph
+    if graph is None:
+        raise InputError("--resume reads what a run wrote to the graph: this linker has no graph")
+    for batch in chunked(docs, 500):
+        done = linked_documents(graph, [d.id for d in batch], run_id)
+        counts["already_linked"] += len(done)
+        yield from (d for d in batch if d.id not in done)
+
+
+@dataclass
+class EvalResult:
+    """What an evaluation measured; `report` is the JSON file's content when one was asked for."""
+
+    data: dict[str, Any]  # the metrics as JSON, with the protocol (and the LLM statistics)
+    protocol: dict[str, Any]
+    metrics: Metrics | None = None  # mention-level benchmarks
+    spans: Any = None  # span-level benchmarks: a span_eval.SpanEvaluation
+    report: dict[str, Any] | None = None
+    bad: list[BadLine] = field(default_factory=list)
+
+
+def evaluate_mentions(stores: Stores, ds: Dataset, method: MethodChoice, *, report: bool = False,
+                      report_all: bool = False) -> EvalResult:
+    """Gold spans retrieved against the KB and ranked by `method`."""
+    linker = build_linker(stores, method.link_options(write=False), detector=None, method=method)
+    linker.context_encoder  # load the model before the clock starts
+    bad: list[BadLine] = []
+    errors: list | None = [] if report else None
+    started = time.perf_counter()
+    docs = list(good_documents(ds.documents(), bad))
+    ev = Evaluator(k=method.top_k)
+    with progress_bar(desc="eval", unit=" docs", total=len(docs)) as bar:
+        for n, results in batches(linker, docs):
+            bar.update(n)
+            for r in results:
+                if r.gold is None:
+                    continue
+                ranked = [c["qid"] for c in r.candidates]
+                ev.add(Scored(gold=r.gold, ranked=ranked, retrieved=r.retrieved, predicted=r.qid or NIL))
+                correct = (r.qid or NIL) == r.gold
+                if errors is not None and (report_all or not correct):
+                    errors.append({**r.to_json(explain=True), "correct": correct})
+    seconds = time.perf_counter() - started
+    metrics = ev.metrics()
+    proto = protocol(ds.name, ds.split, kb_size=stores.kb_size(), candidates=method.top_k,
+                     method=linker.reranker.version(), retrieval="exact+fuzzy name, dense context (RRF)",
+                     context_encoder=linker.context_version,
+                     mentions_per_s=round(metrics.n / seconds, 1) if seconds else None)
+    return _mention_result(metrics, proto, llm_stats(linker), errors, report_all, bad)
+
+
+def evaluate_spans(stores: Stores, ds: Dataset, method: MethodChoice, *, gold_spans: bool, detector: str,
+                   report: bool = False, report_all: bool = False) -> EvalResult:
+    """Raw text linked end to end (or at the gold spans) and scored by ELEVANT's span rules."""
+    linker = build_linker(stores, method.link_options(write=False), detector=None if gold_spans else detector,
+                          method=method)
+    if ds.articles is None:
+        raise InputError(f"{ds.name} is no span-level benchmark")
+    linker.context_encoder  # load the models before the clock starts
+    articles = list(ds.articles())
+    with progress_bar(total=len(articles), desc="eval", unit=" docs") as bar:
+        ev = span_eval.evaluate(linker, articles, gold_spans=gold_spans, progress=bar)
+    proto = {"dataset": ds.name, "kb_size": stores.kb_size(), "candidates": method.top_k,
+             "method": linker.reranker.version(), "spans": "gold" if gold_spans else f"detected ({detector})",
+             "context_encoder": linker.context_version, "scorer": "ELEVANT rules, IGNORED mode"}
+    data = {**ev.to_json(), "protocol": proto}
+    content = None
+    if report:
+        traces = {r.mention_id: r.to_json(explain=True) for r in ev.results}
+        cases = [{**c.to_json(), "trace": traces.get(f"{c.article_id}#{c.start}-{c.end}")} for c in ev.scores.cases
+                 if report_all or c.category != "correct"]
+        content = {"metrics": data, "cases": cases}
+    return EvalResult(data, proto, spans=ev, report=content)
+
+
+def evaluate_given_candidates(config: Config, ds: Dataset, method: MethodChoice, *, report: bool = False,
+                              report_all: bool = False) -> EvalResult:
+    """Each mention brings its own candidates: no KB, no servers."""
+    from kgstore.encoders.text import load_text_encoder
+    from linkers.given import evaluate_given, rank_given
+
+    if ds.given is None:
+        raise InputError(f"{ds.name} brings no candidates of its own")
+    encoder = load_text_encoder(config.text_model)
+    reranker = build_reranker(config, method.method, method.weights, llm=method.llm_options(),
+                              settings=method.settings(), encoder=encoder)
+    started = time.perf_counter()
+    mentions = list(ds.given())
+    with progress_bar(mentions, desc="eval", unit=" mentions") as bar:
+        ev, results = evaluate_given(rank_given(bar, reranker, encoder.encode), k=10)
+    seconds = time.perf_counter() - started
+    metrics = ev.metrics()
+    proto = protocol(ds.name, ds.split, kb_size=None, candidates=10, method=reranker.version(),
+                     retrieval="given candidates (10 per mention, from the dataset)",
+                     mentions_per_s=round(metrics.n / seconds, 1) if seconds else None)
+    errors = [{**r.to_json(), "correct": r.predicted == r.mention.gold} for r in results
+              if report_all or r.predicted != r.mention.gold] if report else None
+    return _mention_result(metrics, proto, llm_stats(reranker), errors, report_all, [])
+
+
+def _mention_result(metrics: Metrics, proto: dict, llm: dict | None, errors: list | None, report_all: bool,
+                    bad: list[BadLine]) -> EvalResult:
+    data = metrics.to_json(proto)
+    if llm:
+        data["llm"] = llm
+    content = {"metrics": data, "mentions" if report_all else "errors": errors} if errors is not None else None
+    return EvalResult(data, proto, metrics=metrics, report=content, bad=bad)
+
+
+@dataclass
+class TrainResult:
+    summary: dict[str, Any]
+    bad: list[BadLine] = field(default_factory=list)
+
+
+def train_features(stores: Stores, ds: Dataset, split: str, top_k: int, context: str, out: Path) -> TrainResult:
+    """The features method's weights by coordinate search on Hits@1."""
+    from linkers.train import TrainingMention, fit, hits_at_1, save
+
+    linker = build_linker(stores, LinkOptions(method="features", top_k=top_k, context=context, write=False),
+                          detector=None)
+    bad: list[BadLine] = []
+    data: list[TrainingMention] = []
+    with progress_bar(desc="features", unit=" docs") as bar:
+        for n, results in batches(linker, good_documents(ds.documents(), bad)):
+            bar.update(n)
+            data += [TrainingMention(r.gold, [(c["qid"], c["features"]) for c in r.candidates])
+                     for r in results if r.gold and r.gold != NIL]
+    if not isinstance(linker.reranker, FeatureReranker):
+        raise TypeError(f"kg train fits the features method's weights, not {linker.reranker.name}'s")
+    start = dict(linker.reranker.weights)
+    before = hits_at_1(data, start)
+    weights, after = fit(data, start)
+    meta = {"dataset": ds.name, "split": split, "mentions": len(data), "top_k": top_k, "context": context,
+            "hits@1_before": round(before, 4), "hits@1_after": round(after, 4)}
+    save(out, weights, meta)
+    return TrainResult({"weights": weights, **meta, "out": str(out)}, bad)
+
+
+def train_learned(stores: Stores, train_ds: Dataset, dev_ds: Dataset, split: str, dev_split: str, top_k: int,
+                  context: str, detector: str, out: Path, *, split_names: tuple[str, ...],
+                  log: Callable[[str], None]) -> TrainResult:
+    """Gradient-boosted trees over every feature plus the NIL thresholds; `split_names` are the datasets whose
+    documents list the splits they belong to (the dev split's are held apart from training)."""
+    from linkers import learn
+
+    # features come from the features method's retrieval and cascade, exactly as `kg link` computes them
+    linker = build_linker(stores, LinkOptions(method="features", top_k=top_k, context=context, write=False),
+                          detector=detector)
+    bad: list[BadLine] = []
+    sets = {}
+    for name, ds, exclude in (("train", train_ds, (dev_split,)), ("dev", dev_ds, ())):
+        examples = learn.Examples()
+        docs = list(learn.documents_only(good_documents(ds.documents(), bad),
+                                         exclude if ds.name in split_names else ()))
+        for detect in (True, False):
+            with progress_bar(total=len(docs), desc=f"{name} {'detected' if detect else 'gold'} spans",
+                              unit=" docs") as bar:
+                learn.collect(linker, docs, detect, examples, bar.update)
+        sets[name] = examples
+    booster, fitted = learn.fit(sets["train"], sets["dev"], log=log)
+    proto = {"dataset": train_ds.name, "split": split, "dev": f"{dev_ds.name}/{dev_ds.split or 'all'}",
+             "top_k": top_k, "context": context, "detector": detector, "kb_size": stores.kb_size()}
+    learn.save(out, booster, fitted, proto)
+    return TrainResult({**fitted["meta"], **proto, "nil_detected": fitted["nil_detected"],
+                        "nil_given": fitted["nil_given"], "out": str(out)}, bad)
