@@ -203,6 +203,10 @@ def eval_cmd(app: AppContext, dataset: str, split: str, limit: int | None, margs
         result = evaluate_given_candidates(app.config, ds, margs, **want)
     elif ds.articles is not None:
         result = evaluate_spans(_stores(app), ds, margs, gold_spans=spans == "gold", detector=detector, **want)
+        if not result.protocol["held_out"]:
+            click.echo(f"kg: note: the learned model was also trained on "
+                       f"{', '.join(result.protocol['learned_model_also_trained_on'])}: these figures are not held "
+                       "out; python bench/text_cv.py measures them two-fold cross-validated", err=True)
     else:
         _ensure_kb(app, ds)
         result = evaluate_mentions(_stores(app), ds, margs, **want)
@@ -235,6 +239,13 @@ def _print_eval(result: EvalResult, report: Path | None, as_json: bool) -> None:
 @click.option("--dev-data", help="Dev documents from another dataset or corpus JSONL (default: DATASET's --dev-split; "
                                  "needed when DATASET is a corpus file, which has no splits).")
 @click.option("--limit", type=click.IntRange(1), help="Fit on the first N documents of the split (default: all).")
+@click.option("--also", "also", multiple=True, metavar="DATASET",
+              help="More training documents with gold spans (learned only; repeatable): an ELEVANT benchmark, one "
+                   "half of one (oke-2016-train:a, for two-fold cross-validation) or a corpus JSONL. Their mentions "
+                   "count --also-weight times each.")
+@click.option("--also-weight", type=click.FloatRange(min=0, min_open=True), default=20.0, show_default=True,
+              help="How much each --also mention counts against one of DATASET's: a few hundred in-domain mentions "
+                   "among WikiDiverse's 24,000.")
 @click.option("--top-k", type=click.IntRange(1, 100), default=10, show_default=True, help="Candidates per mention.")
 @click.option("--context", type=click.Choice(CONTEXT_ENCODERS), default="cascade", show_default=True,
               help="Context encoder the model is for (kg link/eval --context; the same default).")
@@ -244,16 +255,19 @@ def _print_eval(result: EvalResult, report: Path | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the fitted model's figures as JSON.")
 @pass_app
 def train_cmd(app: AppContext, dataset: str, reranker: str, split: str, dev_split: str, dev_data: str | None,
-              limit: int | None, top_k: int, context: str, detector: str, out: Path, as_json: bool) -> None:
+              limit: int | None, also: tuple[str, ...], also_weight: float, top_k: int, context: str, detector: str,
+              out: Path, as_json: bool) -> None:
     """Fit a reranker on a dataset with gold spans and save it.
 
     DATASET: wikimel, wikidiverse, or a corpus JSONL whose mentions carry `gold`. The learned reranker is fitted
-    on every document of --split (documents also listed in --dev-split are left out) and shipped as
-    linkers/weights/learned.json.
+    on every document of --split (documents also listed in --dev-split are left out) and of each --also dataset,
+    and shipped as linkers/weights/learned.json (see README for the command that made it).
     """
     if reranker == "learned":
         return _train_learned(app, dataset, split, dev_split, dev_data, limit, top_k, context, detector, out,
-                              as_json)
+                              as_json, also, also_weight)
+    if also:
+        raise click.UsageError("--also adds training documents for the learned reranker only")
     ds = load_dataset(dataset, split if dataset in with_splits() else None, limit)
     _ensure_kb(app, ds)
     result = train_features(_stores(app), ds, split, top_k, context, out)
@@ -268,7 +282,8 @@ def train_cmd(app: AppContext, dataset: str, reranker: str, split: str, dev_spli
 
 
 def _train_learned(app: AppContext, dataset: str, split: str, dev_split: str, dev_data: str | None,
-                   limit: int | None, top_k: int, context: str, detector: str, out: Path, as_json: bool) -> None:
+                   limit: int | None, top_k: int, context: str, detector: str, out: Path, as_json: bool,
+                   also: tuple[str, ...] = (), also_weight: float = 1.0) -> None:
     if dev_data is None and dataset not in with_splits():
         raise click.UsageError(f"{dataset} has no splits: give the held-apart documents with --dev-data FILE")
     if dev_data is None and split == dev_split:
@@ -279,7 +294,8 @@ def _train_learned(app: AppContext, dataset: str, split: str, dev_split: str, de
     dev_ds = load_dataset(dev_name, dev_split if dev_name in with_splits() else None, None)
     _ensure_kb(app, train_ds)
     result = train_learned(_stores(app), train_ds, dev_ds, split, dev_split, top_k, context, detector, out,
-                           split_names=with_splits(), log=lambda line: click.echo(line, err=True))
+                           split_names=with_splits(), log=lambda line: click.echo(line, err=True),
+                           also=[load_dataset(name) for name in also], also_weight=also_weight)
     summary = result.summary
     if as_json:
         echo_json(summary)

@@ -7,7 +7,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from kgstore.chunks import chunked
 from kgstore.config import Config
@@ -202,9 +202,12 @@ def evaluate_spans(stores: Stores, ds: Dataset, method: MethodChoice, *, gold_sp
     articles = list(ds.articles())
     with progress_bar(total=len(articles), desc="eval", unit=" docs") as bar:
         ev = span_eval.evaluate(linker, articles, gold_spans=gold_spans, progress=bar)
+    trained_with = _trained_with(linker.reranker, gold_spans)
     proto = {"dataset": ds.name, "kb_size": stores.kb_size(), "candidates": method.top_k,
              "method": linker.reranker.version(), "spans": "gold" if gold_spans else f"detected ({detector})",
-             "context_encoder": linker.context_version, "scorer": "ELEVANT rules, IGNORED mode"}
+             "context_encoder": linker.context_version, "scorer": "ELEVANT rules, IGNORED mode",
+             "learned_model_also_trained_on": trained_with or None,
+             "held_out": held_out(trained_with, ds.name)}
     data = {**ev.to_json(), "protocol": proto}
     content = None
     if report:
@@ -213,6 +216,22 @@ def evaluate_spans(stores: Stores, ds: Dataset, method: MethodChoice, *, gold_sp
                  if report_all or c.category != "correct"]
         content = {"metrics": data, "cases": cases}
     return EvalResult(data, proto, spans=ev, report=content)
+
+
+def _trained_with(reranker: Any, gold_spans: bool) -> list[str]:
+    """The benchmarks the learned model that ranks these spans (alone, or auto's for detected spans) was also
+    trained on (`kg train --also`)."""
+    ranker = getattr(reranker, "given" if gold_spans else "detected", reranker)
+    return list((getattr(ranker, "meta", None) or {}).get("also") or [])
+
+
+def held_out(trained_with: list[str], dataset: str) -> bool:
+    """Whether a text benchmark's figures are held out from a model trained with `trained_with` benchmarks: none,
+    or only the other half of each (the ELEVANT sets share sentences, so any whole set or same half counts)."""
+    from linkers.datasets.text import split_half
+
+    _, half = split_half(dataset)
+    return all(h is not None and half is not None and h != half for _, h in map(split_half, trained_with))
 
 
 def evaluate_given_candidates(config: Config, ds: Dataset, method: MethodChoice, *, report: bool = False,
@@ -281,9 +300,11 @@ def train_features(stores: Stores, ds: Dataset, split: str, top_k: int, context:
 
 def train_learned(stores: Stores, train_ds: Dataset, dev_ds: Dataset, split: str, dev_split: str, top_k: int,
                   context: str, detector: str, out: Path, *, split_names: tuple[str, ...],
-                  log: Callable[[str], None]) -> TrainResult:
+                  log: Callable[[str], None], also: Sequence[Dataset] = (), also_weight: float = 1.0
+                  ) -> TrainResult:
     """Gradient-boosted trees over every feature plus the NIL thresholds; `split_names` are the datasets whose
-    documents list the splits they belong to (the dev split's are held apart from training)."""
+    documents list the splits they belong to (the dev split's are held apart from training). `also`: more
+    training documents (another domain's small annotated set), each mention counting `also_weight` times."""
     from linkers import learn
 
     # features come from the features method's retrieval and cascade, exactly as `kg link` computes them
@@ -291,17 +312,19 @@ def train_learned(stores: Stores, train_ds: Dataset, dev_ds: Dataset, split: str
                           detector=detector)
     bad: list[BadLine] = []
     sets = {}
-    for name, ds, exclude in (("train", train_ds, (dev_split,)), ("dev", dev_ds, ())):
-        examples = learn.Examples()
+    parts = [("train", train_ds, (dev_split,), 1.0), *(("train", ds, (), also_weight) for ds in also),
+             ("dev", dev_ds, (), 1.0)]
+    for name, ds, exclude, weight in parts:
+        examples = sets.setdefault(name, learn.Examples())
         docs = list(learn.documents_only(good_documents(ds.documents(), bad),
                                          exclude if ds.name in split_names else ()))
         for detect in (True, False):
-            with progress_bar(total=len(docs), desc=f"{name} {'detected' if detect else 'gold'} spans",
+            with progress_bar(total=len(docs), desc=f"{name} {ds.name} {'detected' if detect else 'gold'} spans",
                               unit=" docs") as bar:
-                learn.collect(linker, docs, detect, examples, bar.update)
-        sets[name] = examples
+                learn.collect(linker, docs, detect, examples, bar.update, weight=weight)
     booster, fitted = learn.fit(sets["train"], sets["dev"], log=log)
-    proto = {"dataset": train_ds.name, "split": split, "dev": f"{dev_ds.name}/{dev_ds.split or 'all'}",
+    proto = {"dataset": train_ds.name, "split": split, "also": [ds.name for ds in also],
+             "also_weight": also_weight if also else None, "dev": f"{dev_ds.name}/{dev_ds.split or 'all'}",
              "top_k": top_k, "context": context, "detector": detector, "kb_size": stores.kb_size()}
     learn.save(out, booster, fitted, proto)
     return TrainResult({**fitted["meta"], **proto, "nil_detected": fitted["nil_detected"],

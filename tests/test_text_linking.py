@@ -283,6 +283,65 @@ def test_span_level_eval_of_an_elevant_benchmark(kb):
     assert gold["disambiguation"]["total"] == 3 and gold["disambiguation"]["correct"] >= 2
 
 
+def _benchmark_file(root: Path, n: int) -> Path:
+    """A small ELEVANT benchmark: sentences about the crafted KB, with a pronoun, a date and a NIL label."""
+    rows = []
+    for i in range(n):
+        text = f"Barack Obama flew to Paris in Texas on day {i}. He met Jordan Smith there."
+        at = {w: text.index(w) for w in ("Barack Obama", "Paris", "Texas", "He", "Jordan Smith")}
+        day = text.index(f"day {i}")
+        labels = [{"id": 0, "span": [at["Barack Obama"], at["Barack Obama"] + 12], "entity_id": "Q76", "type": "Q5"},
+                  {"id": 1, "span": [at["Paris"], at["Paris"] + 5], "entity_id": "Q830149", "type": "Q515"},
+                  {"id": 2, "span": [at["Texas"], at["Texas"] + 5], "entity_id": "Q1439", "type": "Q35657"},
+                  {"id": 3, "span": [day, day + len(f"day {i}")], "entity_id": "DATETIME", "type": "DATETIME"},
+                  {"id": 4, "span": [at["He"], at["He"] + 2], "entity_id": "Q76", "type": "Q5"},
+                  {"id": 5, "span": [at["Jordan Smith"], at["Jordan Smith"] + 12], "entity_id": "<NIL>",
+                   "type": "Q5"}]
+        rows.append({"id": i, "title": str(i), "text": text, "evaluation_span": [0, len(text)], "labels": labels})
+    path = root / f"cv-{uuid.uuid4().hex[:6]}.benchmark.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_benchmarks_train_the_learned_model_in_halves_and_eval_says_what_is_held_out(kb):
+    from linkers.datasets import load_dataset
+    from linkers.datasets.text import half_of
+    from linkers.run import held_out
+
+    root, env = kb
+    bench = _benchmark_file(root, 24)
+    whole, a, b = (load_dataset(str(bench) + suffix) for suffix in ("", ":a", ":b"))
+    texts = {h: [x.text for x in ds.articles()] for h, ds in (("a", a), ("b", b))}
+    assert sorted(texts["a"] + texts["b"]) == sorted(x.text for x in whole.articles())
+    assert texts["a"] and texts["b"] and all(half_of(t) == h for h, ts in texts.items() for t in ts)
+    doc = next(whole.documents())
+    golds = {m.surface: m.gold for m in doc.mentions}
+    # the date and the pronoun are judged neither way; an entity outside the KB is a NIL example
+    assert golds["Barack Obama"] == "Q76" and golds["He"] is None and golds["Jordan Smith"] == "NIL"
+    assert golds[next(s for s in golds if s.startswith("day"))] is None
+    assert held_out([], "derczynski") and held_out(["oke-2016-train:a", "derczynski:a"], "oke-2015-train:b")
+    assert not held_out(["oke-2016-train:a"], "oke-2015-train:a") and not held_out(["derczynski"], "derczynski:b")
+
+    dev = root / "dev.jsonl"
+    dev.write_text("".join(json.dumps({"id": f"d{i}", "text": "Obama met Michelle Obama in Chicago.", "mentions": [
+        {"start": 0, "end": 5, "gold": "Q76"}, {"start": 28, "end": 35, "gold": "Q1297"}]}) + "\n" for i in range(20)))
+    model = root / "learned-a.json"
+    out = json.loads(_run(env, "train", str(dev), "--dev-data", str(dev), "--also", f"{bench}:a",
+                          "--also-weight", "5", "--detector", "ner", "--out", str(model), "--json"))
+    assert out["also"] == [f"{bench.name}:a"] and out["also_weight"] == 5
+    alone = json.loads(_run(env, "train", str(dev), "--dev-data", str(dev), "--detector", "ner",
+                            "--out", str(root / "learned-alone.json"), "--json"))
+    assert out["train_mentions"] > alone["train_mentions"] and alone["also"] == []
+    res = CliRunner().invoke(cli, ["eval", f"{bench}:b", "--method", "learned", "--weights", str(model), "--json"],
+                             env=env)
+    assert res.exit_code == 0 and json.loads(res.stdout)["protocol"]["held_out"] is True
+    assert "not held out" not in res.stderr
+    res = CliRunner().invoke(cli, ["eval", f"{bench}:a", "--method", "learned", "--weights", str(model), "--json"],
+                             env=env)
+    assert res.exit_code == 0 and json.loads(res.stdout)["protocol"]["held_out"] is False
+    assert "not held out" in res.stderr
+
+
 def test_default_method_ranks_given_spans_with_features_and_detected_ones_with_learned(kb):
     from linkers.rerankers.learned import LearnedReranker
 
