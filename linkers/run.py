@@ -311,7 +311,7 @@ def train_learned(stores: Stores, train_ds: Dataset, dev_ds: Dataset, split: str
     linker = build_linker(stores, LinkOptions(method="features", top_k=top_k, context=context, write=False),
                           detector=detector)
     bad: list[BadLine] = []
-    sets = {}
+    sets: dict[str, learn.Examples] = {}
     parts = [("train", train_ds, (dev_split,), 1.0), *(("train", ds, (), also_weight) for ds in also),
              ("dev", dev_ds, (), 1.0)]
     for name, ds, exclude, weight in parts:
