@@ -66,6 +66,9 @@ def method_options(f):
         click.option("--method-config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
                      help="TOML file with a table per method, e.g. [i2cr] alpha = 0.6, beta = 31, "
                           "order = [\"ocr\", \"caption\"]; [kar] k = 5; [thinklinker] rounds = 3."),
+        click.option("--coref/--no-coref", default=True, show_default=True,
+                     help="In text whose mentions are detected, link he/she/his/her... to the person mention that "
+                          "is the subject of their sentence (or of the nearest earlier sentence with one)."),
     ]):
         wrapper = opt(wrapper)
     return wrapper

@@ -42,10 +42,11 @@ class MethodChoice:
     llm_margin: float = LLMOptions.margin
     llm_budget: int | None = None
     method_config: Path | None = None
+    coref: bool = True
 
     def link_options(self, write: bool) -> LinkOptions:
         return LinkOptions(method=self.method, weights=self.weights, top_k=self.top_k,
-                           nil_threshold=self.nil_threshold, context=self.context, write=write)
+                           nil_threshold=self.nil_threshold, context=self.context, write=write, coref=self.coref)
 
     def llm_options(self) -> LLMOptions:
         return LLMOptions(when=self.llm, margin=self.llm_margin, budget=self.llm_budget)

@@ -204,6 +204,8 @@ def test_link_resolves_pronouns_in_detected_documents_only(kb):
     he = next(r for r in detected if r["surface"] == "He")
     assert he["qid"] == "Q76" and he["detector"] == "coref" and he["start"] == text.index("He")
     assert he["trace"]["coreference"]["surface"] == "Barack Obama"
+    off = _link(root, env, [{"id": "c3", "text": text}], "--method", "features", "--no-coref")
+    assert "He" not in {r["surface"] for r in off} and "Barack Obama" in {r["surface"] for r in off}
     given = _link(root, env, [{"id": "c2", "text": text, "mentions": [{"start": 0, "end": 12}]}],
                   "--method", "features")
     assert [r["surface"] for r in given] == ["Barack Obama"]
