@@ -8,14 +8,13 @@ line), how to turn one raw text into an EntityRecord (`parse`), and, for a forma
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from kgstore.errors import InputError
 from kgstore.model import EntityRecord
+from kgstore.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -32,24 +31,9 @@ class KBFormat:
     order: int = 100
 
 
-_FORMATS: dict[str, KBFormat] = {}
-_discovered = False
-
-
-def register_format(fmt: KBFormat) -> KBFormat:
-    if fmt.name in _FORMATS and _FORMATS[fmt.name] != fmt:
-        raise ValueError(f"KB format {fmt.name!r} is registered twice")
-    _FORMATS[fmt.name] = fmt
-    return fmt
-
-
-def kb_formats() -> dict[str, KBFormat]:
-    global _discovered
-    if not _discovered:
-        _discovered = True
-        for info in pkgutil.iter_modules(__path__):
-            importlib.import_module(f"{__name__}.{info.name}")
-    return dict(sorted(_FORMATS.items(), key=lambda kv: (kv[1].order, kv[0])))
+_FORMATS: Registry[KBFormat] = Registry("KB format", __name__)
+register_format = _FORMATS.register
+kb_formats = _FORMATS.entries
 
 
 def get_format(name: str) -> KBFormat:

@@ -3,14 +3,13 @@ new file here); `kg eval`/`kg train` take a registered name or a file a register
 
 from __future__ import annotations
 
-import importlib
 import os
-import pkgutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
 from kgstore.errors import InputError
+from kgstore.registry import Registry
 from linkers.records import BadLine, Document, GivenCandidatesMention
 from linkers.elevant import Article
 
@@ -44,34 +43,15 @@ class DatasetFiles:
     order: int = 100
 
 
-_DATASETS: dict[str, DatasetSpec] = {}
+_DATASETS: Registry[DatasetSpec] = Registry("dataset", __name__)
 _FILES: dict[str, DatasetFiles] = {}
-_discovered = False
-
-
-def register_dataset(spec: DatasetSpec) -> DatasetSpec:
-    if spec.name in _DATASETS and _DATASETS[spec.name] != spec:
-        raise ValueError(f"dataset {spec.name!r} is registered twice")
-    _DATASETS[spec.name] = spec
-    return spec
+register_dataset = _DATASETS.register
+datasets = _DATASETS.entries
 
 
 def register_dataset_files(files: DatasetFiles) -> DatasetFiles:
     _FILES[files.kind] = files
     return files
-
-
-def _discover() -> None:
-    global _discovered
-    if not _discovered:
-        _discovered = True
-        for info in pkgutil.iter_modules(__path__):
-            importlib.import_module(f"{__name__}.{info.name}")
-
-
-def datasets() -> dict[str, DatasetSpec]:
-    _discover()
-    return dict(sorted(_DATASETS.items(), key=lambda kv: (kv[1].order, kv[0])))
 
 
 def with_splits() -> tuple[str, ...]:

@@ -3,8 +3,6 @@ is one new file here; `--detector`'s choices and help come from this registry.""
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Callable
@@ -12,6 +10,7 @@ from typing import Any, Callable
 from kgstore.config import Config
 from kgstore.errors import InputError
 from kgstore.graph import GraphStore
+from kgstore.registry import Registry
 
 
 @dataclass
@@ -36,24 +35,9 @@ class Detector:
     order: int = 100
 
 
-_DETECTORS: dict[str, Detector] = {}
-_discovered = False
-
-
-def register_detector(detector: Detector) -> Detector:
-    if detector.name in _DETECTORS and _DETECTORS[detector.name] != detector:
-        raise ValueError(f"mention detector {detector.name!r} is registered twice")
-    _DETECTORS[detector.name] = detector
-    return detector
-
-
-def detectors() -> dict[str, Detector]:
-    global _discovered
-    if not _discovered:
-        for info in pkgutil.iter_modules(__path__):
-            importlib.import_module(f"{__name__}.{info.name}")
-        _discovered = True
-    return dict(sorted(_DETECTORS.items(), key=lambda kv: (kv[1].order, kv[0])))
+_DETECTORS: Registry[Detector] = Registry("mention detector", __name__)
+register_detector = _DETECTORS.register
+detectors = _DETECTORS.entries
 
 
 def build_detector(name: str, config: Config, graph: GraphStore) -> Any:

@@ -6,13 +6,12 @@ registry; the modules of `linkers.rerankers` are imported on first use to collec
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from kgstore.errors import InputError
+from kgstore.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -36,27 +35,9 @@ class Method:
     order: int = 100  # place in --method's choices and help
 
 
-_METHODS: dict[str, Method] = {}
-_discovered = False
-
-
-def register_method(method: Method) -> Method:
-    if method.name in _METHODS and _METHODS[method.name] != method:
-        raise ValueError(f"linking method {method.name!r} is registered twice")
-    _METHODS[method.name] = method
-    return method
-
-
-def methods() -> dict[str, Method]:
-    """Every registered method, in help order."""
-    global _discovered
-    if not _discovered:
-        import linkers.rerankers as package
-
-        for info in pkgutil.iter_modules(package.__path__):
-            importlib.import_module(f"{package.__name__}.{info.name}")
-        _discovered = True
-    return dict(sorted(_METHODS.items(), key=lambda kv: (kv[1].order, kv[0])))
+_METHODS: Registry[Method] = Registry("linking method", "linkers.rerankers")
+register_method = _METHODS.register
+methods = _METHODS.entries  # every registered method, in help order
 
 
 def get_method(name: str) -> Method:
