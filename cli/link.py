@@ -265,6 +265,8 @@ def _explain(r: MentionResult) -> None:
     span = f"[{r.start}:{r.end}]" if r.start is not None else (f"box {r.box}" if r.box else "")
     click.echo(f"\n{r.doc_id} {span} {r.surface!r} -> {r.qid or NIL}" + (f" ({r.score:.3f})" if r.score is not None else ""))
     click.echo(f"  stages: {' -> '.join(r.trace['stages'])}   retrieved: {', '.join(r.retrieved)}")
+    if r.trace.get("image"):  # what of the document's image was encoded for this mention
+        click.echo(f"  image: {r.trace['image']}")
     if r.trace.get("context"):  # the cascade re-encoded this mention's context with the text model
         click.echo(f"  context: re-encoded, {r.trace['context']}")
     for i, c in enumerate(r.candidates, 1):
