@@ -296,8 +296,9 @@ def _ensure_kb(app: AppContext, dataset) -> None:
         indexer.run(lambda n, summary: bar.update(n))
 
 
-def _evaluate(linker: Linker, docs: list[Document], k: int, report: list | None, report_all: bool = False
-              ) -> Evaluator:
+def _evaluate(linker: Linker, docs: list[Document], k: int, report: list | None, report_all: bool = False,
+              boxes: Evaluator | None = None) -> Evaluator:
+    """All mentions into the returned evaluator; image-region (box, no span) mentions also into `boxes`."""
     ev = Evaluator(k=k)
     with progress_bar(desc="eval", unit=" docs", total=len(docs)) as bar:
         for n, results in _batches(linker, iter(docs)):
@@ -306,7 +307,10 @@ def _evaluate(linker: Linker, docs: list[Document], k: int, report: list | None,
                 if r.gold is None:
                     continue
                 ranked = [c["qid"] for c in r.candidates]
-                ev.add(Scored(gold=r.gold, ranked=ranked, retrieved=r.retrieved, predicted=r.qid or NIL))
+                scored = Scored(gold=r.gold, ranked=ranked, retrieved=r.retrieved, predicted=r.qid or NIL)
+                ev.add(scored)
+                if boxes is not None and r.box is not None and r.start is None:
+                    boxes.add(scored)
                 correct = (r.qid or NIL) == r.gold
                 if report is not None and (report_all or not correct):
                     report.append({**r.to_json(explain=True), "correct": correct})
@@ -356,14 +360,22 @@ def eval_cmd(app: AppContext, dataset: str, split: str, limit: int | None, margs
     bad: list[BadLine] = []
     errors: list | None = [] if report else None
     started = time.perf_counter()
-    ev = _evaluate(linker, list(_good(ds.documents(), bad)), margs.top_k, errors, report_all)
+    boxes = Evaluator(k=margs.top_k)
+    ev = _evaluate(linker, list(_good(ds.documents(), bad)), margs.top_k, errors, report_all, boxes)
     seconds = time.perf_counter() - started
     metrics = ev.metrics()
     proto = protocol(ds.name, ds.split, kb_size=app.vectors().count(app.config.collection), candidates=margs.top_k,
                      method=linker.reranker.version(), retrieval="exact+fuzzy name, dense context (RRF)",
                      context_encoder=linker.context_version,
                      mentions_per_s=round(metrics.n / seconds, 1) if seconds else None)
-    _print_eval(metrics.to_json(proto), metrics, proto, _llm_stats(linker), errors, report, as_json, report_all)
+    data = metrics.to_json(proto)
+    if boxes.n:  # image-region mentions (VP-MEL's setting), reported apart from the text spans
+        box = boxes.metrics()
+        data["box_mentions"] = {"n": box.n, "hits@1": box.hits[1], "mrr": box.mrr, f"recall@{box.k}": box.recall[box.k]}
+    _print_eval(data, metrics, proto, _llm_stats(linker), errors, report, as_json, report_all)
+    if boxes.n and not as_json:
+        click.echo("box mentions   " + "  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
+                                                  for k, v in data["box_mentions"].items()))
 
 
 def _eval_spans(app: AppContext, ds, margs: MethodArgs, spans: str, detector: str, report: Path | None,

@@ -4,11 +4,17 @@ A document's image is loaded once (through the searcher's bounded loader) and en
 cropped region, a span mention with a box both (the normalised sum of the two vectors), a span mention without a
 box the whole image. Mentions whose document has no image, or whose image cannot be read, get no vector: the
 pipeline then links them from text alone, as without an image model.
+
+A box mention's region is also saved as a file (content-addressed, under the kg home's cache) and handed to the
+methods as the mention's image, so I2CR's image check and clue sources (OCR, captioner, tags) read the region, not
+the whole scene; that needs no image model.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,9 +32,11 @@ class MentionImages:
     """Per mention: its image vector (None: no image evidence) and what was encoded or why nothing was."""
     vectors: list[np.ndarray | None]
     notes: list[str | None] = field(default_factory=list)
+    regions: list[str | None] = field(default_factory=list)  # the saved crop of a box mention
 
     def subset(self, rows: list[int]) -> "MentionImages":
-        return MentionImages([self.vectors[i] for i in rows], [self.notes[i] for i in rows])
+        return MentionImages([self.vectors[i] for i in rows], [self.notes[i] for i in rows],
+                             [self.regions[i] for i in rows])
 
     def any(self) -> bool:
         return any(v is not None for v in self.vectors)
@@ -49,9 +57,15 @@ def crop(image: Image.Image, box: list[float]) -> Image.Image | None:
 
 
 class ImageEvidence:
-    def __init__(self, searcher: Searcher, encoder: ImageEncoder | None = None):
+    """`encode`: an image model is configured (vectors, candidates, features); without one only the regions of box
+    mentions are cut out (for the methods' clue sources)."""
+
+    def __init__(self, searcher: Searcher, encoder: ImageEncoder | None = None, *, encode: bool = True,
+                 region_dir: Path | None = None):
         self.searcher = searcher
         self._encoder = encoder
+        self.encode = encode
+        self.region_dir = region_dir or searcher.config.home / "cache" / "regions"
         self._label_vectors: dict[str, np.ndarray] = {}
 
     @property
@@ -69,8 +83,10 @@ class ImageEvidence:
         pictures: list[Image.Image] = []
         slots: list[tuple[int | None, int | None]] = []  # per mention: (whole image row, region row)
         notes: list[str | None] = []
+        regions: list[str | None] = []
         for doc, m in work:
-            if not doc.image:
+            regions.append(None)
+            if not doc.image or not (self.encode or m.box):
                 slots.append((None, None))
                 notes.append(None)
                 continue
@@ -90,6 +106,7 @@ class ImageEvidence:
             if region is not None:
                 region_row = len(pictures)
                 pictures.append(region)
+                regions[-1] = self._save_region(doc.image, m.box, region)
             whole = row if (region is None or m.start is not None) else None
             slots.append((whole, region_row))
             if m.box and region is None:
@@ -98,14 +115,24 @@ class ImageEvidence:
                 notes.append("document image")
             else:
                 notes.append("region" if whole is None else "region + document image")
-        if not pictures:
-            return MentionImages([None] * len(work), notes)
+        if not pictures or not self.encode:
+            return MentionImages([None] * len(work), notes, regions)
         encoded = np.asarray(self.encoder.encode_images(pictures), dtype=np.float32)
         vectors: list[np.ndarray | None] = []
         for whole, region in slots:
             rows = [r for r in (whole, region) if r is not None]
             vectors.append(_unit(sum(_unit(encoded[r]) for r in rows)) if rows else None)
-        return MentionImages(vectors, notes)
+        return MentionImages(vectors, notes, regions)
+
+    def _save_region(self, image: str, box: list[float], region: Image.Image) -> str:
+        key = hashlib.sha1(f"{image}|{','.join(map(str, box))}".encode()).hexdigest()[:20]
+        path = self.region_dir / f"{key}.png"
+        if not path.is_file():
+            self.region_dir.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            region.save(tmp, format="PNG")
+            tmp.replace(path)
+        return str(path)
 
     def add_features(self, images: MentionImages, retrieved: list[list[Candidate]]) -> None:
         """`image`: cosine of the mention's image vector with the entity's stored image vector (computed by Qdrant;

@@ -142,8 +142,9 @@ class Linker:
         if threshold is None:
             threshold = getattr(self.reranker, "nil_threshold", None)
         self.nil_threshold = threshold
-        # the image channel: on when an image model is configured (documents without images link from text alone)
-        self.images = ImageEvidence(searcher) if searcher.config.image_backend else None
+        # the image channel: on when an image model is configured (documents without images link from text alone);
+        # without one, box mentions still get their region cut out for the methods' image clues
+        self.images = ImageEvidence(searcher, encode=bool(searcher.config.image_backend))
 
     @property
     def context_encoder(self) -> TextEncoder | StaticTextEncoder:
@@ -163,7 +164,7 @@ class Linker:
         return self.context_encoder.version
 
     def models(self) -> list[str]:
-        return [self.context_version, self.reranker.version()] + ([self.images.version()] if self.images else [])
+        return [self.context_version, self.reranker.version()] + ([self.images.version()] if self.images.encode else [])
 
     def run_id(self) -> str:
         """Same settings, same run id: re-linking with unchanged settings rewrites identical edges."""
@@ -195,7 +196,7 @@ class Linker:
         work = [(doc, m) for doc, ms in zip(docs, self.mentions_many(docs)) for m in ms]
         contexts = [context_window(doc.text, m, self.options.context_chars) for doc, m in work]
         vectors = self._encode(contexts, self.context_encoder)
-        images = self.images.mention_vectors(work) if self.images is not None and work else None
+        images = self.images.mention_vectors(work) if work else None
         t_encode = time.perf_counter() - t0
         retrieved = self._retrieve(work, vectors, images)
         t_retrieve = time.perf_counter() - t0 - t_encode
@@ -268,7 +269,8 @@ class Linker:
         self._coherence(work, retrieved)
         items = []
         for i, (doc, m) in enumerate(work):
-            items.append((MentionInput(m.id, m.surface, contexts[i], image=doc.image, clues=dict(m.clues or {}),
+            image = (images.regions[i] if images is not None else None) or doc.image  # a box mention: its region
+            items.append((MentionInput(m.id, m.surface, contexts[i], image=image, clues=dict(m.clues or {}),
                                        context_vector=vectors[i], text_vectors=text_vectors,
                                        detector=m.detector, ner_label=m.ner_label), retrieved[i]))
         return items

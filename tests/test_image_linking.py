@@ -140,6 +140,10 @@ def test_images_disambiguate_same_name_mentions_and_link_box_regions(graph_confi
         assert out.exit_code == 0, out.output
         data = json.loads(out.stdout)
         assert data["n"] == 2 * len(ENTITIES)
+        if corpus == boxes:  # reported apart too: every mention here is a region
+            assert data["box_mentions"]["n"] == data["n"] and data["box_mentions"]["hits@1"] == data["hits@1"]
+        else:
+            assert "box_mentions" not in data
         return data["hits@1"]
 
     text_only = hits_at_1(spans, text_env)
@@ -154,6 +158,20 @@ def test_images_disambiguate_same_name_mentions_and_link_box_regions(graph_confi
     print(f"span mentions hits@1: text only {text_only:.3f}, with images {with_images:.3f}; "
           f"box mentions: text only {box_text_only:.3f}, with images {box_images:.3f}")
 
+    # each box's region was cut out once and saved, for the methods' image checks and clue sources
+    regions = sorted((graph_config.home / "cache" / "regions").glob("*.png"))
+    assert len(regions) == 2 * len(ENTITIES) and all(Image.open(r).size == (64, 64) for r in regions)
+
     res = runner.invoke(cli, ["link", str(spans), "--no-write", "--explain"], env=env)
     assert res.exit_code == 0, res.output
     assert "image: document image" in res.output and "image=" in res.output  # the image source and feature
+
+    # an unreadable image is a recorded note, and the mention is linked from its text
+    broken = tmp_path / "broken.png"
+    broken.write_text("not a picture")
+    one = tmp_path / "broken.jsonl"
+    one.write_text(json.dumps({"id": "b", "text": "A picture of Mercury.", "image": str(broken),
+                               "mentions": [{"start": 13, "end": 20}]}) + "\n")
+    res = runner.invoke(cli, ["link", str(one), "--no-write", "--explain"], env=env)
+    assert res.exit_code == 0, res.output
+    assert "image: image not read: not a readable image" in res.output and "-> test:mercury-" in res.output
