@@ -439,10 +439,12 @@ def _print_eval(data: dict, metrics, proto: dict, llm: dict | None, errors: list
 
 @click.command("train")
 @click.argument("dataset")
-@click.option("--reranker", type=click.Choice(["features", "learned"]), default="learned", show_default=True,
+@click.option("--reranker", type=click.Choice(["features", "learned", "fusion"]), default="learned", show_default=True,
               help="learned: gradient-boosted trees over every feature plus the NIL thresholds, fitted on the "
                    "split and stopped early / thresholded on --dev-split (examples from detected and from gold "
-                   "spans); features: the five weights of the features method (coordinate search on Hits@1).")
+                   "spans); features: the five weights of the features method (coordinate search on Hits@1); "
+                   "fusion: the neural fusion scorer (listwise loss on the gold spans, early stopping on "
+                   "--dev-split).")
 @click.option("--split", type=click.Choice(["train", "dev", "test"]), default="train", show_default=True)
 @click.option("--dev-split", type=click.Choice(["train", "dev", "test"]), default="dev", show_default=True,
               help="Held-apart split for early stopping and the NIL thresholds (learned only).")
@@ -465,6 +467,8 @@ def train_cmd(app: AppContext, dataset: str, reranker: str, split: str, dev_spli
     on every document of --split (documents also listed in --dev-split are left out) and shipped as
     linkers/weights/learned.json.
     """
+    if reranker == "fusion":
+        return _train_fusion(app, dataset, split, dev_split, dev_data, limit, top_k, context, out, as_json)
     if reranker == "learned":
         return _train_learned(app, dataset, split, dev_split, dev_data, limit, top_k, context, detector, out,
                               as_json)
@@ -490,6 +494,36 @@ def train_cmd(app: AppContext, dataset: str, reranker: str, split: str, dev_spli
     else:
         click.echo(f"fitted on {len(data):,} mentions of {ds.name}/{split}: Hits@1 {before:.3f} -> {after:.3f}")
         click.echo(f"weights {json.dumps(weights)} written to {out}")
+
+
+def _train_fusion(app: AppContext, dataset: str, split: str, dev_split: str, dev_data: str | None,
+                  limit: int | None, top_k: int, context: str, out: Path, as_json: bool) -> None:
+    from linkers import fusion_train, learn
+
+    if dev_data is None and (dataset not in BUILTIN or split == dev_split):
+        raise click.UsageError("the fusion scorer stops early on held-apart documents: give --dev-split (another "
+                               "split than --split) or --dev-data FILE")
+    train_ds = load_dataset(dataset, split if dataset in BUILTIN else None, limit)
+    dev_name = dev_data or dataset
+    dev_ds = load_dataset(dev_name, dev_split if dev_name in BUILTIN else None, None)
+    _ensure_kb(app, train_ds)
+    linker = _linker(app, LinkOptions(method="features", top_k=top_k, context=context, write=False), detect=None)
+    sets = {}
+    for name, ds, exclude in (("train", train_ds, (dev_split,)), ("dev", dev_ds, ())):
+        docs = list(learn.documents_only(_good(ds.documents(), []), exclude if ds.name in BUILTIN else ()))
+        sets[name] = fusion_train.FusionSet()
+        with progress_bar(total=len(docs), desc=f"{name} vectors", unit=" docs") as bar:
+            fusion_train.collect(linker, docs, sets[name], bar.update)
+    params, fitted = fusion_train.fit(sets["train"], sets["dev"], k=top_k, log=lambda line: click.echo(line, err=True))
+    meta = {"dataset": train_ds.name, "split": split, "dev": f"{dev_name}/{dev_split}", "top_k": top_k,
+            "context": context, **fitted}
+    fusion_train.save(out, params, meta)
+    if as_json:
+        echo_json({**meta, "out": str(out)})
+    else:
+        click.echo(f"fusion scorer fitted on {fitted['train_mentions']:,} mentions of {train_ds.name}/{split} in "
+                   f"{fitted['seconds']} s: dev Hits@1 {fitted['dev_hits@1']:.4f} (epoch {fitted['best_epoch']}); "
+                   f"written to {out}")
 
 
 def _train_learned(app: AppContext, dataset: str, split: str, dev_split: str, dev_data: str | None,

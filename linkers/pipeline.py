@@ -136,7 +136,7 @@ class Linker:
         self._context_encoder: TextEncoder | StaticTextEncoder | None = None
         # the cascade's first, static pass ranks with the features alone, whatever the method
         # (the learned method's --weights is its model file, not feature weights)
-        features_weights = None if options.method == "learned" else options.weights
+        features_weights = None if options.method in ("learned", "fusion") else options.weights
         self._features = load_reranker("features", features_weights) if options.context == "cascade" else None
         threshold = options.nil_threshold
         if threshold is None:

@@ -15,7 +15,7 @@ from linkers.rerankers.base import MentionInput, Ranking, Reranker
 from linkers.rerankers.features import FeatureReranker
 
 LLM_METHODS = ("kar", "i2cr", "thinklinker")
-METHODS = ("auto", "features", "learned", *LLM_METHODS)
+METHODS = ("auto", "features", "learned", "fusion", *LLM_METHODS)
 
 
 def load_reranker(method: str, weights: Path | None = None, *, services: Any = None, llm: Any = None,
@@ -30,6 +30,10 @@ def load_reranker(method: str, weights: Path | None = None, *, services: Any = N
         from linkers.rerankers.auto import AutoReranker
 
         return AutoReranker(FeatureReranker.from_file(weights), LearnedReranker.from_file())
+    if method == "fusion":
+        from linkers.rerankers.fusion import FusionReranker
+
+        return FusionReranker.from_file(weights)
     base = FeatureReranker.from_file(weights)
     if method == "features":
         return base
