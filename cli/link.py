@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import sys
 import time
@@ -509,11 +510,21 @@ def _train_fusion(app: AppContext, dataset: str, split: str, dev_split: str, dev
     _ensure_kb(app, train_ds)
     linker = _linker(app, LinkOptions(method="features", top_k=top_k, context=context, write=False), detect=None)
     sets = {}
+    kb = f"{app.config.collection}-{app.vectors().count(app.config.collection)}"
     for name, ds, exclude in (("train", train_ds, (dev_split,)), ("dev", dev_ds, ())):
+        # the frozen inputs are cached per dataset/split/limit, KB collection and size, settings and models
+        key = hashlib.sha1(json.dumps([ds.name, ds.split, limit if name == "train" else None, kb, top_k, context,
+                                       linker.models()]).encode()).hexdigest()[:16]
+        cache = app.config.home / "cache" / f"fusion-inputs-{key}.npz"
+        if cache.is_file():
+            sets[name] = fusion_train.FusionSet.load(cache)
+            progress(f"{name}: {len(sets[name].gold):,} mentions' inputs from {cache}")
+            continue
         docs = list(learn.documents_only(_good(ds.documents(), []), exclude if ds.name in BUILTIN else ()))
         sets[name] = fusion_train.FusionSet()
         with progress_bar(total=len(docs), desc=f"{name} vectors", unit=" docs") as bar:
             fusion_train.collect(linker, docs, sets[name], bar.update)
+        sets[name].save(cache)
     params, fitted = fusion_train.fit(sets["train"], sets["dev"], k=top_k, log=lambda line: click.echo(line, err=True))
     meta = {"dataset": train_ds.name, "split": split, "dev": f"{dev_name}/{dev_split}", "top_k": top_k,
             "context": context, **fitted}

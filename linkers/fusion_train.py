@@ -39,6 +39,27 @@ class FusionSet:
             xs[i, :len(a)], xe[i, :len(e)], mask[i, :len(a)] = a[:k], e[:k], True
         return xs, np.stack(self.mention), xe, mask, np.asarray(self.gold)
 
+    def save(self, path: Path) -> None:
+        """The frozen inputs, so refitting (other seeds, ranks) skips the linking run."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sizes = np.asarray([len(a) for a in self.scalars])
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez(tmp, sizes=sizes, scalars=np.concatenate(self.scalars), mention=np.stack(self.mention),
+                 entities=np.concatenate(self.entities).astype(np.float16), gold=np.asarray(self.gold))
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> "FusionSet":
+        data = np.load(path)
+        cuts = np.cumsum(data["sizes"])[:-1]
+        return cls(list(np.split(data["scalars"], cuts)), list(data["mention"]),
+                   [e.astype(np.float32) for e in np.split(data["entities"], cuts)], data["gold"].tolist())
+
+    def unseen(self) -> list[str]:
+        """Scalar inputs that are 0 in every example (e.g. the image features without an image model)."""
+        always = ~np.concatenate(self.scalars).any(axis=0)
+        return [name for name, zero in zip((*SCALARS, "rank"), always) if zero]
+
 
 class _Recorder:
     """Ranks with the features method and keeps each mention's inputs (the frozen vectors are fetched here)."""
@@ -147,10 +168,19 @@ def fit(train: FusionSet, dev: FusionSet, *, k: int, rank: int = 16, hidden: int
         t.data.copy_(saved)
     fitted = {"w1": mlp[0].weight.T, "b1": mlp[0].bias, "w2": mlp[2].weight[0], "b2": mlp[2].bias[0],
               "p": p.weight.T, "q": q.weight.T}
-    out = {k: v.detach().numpy() for k, v in fitted.items()}
+    out = {k: v.detach().numpy().copy() for k, v in fitted.items()}
+    unseen = train.unseen()
+    drop_inputs(out, unseen)
     return out, {"dev_hits@1": round(best, 4), "best_epoch": best_epoch, "seconds": round(time.monotonic() - started, 1),
                  "train_mentions": int(len(gold)), "dev_mentions": len(dev.gold), "rank": rank, "hidden": hidden,
-                 "seed": seed}
+                 "seed": seed, "unseen_inputs": unseen}
+
+
+def drop_inputs(params: dict[str, np.ndarray], names: list[str]) -> None:
+    """Zero the first layer's weights of inputs training never saw non-zero: they were never fitted, and must not
+    add their random initial weights when such an input appears at link time (an image model turned on later)."""
+    for name in names:
+        params["w1"][(*SCALARS, "rank").index(name)] = 0.0
 
 
 def save(path: Path, params: dict[str, np.ndarray], meta: dict[str, Any]) -> None:

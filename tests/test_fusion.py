@@ -21,7 +21,9 @@ def _mention(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarr
     e = rng.normal(size=(K, DIM)).astype(np.float32)
     gold = int(rng.integers(K))
     e[gold] = m + 0.3 * rng.normal(size=DIM)
-    return rng.random((K, len(SCALARS) + 1)).astype(np.float32), m, e, gold
+    scalars = rng.random((K, len(SCALARS) + 1)).astype(np.float32)
+    scalars[:, SCALARS.index("image")] = 0.0  # as without an image model
+    return scalars, m, e, gold
 
 
 def _set(n: int, seed: int) -> FusionSet:
@@ -36,8 +38,14 @@ def _set(n: int, seed: int) -> FusionSet:
 
 
 def test_fit_learns_the_interaction_and_the_saved_scorer_ranks_alike(tmp_path) -> None:
-    params, fitted = fit(_set(600, 1), _set(200, 2), k=K, rank=8, hidden=8, epochs=40, patience=5)
+    train = _set(600, 1)
+    train.save(tmp_path / "inputs.npz")  # the cached frozen inputs load back as they were
+    again = FusionSet.load(tmp_path / "inputs.npz")
+    assert again.gold == train.gold and np.allclose(again.entities[7], train.entities[7], atol=1e-2)
+    params, fitted = fit(train, _set(200, 2), k=K, rank=8, hidden=8, epochs=40, patience=5)
     assert fitted["dev_hits@1"] >= 0.8, fitted  # chance is 1/6: only the context/entity interaction tells
+    # an input training never saw non-zero keeps no (random) weight
+    assert fitted["unseen_inputs"] == ["image"] and not params["w1"][SCALARS.index("image")].any()
     path = tmp_path / "fusion.json"
     save(path, params, fitted)
     scorer = load_reranker("fusion", path)
