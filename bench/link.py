@@ -10,7 +10,7 @@ Measures in one run:
   3. the BASELINES.md candidate step for comparison: brute-force rapidfuzz WRatio over all KB names, mentions/s.
 
     python bench/link.py --mentions 1000 --documents 60 [--text-runtime torch] [--context model static cascade]
-                         [--detector gazetteer ner hybrid] [--method features learned]
+                         [--detector gazetteer ner hybrid] [--method features learned fusion]
 
 The text encoder runs on ONNX Runtime where it is installed (see kgstore/encoders/text.py); `--text-runtime torch`
 measures the sentence-transformers/torch runtime instead, for comparison.
@@ -55,7 +55,8 @@ def main() -> None:
                     help="context encoders to measure (kg link --context)")
     ap.add_argument("--detector", nargs="+", choices=list(registered_detectors()), default=list(registered_detectors()),
                     help="mention detectors to measure on the news documents (kg link --detector)")
-    ap.add_argument("--method", default="features", choices=["features", "learned"], help="kg link --method")
+    ap.add_argument("--method", nargs="+", default=["features"], choices=["features", "learned", "fusion"],
+                    help="kg link --method; several: each measured in the same run (the first is the baseline)")
     args = ap.parse_args()
     config = load_config()
     graph, vectors = GraphStore.from_config(config), VectorStore.from_config(config)
@@ -90,11 +91,11 @@ def main() -> None:
         seconds = time.perf_counter() - start
         print(f"NER model alone ({ner.version()}): {len(news)} documents in {seconds:.1f} s = "
               f"{len(news) / seconds:,.1f} documents/s")
-    for context in args.context:
-        linker = Linker(searcher, LinkOptions(method=args.method, write=False, context=context), graph=graph)
+    for context, method in ((c, m) for c in args.context for m in args.method):
+        linker = Linker(searcher, LinkOptions(method=method, write=False, context=context), graph=graph)
         linker.link(spans[:5]).__next__()  # warm-up (and the static table's distillation, when not cached)
         seconds, mentions = timed(linker, spans)
-        print(f"spans given, context {context:6}: {mentions:,} mentions in {seconds:.1f} s = "
+        print(f"spans given, context {context:6}, method {method:8}: {mentions:,} mentions in {seconds:.1f} s = "
               f"{mentions / seconds:,.1f} mentions/s (target >= 100)")
         for name in args.detector:
             linker.detector = detectors[name]

@@ -21,7 +21,8 @@ from linkers.pipeline import CONTEXT_ENCODERS, MentionResult
 from linkers.rerankers.llm_method import WHEN, LLMOptions
 from linkers.rerankers.registry import budget_help, method_help, methods
 from linkers.run import (EvalResult, MethodChoice, Stores, build_linker, evaluate_given_candidates,
-                         evaluate_mentions, evaluate_spans, link_corpus, train_features, train_learned)
+                         evaluate_mentions, evaluate_spans, link_corpus, train_features, train_fusion,
+                         train_learned)
 
 EXIT_PARTIAL = 3
 
@@ -138,6 +139,8 @@ def _explain(r: MentionResult) -> None:
     span = f"[{r.start}:{r.end}]" if r.start is not None else (f"box {r.box}" if r.box else "")
     click.echo(f"\n{r.doc_id} {span} {r.surface!r} -> {r.qid or NIL}" + (f" ({r.score:.3f})" if r.score is not None else ""))
     click.echo(f"  stages: {' -> '.join(r.trace['stages'])}   retrieved: {', '.join(r.retrieved)}")
+    if r.trace.get("image"):  # what of the document's image was encoded for this mention
+        click.echo(f"  image: {r.trace['image']}")
     if r.trace.get("context"):  # the cascade re-encoded this mention's context with the text model
         click.echo(f"  context: re-encoded, {r.trace['context']}")
     for i, c in enumerate(r.candidates, 1):
@@ -228,14 +231,19 @@ def _print_eval(result: EvalResult, report: Path | None, as_json: bool) -> None:
         click.echo(render_table(result.metrics, result.protocol))
         if result.data.get("llm"):
             click.echo(_llm_line(result.data["llm"]))
+        if result.data.get("box_mentions"):  # image-region mentions, reported apart from the text spans
+            click.echo("box mentions   " + "  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
+                                                      for k, v in result.data["box_mentions"].items()))
 
 
 @click.command("train")
 @click.argument("dataset")
-@click.option("--reranker", type=click.Choice(["features", "learned"]), default="learned", show_default=True,
+@click.option("--reranker", type=click.Choice(["features", "learned", "fusion"]), default="learned", show_default=True,
               help="learned: gradient-boosted trees over every feature plus the NIL thresholds, fitted on the "
                    "split and stopped early / thresholded on --dev-split (examples from detected and from gold "
-                   "spans); features: the five weights of the features method (coordinate search on Hits@1).")
+                   "spans); features: the five weights of the features method (coordinate search on Hits@1); "
+                   "fusion: the neural fusion scorer (listwise loss on the gold spans, early stopping on "
+                   "--dev-split).")
 @click.option("--split", type=click.Choice(["train", "dev", "test"]), default="train", show_default=True)
 @click.option("--dev-split", type=click.Choice(["train", "dev", "test"]), default="dev", show_default=True,
               help="Held-apart split for early stopping and the NIL thresholds (learned only).")
@@ -266,6 +274,8 @@ def train_cmd(app: AppContext, dataset: str, reranker: str, split: str, dev_spli
     on every document of --split (documents also listed in --dev-split are left out) and of each --also dataset,
     and shipped as linkers/weights/learned.json (see README for the command that made it).
     """
+    if reranker == "fusion":
+        return _train_fusion(app, dataset, split, dev_split, dev_data, limit, top_k, context, out, as_json)
     if reranker == "learned":
         return _train_learned(app, dataset, split, dev_split, dev_data, limit, top_k, context, detector, out,
                               as_json, also, also_weight)
@@ -281,6 +291,27 @@ def train_cmd(app: AppContext, dataset: str, reranker: str, split: str, dev_spli
         click.echo(f"fitted on {s['mentions']:,} mentions of {ds.name}/{split}: Hits@1 {s['hits@1_before']:.3f} "
                    f"-> {s['hits@1_after']:.3f}")
         click.echo(f"weights {json.dumps(s['weights'])} written to {out}")
+    _exit_if_bad(result.bad, show=not as_json)
+
+
+def _train_fusion(app: AppContext, dataset: str, split: str, dev_split: str, dev_data: str | None,
+                  limit: int | None, top_k: int, context: str, out: Path, as_json: bool) -> None:
+    if dev_data is None and (dataset not in with_splits() or split == dev_split):
+        raise click.UsageError("the fusion scorer stops early on held-apart documents: give --dev-split (another "
+                               "split than --split) or --dev-data FILE")
+    train_ds = load_dataset(dataset, split if dataset in with_splits() else None, limit)
+    dev_name = dev_data or dataset
+    dev_ds = load_dataset(dev_name, dev_split if dev_name in with_splits() else None, None)
+    _ensure_kb(app, train_ds)
+    result = train_fusion(_stores(app), train_ds, dev_ds, split, dev_split, limit, top_k, context, out,
+                          split_names=with_splits(), cache_dir=app.config.home / "cache",
+                          log=lambda line: click.echo(line, err=True))
+    s = result.summary
+    if as_json:
+        echo_json(s)
+    else:
+        click.echo(f"fusion scorer fitted on {s['train_mentions']:,} mentions of {train_ds.name}/{split} in "
+                   f"{s['seconds']} s: dev Hits@1 {s['dev_hits@1']:.4f} (epoch {s['best_epoch']}); written to {out}")
     _exit_if_bad(result.bad, show=not as_json)
 
 

@@ -79,7 +79,13 @@ class CandidateRetriever:
         if context_vectors is not None and cfg.text_k:
             sources["text"] = self.searcher.by_vector_many(TEXT, context_vectors, cfg.text_k, "text", LINK_FIELDS)
         if image_vectors is not None and cfg.image_k:
-            sources["image"] = self.searcher.by_vector_many(IMAGE, image_vectors, cfg.image_k, "image", LINK_FIELDS)
+            # mentions without an image (None) get no image candidates
+            rows = [i for i, v in enumerate(image_vectors) if v is not None]
+            found = self.searcher.by_vector_many(IMAGE, [image_vectors[i] for i in rows], cfg.image_k, "image",
+                                                 LINK_FIELDS) if rows else []
+            sources["image"] = [[] for _ in surfaces]
+            for i, hits in zip(rows, found):
+                sources["image"][i] = hits
         out = []
         for i in range(len(surfaces)):
             fused: dict[str, Candidate] = {}

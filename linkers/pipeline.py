@@ -30,6 +30,7 @@ from linkers import features as feats
 from linkers.candidates import Candidate, CandidateRetriever, RetrievalConfig
 from linkers.records import NIL, Document, Mention
 from linkers.detect import MentionDetector
+from linkers.image_evidence import ImageEvidence, MentionImages
 from linkers.ner import spans_of
 from linkers.rerankers import MentionInput, Ranking, Reranker, load_reranker
 from linkers.rerankers.base import top_margin
@@ -169,12 +170,15 @@ class Linker:
         self._context_encoder: TextEncoder | StaticTextEncoder | None = None
         # the cascade's first, static pass ranks with the features alone, whatever the method
         # (the learned method's --weights is its model file, not feature weights)
-        features_weights = None if options.method == "learned" else options.weights
+        features_weights = None if options.method in ("learned", "fusion") else options.weights
         self._features = load_reranker("features", features_weights) if options.context == "cascade" else None
         threshold = options.nil_threshold
         if threshold is None:
             threshold = getattr(self.reranker, "nil_threshold", None)
         self.nil_threshold = threshold
+        # the image channel: on when an image model is configured (documents without images link from text alone);
+        # without one, box mentions still get their region cut out for the methods' image clues
+        self.images = ImageEvidence(searcher, encode=bool(searcher.config.image_backend))
 
     @property
     def context_encoder(self) -> TextEncoder | StaticTextEncoder:
@@ -194,7 +198,7 @@ class Linker:
         return self.context_encoder.version
 
     def models(self) -> list[str]:
-        return [self.context_version, self.reranker.version()]
+        return [self.context_version, self.reranker.version()] + ([self.images.version()] if self.images.encode else [])
 
     def run_id(self) -> str:
         """Same settings, same run id: re-linking with unchanged settings rewrites identical edges."""
@@ -226,10 +230,11 @@ class Linker:
         work = [(doc, m) for doc, ms in zip(docs, self.mentions_many(docs)) for m in ms]
         contexts = [context_window(doc.text, m, self.options.context_chars) for doc, m in work]
         vectors = self._encode(contexts, self.context_encoder)
+        images = self.images.mention_vectors(work) if work else None
         t_encode = time.perf_counter() - t0
-        retrieved = self._retrieve(work, vectors)
+        retrieved = self._retrieve(work, vectors, images)
         t_retrieve = time.perf_counter() - t0 - t_encode
-        items = self._items(work, contexts, vectors, retrieved)
+        items = self._items(work, contexts, vectors, retrieved, images)
         refined: list[int] = []
         if self.options.context == "cascade" and work:
             # the static ranking decides where the text model is worth running: mentions it is unsure about;
@@ -243,7 +248,9 @@ class Linker:
                 again = [work[i] for i in refined]
                 contexts_again = [contexts[i] for i in refined]
                 vectors_again = self._encode(contexts_again, self.searcher.text_encoder)
-                redone = self._items(again, contexts_again, vectors_again, self._retrieve(again, vectors_again))
+                images_again = images.subset(refined) if images is not None else None
+                redone = self._items(again, contexts_again, vectors_again,
+                                     self._retrieve(again, vectors_again, images_again), images_again)
                 for i, item in zip(refined, redone):
                     items[i], retrieved[i] = item, item[1]
         orders = [[c.qid for c in cands] for cands in retrieved]
@@ -253,6 +260,9 @@ class Linker:
         self._follow_longer_names(work, results)
         for i in refined:
             results[i].trace["context"] = "model (static ranking unsure)"
+        for r, note in zip(results, images.notes if images is not None else []):
+            if note:
+                r.trace["image"] = note
         if self.options.coref:
             results += pronoun_results(docs, work, results, retrieved)
         if self.options.write and self.graph is not None:
@@ -273,27 +283,33 @@ class Linker:
         position = {c: i for i, c in enumerate(unique)}
         return encoded[[position[c] for c in contexts]]
 
-    def _retrieve(self, work: list[tuple[Document, Mention]], vectors: np.ndarray) -> list[list[Candidate]]:
+    def _retrieve(self, work: list[tuple[Document, Mention]], vectors: np.ndarray,
+                  images: MentionImages | None = None) -> list[list[Candidate]]:
         if not work:
             return []
         longer = longer_names(work)
         return self.retriever.retrieve_many([m.surface for _, m in work], vectors,
+                                            image_vectors=images.vectors if images is not None and images.any() else None,
                                             exact_only=[m.kb_name for _, m in work], alternates=longer,
                                             surnames=[m.surface if m.detected and not full and is_surname(m.surface)
                                                       else None for (_, m), full in zip(work, longer)],
                                             keep_names=[m.detected for _, m in work])
 
     def _items(self, work: list[tuple[Document, Mention]], contexts: list[str], vectors: np.ndarray,
-               retrieved: list[list[Candidate]]) -> list[tuple[MentionInput, list[Candidate]]]:
+               retrieved: list[list[Candidate]], images: MentionImages | None = None
+               ) -> list[tuple[MentionInput, list[Candidate]]]:
         """Features computed in place, and each mention as the rerankers take it."""
         text_vectors = self.searcher.vectors_of(sorted({c.qid for cands in retrieved for c in cands}), TEXT, lazy=True)
         longer = longer_names(work)
         for i, (doc, m) in enumerate(work):
             feats.compute(m.surface, retrieved[i], vectors[i], text_vectors, ner_label=m.ner_label, longer=longer[i])
+        if images is not None:
+            self.images.add_features(images, retrieved)
         self._coherence(work, retrieved)
         items = []
         for i, (doc, m) in enumerate(work):
-            items.append((MentionInput(m.id, m.surface, contexts[i], image=doc.image, clues=dict(m.clues or {}),
+            image = (images.regions[i] if images is not None else None) or doc.image  # a box mention: its region
+            items.append((MentionInput(m.id, m.surface, contexts[i], image=image, clues=dict(m.clues or {}),
                                        context_vector=vectors[i], text_vectors=text_vectors,
                                        detector=m.detector, ner_label=m.ner_label), retrieved[i]))
         return items

@@ -172,6 +172,7 @@ def evaluate_mentions(stores: Stores, ds: Dataset, method: MethodChoice, *, repo
     started = time.perf_counter()
     docs = list(good_documents(ds.documents(), bad))
     ev = Evaluator(k=method.top_k)
+    boxes = Evaluator(k=method.top_k)  # image-region (box, no span) mentions, VP-MEL's setting, also apart
     with progress_bar(desc="eval", unit=" docs", total=len(docs)) as bar:
         for n, results in batches(linker, docs):
             bar.update(n)
@@ -179,7 +180,10 @@ def evaluate_mentions(stores: Stores, ds: Dataset, method: MethodChoice, *, repo
                 if r.gold is None:
                     continue
                 ranked = [c["qid"] for c in r.candidates]
-                ev.add(Scored(gold=r.gold, ranked=ranked, retrieved=r.retrieved, predicted=r.qid or NIL))
+                scored = Scored(gold=r.gold, ranked=ranked, retrieved=r.retrieved, predicted=r.qid or NIL)
+                ev.add(scored)
+                if r.box is not None and r.start is None:
+                    boxes.add(scored)
                 correct = (r.qid or NIL) == r.gold
                 if errors is not None and (report_all or not correct):
                     errors.append({**r.to_json(explain=True), "correct": correct})
@@ -189,7 +193,12 @@ def evaluate_mentions(stores: Stores, ds: Dataset, method: MethodChoice, *, repo
                      method=linker.reranker.version(), retrieval="exact+fuzzy name, dense context (RRF)",
                      context_encoder=linker.context_version,
                      mentions_per_s=round(metrics.n / seconds, 1) if seconds else None)
-    return _mention_result(metrics, proto, llm_stats(linker), errors, report_all, bad)
+    result = _mention_result(metrics, proto, llm_stats(linker), errors, report_all, bad)
+    if boxes.n:
+        box = boxes.metrics()
+        result.data["box_mentions"] = {"n": box.n, "hits@1": box.hits[1], "mrr": box.mrr,
+                                       f"recall@{box.k}": box.recall[box.k]}
+    return result
 
 
 def evaluate_spans(stores: Stores, ds: Dataset, method: MethodChoice, *, gold_spans: bool, detector: str,
@@ -297,6 +306,42 @@ def train_features(stores: Stores, ds: Dataset, split: str, top_k: int, context:
             "hits@1_before": round(before, 4), "hits@1_after": round(after, 4)}
     save(out, weights, meta)
     return TrainResult({"weights": weights, **meta, "out": str(out)}, bad)
+
+
+def train_fusion(stores: Stores, train_ds: Dataset, dev_ds: Dataset, split: str, dev_split: str, limit: int | None,
+                 top_k: int, context: str, out: Path, *, split_names: tuple[str, ...], cache_dir: Path,
+                 log: Callable[[str], None]) -> TrainResult:
+    """The neural fusion scorer (`linkers.fusion_train`) on the gold spans, stopped early on the dev split; the
+    frozen inputs are cached per dataset/split/limit, KB collection and size, settings and models, so a refit
+    skips the linking run."""
+    import hashlib
+
+    from linkers import fusion_train, learn
+
+    linker = build_linker(stores, LinkOptions(method="features", top_k=top_k, context=context, write=False),
+                          detector=None)
+    bad: list[BadLine] = []
+    sets: dict[str, fusion_train.FusionSet] = {}
+    kb = f"{stores.config.collection}-{stores.kb_size()}"
+    for name, ds, exclude in (("train", train_ds, (dev_split,)), ("dev", dev_ds, ())):
+        key = hashlib.sha1(json.dumps([ds.name, ds.split, limit if name == "train" else None, kb, top_k, context,
+                                       linker.models()]).encode()).hexdigest()[:16]
+        cache = cache_dir / f"fusion-inputs-{key}.npz"
+        if cache.is_file():
+            sets[name] = fusion_train.FusionSet.load(cache)
+            log(f"{name}: {len(sets[name].gold):,} mentions' inputs from {cache}")
+            continue
+        docs = list(learn.documents_only(good_documents(ds.documents(), bad),
+                                         exclude if ds.name in split_names else ()))
+        sets[name] = fusion_train.FusionSet()
+        with progress_bar(total=len(docs), desc=f"{name} vectors", unit=" docs") as bar:
+            fusion_train.collect(linker, docs, sets[name], bar.update)
+        sets[name].save(cache)
+    params, fitted = fusion_train.fit(sets["train"], sets["dev"], k=top_k, log=log)
+    meta = {"dataset": train_ds.name, "split": split, "dev": f"{dev_ds.name}/{dev_ds.split or 'all'}",
+            "top_k": top_k, "context": context, **fitted}
+    fusion_train.save(out, params, meta)
+    return TrainResult({**meta, "out": str(out)}, bad)
 
 
 def train_learned(stores: Stores, train_ds: Dataset, dev_ds: Dataset, split: str, dev_split: str, top_k: int,

@@ -244,7 +244,7 @@ def test_a_method_registered_in_one_file_is_offered_and_run_without_an_llm(kb, t
     assert "popular" in methods() and not methods()["popular"].needs_llm
     runner = CliRunner()
     help_text = " ".join(runner.invoke(cli, ["link", "--help"]).output.split())
-    assert "[auto|features|learned|kar|i2cr|thinklinker|popular]" in help_text
+    assert "[auto|features|learned|fusion|kar|i2cr|thinklinker|popular]" in help_text
     assert "popular (the most popular candidate, for tests)" in help_text
     env = {k: v for k, v in env.items() if not k.startswith("KG_LLM")}
     out = tmp_path / "popular.jsonl"

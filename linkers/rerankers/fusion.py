@@ -1,0 +1,114 @@
+"""The fusion method: a small neural scorer over frozen encoder outputs and the scalar features.
+
+In the spirit of the seed papers' trained scorers, within CPU reach: a candidate's score is
+
+    mlp(scalar features) + <P m, Q e>        (ThinkLinker-style low-rank bilinear interaction)
+
+where m is the mention's context vector and e the candidate's stored text vector (both from the frozen text
+encoder), P and Q project them to a rank-r space whose element-wise product is summed, and the MLP sees the scalar
+features (name, prior, coherence, image, ... as `kg link` computes them): the fine-grained string evidence next to the
+coarse-grained semantic match (FissFuse's fission/fusion of views, reduced to these two branches). Missing inputs
+fall back cleanly: no context vector or no entity text vector leaves the interaction at 0; the image features are 0
+without an image model or image, as for the features method.
+
+Trained with a listwise loss over each mention's retrieved candidates (`kg train DATASET --reranker fusion`,
+linkers/fusion_train.py); the fitted scorer ships as one JSON file, linkers/weights/fusion.json.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kgstore.errors import InputError
+from linkers.candidates import Candidate
+from linkers.features import FEATURES
+from linkers.rerankers.base import MentionInput, Ranking
+from linkers.rerankers.registry import Method, register_method
+
+DEFAULT_MODEL = "fusion.json"
+SCALARS = (*FEATURES, "image_text")
+
+
+def scalar_rows(candidates: list[Candidate], scalars: tuple[str, ...] = SCALARS) -> np.ndarray:
+    """The scalar inputs of each candidate, with its retrieval rank (0 first) scaled to 0..1."""
+    n = len(candidates)
+    rows = np.zeros((n, len(scalars) + 1), dtype=np.float32)
+    for i, c in enumerate(candidates):
+        rows[i, :-1] = [c.features.get(k, 0.0) for k in scalars]
+        rows[i, -1] = i / max(1, n - 1)
+    return rows
+
+
+def vector_rows(mention: MentionInput, candidates: list[Candidate], dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """(the mention's context vector, the candidates' text vectors); zeros where one is missing."""
+    m = np.zeros(dim, dtype=np.float32) if mention.context_vector is None else \
+        np.asarray(mention.context_vector, dtype=np.float32)
+    e = np.zeros((len(candidates), dim), dtype=np.float32)
+    for i, c in enumerate(candidates):
+        v = mention.text_vectors.get(c.qid) if mention.text_vectors is not None else None
+        if v is not None:
+            e[i] = np.asarray(v, dtype=np.float32)
+    return m, e
+
+
+@dataclass
+class FusionReranker:
+    params: dict[str, np.ndarray]  # w1 (S x H), b1 (H), w2 (H), b2 (), p (D x R), q (D x R)
+    nil_threshold: float | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    name: str = "fusion"
+    scalars: tuple[str, ...] = SCALARS  # the features it was fitted on, by name (a later kg may compute more)
+
+    @classmethod
+    def from_file(cls, path: Path | None = None) -> "FusionReranker":
+        source = Path(path or Path(__file__).resolve().parents[1] / "weights" / DEFAULT_MODEL)
+        try:
+            data = json.loads(source.read_text())
+            params = {k: np.asarray(v, dtype=np.float32) for k, v in data["params"].items()}
+            scalars = tuple(data["scalars"])
+        except FileNotFoundError as exc:
+            raise InputError(f"{source}: no fusion scorer; fit one with `kg train DATASET --reranker fusion "
+                             f"--out {source}`") from exc
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise InputError(f"{source}: not a fusion scorer file ({exc}); fit one with `kg train --reranker "
+                             "fusion`") from exc
+        unknown = [k for k in scalars if k not in SCALARS]
+        if unknown or "w1" not in params or params["w1"].shape[0] != len(scalars) + 1:
+            raise InputError(f"{source}: fitted on features {', '.join(scalars)}, this kg computes "
+                             f"{', '.join(SCALARS)}; refit it with `kg train --reranker fusion`")
+        return cls(params, data.get("nil_threshold"), data.get("meta", {}), scalars=scalars)
+
+    @property
+    def dim(self) -> int:
+        return int(self.params["p"].shape[0])
+
+    def version(self) -> str:
+        digest = hashlib.sha1(b"".join(self.params[k].tobytes() for k in sorted(self.params))).hexdigest()[:8]
+        return f"fusion-{digest}"
+
+    def scores(self, mention: MentionInput, candidates: list[Candidate]) -> np.ndarray:
+        p = self.params
+        hidden = np.maximum(scalar_rows(candidates, self.scalars) @ p["w1"] + p["b1"], 0.0)
+        out = hidden @ p["w2"] + p["b2"]
+        m, e = vector_rows(mention, candidates, self.dim)
+        return out + (e @ p["q"]) @ (m @ p["p"])
+
+    def rerank(self, mention: MentionInput, candidates: list[Candidate]) -> Ranking:
+        if not candidates:
+            return Ranking([])
+        for c, s in zip(candidates, self.scores(mention, candidates)):
+            c.score = round(float(s), 6)
+        return Ranking(sorted(candidates, key=lambda c: c.score, reverse=True))
+
+    def rerank_many(self, items: list[tuple[MentionInput, list[Candidate]]]) -> list[Ranking]:
+        return [self.rerank(m, c) for m, c in items]
+
+
+register_method(Method("fusion", lambda b: FusionReranker.from_file(b.weights),
+                       "neural fusion scorer over frozen encoder outputs (kg train --reranker fusion)", order=25))

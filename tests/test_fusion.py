@@ -1,0 +1,82 @@
+"""The fusion scorer: fitting learns a vector interaction the scalar features do not show, the saved file loads back
+by name and ranks the same way, and missing inputs fall back (no servers: the inputs are synthetic arrays)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kgstore.errors import InputError
+from linkers.candidates import Candidate
+from linkers.fusion_train import FusionSet, fit, save
+from linkers.rerankers import MentionInput, load_reranker
+from linkers.rerankers.fusion import SCALARS, FusionReranker
+
+DIM, K = 24, 6
+
+
+def _mention(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Scalars that say nothing (noise), one candidate whose text vector matches the context."""
+    m = rng.normal(size=DIM).astype(np.float32)
+    e = rng.normal(size=(K, DIM)).astype(np.float32)
+    gold = int(rng.integers(K))
+    e[gold] = m + 0.3 * rng.normal(size=DIM)
+    scalars = rng.random((K, len(SCALARS) + 1)).astype(np.float32)
+    scalars[:, SCALARS.index("image")] = 0.0  # as without an image model
+    return scalars, m, e, gold
+
+
+def _set(n: int, seed: int) -> FusionSet:
+    rng, out = np.random.default_rng(seed), FusionSet()
+    for _ in range(n):
+        a, m, e, g = _mention(rng)
+        out.scalars.append(a)
+        out.mention.append(m)
+        out.entities.append(e)
+        out.gold.append(g)
+    return out
+
+
+def test_fit_learns_the_interaction_and_the_saved_scorer_ranks_alike(tmp_path) -> None:
+    train = _set(600, 1)
+    train.save(tmp_path / "inputs.npz")  # the cached frozen inputs load back as they were
+    again = FusionSet.load(tmp_path / "inputs.npz")
+    assert again.gold == train.gold and np.allclose(again.entities[7], train.entities[7], atol=1e-2)
+    params, fitted = fit(train, _set(200, 2), k=K, rank=8, hidden=8, epochs=40, patience=5)
+    assert fitted["dev_hits@1"] >= 0.8, fitted  # chance is 1/6: only the context/entity interaction tells
+    # an input training never saw non-zero keeps no (random) weight
+    assert fitted["unseen_inputs"] == ["image"] and not params["w1"][SCALARS.index("image")].any()
+    path = tmp_path / "fusion.json"
+    save(path, params, fitted)
+    scorer = load_reranker("fusion", path)
+    assert isinstance(scorer, FusionReranker) and scorer.version().startswith("fusion-")
+
+    rng = np.random.default_rng(3)
+    right = 0
+    for _ in range(50):
+        a, m, e, g = _mention(rng)
+        cands = [Candidate(f"Q{i}", None) for i in range(K)]
+        for c, row in zip(cands, a):
+            c.features = dict(zip(SCALARS, row[:-1].tolist()))
+        mention = MentionInput("m", "x", "x", context_vector=m, text_vectors={f"Q{i}": e[i] for i in range(K)})
+        right += scorer.rerank(mention, cands).candidates[0].qid == f"Q{g}"
+    assert right >= 40
+
+    # no context vector, no entity vectors: the scalar branch alone ranks, nothing breaks
+    bare = scorer.rerank(MentionInput("m", "x", "x"), [Candidate("Q1", None), Candidate("Q2", None)])
+    assert [c.qid for c in bare.candidates] == ["Q1", "Q2"] or [c.qid for c in bare.candidates] == ["Q2", "Q1"]
+
+
+def test_missing_or_foreign_scorer_file_is_a_clear_error(tmp_path) -> None:
+    with pytest.raises(InputError, match="no fusion scorer; fit one with `kg train DATASET --reranker fusion"):
+        load_reranker("fusion", tmp_path / "absent.json")
+    other = tmp_path / "other.json"
+    other.write_text('{"scalars": ["name"], "params": {}}')
+    with pytest.raises(InputError, match="refit it with `kg train --reranker fusion`"):
+        load_reranker("fusion", other)
+
+
+def test_a_scorer_uses_the_features_it_was_fitted_on_by_name() -> None:
+    shipped = FusionReranker.from_file()
+    assert set(shipped.scalars) <= set(SCALARS) and shipped.params["w1"].shape[0] == len(shipped.scalars) + 1
+    assert "described" not in shipped.scalars  # fitted before that feature existed: it still loads and ranks
