@@ -294,15 +294,25 @@ def train_cmd(app: AppContext, dataset: str, reranker: str, split: str, dev_spli
     _exit_if_bad(result.bad, show=not as_json)
 
 
-def _train_fusion(app: AppContext, dataset: str, split: str, dev_split: str, dev_data: str | None,
-                  limit: int | None, top_k: int, context: str, out: Path, as_json: bool) -> None:
-    if dev_data is None and (dataset not in with_splits() or split == dev_split):
-        raise click.UsageError("the fusion scorer stops early on held-apart documents: give --dev-split (another "
-                               "split than --split) or --dev-data FILE")
+def _train_and_dev(app: AppContext, dataset: str, split: str, dev_split: str, dev_data: str | None,
+                   limit: int | None, why: str):
+    """The training split and the held-apart dev documents (`why` says what they are for); the dataset's KB slice
+    is loaded when the graph lacks it."""
+    if dev_data is None and dataset not in with_splits():
+        raise click.UsageError(f"{dataset} has no splits: give the held-apart documents with --dev-data FILE")
+    if dev_data is None and split == dev_split:
+        raise click.UsageError(f"--split and --dev-split must differ: {why}")
     train_ds = load_dataset(dataset, split if dataset in with_splits() else None, limit)
     dev_name = dev_data or dataset
     dev_ds = load_dataset(dev_name, dev_split if dev_name in with_splits() else None, None)
     _ensure_kb(app, train_ds)
+    return train_ds, dev_ds
+
+
+def _train_fusion(app: AppContext, dataset: str, split: str, dev_split: str, dev_data: str | None,
+                  limit: int | None, top_k: int, context: str, out: Path, as_json: bool) -> None:
+    train_ds, dev_ds = _train_and_dev(app, dataset, split, dev_split, dev_data, limit,
+                                      "the fusion scorer stops early on the dev split")
     result = train_fusion(_stores(app), train_ds, dev_ds, split, dev_split, limit, top_k, context, out,
                           split_names=with_splits(), cache_dir=app.config.home / "cache",
                           log=lambda line: click.echo(line, err=True))
@@ -318,15 +328,8 @@ def _train_fusion(app: AppContext, dataset: str, split: str, dev_split: str, dev
 def _train_learned(app: AppContext, dataset: str, split: str, dev_split: str, dev_data: str | None,
                    limit: int | None, top_k: int, context: str, detector: str, out: Path, as_json: bool,
                    also: tuple[str, ...] = (), also_weight: float = 1.0) -> None:
-    if dev_data is None and dataset not in with_splits():
-        raise click.UsageError(f"{dataset} has no splits: give the held-apart documents with --dev-data FILE")
-    if dev_data is None and split == dev_split:
-        raise click.UsageError("--split and --dev-split must differ: the dev split stops training and sets the "
-                               "NIL thresholds")
-    train_ds = load_dataset(dataset, split if dataset in with_splits() else None, limit)
-    dev_name = dev_data or dataset
-    dev_ds = load_dataset(dev_name, dev_split if dev_name in with_splits() else None, None)
-    _ensure_kb(app, train_ds)
+    train_ds, dev_ds = _train_and_dev(app, dataset, split, dev_split, dev_data, limit,
+                                      "the dev split stops training and sets the NIL thresholds")
     result = train_learned(_stores(app), train_ds, dev_ds, split, dev_split, top_k, context, detector, out,
                            split_names=with_splits(), log=lambda line: click.echo(line, err=True),
                            also=[load_dataset(name) for name in also], also_weight=also_weight)
