@@ -95,9 +95,9 @@ class CandidateRetriever:
                     cand.sources[source] = hit.score
                     cand.rrf += 1.0 / (RRF_K + rank + 1)
             ranked = sorted(fused.values(), key=lambda c: c.rrf, reverse=True)
-            if keep_names is not None and keep_names[i]:
-                named = [c for c in ranked if NAME_SOURCES & c.sources.keys()]
-                out.append((named + [c for c in ranked if not NAME_SOURCES & c.sources.keys()])[: cfg.top_k + cfg.text_k])
+            if keep_names is not None and keep_names[i]:  # name-found first, each group in fused order
+                ranked.sort(key=lambda c: not NAME_SOURCES & c.sources.keys())
+                out.append(ranked[: cfg.top_k + cfg.text_k])
             else:
                 out.append(ranked[: cfg.top_k])
         if context_vectors is not None and len(surfaces):

@@ -12,10 +12,12 @@ PERSON. Pronouns are only resolved in documents whose mentions were detected, ne
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import dataclass
 
+from linkers.features import HUMAN
+
 PRONOUNS = re.compile(r"\b(?:he|him|his|himself|she|her|hers|herself)\b", re.IGNORECASE)
-HUMAN = "Q5"
 DETECTOR = "coref"
 
 
@@ -42,15 +44,14 @@ def resolve(text: str, persons: list[Antecedent], covered: list[tuple[int, int]]
     """Each pronoun of `text` that no mention covers, with its antecedent: the first person mention of its
     sentence if that comes before it, else the first of the nearest earlier sentence that has one."""
     starts = [0] + [m.end() for m in SENTENCE_END.finditer(text)]
-    sentence = lambda at: sum(1 for s in starts if s <= at) - 1  # noqa: E731
-    first: dict[int, Antecedent] = {}
+    first: dict[int, Antecedent] = {}  # sentence number -> its first person mention
     for a in sorted(persons, key=lambda a: a.start):
-        first.setdefault(sentence(a.start), a)
+        first.setdefault(bisect_right(starts, a.start) - 1, a)
     links = []
     for m in PRONOUNS.finditer(text):
         if any(s < m.end() and m.start() < e for s, e in covered):
             continue
-        here = sentence(m.start())
+        here = bisect_right(starts, m.start()) - 1
         candidates = [(i, a) for i, a in first.items() if i < here or (i == here and a.end <= m.start())]
         if candidates:
             links.append(PronounLink(m.start(), m.end(), m.group(0), max(candidates, key=lambda p: p[0])[1]))

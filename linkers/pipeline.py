@@ -121,12 +121,15 @@ def pronoun_results(docs: list[Document], work: list[tuple[Document, Mention]], 
         if m.detected and r.qid and r.start is not None and coref.is_person(types.get(r.qid), m.ner_label):
             persons.setdefault(doc.id, []).append(coref.Antecedent(r.start, r.end, r.qid, r.mention_id))
     by_id = {r.mention_id: r for r in results}
+    covered: dict[str, list[tuple[int, int]]] = {}
+    for r in results:
+        if r.start is not None and r.end is not None:
+            covered.setdefault(r.doc_id, []).append((r.start, r.end))
     out = []
     for doc in docs:
         if doc.mentions is not None:
             continue
-        covered = [(r.start, r.end) for r in results if r.doc_id == doc.id and r.start is not None]
-        for link in coref.resolve(doc.text, persons.get(doc.id, []), covered):
+        for link in coref.resolve(doc.text, persons.get(doc.id, []), covered.get(doc.id, [])):
             source = by_id[link.antecedent.mention_id]
             out.append(MentionResult(
                 doc_id=doc.id, mention_id=f"{doc.id}#{link.start}-{link.end}", surface=link.surface,

@@ -20,6 +20,7 @@ from kgstore.vectors import VectorStore
 from linkers import span_eval
 from linkers.corpus import corpus_size, read_corpus
 from linkers.datasets import Dataset
+from linkers.datasets.text import split_half
 from linkers.detectors import build_detector
 from linkers.methods import build_reranker, method_settings
 from linkers.metrics import Evaluator, Metrics, Scored, protocol
@@ -238,8 +239,6 @@ def _trained_with(reranker: Any, gold_spans: bool) -> list[str]:
 def held_out(trained_with: list[str], dataset: str) -> bool:
     """Whether a text benchmark's figures are held out from a model trained with `trained_with` benchmarks: none,
     or only the other half of each (the ELEVANT sets share sentences, so any whole set or same half counts)."""
-    from linkers.datasets.text import split_half
-
     _, half = split_half(dataset)
     return all(h is not None and half is not None and h != half for _, h in map(split_half, trained_with))
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from kgstore.errors import InputError
 from linkers.corpus import read_corpus
@@ -67,27 +67,25 @@ def _benchmark(path: Path, name: str, limit: int | None, half: str | None = None
                    kb=None, articles=articles)
 
 
-def _named(name: str, half: str | None = None):
-    return lambda split, limit, root: _benchmark(el_text_root() / "benchmarks" / f"{name}{BENCHMARK_SUFFIX}",
-                                                 name, limit, half)
+def _load(name: str, limit: int | None) -> Dataset:
+    """A benchmark by registered name or by file path, whole or one half of it (NAME:a, NAME:b)."""
+    base, half = split_half(name)
+    if base in ELEVANT:
+        return _benchmark(el_text_root() / "benchmarks" / f"{base}{BENCHMARK_SUFFIX}", base, limit, half)
+    return _benchmark(Path(base), Path(base).name, limit, half)
+
+
+def _named(name: str) -> Callable[[str | None, int | None, Path], Dataset]:
+    return lambda split, limit, root: _load(name, limit)
 
 
 for _order, _name in enumerate(ELEVANT, 10):
     register_dataset(DatasetSpec(_name, _named(_name), "ELEVANT benchmark under KG_EL_DATA", order=_order))
 
-register_dataset_files(DatasetFiles(
-    f"an ELEVANT *{BENCHMARK_SUFFIX} file", lambda name: name.endswith(BENCHMARK_SUFFIX),
-    lambda name, limit: _benchmark(Path(name), Path(name).name, limit), order=0))
-register_dataset_files(DatasetFiles(
-    "either half of one (NAME:a, NAME:b: for two-fold cross-validation)", lambda name: split_half(name)[1] is not None,
-    lambda name, limit: _half(name, limit), order=1))
-
-
-def _half(name: str, limit: int | None) -> Dataset:
-    base, half = split_half(name)
-    if base in ELEVANT:
-        return _named(base, half)(None, limit, Path())
-    return _benchmark(Path(base), Path(base).name, limit, half)
+register_dataset_files(DatasetFiles(f"an ELEVANT *{BENCHMARK_SUFFIX} file",
+                                    lambda name: name.endswith(BENCHMARK_SUFFIX), _load, order=0))
+register_dataset_files(DatasetFiles("either half of one (NAME:a, NAME:b: for two-fold cross-validation)",
+                                    lambda name: split_half(name)[1] is not None, _load, order=1))
 register_dataset_files(DatasetFiles(
     "or a corpus JSONL with gold QIDs", lambda name: Path(name).exists(),
     lambda name, limit: Dataset(Path(name).name, None, lambda: limited(read_corpus([Path(name)]), limit), kb=None),
