@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import uuid
 from dataclasses import dataclass, field
 
 import pytest
@@ -84,21 +83,9 @@ def graph(graph_config, clean_graph):
 @pytest.fixture
 def graph_config(servers: Servers, tmp_path):
     """A kgstore Config pointing at the test servers, with its own home and Qdrant collection."""
-    from kgstore.config import load_config
+    from index_helpers import server_config
 
-    return load_config(
-        overrides={
-            "home": tmp_path / "home",
-            "graph_uri": servers.graph_uri,
-            "graph_user": servers.graph_user,
-            "graph_password": servers.graph_password,
-            "graph_database": servers.graph_database,
-            "qdrant_url": servers.qdrant_url,
-            "qdrant_grpc_port": servers.qdrant_grpc_port,
-            "collection": "t_" + uuid.uuid4().hex[:10],
-        },
-        env={},
-    )
+    return server_config(servers, tmp_path / "home")
 
 
 @pytest.fixture(scope="session")

@@ -4,16 +4,28 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from pathlib import Path
+from typing import Any
 
 from indexers.ingest import IngestOptions, ingest
-from kgstore.config import Config
+from kgstore.config import Config, load_config
 from kgstore.graph import GraphStore
 from kgstore.migrate import ensure_schema
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 WIKIDATA = SHARED / "wikidata"
 WIKIMEL_IMAGES = SHARED / "mel" / "wikimel" / "images"
+
+
+def server_config(servers: Any, home: Path, prefix: str = "t_") -> Config:
+    """A Config for the test servers (conftest's `servers`), with its own home and a fresh Qdrant collection."""
+    return load_config({
+        "home": home, "graph_uri": servers.graph_uri, "graph_user": servers.graph_user,
+        "graph_password": servers.graph_password, "graph_database": servers.graph_database,
+        "qdrant_url": servers.qdrant_url, "qdrant_grpc_port": servers.qdrant_grpc_port,
+        "collection": prefix + uuid.uuid4().hex[:8],
+    }, env={})
 
 
 def cli_env(cfg: Config) -> dict[str, str]:

@@ -4,14 +4,13 @@ once for the module (real MiniLM), then a WikiMEL dev sample is linked and measu
 `kg eval wikimel` (README, Results), never from a timed test."""
 
 import json
-import uuid
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from cli.main import cli
-from index_helpers import SHARED, cli_env, wikimel_kb_slice
+from index_helpers import SHARED, cli_env, server_config, wikimel_kb_slice
 from kgstore.config import load_config
 
 MEL = SHARED / "mel"
@@ -33,12 +32,7 @@ def kb(servers, graph_driver, tmp_path_factory, kb_slice):
     mel, size = kb_slice
     graph_driver.execute_query("MATCH (n) DETACH DELETE n", database_=servers.graph_database)
     home = tmp_path_factory.mktemp("link") / "home"
-    cfg = load_config({
-        "home": home, "graph_uri": servers.graph_uri, "graph_user": servers.graph_user,
-        "graph_password": servers.graph_password, "graph_database": servers.graph_database,
-        "qdrant_url": servers.qdrant_url, "qdrant_grpc_port": servers.qdrant_grpc_port,
-        "collection": "t_link_" + uuid.uuid4().hex[:8],
-    }, env={})
+    cfg = server_config(servers, home, "t_link_")
     env = {**cli_env(cfg), "KG_MEL_DATA": str(mel)}
     runner = CliRunner()
     res = runner.invoke(cli, ["ingest", str(mel / "wikimel"), "--json"], env=env)

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from cli.main import cli
-from index_helpers import cli_env
+from index_helpers import cli_env, server_config
 from kgstore.config import load_config
 from kgstore.errors import InputError
 from kgstore.graph import GraphStore
@@ -27,12 +26,7 @@ PROGRESS_LINE = re.compile(r"^kg: (ingest fb15k-sample\.jsonl\.gz|index): [\d,]+
 def sample(servers, graph_driver, tmp_path_factory):
     """The sample KB ingested and indexed through the CLI with a progress line every 0.01 s; (env, stderr lines)."""
     graph_driver.execute_query("MATCH (n) DETACH DELETE n", database_=servers.graph_database)
-    cfg = load_config({
-        "home": tmp_path_factory.mktemp("docs") / "home", "graph_uri": servers.graph_uri,
-        "graph_user": servers.graph_user, "graph_password": servers.graph_password,
-        "graph_database": servers.graph_database, "qdrant_url": servers.qdrant_url,
-        "qdrant_grpc_port": servers.qdrant_grpc_port, "collection": "t_docs_" + uuid.uuid4().hex[:8],
-    }, env={})
+    cfg = server_config(servers, tmp_path_factory.mktemp("docs") / "home", "t_docs_")
     env = {**cli_env(cfg), "KG_PROGRESS_EVERY": "0.01"}
     runner = CliRunner()
     lines = []

@@ -9,7 +9,6 @@ import shutil
 import socket
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import httpx
@@ -22,9 +21,8 @@ from cli.main import cli
 from cli.web.app import ServeSettings, create_app
 from cli.web.batcher import LinkBatcher
 from cli.web.service import KgService, LinkSettings
-from index_helpers import cli_env, ingest_files
+from index_helpers import cli_env, ingest_files, server_config
 from indexers.index import IndexOptions, Indexer
-from kgstore.config import load_config
 from kgstore.graph import GraphStore
 from kgstore.vectors import VectorStore
 from linkers.corpus import Document
@@ -74,12 +72,7 @@ def kb(servers, graph_driver, tmp_path_factory):
     """The tiny KB ingested and indexed (text + names); (config, env, tmp dir)."""
     graph_driver.execute_query("MATCH (n) DETACH DELETE n", database_=servers.graph_database)
     tmp = tmp_path_factory.mktemp("serve")
-    cfg = load_config({
-        "home": tmp / "home", "graph_uri": servers.graph_uri, "graph_user": servers.graph_user,
-        "graph_password": servers.graph_password, "graph_database": servers.graph_database,
-        "qdrant_url": servers.qdrant_url, "qdrant_grpc_port": servers.qdrant_grpc_port,
-        "collection": "t_serve_" + uuid.uuid4().hex[:8],
-    }, env={})
+    cfg = server_config(servers, tmp / "home", "t_serve_")
     path = tmp / "kb.jsonl"
     path.write_text("".join(json.dumps(e) + "\n" for e in KB))
     vectors = VectorStore.from_config(cfg)

@@ -17,8 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import cli
-from index_helpers import cli_env
-from kgstore.config import load_config
+from index_helpers import cli_env, server_config
 
 KB = [
     {"qid": "Q90", "label": "Paris", "description": "capital and largest city of France", "sitelinks": 300,
@@ -50,12 +49,7 @@ ALIAS_COUNTS = [("Jordan", "Q41421", 60), ("Jordan", "Q810", 20), ("His Airness"
 def kb(servers, graph_driver, tmp_path_factory):
     graph_driver.execute_query("MATCH (n) DETACH DELETE n", database_=servers.graph_database)
     root = tmp_path_factory.mktemp("textlink")
-    cfg = load_config({
-        "home": root / "home", "graph_uri": servers.graph_uri, "graph_user": servers.graph_user,
-        "graph_password": servers.graph_password, "graph_database": servers.graph_database,
-        "qdrant_url": servers.qdrant_url, "qdrant_grpc_port": servers.qdrant_grpc_port,
-        "collection": "t_text_" + uuid.uuid4().hex[:8],
-    }, env={})
+    cfg = server_config(servers, root / "home", "t_text_")
     env = cli_env(cfg)
     kb_file = root / "kb.jsonl"
     kb_file.write_text("".join(json.dumps(e) + "\n" for e in KB))
