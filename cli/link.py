@@ -328,11 +328,12 @@ def _train_fusion(app: AppContext, dataset: str, split: str, dev_split: str, dev
 def _train_learned(app: AppContext, dataset: str, split: str, dev_split: str, dev_data: str | None,
                    limit: int | None, top_k: int, context: str, detector: str, out: Path, as_json: bool,
                    also: tuple[str, ...] = (), also_weight: float = 1.0) -> None:
+    also_ds = [load_dataset(name) for name in also]  # a bad name is refused before any KB loading or linking
     train_ds, dev_ds = _train_and_dev(app, dataset, split, dev_split, dev_data, limit,
                                       "the dev split stops training and sets the NIL thresholds")
     result = train_learned(_stores(app), train_ds, dev_ds, split, dev_split, top_k, context, detector, out,
                            split_names=with_splits(), log=lambda line: click.echo(line, err=True),
-                           also=[load_dataset(name) for name in also], also_weight=also_weight)
+                           also=also_ds, also_weight=also_weight)
     summary = result.summary
     if as_json:
         echo_json(summary)
