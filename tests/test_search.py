@@ -169,3 +169,38 @@ def test_lazy_vectors_of_fetches_on_first_read(searcher: Searcher) -> None:
         assert list(lazy) == ["Q42"] and len(calls) == 1
     finally:
         del searcher.vectors_of
+
+
+def test_fusion_interaction_from_the_store_equals_the_one_from_fetched_vectors(searcher: Searcher) -> None:
+    """`kg link --method fusion` asks Qdrant for <u, e> instead of fetching every candidate's text vector: the
+    scores must be the ones the fetched vectors give."""
+    from dataclasses import replace
+
+    from linkers.pipeline import Linker, LinkOptions
+    from linkers.records import Document, Mention
+    from linkers.rerankers.fusion import SCALARS, FusionReranker
+
+    rng = np.random.default_rng(0)
+    dim = searcher.text_encoder.dim
+    params = {"w1": rng.normal(size=(len(SCALARS) + 1, 8)).astype(np.float32), "b1": np.zeros(8, np.float32),
+              "w2": rng.normal(size=8).astype(np.float32), "b2": np.float32(0.0),
+              "p": rng.normal(size=(dim, 4)).astype(np.float32), "q": rng.normal(size=(dim, 4)).astype(np.float32)}
+    linker = Linker(searcher, LinkOptions(method="fusion", write=False, context="model"),
+                    reranker=FusionReranker(params))
+    text = "Douglas Adams wrote The Hitchhiker's Guide to the Galaxy; he was born in Cambridge, England."
+    doc = Document("d1", text, mentions=[Mention("d1#0", 0, 13, "Douglas Adams"), Mention("d1#1", 48, 57, "Cambridge")])
+    captured = []
+    rerank_many = linker.reranker.rerank_many
+    linker.reranker.rerank_many = lambda items: captured.extend(items) or rerank_many(items)  # type: ignore
+    results = next(linker.link([doc]))
+    assert [r.qid for r in results] and len(captured) == 2
+    compared = 0
+    for (mention, cands), result in zip(captured, results):
+        assert mention.interactions is not None and mention.interactions  # computed by the store
+        stored = searcher.vectors_of([c.qid for c in cands], "text")
+        fetched = replace(mention, interactions=None)  # the scorer then reads the fetched vectors
+        expected = dict(zip([c.qid for c in cands], FusionReranker(params).scores(fetched, cands)))
+        for c in result.candidates:
+            assert abs(c["score"] - expected[c["qid"]]) < 1e-3 * max(1.0, abs(expected[c["qid"]]))
+            compared += c["qid"] in stored
+    assert compared >= 4

@@ -22,6 +22,9 @@ class MentionInput:
     clues: dict[str, Any] = field(default_factory=dict)  # precomputed image clues: caption, tags, ocr, ...
     context_vector: np.ndarray | None = None  # the text encoder's vector of `context`
     text_vectors: dict[str, Any] = field(default_factory=dict, repr=False)  # candidate id -> entity text vector
+    # candidate id -> <u, entity text vector> for the method's own query vector u (`interaction_queries`),
+    # computed by the vector store, so the entity vectors never leave it; None: not computed
+    interactions: dict[str, float] | None = field(default=None, repr=False)
     detector: str | None = None  # "ner" or "gazetteer" for a detected span; None for a given one
     ner_label: str | None = None  # the NER model's label of a detected span
 

@@ -92,10 +92,18 @@ class FusionReranker:
         digest = hashlib.sha1(b"".join(self.params[k].tobytes() for k in sorted(self.params))).hexdigest()[:8]
         return f"fusion-{digest}"
 
+    def interaction_queries(self, context_vectors: np.ndarray) -> np.ndarray:
+        """u = Q P^T m per mention: the bilinear term <P m, Q e> is <u, e>, a dot product the vector store can
+        compute against the stored entity text vectors (the linker asks it; fetching every candidate's vector
+        instead cost more than the rest of the scorer)."""
+        return (np.asarray(context_vectors, dtype=np.float32) @ self.params["p"]) @ self.params["q"].T
+
     def scores(self, mention: MentionInput, candidates: list[Candidate]) -> np.ndarray:
         p = self.params
         hidden = np.maximum(scalar_rows(candidates, self.scalars) @ p["w1"] + p["b1"], 0.0)
         out = hidden @ p["w2"] + p["b2"]
+        if mention.interactions is not None:  # no entity text vector: 0, as vector_rows has it
+            return out + np.asarray([mention.interactions.get(c.qid, 0.0) for c in candidates], dtype=np.float32)
         m, e = vector_rows(mention, candidates, self.dim)
         return out + (e @ p["q"]) @ (m @ p["p"])
 
