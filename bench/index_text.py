@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from indexers.index import EntityRow, Indexer, IndexOptions, entity_text  # noqa: E402
+from indexers.index import EntityRow, Indexer, IndexOptions, row_text  # noqa: E402
 from indexers.ingest import IngestOptions, ingest  # noqa: E402
 from kgstore.config import load_config  # noqa: E402
 from kgstore.entities import entity_pages  # noqa: E402
@@ -64,7 +64,7 @@ def graph_texts(graph: GraphStore) -> list[str]:
     """The texts the indexer will encode, read with its own page query."""
     texts = []
     for rows in entity_pages(graph, 2000):
-        texts += [t for t in (entity_text(EntityRow.from_record(r)) for r in rows) if t]
+        texts += [t for t in (row_text(EntityRow.from_record(r)) for r in rows) if t]
     return texts
 
 

@@ -29,6 +29,7 @@ from qdrant_client import models
 from kgstore import names as name_index
 from kgstore.config import Config
 from kgstore.encoders import ImageEncoder, TextEncoder, image_encoder_from_config, image_model_hint, load_text_encoder
+from kgstore.entity_text import entity_text
 from kgstore.entity_index import (
     ENTITY_HASH,
     HASH_FIELDS,
@@ -142,12 +143,9 @@ class EntityRow:
         return _digest(self.hash or "", json.dumps(self.priors, sort_keys=True), str(self.degree))
 
 
-def entity_text(row: EntityRow) -> str:
+def row_text(row: EntityRow) -> str:
     """What the text index encodes: "label: description. born: 1952-03-11; ..." (key attributes only): the ones
     the KB names in the entity's `describe`, in its order, else Wikidata's key literals then the rest by name."""
-    head = ": ".join(p for p in (row.label, row.description) if p)
-    if not head:
-        return ""
     if row.describe:
         attrs = [(KEY_ATTRIBUTES.get(k, k.replace("_", " ")), row.attributes[k]) for k in row.describe
                  if k in row.attributes]
@@ -155,8 +153,7 @@ def entity_text(row: EntityRow) -> str:
         attrs = [(KEY_ATTRIBUTES[k], row.attributes[k]) for k in KEY_ATTRIBUTES if k in row.attributes]
         attrs += [(k.replace("_", " "), v) for k, v in row.attributes.items() if not _is_pid(k)]
         attrs = attrs[:MAX_ATTRIBUTES]
-    tail = "; ".join(f"{name}: {', '.join(values[:2])}" for name, values in attrs if values)
-    return f"{head}. {tail}" if tail else head
+    return entity_text(row.label, row.description, attrs)
 
 
 def image_sources(row: EntityRow) -> tuple[list[str], list[str]]:
@@ -338,7 +335,7 @@ class Indexer:
         stats = self.summary.indexes[TEXT]
 
         def text_of(plan: _Plan) -> str | None:
-            text = entity_text(plan.row)
+            text = row_text(plan.row)
             if not text:
                 stats.skip(plan.row.qid, "no label or description")
                 return None

@@ -25,7 +25,6 @@ from __future__ import annotations
 import bisect
 import hashlib
 import json
-import os
 import re
 import sys
 import unicodedata
@@ -36,6 +35,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
+from kgstore.files import atomic_file
 from kgstore.names import normalise
 
 __all__ = [
@@ -249,8 +249,6 @@ class GazetteerDetector:
 
     def save(self, path: Path, fingerprint: str) -> None:
         """Write atomically to `path`; `fingerprint` identifies what it was built from."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         header = json.dumps({
             "format": _FORMAT, "fingerprint": fingerprint, "max_len": self.max_len, "options": self.options,
             "stats": asdict(self.stats), "n": len(self.keys), "probe": [alias_key(p) for p in _PROBE],
@@ -258,12 +256,10 @@ class GazetteerDetector:
         keys = array("Q", self.keys)
         if sys.byteorder == "big":
             keys.byteswap()
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
+        with atomic_file(path) as f:
             f.write(_MAGIC + len(header).to_bytes(4, "little") + header)
             keys.tofile(f)
             self.flags.tofile(f)
-        os.replace(tmp, path)
 
     @classmethod
     def load(cls, path: Path, fingerprint: str, **options: int) -> GazetteerDetector | None:

@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from kgstore.files import atomic_file, atomic_write
 from linkers.candidates import Candidate
 from linkers.corpus import NIL, Document
 from linkers.pipeline import Linker
@@ -41,12 +42,10 @@ class FusionSet:
 
     def save(self, path: Path) -> None:
         """The frozen inputs, so refitting (other seeds, ranks) skips the linking run."""
-        path.parent.mkdir(parents=True, exist_ok=True)
         sizes = np.asarray([len(a) for a in self.scalars])
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(tmp, sizes=sizes, scalars=np.concatenate(self.scalars), mention=np.stack(self.mention),
-                 entities=np.concatenate(self.entities).astype(np.float16), gold=np.asarray(self.gold))
-        tmp.replace(path)
+        with atomic_file(path) as tmp:
+            np.savez(tmp, sizes=sizes, scalars=np.concatenate(self.scalars), mention=np.stack(self.mention),
+                     entities=np.concatenate(self.entities).astype(np.float16), gold=np.asarray(self.gold))
 
     @classmethod
     def load(cls, path: Path) -> "FusionSet":
@@ -186,4 +185,4 @@ def drop_inputs(params: dict[str, np.ndarray], names: list[str]) -> None:
 def save(path: Path, params: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
     data = {"scalars": list(SCALARS), "nil_threshold": None, "meta": meta,
             "params": {k: np.round(v.astype(np.float64), 5).tolist() for k, v in params.items()}}
-    path.write_text(json.dumps(data, separators=(",", ":")) + "\n")
+    atomic_write(path, json.dumps(data, separators=(",", ":")) + "\n")

@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 
 from kgstore.chunks import chunked
+from kgstore.entity_text import entity_text
 from kgstore.names import normalise
 from linkers import features as feats
 from linkers.candidates import Candidate
@@ -56,7 +57,7 @@ def rank_given(mentions: Iterable[GivenCandidatesMention], reranker: Reranker,
 def _rank_chunk(chunk: list[GivenCandidatesMention], reranker: Reranker,
                 encode: Callable[[list[str]], np.ndarray]) -> Iterator[GivenResult]:
     cands = [candidates_of(m) for m in chunk]
-    entity_texts = {c.qid: f"{c.label}. {c.payload['description']}" for cs in cands for c in cs}
+    entity_texts = {c.qid: entity_text(c.label, c.payload.get("description")) for cs in cands for c in cs}
     ids = list(entity_texts)
     vectors = encode([entity_texts[i] for i in ids] + [m.text for m in chunk])
     text_vectors = dict(zip(ids, vectors[: len(ids)]))

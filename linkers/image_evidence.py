@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from kgstore.files import atomic_file
 from kgstore.encoders import ImageEncoder
 from kgstore.entity_index import IMAGE
 from kgstore.search import Searcher
@@ -128,10 +129,8 @@ class ImageEvidence:
         key = hashlib.sha1(f"{image}|{','.join(map(str, box))}".encode()).hexdigest()[:20]
         path = self.region_dir / f"{key}.png"
         if not path.is_file():
-            self.region_dir.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            region.save(tmp, format="PNG")
-            tmp.replace(path)
+            with atomic_file(path) as fh:
+                region.save(fh, format="PNG")
         return str(path)
 
     def add_features(self, images: MentionImages, retrieved: list[list[Candidate]]) -> None:

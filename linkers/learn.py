@@ -18,6 +18,7 @@ from typing import Any, Callable
 import numpy as np
 
 from kgstore.chunks import chunked
+from kgstore.files import atomic_write
 from linkers import coref
 from linkers.candidates import Candidate
 from linkers.records import NIL, Document
@@ -168,12 +169,9 @@ def _hits(best: list[tuple[float, bool] | None], ex: Examples) -> float:
 
 
 def save(path: Path, booster: Any, fitted: dict[str, Any], protocol: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = {"features": list(ALL_FEATURES), "nil_detected": fitted["nil_detected"], "nil_given": fitted["nil_given"],
             "meta": {**fitted["meta"], **protocol}, "model": booster.model_to_string()}
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    atomic_write(path, json.dumps(data, indent=1) + "\n")
 
 
 def documents_only(docs: Iterable[Document], exclude_splits: tuple[str, ...] = ()) -> Iterator[Document]:

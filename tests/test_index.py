@@ -16,7 +16,7 @@ from index_helpers import WIKIDATA, WIKIMEL_IMAGES, cli_env, ingest_files
 from tiny_clip import OPEN_CLIP_MISSING, TINY_DIM, build_hf_clip, build_open_clip
 
 from cli.main import cli
-from indexers.index import EntityRow, Indexer, IndexOptions, entity_text, image_sources
+from indexers.index import EntityRow, Indexer, IndexOptions, row_text, image_sources
 from kgstore.config import Config
 from kgstore.entity_index import ensure_entity_collection
 from kgstore.errors import ConfigError
@@ -50,17 +50,17 @@ def _row(**kw) -> EntityRow:
 def test_entity_text_uses_label_description_and_key_attributes_only() -> None:
     row = _row(label="Douglas Adams", description="author and humorist",
                attributes={"P569": ["1952-03-11"], "P214": ["113230702"], "P570": ["2001-05-11"], "shoe_size": ["44"]})
-    assert entity_text(row) == "Douglas Adams: author and humorist. born: 1952-03-11; died: 2001-05-11; shoe size: 44"
-    assert entity_text(_row(label="X")) == "X"
-    assert entity_text(_row()) == ""
+    assert row_text(row) == "Douglas Adams: author and humorist. born: 1952-03-11; died: 2001-05-11; shoe size: 44"
+    assert row_text(_row(label="X")) == "X"
+    assert row_text(_row()) == ""
 
 
 def test_entity_text_embeds_the_attributes_the_kb_names_in_its_order() -> None:
     attributes = {"alma_mater": ["MIT"], "birth": ["1900"], "colour": ["red"], "dept": ["R&D"], "weight_kg": ["1.5"]}
-    assert entity_text(_row(label="W", attributes=attributes)) == (
+    assert row_text(_row(label="W", attributes=attributes)) == (
         "W. alma mater: MIT; birth: 1900; colour: red; dept: R&D")  # without `describe`: the first four by name
     row = _row(label="W", attributes=attributes, describe=["weight_kg", "colour", "P569"])
-    assert entity_text(row) == "W. weight kg: 1.5; colour: red"
+    assert row_text(row) == "W. weight kg: 1.5; colour: red"
 
 
 def test_describe_travels_from_a_custom_entity_through_the_graph_to_the_text(stores, tmp_path: Path) -> None:
@@ -72,7 +72,7 @@ def test_describe_travels_from_a_custom_entity_through_the_graph_to_the_text(sto
                               "attributes": {"colour": "red", "weight_kg": 1.5}}) + "\n")
     ingest_files(graph, tmp_path, kb)
     (row,) = [EntityRow.from_record(r) for r in read_entity_page(graph, "", 10)]
-    assert row.describe == ["weight_kg"] and entity_text(row) == "Widget One. weight kg: 1.5"
+    assert row.describe == ["weight_kg"] and row_text(row) == "Widget One. weight kg: 1.5"
 
 
 def test_image_sources_prefer_existing_files_and_report_missing_ones(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from kgstore.entity_text import entity_text
 from linkers.candidates import Candidate
 from linkers.clues import KINDS, build_sources, first_clue
 from linkers.llm import BudgetExhausted, CallLog, parse_choice
@@ -73,7 +74,7 @@ class I2crReranker(LLMReranker):
         return self.services.encode(texts) if self.services.encode else None
 
     def _entity_text(self, c: Candidate) -> str:
-        return f"{c.label or c.qid}. {c.payload.get('description') or ''}".strip()
+        return entity_text(c.label or c.qid, c.payload.get("description"))
 
     def _icr(self, mention: MentionInput, pick: Candidate, clue: str | None) -> float | None:
         text = " ".join(p for p in (mention.surface, mention.context, clue) if p)
