@@ -15,6 +15,7 @@ import zlib
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 NGRAM = 3
 BUCKETS = 1 << 20  # hashed n-gram space: collisions are rare at this size and harmless after rescoring
@@ -34,10 +35,14 @@ class SparseNameVector:
     values: list[float]
 
 
+@lru_cache(maxsize=1 << 16)
 def normalise(text: str) -> str:
-    """Case-folded, accent-free, punctuation-free, single-spaced form of a name ("" if nothing is left)."""
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    """Case-folded, accent-free, punctuation-free, single-spaced form of a name ("" if nothing is left).
+
+    Cached: linking a batch asks for the same surfaces and candidate names many times over."""
+    if not text.isascii():  # NFKD leaves ASCII as it is, with nothing combining
+        text = unicodedata.normalize("NFKD", text)
+        text = "".join(ch for ch in text if not unicodedata.combining(ch))
     text = text.casefold().translate(_FOLD)
     text = _APOSTROPHES.sub("", text)  # "O'Brien" -> "obrien", as people type it
     return " ".join(_NON_WORD.sub(" ", text).split())
