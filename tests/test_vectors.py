@@ -25,9 +25,9 @@ def _round_trip(store: VectorStore, name: str) -> None:
     store.upsert(name, _points(50))
     store.upsert(name, _points(50))  # same ids: idempotent
     assert store.count(name) == 50
-    hits = store.client.query_points(name, query=[1.0, 3.0, 0.5, 0.0], using="text", limit=3).points
+    hits = store.query(name, models.QueryRequest(query=[1.0, 3.0, 0.5, 0.0], using="text", limit=3))
     assert hits[0].payload["qid"] in {"Q3", "Q10", "Q17", "Q24", "Q31", "Q38", "Q45"}
-    got = store.client.retrieve(name, ids=[point_id("Q42")])
+    got = store.retrieve(name, [point_id("Q42")])
     assert got[0].payload == {"qid": "Q42"}
 
 
@@ -38,7 +38,7 @@ def test_server_mode_round_trip(graph_config) -> None:
         _round_trip(store, graph_config.collection)
         assert store.version().startswith("1.16")
     finally:
-        store.client.delete_collection(graph_config.collection)
+        store.delete_collection(graph_config.collection)
         store.close()
 
 
