@@ -128,7 +128,7 @@ def main() -> None:
         print(f"best:   bare {max(bare_rates):.1f}/s, pipeline {max(pipe_rates):.1f}/s, "
               f"ratio {max(pipe_rates) / max(bare_rates):.3f} (least disturbed by other load on the machine)")
     finally:
-        vectors.client.delete_collection(config.collection)
+        vectors.delete_collection(config.collection)
         graph.write("MATCH (e:Entity) DETACH DELETE e")
         graph.close()
         vectors.close()

@@ -95,8 +95,7 @@ def typo(text: str, rng: random.Random) -> str:
 def wait_green(vectors: VectorStore, name: str, timeout: float = 600) -> float:
     started = time.perf_counter()
     while time.perf_counter() - started < timeout:
-        info = vectors.client.get_collection(name)
-        if info.status == models.CollectionStatus.GREEN:
+        if vectors.collection_status(name) == models.CollectionStatus.GREEN.value:
             return time.perf_counter() - started
         time.sleep(0.5)
     raise SystemExit(f"collection {name} did not finish optimising in {timeout} s")
@@ -129,8 +128,7 @@ def main() -> None:
         started = time.perf_counter()
         for i in range(0, len(entities), 2000):
             batch = [point(e, popularity[e["qid"]]) for e in entities[i:i + 2000]]
-            last = i + 2000 >= len(entities)  # updates apply in order: waiting for the last waits for all
-            vectors.client.upsert(config.collection, points=batch, wait=last)
+            vectors.upsert(config.collection, batch)
         upserted = time.perf_counter() - started
         settle = wait_green(vectors, config.collection)
         count = vectors.count(config.collection)
@@ -164,7 +162,7 @@ def main() -> None:
                   f"in top {args.top_k} {top:.1%}")
         print("  (a label or alias shared by several entities can rank another first: in top-k is the fair measure)")
     finally:
-        vectors.client.delete_collection(config.collection)
+        vectors.delete_collection(config.collection)
         vectors.close()
         shutil.rmtree(home, ignore_errors=True)
 

@@ -281,8 +281,7 @@ class Indexer:
     def _index_page(self, rows: list[EntityRow], pool: ThreadPoolExecutor) -> None:
         ids = [point_id(r.qid) for r in rows]
         fields = [ENTITY_HASH, *HASH_FIELDS.values()]
-        stored = {p.id: p.payload or {} for p in self.vectors.client.retrieve(
-            self.collection, ids, with_payload=fields, with_vectors=False)}
+        stored = {p.id: p.payload for p in self.vectors.retrieve(self.collection, ids, fields)}
         plans = []
         for row, pid in zip(rows, ids, strict=True):
             old = stored.get(pid)
@@ -407,16 +406,9 @@ class Indexer:
 
     def _write(self, plans: list[_Plan]) -> None:
         """One Qdrant request per page: new points whole, existing ones by changed vectors and payload fields."""
-        operations: list[Any] = []
-        new = [models.PointStruct(id=p.pid, vector=p.vectors, payload=p.payload) for p in plans if not p.exists]
-        if new:
-            operations.append(models.UpsertOperation(upsert=models.PointsList(points=new)))
-        changed = [models.PointVectors(id=p.pid, vector=p.vectors) for p in plans if p.exists and p.vectors]
-        if changed:
-            operations.append(models.UpdateVectorsOperation(update_vectors=models.UpdateVectors(points=changed)))
-        operations += [
-            models.SetPayloadOperation(set_payload=models.SetPayload(payload=p.payload, points=[p.pid]))
-            for p in plans if p.exists and p.payload
-        ]
-        if operations:
-            self.vectors.client.batch_update_points(self.collection, update_operations=operations, wait=True)
+        self.vectors.update(
+            self.collection,
+            new=[models.PointStruct(id=p.pid, vector=p.vectors, payload=p.payload) for p in plans if not p.exists],
+            vectors={p.pid: p.vectors for p in plans if p.exists and p.vectors},
+            payloads={p.pid: p.payload for p in plans if p.exists and p.payload},
+        )

@@ -25,6 +25,7 @@ ENV_NAMES = {
     "qdrant_url": "KG_QDRANT_URL",
     "qdrant_api_key": "KG_QDRANT_API_KEY",
     "qdrant_grpc_port": "KG_QDRANT_GRPC_PORT",
+    "qdrant_prefer_grpc": "KG_QDRANT_PREFER_GRPC",
     "collection": "KG_COLLECTION",
     "text_model": "KG_TEXT_MODEL",
     "image_backend": "KG_IMAGE_BACKEND",
@@ -43,7 +44,7 @@ ENV_NAMES = {
 SECRETS = {"graph_password", "qdrant_api_key", "llm_api_key"}
 INT_FIELDS = {"qdrant_grpc_port", "text_batch_size", "llm_concurrency", "llm_retries"}
 FLOAT_FIELDS = {"llm_timeout", "graph_idle_timeout"}
-BOOL_FIELDS = {"image_allow_private"}
+BOOL_FIELDS = {"image_allow_private", "qdrant_prefer_grpc"}
 DEFAULT_HOME = Path("~/.kg")
 
 
@@ -59,6 +60,7 @@ class Config:
     qdrant_url: str | None = None  # None: Qdrant local mode under `home/qdrant`
     qdrant_api_key: str | None = field(default=None, repr=False)
     qdrant_grpc_port: int = 6334  # Qdrant's default; gRPC is preferred over HTTP for bulk upserts
+    qdrant_prefer_grpc: bool = True  # false: talk to the server over HTTP only (a proxy that passes no gRPC)
     collection: str = "kg_entities"
     text_model: str = "all-MiniLM-L6-v2"
     sources: dict[str, str] = field(default_factory=dict, repr=False, compare=False)

@@ -42,44 +42,25 @@ def ensure_entity_collection(
     vectors: VectorStore, name: str, *, text_dim: int, image_dim: int | None, recreate: bool = False
 ) -> None:
     """Create the collection (dropping it first with `recreate`), or check an existing one fits the models."""
-    client = vectors.client
-    if recreate and client.collection_exists(name):
-        client.delete_collection(name)
-    if not client.collection_exists(name):
-        dense = {TEXT: text_dim, **({IMAGE: image_dim} if image_dim else {})}
-        client.create_collection(
-            name,
-            vectors_config={k: models.VectorParams(size=v, distance=models.Distance.COSINE) for k, v in dense.items()},
-            sparse_vectors_config={NAMES: models.SparseVectorParams(modifier=models.Modifier.IDF)},
-        )
-        if not vectors.local:  # local mode has no payload indexes (and needs none at its scale)
-            for field, schema in PAYLOAD_INDEXES.items():
-                client.create_payload_index(name, field, field_schema=schema, wait=True)
+    if recreate and vectors.collection_exists(name):
+        vectors.delete_collection(name)
+    dense = {TEXT: text_dim, **({IMAGE: image_dim} if image_dim else {})}
+    if vectors.ensure_collection(name, dense, [NAMES], sparse_idf=True, payload_indexes=PAYLOAD_INDEXES):
         return
     existing = dense_sizes(vectors, name)
     check_vector(name, existing, TEXT, text_dim)
     if image_dim:
         check_vector(name, existing, IMAGE, image_dim)
-    ensure_payload_indexes(vectors, name)
-
-
-def ensure_payload_indexes(vectors: VectorStore, name: str) -> None:
-    """Add the payload indexes a collection made by an older kg lacks (Qdrant builds them over stored points)."""
-    if vectors.local:
-        return
-    have = vectors.client.get_collection(name).payload_schema or {}
-    for field, schema in PAYLOAD_INDEXES.items():
-        if field not in have:
-            vectors.client.create_payload_index(name, field, field_schema=schema, wait=True)
+    vectors.ensure_payload_indexes(name, PAYLOAD_INDEXES)  # a collection made by an older kg may lack some
 
 
 def dense_sizes(vectors: VectorStore, name: str) -> dict[str, int]:
     """Named dense vectors of a collection and their sizes."""
-    params = vectors.client.get_collection(name).config.params.vectors
-    if not isinstance(params, dict):  # an unnamed-vector collection was not made by kg
+    sizes = vectors.dense_sizes(name)
+    if sizes is None:  # an unnamed-vector collection was not made by kg
         raise ConfigError(f"collection {name!r} was not created by `kg index` (it has one unnamed vector); "
                           "set KG_COLLECTION to another name")
-    return {k: v.size for k, v in params.items()}
+    return sizes
 
 
 def check_vector(collection: str, existing: dict[str, int], vector: str, dim: int) -> None:

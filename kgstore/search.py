@@ -15,9 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from qdrant_client import grpc as qgrpc
 from qdrant_client import models
-from qdrant_client.conversions.conversion import RestToGrpc
 from rapidfuzz import fuzz
 
 from kgstore import names as name_index
@@ -27,6 +25,7 @@ from kgstore.entity_index import HIT_FIELDS, IMAGE, LABEL_FIELD, NAMES, NAMES_FI
 from kgstore.errors import ConfigError
 from kgstore.images import ImageLoader
 from kgstore.model import point_id
+from kgstore.vector_backends import ScoredRow
 from kgstore.vectors import VectorStore
 
 if TYPE_CHECKING:
@@ -37,7 +36,6 @@ MIN_FUZZY_CANDIDATES = 30  # decoding candidates' payloads is most of a lookup's
 RESCORE_FIELDS = [NAMES_FIELD, "popularity"]
 SURNAME_LIMIT = 200  # labels containing the word that are read; those ending with it are kept
 SHORT_NAME = 3  # names this short (abbreviations) must match whole
-GRPC_TIMEOUT = 60  # seconds, as the client's own timeout (kgstore.vectors)
 
 
 @dataclass
@@ -64,7 +62,6 @@ class Searcher:
         self._image_loader = image_loader or ImageLoader(config.home / "cache" / "images",
                                                          allow_private=config.image_allow_private)
         self._dense_sizes: dict[str, int] | None = None  # looked up once: a check per query would double latency
-        self._grpc = None if vectors.local else getattr(vectors.client, "grpc_points", None)
 
     @property
     def text_encoder(self) -> TextEncoder:
@@ -86,7 +83,7 @@ class Searcher:
 
     def _check_collection(self, vector: str | None = None) -> None:
         if self._dense_sizes is None:
-            if not self.vectors.client.collection_exists(self.collection):
+            if not self.vectors.collection_exists(self.collection):
                 raise ConfigError(
                     f"collection {self.collection!r} does not exist in {self.vectors.location}; run `kg index` first")
             self._dense_sizes = dense_sizes(self.vectors, self.collection)
@@ -257,48 +254,24 @@ class Searcher:
             return LazyVectors(lambda: self.vectors_of(qids, using))
         if not qids:
             return {}
-        points = self.vectors.client.retrieve(self.collection, ids=[point_id(q) for q in qids], with_vectors=[using],
-                                              with_payload=["qid"])
         out = {}
-        for p in points:
-            vec = p.vector.get(using) if isinstance(p.vector, dict) else None
+        for p in self.vectors.retrieve(self.collection, [point_id(q) for q in qids], ["qid"], [using]):
+            vec = p.vectors.get(using)
             if vec is not None and p.payload:
                 out[p.payload["qid"]] = vec
         return out
 
-    # Server mode talks gRPC straight to Qdrant for the batched calls the linkers make: qdrant-client's own path
-    # deep-copies every request and converts every payload value through protobuf's JSON layer, which cost more
-    # than the server's work. Requests are still built as qdrant-client models (and converted by its RestToGrpc);
-    # local mode, and any client without gRPC, takes qdrant-client's path. Both give (id, score, payload) rows.
-
-    def _query_batch(self, requests: list[models.QueryRequest]) -> list[list[tuple[Any, float, dict[str, Any]]]]:
-        if self._grpc is None:
-            return [[(p.id, float(p.score), p.payload or {}) for p in r.points]
-                    for r in self.vectors.client.query_batch_points(self.collection, requests=requests)]
-        response = self._grpc.QueryBatch(qgrpc.QueryBatchPoints(
-            collection_name=self.collection,
-            query_points=[RestToGrpc.convert_query_request(r, self.collection) for r in requests],
-        ), timeout=GRPC_TIMEOUT)
-        return [[(_grpc_id(p.id), p.score, _grpc_payload(p.payload)) for p in r.result] for r in response.result]
+    def _query_batch(self, requests: list[models.QueryRequest]) -> list[list[ScoredRow]]:
+        return self.vectors.query_batch(self.collection, requests)
 
     def _payloads(self, ids: list[Any], fields: list[str]) -> dict[Any, dict[str, Any]]:
-        if self._grpc is None:
-            return {p.id: p.payload or {} for p in self.vectors.client.retrieve(
-                self.collection, ids, with_payload=fields, with_vectors=False)}
-        response = self._grpc.Get(qgrpc.GetPoints(
-            collection_name=self.collection,
-            ids=[qgrpc.PointId(num=i) if isinstance(i, int) else qgrpc.PointId(uuid=str(i)) for i in ids],
-            with_payload=qgrpc.WithPayloadSelector(include=qgrpc.PayloadIncludeSelector(fields=fields)),
-            with_vectors=qgrpc.WithVectorsSelector(enable=False),
-        ), timeout=GRPC_TIMEOUT)
-        return {_grpc_id(p.id): _grpc_payload(p.payload) for p in response.result}
+        return {p.id: p.payload for p in self.vectors.retrieve(self.collection, ids, fields)}
 
     def _dense(self, using: str, vector: list[float], top_k: int, match: str) -> list[Hit]:
         self._check_collection(using)
-        result = self.vectors.client.query_points(
-            self.collection, query=vector, using=using, limit=top_k, with_payload=HIT_FIELDS
-        )
-        return [_hit(p, float(p.score), match) for p in result.points]
+        rows = self.vectors.query(self.collection, models.QueryRequest(query=vector, using=using, limit=top_k,
+                                                                         with_payload=HIT_FIELDS))
+        return [_hit_from(pid, payload, score, match) for pid, score, payload in rows]
 
 
 def _ends_with(label_form: str, word: str) -> bool:
@@ -337,32 +310,9 @@ class LazyVectors(Mapping):
         return len(self._loaded())
 
 
-def _grpc_id(pid: qgrpc.PointId) -> Any:
-    return pid.num if pid.WhichOneof("point_id_options") == "num" else pid.uuid
-
-
-def _grpc_value(value: qgrpc.Value) -> Any:
-    kind = value.WhichOneof("kind")
-    if kind == "list_value":
-        return [_grpc_value(v) for v in value.list_value.values]
-    if kind == "struct_value":
-        return {k: _grpc_value(v) for k, v in value.struct_value.fields.items()}
-    if kind is None or kind == "null_value":
-        return None
-    return getattr(value, kind)  # string_value, integer_value, double_value, bool_value
-
-
-def _grpc_payload(payload: Any) -> dict[str, Any]:
-    return {k: _grpc_value(v) for k, v in payload.items()}
-
-
 def _vector_key(vector: Any) -> bytes:
     """Equal vectors, equal keys (float32 bytes)."""
     return np.asarray(vector, dtype=np.float32).tobytes()
-
-
-def _hit(point: models.ScoredPoint, score: float, match: str) -> Hit:
-    return _hit_from(point.id, point.payload or {}, score, match)
 
 
 def _hit_from(pid: Any, payload: dict[str, Any], score: float, match: str) -> Hit:

@@ -1,103 +1,119 @@
-"""The vector store: one implementation over `qdrant-client`, server mode or local mode behind the same API.
+"""The vector store: the one API kg uses for vectors, in front of local mode, a Qdrant server over HTTP or gRPC.
 
 Server mode (KG_QDRANT_URL, gRPC preferred) is the home of any real KB; local mode (a path under KG_HOME) keeps
-small KBs working with nothing to install, and warns once when a collection outgrows it.
+small KBs working with nothing to install, and warns once when a collection outgrows it. The backends
+(`kgstore.vector_backends`) say how each request travels; what kg does with them (create a collection once,
+add missing payload indexes, warn in local mode) is decided here, once for all three.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Sequence
-from urllib.parse import urlparse
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from qdrant_client import QdrantClient, models
+from qdrant_client import models
 
-from kgstore.config import Config, redact_url
-from kgstore.errors import VectorStoreError
+from kgstore.config import Config
+from kgstore.vector_backends import Fields, PointId, ScoredRow, StoredRow, VectorBackend, open_backend
 
 log = logging.getLogger(__name__)
 LOCAL_MODE_LIMIT = 20_000
 
 
 class VectorStore:
-    def __init__(self, client: QdrantClient, *, local: bool, location: str):
-        self.client = client
-        self.local = local
-        self.location = location
+    def __init__(self, backend: VectorBackend):
+        self.backend = backend
         self._warned: set[str] = set()
 
     @classmethod
     def from_config(cls, config: Config) -> "VectorStore":
-        if config.qdrant_url:
-            shown = redact_url(config.qdrant_url)
-            parsed = urlparse(config.qdrant_url)
-            if parsed.scheme not in ("http", "https") or not parsed.hostname:
-                raise VectorStoreError(f"KG_QDRANT_URL {shown!r} is not an http(s) URL")
-            grpc_port = config.qdrant_grpc_port
-            client = QdrantClient(
-                url=config.qdrant_url, api_key=config.qdrant_api_key, prefer_grpc=True, grpc_port=grpc_port, timeout=60
-            )
-            store = cls(client, local=False, location=shown)
-            try:
-                client.get_collections()
-            except Exception as exc:  # grpc and http raise unrelated types
-                raise VectorStoreError(
-                    f"cannot reach Qdrant at {shown} (gRPC port {grpc_port}): {exc.__class__.__name__}; "
-                    "is the server running? Unset KG_QDRANT_URL to use local mode"
-                ) from exc
-            return store
-        path = config.home / "qdrant"
-        path.mkdir(parents=True, exist_ok=True)
-        try:
-            client = QdrantClient(path=str(path))
-        except RuntimeError as exc:  # portalocker: another process holds the local store
-            raise VectorStoreError(
-                f"the local vector store {path} is in use by another kg process; wait for it, or use a Qdrant "
-                "server (KG_QDRANT_URL) for concurrent jobs"
-            ) from exc
-        return cls(client, local=True, location=str(path))
+        return cls(open_backend(config))
+
+    @property
+    def local(self) -> bool:
+        return self.backend.local
+
+    @property
+    def location(self) -> str:
+        return self.backend.location
 
     def close(self) -> None:
-        self.client.close()
+        self.backend.close()
 
     def version(self) -> str:
-        if self.local:
-            return "local mode"
-        try:
-            return str(self.client.info().version)
-        except Exception:  # noqa: BLE001 - version is informational only
-            return "unknown"
-
-    def ensure_collection(
-        self, name: str, dense: dict[str, int], sparse: Sequence[str] = (), payload_indexes: dict[str, Any] | None = None
-    ) -> None:
-        """Create the collection with named dense (cosine) and sparse vectors if it does not exist yet."""
-        if self.client.collection_exists(name):
-            return
-        self.client.create_collection(
-            name,
-            vectors_config={k: models.VectorParams(size=v, distance=models.Distance.COSINE) for k, v in dense.items()},
-            sparse_vectors_config={k: models.SparseVectorParams() for k in sparse} or None,
-        )
-        if not self.local:
-            for field, schema in (payload_indexes or {}).items():
-                self.client.create_payload_index(name, field, field_schema=schema)
-
-    def upsert(self, name: str, points: list[models.PointStruct]) -> None:
-        self.client.upsert(name, points=points, wait=True)
-        if self.local and name not in self._warned:
-            n = self.count(name)
-            if n > LOCAL_MODE_LIMIT:
-                self._warned.add(name)
-                log.warning(
-                    "collection %s holds %d points in Qdrant local mode, which is slow past ~%d: run a Qdrant server "
-                    "and set KG_QDRANT_URL", name, n, LOCAL_MODE_LIMIT,
-                )
-
-    def count(self, name: str) -> int:
-        if not self.client.collection_exists(name):
-            return 0
-        return self.client.count(name, exact=True).count
+        return self.backend.version()
 
     def collections(self) -> list[str]:
-        return [c.name for c in self.client.get_collections().collections]
+        return self.backend.collections()
+
+    def collection_exists(self, name: str) -> bool:
+        return self.backend.collection_exists(name)
+
+    def ensure_collection(self, name: str, dense: Mapping[str, int], sparse: Sequence[str] = (), *,
+                          sparse_idf: bool = False, payload_indexes: Mapping[str, Any] | None = None) -> bool:
+        """Create the collection with named dense (cosine) and sparse vectors and its payload indexes if it does
+        not exist yet; True if it was created."""
+        if self.backend.collection_exists(name):
+            return False
+        self.backend.create_collection(name, dense, sparse, sparse_idf)
+        for field, schema in (payload_indexes or {}).items():
+            self.backend.create_payload_index(name, field, schema)
+        return True
+
+    def ensure_payload_indexes(self, name: str, payload_indexes: Mapping[str, Any]) -> None:
+        """Add the payload indexes a collection lacks (Qdrant builds them over the stored points)."""
+        have = self.backend.payload_indexes(name)
+        for field, schema in payload_indexes.items():
+            if field not in have:
+                self.backend.create_payload_index(name, field, schema)
+
+    def delete_collection(self, name: str) -> None:
+        self.backend.delete_collection(name)
+
+    def collection_status(self, name: str) -> str:
+        return self.backend.collection_status(name)
+
+    def dense_sizes(self, name: str) -> dict[str, int] | None:
+        """Named dense vectors of a collection and their sizes; None if it has one unnamed vector."""
+        return self.backend.dense_sizes(name)
+
+    def upsert(self, name: str, points: Sequence[models.PointStruct]) -> None:
+        self.backend.upsert(name, points)
+        self._warn_if_large(name)
+
+    def update(self, name: str, new: Sequence[models.PointStruct] = (),
+               vectors: Mapping[PointId, dict[str, Any]] | None = None,
+               payloads: Mapping[PointId, dict[str, Any]] | None = None) -> None:
+        """One request: `new` points whole, and named vectors and payload fields of existing points replaced."""
+        if not (new or vectors or payloads):
+            return
+        self.backend.update(name, new, vectors or {}, payloads or {})
+        if new:
+            self._warn_if_large(name)
+
+    def retrieve(self, name: str, ids: Sequence[PointId], payload: Fields = True,
+                 vectors: Fields = False) -> list[StoredRow]:
+        return self.backend.retrieve(name, ids, payload, vectors) if ids else []
+
+    def query_batch(self, name: str, requests: Sequence[models.QueryRequest]) -> list[list[ScoredRow]]:
+        return self.backend.query_batch(name, requests) if requests else []
+
+    def query(self, name: str, request: models.QueryRequest) -> list[ScoredRow]:
+        return self.backend.query_batch(name, [request])[0]
+
+    def count(self, name: str) -> int:
+        if not self.backend.collection_exists(name):
+            return 0
+        return self.backend.count(name)
+
+    def _warn_if_large(self, name: str) -> None:
+        if not self.local or name in self._warned:
+            return
+        n = self.count(name)
+        if n > LOCAL_MODE_LIMIT:
+            self._warned.add(name)
+            log.warning(
+                "collection %s holds %d points in Qdrant local mode, which is slow past ~%d: run a Qdrant server "
+                "and set KG_QDRANT_URL", name, n, LOCAL_MODE_LIMIT,
+            )

@@ -18,6 +18,7 @@ from tiny_clip import OPEN_CLIP_MISSING, TINY_DIM, build_hf_clip, build_open_cli
 from cli.main import cli
 from indexers.index import EntityRow, Indexer, IndexOptions, row_text, image_sources
 from kgstore.config import Config
+from kgstore.entities import read_entity_page
 from kgstore.entity_index import ensure_entity_collection
 from kgstore.errors import ConfigError
 from kgstore.graph import GraphStore
@@ -33,7 +34,7 @@ FIXTURE_ENTITIES = 101  # wd_Q42.json + the 100 items of sample_wikidata_items.j
 def stores(graph_config: Config, clean_graph):
     graph, vectors = GraphStore.from_config(graph_config), VectorStore.from_config(graph_config)
     yield graph, vectors
-    vectors.client.delete_collection(graph_config.collection)
+    vectors.delete_collection(graph_config.collection)
     graph.close()
     vectors.close()
 
@@ -167,7 +168,7 @@ def test_index_is_incremental_and_reencodes_only_what_changed(graph_config: Conf
     ingest_files(graph, tmp_path, changed)
     third = Indexer(graph_config, graph, vectors).run()
     assert third.indexes["text"].encoded == 1 and third.indexes["names"].encoded == 0
-    point = vectors.client.retrieve(graph_config.collection, [point_id("Q42")], with_payload=True)[0]
+    point = vectors.retrieve(graph_config.collection, [point_id("Q42")])[0]
     assert point.payload["description"] == "English writer of The Hitchhiker's Guide to the Galaxy"
     assert point.payload["names"] == ["douglas adams", "douglas noel adams", "douglas n adams"]
     assert point.payload["popularity"] == 107 and point.payload["types"] == []
@@ -179,12 +180,14 @@ def test_index_limit_and_single_index(graph_config: Config, stores, tmp_path: Pa
     summary = Indexer(graph_config, graph, vectors, IndexOptions(indexes=("names",), explicit=True, limit=30,
                                                                  page_size=25)).run()
     assert summary.entities == 30 and list(summary.indexes) == ["names"] and summary.indexes["names"].encoded == 30
-    points, _ = vectors.client.scroll(graph_config.collection, limit=100, with_vectors=True)
-    assert len(points) == 30 and all(set(p.vector) == {"names"} for p in points)
+    ids = [point_id(e["qid"]) for e in read_entity_page(graph, "", 1000)]
+    points = vectors.retrieve(graph_config.collection, ids, vectors=True)
+    assert vectors.count(graph_config.collection) == 30 and len(points) == 30
+    assert all(set(p.vectors) == {"names"} for p in points)
     # a later text run fills the other vector of the same points
     Indexer(graph_config, graph, vectors, IndexOptions(indexes=("text",), explicit=True, limit=30)).run()
-    points, _ = vectors.client.scroll(graph_config.collection, limit=100, with_vectors=True)
-    assert all(set(p.vector) == {"names", "text"} for p in points)
+    points = vectors.retrieve(graph_config.collection, ids, vectors=True)
+    assert len(points) == 30 and all(set(p.vectors) == {"names", "text"} for p in points)
 
 
 def test_cli_index_json_and_images_without_model(graph_config: Config, stores, tmp_path: Path) -> None:
@@ -255,5 +258,5 @@ def test_image_index_from_wikimel_images_skips_broken_file(backend: str, graph_c
     hits = searcher.by_image(images[7], top_k=3)
     assert hits[0].qid == f"mel:{images[7].stem}" and hits[0].score > 0.999 and hits[0].match == "image"
     assert len(searcher.by_image_text("a photo of a person", top_k=5)) == 5
-    point = vectors.client.retrieve(config.collection, [point_id("mel:broken")], with_payload=True)[0]
+    point = vectors.retrieve(config.collection, [point_id("mel:broken")])[0]
     assert point.payload["image_skip"].startswith("not a readable image")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from kgstore.config import Config, load_config
 from kgstore.errors import ConfigError
 from kgstore.graph import GraphStore
 from kgstore.search import Searcher
+from kgstore.vector_backends import GrpcBackend, HttpBackend
 from kgstore.vectors import VectorStore
 
 
@@ -36,7 +38,7 @@ def indexed(servers, graph_driver, tmp_path_factory) -> Config:
         vectors = VectorStore.from_config(config)
         Indexer(config, graph, vectors).run()
     yield config
-    vectors.client.delete_collection(config.collection)
+    vectors.delete_collection(config.collection)
     vectors.close()
 
 
@@ -123,11 +125,12 @@ def test_exact_only_names_skip_the_fuzzy_lookup(searcher: Searcher) -> None:
     assert _rows(mixed) == _rows(wide[:1]) * 2
 
 
-def test_grpc_fast_path_answers_as_qdrant_client(searcher: Searcher) -> None:
-    """Server mode sends the linkers' batches straight over gRPC; qdrant-client's own path must agree exactly."""
-    plain = Searcher(searcher.config, searcher.vectors, text_encoder=searcher.text_encoder)
-    plain._grpc = None
-    assert searcher._grpc is not None
+def test_grpc_fast_path_answers_as_http(searcher: Searcher) -> None:
+    """Server mode sends the linkers' batches straight over gRPC; qdrant-client's HTTP path must agree exactly."""
+    assert isinstance(searcher.vectors.backend, GrpcBackend)
+    http = VectorStore.from_config(replace(searcher.config, qdrant_prefer_grpc=False))
+    assert isinstance(http.backend, HttpBackend)
+    plain = Searcher(searcher.config, http, text_encoder=searcher.text_encoder)
     names = ["Douglas Adams", "Duglas Adams", "Kaliningrad", "douglas adams", "?!", "Q42 nothing like it"]
     for fields in (None, ["qid", "label", "names", "popularity"]):
         assert _rows(searcher.by_name_many(names, 5, fields)) == _rows(plain.by_name_many(names, 5, fields))
@@ -138,7 +141,14 @@ def test_grpc_fast_path_answers_as_qdrant_client(searcher: Searcher) -> None:
     dense = searcher.by_vector_many("text", vectors, 3, "text")
     assert _rows(dense) == _rows(plain.by_vector_many("text", vectors, 3, "text"))
     qids = [["Q42", "Q1049", "Q999999999"], ["Q1049"]]
-    assert searcher.similarities_many("text", vectors, qids) == plain.similarities_many("text", vectors, qids)
+    # gRPC carries floats as float32, JSON prints them shortest: equal to float32 precision
+    fast, slow = searcher.similarities_many("text", vectors, qids), plain.similarities_many("text", vectors, qids)
+    assert [sorted(d) for d in fast] == [sorted(d) for d in slow] == [["Q1049", "Q42"], ["Q1049"]]
+    assert all(a == pytest.approx(b, rel=1e-6) for a, b in zip(fast, slow))
+    fast_vectors, slow_vectors = (s.vectors_of(["Q42", "Q1049"], "text") for s in (searcher, plain))
+    assert sorted(fast_vectors) == sorted(slow_vectors) == ["Q1049", "Q42"]
+    assert all(np.allclose(fast_vectors[q], slow_vectors[q], rtol=1e-6) for q in fast_vectors)
+    http.close()
 
 
 def test_similarities_are_cosines_with_stored_vectors_and_equal_vectors_are_asked_once(searcher: Searcher) -> None:

@@ -9,6 +9,7 @@ from kgstore import vectors as vectors_mod
 from kgstore.config import load_config
 from kgstore.errors import VectorStoreError
 from kgstore.model import point_id
+from kgstore.vector_backends import HttpBackend
 from kgstore.vectors import VectorStore
 
 
@@ -25,9 +26,9 @@ def _round_trip(store: VectorStore, name: str) -> None:
     store.upsert(name, _points(50))
     store.upsert(name, _points(50))  # same ids: idempotent
     assert store.count(name) == 50
-    hits = store.client.query_points(name, query=[1.0, 3.0, 0.5, 0.0], using="text", limit=3).points
+    hits = store.query(name, models.QueryRequest(query=[1.0, 3.0, 0.5, 0.0], using="text", limit=3, with_payload=True))
     assert hits[0].payload["qid"] in {"Q3", "Q10", "Q17", "Q24", "Q31", "Q38", "Q45"}
-    got = store.client.retrieve(name, ids=[point_id("Q42")])
+    got = store.retrieve(name, [point_id("Q42")])
     assert got[0].payload == {"qid": "Q42"}
 
 
@@ -38,7 +39,7 @@ def test_server_mode_round_trip(graph_config) -> None:
         _round_trip(store, graph_config.collection)
         assert store.version().startswith("1.16")
     finally:
-        store.client.delete_collection(graph_config.collection)
+        store.delete_collection(graph_config.collection)
         store.close()
 
 
@@ -66,3 +67,19 @@ def test_unreachable_qdrant_is_a_clear_error(tmp_path) -> None:
     cfg = load_config({"home": tmp_path, "qdrant_url": "http://127.0.0.1:9"}, env={})
     with pytest.raises(VectorStoreError, match="cannot reach Qdrant at http://127.0.0.1:9"):
         VectorStore.from_config(cfg)
+
+
+def test_server_mode_over_http_when_grpc_is_not_preferred(graph_config, tmp_path) -> None:
+    """KG_QDRANT_PREFER_GRPC=false reaches the server over HTTP alone (a wrong gRPC port does not matter then)."""
+    cfg = load_config({"home": tmp_path}, env={"KG_QDRANT_URL": graph_config.qdrant_url, "KG_QDRANT_GRPC_PORT": "9",
+                                               "KG_QDRANT_PREFER_GRPC": "false"})
+    store = VectorStore.from_config(cfg)
+    assert isinstance(store.backend, HttpBackend)
+    try:
+        _round_trip(store, graph_config.collection)
+    finally:
+        store.delete_collection(graph_config.collection)
+        store.close()
+    with pytest.raises(VectorStoreError, match=r"cannot reach Qdrant at http://127.0.0.1:9 \(HTTP\)"):
+        VectorStore.from_config(load_config({"home": tmp_path, "qdrant_url": "http://127.0.0.1:9",
+                                             "qdrant_prefer_grpc": False}, env={}))

@@ -1,0 +1,17 @@
+"""A Qdrant server over its REST API (KG_QDRANT_PREFER_GRPC=false, or where the gRPC port is closed)."""
+
+from __future__ import annotations
+
+from qdrant_client import QdrantClient
+
+from kgstore.config import Config
+from kgstore.vector_backends.client import ClientBackend
+
+TIMEOUT = 60  # seconds per request: a large upsert or payload index build takes a while
+
+
+class HttpBackend(ClientBackend):
+    @classmethod
+    def open(cls, config: Config, location: str) -> "HttpBackend":
+        client = QdrantClient(url=config.qdrant_url, api_key=config.qdrant_api_key, prefer_grpc=False, timeout=TIMEOUT)
+        return cls(client, location)

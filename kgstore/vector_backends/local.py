@@ -1,0 +1,41 @@
+"""Local mode: qdrant-client keeps the collections in files under KG_HOME, so small KBs need no server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from qdrant_client import QdrantClient
+
+from kgstore.errors import VectorStoreError
+from kgstore.vector_backends.client import ClientBackend
+
+
+class LocalBackend(ClientBackend):
+    """Local mode has no payload indexes (nor needs them at its scale), and one process at a time."""
+
+    local = True
+
+    @classmethod
+    def open(cls, path: Path) -> "LocalBackend":
+        path.mkdir(parents=True, exist_ok=True)
+        try:
+            client = QdrantClient(path=str(path))
+        except RuntimeError as exc:  # portalocker: another process holds the local store
+            raise VectorStoreError(
+                f"the local vector store {path} is in use by another kg process; wait for it, or use a Qdrant "
+                "server (KG_QDRANT_URL) for concurrent jobs"
+            ) from exc
+        return cls(client, str(path))
+
+    def version(self) -> str:
+        return "local mode"
+
+    def collection_status(self, name: str) -> str:
+        return "green"  # writes are searchable at once; there is no optimiser to wait for
+
+    def payload_indexes(self, name: str) -> set[str]:
+        return set()
+
+    def create_payload_index(self, name: str, field: str, schema: Any) -> None:
+        """Nothing: local mode scans every point for a filter anyway."""
