@@ -46,7 +46,8 @@ def cli(ctx: click.Context, home: str | None, graph_uri: str | None, qdrant_url:
         level=[logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)],
         format="%(levelname)s %(name)s: %(message)s",
     )
-    config = load_config({"home": home, "graph_uri": graph_uri, "qdrant_url": qdrant_url, "collection": collection})
+    config = load_config({"home": home, "graph.uri": graph_uri, "qdrant.url": qdrant_url,
+                          "qdrant.collection": collection})
     app = AppContext(config)
     ctx.obj = app
     ctx.call_on_close(app.close)

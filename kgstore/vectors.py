@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 
 from qdrant_client import QdrantClient, models
 
-from kgstore.config import Config, redact_url
+from kgstore.config import Config, redact_url, reveal
 from kgstore.errors import VectorStoreError
 
 log = logging.getLogger(__name__)
@@ -28,14 +28,15 @@ class VectorStore:
 
     @classmethod
     def from_config(cls, config: Config) -> "VectorStore":
-        if config.qdrant_url:
-            shown = redact_url(config.qdrant_url)
-            parsed = urlparse(config.qdrant_url)
+        if config.qdrant.url:
+            shown = redact_url(config.qdrant.url)
+            parsed = urlparse(config.qdrant.url)
             if parsed.scheme not in ("http", "https") or not parsed.hostname:
                 raise VectorStoreError(f"KG_QDRANT_URL {shown!r} is not an http(s) URL")
-            grpc_port = config.qdrant_grpc_port
+            grpc_port = config.qdrant.grpc_port
             client = QdrantClient(
-                url=config.qdrant_url, api_key=config.qdrant_api_key, prefer_grpc=True, grpc_port=grpc_port, timeout=60
+                url=config.qdrant.url, api_key=reveal(config.qdrant.api_key), prefer_grpc=True, grpc_port=grpc_port,
+                timeout=60
             )
             store = cls(client, local=False, location=shown)
             try:

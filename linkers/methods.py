@@ -42,7 +42,7 @@ def build_reranker(config: Config, method: str, weights: Path | None = None, *, 
     llm_settings = LLMSettings.from_config(config)
     if not llm_settings.configured:
         raise ConfigError(f"--method {method} needs an LLM: set KG_LLM_BASE_URL (an OpenAI-compatible API, e.g. "
-                          "http://127.0.0.1:8080/v1) and KG_LLM_MODEL, or llm_base_url/llm_model in kg.toml")
+                          "http://127.0.0.1:8080/v1) and KG_LLM_MODEL, or [llm] base_url/model in kg.toml")
     services = MethodServices(
         client=LLMClient(llm_settings),
         encode=encoder.encode if encoder is not None else None,

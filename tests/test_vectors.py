@@ -35,10 +35,10 @@ def test_server_mode_round_trip(graph_config) -> None:
     store = VectorStore.from_config(graph_config)
     assert not store.local
     try:
-        _round_trip(store, graph_config.collection)
+        _round_trip(store, graph_config.qdrant.collection)
         assert store.version().startswith("1.16")
     finally:
-        store.client.delete_collection(graph_config.collection)
+        store.client.delete_collection(graph_config.qdrant.collection)
         store.close()
 
 
