@@ -179,9 +179,13 @@ class Config:
 
     def public(self) -> dict[str, Any]:
         """Settings safe to print: secrets only say whether they are set, URLs lose their user:password part."""
-        out: dict[str, Any] = {"home": str(self.home)}
-        for spec in specs():
-            out.setdefault(spec.section, {})[spec.name] = shown(getattr(getattr(self, spec.section), spec.name))
+        out: dict[str, Any] = {}
+        for setting in describe(self):
+            section, _, name = setting.key.partition(".")
+            if name:
+                out.setdefault(section, {})[name] = setting.value
+            else:
+                out[section] = setting.value
         return out
 
 
@@ -214,6 +218,29 @@ def specs() -> list[SettingSpec]:
             kinds = [k for k in typing.get_args(hints[f.name]) if k is not type(None)] or [hints[f.name]]
             out.append(SettingSpec(section, f.name, f.metadata["env"], f.metadata["help"], kinds[0],
                                    f.metadata["legacy"]))
+    return out
+
+
+@dataclass(frozen=True)
+class ResolvedSetting:
+    """One setting as `kg config` shows it: its value safe to print (`shown`) and where the value came from."""
+
+    key: str  # "home" or "section.name"
+    value: Any
+    source: str  # "flag", "env KG_...", "kg.toml" or "default"
+    env: str
+    help: str
+    secret: bool = False
+
+
+def describe(config: Config) -> list[ResolvedSetting]:
+    """Every setting of `config` in declaration order, printable: no secret values, no URL credentials."""
+    out = [ResolvedSetting("home", str(config.home), config.sources.get("home", "default"), "KG_HOME",
+                           "the data directory: the embedded servers, caches and kg.toml")]
+    for spec in specs():
+        value = getattr(getattr(config, spec.section), spec.name)
+        out.append(ResolvedSetting(spec.key, shown(value), config.sources.get(spec.key, "default"), spec.env,
+                                   spec.help, secret=spec.kind is Secret))
     return out
 
 

@@ -115,3 +115,32 @@ def test_bad_toml_and_unknown_keys_are_clear_errors(tmp_path: Path) -> None:
     (tmp_path / "kg.toml").write_text('[llm]\nmodle = "x"\n')
     with pytest.raises(ConfigError, match=r"unknown setting\(s\) \[llm\] modle; known: .*\[llm\] model"):
         load_config({"home": tmp_path}, env={})
+
+
+def test_kg_config_shows_every_setting_and_source_never_a_secret(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from cli.main import cli
+
+    (tmp_path / "kg.toml").write_text('[models]\ntext = "toml-model"\n')
+    env = {"KG_HOME": str(tmp_path), "KG_GRAPH_PASSWORD": SENTINEL, "KG_LLM_API_KEY": SENTINEL + "l",
+           "KG_QDRANT_URL": f"http://admin:{SENTINEL}@qdrant:6333", "KG_MEL_DATA": str(tmp_path / "mel")}
+    runner = CliRunner()
+    text = runner.invoke(cli, ["--collection", "flagged", "config"], env=env)
+    assert text.exit_code == 0, text.output
+    assert SENTINEL not in text.output
+    lines = {line.split()[0]: line.split() for line in text.output.splitlines() if line.strip()}
+    assert lines["password"][1:] == ["set", "env", "KG_GRAPH_PASSWORD", "KG_GRAPH_PASSWORD"]
+    assert lines["collection"][1:3] == ["flagged", "flag"] and lines["text"][1:3] == ["toml-model", "kg.toml"]
+    assert lines["url"][1] == "http://qdrant:6333" and lines["mel"][1] == str(tmp_path / "mel")
+    assert lines["uri"][1:3] == ["(unset)", "default"]
+    assert [line for line in text.output.splitlines() if line.startswith("[")] == \
+        ["[graph]", "[qdrant]", "[llm]", "[models]", "[data]"]
+
+    as_json = runner.invoke(cli, ["config", "--json"], env=env)
+    assert as_json.exit_code == 0 and SENTINEL not in as_json.output
+    data = json.loads(as_json.stdout)
+    assert data["graph"]["password"] == {"value": "set", "source": "env KG_GRAPH_PASSWORD", "env": "KG_GRAPH_PASSWORD"}
+    assert data["qdrant"]["api_key"]["value"] is None and data["models"]["text"]["source"] == "kg.toml"
+    assert data["home"]["value"] == str(tmp_path.resolve()) and data["models"]["cache_dir"]["env"] == "KG_MODEL_CACHE"
+    assert "> environment variable" in runner.invoke(cli, ["config", "--help"]).output
