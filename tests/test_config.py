@@ -144,3 +144,33 @@ def test_kg_config_shows_every_setting_and_source_never_a_secret(tmp_path: Path)
     assert data["qdrant"]["api_key"]["value"] is None and data["models"]["text"]["source"] == "kg.toml"
     assert data["home"]["value"] == str(tmp_path.resolve()) and data["models"]["cache_dir"]["env"] == "KG_MODEL_CACHE"
     assert "> environment variable" in runner.invoke(cli, ["config", "--help"]).output
+
+
+@pytest.mark.parametrize("toml, message", [
+    ("[i2cr]\nalpah = 0.6\n", "unknown i2cr setting(s) alpah in [i2cr]; known: alpha, beta,"),
+    ("[i2cr]\nalpha = \"high\"\n", "[i2cr] alpha must be a number, got 'high'"),
+    ("[thinklinker]\nrounds = 2.5\n", "[thinklinker] rounds must be a whole number, got 2.5"),
+    ("[kar]\nk = true\n", "[kar] k must be a whole number, got True"),
+    ("[features]\nweight = 1\n", "unknown features setting(s) weight in [features]; features takes no settings"),
+    ("[i2cr]\nk = 3\n[kar]\nfactz = 2\n", "unknown kar setting(s) factz"),  # any table, not only the method's
+    ("[kra]\nk = 3\n", "unknown method section(s) kra"),
+    ("kar = 3\n", "[kar] must be a table of settings"),
+])
+def test_method_settings_refuse_unknown_keys_and_wrong_types(tmp_path: Path, toml: str, message: str) -> None:
+    from kgstore.errors import InputError
+    from linkers.methods import method_settings
+
+    path = tmp_path / "methods.toml"
+    path.write_text(toml)
+    with pytest.raises(InputError) as info:
+        method_settings(path, "i2cr")
+    assert str(info.value).startswith(f"{path}: ") and message in str(info.value)
+
+
+def test_method_settings_of_the_right_types_pass(tmp_path: Path) -> None:
+    from linkers.methods import method_settings
+
+    path = tmp_path / "methods.toml"
+    path.write_text('[i2cr]\nalpha = 1\nk = 5\norder = ["ocr"]\ntag_vocabulary = ["cat", "dog"]\n[kar]\nfacts = 3\n')
+    assert method_settings(path, "i2cr") == {"alpha": 1, "k": 5, "order": ["ocr"], "tag_vocabulary": ["cat", "dog"]}
+    assert method_settings(path, "features") == {} and method_settings(None, "kar") == {}
