@@ -63,6 +63,6 @@ def test_point_ids_are_derived_from_qids() -> None:
 
 
 def test_unreachable_qdrant_is_a_clear_error(tmp_path) -> None:
-    cfg = load_config({"home": tmp_path, "qdrant_url": "http://127.0.0.1:9"}, env={})
+    cfg = load_config({"home": tmp_path, "qdrant.url": "http://127.0.0.1:9"}, env={})
     with pytest.raises(VectorStoreError, match="cannot reach Qdrant at http://127.0.0.1:9"):
         VectorStore.from_config(cfg)
