@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
 from cli.context import AppContext, echo_json, pass_app
-from kgstore.config import ResolvedSetting, describe
+from kgstore.config import ResolvedSetting, by_section, describe
 
 
 @click.command("config")
@@ -25,7 +23,7 @@ def config_cmd(app: AppContext, as_json: bool) -> None:
     """
     settings = describe(app.config)
     if as_json:
-        echo_json(_nested(settings))
+        echo_json(by_section((s.key, {"value": s.value, "source": s.source, "env": s.env}) for s in settings))
         return
     header = ("SETTING", "VALUE", "SOURCE", "ENV")
     rows = [(s.key.partition(".")[2] or s.key, _text(s), s.source, s.env) for s in settings]
@@ -45,15 +43,3 @@ def _text(setting: ResolvedSetting) -> str:
     if setting.secret:
         return "set" if setting.value else "not set"
     return "(unset)" if setting.value is None else str(setting.value)
-
-
-def _nested(settings: list[ResolvedSetting]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for s in settings:
-        section, _, name = s.key.partition(".")
-        entry = {"value": s.value, "source": s.source, "env": s.env}
-        if name:
-            out.setdefault(section, {})[name] = entry
-        else:
-            out[section] = entry
-    return out

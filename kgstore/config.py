@@ -14,7 +14,7 @@ import tomllib
 import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from kgstore.errors import ConfigError
 
@@ -81,7 +81,7 @@ class _Section:
     """A settings section whose repr shows URLs without their user:password part (secrets show as Secret('***'))."""
 
     def __repr__(self) -> str:
-        shown_fields = ", ".join(f"{f.name}={_repr_value(getattr(self, f.name))}" for f in fields(self))  # type: ignore[arg-type]
+        shown_fields = ", ".join(f"{name}={_repr_value(value)}" for name, value in vars(self).items())
         return f"{type(self).__name__}({shown_fields})"
 
 
@@ -179,14 +179,7 @@ class Config:
 
     def public(self) -> dict[str, Any]:
         """Settings safe to print: secrets only say whether they are set, URLs lose their user:password part."""
-        out: dict[str, Any] = {}
-        for setting in describe(self):
-            section, _, name = setting.key.partition(".")
-            if name:
-                out.setdefault(section, {})[name] = setting.value
-            else:
-                out[section] = setting.value
-        return out
+        return by_section((setting.key, setting.value) for setting in describe(self))
 
 
 @dataclass(frozen=True)
@@ -241,6 +234,18 @@ def describe(config: Config) -> list[ResolvedSetting]:
         value = getattr(getattr(config, spec.section), spec.name)
         out.append(ResolvedSetting(spec.key, shown(value), config.sources.get(spec.key, "default"), spec.env,
                                    spec.help, secret=spec.kind is Secret))
+    return out
+
+
+def by_section(items: Iterable[tuple[str, Any]]) -> dict[str, Any]:
+    """{"graph.uri": x, "home": h} as {"graph": {"uri": x}, "home": h}: the nesting of kg.toml and `--json`."""
+    out: dict[str, Any] = {}
+    for key, value in items:
+        section, _, name = key.partition(".")
+        if name:
+            out.setdefault(section, {})[name] = value
+        else:
+            out[section] = value
     return out
 
 
