@@ -34,7 +34,7 @@ from indexers.ingest import IngestOptions, ingest  # noqa: E402
 from kgstore.config import load_config  # noqa: E402
 from kgstore.entities import entity_pages  # noqa: E402
 from kgstore.embedded import stop_server  # noqa: E402
-from kgstore.encoders import load_text_encoder  # noqa: E402
+from kgstore.encoders import text_encoder_from_config  # noqa: E402
 from kgstore.graph import GraphStore  # noqa: E402
 from kgstore.migrate import ensure_schema  # noqa: E402
 from kgstore.vectors import VectorStore  # noqa: E402
@@ -85,9 +85,9 @@ def main() -> None:
 
     home = Path(tempfile.mkdtemp(prefix="kg-bench-text-"))
     config = load_config(overrides={
-        "home": home, "graph_uri": args.graph_uri, "graph_user": args.graph_user,
-        "graph_password": args.graph_password, "qdrant_url": args.qdrant_url,
-        "qdrant_grpc_port": args.qdrant_grpc_port, "collection": "bench_text_" + uuid.uuid4().hex[:8],
+        "home": home, "graph.uri": args.graph_uri, "graph.user": args.graph_user,
+        "graph.password": args.graph_password, "qdrant.url": args.qdrant_url,
+        "qdrant.grpc_port": args.qdrant_grpc_port, "qdrant.collection": "bench_text_" + uuid.uuid4().hex[:8],
     }, env={})
     graph, vectors = GraphStore.from_config(config), VectorStore.from_config(config)
     ensure_schema(graph)
@@ -99,7 +99,7 @@ def main() -> None:
     ingest(graph, kb, IngestOptions(workers=1, errors_path=home / "errors.jsonl"))
     print(f"ingested {n} FB15k entities in {time.perf_counter() - started:.1f} s")
 
-    encoder = load_text_encoder(config.text_model)
+    encoder = text_encoder_from_config(config)
     texts = graph_texts(graph)
     encoder.model.encode(texts[:256], batch_size=args.batch_size)  # warm-up, for both sides
     print(f"{len(texts)} texts, mean {statistics.mean(len(t) for t in texts):.0f} chars; model {encoder.name}")
@@ -128,11 +128,11 @@ def main() -> None:
         print(f"best:   bare {max(bare_rates):.1f}/s, pipeline {max(pipe_rates):.1f}/s, "
               f"ratio {max(pipe_rates) / max(bare_rates):.3f} (least disturbed by other load on the machine)")
     finally:
-        vectors.delete_collection(config.collection)
+        vectors.delete_collection(config.qdrant.collection)
         graph.write("MATCH (e:Entity) DETACH DELETE e")
         graph.close()
         vectors.close()
-        if config.embedded_graph:
+        if config.graph.embedded:
             stop_server(home)
         shutil.rmtree(home, ignore_errors=True)
 

@@ -19,9 +19,7 @@ measures the sentence-transformers/torch runtime instead, for comparison.
 from __future__ import annotations
 
 import argparse
-import os
 import time
-from pathlib import Path
 
 from rapidfuzz import fuzz, process, utils
 
@@ -36,9 +34,6 @@ from linkers.detect import GazetteerDetector
 from linkers.detectors import detectors as registered_detectors
 from linkers.ner import GazetteerSpans, HybridDetector, NERDetector
 from linkers.pipeline import CONTEXT_ENCODERS, Linker, LinkOptions
-
-MEL = Path(os.environ.get("KG_MEL_DATA", Path(__file__).resolve().parents[2] / "shared" / "data" / "mel"))
-
 
 def timed(linker: Linker, docs: list[Document]) -> tuple[float, int]:
     start = time.perf_counter()
@@ -61,12 +56,12 @@ def main() -> None:
     config = load_config()
     graph, vectors = GraphStore.from_config(config), VectorStore.from_config(config)
     # model load is not linking time
-    encoder = load_text_encoder(config.text_model, runtime=None if args.text_runtime == "auto" else args.text_runtime,
+    encoder = load_text_encoder(config.models.text, runtime=None if args.text_runtime == "auto" else args.text_runtime,
                                 cache_dir=config.home / "cache")
     searcher = Searcher(config, vectors, text_encoder=encoder)
     print(f"text encoder: {encoder.name} on {encoder.runtime}")
 
-    dev = list(read_wikimel(MEL / "wikimel", "dev", None))
+    dev = list(read_wikimel(config.data.mel / "wikimel", "dev", None))
     spans: list[Document] = []
     n = 0
     for doc in dev:
@@ -77,9 +72,9 @@ def main() -> None:
             break
     names = [r["label"] for r in graph.read("MATCH (e:Entity) WHERE e.stub = false RETURN e.label AS label") if r["label"]]
     gazetteer = GazetteerDetector.build((name, "") for name in names)
-    ner = NERDetector(config.ner_model)
+    ner = NERDetector(config.models.ner)
     detectors = {"gazetteer": GazetteerSpans(gazetteer), "ner": ner, "hybrid": HybridDetector(ner, gazetteer)}
-    captions = list(read_wikimel(MEL / "wikimel", "train", None))  # 15k: room for 300 documents of 50 captions
+    captions = list(read_wikimel(config.data.mel / "wikimel", "train", None))  # 15k: room for 300 documents of 50 captions
     if args.documents * 50 > len(captions):
         raise SystemExit(f"--documents: at most {len(captions) // 50} news documents of 50 WikiMEL captions")
     news = [Document(f"news{i}", " ".join(d.text for d in captions[i * 50:(i + 1) * 50])) for i in range(args.documents)]

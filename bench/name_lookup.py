@@ -115,23 +115,23 @@ def main() -> None:
     rng = random.Random(args.seed)
     home = Path(tempfile.mkdtemp(prefix="kg-bench-names-"))
     config = load_config(overrides={
-        "home": home, "qdrant_url": args.qdrant_url,
-        "qdrant_grpc_port": args.qdrant_grpc_port, "collection": "bench_names_" + uuid.uuid4().hex[:8],
+        "home": home, "qdrant.url": args.qdrant_url,
+        "qdrant.grpc_port": args.qdrant_grpc_port, "qdrant.collection": "bench_names_" + uuid.uuid4().hex[:8],
     }, env={})
     vectors = VectorStore.from_config(config)
 
     real = list(real_entities().values())[: args.entities]
     entities = real + synthetic(real, args.entities - len(real), rng)
     popularity = {e["qid"]: int(rng.paretovariate(1.2)) for e in entities}
-    ensure_entity_collection(vectors, config.collection, text_dim=384, image_dim=None)
+    ensure_entity_collection(vectors, config.qdrant.collection, text_dim=384, image_dim=None)
     try:
         started = time.perf_counter()
         for i in range(0, len(entities), 2000):
             batch = [point(e, popularity[e["qid"]]) for e in entities[i:i + 2000]]
-            vectors.upsert(config.collection, batch)
+            vectors.upsert(config.qdrant.collection, batch)
         upserted = time.perf_counter() - started
-        settle = wait_green(vectors, config.collection)
-        count = vectors.count(config.collection)
+        settle = wait_green(vectors, config.qdrant.collection)
+        count = vectors.count(config.qdrant.collection)
         print(f"{count:,} entities ({len(real):,} real, {count - len(real):,} synthetic): upserted in "
               f"{upserted:.1f} s, index settled {settle:.1f} s later")
 
@@ -162,7 +162,7 @@ def main() -> None:
                   f"in top {args.top_k} {top:.1%}")
         print("  (a label or alias shared by several entities can rank another first: in top-k is the fair measure)")
     finally:
-        vectors.delete_collection(config.collection)
+        vectors.delete_collection(config.qdrant.collection)
         vectors.close()
         shutil.rmtree(home, ignore_errors=True)
 

@@ -42,7 +42,7 @@ def _point_at_others(app: AppContext) -> None:
 @pass_app
 def server_start(app: AppContext) -> None:
     """Start the embedded server now (commands also start it on demand)."""
-    state = embedded.ensure_server(app.config.home, app.config.graph_heap, app.config.graph_idle_timeout)
+    state = embedded.ensure_server(app.config.home, app.config.graph.heap, app.config.graph.idle_timeout)
     click.echo(f"running: pid {state.pid}, {state.uri}")
 
 

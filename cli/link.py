@@ -203,7 +203,7 @@ def eval_cmd(app: AppContext, dataset: str, split: str, limit: int | None, margs
                                "evaluated whole; --limit N takes its first N documents)")
     if report_all and not report:
         raise click.UsageError("--report-all needs --report FILE")
-    ds = load_dataset(dataset, split if dataset in with_splits() else None, limit)
+    ds = load_dataset(dataset, split if dataset in with_splits() else None, limit, app.config.data)
     want = {"report": report is not None, "report_all": report_all}
     if ds.given is not None:
         result = evaluate_given_candidates(app.config, ds, margs, **want)
@@ -281,7 +281,7 @@ def train_cmd(app: AppContext, dataset: str, reranker: str, split: str, dev_spli
                               as_json, also, also_weight)
     if also:
         raise click.UsageError("--also adds training documents for the learned reranker only")
-    ds = load_dataset(dataset, split if dataset in with_splits() else None, limit)
+    ds = load_dataset(dataset, split if dataset in with_splits() else None, limit, app.config.data)
     _ensure_kb(app, ds)
     result = train_features(_stores(app), ds, split, top_k, context, out)
     if as_json:
@@ -302,9 +302,9 @@ def _train_and_dev(app: AppContext, dataset: str, split: str, dev_split: str, de
         raise click.UsageError(f"{dataset} has no splits: give the held-apart documents with --dev-data FILE")
     if dev_data is None and split == dev_split:
         raise click.UsageError(f"--split and --dev-split must differ: {why}")
-    train_ds = load_dataset(dataset, split if dataset in with_splits() else None, limit)
+    train_ds = load_dataset(dataset, split if dataset in with_splits() else None, limit, app.config.data)
     dev_name = dev_data or dataset
-    dev_ds = load_dataset(dev_name, dev_split if dev_name in with_splits() else None, None)
+    dev_ds = load_dataset(dev_name, dev_split if dev_name in with_splits() else None, None, app.config.data)
     _ensure_kb(app, train_ds)
     return train_ds, dev_ds
 
@@ -328,7 +328,8 @@ def _train_fusion(app: AppContext, dataset: str, split: str, dev_split: str, dev
 def _train_learned(app: AppContext, dataset: str, split: str, dev_split: str, dev_data: str | None,
                    limit: int | None, top_k: int, context: str, detector: str, out: Path, as_json: bool,
                    also: tuple[str, ...] = (), also_weight: float = 1.0) -> None:
-    also_ds = [load_dataset(name) for name in also]  # a bad name is refused before any KB loading or linking
+    # a bad name is refused before any KB loading or linking
+    also_ds = [load_dataset(name, data=app.config.data) for name in also]
     train_ds, dev_ds = _train_and_dev(app, dataset, split, dev_split, dev_data, limit,
                                       "the dev split stops training and sets the NIL thresholds")
     result = train_learned(_stores(app), train_ds, dev_ds, split, dev_split, top_k, context, detector, out,

@@ -8,6 +8,7 @@ import sys
 import click
 
 from cli.admin import migrate_cmd, server, status_cmd
+from cli.config_cmd import config_cmd
 from cli.context import AppContext
 from cli.index import index_cmd
 from cli.ingest import ingest_cmd
@@ -39,14 +40,16 @@ def cli(ctx: click.Context, home: str | None, graph_uri: str | None, qdrant_url:
       kg link corpus.jsonl              # mentions -> QIDs, written back into the graph
       kg query mentions Q42             # where an entity is mentioned
 
-    Settings: command-line flag > environment (KG_*) > kg.toml in the data directory > defaults.
+    Settings: command-line flag > environment (KG_*) > kg.toml in the data directory > defaults; `kg config`
+    shows each one and where it came from.
     With no KG_GRAPH_URI, kg starts (and reuses) an embedded ArcadeDB Bolt server under the data directory.
     """
     logging.basicConfig(
         level=[logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)],
         format="%(levelname)s %(name)s: %(message)s",
     )
-    config = load_config({"home": home, "graph_uri": graph_uri, "qdrant_url": qdrant_url, "collection": collection})
+    config = load_config({"home": home, "graph.uri": graph_uri, "qdrant.url": qdrant_url,
+                          "qdrant.collection": collection})
     app = AppContext(config)
     ctx.obj = app
     ctx.call_on_close(app.close)
@@ -55,6 +58,7 @@ def cli(ctx: click.Context, home: str | None, graph_uri: str | None, qdrant_url:
 cli.add_command(server)
 cli.add_command(migrate_cmd)
 cli.add_command(status_cmd)
+cli.add_command(config_cmd)
 cli.add_command(ingest_cmd)
 cli.add_command(query)
 cli.add_command(link_cmd)

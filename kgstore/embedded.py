@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator
 
-from kgstore.config import Config
+from kgstore.config import GraphSection
 from kgstore.errors import GraphUnavailable
 from kgstore.files import atomic_write
 from kgstore.progress import progress
@@ -252,7 +252,7 @@ def _wait_database(state: ServerState, home: Path, deadline: float, proc: subpro
                 time.sleep(0.2)
 
 
-def ensure_server(home: Path, heap: str = "1g", idle_timeout: float = Config.graph_idle_timeout) -> ServerState:
+def ensure_server(home: Path, heap: str = "1g", idle_timeout: float = GraphSection.idle_timeout) -> ServerState:
     """Return the running embedded server, starting it if needed (serialised across processes)."""
     with _lock(home):
         state = read_state(home)

@@ -15,7 +15,7 @@ from neo4j import READ_ACCESS, Driver, GraphDatabase, ManagedTransaction, Transa
 from neo4j.exceptions import AuthError, ConfigurationError, Neo4jError, ServiceUnavailable
 
 from kgstore.chunks import chunked
-from kgstore.config import Config, redact_url
+from kgstore.config import Config, redact_url, reveal
 from kgstore.errors import ConfigError, GraphAuthError, GraphUnavailable, KgError
 from kgstore.model import RESERVED_REL_TYPES
 
@@ -66,12 +66,13 @@ class GraphStore:
     @classmethod
     def from_config(cls, config: Config) -> "GraphStore":
         """Connect to KG_GRAPH_URI, or start/reuse the embedded server under KG_HOME."""
-        if config.embedded_graph:
+        if config.graph.embedded:
             from kgstore import embedded
 
-            state = embedded.ensure_server(config.home, config.graph_heap, config.graph_idle_timeout)
+            state = embedded.ensure_server(config.home, config.graph.heap, config.graph.idle_timeout)
             return cls(state.uri, embedded.USER, embedded.password(config.home), embedded.DATABASE, embedded=True)
-        return cls(config.graph_uri or "", config.graph_user, config.graph_password, config.graph_database)
+        return cls(config.graph.uri or "", config.graph.user, reveal(config.graph.password),
+                   config.graph.database)
 
     def _check(self) -> None:
         try:

@@ -20,7 +20,8 @@ from rapidfuzz import fuzz
 
 from kgstore import names as name_index
 from kgstore.config import Config
-from kgstore.encoders import ImageEncoder, TextEncoder, image_encoder_from_config, image_model_hint, load_text_encoder
+from kgstore.encoders import (ImageEncoder, TextEncoder, image_encoder_from_config, image_model_hint,
+                              text_encoder_from_config)
 from kgstore.entity_index import HIT_FIELDS, IMAGE, LABEL_FIELD, NAMES, NAMES_FIELD, TEXT, dense_sizes
 from kgstore.errors import ConfigError
 from kgstore.images import ImageLoader
@@ -56,17 +57,17 @@ class Searcher:
                  image_encoder: ImageEncoder | None = None, image_loader: ImageLoader | None = None):
         self.config = config
         self.vectors = vectors
-        self.collection = config.collection
+        self.collection = config.qdrant.collection
         self._text_encoder = text_encoder
         self._image_encoder = image_encoder
         self._image_loader = image_loader or ImageLoader(config.home / "cache" / "images",
-                                                         allow_private=config.image_allow_private)
+                                                         allow_private=config.models.image_allow_private)
         self._dense_sizes: dict[str, int] | None = None  # looked up once: a check per query would double latency
 
     @property
     def text_encoder(self) -> TextEncoder:
         if self._text_encoder is None:
-            self._text_encoder = load_text_encoder(self.config.text_model)
+            self._text_encoder = text_encoder_from_config(self.config)
         return self._text_encoder
 
     @property

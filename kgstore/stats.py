@@ -20,7 +20,7 @@ COUNTS = {
 def status(config: Config, graph: GraphStore, vectors: VectorStore) -> dict[str, Any]:
     info = graph.server_info()
     counts = {name: graph.count(q) for name, q in COUNTS.items()}
-    counts["vectors"] = vectors.count(config.collection)
+    counts["vectors"] = vectors.count(config.qdrant.collection)
     return {
         "home": str(config.home),
         "graph": {
@@ -34,7 +34,7 @@ def status(config: Config, graph: GraphStore, vectors: VectorStore) -> dict[str,
             "kind": "qdrant local mode" if vectors.local else "qdrant server",
             "location": redact_url(vectors.location),
             "version": vectors.version(),
-            "collection": config.collection,
+            "collection": config.qdrant.collection,
         },
         "counts": counts,
     }

@@ -10,12 +10,14 @@ from kgstore.config import Config
 from kgstore.errors import ConfigError, InputError
 from kgstore.graph import GraphStore
 from linkers.rerankers import Reranker, load_reranker
-from linkers.rerankers.registry import get_method, methods
+from linkers.rerankers.registry import check_settings, get_method, methods
 from linkers.rerankers.llm_method import LLMOptions, MethodServices
 
 
 def method_settings(path: Path | None, method: str) -> dict[str, Any]:
-    """The `[method]` table of a TOML method config (e.g. `[i2cr] alpha = 0.6`); {} without a file."""
+    """The `[method]` table of a TOML method config (e.g. `[i2cr] alpha = 0.6`); {} without a file. Every table is
+    checked against its method's settings (keys and types), not only the chosen method's: a typo anywhere in the
+    file is an error, not a default silently kept."""
     if path is None:
         return {}
     try:
@@ -25,10 +27,11 @@ def method_settings(path: Path | None, method: str) -> dict[str, Any]:
     unknown = sorted(set(data) - set(methods()))
     if unknown:
         raise InputError(f"{path}: unknown method section(s) {', '.join(unknown)}; known: {', '.join(methods())}")
-    section = data.get(method, {})
-    if not isinstance(section, dict):
-        raise InputError(f"{path}: [{method}] must be a table of settings")
-    return section
+    for name, table in data.items():
+        if not isinstance(table, dict):
+            raise InputError(f"{path}: [{name}] must be a table of settings")
+        check_settings(name, table, get_method(name).settings, str(path))
+    return data.get(method, {})
 
 
 def build_reranker(config: Config, method: str, weights: Path | None = None, *, llm: LLMOptions | None = None,
@@ -42,7 +45,7 @@ def build_reranker(config: Config, method: str, weights: Path | None = None, *, 
     llm_settings = LLMSettings.from_config(config)
     if not llm_settings.configured:
         raise ConfigError(f"--method {method} needs an LLM: set KG_LLM_BASE_URL (an OpenAI-compatible API, e.g. "
-                          "http://127.0.0.1:8080/v1) and KG_LLM_MODEL, or llm_base_url/llm_model in kg.toml")
+                          "http://127.0.0.1:8080/v1) and KG_LLM_MODEL, or [llm] base_url/model in kg.toml")
     services = MethodServices(
         client=LLMClient(llm_settings),
         encode=encoder.encode if encoder is not None else None,

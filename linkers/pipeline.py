@@ -181,7 +181,7 @@ class Linker:
         self.nil_threshold = threshold
         # the image channel: on when an image model is configured (documents without images link from text alone);
         # without one, box mentions still get their region cut out for the methods' image clues
-        self.images = ImageEvidence(searcher, encode=bool(searcher.config.image_backend))
+        self.images = ImageEvidence(searcher, encode=bool(searcher.config.models.image_backend))
 
     @property
     def context_encoder(self) -> TextEncoder | StaticTextEncoder:
@@ -189,7 +189,8 @@ class Linker:
         distillation (loaded on first use with the text model, which a cascade also needs)."""
         if self._context_encoder is None:
             model = self.searcher.text_encoder
-            self._context_encoder = model if self.options.context == "model" else static_encoder(model)
+            self._context_encoder = model if self.options.context == "model" else \
+                static_encoder(model, self.searcher.config.models.cache_dir)
         return self._context_encoder
 
     @property

@@ -63,7 +63,7 @@ class Stores:
     vectors: VectorStore
 
     def kb_size(self) -> int:
-        return self.vectors.count(self.config.collection)
+        return self.vectors.count(self.config.qdrant.collection)
 
 
 def build_linker(stores: Stores, opts: LinkOptions, detector: str | None, method: MethodChoice | None = None
@@ -75,7 +75,7 @@ def build_linker(stores: Stores, opts: LinkOptions, detector: str | None, method
         reranker = build_reranker(
             stores.config, method.method, method.weights, llm=method.llm_options(), settings=method.settings(),
             encoder=searcher.text_encoder,
-            image_encoder=searcher.image_encoder if stores.config.image_backend else None,
+            image_encoder=searcher.image_encoder if stores.config.models.image_backend else None,
             image_loader=searcher.image_loader, graph=stores.graph)
     return Linker(searcher, opts, graph=stores.graph,
                   detector=build_detector(detector, stores.config, stores.graph) if detector else None,
@@ -246,12 +246,12 @@ def held_out(trained_with: list[str], dataset: str) -> bool:
 def evaluate_given_candidates(config: Config, ds: Dataset, method: MethodChoice, *, report: bool = False,
                               report_all: bool = False) -> EvalResult:
     """Each mention brings its own candidates: no KB, no servers."""
-    from kgstore.encoders.text import load_text_encoder
+    from kgstore.encoders.text import text_encoder_from_config
     from linkers.given import evaluate_given, rank_given
 
     if ds.given is None:
         raise InputError(f"{ds.name} brings no candidates of its own")
-    encoder = load_text_encoder(config.text_model)
+    encoder = text_encoder_from_config(config)
     reranker = build_reranker(config, method.method, method.weights, llm=method.llm_options(),
                               settings=method.settings(), encoder=encoder)
     started = time.perf_counter()
@@ -321,7 +321,7 @@ def train_fusion(stores: Stores, train_ds: Dataset, dev_ds: Dataset, split: str,
                           detector=None)
     bad: list[BadLine] = []
     sets: dict[str, fusion_train.FusionSet] = {}
-    kb = f"{stores.config.collection}-{stores.kb_size()}"
+    kb = f"{stores.config.qdrant.collection}-{stores.kb_size()}"
     for name, ds, exclude in (("train", train_ds, (dev_split,)), ("dev", dev_ds, ())):
         key = hashlib.sha1(json.dumps([ds.name, ds.split, limit if name == "train" else None, kb, top_k, context,
                                        linker.models()]).encode()).hexdigest()[:16]

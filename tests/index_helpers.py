@@ -21,19 +21,19 @@ WIKIMEL_IMAGES = SHARED / "mel" / "wikimel" / "images"
 def server_config(servers: Any, home: Path, prefix: str = "t_") -> Config:
     """A Config for the test servers (conftest's `servers`), with its own home and a fresh Qdrant collection."""
     return load_config({
-        "home": home, "graph_uri": servers.graph_uri, "graph_user": servers.graph_user,
-        "graph_password": servers.graph_password, "graph_database": servers.graph_database,
-        "qdrant_url": servers.qdrant_url, "qdrant_grpc_port": servers.qdrant_grpc_port,
-        "collection": prefix + uuid.uuid4().hex[:8],
+        "home": home, "graph.uri": servers.graph_uri, "graph.user": servers.graph_user,
+        "graph.password": servers.graph_password, "graph.database": servers.graph_database,
+        "qdrant.url": servers.qdrant_url, "qdrant.grpc_port": servers.qdrant_grpc_port,
+        "qdrant.collection": prefix + uuid.uuid4().hex[:8],
     }, env={})
 
 
 def cli_env(cfg: Config) -> dict[str, str]:
     env = {
-        "KG_HOME": str(cfg.home), "KG_GRAPH_URI": cfg.graph_uri, "KG_GRAPH_USER": cfg.graph_user,
-        "KG_GRAPH_PASSWORD": cfg.graph_password, "KG_GRAPH_DATABASE": cfg.graph_database,
-        "KG_QDRANT_URL": cfg.qdrant_url, "KG_QDRANT_GRPC_PORT": str(cfg.qdrant_grpc_port),
-        "KG_COLLECTION": cfg.collection,
+        "KG_HOME": str(cfg.home), "KG_GRAPH_URI": cfg.graph.uri, "KG_GRAPH_USER": cfg.graph.user,
+        "KG_GRAPH_PASSWORD": cfg.graph.password.reveal(), "KG_GRAPH_DATABASE": cfg.graph.database,
+        "KG_QDRANT_URL": cfg.qdrant.url, "KG_QDRANT_GRPC_PORT": str(cfg.qdrant.grpc_port),
+        "KG_COLLECTION": cfg.qdrant.collection,
     }
     return {k: v for k, v in env.items() if v is not None}
 

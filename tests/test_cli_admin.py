@@ -9,9 +9,10 @@ from cli.main import cli
 
 def _env(cfg) -> dict[str, str]:
     return {
-        "KG_HOME": str(cfg.home), "KG_GRAPH_URI": cfg.graph_uri, "KG_GRAPH_USER": cfg.graph_user,
-        "KG_GRAPH_PASSWORD": cfg.graph_password, "KG_GRAPH_DATABASE": cfg.graph_database,
-        "KG_QDRANT_URL": cfg.qdrant_url, "KG_QDRANT_GRPC_PORT": str(cfg.qdrant_grpc_port), "KG_COLLECTION": cfg.collection,
+        "KG_HOME": str(cfg.home), "KG_GRAPH_URI": cfg.graph.uri, "KG_GRAPH_USER": cfg.graph.user,
+        "KG_GRAPH_PASSWORD": cfg.graph.password.reveal(), "KG_GRAPH_DATABASE": cfg.graph.database,
+        "KG_QDRANT_URL": cfg.qdrant.url, "KG_QDRANT_GRPC_PORT": str(cfg.qdrant.grpc_port),
+        "KG_COLLECTION": cfg.qdrant.collection,
     }
 
 
@@ -27,13 +28,13 @@ def test_migrate_status_and_counts(graph_config, clean_graph) -> None:
     clean_graph.execute_query(
         "CREATE (a:Entity {qid:'Q1'})-[:P31 {pid:'P31'}]->(b:Entity {qid:'Q5'}), "
         "(d:Document {id:'d1'})-[:HAS_MENTION]->(m:Mention {id:'d1#0-1'})-[:REFERS_TO]->(a)",
-        database_=graph_config.graph_database,
+        database_=graph_config.graph.database,
     )
     result = runner.invoke(cli, ["status", "--json"], env=env)
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["counts"] == {"entities": 2, "relationships": 1, "documents": 1, "mentions": 1, "links": 1, "vectors": 0}
-    assert graph_config.graph_password not in result.output
+    assert graph_config.graph.password.reveal() not in result.output
     assert data["graph"]["kind"] == "bolt server" and data["vectors"]["kind"] == "qdrant server"
 
 

@@ -109,7 +109,7 @@ def test_password_never_on_a_command_line_and_graph_files_private(home: Path) ->
 
 
 def test_idle_server_stops_itself_but_not_while_connected(home: Path) -> None:
-    cfg = load_config({"home": home, "graph_idle_timeout": 2}, env={})
+    cfg = load_config({"home": home, "graph.idle_timeout": 2}, env={})
     with GraphStore.from_config(cfg) as g:
         pid = embedded.read_state(home).pid
         time.sleep(5)  # a connection held open for longer than the idle timeout

@@ -76,8 +76,8 @@ def kg_main(monkeypatch, capsys, env: dict[str, str], *args: str) -> tuple[int, 
 
 
 def graph_env(config) -> dict[str, str]:
-    return {"KG_HOME": str(config.home), "KG_GRAPH_URI": config.graph_uri, "KG_GRAPH_USER": config.graph_user,
-            "KG_GRAPH_PASSWORD": config.graph_password, "KG_GRAPH_DATABASE": config.graph_database}
+    return {"KG_HOME": str(config.home), "KG_GRAPH_URI": config.graph.uri, "KG_GRAPH_USER": config.graph.user,
+            "KG_GRAPH_PASSWORD": config.graph.password.reveal(), "KG_GRAPH_DATABASE": config.graph.database}
 
 
 def test_credentials_in_urls_are_never_printed(graph_config, clean_graph, monkeypatch, capsys) -> None:
@@ -90,7 +90,7 @@ def test_credentials_in_urls_are_never_printed(graph_config, clean_graph, monkey
     code, out = kg_main(monkeypatch, capsys, {**env, "KG_QDRANT_URL": f"http://kguser:s3cr3t-pw@127.0.0.1:{dead}"},
                         "status")
     assert code == 1 and "cannot reach Qdrant at http://127.0.0.1:" in out and "s3cr3t" not in out, out
-    host = graph_config.graph_uri.split("//", 1)[1]
+    host = graph_config.graph.uri.split("//", 1)[1]
     code, out = kg_main(monkeypatch, capsys, {**env, "KG_GRAPH_URI": f"bolt://root:s3cr3t-pw@{host}"}, "status")
     assert code != 0 and "s3cr3t" not in out and "Traceback" not in out, out
     assert "KG_GRAPH_PASSWORD" in out
@@ -342,8 +342,8 @@ def test_racing_first_commands_record_each_migration_once(graph_config, clean_gr
 def test_linking_an_empty_corpus_says_so(graph_config, clean_graph, tmp_path: Path, monkeypatch, capsys) -> None:
     empty = tmp_path / "empty.jsonl"
     empty.write_text("\n")
-    env = {**graph_env(graph_config), "KG_QDRANT_URL": graph_config.qdrant_url,
-           "KG_QDRANT_GRPC_PORT": str(graph_config.qdrant_grpc_port), "KG_COLLECTION": graph_config.collection}
+    env = {**graph_env(graph_config), "KG_QDRANT_URL": graph_config.qdrant.url,
+           "KG_QDRANT_GRPC_PORT": str(graph_config.qdrant.grpc_port), "KG_COLLECTION": graph_config.qdrant.collection}
     code, out = kg_main(monkeypatch, capsys, env, "link", str(empty))
     assert code == 2 and "no documents" in out and "empty" in out, out
 
@@ -479,8 +479,8 @@ def test_a_server_that_stops_answering_is_an_error_not_a_hang(graph_config, clea
     """ArcadeDB drops a Bolt message over 16 MiB and never answers: the read timeout turns that into an error."""
     import threading
 
-    store = GraphStore(graph_config.graph_uri, graph_config.graph_user, graph_config.graph_password,
-                       graph_config.graph_database, read_timeout=3)
+    store = GraphStore(graph_config.graph.uri, graph_config.graph.user, graph_config.graph.password.reveal(),
+                       graph_config.graph.database, read_timeout=3)
     outcome: list[BaseException | None] = []
 
     def run() -> None:

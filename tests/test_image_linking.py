@@ -80,7 +80,7 @@ def collection(graph_config, clean_graph):
 
     yield graph_config
     vectors = VectorStore.from_config(graph_config)
-    vectors.delete_collection(graph_config.collection)
+    vectors.delete_collection(graph_config.qdrant.collection)
     vectors.close()
 
 

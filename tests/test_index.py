@@ -34,7 +34,7 @@ FIXTURE_ENTITIES = 101  # wd_Q42.json + the 100 items of sample_wikidata_items.j
 def stores(graph_config: Config, clean_graph):
     graph, vectors = GraphStore.from_config(graph_config), VectorStore.from_config(graph_config)
     yield graph, vectors
-    vectors.delete_collection(graph_config.collection)
+    vectors.delete_collection(graph_config.qdrant.collection)
     graph.close()
     vectors.close()
 
@@ -153,7 +153,7 @@ def test_index_is_incremental_and_reencodes_only_what_changed(graph_config: Conf
     assert first.entities == FIXTURE_ENTITIES and first.pages == 3  # keyset pages of 40, 40, 21
     assert first.indexes["text"].encoded == first.indexes["names"].encoded == FIXTURE_ENTITIES
     assert "image" not in first.indexes and "no image model configured" in first.not_run["image"]
-    assert vectors.count(graph_config.collection) == FIXTURE_ENTITIES
+    assert vectors.count(graph_config.qdrant.collection) == FIXTURE_ENTITIES
 
     second = Indexer(graph_config, graph, vectors).run()
     assert second.encoded == 0
@@ -168,7 +168,7 @@ def test_index_is_incremental_and_reencodes_only_what_changed(graph_config: Conf
     ingest_files(graph, tmp_path, changed)
     third = Indexer(graph_config, graph, vectors).run()
     assert third.indexes["text"].encoded == 1 and third.indexes["names"].encoded == 0
-    point = vectors.retrieve(graph_config.collection, [point_id("Q42")])[0]
+    point = vectors.retrieve(graph_config.qdrant.collection, [point_id("Q42")])[0]
     assert point.payload["description"] == "English writer of The Hitchhiker's Guide to the Galaxy"
     assert point.payload["names"] == ["douglas adams", "douglas noel adams", "douglas n adams"]
     assert point.payload["popularity"] == 107 and point.payload["types"] == []
@@ -181,12 +181,12 @@ def test_index_limit_and_single_index(graph_config: Config, stores, tmp_path: Pa
                                                                  page_size=25)).run()
     assert summary.entities == 30 and list(summary.indexes) == ["names"] and summary.indexes["names"].encoded == 30
     ids = [point_id(e["qid"]) for e in read_entity_page(graph, "", 1000)]
-    points = vectors.retrieve(graph_config.collection, ids, vectors=True)
-    assert vectors.count(graph_config.collection) == 30 and len(points) == 30
+    points = vectors.retrieve(graph_config.qdrant.collection, ids, vectors=True)
+    assert vectors.count(graph_config.qdrant.collection) == 30 and len(points) == 30
     assert all(set(p.vectors) == {"names"} for p in points)
     # a later text run fills the other vector of the same points
     Indexer(graph_config, graph, vectors, IndexOptions(indexes=("text",), explicit=True, limit=30)).run()
-    points = vectors.retrieve(graph_config.collection, ids, vectors=True)
+    points = vectors.retrieve(graph_config.qdrant.collection, ids, vectors=True)
     assert len(points) == 30 and all(set(p.vectors) == {"names", "text"} for p in points)
 
 
@@ -211,12 +211,12 @@ def test_cli_index_json_and_images_without_model(graph_config: Config, stores, t
 
 def test_collection_without_image_vector_asks_for_recreate(graph_config: Config, stores) -> None:
     _, vectors = stores
-    ensure_entity_collection(vectors, graph_config.collection, text_dim=384, image_dim=None)
+    ensure_entity_collection(vectors, graph_config.qdrant.collection, text_dim=384, image_dim=None)
     with pytest.raises(ConfigError, match="has no .image. vector .*`kg index --recreate`"):
-        ensure_entity_collection(vectors, graph_config.collection, text_dim=384, image_dim=TINY_DIM)
+        ensure_entity_collection(vectors, graph_config.qdrant.collection, text_dim=384, image_dim=TINY_DIM)
     with pytest.raises(ConfigError, match="size 384, but the configured text model makes 768"):
-        ensure_entity_collection(vectors, graph_config.collection, text_dim=768, image_dim=None)
-    ensure_entity_collection(vectors, graph_config.collection, text_dim=384, image_dim=TINY_DIM, recreate=True)
+        ensure_entity_collection(vectors, graph_config.qdrant.collection, text_dim=768, image_dim=None)
+    ensure_entity_collection(vectors, graph_config.qdrant.collection, text_dim=384, image_dim=TINY_DIM, recreate=True)
 
 
 def _image_model(backend: str, tmp_path: Path) -> dict[str, str]:
@@ -232,7 +232,8 @@ def _image_model(backend: str, tmp_path: Path) -> dict[str, str]:
 def test_image_index_from_wikimel_images_skips_broken_file(backend: str, graph_config: Config, stores,
                                                             tmp_path: Path) -> None:
     graph, vectors = stores
-    config = dataclasses.replace(graph_config, **_image_model(backend, tmp_path))
+    config = dataclasses.replace(graph_config, models=dataclasses.replace(graph_config.models,
+                                                                       **_image_model(backend, tmp_path)))
     images = sorted(WIKIMEL_IMAGES.glob("*.jpg"))
     assert len(images) == 45
     broken = tmp_path / "broken.jpg"
@@ -244,8 +245,8 @@ def test_image_index_from_wikimel_images_skips_broken_file(backend: str, graph_c
     ingest_files(graph, tmp_path, kb)
 
     runner = CliRunner()
-    env = {**cli_env(config), "KG_IMAGE_BACKEND": config.image_backend, "KG_IMAGE_MODEL": config.image_model,
-           **({"KG_IMAGE_PRETRAINED": config.image_pretrained} if config.image_pretrained else {})}
+    env = {**cli_env(config), "KG_IMAGE_BACKEND": config.models.image_backend, "KG_IMAGE_MODEL": config.models.image_model,
+           **({"KG_IMAGE_PRETRAINED": config.models.image_pretrained} if config.models.image_pretrained else {})}
     result = runner.invoke(cli, ["index", "--images"], env=env)
     assert result.exit_code == 0, result.output
     assert "image  seen 46  encoded 45  unchanged 0  skipped 1" in result.output
@@ -258,5 +259,5 @@ def test_image_index_from_wikimel_images_skips_broken_file(backend: str, graph_c
     hits = searcher.by_image(images[7], top_k=3)
     assert hits[0].qid == f"mel:{images[7].stem}" and hits[0].score > 0.999 and hits[0].match == "image"
     assert len(searcher.by_image_text("a photo of a person", top_k=5)) == 5
-    point = vectors.retrieve(config.collection, [point_id("mel:broken")])[0]
+    point = vectors.retrieve(config.qdrant.collection, [point_id("mel:broken")])[0]
     assert point.payload["image_skip"].startswith("not a readable image")

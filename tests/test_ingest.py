@@ -180,9 +180,9 @@ def test_truncated_file_then_resume_equals_clean_run(graph: GraphStore, graph_co
 
 
 def test_cli_exit_codes_and_messages(graph_config, clean_graph, tmp_path: Path) -> None:
-    env = {"KG_HOME": str(graph_config.home), "KG_GRAPH_URI": graph_config.graph_uri,
-           "KG_GRAPH_USER": graph_config.graph_user, "KG_GRAPH_PASSWORD": graph_config.graph_password,
-           "KG_GRAPH_DATABASE": graph_config.graph_database}
+    env = {"KG_HOME": str(graph_config.home), "KG_GRAPH_URI": graph_config.graph.uri,
+           "KG_GRAPH_USER": graph_config.graph.user, "KG_GRAPH_PASSWORD": graph_config.graph.password.reveal(),
+           "KG_GRAPH_DATABASE": graph_config.graph.database}
     runner = CliRunner()
     ok = runner.invoke(cli, ["ingest", str(WD / "wd_Q42.json"), "--json"], env=env)
     assert ok.exit_code == 0, ok.output
@@ -215,9 +215,9 @@ def test_custom_entities_and_wikimel_kb_through_the_same_path(graph: GraphStore,
 
 
 def test_query_entity_reads_attributes_with_property_labels(graph_config, clean_graph) -> None:
-    env = {"KG_HOME": str(graph_config.home), "KG_GRAPH_URI": graph_config.graph_uri,
-           "KG_GRAPH_USER": graph_config.graph_user, "KG_GRAPH_PASSWORD": graph_config.graph_password,
-           "KG_GRAPH_DATABASE": graph_config.graph_database}
+    env = {"KG_HOME": str(graph_config.home), "KG_GRAPH_URI": graph_config.graph.uri,
+           "KG_GRAPH_USER": graph_config.graph.user, "KG_GRAPH_PASSWORD": graph_config.graph.password.reveal(),
+           "KG_GRAPH_DATABASE": graph_config.graph.database}
     runner = CliRunner()
     table = DATA / "mel" / "wikidiverse" / "PID2Label.tsv"
     res = runner.invoke(cli, ["ingest", str(WD / "wd_Q42.json"), str(table), "--json"], env=env)
@@ -246,9 +246,9 @@ def test_a_kb_format_registered_in_one_file_is_detected_and_ingested(graph_confi
     kb.write_text("Q901|Toy One|a first toy\nQ902|Toy Two\nnot a toy line\n")
     runner = CliRunner()
     assert "toy-pipe" in runner.invoke(cli, ["ingest", "--help"]).output
-    env = {"KG_HOME": str(graph_config.home), "KG_GRAPH_URI": graph_config.graph_uri,
-           "KG_GRAPH_USER": graph_config.graph_user, "KG_GRAPH_PASSWORD": graph_config.graph_password,
-           "KG_GRAPH_DATABASE": graph_config.graph_database}
+    env = {"KG_HOME": str(graph_config.home), "KG_GRAPH_URI": graph_config.graph.uri,
+           "KG_GRAPH_USER": graph_config.graph.user, "KG_GRAPH_PASSWORD": graph_config.graph.password.reveal(),
+           "KG_GRAPH_DATABASE": graph_config.graph.database}
     res = runner.invoke(cli, ["ingest", str(kb), "--json", "--errors", str(tmp_path / "errors.jsonl")], env=env)
     assert res.exit_code == 3, res.output  # the third line is bad
     (summary,) = json.loads(res.stdout)["files"]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from kgstore.config import load_config
+from kgstore.config import Secret, load_config
 from kgstore.errors import ConfigError, KgError
 from linkers.llm import (
     BudgetExhausted,
@@ -125,8 +125,8 @@ def test_budget_counts_logical_calls_and_stops_before_any_request(tmp_path: Path
 
 
 def test_unreachable_server_marks_client_unavailable_and_warns_once(caplog: pytest.LogCaptureFixture) -> None:
-    settings = LLMSettings(base_url=f"http://127.0.0.1:{free_port()}/v1", model="m", api_key="sk-SECRET-123",
-                           retries=1, backoff=0.05, timeout=2.0)
+    settings = LLMSettings(base_url=f"http://127.0.0.1:{free_port()}/v1", model="m",
+                           api_key=Secret("sk-SECRET-123"), retries=1, backoff=0.05, timeout=2.0)
     caplog.set_level(logging.WARNING)
     with LLMClient(settings) as client:
         log = CallLog()
@@ -223,7 +223,7 @@ def test_malformed_reply_is_an_error_and_never_cached(tmp_path: Path) -> None:
 
 def test_api_key_is_sent_as_bearer_only_when_set() -> None:
     with StubServer(ok()) as server:
-        with LLMClient(stub_settings(server, api_key="sk-xyz")) as client:
+        with LLMClient(stub_settings(server, api_key=Secret("sk-xyz"))) as client:
             client.chat(HELLO, log=CallLog())
             assert "sk-xyz" not in repr(client.settings)
         with LLMClient(stub_settings(server)) as client:
@@ -267,8 +267,9 @@ def test_settings_from_config_env_and_toml(tmp_path: Path) -> None:
     env = {"KG_LLM_BASE_URL": "http://gpu:8000/v1", "KG_LLM_API_KEY": "sk-hidden", "KG_LLM_CONCURRENCY": "8",
            "KG_LLM_RETRIES": "0"}
     cfg = load_config({"home": tmp_path}, env=env)
-    assert cfg.llm_timeout == 12.5 and cfg.sources["llm_model"] == "kg.toml"
-    assert "sk-hidden" not in repr(cfg) and cfg.public()["llm_api_key"] == "***"
+    assert cfg.llm.timeout == 12.5 and cfg.sources["llm.model"] == "kg.toml"
+    assert cfg.sources["llm.api_key"] == "env KG_LLM_API_KEY"
+    assert "sk-hidden" not in repr(cfg) and cfg.public()["llm"]["api_key"] == "set"
     settings = LLMSettings.from_config(cfg)
     assert settings.configured and settings.model == "qwen" and settings.base_url == "http://gpu:8000/v1"
     assert (settings.concurrency, settings.retries, settings.timeout) == (8, 0, 12.5)
@@ -277,7 +278,7 @@ def test_settings_from_config_env_and_toml(tmp_path: Path) -> None:
     assert LLMSettings.from_config(cfg, cache_path=tmp_path / "x.sqlite").cache_path == tmp_path / "x.sqlite"
     defaults = LLMSettings.from_config(load_config({"home": tmp_path / "empty"}, env={}))
     assert not defaults.configured and defaults.timeout == 60.0 and defaults.concurrency == 4
-    with pytest.raises(ConfigError, match="llm_timeout must be a number"):
+    with pytest.raises(ConfigError, match=r"llm.timeout must be a number, got 'soon' \(from env KG_LLM_TIMEOUT\)"):
         load_config({"home": tmp_path}, env={"KG_LLM_TIMEOUT": "soon"})
 
 

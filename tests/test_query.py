@@ -98,9 +98,9 @@ def env(graph_config, clean_graph) -> dict[str, str]:
             rows=[{"m": m, "e": e, "rank": rk, "score": sc, "method": me, "run": ru}
                   for m, e, rk, sc, me, ru in REFERS],
         )
-    return {"KG_HOME": str(graph_config.home), "KG_GRAPH_URI": graph_config.graph_uri,
-            "KG_GRAPH_USER": graph_config.graph_user, "KG_GRAPH_PASSWORD": graph_config.graph_password,
-            "KG_GRAPH_DATABASE": graph_config.graph_database}
+    return {"KG_HOME": str(graph_config.home), "KG_GRAPH_URI": graph_config.graph.uri,
+            "KG_GRAPH_USER": graph_config.graph.user, "KG_GRAPH_PASSWORD": graph_config.graph.password.reveal(),
+            "KG_GRAPH_DATABASE": graph_config.graph.database}
 
 
 def kg(env: dict[str, str], *args: str) -> str:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from index_helpers import WIKIDATA, cli_env, ingest_files
+from index_helpers import WIKIDATA, cli_env, ingest_files, server_config
 
 from cli.main import cli
 from indexers.index import Indexer
@@ -27,18 +26,13 @@ def indexed(servers, graph_driver, tmp_path_factory) -> Config:
     """The fixtures ingested and indexed once for the module (indexing with MiniLM is the slow part)."""
     graph_driver.execute_query("MATCH (n) DETACH DELETE n", database_=servers.graph_database)
     home = tmp_path_factory.mktemp("search-home")
-    config = load_config(overrides={
-        "home": home, "graph_uri": servers.graph_uri, "graph_user": servers.graph_user,
-        "graph_password": servers.graph_password, "graph_database": servers.graph_database,
-        "qdrant_url": servers.qdrant_url, "qdrant_grpc_port": servers.qdrant_grpc_port,
-        "collection": "t_" + uuid.uuid4().hex[:10],
-    }, env={})
+    config = server_config(servers, home)
     with GraphStore.from_config(config) as graph:
         ingest_files(graph, home, WIKIDATA / "wd_Q42.json", WIKIDATA / "sample_wikidata_items.json.bz2")
         vectors = VectorStore.from_config(config)
         Indexer(config, graph, vectors).run()
     yield config
-    vectors.delete_collection(config.collection)
+    vectors.delete_collection(config.qdrant.collection)
     vectors.close()
 
 
@@ -100,9 +94,9 @@ def test_image_search_without_image_model_explains(searcher: Searcher) -> None:
 
 
 def test_missing_collection_says_to_run_index(indexed: Config, tmp_path: Path) -> None:
-    config = load_config(overrides={"home": tmp_path, "qdrant_url": indexed.qdrant_url,
-                                    "qdrant_grpc_port": indexed.qdrant_grpc_port, "collection": "t_never_indexed"},
-                         env={})
+    config = load_config(overrides={"home": tmp_path, "qdrant.url": indexed.qdrant.url,
+                                    "qdrant.grpc_port": indexed.qdrant.grpc_port,
+                                    "qdrant.collection": "t_never_indexed"}, env={})
     with pytest.raises(ConfigError, match="collection 't_never_indexed' does not exist .*run `kg index` first"):
         Searcher(config, VectorStore.from_config(config)).by_name("Douglas Adams")
 
@@ -128,7 +122,7 @@ def test_exact_only_names_skip_the_fuzzy_lookup(searcher: Searcher) -> None:
 def test_grpc_fast_path_answers_as_http(searcher: Searcher) -> None:
     """Server mode sends the linkers' batches straight over gRPC; qdrant-client's HTTP path must agree exactly."""
     assert isinstance(searcher.vectors.backend, GrpcBackend)
-    http = VectorStore.from_config(replace(searcher.config, qdrant_prefer_grpc=False))
+    http = VectorStore.from_config(replace(searcher.config, qdrant=replace(searcher.config.qdrant, prefer_grpc=False)))
     assert isinstance(http.backend, HttpBackend)
     plain = Searcher(searcher.config, http, text_encoder=searcher.text_encoder)
     names = ["Douglas Adams", "Duglas Adams", "Kaliningrad", "douglas adams", "?!", "Q42 nothing like it"]
@@ -184,7 +178,6 @@ def test_lazy_vectors_of_fetches_on_first_read(searcher: Searcher) -> None:
 def test_fusion_interaction_from_the_store_equals_the_one_from_fetched_vectors(searcher: Searcher) -> None:
     """`kg link --method fusion` asks Qdrant for <u, e> instead of fetching every candidate's text vector: the
     scores must be the ones the fetched vectors give."""
-    from dataclasses import replace
 
     from linkers.pipeline import Linker, LinkOptions
     from linkers.records import Document, Mention

@@ -32,13 +32,13 @@ def test_qdrant_server_answers_over_grpc(servers):
 
 
 def test_graph_config_points_at_test_servers(servers, graph_config, tmp_path):
-    assert graph_config.graph_uri == servers.graph_uri
-    assert graph_config.graph_password == servers.graph_password
-    assert graph_config.graph_database == servers.graph_database
-    assert graph_config.qdrant_url == servers.qdrant_url
+    assert graph_config.graph.uri == servers.graph_uri
+    assert graph_config.graph.password.reveal() == servers.graph_password
+    assert graph_config.graph.database == servers.graph_database
+    assert graph_config.qdrant.url == servers.qdrant_url
     assert graph_config.home == (tmp_path / "home").resolve()
-    assert graph_config.collection.startswith("t_")
-    assert not graph_config.embedded_graph and not graph_config.embedded_qdrant
+    assert graph_config.qdrant.collection.startswith("t_")
+    assert not graph_config.graph.embedded and not graph_config.qdrant.embedded
 
 
 def test_no_process_shows_the_graph_password_on_its_command_line(servers):

@@ -39,7 +39,7 @@ def _store(kind: str, servers: Any, tmp_path: Path) -> VectorStore:
     if kind == "local":
         return VectorStore.from_config(load_config({"home": tmp_path / "home"}, env={}))
     config = server_config(servers, tmp_path / "home")
-    return VectorStore.from_config(replace(config, qdrant_prefer_grpc=kind == "grpc"))
+    return VectorStore.from_config(replace(config, qdrant=replace(config.qdrant, prefer_grpc=kind == "grpc")))
 
 
 def _dense(i: int) -> list[float]:
@@ -175,7 +175,7 @@ def test_payload_indexes_on_a_server_and_none_in_local_mode(servers, tmp_path: P
 def test_local_mode_warning_fires_through_indexing(graph_config, clean_graph, tmp_path: Path, monkeypatch,
                                                    caplog) -> None:
     """`kg index` writes through `VectorStore.update`, so a local collection past the limit warns, once."""
-    local = replace(graph_config, qdrant_url=None)
+    local = replace(graph_config, qdrant=replace(graph_config.qdrant, url=None))
     monkeypatch.setattr(vectors_mod, "LOCAL_MODE_LIMIT", 40)
     with GraphStore.from_config(local) as graph:
         ingest_files(graph, tmp_path, WIKIDATA / "sample_wikidata_items.json.bz2")
@@ -184,8 +184,8 @@ def test_local_mode_warning_fires_through_indexing(graph_config, clean_graph, tm
             assert vectors.local
             with caplog.at_level(logging.WARNING, logger="kgstore.vectors"):
                 Indexer(local, graph, vectors, IndexOptions(indexes=("names",), explicit=True, page_size=25)).run()
-            assert vectors.count(local.collection) == 100
+            assert vectors.count(local.qdrant.collection) == 100
         finally:
             vectors.close()
     warnings = [r.getMessage() for r in caplog.records if "local mode" in r.getMessage()]
-    assert len(warnings) == 1 and f"collection {local.collection} holds 50 points" in warnings[0]
+    assert len(warnings) == 1 and f"collection {local.qdrant.collection} holds 50 points" in warnings[0]

@@ -36,10 +36,10 @@ def test_server_mode_round_trip(graph_config) -> None:
     store = VectorStore.from_config(graph_config)
     assert not store.local
     try:
-        _round_trip(store, graph_config.collection)
+        _round_trip(store, graph_config.qdrant.collection)
         assert store.version().startswith("1.16")
     finally:
-        store.delete_collection(graph_config.collection)
+        store.delete_collection(graph_config.qdrant.collection)
         store.close()
 
 
@@ -64,22 +64,22 @@ def test_point_ids_are_derived_from_qids() -> None:
 
 
 def test_unreachable_qdrant_is_a_clear_error(tmp_path) -> None:
-    cfg = load_config({"home": tmp_path, "qdrant_url": "http://127.0.0.1:9"}, env={})
+    cfg = load_config({"home": tmp_path, "qdrant.url": "http://127.0.0.1:9"}, env={})
     with pytest.raises(VectorStoreError, match="cannot reach Qdrant at http://127.0.0.1:9"):
         VectorStore.from_config(cfg)
 
 
 def test_server_mode_over_http_when_grpc_is_not_preferred(graph_config, tmp_path) -> None:
     """KG_QDRANT_PREFER_GRPC=false reaches the server over HTTP alone (a wrong gRPC port does not matter then)."""
-    cfg = load_config({"home": tmp_path}, env={"KG_QDRANT_URL": graph_config.qdrant_url, "KG_QDRANT_GRPC_PORT": "9",
+    cfg = load_config({"home": tmp_path}, env={"KG_QDRANT_URL": graph_config.qdrant.url, "KG_QDRANT_GRPC_PORT": "9",
                                                "KG_QDRANT_PREFER_GRPC": "false"})
     store = VectorStore.from_config(cfg)
     assert isinstance(store.backend, HttpBackend)
     try:
-        _round_trip(store, graph_config.collection)
+        _round_trip(store, graph_config.qdrant.collection)
     finally:
-        store.delete_collection(graph_config.collection)
+        store.delete_collection(graph_config.qdrant.collection)
         store.close()
     with pytest.raises(VectorStoreError, match=r"cannot reach Qdrant at http://127.0.0.1:9 \(HTTP\)"):
-        VectorStore.from_config(load_config({"home": tmp_path, "qdrant_url": "http://127.0.0.1:9",
-                                             "qdrant_prefer_grpc": False}, env={}))
+        VectorStore.from_config(load_config({"home": tmp_path, "qdrant.url": "http://127.0.0.1:9",
+                                             "qdrant.prefer_grpc": False}, env={}))

@@ -72,7 +72,7 @@ def _service(request: Request):
 def home(request: Request) -> HTMLResponse:
     svc = _service(request)
     return _render(request, "home.html", documents=svc.document_count(), reports=svc.report_names(),
-                   collection=svc.config.collection)
+                   collection=svc.config.qdrant.collection)
 
 
 @router.get("/login", response_class=HTMLResponse)

@@ -17,7 +17,12 @@ from kgstore.encoders.clip import (  # noqa: E402 - after the guard, on purpose
     image_model_hint,
     load_image_encoder,
 )
-from kgstore.encoders.text import DEFAULT_TEXT_MODEL, TextEncoder, load_text_encoder  # noqa: E402
+from kgstore.encoders.text import (  # noqa: E402
+    DEFAULT_TEXT_MODEL,
+    TextEncoder,
+    load_text_encoder,
+    text_encoder_from_config,
+)
 
 __all__ = [
     "BACKENDS",
@@ -28,4 +33,5 @@ __all__ = [
     "image_model_hint",
     "load_image_encoder",
     "load_text_encoder",
+    "text_encoder_from_config",
 ]

@@ -224,12 +224,13 @@ def load_image_encoder(
 
 def image_encoder_from_config(config: Config) -> ImageEncoder | None:
     """The configured image encoder, or None when no image model is configured."""
-    if not config.image_backend and not config.image_model:
+    if not config.models.image_backend and not config.models.image_model:
         return None
-    if not config.image_backend or not config.image_model:
-        missing = "KG_IMAGE_BACKEND (open_clip or hf)" if not config.image_backend else "KG_IMAGE_MODEL"
+    if not config.models.image_backend or not config.models.image_model:
+        missing = "KG_IMAGE_BACKEND (open_clip or hf)" if not config.models.image_backend else "KG_IMAGE_MODEL"
         raise ConfigError(f"the image model is half configured: set {missing} too, or unset both to skip images")
-    return load_image_encoder(config.image_backend, config.image_model, config.image_pretrained or None)
+    models = config.models
+    return load_image_encoder(models.image_backend, models.image_model, models.image_pretrained or None)
 
 
 def image_model_hint() -> str:

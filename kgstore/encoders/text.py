@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from kgstore.config import Config, default_model_cache
 from kgstore.errors import ConfigError
 from kgstore.progress import progress
 
@@ -171,7 +172,7 @@ def load_text_encoder(name: str = DEFAULT_TEXT_MODEL, device: str | None = None,
 
     `runtime`: "onnx", "torch", or None for ONNX Runtime where it is installed and the model exports and verifies
     (CPU only), torch otherwise. A forced "onnx" that cannot be had raises ConfigError. `cache_dir` holds the ONNX
-    exports (default: $KG_MODEL_CACHE, else ~/.cache/kg).
+    exports (the `models.cache_dir` setting; `text_encoder_from_config` passes it).
     """
     if runtime not in (None, *RUNTIMES):
         raise ConfigError(f"unknown text runtime {runtime!r}; use one of {', '.join(RUNTIMES)}")
@@ -195,6 +196,11 @@ def load_text_encoder(name: str = DEFAULT_TEXT_MODEL, device: str | None = None,
         raise ConfigError(f"the ONNX runtime of the text model runs on CPU only, not on device {device!r}")
     model = _load_sentence_transformer(name, location, local, device)
     return TextEncoder(name=name, location=location, dim=_dim_of(name, model), model=model, runtime="torch")
+
+
+def text_encoder_from_config(config: Config) -> TextEncoder:
+    """The configured text model, its exports under the configured model cache."""
+    return load_text_encoder(config.models.text, cache_dir=config.models.cache_dir)
 
 
 def _load_sentence_transformer(name: str, location: str, local: bool, device: str | None) -> Any:
@@ -225,12 +231,8 @@ def _dim_of(name: str, model: Any) -> int:
 
 def _cache_root(cache_dir: str | Path | None) -> Path:
     """Exports depend on the model's files and the library versions only, not on a KB: one cache per user
-    ($KG_MODEL_CACHE, else $XDG_CACHE_HOME/kg or ~/.cache/kg), shared by every data directory."""
-    if cache_dir is not None:
-        return Path(cache_dir).expanduser()
-    if os.environ.get("KG_MODEL_CACHE"):
-        return Path(os.environ["KG_MODEL_CACHE"]).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "kg"
+    (the `models.cache_dir` setting, KG_MODEL_CACHE), shared by every data directory."""
+    return Path(cache_dir).expanduser() if cache_dir is not None else default_model_cache()
 
 
 def _export_key(location: str) -> str:

@@ -22,15 +22,15 @@ __all__ = ["Fields", "PointId", "ScoredRow", "StoredRow", "VectorBackend", "Grpc
 def open_backend(config: Config) -> VectorBackend:
     """The backend the configuration names; a server is asked for its collections once, so that a wrong URL or a
     stopped server is reported here rather than by the first query."""
-    if not config.qdrant_url:
+    if not config.qdrant.url:
         return LocalBackend.open(config.home / "qdrant")
-    shown = redact_url(config.qdrant_url)
-    parsed = urlparse(config.qdrant_url)
+    shown = redact_url(config.qdrant.url)
+    parsed = urlparse(config.qdrant.url)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise VectorStoreError(f"KG_QDRANT_URL {shown!r} is not an http(s) URL")
     backend: VectorBackend
-    if config.qdrant_prefer_grpc:
-        backend, where = GrpcBackend.open(config, shown), f"{shown} (gRPC port {config.qdrant_grpc_port})"
+    if config.qdrant.prefer_grpc:
+        backend, where = GrpcBackend.open(config, shown), f"{shown} (gRPC port {config.qdrant.grpc_port})"
     else:
         backend, where = HttpBackend.open(config, shown), f"{shown} (HTTP)"
     try:

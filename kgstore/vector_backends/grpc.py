@@ -16,7 +16,7 @@ from qdrant_client import grpc as qgrpc
 from qdrant_client import models
 from qdrant_client.conversions.conversion import GrpcToRest, RestToGrpc
 
-from kgstore.config import Config
+from kgstore.config import Config, reveal
 from kgstore.vector_backends.base import Fields, PointId, ScoredRow, StoredRow
 from kgstore.vector_backends.client import ClientBackend
 
@@ -30,8 +30,8 @@ class GrpcBackend(ClientBackend):
 
     @classmethod
     def open(cls, config: Config, location: str) -> "GrpcBackend":
-        client = QdrantClient(url=config.qdrant_url, api_key=config.qdrant_api_key, prefer_grpc=True,
-                              grpc_port=config.qdrant_grpc_port, timeout=TIMEOUT)
+        client = QdrantClient(url=config.qdrant.url, api_key=reveal(config.qdrant.api_key), prefer_grpc=True,
+                              grpc_port=config.qdrant.grpc_port, timeout=TIMEOUT)
         return cls(client, location)
 
     def query_batch(self, name: str, requests: Sequence[models.QueryRequest]) -> list[list[ScoredRow]]:

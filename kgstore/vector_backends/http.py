@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from qdrant_client import QdrantClient
 
-from kgstore.config import Config
+from kgstore.config import Config, reveal
 from kgstore.vector_backends.client import ClientBackend
 
 TIMEOUT = 60  # seconds per request: a large upsert or payload index build takes a while
@@ -13,5 +13,5 @@ TIMEOUT = 60  # seconds per request: a large upsert or payload index build takes
 class HttpBackend(ClientBackend):
     @classmethod
     def open(cls, config: Config, location: str) -> "HttpBackend":
-        client = QdrantClient(url=config.qdrant_url, api_key=config.qdrant_api_key, prefer_grpc=False, timeout=TIMEOUT)
+        client = QdrantClient(url=config.qdrant.url, api_key=reveal(config.qdrant.api_key), prefer_grpc=False, timeout=TIMEOUT)
         return cls(client, location)

@@ -3,11 +3,11 @@ new file here); `kg eval`/`kg train` take a registered name or a file a register
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
+from kgstore.config import DataSection
 from kgstore.errors import InputError
 from kgstore.registry import Registry
 from linkers.records import BadLine, Document, GivenCandidatesMention
@@ -27,7 +27,7 @@ class Dataset:
 @dataclass(frozen=True)
 class DatasetSpec:
     name: str
-    load: Callable[[str | None, int | None, Path], Dataset]  # (split, limit, MEL data root) -> Dataset
+    load: Callable[[str | None, int | None, DataSection], Dataset]  # (split, limit, where the data is) -> Dataset
     help: str
     splits: bool = False  # has train/dev/test splits (--split)
     order: int = 100
@@ -39,7 +39,7 @@ class DatasetFiles:
 
     kind: str
     accepts: Callable[[str], bool]
-    load: Callable[[str, int | None], Dataset]  # (path, limit) -> Dataset
+    load: Callable[[str, int | None, DataSection], Dataset]  # (path, limit, where the data is) -> Dataset
     order: int = 100
 
 
@@ -59,12 +59,6 @@ def with_splits() -> tuple[str, ...]:
     return tuple(name for name, spec in datasets().items() if spec.splits)
 
 
-def mel_root() -> Path:
-    """Where the MEL datasets live: $KG_MEL_DATA, else ../shared/data/mel beside the working directory."""
-    env = os.environ.get("KG_MEL_DATA")
-    return Path(env) if env else Path.cwd().parent / "shared" / "data" / "mel"
-
-
 def limited(items: Iterator, limit: int | None) -> Iterator:
     for n, item in enumerate(items):
         if limit is not None and n >= limit:
@@ -72,12 +66,16 @@ def limited(items: Iterator, limit: int | None) -> Iterator:
         yield item
 
 
-def load_dataset(name: str, split: str | None = None, limit: int | None = None, root: Path | None = None) -> Dataset:
+def load_dataset(name: str, split: str | None = None, limit: int | None = None,
+                 data: DataSection | None = None) -> Dataset:
+    """`data`: where the benchmarks are (the config's `data` section; None: the defaults beside the working
+    directory)."""
+    data = data if data is not None else DataSection()
     spec = datasets().get(name)
     if spec is not None:
-        return spec.load(split, limit, root or mel_root())
+        return spec.load(split, limit, data)
     for files in sorted(_FILES.values(), key=lambda f: f.order):
         if files.accepts(name):
-            return files.load(name, limit)
+            return files.load(name, limit, data)
     raise InputError(f"unknown dataset {name!r}: use one of {', '.join(datasets())}, "
                      + ", ".join(f.kind for f in sorted(_FILES.values(), key=lambda f: f.order)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kgstore.config import DataSection
 from kgstore.errors import InputError
 from linkers.benchmarks import read_i2cr_fixture, read_wikidiverse, read_wikimel
 from linkers.datasets import Dataset, DatasetSpec, limited, register_dataset
@@ -16,20 +17,20 @@ def _check(d: Path, marker: str) -> None:
                          "holds wikimel/ and wikidiverse/")
 
 
-def _wikimel(split: str | None, limit: int | None, root: Path) -> Dataset:
-    d = root / "wikimel"
+def _wikimel(split: str | None, limit: int | None, data: DataSection) -> Dataset:
+    d = data.mel / "wikimel"
     _check(d, "Wikidata-MEL.json")
     return Dataset("wikimel", split, lambda: read_wikimel(d, split, limit), kb=d)
 
 
-def _wikidiverse(split: str | None, limit: int | None, root: Path) -> Dataset:
-    d = root / "wikidiverse"
+def _wikidiverse(split: str | None, limit: int | None, data: DataSection) -> Dataset:
+    d = data.mel / "wikidiverse"
     _check(d, "WikiDiverse.json")
     return Dataset("wikidiverse", split, lambda: read_wikidiverse(d, split, limit), kb=None)
 
 
-def _i2cr(split: str | None, limit: int | None, root: Path) -> Dataset:
-    d = root / "i2cr-wikidiverse"
+def _i2cr(split: str | None, limit: int | None, data: DataSection) -> Dataset:
+    d = data.mel / "i2cr-wikidiverse"
     _check(d, "WikiDiverse_testset_label.json")
     return Dataset("i2cr-wikidiverse", "test", lambda: iter(()), kb=None,
                    given=lambda: limited(read_i2cr_fixture(d), limit))

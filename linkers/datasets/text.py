@@ -4,10 +4,10 @@ JSONL files whose mentions carry gold QIDs."""
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 from typing import Callable, Iterator
 
+from kgstore.config import DataSection
 from kgstore.errors import InputError
 from linkers.corpus import read_corpus
 from linkers.datasets import Dataset, DatasetFiles, DatasetSpec, limited, register_dataset, register_dataset_files
@@ -16,13 +16,6 @@ from linkers.elevant import Article, read_benchmark
 from linkers.records import NIL, Document, Mention
 
 BENCHMARK_SUFFIX = ".benchmark.jsonl"
-
-
-def el_text_root() -> Path:
-    """Where the text-linking benchmarks live: $KG_EL_DATA, else ../shared/data/el-text beside the working
-    directory (ELEVANT's benchmark files under benchmarks/)."""
-    env = os.environ.get("KG_EL_DATA")
-    return Path(env) if env else Path.cwd().parent / "shared" / "data" / "el-text"
 
 
 ELEVANT = ("oke-2015-train", "oke-2016-train", "derczynski")
@@ -67,16 +60,17 @@ def _benchmark(path: Path, name: str, limit: int | None, half: str | None = None
                    kb=None, articles=articles)
 
 
-def _load(name: str, limit: int | None) -> Dataset:
-    """A benchmark by registered name or by file path, whole or one half of it (NAME:a, NAME:b)."""
+def _load(name: str, limit: int | None, data: DataSection) -> Dataset:
+    """A benchmark by registered name (ELEVANT's benchmark files under the `data.el_text` folder's benchmarks/) or
+    by file path, whole or one half of it (NAME:a, NAME:b)."""
     base, half = split_half(name)
     if base in ELEVANT:
-        return _benchmark(el_text_root() / "benchmarks" / f"{base}{BENCHMARK_SUFFIX}", base, limit, half)
+        return _benchmark(data.el_text / "benchmarks" / f"{base}{BENCHMARK_SUFFIX}", base, limit, half)
     return _benchmark(Path(base), Path(base).name, limit, half)
 
 
-def _named(name: str) -> Callable[[str | None, int | None, Path], Dataset]:
-    return lambda split, limit, root: _load(name, limit)
+def _named(name: str) -> Callable[[str | None, int | None, DataSection], Dataset]:
+    return lambda split, limit, data: _load(name, limit, data)
 
 
 for _order, _name in enumerate(ELEVANT, 10):
@@ -88,5 +82,6 @@ register_dataset_files(DatasetFiles("either half of one (NAME:a, NAME:b: for two
                                     lambda name: split_half(name)[1] is not None, _load, order=1))
 register_dataset_files(DatasetFiles(
     "or a corpus JSONL with gold QIDs", lambda name: Path(name).exists(),
-    lambda name, limit: Dataset(Path(name).name, None, lambda: limited(read_corpus([Path(name)]), limit), kb=None),
+    lambda name, limit, data: Dataset(Path(name).name, None, lambda: limited(read_corpus([Path(name)]), limit),
+                                      kb=None),
     order=10))

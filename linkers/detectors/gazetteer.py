@@ -15,17 +15,17 @@ from linkers.ner import GazetteerSpans, HybridDetector, NERDetector
 def kb_gazetteer(config: Config, graph: GraphStore) -> GazetteerDetector:
     """Built from the KB's names once per KB change, then loaded from its cache file."""
     n, fingerprint = kb_fingerprint(graph)
-    path = config.home / "cache" / f"gazetteer-{config.collection}.bin"
+    path = config.home / "cache" / f"gazetteer-{config.qdrant.collection}.bin"
 
     def aliases():
         progress(f"building the mention gazetteer from {n:,} entities' names (once per KB change; cached in {path})")
         yield from entity_names(graph)
 
-    return GazetteerDetector.cached(path, f"{config.graph_uri or 'embedded'}|{n}|{fingerprint}", aliases)
+    return GazetteerDetector.cached(path, f"{config.graph.uri or 'embedded'}|{n}|{fingerprint}", aliases)
 
 
 def _hybrid(s: DetectorServices) -> HybridDetector:
-    return HybridDetector(NERDetector(s.config.ner_model), s.gazetteer)
+    return HybridDetector(NERDetector(s.config.models.ner), s.gazetteer)
 
 
 register_detector(Detector("hybrid", _hybrid, "NER spans plus the KB names that look like names; the learned "

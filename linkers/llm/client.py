@@ -77,7 +77,7 @@ class LLMClient:
         self._format: str | None = None  # the response_format form that worked, once one has
         headers = {"Content-Type": "application/json"}
         if settings.api_key:
-            headers["Authorization"] = f"Bearer {settings.api_key}"
+            headers["Authorization"] = f"Bearer {settings.api_key.reveal()}"
         self._http = httpx.Client(
             timeout=httpx.Timeout(settings.timeout),
             headers=headers,

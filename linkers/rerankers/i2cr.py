@@ -27,7 +27,7 @@ from linkers.llm import BudgetExhausted, CallLog, parse_choice
 from linkers.rerankers.base import MentionInput
 from linkers.features import cosine
 from linkers.rerankers.llm_method import LLMReranker, llm_method_builder, Outcome, candidate_description
-from linkers.rerankers.registry import Method, register_method
+from linkers.rerankers.registry import Method, SettingType, register_method
 
 SYSTEM = ("Your task is to create matches between the mention and candidate entities to select the best-matched "
           "entity for the given mention. If no candidate matches the mention, you ANSWER: nil.")
@@ -45,7 +45,11 @@ DEFAULTS: dict[str, Any] = {
 
 class I2crReranker(LLMReranker):
     name = "i2cr"
-    setting_names = frozenset(DEFAULTS) | {"ocr", "caption_model", "tag_vocabulary"}  # the last three: linkers.clues
+    setting_types: dict[str, SettingType] = {
+        "k": int, "alpha": float, "reselects": int, "icr_fallback": str, "iav": str, "beta": float, "beta_text": float,
+        "order": list,
+        "ocr": str, "caption_model": str, "tag_vocabulary": (str, list),  # these three: linkers.clues
+    }
     default_budget = 10
 
     def __init__(self, *args: Any, **kwargs: Any):
@@ -195,4 +199,4 @@ class I2crReranker(LLMReranker):
 
 
 register_method(Method('i2cr', llm_method_builder(I2crReranker), 'text, consistency and image checks, visual-clue rounds', needs_llm=True,
-                       default_budget='10', order=40))
+                       default_budget='10', order=40, settings=I2crReranker.setting_types))

@@ -24,7 +24,7 @@ SYSTEM = ("You are an entity linking assistant. You are given a mention in a tex
 
 class KarReranker(LLMReranker):
     name = "kar"
-    setting_names = frozenset({"k", "facts"})
+    setting_types = {"k": int, "facts": int}  # candidates shown (5), facts per candidate (5)
     default_budget = 1
 
     @property
@@ -69,4 +69,4 @@ class KarReranker(LLMReranker):
 
 
 register_method(Method('kar', llm_method_builder(KarReranker), 'an LLM method on top of features: one call, select one of the top 5', needs_llm=True,
-                       default_budget='1', order=30))
+                       default_budget='1', order=30, settings=KarReranker.setting_types))

@@ -23,7 +23,7 @@ from linkers.candidates import Candidate
 from linkers.llm import BudgetExhausted, CallLog, LLMClient, LLMError, LLMUnavailable, RunStats
 from linkers.rerankers.base import MentionInput, Ranking, top_margin
 from linkers.rerankers.features import FeatureReranker
-from linkers.rerankers.registry import MethodBuild
+from linkers.rerankers.registry import MethodBuild, SettingType, check_settings
 
 WHEN = ("unsure", "always")
 
@@ -60,7 +60,7 @@ class Outcome:
 class LLMReranker:
     name = "llm"
     default_budget = 1
-    setting_names: frozenset[str] = frozenset()  # the keys its [method] table in --method-config may hold
+    setting_types: dict[str, SettingType] = {}  # its [method] table in --method-config: keys and their types
 
     def __init__(self, base: FeatureReranker, services: MethodServices, options: LLMOptions | None = None,
                  settings: dict[str, Any] | None = None):
@@ -71,10 +71,7 @@ class LLMReranker:
         self.services = services
         self.client = services.client
         self.settings = settings or {}
-        unknown = sorted(set(self.settings) - self.setting_names)
-        if unknown:  # a misspelt setting would silently keep its default
-            raise ValueError(f"unknown {self.name} setting(s) {', '.join(unknown)} in the method config; known: "
-                             f"{', '.join(sorted(self.setting_names))}")
+        check_settings(self.name, self.settings, self.setting_types, "the method settings")
         self.stats = RunStats()
         self.seen = 0  # mentions ranked, consulted or not
         self._seen_lock = threading.Lock()

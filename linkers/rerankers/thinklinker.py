@@ -42,7 +42,7 @@ CVR_USER = "Name: {name}\nContext: {context}\nQuestion: {question}\nThe answer i
 
 class ThinkLinkerReranker(LLMReranker):
     name = "thinklinker"
-    setting_names = frozenset({"rounds"})
+    setting_types = {"rounds": int}  # question/answer rounds (3)
 
     @property
     def rounds(self) -> int:
@@ -95,4 +95,4 @@ def _first_line(text: str) -> str:
 
 
 register_method(Method('thinklinker', llm_method_builder(ThinkLinkerReranker), 'question/answer dialogue, 2 calls per candidate asked about', needs_llm=True,
-                       default_budget='2 x rounds', order=50))
+                       default_budget='2 x rounds', order=50, settings=ThinkLinkerReranker.setting_types))
