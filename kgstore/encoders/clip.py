@@ -235,4 +235,4 @@ def image_encoder_from_config(config: Config) -> ImageEncoder | None:
 
 def image_model_hint() -> str:
     return ("no image model configured: set KG_IMAGE_BACKEND (open_clip or hf) and KG_IMAGE_MODEL "
-            "(and KG_IMAGE_PRETRAINED for open_clip), or [image] backend/model/pretrained in kg.toml")
+            "(and KG_IMAGE_PRETRAINED for open_clip), or image_backend/image_model/image_pretrained under [models] in kg.toml")
