@@ -94,6 +94,10 @@ class GraphStore:
             self.close()
             raise GraphUnavailable(f"the graph server at {self.uri} rejected database {self.database!r}: {exc.message}") from exc
 
+    def ping(self) -> None:
+        """One cheap read: the server answers on this database (health checks)."""
+        self.read("RETURN 1 AS ok")
+
     def server_info(self) -> ServerInfo:
         info = self._driver.get_server_info()
         return ServerInfo(info.agent, ".".join(map(str, info.protocol_version)), str(info.address))

@@ -160,7 +160,7 @@ class KgService:
 
     def health(self) -> dict[str, Any]:
         """Both stores answer (a cheap read each)."""
-        self.app.graph().read("RETURN 1 AS ok")
+        self.app.graph().ping()
         points = self.app.vectors().count(self.config.qdrant.collection)
         return {"status": "ok", "graph": "ok", "collection": self.config.qdrant.collection, "vectors": points,
                 "linkers_loaded": len(self._linkers)}
