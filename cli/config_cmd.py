@@ -26,7 +26,8 @@ def config_cmd(app: AppContext, as_json: bool) -> None:
         echo_json(by_section((s.key, {"value": s.value, "source": s.source, "env": s.env}) for s in settings))
         return
     header = ("SETTING", "VALUE", "SOURCE", "ENV")
-    rows = [(s.key.partition(".")[2] or s.key, _text(s), s.source, s.env) for s in settings]
+    # names in a section are indented under its [section] line
+    rows = [(f"  {s.key.partition('.')[2]}" if "." in s.key else s.key, _text(s), s.source, s.env) for s in settings]
     widths = [max(len(row[i]) for row in [header, *rows]) + 2 for i in range(3)]
     click.echo("".join(h.ljust(w) for h, w in zip(header, widths)) + header[3])
     section = ""
@@ -35,7 +36,6 @@ def config_cmd(app: AppContext, as_json: bool) -> None:
         if current != section:
             section = current
             click.echo(f"[{section}]")
-        name = f"  {name}" if section else name
         click.echo(f"{name:<{widths[0]}}{value:<{widths[1]}}{source:<{widths[2]}}{env}")
 
 

@@ -134,6 +134,7 @@ def test_kg_config_shows_every_setting_and_source_never_a_secret(tmp_path: Path)
     assert lines["collection"][1:3] == ["flagged", "flag"] and lines["text"][1:3] == ["toml-model", "kg.toml"]
     assert lines["url"][1] == "http://qdrant:6333" and lines["mel"][1] == str(tmp_path / "mel")
     assert lines["uri"][1:3] == ["(unset)", "default"]
+    assert lines["image_allow_private"][1:3] == ["False", "default"]  # the longest name keeps a gap to its value
     assert [line for line in text.output.splitlines() if line.startswith("[")] == \
         ["[graph]", "[qdrant]", "[llm]", "[models]", "[data]"]
 
