@@ -216,6 +216,26 @@ class Searcher:
                 for k, r in zip(distinct, results)}
         return [hits[k] if i == first[k] else [replace(h) for h in hits[k]] for i, k in enumerate(keys)]
 
+    def by_vector_in_names_many(self, using: str, vectors: Any, names: Sequence[str | None], top_k: int = 10,
+                                fields: list[str] | None = None) -> list[list[Hit]]:
+        """Nearest entities to each vector among those whose label holds every word of its name ("Stewart": the
+        Stewarts closest to the mention's context): a bare surname or given name has more namesakes than the
+        name lookup keeps, and the context tells them apart. None: no query for that vector.
+        """
+        asked = [i for i, name in enumerate(names) if name and name.strip()]
+        if not asked:
+            return [[] for _ in names]
+        self._check_collection(using)
+        requests = [models.QueryRequest(
+            query=[float(x) for x in vectors[i]], using=using, limit=top_k, with_payload=fields or HIT_FIELDS,
+            filter=models.Filter(must=[models.FieldCondition(key=LABEL_FIELD,
+                                                             match=models.MatchText(text=str(names[i]).strip()))]),
+        ) for i in asked]
+        out: list[list[Hit]] = [[] for _ in names]
+        for i, rows in zip(asked, self._query_batch(requests)):
+            out[i] = [_hit_from(pid, payload, score, "named text") for pid, score, payload in rows]
+        return out
+
     def similarities_many(self, using: str, vectors: Any, qids: list[list[str]]) -> list[dict[str, float]]:
         """Cosine of each vector with the stored `using` vectors of its own entities, computed by Qdrant.
 

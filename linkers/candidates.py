@@ -52,7 +52,8 @@ class CandidateRetriever:
                       exact_only: Sequence[bool] | None = None,
                       alternates: Sequence[str | None] | None = None,
                       surnames: Sequence[str | None] | None = None,
-                      keep_names: Sequence[bool] | None = None) -> list[list[Candidate]]:
+                      keep_names: Sequence[bool] | None = None,
+                      named: Sequence[str | None] | None = None) -> list[list[Candidate]]:
         """Candidates for a batch of mentions: a few round trips per batch, not per mention.
 
         `exact_only[i]`: surface i is a KB name (a gazetteer span): its name candidates are the entities of
@@ -60,7 +61,8 @@ class CandidateRetriever:
         document uses for the same mention ("Nick Saban" for "Saban"), whose name candidates join as `alias`.
         `surnames[i]`: a one-word name to look up as the last word of longer names ("Neruda": "Pablo Neruda"),
         joining as `surname`. `keep_names[i]`: every name-found candidate is kept ahead of the dense ones, which
-        on short news mentions are look-alikes of the sentence, not of the name.
+        on short news mentions are look-alikes of the sentence, not of the name. `named[i]`: the context's nearest
+        entities among those whose label holds every word of it join as `named` (namesakes told apart by context).
         """
         cfg = self.config
         names = list(surfaces)
@@ -78,6 +80,9 @@ class CandidateRetriever:
             sources["surname"] = self.searcher.by_surname_many(list(surnames), cfg.name_k, LINK_FIELDS)
         if context_vectors is not None and cfg.text_k:
             sources["text"] = self.searcher.by_vector_many(TEXT, context_vectors, cfg.text_k, "text", LINK_FIELDS)
+        if context_vectors is not None and named is not None and any(named) and cfg.text_k:
+            sources["named"] = self.searcher.by_vector_in_names_many(TEXT, context_vectors, named, cfg.text_k,
+                                                                     LINK_FIELDS)
         if image_vectors is not None and cfg.image_k:
             # mentions without an image (None) get no image candidates
             rows = [i for i, v in enumerate(image_vectors) if v is not None]

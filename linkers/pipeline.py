@@ -298,7 +298,8 @@ class Linker:
                                             exact_only=[m.kb_name for _, m in work], alternates=longer,
                                             surnames=[m.surface if m.detected and not full and is_surname(m.surface)
                                                       else None for (_, m), full in zip(work, longer)],
-                                            keep_names=[m.detected for _, m in work])
+                                            keep_names=[m.detected for _, m in work],
+                                            named=[None if m.detected else m.surface for _, m in work])
 
     def _items(self, work: list[tuple[Document, Mention]], contexts: list[str], vectors: np.ndarray,
                retrieved: list[list[Candidate]], images: MentionImages | None = None

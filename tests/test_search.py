@@ -80,6 +80,20 @@ def test_by_name_finds_other_fixture_entities_from_partial_names(searcher: Searc
     assert hits[0].label == "Kaliningrad Oblast" and hits[0].match == "fuzzy"
 
 
+def test_context_search_within_a_name_keeps_the_entities_of_that_name_closest_to_the_context(searcher: Searcher
+                                                                                               ) -> None:
+    vectors = searcher.text_encoder.encode(["a region of Russia on the Baltic Sea", "English writer"])
+    hits = searcher.by_vector_in_names_many("text", vectors, ["Kaliningrad", None], 5)
+    assert hits[1] == []  # no name: no query
+    labels = [h.label or "" for h in hits[0]]
+    assert labels and all("kaliningrad" in label.lower() for label in labels), labels
+    assert hits[0][0].match == "named text" and [h.score for h in hits[0]] == sorted((h.score for h in hits[0]),
+                                                                                      reverse=True)
+    plain = searcher.by_vector_many("text", vectors[:1], 5)[0]
+    assert any("kaliningrad" not in (h.label or "").lower() for h in plain)  # the name did the narrowing
+    assert searcher.by_vector_in_names_many("text", vectors[:1], ["Zyzzyvaqq"], 5) == [[]]
+
+
 def test_by_vector_and_vectors_of_serve_precomputed_vectors(searcher: Searcher) -> None:
     stored = searcher.vectors_of(["Q42", "Q1049", "Q999999999"], "text")
     assert set(stored) == {"Q42", "Q1049"} and len(stored["Q42"]) == searcher.text_encoder.dim
