@@ -62,7 +62,8 @@ class CandidateRetriever:
         `surnames[i]`: a one-word name to look up as the last word of longer names ("Neruda": "Pablo Neruda"),
         joining as `surname`. `keep_names[i]`: every name-found candidate is kept ahead of the dense ones, which
         on short news mentions are look-alikes of the sentence, not of the name. `named[i]`: the context's nearest
-        entities among those whose label holds every word of it join as `named` (namesakes told apart by context).
+        entities whose label is a person-like name with it as first or last word join as `named` ("Stewart":
+        the Stewarts closest to the context; namesakes told apart by it).
         """
         cfg = self.config
         names = list(surfaces)
@@ -81,8 +82,9 @@ class CandidateRetriever:
         if context_vectors is not None and cfg.text_k:
             sources["text"] = self.searcher.by_vector_many(TEXT, context_vectors, cfg.text_k, "text", LINK_FIELDS)
         if context_vectors is not None and named is not None and any(named) and cfg.text_k:
-            sources["named"] = self.searcher.by_vector_in_names_many(TEXT, context_vectors, named, cfg.text_k,
-                                                                     LINK_FIELDS)
+            found = self.searcher.by_vector_in_names_many(TEXT, context_vectors, named, 2 * cfg.text_k, LINK_FIELDS)
+            sources["named"] = [[h for h in hits if name and person_like(h.label, name)][:cfg.text_k]
+                                for hits, name in zip(found, named)]
         if image_vectors is not None and cfg.image_k:
             # mentions without an image (None) get no image candidates
             rows = [i for i, v in enumerate(image_vectors) if v is not None]
@@ -111,3 +113,11 @@ class CandidateRetriever:
                 for c in cands:
                     c.context = found.get(c.qid, 0.0)  # no text vector: 0, as the feature has it
         return out
+
+
+def person_like(label: str | None, word: str) -> bool:
+    """A name of two to four capitalised words that begins or ends with `word` ("Erwin Neher" for "Neher"), not a
+    longer thing that holds it ("Collège de France", "Stephen of England", "First Lady of the United States")."""
+    words = (label or "").split()
+    return (2 <= len(words) <= 4 and all(w[:1].isupper() for w in words)
+            and word.casefold() in (words[0].casefold(), words[-1].casefold()))

@@ -299,7 +299,8 @@ class Linker:
                                             surnames=[m.surface if m.detected and not full and is_surname(m.surface)
                                                       else None for (_, m), full in zip(work, longer)],
                                             keep_names=[m.detected for _, m in work],
-                                            named=[None if m.detected else m.surface for _, m in work])
+                                            named=[m.surface.strip() if not m.detected and len(m.surface.split()) == 1
+                                                   else None for _, m in work])
 
     def _items(self, work: list[tuple[Document, Mention]], contexts: list[str], vectors: np.ndarray,
                retrieved: list[list[Candidate]], images: MentionImages | None = None
