@@ -3,6 +3,8 @@ by name and ranks the same way, and missing inputs fall back (no servers: the in
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -76,7 +78,24 @@ def test_missing_or_foreign_scorer_file_is_a_clear_error(tmp_path) -> None:
         load_reranker("fusion", other)
 
 
-def test_a_scorer_uses_the_features_it_was_fitted_on_by_name() -> None:
+def test_a_scorer_uses_the_features_it_was_fitted_on_by_name(tmp_path) -> None:
     shipped = FusionReranker.from_file()
     assert set(shipped.scalars) <= set(SCALARS) and shipped.params["w1"].shape[0] == len(shipped.scalars) + 1
-    assert "described" not in shipped.scalars  # fitted before that feature existed: it still loads and ranks
+    # a scorer fitted before a feature existed ("described") loads, and that feature does not move its scores
+    older = tuple(k for k in SCALARS if k != "described")
+    rng = np.random.default_rng(4)
+    params = {"w1": rng.normal(size=(len(older) + 1, 4)), "b1": np.zeros(4), "w2": rng.normal(size=4), "b2": 0.0,
+              "p": rng.normal(size=(DIM, 2)), "q": rng.normal(size=(DIM, 2))}
+    path = tmp_path / "older.json"
+    path.write_text(json.dumps({"scalars": list(older), "nil_threshold": None, "meta": {},
+                                "params": {k: np.asarray(v).tolist() for k, v in params.items()}}))
+    scorer = FusionReranker.from_file(path)
+    assert scorer.scalars == older
+    cands = [Candidate(f"Q{i}", None) for i in range(3)]
+    for i, c in enumerate(cands):
+        c.features = {k: float(rng.random()) for k in SCALARS}
+    mention = MentionInput("m", "x", "x", context_vector=rng.normal(size=DIM).astype(np.float32))
+    before = scorer.scores(mention, cands)
+    for c in cands:
+        c.features["described"] = 1.0 - c.features["described"]
+    assert np.allclose(before, scorer.scores(mention, cands))
