@@ -178,12 +178,15 @@ def repeated_names(text: str, spans: list[Span]) -> list[Span]:
         return spans
     taken = [(s.start, s.end) for s in spans]
     added = []
-    for word, full in parts.items():
-        for m in re.finditer(rf"(?<![\w-]){re.escape(word)}(?![\w-])", text):
-            a, b = m.start(), m.end()
-            if m.start() >= full.end and not any(a < e and s < b for s, e in taken):
-                added.append(Span(a, b, word, full.label, "ner"))
-                taken.append((a, b))
+    # one pass for all the words (whole tokens: two of them never overlap, so the order they are taken in does not
+    # matter), longest first where one begins another
+    words = "|".join(re.escape(w) for w in sorted(parts, key=len, reverse=True))
+    for m in re.finditer(rf"(?<![\w-])(?:{words})(?![\w-])", text):
+        word, (a, b) = m.group(), m.span()
+        full = parts[word]
+        if a >= full.end and not any(a < e and s < b for s, e in taken):
+            added.append(Span(a, b, word, full.label, "ner"))
+            taken.append((a, b))
     return sorted(spans + added, key=lambda s: s.start)
 
 

@@ -146,3 +146,16 @@ def test_build_peak_memory() -> None:
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert peak < 4 << 20, f"peak {peak >> 20} MiB for 10k aliases"
+
+
+def test_a_persons_later_bare_surname_or_given_name_becomes_a_mention() -> None:
+    from linkers.ner import Span, repeated_names
+
+    text = "Before Dulbecco. Renato Dulbecco met Lin Dan. Dulbecco was born there; Dan and Renato-X and Lindan left."
+    full = Span(17, 32, "Renato Dulbecco", "PERSON")
+    lin = Span(37, 44, "Lin Dan", "PERSON")
+    assert text[full.start:full.end] == full.surface and text[lin.start:lin.end] == lin.surface
+    got = [(s.start, s.surface, s.label) for s in repeated_names(text, [full, lin])]
+    later = text.index("Dulbecco was")
+    assert got == [(17, "Renato Dulbecco", "PERSON"), (37, "Lin Dan", "PERSON"), (later, "Dulbecco", "PERSON"),
+                   (text.index("Dan and"), "Dan", "PERSON")]  # not before the full name, not inside a word

@@ -58,8 +58,11 @@ def _point_id(pid: qgrpc.PointId) -> PointId:
 
 def _value(value: qgrpc.Value) -> Any:
     kind = value.WhichOneof("kind")
-    if kind == "list_value":
-        return [_value(v) for v in value.list_value.values]
+    if kind == "string_value":
+        return value.string_value
+    if kind == "list_value":  # mostly names: strings read in place, one call less each (thousands per batch)
+        return [v.string_value if v.WhichOneof("kind") == "string_value" else _value(v)
+                for v in value.list_value.values]
     if kind == "struct_value":
         return {k: _value(v) for k, v in value.struct_value.fields.items()}
     if kind is None or kind == "null_value":
