@@ -220,16 +220,16 @@ class Searcher:
                                 fields: list[str] | None = None) -> list[list[Hit]]:
         """Nearest entities to each vector among those whose label holds every word of its name ("Stewart": the
         Stewarts closest to the mention's context): a bare surname or given name has more namesakes than the
-        name lookup keeps, and the context tells them apart. None: no query for that vector.
+        name lookup keeps, and the context tells them apart. Names come trimmed; None or "": no query.
         """
-        asked = [i for i, name in enumerate(names) if name and name.strip()]
+        asked = [i for i, name in enumerate(names) if name]
         if not asked:
             return [[] for _ in names]
         self._check_collection(using)
         requests = [models.QueryRequest(
             query=[float(x) for x in vectors[i]], using=using, limit=top_k, with_payload=fields or HIT_FIELDS,
             filter=models.Filter(must=[models.FieldCondition(key=LABEL_FIELD,
-                                                             match=models.MatchText(text=str(names[i]).strip()))]),
+                                                             match=models.MatchText(text=str(names[i])))]),
         ) for i in asked]
         out: list[list[Hit]] = [[] for _ in names]
         for i, rows in zip(asked, self._query_batch(requests)):

@@ -325,18 +325,17 @@ class Linker:
         """A method whose score has a term <u, entity text vector> (fusion) gets it from the vector store in one
         round trip: Qdrant's cosine of u with the stored (unit) text vectors, times |u|."""
         queries = getattr(self.reranker, "interaction_queries", None)
-        rows = [i for i, (m, cands) in enumerate(items) if cands and m.context_vector is not None]
-        if queries is None or not rows:
+        pairs = [(m, cands) for m, cands in items if cands and m.context_vector is not None]
+        if queries is None or not pairs:
             return
-        u = queries(np.stack([items[i][0].context_vector for i in rows]))
+        u = queries(np.stack([m.context_vector for m, _ in pairs]))
         norms = np.linalg.norm(u, axis=1)
-        asked = [i for i, n in zip(range(len(rows)), norms) if n > 0]
-        cosines = self.searcher.similarities_many(TEXT, u[asked] / norms[asked, None],
-                                                  [[c.qid for c in items[rows[j]][1]] for j in asked])
-        for j in range(len(rows)):
-            items[rows[j]][0].interactions = {}
+        for m, _ in pairs:
+            m.interactions = {}  # u = 0: the term is 0 for every candidate
+        asked = np.flatnonzero(norms > 0)
+        cosines = self.searcher.similarities_many(TEXT, u[asked], [[c.qid for c in pairs[j][1]] for j in asked])
         for j, found in zip(asked, cosines):
-            items[rows[j]][0].interactions = {q: float(norms[j]) * cos for q, cos in found.items()}
+            pairs[j][0].interactions = {q: float(norms[j]) * cos for q, cos in found.items()}
 
     @staticmethod
     def _follow_longer_names(work: list[tuple[Document, Mention]], results: list[MentionResult]) -> None:

@@ -9,6 +9,8 @@ from qdrant_client import QdrantClient, models
 
 from kgstore.vector_backends.base import Fields, PointId, ScoredRow, StoredRow
 
+TIMEOUT = 60  # seconds per request, both transports: a large upsert or payload index build takes a while
+
 
 class ClientBackend:
     """A `VectorBackend` over one `QdrantClient`; subclasses say how it is opened."""

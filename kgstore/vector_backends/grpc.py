@@ -18,9 +18,7 @@ from qdrant_client.conversions.conversion import GrpcToRest, RestToGrpc
 
 from kgstore.config import Config, reveal
 from kgstore.vector_backends.base import Fields, PointId, ScoredRow, StoredRow
-from kgstore.vector_backends.client import ClientBackend
-
-TIMEOUT = 60  # seconds per request, for qdrant-client's calls and the direct ones alike
+from kgstore.vector_backends.client import TIMEOUT, ClientBackend
 
 
 class GrpcBackend(ClientBackend):

@@ -5,9 +5,7 @@ from __future__ import annotations
 from qdrant_client import QdrantClient
 
 from kgstore.config import Config, reveal
-from kgstore.vector_backends.client import ClientBackend
-
-TIMEOUT = 60  # seconds per request: a large upsert or payload index build takes a while
+from kgstore.vector_backends.client import TIMEOUT, ClientBackend
 
 
 class HttpBackend(ClientBackend):
