@@ -17,7 +17,7 @@ from kgstore.entity_index import IMAGE, TEXT
 from kgstore.search import Hit, Searcher
 
 RRF_K = 60
-NAME_SOURCES = frozenset({"name", "alias", "surname"})
+NAME_SOURCES = frozenset({"name", "alias", "surname", "people"})
 # Payload the linkers read (features: names, popularity, alias priors, graph degree, types; results: label; LLM
 # methods: description).
 LINK_FIELDS = ["qid", "label", "description", "names", "popularity", "priors", "degree", "types"]
@@ -53,7 +53,8 @@ class CandidateRetriever:
                       alternates: Sequence[str | None] | None = None,
                       surnames: Sequence[str | None] | None = None,
                       keep_names: Sequence[bool] | None = None,
-                      named: Sequence[str | None] | None = None) -> list[list[Candidate]]:
+                      named: Sequence[str | None] | None = None,
+                      peoples: Sequence[list[str]] | None = None) -> list[list[Candidate]]:
         """Candidates for a batch of mentions: a few round trips per batch, not per mention.
 
         `exact_only[i]`: surface i is a KB name (a gazetteer span): its name candidates are the entities of
@@ -63,7 +64,9 @@ class CandidateRetriever:
         joining as `surname`. `keep_names[i]`: every name-found candidate is kept ahead of the dense ones, which
         on short news mentions are look-alikes of the sentence, not of the name. `named[i]`: the context's nearest
         entities whose label is a person-like name with it as first or last word join as `named` ("Stewart":
-        the Stewarts closest to the context; namesakes told apart by it).
+        the Stewarts closest to the context; namesakes told apart by it). `peoples[i]`: names of the people a
+        demonym may stand for ("Americans", "American people" for "American"), looked up exactly, joining as
+        `people`.
         """
         cfg = self.config
         names = list(surfaces)
@@ -71,12 +74,19 @@ class CandidateRetriever:
         extra = [i for i, a in enumerate(alternates or []) if a]
         names += [alternates[i] for i in extra]
         exact += [False] * len(extra)
+        groups = [(i, name) for i, found in enumerate(peoples or []) for name in found]
+        names += [name for _, name in groups]
+        exact += [True] * len(groups)
         hits = self.searcher.by_name_many(names, cfg.name_k, LINK_FIELDS, exact_only=exact)
         sources: dict[str, list[list[Hit]]] = {"name": hits[:len(surfaces)]}
         if extra:
             sources["alias"] = [[] for _ in surfaces]
             for j, i in enumerate(extra):
                 sources["alias"][i] = hits[len(surfaces) + j]
+        if groups:
+            sources["people"] = [[] for _ in surfaces]
+            for j, (i, _) in enumerate(groups):
+                sources["people"][i] += hits[len(surfaces) + len(extra) + j]
         if surnames is not None and any(surnames):
             sources["surname"] = self.searcher.by_surname_many(list(surnames), cfg.name_k, LINK_FIELDS)
         if context_vectors is not None and cfg.text_k:
@@ -113,6 +123,16 @@ class CandidateRetriever:
                 for c in cands:
                     c.context = found.get(c.qid, 0.0)  # no text vector: 0, as the feature has it
         return out
+
+
+def demonym_peoples(surface: str) -> list[str]:
+    """The names a people goes by in the KB for a demonym ("American", "American-born": "Americans", "American
+    people")."""
+    word = surface.strip()
+    head, _, tail = word.partition("-")
+    if tail.islower():
+        word = head
+    return [f"{word}s", f"{word} people"] if word[:1].isupper() and " " not in word else []
 
 
 def person_like(label: str | None, word: str) -> bool:

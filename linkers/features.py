@@ -15,8 +15,9 @@ FEATURES = ("name", "exact", "context", "popularity", "image", "prior", "degree"
 # NER labels whose entities are people / never people (the type feature compares them with a candidate's P31)
 HUMAN = "Q5"
 PERSON_LABELS = frozenset({"PERSON"})
-NON_PERSON_LABELS = frozenset({"ORG", "GPE", "LOC", "FAC", "PRODUCT", "EVENT", "WORK_OF_ART", "LAW", "LANGUAGE",
-                               "NORP"})
+NON_PERSON_LABELS = frozenset({"ORG", "GPE", "LOC", "FAC", "PRODUCT", "EVENT", "WORK_OF_ART", "LAW", "LANGUAGE"})
+# classes of a people (ethnic group, nationality, people, nation): what a NORP mention ("American") may name
+PEOPLE_CLASSES = frozenset({"Q41710", "Q231002", "Q2472587", "Q6266"})
 
 
 def cosine(a: np.ndarray | None, b: list[float] | np.ndarray | None) -> float:
@@ -68,10 +69,13 @@ def p_given_alias(form: str, candidates: list[Candidate]) -> list[float]:
 
 
 def type_agreement(ner_label: str | None, types: list[str]) -> float:
-    """1 when the NER label and the entity's classes agree on being a person, -1 when they disagree, 0 unknown."""
+    """1 when the NER label and the entity's classes agree on being a person (a people, for a nationality or
+    group: NORP), -1 when they disagree, 0 unknown."""
     if not ner_label or not types:
         return 0.0
     human = HUMAN in types
+    if ner_label == "NORP":
+        return -1.0 if human else (1.0 if PEOPLE_CLASSES & set(types) else 0.0)
     if ner_label in PERSON_LABELS:
         return 1.0 if human else -1.0
     if ner_label in NON_PERSON_LABELS:

@@ -21,6 +21,7 @@ from kgstore.chunks import chunked
 from kgstore.files import atomic_write
 from linkers import coref
 from linkers.candidates import Candidate
+from linkers.keyphrases import Keyphrases
 from linkers.records import NIL, Document
 from linkers.pipeline import Linker, MentionResult
 from linkers.rerankers.base import MentionInput
@@ -69,7 +70,8 @@ def result_rows(r: MentionResult) -> tuple[np.ndarray, list[str]]:
     """The learned model's rows for a linked mention, rebuilt from its result (candidates in retrieval order)."""
     by_qid = {c["qid"]: c for c in r.candidates}
     cands = [Candidate(q, by_qid[q]["label"], features=dict(by_qid[q]["features"])) for q in r.retrieved if q in by_qid]
-    mention = MentionInput(r.mention_id, r.surface, "", detector=r.detector, ner_label=r.ner_label)
+    mention = MentionInput(r.mention_id, r.surface, "", detector=r.detector, ner_label=r.ner_label,
+                           keyphrase=r.keyphrase)
     return mention_rows(mention, cands), [c.qid for c in cands]
 
 
@@ -168,9 +170,11 @@ def _hits(best: list[tuple[float, bool] | None], ex: Examples) -> float:
     return sum(1 for top in given if top and top[1]) / len(given) if given else 0.0
 
 
-def save(path: Path, booster: Any, fitted: dict[str, Any], protocol: dict[str, Any]) -> None:
+def save(path: Path, booster: Any, fitted: dict[str, Any], protocol: dict[str, Any],
+         keyphrases: Keyphrases | None = None) -> None:
     data = {"features": list(ALL_FEATURES), "nil_detected": fitted["nil_detected"], "nil_given": fitted["nil_given"],
-            "meta": {**fitted["meta"], **protocol}, "model": booster.model_to_string()}
+            "meta": {**fitted["meta"], **protocol}, "model": booster.model_to_string(),
+            "keyphrases": keyphrases.to_json() if keyphrases else None}
     atomic_write(path, json.dumps(data, indent=1) + "\n")
 
 

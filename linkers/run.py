@@ -17,11 +17,12 @@ from kgstore.links import linked_documents
 from kgstore.progress import progress_bar
 from kgstore.search import Searcher
 from kgstore.vectors import VectorStore
-from linkers import span_eval
+from linkers import keyphrases, span_eval
 from linkers.corpus import corpus_size, read_corpus
 from linkers.datasets import Dataset
-from linkers.datasets.text import split_half
+from linkers.datasets.text import HALVES, half_of, split_half
 from linkers.detectors import build_detector
+from linkers.detectors.gazetteer import kb_gazetteer
 from linkers.methods import build_reranker, method_settings
 from linkers.metrics import Evaluator, Metrics, Scored, protocol
 from linkers.pipeline import Linker, LinkOptions, MentionResult
@@ -356,21 +357,34 @@ def train_learned(stores: Stores, train_ds: Dataset, dev_ds: Dataset, split: str
     linker = build_linker(stores, LinkOptions(method="features", top_k=top_k, context=context, write=False),
                           detector=detector)
     bad: list[BadLine] = []
-    sets: dict[str, learn.Examples] = {}
     parts = [("train", train_ds, (dev_split,), 1.0), *(("train", ds, (), also_weight) for ds in also),
              ("dev", dev_ds, (), 1.0)]
-    for name, ds, exclude, weight in parts:
+    loaded = [(name, ds, list(learn.documents_only(good_documents(ds.documents(), bad),
+                                                   exclude if ds.name in split_names else ())), weight)
+              for name, ds, exclude, weight in parts]
+    # keyphraseness from the training documents; a training document's comes from the other half's, so the model
+    # learns from the feature (and the detector's filter) as they behave on text never seen
+    gazetteer = kb_gazetteer(stores.config, stores.graph)
+    training = [(d, weight) for name, _, docs, weight in loaded if name == "train" for d in docs]
+    table = keyphrases.learn(training, gazetteer)
+    other_half = {h: keyphrases.learn(((d, w) for d, w in training if half_of(d.text) != h), gazetteer)
+                  for h in HALVES}
+    log(f"keyphraseness of {len(table):,} surfaces learned from {len(training):,} training documents")
+    sets: dict[str, learn.Examples] = {}
+    for name, ds, docs, weight in loaded:
         examples = sets.setdefault(name, learn.Examples())
-        docs = list(learn.documents_only(good_documents(ds.documents(), bad),
-                                         exclude if ds.name in split_names else ()))
+        groups = [(other_half[h], [d for d in docs if half_of(d.text) == h]) for h in HALVES] \
+            if name == "train" else [(table, docs)]
         for detect in (True, False):
             with progress_bar(total=len(docs), desc=f"{name} {ds.name} {'detected' if detect else 'gold'} spans",
                               unit=" docs") as bar:
-                learn.collect(linker, docs, detect, examples, bar.update, weight=weight)
+                for kp, group in groups:
+                    linker.use_keyphrases(kp)
+                    learn.collect(linker, group, detect, examples, bar.update, weight=weight)
     booster, fitted = learn.fit(sets["train"], sets["dev"], log=log)
     proto = {"dataset": train_ds.name, "split": split, "also": [ds.name for ds in also],
              "also_weight": also_weight if also else None, "dev": f"{dev_ds.name}/{dev_ds.split or 'all'}",
              "top_k": top_k, "context": context, "detector": detector, "kb_size": stores.kb_size()}
-    learn.save(out, booster, fitted, proto)
+    learn.save(out, booster, fitted, proto, table)
     return TrainResult({**fitted["meta"], **proto, "nil_detected": fitted["nil_detected"],
                         "nil_given": fitted["nil_given"], "out": str(out)}, bad)

@@ -1,4 +1,5 @@
-"""Which context-found namesakes a bare name keeps (no servers: the rule reads labels only)."""
+"""Candidate rules that read names only (no servers): which context-found namesakes a bare name keeps, and the
+peoples a demonym names."""
 
 from __future__ import annotations
 
@@ -21,3 +22,18 @@ from linkers.candidates import person_like
 ])
 def test_a_bare_name_keeps_people_named_by_it(label, word, kept) -> None:
     assert person_like(label, word) is kept
+
+
+def test_a_demonym_names_its_people_and_the_type_feature_agrees() -> None:
+    from linkers.candidates import demonym_peoples
+    from linkers.features import type_agreement
+
+    assert demonym_peoples("American") == ["Americans", "American people"]
+    assert demonym_peoples("Jewish ") == ["Jewishs", "Jewish people"]
+    assert demonym_peoples("American-born") == ["Americans", "American people"]
+    assert demonym_peoples("Italian-American") == ["Italian-Americans", "Italian-American people"]
+    assert demonym_peoples("New Yorkers") == [] and demonym_peoples("american") == []
+    assert type_agreement("NORP", ["Q231002", "Q6266"]) == 1.0  # Americans: a nationality
+    assert type_agreement("NORP", ["Q6256"]) == 0.0  # the country: neither
+    assert type_agreement("NORP", ["Q5"]) == -1.0
+    assert type_agreement("GPE", ["Q6256"]) == 1.0 and type_agreement("PERSON", ["Q6256"]) == -1.0

@@ -41,6 +41,8 @@ KB = [
     {"qid": "Q34189", "label": "Pablo Neruda", "types": ["Q5"], "description": "Chilean poet and diplomat"},
     {"qid": "Q156321", "label": "Jan Neruda", "types": ["Q5"], "description": "Czech journalist and writer"},
     {"qid": "Q23924670", "label": "Neruda"},  # a bare family-name item, as open-world KBs hold many
+    {"qid": "Q846570", "label": "Americans", "types": ["Q231002", "Q6266"],
+     "description": "citizens, or natives, of the United States of America"},
 ]
 ALIAS_COUNTS = [("Jordan", "Q41421", 60), ("Jordan", "Q810", 20), ("His Airness", "Q41421", 7)]
 
@@ -104,6 +106,16 @@ def test_ner_and_hybrid_detection_link_names_not_words(kb):
     assert {r["surface"] for r in ner} == {"Obama", "Paris"}
     assert {r["ner_label"] for r in ner} <= {"PERSON", "GPE"} and all(r["detector"] == "ner" for r in ner)
     assert next(r for r in ner if r["surface"] == "Obama")["qid"] == "Q76"
+
+
+def test_a_demonym_finds_its_people_and_the_type_feature_prefers_it(kb):
+    root, env = kb
+    found = _link(root, env, [{"id": "d1", "text": "Michelle Obama is an American lawyer."}], "--detector", "ner",
+                  "--method", "features")
+    american = next(r for r in found if r["surface"] == "American")
+    assert american["ner_label"] == "NORP"
+    people = next(c for c in american["candidates"] if c["qid"] == "Q846570")
+    assert "people" in people["sources"] and people["features"]["type"] == 1.0
 
 
 def test_alias_priors_are_ingested_indexed_and_used(kb):
@@ -224,6 +236,7 @@ def test_learned_reranker_ships_loads_and_is_refitted_by_kg_train(kb):
 
     shipped = LearnedReranker.from_file()
     assert shipped.version().startswith("learned-") and shipped.features == ALL_FEATURES
+    assert shipped.keyphrases is not None and shipped.keyphrases.keeps("poet")  # learned from the OKE sets
     assert shipped.nil_detected is not None and 0 < shipped.nil_detected < 1
     root, env = kb
     rng = random.Random(7)
@@ -250,6 +263,9 @@ def test_learned_reranker_ships_loads_and_is_refitted_by_kg_train(kb):
     assert out["train_mentions"] >= 120 and out["rounds"] >= 1 and model.exists()
     refit = LearnedReranker.from_file(model)
     assert refit.version() != shipped.version()
+    # the keyphraseness learned from the training gold travels in the model file
+    assert refit.keyphrases is not None and refit.keyphrases.score("Chicago Bulls") == 1.0
+    assert refit.keyphrases.score("Israel") == 0.0  # always NIL in training
     metrics = json.loads(_run(env, "eval", str(dev), "--method", "learned", "--weights", str(model), "--json"))
     assert metrics["n"] == 60 and metrics["hits@1"] >= 0.6
     broken = root / "broken.json"

@@ -8,6 +8,7 @@ decides that a span is no mention worth linking.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from linkers.candidates import Candidate
 from linkers.rerankers.base import MentionInput, Ranking, Reranker
@@ -34,6 +35,11 @@ class AutoReranker:
                 for i, ranking in zip(picked, reranker.rerank_many([items[i] for i in picked])):
                     out[i] = ranking
         return out  # type: ignore[return-value]
+
+    @property
+    def keyphrases(self) -> Any:
+        """The detected spans' model's keyphraseness table (the detector's filter), if it has one."""
+        return getattr(self.detected, "keyphrases", None)
 
     def name_for(self, detected: bool) -> str:
         """What ranked a mention of that kind, for traces: "auto:features" or "auto:learned"."""

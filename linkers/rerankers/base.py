@@ -27,6 +27,7 @@ class MentionInput:
     interactions: dict[str, float] | None = field(default=None, repr=False)
     detector: str | None = None  # "ner" or "gazetteer" for a detected span; None for a given one
     ner_label: str | None = None  # the NER model's label of a detected span
+    keyphrase: float | None = None  # the surface's learned keyphraseness (linkers.keyphrases); None: unknown
 
 
 @dataclass

@@ -25,6 +25,7 @@ import numpy as np
 from kgstore.errors import InputError
 from linkers.candidates import Candidate
 from linkers.features import FEATURES
+from linkers.keyphrases import Keyphrases
 from linkers.rerankers.base import MentionInput, Ranking
 from linkers.rerankers.registry import Method, register_method
 
@@ -32,7 +33,7 @@ DEFAULT_MODEL = "learned.json"
 DETECTORS = {None: 0.0, "ner": 1.0, "gazetteer": 2.0}
 NER_LABELS = ("PERSON", "NORP", "FAC", "ORG", "GPE", "LOC", "PRODUCT", "EVENT", "WORK_OF_ART", "LAW", "LANGUAGE")
 MENTION_FEATURES = ("m_detector", "m_ner", "m_tokens", "m_chars", "m_upper", "m_allcaps", "m_candidates",
-                    "name_gap", "context_gap", "prior_gap", "coherence_gap")
+                    "m_keyphrase", "name_gap", "context_gap", "prior_gap", "coherence_gap")
 ALL_FEATURES = FEATURES + MENTION_FEATURES
 
 
@@ -48,6 +49,7 @@ def mention_rows(mention: MentionInput, candidates: list[Candidate]) -> np.ndarr
         "m_upper": 1.0 if surface[:1].isupper() else 0.0,
         "m_allcaps": 1.0 if surface.isupper() and len(surface) > 1 else 0.0,
         "m_candidates": float(len(candidates)),
+        "m_keyphrase": -1.0 if mention.keyphrase is None else mention.keyphrase,
     }
     best = {k: max((c.features.get(k, 0.0) for c in candidates), default=0.0)
             for k in ("name", "context", "prior", "coherence")}
@@ -68,6 +70,7 @@ class LearnedReranker:
     meta: dict = field(default_factory=dict)
     digest: str = ""
     name: str = "learned"
+    keyphrases: Keyphrases | None = None  # learned with the model: the detector's filter and a feature
 
     @classmethod
     def from_file(cls, path: Path | None = None) -> "LearnedReranker":
@@ -86,7 +89,7 @@ class LearnedReranker:
             raise InputError(f"{source}: fitted on features {', '.join(features)}, but this kg computes "
                              f"{', '.join(ALL_FEATURES)}; refit it with `kg train --reranker learned`")
         return cls(booster, features, data.get("nil_detected"), data.get("nil_given"), data.get("meta", {}),
-                   hashlib.sha1(text.encode()).hexdigest()[:8])
+                   hashlib.sha1(text.encode()).hexdigest()[:8], keyphrases=Keyphrases.from_json(data.get("keyphrases")))
 
     def version(self) -> str:
         return f"learned-{self.digest}"
