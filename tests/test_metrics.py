@@ -77,3 +77,14 @@ def test_render_table() -> None:
     assert any(line.split() == ["human", "2", "0.500"] for line in lines)
     assert "no gold (skipped)" in text
     assert "-" in render_table(evaluate([Scored("Q1", [], [], "Q1")]))  # undefined NIL scores print as "-"
+
+
+def test_the_nil_threshold_is_the_middle_of_the_f1_plateau():
+    from linkers.rerankers.learned import best_threshold
+
+    tops = [(0.1, True), (0.2, False), (0.3, False), (0.4, True), (0.5, True), (0.6, True)]
+    # F1 by threshold (5 gold): 0 and 0.1 -> 0.727, 0.2 -> 0.6, 0.3 -> 0.667, 0.4 -> 0.75 (the best), 0.5 -> 0.571
+    assert best_threshold(tops, missed=1, plateau=0.0) == (0.4, 0.75)  # the arg-max alone
+    assert best_threshold(tops, missed=1, plateau=0.08) == (0.1, 0.75)  # the middle of 0, 0.1 and 0.4
+    assert best_threshold(tops, missed=1, plateau=0.2) == (0.3, 0.75)  # of 0, 0.1, 0.2, 0.3, 0.4, 0.5
+    assert best_threshold([], missed=3) == (None, 0.0)

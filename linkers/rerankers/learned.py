@@ -32,6 +32,7 @@ from linkers.rerankers.registry import Method, register_method
 DEFAULT_MODEL = "learned.json"
 DETECTORS = {None: 0.0, "ner": 1.0, "gazetteer": 2.0}
 NER_LABELS = ("PERSON", "NORP", "FAC", "ORG", "GPE", "LOC", "PRODUCT", "EVENT", "WORK_OF_ART", "LAW", "LANGUAGE")
+PLATEAU = 0.002  # NIL thresholds whose dev F1 is this close to the best are equally good: take their middle
 MENTION_FEATURES = ("m_detector", "m_ner", "m_tokens", "m_chars", "m_upper", "m_allcaps", "m_candidates",
                     "m_keyphrase", "name_gap", "context_gap", "prior_gap", "coherence_gap")
 ALL_FEATURES = FEATURES + MENTION_FEATURES
@@ -122,24 +123,28 @@ class LearnedReranker:
         return self.nil_detected if detected else self.nil_given
 
 
-def best_threshold(tops: list[tuple[float, bool]], missed: int) -> tuple[float | None, float]:
+def best_threshold(tops: list[tuple[float, bool]], missed: int,
+                   plateau: float = PLATEAU) -> tuple[float | None, float]:
     """The threshold on the top probability that maximises F1, and that F1.
 
     `tops`: per linked mention its top probability and whether the top candidate is right; mentions whose top
     is wrong or that are no mention at all count as false positives when linked. `missed`: gold mentions with
-    no chance (not detected, or gold not retrieved) that are false negatives whatever the threshold.
+    no chance (not detected, or gold not retrieved) that are false negatives whatever the threshold. F1 is flat
+    near its top, so the arg-max jumps with a few training rows (0.17 or 0.24 for two refits that differ in two
+    rows): the threshold returned is the middle one of those within `plateau` of the best F1.
     """
     gold = sum(1 for _, ok in tops if ok) + missed
     if not tops or not gold:
         return None, 0.0
-    best_t, best_f1 = None, -1.0
+    scored = []
     for t in sorted({round(p, 4) for p, _ in tops} | {0.0}):
         tp = sum(1 for p, ok in tops if ok and p >= t)
         fp = sum(1 for p, ok in tops if not ok and p >= t)
-        f1 = 2 * tp / (2 * tp + fp + (gold - tp)) if tp else 0.0
-        if f1 > best_f1 + 1e-12:
-            best_t, best_f1 = t, f1
-    return (None if best_t is None or best_t <= 0 or math.isclose(best_t, 0.0) else best_t), best_f1
+        scored.append((t, 2 * tp / (2 * tp + fp + (gold - tp)) if tp else 0.0))
+    best_f1 = max(f1 for _, f1 in scored)
+    near = [t for t, f1 in scored if f1 >= best_f1 - plateau]
+    best_t = near[len(near) // 2]
+    return (None if best_t <= 0 or math.isclose(best_t, 0.0) else best_t), best_f1
 
 
 register_method(Method("learned", lambda b: LearnedReranker.from_file(b.weights),
