@@ -25,13 +25,14 @@ from linkers.keyphrases import Keyphrases
 from linkers.records import NIL, Document
 from linkers.pipeline import Linker, MentionResult
 from linkers.rerankers.base import MentionInput
-from linkers.rerankers.learned import ALL_FEATURES, best_threshold, mention_rows
+from linkers.rerankers.learned import ALL_FEATURES, Ensemble, best_threshold, mention_rows
 
 PARAMS = {"objective": "binary", "learning_rate": 0.05, "num_leaves": 15, "min_data_in_leaf": 20,
           "feature_fraction": 0.9, "bagging_fraction": 0.9, "bagging_freq": 1, "lambda_l2": 1.0, "seed": 13,
           "deterministic": True, "num_threads": 2, "verbose": -1}
 ROUNDS = 600
 EARLY_STOP = 40
+SEEDS = 3  # boosters averaged (Ensemble), each with its own bagging seed
 
 
 @dataclass
@@ -101,7 +102,8 @@ def collect(linker: Linker, documents: Iterable[Document], detect: bool, into: E
             progress(len(batch))
 
 
-def fit(train: Examples, dev: Examples, log: Callable[[str], None] = lambda _: None) -> tuple[Any, dict[str, Any]]:
+def fit(train: Examples, dev: Examples,
+        log: Callable[[str], None] = lambda _: None) -> tuple[Ensemble, dict[str, Any]]:
     """LightGBM on the training examples, stopped early on the dev examples; thresholds fitted on dev."""
     import lightgbm
 
@@ -109,10 +111,10 @@ def fit(train: Examples, dev: Examples, log: Callable[[str], None] = lambda _: N
     xd, yd, _ = dev.matrix()
     started = time.monotonic()
     names = list(ALL_FEATURES)
-    booster = lightgbm.train(
-        PARAMS, lightgbm.Dataset(x, y, weight=w, feature_name=names), num_boost_round=ROUNDS,
-        valid_sets=[lightgbm.Dataset(xd, yd, feature_name=names)],
-        callbacks=[lightgbm.early_stopping(EARLY_STOP, verbose=False)])
+    booster = Ensemble([lightgbm.train(
+        {**PARAMS, "seed": PARAMS["seed"] + i}, lightgbm.Dataset(x, y, weight=w, feature_name=names),
+        num_boost_round=ROUNDS, valid_sets=[lightgbm.Dataset(xd, yd, feature_name=names)],
+        callbacks=[lightgbm.early_stopping(EARLY_STOP, verbose=False)]) for i in range(SEEDS)])
     seconds = time.monotonic() - started
     best = _best(booster, dev)
     thresholds, report = {}, {}
@@ -121,7 +123,8 @@ def fit(train: Examples, dev: Examples, log: Callable[[str], None] = lambda _: N
         t, f1 = best_threshold(tops, missed)
         thresholds[kind] = t
         report[kind] = {"threshold": t, "dev_f1": round(f1, 4), "mentions": len(tops), "missed": missed}
-    meta = {"rounds": booster.best_iteration or booster.current_iteration(), "seconds": round(seconds, 1),
+    meta = {"rounds": [b.best_iteration or b.current_iteration() for b in booster.boosters],
+            "seconds": round(seconds, 1),
             "train_rows": int(len(y)), "train_positive": int(y.sum()), "dev_rows": int(len(yd)),
             "train_mentions": train.mentions, "dev_mentions": dev.mentions, **report,
             "dev_hits@1": _hits(best, dev)}
@@ -170,10 +173,10 @@ def _hits(best: list[tuple[float, bool] | None], ex: Examples) -> float:
     return sum(1 for top in given if top and top[1]) / len(given) if given else 0.0
 
 
-def save(path: Path, booster: Any, fitted: dict[str, Any], protocol: dict[str, Any],
+def save(path: Path, booster: Ensemble, fitted: dict[str, Any], protocol: dict[str, Any],
          keyphrases: Keyphrases | None = None) -> None:
     data = {"features": list(ALL_FEATURES), "nil_detected": fitted["nil_detected"], "nil_given": fitted["nil_given"],
-            "meta": {**fitted["meta"], **protocol}, "model": booster.model_to_string(),
+            "meta": {**fitted["meta"], **protocol}, "models": booster.model_strings(),
             "keyphrases": keyphrases.to_json() if keyphrases else None}
     atomic_write(path, json.dumps(data, indent=1) + "\n")
 

@@ -260,7 +260,7 @@ def test_learned_reranker_ships_loads_and_is_refitted_by_kg_train(kb):
     model = root / "learned.json"
     out = json.loads(_run(env, "train", str(train), "--dev-data", str(dev), "--reranker", "learned", "--detector",
                           "ner", "--out", str(model), "--json"))
-    assert out["train_mentions"] >= 120 and out["rounds"] >= 1 and model.exists()
+    assert out["train_mentions"] >= 120 and min(out["rounds"]) >= 1 and model.exists()
     refit = LearnedReranker.from_file(model)
     assert refit.version() != shipped.version()
     # the keyphraseness learned from the training gold travels in the model file
