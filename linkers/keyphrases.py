@@ -57,9 +57,14 @@ class Keyphrases:
     def __len__(self) -> int:
         return len(self.seen)
 
+    def __add__(self, other: Keyphrases) -> Keyphrases:
+        """The counts of both (the table of two halves of a training set from the tables of each)."""
+        def summed(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
+            return {k: a.get(k, 0.0) + b.get(k, 0.0) for k in a.keys() | b.keys()}
+
+        return Keyphrases(summed(self.linked, other.linked), summed(self.seen, other.seen))
+
     def to_json(self) -> dict[str, Any]:
-        """Only the surfaces ever linked, and the common words that never are (the detector drops those anyway,
-        but the reranker's feature tells them from names it never saw)."""
         return {"linked": {k: round(v, 3) for k, v in sorted(self.linked.items())},
                 "seen": {k: round(v, 3) for k, v in sorted(self.seen.items())}}
 

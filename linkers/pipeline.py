@@ -187,9 +187,6 @@ class Linker:
         self.keyphrases: Keyphrases | None = None
         self.use_keyphrases(getattr(self.reranker, "keyphrases", None))
 
-    def _keyphrase(self, m: Mention) -> float | None:
-        return self.keyphrases.score(m.surface) if self.keyphrases is not None else None
-
     def use_keyphrases(self, table: Keyphrases | None) -> None:
         """The keyphraseness table the mentions' feature and the detector's filter read (the learned model's)."""
         self.keyphrases = table
@@ -273,7 +270,7 @@ class Linker:
         orders = [[c.qid for c in cands] for cands in retrieved]
         self._interactions(items)
         rankings = self.reranker.rerank_many(items)
-        results = [self._result(doc, m, ranking, orders[i])
+        results = [self._result(doc, m, ranking, orders[i], items[i][0].keyphrase)
                    for i, ((doc, m), ranking) in enumerate(zip(work, rankings))]
         self._follow_longer_names(work, results)
         for i in refined:
@@ -334,7 +331,8 @@ class Linker:
             items.append((MentionInput(m.id, m.surface, contexts[i], image=image, clues=dict(m.clues or {}),
                                        context_vector=vectors[i], text_vectors=text_vectors,
                                        detector=m.detector, ner_label=m.ner_label,
-                                       keyphrase=self._keyphrase(m)),
+                                       keyphrase=self.keyphrases.score(m.surface) if self.keyphrases is not None
+                                       else None),
                           retrieved[i]))
         return items
 
@@ -386,7 +384,8 @@ class Linker:
         for mentions in by_doc.values():
             feats.add_coherence(mentions, edges, out)
 
-    def _result(self, doc: Document, m: Mention, ranking: Ranking, order: list[str]) -> MentionResult:
+    def _result(self, doc: Document, m: Mention, ranking: Ranking, order: list[str],
+                keyphrase: float | None) -> MentionResult:
         ranked = ranking.candidates
         top = ranked[0] if ranked else None
         threshold = self.nil_threshold
@@ -405,7 +404,7 @@ class Linker:
             qid=None if is_nil else top.qid, score=top.score if top else None,
             candidates=[{"qid": c.qid, "label": c.label, "score": c.score, "features": c.features,
                          "sources": c.sources} for c in ranked],
-            retrieved=order, gold=m.gold, detector=m.detector, ner_label=m.ner_label, keyphrase=self._keyphrase(m),
+            retrieved=order, gold=m.gold, detector=m.detector, ner_label=m.ner_label, keyphrase=keyphrase,
             trace=trace,
         )
 

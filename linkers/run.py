@@ -366,9 +366,9 @@ def train_learned(stores: Stores, train_ds: Dataset, dev_ds: Dataset, split: str
     # learns from the feature (and the detector's filter) as they behave on text never seen
     gazetteer = kb_gazetteer(stores.config, stores.graph)
     training = [(d, weight) for name, _, docs, weight in loaded if name == "train" for d in docs]
-    table = keyphrases.learn(training, gazetteer)
-    other_half = {h: keyphrases.learn(((d, w) for d, w in training if half_of(d.text) != h), gazetteer)
-                  for h in HALVES}
+    half = {h: keyphrases.learn(((d, w) for d, w in training if half_of(d.text) == h), gazetteer) for h in HALVES}
+    a, b = HALVES
+    table, other_half = half[a] + half[b], {a: half[b], b: half[a]}
     log(f"keyphraseness of {len(table):,} surfaces learned from {len(training):,} training documents")
     sets: dict[str, learn.Examples] = {}
     for name, ds, docs, weight in loaded:

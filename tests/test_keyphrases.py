@@ -34,10 +34,12 @@ def test_keyphraseness_counts_kb_name_matches_and_gold_spans():
     assert table.score("stethoscope") is None  # never seen: unknown, not zero
     assert table.keeps("poet") and not table.keeps("official") and not table.keeps("stethoscope")
     weighted = learn([(TRAINING[0], 20.0), (TRAINING[2], 1.0)], GAZETTEER)
-    assert weighted.score("official") == 0.0 and weighted.seen[("official")] == 21.0
+    assert weighted.score("official") == 0.0 and weighted.seen["official"] == 21.0
     again = Keyphrases.from_json(table.to_json())
     assert again is not None and again.score("poet") == 1.0 and again.score("official") == 0.0
     assert Keyphrases.from_json(None) is None
+    halves = learn([(TRAINING[0], 1.0)], GAZETTEER) + learn(((d, 1.0) for d in TRAINING[1:]), GAZETTEER)
+    assert halves == table  # the table of two halves is the sum of theirs
 
 
 def test_hybrid_detection_keeps_a_lowercase_kb_name_where_training_links_it():

@@ -8,7 +8,8 @@ ranking is by that probability, and a mention whose best probability is under th
 unlinked. Detected spans and given spans get separate thresholds: a detected span may be no mention at all.
 
 The fitted model ships as one JSON file (`linkers/weights/learned.json`: the feature list, the thresholds, the
-training protocol, the keyphraseness table and the LightGBM models' text, averaged at prediction); `kg train --reranker learned` refits it.
+training protocol, the keyphraseness table and the LightGBM models' text, averaged at prediction); `kg train
+--reranker learned` refits it.
 """
 
 from __future__ import annotations
