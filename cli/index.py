@@ -1,4 +1,4 @@
-"""`kg index`: entities from the graph into the text, names and image indexes in Qdrant."""
+"""`kg index`: entities from the graph into the text, names, image and words indexes in Qdrant."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import click
 
 from cli.context import AppContext, echo_json, pass_app
 from indexers.index import Indexer, IndexOptions, IndexSummary
-from kgstore.entity_index import IMAGE, INDEXES, NAMES, TEXT
+from kgstore.entity_index import IMAGE, INDEXES, NAMES, TEXT, WORDS
 from kgstore.progress import progress_bar
 
 
@@ -15,6 +15,8 @@ from kgstore.progress import progress_bar
 @click.option("--text", "want_text", is_flag=True, help="Build the text index (label, description, key attributes).")
 @click.option("--names", "want_names", is_flag=True, help="Build the name index (exact and fuzzy lookup).")
 @click.option("--images", "want_images", is_flag=True, help="Build the image index (needs an image model).")
+@click.option("--words", "want_words", is_flag=True,
+              help="Build the words index (description and attribute words, matched against mention contexts).")
 @click.option("--recreate", is_flag=True,
               help="Drop and rebuild the collection (after adding an image model or changing the text model's size).")
 @click.option("--page-size", type=click.IntRange(1), default=1000, show_default=True,
@@ -23,16 +25,19 @@ from kgstore.progress import progress_bar
 @click.option("--limit", type=click.IntRange(1), help="Stop after N entities (in qid order).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @pass_app
-def index_cmd(app: AppContext, want_text: bool, want_names: bool, want_images: bool, recreate: bool, page_size: int,
+def index_cmd(app: AppContext, want_text: bool, want_names: bool, want_images: bool, want_words: bool, recreate: bool,
+              page_size: int,
               batch_size: int | None, limit: int | None, as_json: bool) -> None:
     """Encode the graph's entities into Qdrant: text vectors (sentence-transformers), names (normalised forms for
-    exact lookup + character 3-grams for fuzzy lookup) and images (CLIP). All three by default.
+    exact lookup + character 3-grams for fuzzy lookup), images (CLIP) and words (description and attribute words,
+    weighted by rarity). All four by default; a collection made before the words index gains it with --recreate.
 
     Incremental: only entities whose indexed content or model changed since the last run are encoded, so running
     it twice encodes nothing the second time, and an interrupted run continues when started again. Images that
     cannot be fetched or decoded are skipped and reported, never fatal.
     """
-    chosen = [i for i, wanted in ((TEXT, want_text), (NAMES, want_names), (IMAGE, want_images)) if wanted]
+    chosen = [i for i, wanted in ((TEXT, want_text), (NAMES, want_names), (IMAGE, want_images), (WORDS, want_words))
+              if wanted]
     options = IndexOptions(
         indexes=tuple(chosen or INDEXES), explicit=bool(chosen), page_size=page_size,
         text_batch_size=batch_size,

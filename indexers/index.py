@@ -26,6 +26,7 @@ from typing import Any
 
 from qdrant_client import models
 
+from kgstore import entity_words
 from kgstore import names as name_index
 from kgstore.config import Config
 from kgstore.entity_text import entity_text
@@ -39,7 +40,9 @@ from kgstore.entity_index import (
     NAMES,
     NAMES_FIELD,
     TEXT,
+    WORDS,
     ensure_entity_collection,
+    has_words,
 )
 from kgstore.entities import count_entities, in_degrees, read_entity_page
 from kgstore.errors import ConfigError
@@ -54,6 +57,7 @@ KEY_ATTRIBUTES = {
     "P1477": "birth name", "P1449": "nickname", "P1813": "short name", "P1082": "population",
 }
 MAX_ATTRIBUTES = 4
+PAYLOAD_SCHEME = "payload-v2"  # v2: `lived`
 MAX_SKIP_EXAMPLES = 20
 
 
@@ -138,10 +142,9 @@ class EntityRow:
 
     @property
     def payload_hash(self) -> str:
-        """What the base payload is made of: the entity's content, its alias priors and its degree."""
-        if not self.priors and not self.degree:
-            return self.hash or ""
-        return _digest(self.hash or "", json.dumps(self.priors, sort_keys=True), str(self.degree))
+        """What the base payload is made of: the entity's content, its alias priors and its degree, and the
+        payload's layout (a new field is written to every point once)."""
+        return _digest(PAYLOAD_SCHEME, self.hash or "", json.dumps(self.priors, sort_keys=True), str(self.degree))
 
 
 def row_text(row: EntityRow) -> str:
@@ -242,6 +245,14 @@ class Indexer:
             self.vectors, self.collection, text_dim=self.text_encoder.dim,
             image_dim=self.image_encoder.dim if self.image_encoder else None, recreate=self.options.recreate,
         )
+        if WORDS in self.indexes and not has_words(self.vectors, self.collection):
+            if self.options.explicit:
+                raise ConfigError(f"collection {self.collection!r} predates the words index; rebuild it with "
+                                  "`kg index --recreate`")
+            self.indexes.remove(WORDS)
+            del self.summary.indexes[WORDS]
+            self.summary.not_run[WORDS] = (f"collection {self.collection!r} predates the words index; "
+                                           "`kg index --recreate` adds it")
         with ThreadPoolExecutor(max(1, self.options.image_workers)) as pool:
             for rows in self._pages():
                 self._index_page(rows, pool)
@@ -298,6 +309,8 @@ class Indexer:
             self._names(plans)
         if IMAGE in self.indexes:
             self._images(plans, pool)
+        if WORDS in self.indexes:
+            self._words(plans)
         self._write([p for p, _ in plans])
 
     @staticmethod
@@ -305,7 +318,8 @@ class Indexer:
         return {
             "qid": row.qid, "kind": row.kind, "label": row.label, "description": row.description,
             "aliases": row.aliases, NAMES_FIELD: forms, "types": row.types, "popularity": row.sitelinks,
-            "priors": row.priors, "degree": row.degree, ENTITY_HASH: row.payload_hash,
+            "priors": row.priors, "degree": row.degree, "lived": entity_words.life_span(row.attributes),
+            ENTITY_HASH: row.payload_hash,
         }
 
     def _todo(self, index: str, plans: list[tuple[_Plan, dict]], inputs: Callable[[_Plan], str | None],
@@ -330,6 +344,8 @@ class Indexer:
             return self.text_encoder.version
         if index == IMAGE and self.image_encoder is not None:
             return self.image_encoder.version
+        if index == WORDS:
+            return entity_words.SCHEME
         return name_index.SCHEME
 
     def _text(self, plans: list[tuple[_Plan, dict]]) -> None:
@@ -367,6 +383,26 @@ class Indexer:
             vector = name_index.entity_vector(plan.forms)
             plan.vectors[NAMES] = models.SparseVector(indices=vector.indices, values=vector.values)
             plan.payload[HASH_FIELDS[NAMES]] = digest
+            stats.encoded += 1
+        stats.seconds += time.monotonic() - started
+
+    def _words(self, plans: list[tuple[_Plan, dict]]) -> None:
+        stats = self.summary.indexes[WORDS]
+        terms: dict[str, list[str]] = {}
+
+        def words_of(plan: _Plan) -> str | None:
+            row = plan.row
+            found = terms[row.qid] = entity_words.entity_words(row.label, row.description, row.attributes)
+            if not found:
+                stats.skip(row.qid, "no description or attribute words")
+                return None
+            return " ".join(found)
+
+        started = time.monotonic()
+        for plan, _, digest in self._todo(WORDS, plans, words_of):
+            vector = entity_words.sparse_vector(terms[plan.row.qid])
+            plan.vectors[WORDS] = models.SparseVector(indices=vector.indices, values=vector.values)
+            plan.payload[HASH_FIELDS[WORDS]] = digest
             stats.encoded += 1
         stats.seconds += time.monotonic() - started
 

@@ -5,6 +5,8 @@ The indexer writes it and the searcher reads it, so its layout is defined once, 
 - dense ``text`` (sentence-transformers over label + description + key attributes) and ``image`` (CLIP), cosine;
 - sparse ``names`` (hashed character 3-grams of label and aliases, see `kgstore.names`), with Qdrant's IDF
   modifier so that rare n-grams weigh more;
+- sparse ``words`` (hashed words of the description and attribute values, see `kgstore.entity_words`), also with
+  the IDF modifier: the rare words a mention's context shares with an entity, scored by the server;
 - payload: what retrieval needs without a graph round trip (qid, label, aliases, types, popularity, ...), the
   normal forms of all names in ``names`` (keyword index: exact lookup), the ``label`` with a full-text index (a
   surname finds the full name: "Neruda" -> "Pablo Neruda"), and one input hash per index, which makes indexing
@@ -21,13 +23,14 @@ from qdrant_client import models
 from kgstore.errors import ConfigError
 from kgstore.vectors import VectorStore
 
-TEXT, NAMES, IMAGE = "text", "names", "image"
-INDEXES = (TEXT, NAMES, IMAGE)
-HASH_FIELDS = {TEXT: "text_hash", NAMES: "names_hash", IMAGE: "image_hash"}
+TEXT, NAMES, IMAGE, WORDS = "text", "names", "image", "words"
+INDEXES = (TEXT, NAMES, IMAGE, WORDS)
+SPARSE = (NAMES, WORDS)
+HASH_FIELDS = {TEXT: "text_hash", NAMES: "names_hash", IMAGE: "image_hash", WORDS: "words_hash"}
 ENTITY_HASH = "entity_hash"  # the graph's content hash: payload is rewritten when it changes
 NAMES_FIELD = "names"
 LABEL_FIELD = "label"
-HIT_FIELDS = ["qid", "kind", "label", "description", "aliases", "names", "types", "popularity", "image"]
+HIT_FIELDS = ["qid", "kind", "label", "description", "aliases", "names", "types", "popularity", "image", "lived"]
 PAYLOAD_INDEXES = {
     "qid": models.PayloadSchemaType.KEYWORD,
     NAMES_FIELD: models.PayloadSchemaType.KEYWORD,
@@ -45,13 +48,18 @@ def ensure_entity_collection(
     if recreate and vectors.collection_exists(name):
         vectors.delete_collection(name)
     dense = {TEXT: text_dim, **({IMAGE: image_dim} if image_dim else {})}
-    if vectors.ensure_collection(name, dense, [NAMES], sparse_idf=True, payload_indexes=PAYLOAD_INDEXES):
+    if vectors.ensure_collection(name, dense, list(SPARSE), sparse_idf=True, payload_indexes=PAYLOAD_INDEXES):
         return
     existing = dense_sizes(vectors, name)
     check_vector(name, existing, TEXT, text_dim)
     if image_dim:
         check_vector(name, existing, IMAGE, image_dim)
     vectors.ensure_payload_indexes(name, PAYLOAD_INDEXES)  # a collection made by an older kg may lack some
+
+
+def has_words(vectors: VectorStore, name: str) -> bool:
+    """Whether the collection has the words index (collections made before it existed lack it until rebuilt)."""
+    return WORDS in vectors.sparse_names(name)
 
 
 def dense_sizes(vectors: VectorStore, name: str) -> dict[str, int]:

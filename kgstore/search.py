@@ -22,7 +22,8 @@ from kgstore import names as name_index
 from kgstore.config import Config
 from kgstore.encoders import (ImageEncoder, TextEncoder, image_encoder_from_config, image_model_hint,
                               text_encoder_from_config)
-from kgstore.entity_index import HIT_FIELDS, IMAGE, LABEL_FIELD, NAMES, NAMES_FIELD, TEXT, dense_sizes
+from kgstore import entity_words
+from kgstore.entity_index import HIT_FIELDS, IMAGE, LABEL_FIELD, NAMES, NAMES_FIELD, TEXT, WORDS, dense_sizes, has_words
 from kgstore.errors import ConfigError
 from kgstore.images import ImageLoader
 from kgstore.model import point_id
@@ -63,6 +64,7 @@ class Searcher:
         self._image_loader = image_loader or ImageLoader(config.home / "cache" / "images",
                                                          allow_private=config.models.image_allow_private)
         self._dense_sizes: dict[str, int] | None = None  # looked up once: a check per query would double latency
+        self._has_words: bool | None = None
 
     @property
     def text_encoder(self) -> TextEncoder:
@@ -265,6 +267,36 @@ class Searcher:
             by_id = {str(point_id(q)): q for q in wanted[k]}
             scores[k] = {by_id[str(pid)]: score for pid, score, _ in result if str(pid) in by_id}
         return [{q: scores.get(k, {})[q] for q in these if q in scores.get(k, {})} for k, these in zip(keys, qids)]
+
+    def word_overlaps_many(self, texts: Sequence[str], qids: Sequence[Sequence[str]],
+                           own: Sequence[str] = ()) -> list[dict[str, float]]:
+        """How much each text (a mention's context) shares rare words with each of its entities' descriptions and
+        attributes: Qdrant's IDF-weighted overlap with the words index, one round trip for all. `own[i]`: words
+        not to count for text i (the mention's own name). Entities sharing nothing are absent; a collection made
+        before the words index existed answers {} for every text.
+        """
+        if self._has_words is None:
+            self._check_collection()
+            self._has_words = has_words(self.vectors, self.collection)
+        out: list[dict[str, float]] = [{} for _ in texts]
+        if not self._has_words:
+            return out
+        asked, requests = [], []
+        for i, (text, these) in enumerate(zip(texts, qids)):
+            skip = set(entity_words.words(own[i])) if i < len(own) else set()
+            terms = [w for w in entity_words.words(text) if w not in skip]
+            if not terms or not these:
+                continue
+            vector = entity_words.sparse_vector(terms)
+            asked.append(i)
+            requests.append(models.QueryRequest(
+                query=models.SparseVector(indices=vector.indices, values=vector.values), using=WORDS,
+                limit=len(these), with_payload=False,
+                filter=models.Filter(must=[models.HasIdCondition(has_id=[point_id(q) for q in these])])))
+        for i, rows in zip(asked, self._query_batch(requests) if requests else []):
+            by_id = {str(point_id(q)): q for q in qids[i]}
+            out[i] = {by_id[str(pid)]: score for pid, score, _ in rows if str(pid) in by_id}
+        return out
 
     def vectors_of(self, qids: list[str], using: str, *, lazy: bool = False) -> Mapping[str, Any]:
         """Stored vectors of some entities, for features that compare a mention with every candidate.

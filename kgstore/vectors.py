@@ -78,6 +78,10 @@ class VectorStore:
         """Named dense vectors of a collection and their sizes; None if it has one unnamed vector."""
         return self.backend.dense_sizes(name)
 
+    def sparse_names(self, name: str) -> set[str]:
+        """Named sparse vectors of a collection."""
+        return self.backend.sparse_names(name)
+
     def upsert(self, name: str, points: Sequence[models.PointStruct]) -> None:
         self.backend.upsert(name, points)
         self._warn_if_large(name)

@@ -209,6 +209,23 @@ def test_cli_index_json_and_images_without_model(graph_config: Config, stores, t
     assert "text_batch_size must be a whole number, got 'many'" in str(bad.exception)
 
 
+def test_collection_made_before_the_words_index_is_indexed_without_it_until_recreated(
+        graph_config: Config, stores, tmp_path: Path) -> None:
+    graph, vectors = stores
+    ingest_files(graph, tmp_path, WIKIDATA / "wd_Q42.json")
+    name = graph_config.qdrant.collection
+    vectors.ensure_collection(name, {"text": 384}, ["names"], sparse_idf=True)  # as an older kg made it
+    summary = Indexer(graph_config, graph, vectors).run()
+    assert "words" not in summary.indexes and "`kg index --recreate` adds it" in summary.not_run["words"]
+    assert summary.indexes["text"].encoded == 1
+    assert Searcher(graph_config, vectors).word_overlaps_many(["author and humorist"], [["Q42"]]) == [{}]
+    with pytest.raises(ConfigError, match="predates the words index; rebuild it with `kg index --recreate`"):
+        Indexer(graph_config, graph, vectors, IndexOptions(indexes=("words",), explicit=True)).run()
+    again = Indexer(graph_config, graph, vectors, IndexOptions(recreate=True)).run()
+    assert again.indexes["words"].encoded == 1
+    assert Searcher(graph_config, vectors).word_overlaps_many(["a humorist"], [["Q42"]])[0]["Q42"] > 0
+
+
 def test_collection_without_image_vector_asks_for_recreate(graph_config: Config, stores) -> None:
     _, vectors = stores
     ensure_entity_collection(vectors, graph_config.qdrant.collection, text_dim=384, image_dim=None)

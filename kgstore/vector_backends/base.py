@@ -58,6 +58,9 @@ class VectorBackend(Protocol):
     def dense_sizes(self, name: str) -> dict[str, int] | None:
         """Named dense vectors and their sizes; None for a collection with one unnamed vector."""
 
+    def sparse_names(self, name: str) -> set[str]:
+        """Named sparse vectors."""
+
     def payload_indexes(self, name: str) -> set[str]:
         """Payload fields that have an index."""
 

@@ -56,6 +56,9 @@ class ClientBackend:
             return None
         return {k: v.size for k, v in params.items()}
 
+    def sparse_names(self, name: str) -> set[str]:
+        return set(self.client.get_collection(name).config.params.sparse_vectors or {})
+
     def payload_indexes(self, name: str) -> set[str]:
         return set(self.client.get_collection(name).payload_schema or {})
 
