@@ -20,7 +20,7 @@ RRF_K = 60
 NAME_SOURCES = frozenset({"name", "alias", "surname", "people"})
 # Payload the linkers read (features: names, popularity, alias priors, graph degree, types; results: label; LLM
 # methods: description).
-LINK_FIELDS = ["qid", "label", "description", "names", "popularity", "priors", "degree", "types"]
+LINK_FIELDS = ["qid", "label", "description", "names", "popularity", "priors", "degree", "types", "lived"]
 
 
 @dataclass

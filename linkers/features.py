@@ -12,6 +12,11 @@ from linkers.candidates import Candidate
 
 FEATURES = ("name", "exact", "context", "popularity", "image", "prior", "degree", "alias", "type", "coherence",
             "described")
+# When the context is set against when the candidate lived (add_era), and the rare words they share (the words
+# index): inputs of the fusion scorer, computed beside FEATURES.
+ERA_FEATURES = ("era_before", "era_after", "era_within", "era_age")
+OVERLAP = "overlap"
+OVERLAP_SCALE = 20.0  # an IDF-weighted overlap of about two rare words and a common one reads 1
 # NER labels whose entities are people / never people (the type feature compares them with a candidate's P31)
 HUMAN = "Q5"
 PERSON_LABELS = frozenset({"PERSON"})
@@ -81,6 +86,32 @@ def type_agreement(ner_label: str | None, types: list[str]) -> float:
     if ner_label in NON_PERSON_LABELS:
         return -1.0 if human else 1.0
     return 0.0
+
+
+def add_era(candidates: list[Candidate], years: list[int]) -> None:
+    """Whether the years a mention's context names fall before the candidate's life span (start year) began, after
+    it ended, or within it (an open end counts as 100 years), and the latest year's distance from the start in
+    centuries (-1..1). All 0 when either side has no years: "An 1873 portrait of Lord Halifax" is not about the
+    earl who died in 1715."""
+    for c in candidates:
+        start, end = (c.payload.get("lived") or [None, None])[:2]
+        values = dict.fromkeys(ERA_FEATURES, 0.0)
+        if years and (start is not None or end is not None):
+            lo = start if start is not None else end - 100
+            hi = end if end is not None else start + 100
+            values["era_before"] = 1.0 if start is not None and max(years) < start else 0.0
+            values["era_after"] = 1.0 if end is not None and min(years) > end else 0.0
+            values["era_within"] = 1.0 if any(lo <= y <= hi for y in years) else 0.0
+            if start is not None:
+                values["era_age"] = max(-1.0, min(1.0, (max(years) - start) / 100))
+        c.features.update(values)
+
+
+def add_overlap(candidates: list[Candidate], overlaps: dict[str, float]) -> None:
+    """`overlap`: the IDF-weighted words the context shares with the candidate's description and attributes
+    (Searcher.word_overlaps_many), scaled to 0..1."""
+    for c in candidates:
+        c.features[OVERLAP] = min(1.0, overlaps.get(c.qid, 0.0) / OVERLAP_SCALE)
 
 
 def add_coherence(mentions: list[tuple[str, list[Candidate]]], edges: set[frozenset[str]],

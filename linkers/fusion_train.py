@@ -20,16 +20,20 @@ from linkers.candidates import Candidate
 from linkers.corpus import NIL, Document
 from linkers.pipeline import Linker
 from linkers.rerankers.base import MentionInput, Ranking
-from linkers.rerankers.fusion import SCALARS, scalar_rows, vector_rows
+from linkers.features import OVERLAP
+from linkers.rerankers.fusion import SCALARS, input_index, scalar_rows, vector_rows
 
 
 @dataclass
 class FusionSet:
-    """Per mention: scalars (K x S), context vector (D), candidate text vectors (K x D), gold index (-1: absent)."""
+    """Per mention: scalars (K x S), context vector (D), candidate text vectors (K x D), gold index (-1: absent),
+    and its id and candidates' QIDs (what an error analysis or a new feature joins on)."""
     scalars: list[np.ndarray] = field(default_factory=list)
     mention: list[np.ndarray] = field(default_factory=list)
     entities: list[np.ndarray] = field(default_factory=list)
     gold: list[int] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+    qids: list[list[str]] = field(default_factory=list)
 
     def arrays(self, k: int) -> tuple[np.ndarray, ...]:
         """Padded to k candidates: (scalars, mention vectors, entity vectors, mask, gold)."""
@@ -45,14 +49,18 @@ class FusionSet:
         sizes = np.asarray([len(a) for a in self.scalars])
         with atomic_file(path) as tmp:
             np.savez(tmp, sizes=sizes, scalars=np.concatenate(self.scalars), mention=np.stack(self.mention),
-                     entities=np.concatenate(self.entities).astype(np.float16), gold=np.asarray(self.gold))
+                     entities=np.concatenate(self.entities).astype(np.float16), gold=np.asarray(self.gold),
+                     ids=np.asarray(self.ids, dtype=str), qids=np.asarray([q for qs in self.qids for q in qs], dtype=str))
 
     @classmethod
     def load(cls, path: Path) -> "FusionSet":
         data = np.load(path)
         cuts = np.cumsum(data["sizes"])[:-1]
+        named = "ids" in data.files  # caches written before ids and QIDs were kept lack them
         return cls(list(np.split(data["scalars"], cuts)), list(data["mention"]),
-                   [e.astype(np.float32) for e in np.split(data["entities"], cuts)], data["gold"].tolist())
+                   [e.astype(np.float32) for e in np.split(data["entities"], cuts)], data["gold"].tolist(),
+                   data["ids"].tolist() if named else [],
+                   [q.tolist() for q in np.split(data["qids"], cuts)] if named else [])
 
     def unseen(self) -> list[str]:
         """Scalar inputs that are 0 in every example (e.g. the image features without an image model)."""
@@ -62,6 +70,8 @@ class FusionSet:
 
 class _Recorder:
     """Ranks with the features method and keeps each mention's inputs (the frozen vectors are fetched here)."""
+
+    wants = (OVERLAP,)  # the inputs the fusion scorer reads, computed as for it
 
     def __init__(self, base: Any, into: FusionSet, gold: dict[str, str | None]):
         self.base, self.into, self.gold = base, into, gold
@@ -90,6 +100,8 @@ class _Recorder:
             self.into.mention.append(m)
             self.into.entities.append(e)
             self.into.gold.append(qids.index(gold) if gold in qids else -1)
+            self.into.ids.append(mention.id)
+            self.into.qids.append(qids)
         self._pending = []
 
 
@@ -112,10 +124,23 @@ def collect(linker: Linker, documents: Iterable[Document], into: FusionSet,
             progress(len(batch))
 
 
-def fit(train: FusionSet, dev: FusionSet, *, k: int, rank: int = 16, hidden: int = 32, epochs: int = 60,
-        patience: int = 6, seed: int = 0, log: Callable[[str], None] = lambda _: None) -> tuple[dict, dict]:
-    """Adam on the listwise (softmax) loss over candidates; the epoch with the best dev Hits@1 is kept."""
+def fit(train: FusionSet, dev: FusionSet, *, k: int, rank: int = 16, hidden: int = 64, layers: int = 2,
+        relative: bool = True, epochs: int = 60, patience: int = 6, seed: int = 0,
+        log: Callable[[str], None] = lambda _: None) -> tuple[dict, dict]:
+    """Adam on the listwise (softmax) loss over candidates; the epoch with the best dev Hits@1 is kept. `layers`:
+    hidden layers of the scalar MLP (1 or 2); `relative`: each scalar also as its distance from the best candidate's
+    and that best value."""
     import torch
+
+    if layers not in (1, 2):
+        raise ValueError(f"layers must be 1 or 2, not {layers}")
+
+    def views(a: torch.Tensor, msk: torch.Tensor) -> torch.Tensor:
+        if not relative:
+            return a
+        best = a.masked_fill(~msk.unsqueeze(-1), -1e4).max(1, keepdim=True).values
+        best = torch.where(msk.any(1, keepdim=True).unsqueeze(-1), best, torch.zeros_like(best))
+        return torch.cat([a, a - best, best.expand_as(a)], -1) * msk.unsqueeze(-1)
 
     torch.manual_seed(seed)
     np.random.seed(seed)
@@ -123,8 +148,10 @@ def fit(train: FusionSet, dev: FusionSet, *, k: int, rank: int = 16, hidden: int
     keep = gold >= 0  # mentions whose gold entity was retrieved: the only ones a ranking can get right
     xs, xm, xe, mask, gold = xs[keep], xm[keep], xe[keep], mask[keep], gold[keep]
     ds, dm, de, dmask, dgold = (torch.from_numpy(a) for a in dev.arrays(k))
+    xs, ds = views(xs, mask), views(ds, dmask)
     s, d = xs.shape[2], xm.shape[1]
-    mlp = torch.nn.Sequential(torch.nn.Linear(s, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 1))
+    deep = [torch.nn.Linear(hidden, hidden), torch.nn.ReLU()] if layers == 2 else []
+    mlp = torch.nn.Sequential(torch.nn.Linear(s, hidden), torch.nn.ReLU(), *deep, torch.nn.Linear(hidden, 1))
     p = torch.nn.Linear(d, rank, bias=False)
     q = torch.nn.Linear(d, rank, bias=False)
     torch.nn.init.normal_(p.weight, std=0.01)
@@ -165,24 +192,28 @@ def fit(train: FusionSet, dev: FusionSet, *, k: int, rank: int = 16, hidden: int
                 break
     for t, saved in zip(params, state):
         t.data.copy_(saved)
-    fitted = {"w1": mlp[0].weight.T, "b1": mlp[0].bias, "w2": mlp[2].weight[0], "b2": mlp[2].bias[0],
+    last = mlp[-1]
+    fitted = {"w1": mlp[0].weight.T, "b1": mlp[0].bias, "w2": last.weight[0], "b2": last.bias[0],
               "p": p.weight.T, "q": q.weight.T}
+    if layers == 2:
+        fitted.update({"wh": mlp[2].weight.T, "bh": mlp[2].bias})
     out = {k: v.detach().numpy().copy() for k, v in fitted.items()}
     unseen = train.unseen()
-    drop_inputs(out, unseen)
+    drop_inputs(out, unseen, relative)
     return out, {"dev_hits@1": round(best, 4), "best_epoch": best_epoch, "seconds": round(time.monotonic() - started, 1),
                  "train_mentions": int(len(gold)), "dev_mentions": len(dev.gold), "rank": rank, "hidden": hidden,
-                 "seed": seed, "unseen_inputs": unseen}
+                 "layers": layers, "relative": relative, "seed": seed, "unseen_inputs": unseen}
 
 
-def drop_inputs(params: dict[str, np.ndarray], names: list[str]) -> None:
+def drop_inputs(params: dict[str, np.ndarray], names: list[str], relative: bool = False) -> None:
     """Zero the first layer's weights of inputs training never saw non-zero: they were never fitted, and must not
     add their random initial weights when such an input appears at link time (an image model turned on later)."""
     for name in names:
-        params["w1"][(*SCALARS, "rank").index(name)] = 0.0
+        params["w1"][input_index(name, SCALARS, relative)] = 0.0
 
 
 def save(path: Path, params: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
-    data = {"scalars": list(SCALARS), "nil_threshold": None, "meta": meta,
+    data = {"scalars": list(SCALARS), "inputs": "relative" if meta.get("relative") else "plain",
+            "nil_threshold": None, "meta": meta,
             "params": {k: np.round(v.astype(np.float64), 5).tolist() for k, v in params.items()}}
     atomic_write(path, json.dumps(data, separators=(",", ":")) + "\n")

@@ -20,6 +20,7 @@ from kgstore.chunks import chunked
 from kgstore.encoders import TextEncoder
 from kgstore.encoders.static_text import StaticTextEncoder, static_encoder
 from kgstore.entity_index import TEXT
+from kgstore.entity_words import text_years
 from kgstore.errors import ConfigError
 from kgstore.graph import GraphStore
 from kgstore.names import normalise
@@ -322,6 +323,12 @@ class Linker:
         longer = longer_names(work)
         for i, (doc, m) in enumerate(work):
             feats.compute(m.surface, retrieved[i], vectors[i], text_vectors, ner_label=m.ner_label, longer=longer[i])
+            feats.add_era(retrieved[i], text_years(contexts[i]))
+        if feats.OVERLAP in getattr(self.reranker, "wants", ()):
+            overlaps = self.searcher.word_overlaps_many(contexts, [[c.qid for c in cands] for cands in retrieved],
+                                                        own=[m.surface for _, m in work])
+            for cands, found in zip(retrieved, overlaps):
+                feats.add_overlap(cands, found)
         if images is not None:
             self.images.add_features(images, retrieved)
         self._coherence(work, retrieved)

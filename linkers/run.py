@@ -310,10 +310,10 @@ def train_features(stores: Stores, ds: Dataset, split: str, top_k: int, context:
 
 def train_fusion(stores: Stores, train_ds: Dataset, dev_ds: Dataset, split: str, dev_split: str, limit: int | None,
                  top_k: int, context: str, out: Path, *, split_names: tuple[str, ...], cache_dir: Path,
-                 log: Callable[[str], None]) -> TrainResult:
-    """The neural fusion scorer (`linkers.fusion_train`) on the gold spans, stopped early on the dev split; the
-    frozen inputs are cached per dataset/split/limit, KB collection and size, settings and models, so a refit
-    skips the linking run."""
+                 log: Callable[[str], None], seeds: int = 1) -> TrainResult:
+    """The neural fusion scorer (`linkers.fusion_train`) on the gold spans, stopped early on the dev split, fitted
+    with `seeds` seeds and the best on dev kept (the first, on a tie); the frozen inputs are cached per
+    dataset/split/limit, KB collection and size, settings and models, so a refit skips the linking run."""
     import hashlib
 
     from linkers import fusion_train, learn
@@ -325,7 +325,7 @@ def train_fusion(stores: Stores, train_ds: Dataset, dev_ds: Dataset, split: str,
     kb = f"{stores.config.qdrant.collection}-{stores.kb_size()}"
     for name, ds, exclude in (("train", train_ds, (dev_split,)), ("dev", dev_ds, ())):
         key = hashlib.sha1(json.dumps([ds.name, ds.split, limit if name == "train" else None, kb, top_k, context,
-                                       linker.models()]).encode()).hexdigest()[:16]
+                                       linker.models(), fusion_train.SCALARS]).encode()).hexdigest()[:16]
         cache = cache_dir / f"fusion-inputs-{key}.npz"
         if cache.is_file():
             sets[name] = fusion_train.FusionSet.load(cache)
@@ -337,7 +337,17 @@ def train_fusion(stores: Stores, train_ds: Dataset, dev_ds: Dataset, split: str,
         with progress_bar(total=len(docs), desc=f"{name} vectors", unit=" docs") as bar:
             fusion_train.collect(linker, docs, sets[name], bar.update)
         sets[name].save(cache)
-    params, fitted = fusion_train.fit(sets["train"], sets["dev"], k=top_k, log=log)
+    best: tuple[dict, dict] | None = None
+    by_seed: dict[str, float] = {}
+    for seed in range(seeds):
+        log(f"seed {seed}")
+        params, fitted = fusion_train.fit(sets["train"], sets["dev"], k=top_k, seed=seed, log=log)
+        by_seed[str(seed)] = fitted["dev_hits@1"]
+        if best is None or fitted["dev_hits@1"] > best[1]["dev_hits@1"]:
+            best = params, fitted
+    assert best is not None
+    params, fitted = best
+    fitted["dev_hits@1_by_seed"] = by_seed
     meta = {"dataset": train_ds.name, "split": split, "dev": f"{dev_ds.name}/{dev_ds.split or 'all'}",
             "top_k": top_k, "context": context, **fitted}
     fusion_train.save(out, params, meta)

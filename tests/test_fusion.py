@@ -12,7 +12,7 @@ from kgstore.errors import InputError
 from linkers.candidates import Candidate
 from linkers.fusion_train import FusionSet, fit, save
 from linkers.rerankers import MentionInput, load_reranker
-from linkers.rerankers.fusion import SCALARS, FusionReranker
+from linkers.rerankers.fusion import SCALARS, VIEWS, FusionReranker, input_index
 
 DIM, K = 24, 6
 
@@ -47,7 +47,7 @@ def test_fit_learns_the_interaction_and_the_saved_scorer_ranks_alike(tmp_path) -
     params, fitted = fit(train, _set(200, 2), k=K, rank=8, hidden=8, epochs=40, patience=5)
     assert fitted["dev_hits@1"] >= 0.8, fitted  # chance is 1/6: only the context/entity interaction tells
     # an input training never saw non-zero keeps no (random) weight
-    assert fitted["unseen_inputs"] == ["image"] and not params["w1"][SCALARS.index("image")].any()
+    assert fitted["unseen_inputs"] == ["image"] and not params["w1"][input_index("image", SCALARS, True)].any()
     path = tmp_path / "fusion.json"
     save(path, params, fitted)
     scorer = load_reranker("fusion", path)
@@ -69,6 +69,38 @@ def test_fit_learns_the_interaction_and_the_saved_scorer_ranks_alike(tmp_path) -
     assert [c.qid for c in bare.candidates] == ["Q1", "Q2"] or [c.qid for c in bare.candidates] == ["Q2", "Q1"]
 
 
+def _candidates(scalars: np.ndarray) -> list[Candidate]:
+    cands = [Candidate(f"Q{i}", None) for i in range(len(scalars))]
+    for c, row in zip(cands, scalars):
+        c.features = dict(zip(SCALARS, row[:-1].tolist()))
+    return cands
+
+
+@pytest.mark.parametrize("layers,relative", [(1, False), (2, True)])
+def test_the_saved_scorer_ranks_as_training_scored_it(tmp_path, layers: int, relative: bool) -> None:
+    """Relative inputs (each scalar against the best candidate's) and the second layer are computed at link time
+    exactly as in training: the loaded file's Hits@1 on the dev mentions is the one training reported."""
+    def signal(seed: int, n: int) -> FusionSet:
+        data, rng = _set(n, seed), np.random.default_rng(seed)
+        for a, g in zip(data.scalars, data.gold):  # the gold has the highest "name", on a per-mention scale
+            a[:, SCALARS.index("name")] = rng.random() * a[:, SCALARS.index("name")]
+            a[g, SCALARS.index("name")] += 0.1 * rng.random()
+        return data
+
+    dev = signal(6, 150)
+    params, fitted = fit(signal(5, 400), dev, k=K, rank=2, hidden=8, layers=layers, relative=relative, epochs=15,
+                         patience=15)
+    save(tmp_path / "f.json", params, fitted)
+    scorer = FusionReranker.from_file(tmp_path / "f.json")
+    assert scorer.relative is relative and ("wh" in scorer.params) is (layers == 2)
+    right = 0
+    for a, m, e, g in zip(dev.scalars, dev.mention, dev.entities, dev.gold):
+        mention = MentionInput("m", "x", "x", context_vector=m, text_vectors={f"Q{i}": e[i] for i in range(K)})
+        right += scorer.rerank(mention, _candidates(a)).candidates[0].qid == f"Q{g}"
+    # (the file keeps 5 decimals: a near tie may flip)
+    assert abs(right / len(dev.gold) - fitted["dev_hits@1"]) <= 2 / len(dev.gold), (right, fitted)
+
+
 def test_missing_or_foreign_scorer_file_is_a_clear_error(tmp_path) -> None:
     with pytest.raises(InputError, match="no fusion scorer; fit one with `kg train DATASET --reranker fusion"):
         load_reranker("fusion", tmp_path / "absent.json")
@@ -80,7 +112,8 @@ def test_missing_or_foreign_scorer_file_is_a_clear_error(tmp_path) -> None:
 
 def test_a_scorer_uses_the_features_it_was_fitted_on_by_name(tmp_path) -> None:
     shipped = FusionReranker.from_file()
-    assert set(shipped.scalars) <= set(SCALARS) and shipped.params["w1"].shape[0] == len(shipped.scalars) + 1
+    views = VIEWS if shipped.relative else 1
+    assert set(shipped.scalars) <= set(SCALARS) and shipped.params["w1"].shape[0] == (len(shipped.scalars) + 1) * views
     # a scorer fitted before a feature existed ("described") loads, and that feature does not move its scores
     older = tuple(k for k in SCALARS if k != "described")
     rng = np.random.default_rng(4)

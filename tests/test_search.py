@@ -75,6 +75,18 @@ def test_by_name_hits_carry_the_payload(searcher: Searcher) -> None:
     assert searcher.by_name("  ?! ") == []
 
 
+def test_word_overlap_and_life_span_come_from_the_index(searcher: Searcher) -> None:
+    """The words index scores the rare words a context shares with an entity's description and attributes, on the
+    server; the entity's own name does not count, and `lived` holds its years from P569/P570."""
+    hit = searcher.by_name("Douglas Adams", top_k=1)[0]
+    assert hit.payload["lived"] == [1952, 2001]
+    found = searcher.word_overlaps_many(
+        ["the humorist Adams read his radio play", "Douglas Adams", "the humorist read", ""],
+        [["Q42", "Q31"], ["Q42"], ["Q42"], ["Q42"]], own=["Adams", "Douglas Adams", "humorist"])
+    assert set(found[0]) == {"Q42"} and found[0]["Q42"] > 0  # "humorist"; Belgium shares nothing
+    assert found[1:] == [{}, {}, {}]  # its name alone, or only the mention's own word, or no text: no overlap
+
+
 def test_by_name_finds_other_fixture_entities_from_partial_names(searcher: Searcher) -> None:
     hits = searcher.by_name("Kaliningrad", top_k=3)
     assert hits[0].label == "Kaliningrad Oblast" and hits[0].match == "fuzzy"
@@ -204,8 +216,10 @@ def test_fusion_interaction_from_the_store_equals_the_one_from_fetched_vectors(s
               "p": rng.normal(size=(dim, 4)).astype(np.float32), "q": rng.normal(size=(dim, 4)).astype(np.float32)}
     linker = Linker(searcher, LinkOptions(method="fusion", write=False, context="model"),
                     reranker=FusionReranker(params))
-    text = "Douglas Adams wrote The Hitchhiker's Guide to the Galaxy; he was born in Cambridge, England."
-    doc = Document("d1", text, mentions=[Mention("d1#0", 0, 13, "Douglas Adams"), Mention("d1#1", 48, 57, "Cambridge")])
+    text = "Douglas Adams, the humorist, wrote The Hitchhiker's Guide to the Galaxy in 1978; he was born in Cambridge."
+    at = text.index("Cambridge")
+    doc = Document("d1", text, mentions=[Mention("d1#0", 0, 13, "Douglas Adams"),
+                                         Mention("d1#1", at, at + 9, "Cambridge")])
     captured = []
     rerank_many = linker.reranker.rerank_many
     linker.reranker.rerank_many = lambda items: captured.extend(items) or rerank_many(items)  # type: ignore
@@ -221,3 +235,6 @@ def test_fusion_interaction_from_the_store_equals_the_one_from_fetched_vectors(s
             assert abs(c["score"] - expected[c["qid"]]) < 1e-3 * max(1.0, abs(expected[c["qid"]]))
             compared += c["qid"] in stored
     assert compared >= 4
+    # the scorer's other inputs: the rare words shared with the entity, and the context's year within its life
+    adams = next(c for c in results[0].candidates if c["qid"] == "Q42")["features"]
+    assert adams["overlap"] > 0 and adams["era_within"] == 1.0 and adams["era_before"] == adams["era_after"] == 0.0

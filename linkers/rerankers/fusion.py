@@ -6,8 +6,11 @@ In the spirit of the seed papers' trained scorers, within CPU reach: a candidate
 
 where m is the mention's context vector and e the candidate's stored text vector (both from the frozen text
 encoder), P and Q project them to a rank-r space whose element-wise product is summed, and the MLP sees the scalar
-features (name, prior, coherence, image, ... as `kg link` computes them): the fine-grained string evidence next to the
-coarse-grained semantic match (FissFuse's fission/fusion of views, reduced to these two branches). Missing inputs
+features (name, prior, coherence, image, era, word overlap, ... as `kg link` computes them): the fine-grained string
+evidence next to the coarse-grained semantic match (FissFuse's fission/fusion of views, reduced to these two
+branches). A scorer fitted with `relative` inputs sees each scalar three ways: its value, its distance from the best
+value among the mention's candidates, and that best value (a listwise view: 0.9 name similarity means little when
+every candidate has it). Missing inputs
 fall back cleanly: no context vector or no entity text vector leaves the interaction at 0; the image features are 0
 without an image model or image, as for the features method.
 
@@ -27,12 +30,13 @@ import numpy as np
 
 from kgstore.errors import InputError
 from linkers.candidates import Candidate
-from linkers.features import FEATURES
+from linkers.features import ERA_FEATURES, FEATURES, OVERLAP
 from linkers.rerankers.base import MentionInput, Ranking
 from linkers.rerankers.registry import Method, register_method
 
 DEFAULT_MODEL = "fusion.json"
-SCALARS = (*FEATURES, "image_text")
+SCALARS = (*FEATURES, "image_text", *ERA_FEATURES, OVERLAP)
+VIEWS = 3  # relative inputs: value, value - best among the candidates, best
 
 
 def scalar_rows(candidates: list[Candidate], scalars: tuple[str, ...] = SCALARS) -> np.ndarray:
@@ -43,6 +47,19 @@ def scalar_rows(candidates: list[Candidate], scalars: tuple[str, ...] = SCALARS)
         rows[i, :-1] = [c.features.get(k, 0.0) for k in scalars]
         rows[i, -1] = i / max(1, n - 1)
     return rows
+
+
+def relative_rows(rows: np.ndarray) -> np.ndarray:
+    """[x, x - best, best] per column, best over the mention's candidates (the rows)."""
+    best = rows.max(axis=0, keepdims=True) if len(rows) else np.zeros((1, rows.shape[1]), rows.dtype)
+    return np.concatenate([rows, rows - best, np.broadcast_to(best, rows.shape)], axis=1)
+
+
+def input_index(name: str, scalars: tuple[str, ...], relative: bool) -> list[int]:
+    """The first-layer rows that read a scalar (three with relative inputs)."""
+    i = (*scalars, "rank").index(name)
+    width = len(scalars) + 1
+    return [i + v * width for v in range(VIEWS)] if relative else [i]
 
 
 def vector_rows(mention: MentionInput, candidates: list[Candidate], dim: int) -> tuple[np.ndarray, np.ndarray]:
@@ -59,11 +76,12 @@ def vector_rows(mention: MentionInput, candidates: list[Candidate], dim: int) ->
 
 @dataclass
 class FusionReranker:
-    params: dict[str, np.ndarray]  # w1 (S x H), b1 (H), w2 (H), b2 (), p (D x R), q (D x R)
+    params: dict[str, np.ndarray]  # w1 (S x H), b1 (H), [wh (H x H), bh (H)], w2 (H), b2 (), p (D x R), q (D x R)
     nil_threshold: float | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     name: str = "fusion"
     scalars: tuple[str, ...] = SCALARS  # the features it was fitted on, by name (a later kg may compute more)
+    relative: bool = False  # inputs seen three ways (relative_rows)
 
     @classmethod
     def from_file(cls, path: Path | None = None) -> "FusionReranker":
@@ -72,6 +90,7 @@ class FusionReranker:
             data = json.loads(source.read_text())
             params = {k: np.asarray(v, dtype=np.float32) for k, v in data["params"].items()}
             scalars = tuple(data["scalars"])
+            relative = data.get("inputs", "plain") == "relative"
         except FileNotFoundError as exc:
             raise InputError(f"{source}: no fusion scorer; fit one with `kg train DATASET --reranker fusion "
                              f"--out {source}`") from exc
@@ -79,10 +98,16 @@ class FusionReranker:
             raise InputError(f"{source}: not a fusion scorer file ({exc}); fit one with `kg train --reranker "
                              "fusion`") from exc
         unknown = [k for k in scalars if k not in SCALARS]
-        if unknown or "w1" not in params or params["w1"].shape[0] != len(scalars) + 1:
+        width = (len(scalars) + 1) * (VIEWS if relative else 1)
+        if unknown or "w1" not in params or params["w1"].shape[0] != width:
             raise InputError(f"{source}: fitted on features {', '.join(scalars)}, this kg computes "
                              f"{', '.join(SCALARS)}; refit it with `kg train --reranker fusion`")
-        return cls(params, data.get("nil_threshold"), data.get("meta", {}), scalars=scalars)
+        return cls(params, data.get("nil_threshold"), data.get("meta", {}), scalars=scalars, relative=relative)
+
+    @property
+    def wants(self) -> tuple[str, ...]:
+        """Inputs the linker computes only for a method that asks (a round trip to the vector store)."""
+        return (OVERLAP,) if OVERLAP in self.scalars else ()
 
     @property
     def dim(self) -> int:
@@ -100,7 +125,10 @@ class FusionReranker:
 
     def scores(self, mention: MentionInput, candidates: list[Candidate]) -> np.ndarray:
         p = self.params
-        hidden = np.maximum(scalar_rows(candidates, self.scalars) @ p["w1"] + p["b1"], 0.0)
+        rows = scalar_rows(candidates, self.scalars)
+        hidden = np.maximum((relative_rows(rows) if self.relative else rows) @ p["w1"] + p["b1"], 0.0)
+        if "wh" in p:
+            hidden = np.maximum(hidden @ p["wh"] + p["bh"], 0.0)
         out = hidden @ p["w2"] + p["b2"]
         if mention.interactions is not None:  # no entity text vector: 0, as vector_rows has it
             return out + np.asarray([mention.interactions.get(c.qid, 0.0) for c in candidates], dtype=np.float32)
