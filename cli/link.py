@@ -238,7 +238,8 @@ def _print_eval(result: EvalResult, report: Path | None, as_json: bool) -> None:
 
 @click.command("train")
 @click.argument("dataset")
-@click.option("--reranker", type=click.Choice(["features", "learned", "fusion"]), default="learned", show_default=True,
+@click.option("--reranker", "--scorer", type=click.Choice(["features", "learned", "fusion"]), default="learned",
+              show_default=True,
               help="learned: gradient-boosted trees over every feature plus the NIL thresholds, fitted on the "
                    "split and stopped early / thresholded on --dev-split (examples from detected and from gold "
                    "spans); features: the five weights of the features method (coordinate search on Hits@1); "

@@ -132,3 +132,14 @@ def test_a_scorer_uses_the_features_it_was_fitted_on_by_name(tmp_path) -> None:
     for c in cands:
         c.features["described"] = 1.0 - c.features["described"]
     assert np.allclose(before, scorer.scores(mention, cands))
+
+
+def test_kg_train_scorer_fusion_is_the_fusion_trainer(tmp_path) -> None:
+    """The issue's spelling (`kg train --scorer fusion`) reaches the fusion trainer: its own check of the splits."""
+    from click.testing import CliRunner
+
+    from cli.main import cli
+
+    result = CliRunner().invoke(cli, ["train", "wikimel", "--scorer", "fusion", "--dev-split", "train", "--seeds", "2",
+                                      "--out", str(tmp_path / "f.json")])
+    assert result.exit_code == 2 and "the fusion scorer stops early on the dev split" in result.output
