@@ -211,7 +211,7 @@ class Searcher:
         keys = [_vector_key(v) for v in vectors]
         first = {k: i for i, k in reversed(list(enumerate(keys)))}
         distinct = list(dict.fromkeys(keys))
-        requests = [models.QueryRequest(query=[float(x) for x in vectors[first[k]]], using=using, limit=top_k,
+        requests = [models.QueryRequest(query=_floats(vectors[first[k]]), using=using, limit=top_k,
                                         with_payload=fields or HIT_FIELDS) for k in distinct]
         results = self._query_batch(requests)
         hits = {k: [_hit_from(pid, payload, score, match) for pid, score, payload in r]
@@ -229,7 +229,7 @@ class Searcher:
             return [[] for _ in names]
         self._check_collection(using)
         requests = [models.QueryRequest(
-            query=[float(x) for x in vectors[i]], using=using, limit=top_k, with_payload=fields or HIT_FIELDS,
+            query=_floats(vectors[i]), using=using, limit=top_k, with_payload=fields or HIT_FIELDS,
             filter=models.Filter(must=[models.FieldCondition(key=LABEL_FIELD,
                                                              match=models.MatchText(text=str(names[i])))]),
         ) for i in asked]
@@ -259,7 +259,7 @@ class Searcher:
         for k in asked:
             ids = [point_id(q) for q in wanted[k]]
             requests.append(models.QueryRequest(
-                query=[float(x) for x in vectors[first[k]]], using=using, limit=len(ids), with_payload=False,
+                query=_floats(vectors[first[k]]), using=using, limit=len(ids), with_payload=False,
                 filter=models.Filter(must=[models.HasIdCondition(has_id=ids)])))
         results = self._query_batch(requests) if requests else []
         scores: dict[bytes, dict[str, float]] = {}
@@ -325,6 +325,11 @@ class Searcher:
         rows = self.vectors.query(self.collection, models.QueryRequest(query=vector, using=using, limit=top_k,
                                                                          with_payload=HIT_FIELDS))
         return [_hit_from(pid, payload, score, match) for pid, score, payload in rows]
+
+
+def _floats(vector: Any) -> list[float]:
+    """A vector as the list of Python floats a query takes (numpy's tolist: a tenth of the time of a float() loop)."""
+    return np.asarray(vector).tolist()
 
 
 def _ends_with(label_form: str, word: str) -> bool:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -171,6 +173,7 @@ class Linker:
         self.detector = detector
         self.reranker = reranker or load_reranker(options.method, options.weights)
         self.retriever = CandidateRetriever(searcher, RetrievalConfig(top_k=options.top_k, name_k=options.top_k))
+        self._background: ThreadPoolExecutor | None = None  # vector-store requests that overlap other work
         if options.context not in CONTEXT_ENCODERS:
             raise ConfigError(f"unknown context encoder {options.context!r}; use one of {', '.join(CONTEXT_ENCODERS)}")
         self._context_encoder: TextEncoder | StaticTextEncoder | None = None
@@ -319,19 +322,18 @@ class Linker:
                retrieved: list[list[Candidate]], images: MentionImages | None = None
                ) -> list[tuple[MentionInput, list[Candidate]]]:
         """Features computed in place, and each mention as the rerankers take it."""
+        overlaps = self._word_overlaps(work, contexts, retrieved)
         text_vectors = self.searcher.vectors_of(sorted({c.qid for cands in retrieved for c in cands}), TEXT, lazy=True)
         longer = longer_names(work)
         for i, (doc, m) in enumerate(work):
             feats.compute(m.surface, retrieved[i], vectors[i], text_vectors, ner_label=m.ner_label, longer=longer[i])
             feats.add_era(retrieved[i], text_years(contexts[i]))
-        if feats.OVERLAP in getattr(self.reranker, "wants", ()):
-            overlaps = self.searcher.word_overlaps_many(contexts, [[c.qid for c in cands] for cands in retrieved],
-                                                        own=[m.surface for _, m in work])
-            for cands, found in zip(retrieved, overlaps):
-                feats.add_overlap(cands, found)
         if images is not None:
             self.images.add_features(images, retrieved)
         self._coherence(work, retrieved)
+        if overlaps is not None:
+            for cands, found in zip(retrieved, overlaps.result()):
+                feats.add_overlap(cands, found)
         items = []
         for i, (doc, m) in enumerate(work):
             image = (images.regions[i] if images is not None else None) or doc.image  # a box mention: its region
@@ -342,6 +344,23 @@ class Linker:
                                        else None),
                           retrieved[i]))
         return items
+
+    def _word_overlaps(self, work: list[tuple[Document, Mention]], contexts: list[str],
+                       retrieved: list[list[Candidate]]) -> Future | None:
+        """The words-index overlap of each context with its candidates, for a method that reads it. Against a vector
+        server it is asked in the background while the features and the graph coherence are computed (the server
+        answers on another core); the embedded store is asked in this thread."""
+        if feats.OVERLAP not in getattr(self.reranker, "wants", ()):
+            return None
+        ask = partial(self.searcher.word_overlaps_many, contexts, [[c.qid for c in cands] for cands in retrieved],
+                      own=[m.surface for _, m in work])
+        if self.searcher.vectors.local:
+            done: Future = Future()
+            done.set_result(ask())
+            return done
+        if self._background is None:
+            self._background = ThreadPoolExecutor(1, thread_name_prefix="kg-overlap")
+        return self._background.submit(ask)
 
     def _interactions(self, items: list[tuple[MentionInput, list[Candidate]]]) -> None:
         """A method whose score has a term <u, entity text vector> (fusion) gets it from the vector store in one

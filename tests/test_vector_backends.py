@@ -71,6 +71,7 @@ def _sequence(store: VectorStore, name: str) -> dict[str, Any]:
     out["created again"] = store.ensure_collection(name, {"text": 4}, ["names"], sparse_idf=True)
     out["listed"] = name in store.collections()
     out["sizes"] = store.dense_sizes(name)
+    out["sparse names"] = sorted(store.sparse_names(name))
     store.upsert(name, [_point(i, label) for i, label in enumerate(LABELS, start=1)])
     out["count"] = store.count(name)
     store.update(name, new=[_point(13, "Douglas Adams")],  # a namesake, more popular
@@ -102,6 +103,11 @@ def _sequence(store: VectorStore, name: str) -> dict[str, Any]:
     out["exact, most popular first"] = [(r.id, r.payload) for r in store.query(name, exact)]
     out["label text"] = sorted((r.id, r.payload["label"]) for r in store.query(name, label))
     out["by id"] = _rows(store.query(name, by_id))
+    sparse_by_id = models.QueryRequest(  # the words overlap's shape: a sparse query scored on given points only
+        query=models.SparseVector(indices=query.indices, values=query.values), using="names", limit=3,
+        with_payload=False, filter=models.Filter(must=[models.HasIdCondition(
+            has_id=[point_id("Q6"), point_id("Q13"), point_id("Q4")])]))
+    out["sparse by id"] = _rows(store.query(name, sparse_by_id))
     batch = store.query_batch(name, [dense, sparse, filtered, exact, label, by_id])
     out["batch"] = [_rows(batch[0]), _rows(batch[1]), _rows(batch[2]), [(r.id, r.payload) for r in batch[3]],
                     sorted((r.id, r.payload["label"]) for r in batch[4]), _rows(batch[5])]
@@ -152,6 +158,8 @@ def test_the_answers_are_the_right_ones(answers: dict[str, dict[str, Any]]) -> N
                                              (point_id("Q1"), {"qid": "Q1", "popularity": 10})]
     assert [label for _, label in a["label text"]] == ["Pablo Neruda", "Jan Neruda", "Neruda Street"]
     assert sorted(r[0] for r in a["by id"]) == [point_id("Q2"), point_id("Q5")]
+    assert a["sparse names"] == ["names"]
+    assert [r[0] for r in a["sparse by id"]] == [point_id("Q13"), point_id("Q6")]  # Kaliningrad shares no 3-gram
     assert a["batch"] == [a["dense"], a["sparse"], a["filtered"], a["exact, most popular first"], a["label text"],
                           a["by id"]]
     assert not a["exists after delete"] and a["count after delete"] == 0
