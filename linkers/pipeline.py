@@ -26,7 +26,7 @@ from kgstore.entity_words import text_years
 from kgstore.errors import ConfigError
 from kgstore.graph import GraphStore
 from kgstore.names import normalise
-from kgstore.neighbourhood import edges_among, out_neighbours
+from kgstore.neighbourhood import Neighbourhood
 from kgstore.search import Searcher
 from linkers import coref
 from linkers import features as feats
@@ -174,6 +174,7 @@ class Linker:
         self.reranker = reranker or load_reranker(options.method, options.weights)
         self.retriever = CandidateRetriever(searcher, RetrievalConfig(top_k=options.top_k, name_k=options.top_k))
         self._background: ThreadPoolExecutor | None = None  # vector-store requests that overlap other work
+        self._neighbourhood: Neighbourhood | None = None  # the graph neighbours read so far in this job
         if options.context not in CONTEXT_ENCODERS:
             raise ConfigError(f"unknown context encoder {options.context!r}; use one of {', '.join(CONTEXT_ENCODERS)}")
         self._context_encoder: TextEncoder | StaticTextEncoder | None = None
@@ -394,16 +395,18 @@ class Linker:
             r.qid, r.score = full.qid, next(c["score"] for c in r.candidates if c["qid"] == full.qid)
 
     def _coherence(self, work: list[tuple[Document, Mention]], retrieved: list[list[Candidate]]) -> None:
-        """Graph coherence of every candidate with the other mentions of its document (one graph read per
-        batch for the edges among all candidates, one for their outgoing neighbours)."""
+        """Graph coherence of every candidate with the other mentions of its document (at most one graph read per
+        batch: the outgoing neighbours of the candidates this job has not met before)."""
         if self.graph is None or not work:
             for cands in retrieved:
                 for c in cands:
                     c.features["coherence"] = 0.0
             return
         qids = {c.qid for cands in retrieved for c in cands}
-        edges = edges_among(self.graph, qids)
-        out = out_neighbours(self.graph, qids)
+        if self._neighbourhood is None:
+            self._neighbourhood = Neighbourhood(self.graph)
+        out = self._neighbourhood.out(qids)
+        edges = self._neighbourhood.edges_among(qids, out)
         by_doc: dict[str, list[tuple[str, list[Candidate]]]] = {}
         for (doc, m), cands in zip(work, retrieved):
             by_doc.setdefault(doc.id, []).append((normalise(m.surface), cands))
