@@ -174,6 +174,7 @@ class Linker:
         self.reranker = reranker or load_reranker(options.method, options.weights)
         self.retriever = CandidateRetriever(searcher, RetrievalConfig(top_k=options.top_k, name_k=options.top_k))
         self._background: ThreadPoolExecutor | None = None  # vector-store requests that overlap other work
+        self.extra_inputs: set[str] = set()  # inputs computed whatever the method (a trainer records them)
         self._neighbourhood: Neighbourhood | None = None  # the graph neighbours read so far in this job
         if options.context not in CONTEXT_ENCODERS:
             raise ConfigError(f"unknown context encoder {options.context!r}; use one of {', '.join(CONTEXT_ENCODERS)}")
@@ -351,7 +352,7 @@ class Linker:
         """The words-index overlap of each context with its candidates, for a method that reads it. Against a vector
         server it is asked in the background while the features and the graph coherence are computed (the server
         answers on another core); the embedded store is asked in this thread."""
-        if feats.OVERLAP not in getattr(self.reranker, "wants", ()):
+        if feats.OVERLAP not in self.extra_inputs | set(getattr(self.reranker, "wants", ())):
             return None
         ask = partial(self.searcher.word_overlaps_many, contexts, [[c.qid for c in cands] for cands in retrieved],
                       own=[m.surface for _, m in work])

@@ -37,6 +37,11 @@ class AutoReranker:
         return out  # type: ignore[return-value]
 
     @property
+    def wants(self) -> tuple[str, ...]:
+        """The inputs either reranker asks the linker for."""
+        return tuple(dict.fromkeys((*getattr(self.given, "wants", ()), *getattr(self.detected, "wants", ()))))
+
+    @property
     def keyphrases(self) -> Any:
         """The detected spans' model's keyphraseness table (the detector's filter), if it has one."""
         return getattr(self.detected, "keyphrases", None)

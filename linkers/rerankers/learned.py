@@ -25,7 +25,7 @@ import numpy as np
 
 from kgstore.errors import InputError
 from linkers.candidates import Candidate
-from linkers.features import FEATURES
+from linkers.features import FEATURES, OVERLAP
 from linkers.keyphrases import Keyphrases
 from linkers.rerankers.base import MentionInput, Ranking
 from linkers.rerankers.registry import Method, register_method
@@ -35,12 +35,15 @@ DETECTORS = {None: 0.0, "ner": 1.0, "gazetteer": 2.0}
 NER_LABELS = ("PERSON", "NORP", "FAC", "ORG", "GPE", "LOC", "PRODUCT", "EVENT", "WORK_OF_ART", "LAW", "LANGUAGE")
 PLATEAU = 0.002  # NIL thresholds whose dev F1 is this close to the best are equally good: take their middle
 MENTION_FEATURES = ("m_detector", "m_ner", "m_tokens", "m_chars", "m_upper", "m_allcaps", "m_candidates",
-                    "m_keyphrase", "name_gap", "context_gap", "prior_gap", "coherence_gap")
-ALL_FEATURES = FEATURES + MENTION_FEATURES
+                    "m_keyphrase", "name_gap", "context_gap", "prior_gap", "coherence_gap", "overlap_gap")
+ALL_FEATURES = FEATURES + (OVERLAP,) + MENTION_FEATURES
+GAPS = ("name", "context", "prior", "coherence", OVERLAP)
 
 
-def mention_rows(mention: MentionInput, candidates: list[Candidate]) -> np.ndarray:
-    """One row per candidate: its features, the mention's shape and where it stands among the candidates."""
+def mention_rows(mention: MentionInput, candidates: list[Candidate],
+                 features: tuple[str, ...] = ALL_FEATURES) -> np.ndarray:
+    """One row per candidate: its features, the mention's shape and where it stands among the candidates (the
+    columns named by `features`: a model keeps the ones it was fitted on)."""
     surface = mention.surface.strip()
     words = surface.split()
     shape = {
@@ -53,13 +56,12 @@ def mention_rows(mention: MentionInput, candidates: list[Candidate]) -> np.ndarr
         "m_candidates": float(len(candidates)),
         "m_keyphrase": -1.0 if mention.keyphrase is None else mention.keyphrase,
     }
-    best = {k: max((c.features.get(k, 0.0) for c in candidates), default=0.0)
-            for k in ("name", "context", "prior", "coherence")}
-    rows = np.zeros((len(candidates), len(ALL_FEATURES)), dtype=np.float64)
+    best = {k: max((c.features.get(k, 0.0) for c in candidates), default=0.0) for k in GAPS}
+    rows = np.zeros((len(candidates), len(features)), dtype=np.float64)
     for i, c in enumerate(candidates):
-        values = {**{k: c.features.get(k, 0.0) for k in FEATURES}, **shape,
+        values = {**{k: c.features.get(k, 0.0) for k in (*FEATURES, OVERLAP)}, **shape,
                   **{f"{k}_gap": c.features.get(k, 0.0) - best[k] for k in best}}
-        rows[i] = [values[k] for k in ALL_FEATURES]
+        rows[i] = [values[k] for k in features]
     return rows
 
 
@@ -101,18 +103,25 @@ class LearnedReranker:
         except (OSError, ValueError, KeyError, TypeError, lightgbm.basic.LightGBMError) as exc:
             raise InputError(f"{source}: not a learned reranker model ({exc}); create one with "
                              "`kg train DATASET --reranker learned`") from exc
-        if features != ALL_FEATURES:
-            raise InputError(f"{source}: fitted on features {', '.join(features)}, but this kg computes "
-                             f"{', '.join(ALL_FEATURES)}; refit it with `kg train --reranker learned`")
+        unknown = [k for k in features if k not in ALL_FEATURES]
+        if unknown or any(b.num_feature() != len(features) for b in booster.boosters):
+            raise InputError(f"{source}: its trees read {booster.boosters[0].num_feature()} columns, its features are "
+                             f"{', '.join(features)}, and this kg computes {', '.join(ALL_FEATURES)}; refit it with "
+                             "`kg train --reranker learned`")
         return cls(booster, features, data.get("nil_detected"), data.get("nil_given"), data.get("meta", {}),
                    hashlib.sha1(text.encode()).hexdigest()[:8], keyphrases=Keyphrases.from_json(data.get("keyphrases")))
 
     def version(self) -> str:
         return f"learned-{self.digest}"
 
+    @property
+    def wants(self) -> tuple[str, ...]:
+        """Inputs the linker computes only for a method that asks (the words overlap: a vector-store request)."""
+        return (OVERLAP,) if OVERLAP in self.features else ()
+
     def probabilities(self, items: list[tuple[MentionInput, list[Candidate]]]) -> list[np.ndarray]:
         """P(candidate is the entity) for every candidate of every mention, one model call per batch."""
-        blocks = [mention_rows(m, c) for m, c in items]
+        blocks = [mention_rows(m, c, self.features) for m, c in items]
         if not any(len(b) for b in blocks):
             return [np.zeros(0) for _ in blocks]
         scores = self.booster.predict(np.vstack([b for b in blocks if len(b)]))
