@@ -9,7 +9,7 @@ needs (qid, label, aliases, types, popularity, description), so no graph query f
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -262,10 +262,7 @@ class Searcher:
                 query=_floats(vectors[first[k]]), using=using, limit=len(ids), with_payload=False,
                 filter=models.Filter(must=[models.HasIdCondition(has_id=ids)])))
         results = self._query_batch(requests) if requests else []
-        scores: dict[bytes, dict[str, float]] = {}
-        for k, result in zip(asked, results):
-            by_id = {str(point_id(q)): q for q in wanted[k]}
-            scores[k] = {by_id[str(pid)]: score for pid, score, _ in result if str(pid) in by_id}
+        scores = {k: _by_qid(result, wanted[k]) for k, result in zip(asked, results)}
         return [{q: scores.get(k, {})[q] for q in these if q in scores.get(k, {})} for k, these in zip(keys, qids)]
 
     def word_overlaps_many(self, texts: Sequence[str], qids: Sequence[Sequence[str]],
@@ -294,8 +291,7 @@ class Searcher:
                 limit=len(these), with_payload=False,
                 filter=models.Filter(must=[models.HasIdCondition(has_id=[point_id(q) for q in these])])))
         for i, rows in zip(asked, self._query_batch(requests) if requests else []):
-            by_id = {str(point_id(q)): q for q in qids[i]}
-            out[i] = {by_id[str(pid)]: score for pid, score, _ in rows if str(pid) in by_id}
+            out[i] = _by_qid(rows, qids[i])
         return out
 
     def vectors_of(self, qids: list[str], using: str, *, lazy: bool = False) -> Mapping[str, Any]:
@@ -325,6 +321,12 @@ class Searcher:
         rows = self.vectors.query(self.collection, models.QueryRequest(query=vector, using=using, limit=top_k,
                                                                          with_payload=HIT_FIELDS))
         return [_hit_from(pid, payload, score, match) for pid, score, payload in rows]
+
+
+def _by_qid(rows: list[ScoredRow], qids: Iterable[str]) -> dict[str, float]:
+    """Scores of a query restricted to these entities' points, by QID."""
+    by_id = {str(point_id(q)): q for q in qids}
+    return {by_id[str(pid)]: score for pid, score, _ in rows if str(pid) in by_id}
 
 
 def _floats(vector: Any) -> list[float]:

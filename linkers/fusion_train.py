@@ -71,8 +71,6 @@ class FusionSet:
 class _Recorder:
     """Ranks with the features method and keeps each mention's inputs (the frozen vectors are fetched here)."""
 
-    wants = (OVERLAP,)  # the inputs the fusion scorer reads, computed as for it
-
     def __init__(self, base: Any, into: FusionSet, gold: dict[str, str | None]):
         self.base, self.into, self.gold = base, into, gold
         self.name = base.name
@@ -107,9 +105,11 @@ class _Recorder:
 
 def collect(linker: Linker, documents: Iterable[Document], into: FusionSet,
             progress: Callable[[int], None] | None = None) -> None:
-    """Link the documents' gold spans with the features method and keep every mention's inputs."""
+    """Link the documents' gold spans with the features method and keep every mention's inputs (the words overlap,
+    which the features method does not read, included)."""
     from kgstore.chunks import chunked
 
+    linker.extra_inputs.add(OVERLAP)
     base = linker.reranker
     for batch in chunked(documents, linker.options.batch_docs):
         gold = {m.id: m.gold for d in batch for m in d.mentions or []}

@@ -21,6 +21,7 @@ from kgstore.chunks import chunked
 from kgstore.files import atomic_write
 from linkers import coref
 from linkers.candidates import Candidate
+from linkers.features import OVERLAP
 from linkers.keyphrases import Keyphrases
 from linkers.records import NIL, Document
 from linkers.pipeline import Linker, MentionResult
@@ -79,7 +80,9 @@ def result_rows(r: MentionResult) -> tuple[np.ndarray, list[str]]:
 def collect(linker: Linker, documents: Iterable[Document], detect: bool, into: Examples,
             progress: Callable[[int], None] | None = None, weight: float = 1.0) -> None:
     """Link `documents` (detected spans when `detect`, else their gold spans) and add every mention as examples
-    (`weight`: how much they count against the other documents': a small in-domain set among a large one)."""
+    (`weight`: how much they count against the other documents': a small in-domain set among a large one). The
+    linker also computes the words overlap, which the learned model reads and the features method does not."""
+    linker.extra_inputs.add(OVERLAP)
     for batch in chunked(documents, linker.options.batch_docs):
         gold = {d.id: {(m.start, m.end): m.gold for m in d.mentions or [] if m.start is not None} for d in batch}
         # a gold span without a gold answer (a benchmark's optional or nested label) is judged neither way

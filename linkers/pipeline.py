@@ -175,7 +175,7 @@ class Linker:
         self.retriever = CandidateRetriever(searcher, RetrievalConfig(top_k=options.top_k, name_k=options.top_k))
         self._background: ThreadPoolExecutor | None = None  # vector-store requests that overlap other work
         self.extra_inputs: set[str] = set()  # inputs computed whatever the method (a trainer records them)
-        self._neighbourhood: Neighbourhood | None = None  # the graph neighbours read so far in this job
+        self._neighbourhood = Neighbourhood(graph) if graph is not None else None  # graph neighbours read this job
         if options.context not in CONTEXT_ENCODERS:
             raise ConfigError(f"unknown context encoder {options.context!r}; use one of {', '.join(CONTEXT_ENCODERS)}")
         self._context_encoder: TextEncoder | StaticTextEncoder | None = None
@@ -398,14 +398,12 @@ class Linker:
     def _coherence(self, work: list[tuple[Document, Mention]], retrieved: list[list[Candidate]]) -> None:
         """Graph coherence of every candidate with the other mentions of its document (at most one graph read per
         batch: the outgoing neighbours of the candidates this job has not met before)."""
-        if self.graph is None or not work:
+        if self._neighbourhood is None or not work:
             for cands in retrieved:
                 for c in cands:
                     c.features["coherence"] = 0.0
             return
         qids = {c.qid for cands in retrieved for c in cands}
-        if self._neighbourhood is None:
-            self._neighbourhood = Neighbourhood(self.graph)
         out = self._neighbourhood.out(qids)
         edges = self._neighbourhood.edges_among(qids, out)
         by_doc: dict[str, list[tuple[str, list[Candidate]]]] = {}

@@ -19,7 +19,6 @@ from kgstore.search import Searcher
 from kgstore.vectors import VectorStore
 from linkers import keyphrases, span_eval
 from linkers.corpus import corpus_size, read_corpus
-from linkers.features import OVERLAP
 from linkers.datasets import Dataset
 from linkers.datasets.text import HALVES, half_of, split_half
 from linkers.detectors import build_detector
@@ -364,11 +363,9 @@ def train_learned(stores: Stores, train_ds: Dataset, dev_ds: Dataset, split: str
     training documents (another domain's small annotated set), each mention counting `also_weight` times."""
     from linkers import learn
 
-    # features come from the features method's retrieval and cascade, exactly as `kg link` computes them, with the
-    # words overlap the learned model also reads
+    # features come from the features method's retrieval and cascade, exactly as `kg link` computes them
     linker = build_linker(stores, LinkOptions(method="features", top_k=top_k, context=context, write=False),
                           detector=detector)
-    linker.extra_inputs.add(OVERLAP)
     bad: list[BadLine] = []
     parts = [("train", train_ds, (dev_split,), 1.0), *(("train", ds, (), also_weight) for ds in also),
              ("dev", dev_ds, (), 1.0)]
