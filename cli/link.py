@@ -18,6 +18,7 @@ from linkers.metrics import render_table
 from linkers import span_eval
 from linkers.span_eval import SPAN_MODES
 from linkers.pipeline import CONTEXT_ENCODERS, MentionResult
+from linkers.rerankers.fusion import SCALARS as FUSION_SCALARS
 from linkers.rerankers.llm_method import WHEN, LLMOptions
 from linkers.rerankers.registry import budget_help, method_help, methods
 from linkers.run import (EvalResult, MethodChoice, Stores, build_linker, evaluate_given_candidates,
@@ -265,21 +266,28 @@ def _print_eval(result: EvalResult, report: Path | None, as_json: bool) -> None:
 @click.option("--seeds", type=click.IntRange(1, 20), default=3, show_default=True,
               help="Fusion only: fit with seeds 0..N-1 (seconds each, on the cached inputs) and keep the one with "
                    "the best dev Hits@1.")
+@click.option("--without", multiple=True, type=click.Choice(FUSION_SCALARS), metavar="FEATURE",
+              help="Fusion only (repeatable): fit the scorer without this input, which then has weight 0. The shipped "
+                   "scorer is fitted --without popularity: the WikiMEL slice's sitelink counts taught it to prefer "
+                   "the less popular namesake, which cost 6 points of Hits@1 on WikiDiverse.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Model or weights file to write (use it with --method learned|features --weights FILE).")
 @click.option("--json", "as_json", is_flag=True, help="Print the fitted model's figures as JSON.")
 @pass_app
 def train_cmd(app: AppContext, dataset: str, reranker: str, split: str, dev_split: str, dev_data: str | None,
               limit: int | None, also: tuple[str, ...], also_weight: float, top_k: int, context: str, detector: str,
-              seeds: int, out: Path, as_json: bool) -> None:
+              seeds: int, without: tuple[str, ...], out: Path, as_json: bool) -> None:
     """Fit a reranker on a dataset with gold spans and save it.
 
     DATASET: wikimel, wikidiverse, or a corpus JSONL whose mentions carry `gold`. The learned reranker is fitted
     on every document of --split (documents also listed in --dev-split are left out) and of each --also dataset,
     and shipped as linkers/weights/learned.json (see README for the command that made it).
     """
+    if without and reranker != "fusion":
+        raise click.UsageError("--without leaves inputs out of the fusion scorer only (--reranker fusion)")
     if reranker == "fusion":
-        return _train_fusion(app, dataset, split, dev_split, dev_data, limit, top_k, context, out, as_json, seeds)
+        return _train_fusion(app, dataset, split, dev_split, dev_data, limit, top_k, context, out, as_json, seeds,
+                             without)
     if reranker == "learned":
         return _train_learned(app, dataset, split, dev_split, dev_data, limit, top_k, context, detector, out,
                               as_json, also, also_weight)
@@ -314,12 +322,13 @@ def _train_and_dev(app: AppContext, dataset: str, split: str, dev_split: str, de
 
 
 def _train_fusion(app: AppContext, dataset: str, split: str, dev_split: str, dev_data: str | None,
-                  limit: int | None, top_k: int, context: str, out: Path, as_json: bool, seeds: int) -> None:
+                  limit: int | None, top_k: int, context: str, out: Path, as_json: bool, seeds: int,
+                  without: tuple[str, ...] = ()) -> None:
     train_ds, dev_ds = _train_and_dev(app, dataset, split, dev_split, dev_data, limit,
                                       "the fusion scorer stops early on the dev split")
     result = train_fusion(_stores(app), train_ds, dev_ds, split, dev_split, limit, top_k, context, out,
                           split_names=with_splits(), cache_dir=app.config.home / "cache", seeds=seeds,
-                          log=lambda line: click.echo(line, err=True))
+                          log=lambda line: click.echo(line, err=True), without=without)
     s = result.summary
     if as_json:
         echo_json(s)

@@ -11,7 +11,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -61,6 +61,14 @@ class FusionSet:
                    [e.astype(np.float32) for e in np.split(data["entities"], cuts)], data["gold"].tolist(),
                    data["ids"].tolist() if named else [],
                    [q.tolist() for q in np.split(data["qids"], cuts)] if named else [])
+
+    def without(self, names: Sequence[str]) -> None:
+        """Set these scalar inputs to 0 everywhere: the scorer is fitted without them (and `fit` gives them weight 0,
+        as it does an input training never saw)."""
+        for name in names:
+            column = SCALARS.index(name)
+            for rows in self.scalars:
+                rows[:, column] = 0.0
 
     def unseen(self) -> list[str]:
         """Scalar inputs that are 0 in every example (e.g. the image features without an image model)."""

@@ -180,8 +180,8 @@ class Linker:
             raise ConfigError(f"unknown context encoder {options.context!r}; use one of {', '.join(CONTEXT_ENCODERS)}")
         self._context_encoder: TextEncoder | StaticTextEncoder | None = None
         # the cascade's first, static pass ranks with the features alone, whatever the method
-        # (the learned method's --weights is its model file, not feature weights)
-        features_weights = None if options.method in ("learned", "fusion") else options.weights
+        # (the learned and fusion methods' --weights is their model file; auto's may be either kind of file)
+        features_weights = None if options.method in ("learned", "fusion", "auto") else options.weights
         self._features = load_reranker("features", features_weights) if options.context == "cascade" else None
         threshold = options.nil_threshold
         if threshold is None:
@@ -368,7 +368,8 @@ class Linker:
         """A method whose score has a term <u, entity text vector> (fusion) gets it from the vector store in one
         round trip: Qdrant's cosine of u with the stored (unit) text vectors, times |u|."""
         queries = getattr(self.reranker, "interaction_queries", None)
-        pairs = [(m, cands) for m, cands in items if cands and m.context_vector is not None]
+        wanted = getattr(self.reranker, "wants_interactions", lambda m: True)
+        pairs = [(m, cands) for m, cands in items if cands and m.context_vector is not None and wanted(m)]
         if queries is None or not pairs:
             return
         u = queries(np.stack([m.context_vector for m, _ in pairs]))

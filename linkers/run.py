@@ -310,10 +310,12 @@ def train_features(stores: Stores, ds: Dataset, split: str, top_k: int, context:
 
 def train_fusion(stores: Stores, train_ds: Dataset, dev_ds: Dataset, split: str, dev_split: str, limit: int | None,
                  top_k: int, context: str, out: Path, *, split_names: tuple[str, ...], cache_dir: Path,
-                 log: Callable[[str], None], seeds: int = 1) -> TrainResult:
+                 log: Callable[[str], None], seeds: int = 1, without: Sequence[str] = ()) -> TrainResult:
     """The neural fusion scorer (`linkers.fusion_train`) on the gold spans, stopped early on the dev split, fitted
     with `seeds` seeds and the best on dev kept (the first, on a tie); the frozen inputs are cached per
-    dataset/split/limit, KB collection and size, settings and models, so a refit skips the linking run."""
+    dataset/split/limit, KB collection and size, settings and models, so a refit skips the linking run. `without`:
+    scalar inputs the scorer is fitted without (weight 0), such as a training KB's popularity that means something
+    else in the KBs it will rank."""
     import hashlib
 
     from linkers import fusion_train, learn
@@ -337,6 +339,8 @@ def train_fusion(stores: Stores, train_ds: Dataset, dev_ds: Dataset, split: str,
         with progress_bar(total=len(docs), desc=f"{name} vectors", unit=" docs") as bar:
             fusion_train.collect(linker, docs, sets[name], bar.update)
         sets[name].save(cache)
+    for fusion_set in sets.values():
+        fusion_set.without(without)
     best: tuple[dict, dict] | None = None
     by_seed: dict[str, float] = {}
     for seed in range(seeds):
@@ -349,7 +353,7 @@ def train_fusion(stores: Stores, train_ds: Dataset, dev_ds: Dataset, split: str,
     params, fitted = best
     fitted["dev_hits@1_by_seed"] = by_seed
     meta = {"dataset": train_ds.name, "split": split, "dev": f"{dev_ds.name}/{dev_ds.split or 'all'}",
-            "top_k": top_k, "context": context, **fitted}
+            "top_k": top_k, "context": context, **fitted, "without": sorted(without)}
     fusion_train.save(out, params, meta)
     return TrainResult({**meta, "out": str(out)}, bad)
 

@@ -143,3 +143,72 @@ def test_kg_train_scorer_fusion_is_the_fusion_trainer(tmp_path) -> None:
     result = CliRunner().invoke(cli, ["train", "wikimel", "--scorer", "fusion", "--dev-split", "train", "--seeds", "2",
                                       "--out", str(tmp_path / "f.json")])
     assert result.exit_code == 2 and "the fusion scorer stops early on the dev split" in result.output
+
+
+def test_an_input_fitted_without_has_no_weight_and_moves_no_score(tmp_path) -> None:
+    """`kg train --reranker fusion --without popularity`: the input is 0 in training, its first-layer rows are 0 in
+    the file, and a candidate's popularity no longer changes its score (the shipped scorer is fitted so)."""
+    train, dev = _set(300, 7), _set(100, 8)
+    train.without(["popularity"])
+    dev.without(["popularity"])
+    assert not any(a[:, SCALARS.index("popularity")].any() for a in train.scalars)
+    params, fitted = fit(train, dev, k=K, rank=2, hidden=8, epochs=3, patience=3)
+    assert "popularity" in fitted["unseen_inputs"]
+    assert not params["w1"][input_index("popularity", SCALARS, True)].any()
+    save(tmp_path / "f.json", params, fitted)
+    for scorer in (FusionReranker.from_file(tmp_path / "f.json"), FusionReranker.from_file()):
+        rng = np.random.default_rng(9)
+        cands = _candidates(rng.random((K, len(SCALARS) + 1)).astype(np.float32))
+        mention = MentionInput("m", "x", "x", context_vector=rng.normal(size=scorer.dim).astype(np.float32))
+        before = scorer.scores(mention, cands)
+        for c in cands:
+            c.features["popularity"] = 1.0 - c.features["popularity"]
+        assert np.allclose(before, scorer.scores(mention, cands))
+
+
+def test_without_is_for_the_fusion_scorer_only(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from cli.main import cli
+
+    result = CliRunner().invoke(cli, ["train", "wikimel", "--without", "popularity", "--out", str(tmp_path / "m.json")])
+    assert result.exit_code == 2 and "--without leaves inputs out of the fusion scorer only" in result.output
+    result = CliRunner().invoke(cli, ["train", "wikimel", "--scorer", "fusion", "--without", "fame",
+                                      "--out", str(tmp_path / "f.json")])
+    assert result.exit_code == 2 and "'fame' is not one of" in result.output
+
+
+def test_auto_ranks_given_spans_with_fusion_unless_they_carry_an_input_it_never_saw() -> None:
+    """The default method: given spans by the fusion scorer; a given span with an image feature (an image model
+    configured; the shipped scorer saw no image) by the features weights, which weigh it; detected spans by the
+    learned model. Each mention gets its own reranker's ranking."""
+    from linkers.rerankers.auto import AutoReranker
+    from linkers.rerankers.base import Ranking
+    from linkers.rerankers.features import FeatureReranker
+
+    class Marker:
+        name = "learned"
+
+        def rerank_many(self, items):
+            return [Ranking(list(reversed(c)), trace={"by": "learned"}) for _, c in items]
+
+    fusion = FusionReranker.from_file()
+    features = FeatureReranker({"name": 1.0, "image": 5.0})
+    auto = AutoReranker(fusion, Marker(), features)
+    assert auto.unseen == {"image"} and auto.interaction_queries is not None
+
+    def cands(image: float) -> list[Candidate]:
+        out = [Candidate("Q1", "a"), Candidate("Q2", "b")]
+        out[0].features = {"name": 1.0, "exact": 1.0, "context": 0.6}
+        out[1].features = {"name": 0.5, "context": 0.1, "image": image}
+        return out
+
+    plain = MentionInput("p", "a", "a")
+    pictured = MentionInput("i", "a", "a")
+    detected = MentionInput("d", "a", "a", detector="ner")
+    rankings = auto.rerank_many([(plain, cands(0.0)), (pictured, cands(0.9)), (detected, cands(0.0))])
+    assert rankings[0].candidates[0].qid == "Q1" and "ranked_by" not in rankings[0].trace
+    assert rankings[1].candidates[0].qid == "Q2"  # 0.5 + 5 * 0.9 against 1.0: the image decided
+    assert rankings[1].trace["ranked_by"].startswith("features (inputs the fusion scorer was fitted without: image")
+    assert rankings[2].trace == {"by": "learned"}
+    assert auto.wants_interactions(plain) and not auto.wants_interactions(detected)

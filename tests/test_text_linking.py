@@ -354,7 +354,7 @@ def test_benchmarks_train_the_learned_model_in_halves_and_eval_says_what_is_held
     assert "not held out" in res.stderr
 
 
-def test_default_method_ranks_given_spans_with_features_and_detected_ones_with_learned(kb):
+def test_default_method_ranks_given_spans_with_fusion_and_detected_ones_with_learned(kb):
     from linkers.rerankers.learned import LearnedReranker
 
     root, env = kb
@@ -363,7 +363,7 @@ def test_default_method_ranks_given_spans_with_features_and_detected_ones_with_l
     given = _link(root, env, [{"id": "g", "text": text, "mentions": [{"start": 0, "end": 14}]}])
     detected = _link(root, env, [{"id": "d", "text": text}])
     assert given[0]["qid"] == "Q13133" and given[0]["trace"]["nil_threshold"] is None
-    assert "rerank:auto:features" in given[0]["trace"]["stages"]
+    assert "rerank:auto:fusion" in given[0]["trace"]["stages"]
     assert all("rerank:auto:learned" in r["trace"]["stages"] for r in detected)
     assert {r["surface"] for r in detected} >= {"Michelle Obama", "Chicago"}
     assert all(r["trace"]["nil_threshold"] == shipped.nil_detected for r in detected)

@@ -1,6 +1,6 @@
 """Rerankers: one module per method behind the `Reranker` interface; `load_reranker` picks one by name.
 
-`auto`, the default, ranks given spans with `features` (fitted weights) and detected spans with `learned`
+`auto`, the default, ranks given spans with `fusion` (the neural fusion scorer) and detected spans with `learned`
 (gradient-boosted trees over all features, with a fitted NIL decision); `kar`, `i2cr` and `thinklinker` run the papers' LLM steps on top of it and
 fall back to it whenever the LLM cannot help (unreachable, over budget, unmappable answer). Each method module
 registers itself in `linkers.rerankers.registry`.
