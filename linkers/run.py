@@ -99,8 +99,8 @@ def good_documents(items: Iterable[Document | BadLine], bad: list[BadLine]) -> I
 
 def batches(linker: Linker, docs: Iterable[Document]) -> Iterator[tuple[int, list[MentionResult]]]:
     """(documents in the batch, their results): counts documents without mentions too."""
-    for batch in chunked(docs, linker.options.batch_docs):
-        yield len(batch), linker.link_batch(batch)
+    for batch, results in linker.link_batches(docs):
+        yield len(batch), results
 
 
 def link_corpus(linker: Linker, corpus: list[Path], *, resume: bool = False, out: Path | None = None,

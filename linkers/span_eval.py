@@ -12,7 +12,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kgstore.chunks import chunked
 from linkers.records import NIL, Document, Mention
 from linkers.elevant import Article, GoldLabel, Prediction, SpanScores, disambiguation_accuracy, \
     disambiguation_spans, score
@@ -63,8 +62,7 @@ def evaluate(linker: Linker, articles: Iterable[Article], *, gold_spans: bool = 
     predictions: dict[str, list[Prediction]] = {}
     results: list[MentionResult] = []
     started = time.perf_counter()
-    for batch in chunked(keyed.values(), linker.options.batch_docs):
-        out = linker.link_batch([document_of(a, gold_spans) for a in batch])
+    for batch, out in linker.link_batches(document_of(a, gold_spans) for a in keyed.values()):
         for r in out:
             if r.start is None or r.end is None:
                 continue

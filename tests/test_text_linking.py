@@ -368,3 +368,34 @@ def test_default_method_ranks_given_spans_with_fusion_and_detected_ones_with_lea
     assert {r["surface"] for r in detected} >= {"Michelle Obama", "Chicago"}
     assert all(r["trace"]["nil_threshold"] == shipped.nil_detected for r in detected)
     assert all(0.0 <= c["score"] <= 1.0 for r in detected for c in r["candidates"])
+
+
+def test_the_next_batch_is_detected_while_this_one_links(kb):
+    """kg link and kg eval detect the mentions of batch k+1 in a background thread while batch k links: the results
+    are those of linking one batch at a time, and the NER model ran outside the linking thread."""
+    import threading
+
+    from kgstore.config import load_config
+    from kgstore.graph import GraphStore
+    from kgstore.vectors import VectorStore
+    from linkers.pipeline import LinkOptions
+    from linkers.records import Document
+    from linkers.run import Stores, build_linker
+
+    _, env = kb
+    cfg = load_config(env=env)
+    stores = Stores(cfg, GraphStore.from_config(cfg), VectorStore.from_config(cfg))
+    texts = ["Michelle Obama spoke in Chicago.", "Barack Obama flew to Paris in Texas.", "Nick Saban met Michelle Obama.",
+             "Pablo Neruda wrote in Chicago.", "Michael Jordan played in Chicago."]
+    docs = [Document(f"d{i}", t) for i, t in enumerate(texts)]
+    linker = build_linker(stores, LinkOptions(write=False, batch_docs=2), "hybrid")
+    threads: list[str] = []
+    spans_many = linker.detector.spans_many
+    linker.detector.spans_many = lambda ts: threads.append(threading.current_thread().name) or spans_many(ts)
+    ahead = [([d.id for d in batch], [(r.mention_id, r.qid, r.score) for r in results])
+             for batch, results in linker.link_batches(iter(docs))]
+    assert [ids for ids, _ in ahead] == [["d0", "d1"], ["d2", "d3"], ["d4"]]
+    assert len(threads) == 3 and all(name.startswith("kg-detect") for name in threads)
+    one_by_one = [[(r.mention_id, r.qid, r.score) for r in linker.link_batch(docs[i:i + 2])] for i in (0, 2, 4)]
+    assert threads[3:] == [threading.current_thread().name] * 3
+    assert [found for _, found in ahead] == one_by_one and any(qid for found in one_by_one for _, qid, _ in found)
