@@ -8,7 +8,7 @@ vector, computed by Qdrant (the `context` feature), so no entity vector has to b
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,7 +54,8 @@ class CandidateRetriever:
                       surnames: Sequence[str | None] | None = None,
                       keep_names: Sequence[bool] | None = None,
                       named: Sequence[str | None] | None = None,
-                      peoples: Sequence[list[str]] | None = None) -> list[list[Candidate]]:
+                      peoples: Sequence[list[str]] | None = None,
+                      on_fused: Callable[[list[list[Candidate]]], None] | None = None) -> list[list[Candidate]]:
         """Candidates for a batch of mentions: a few round trips per batch, not per mention.
 
         `exact_only[i]`: surface i is a KB name (a gazetteer span): its name candidates are the entities of
@@ -66,7 +67,8 @@ class CandidateRetriever:
         entities whose label is a person-like name with it as first or last word join as `named` ("Stewart":
         the Stewarts closest to the context; namesakes told apart by it). `peoples[i]`: names of the people a
         demonym may stand for ("Americans", "American people" for "American"), looked up exactly, joining as
-        `people`.
+        `people`. `on_fused`: called with the kept candidates before their context cosines are asked for (the
+        linker starts its graph read of them then).
         """
         cfg = self.config
         names = list(surfaces)
@@ -117,6 +119,8 @@ class CandidateRetriever:
                 out.append(ranked[: cfg.top_k + cfg.text_k])
             else:
                 out.append(ranked[: cfg.top_k])
+        if on_fused is not None:
+            on_fused(out)
         if context_vectors is not None and len(surfaces):
             cosines = self.searcher.similarities_many(TEXT, context_vectors, [[c.qid for c in cs] for cs in out])
             for cands, found in zip(out, cosines):

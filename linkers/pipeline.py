@@ -175,6 +175,8 @@ class Linker:
         self.retriever = CandidateRetriever(searcher, RetrievalConfig(top_k=options.top_k, name_k=options.top_k))
         self._background: ThreadPoolExecutor | None = None  # vector-store requests that overlap other work
         self._detecting: ThreadPoolExecutor | None = None  # the next batch's mention detection
+        self._graph_reads: ThreadPoolExecutor | None = None  # the candidates' neighbours, read ahead of coherence
+        self._neighbours_ahead: tuple[set[str], Future] | None = None
         self.extra_inputs: set[str] = set()  # inputs computed whatever the method (a trainer records them)
         self._neighbourhood = Neighbourhood(graph) if graph is not None else None  # graph neighbours read this job
         if options.context not in CONTEXT_ENCODERS:
@@ -345,7 +347,8 @@ class Linker:
                                             named=[m.surface.strip() if not m.detected and len(m.surface.split()) == 1
                                                    else None for _, m in work],
                                             peoples=[demonym_peoples(m.surface) if m.ner_label == "NORP" else []
-                                                     for _, m in work])
+                                                     for _, m in work],
+                                            on_fused=self._read_neighbours_ahead)
 
     def _items(self, work: list[tuple[Document, Mention]], contexts: list[str], vectors: np.ndarray,
                retrieved: list[list[Candidate]], images: MentionImages | None = None
@@ -432,13 +435,25 @@ class Linker:
                     c.features["coherence"] = 0.0
             return
         qids = {c.qid for cands in retrieved for c in cands}
-        out = self._neighbourhood.out(qids)
+        ahead, self._neighbours_ahead = self._neighbours_ahead, None
+        read = ahead[1].result() if ahead is not None else None  # the Neighbourhood is used by one thread at a time
+        out = read if ahead is not None and ahead[0] == qids and read is not None else self._neighbourhood.out(qids)
         edges = self._neighbourhood.edges_among(qids, out)
         by_doc: dict[str, list[tuple[str, list[Candidate]]]] = {}
         for (doc, m), cands in zip(work, retrieved):
             by_doc.setdefault(doc.id, []).append((normalise(m.surface), cands))
         for mentions in by_doc.values():
             feats.add_coherence(mentions, edges, out)
+
+    def _read_neighbours_ahead(self, retrieved: list[list[Candidate]]) -> None:
+        """Starts the graph read of the candidates' neighbours (coherence) in the background as soon as they are
+        known, so that it runs while the vector store computes their context cosines and the words overlap."""
+        if self._neighbourhood is None or not retrieved or self._neighbours_ahead is not None:
+            return
+        qids = {c.qid for cands in retrieved for c in cands}
+        if self._graph_reads is None:
+            self._graph_reads = ThreadPoolExecutor(1, thread_name_prefix="kg-graph")
+        self._neighbours_ahead = (qids, self._graph_reads.submit(self._neighbourhood.out, qids))
 
     def _result(self, doc: Document, m: Mention, ranking: Ranking, order: list[str],
                 keyphrase: float | None) -> MentionResult:
