@@ -38,6 +38,8 @@ MIN_FUZZY_CANDIDATES = 30  # decoding candidates' payloads is most of a lookup's
 RESCORE_FIELDS = [NAMES_FIELD, "popularity"]
 SURNAME_LIMIT = 200  # labels containing the word that are read; those ending with it are kept
 SHORT_NAME = 3  # names this short (abbreviations) must match whole
+PARTIAL_LENGTHS = 1.5  # WRatio matches a form inside another at least this many times as long (partial_ratio)
+TOKEN_SCALE = 0.95  # WRatio's weight of the token sort and set ratios
 
 
 @dataclass
@@ -346,6 +348,21 @@ def name_score(query_form: str, name_form: str) -> float:
     if min(len(query_form), len(name_form)) <= SHORT_NAME:
         return fuzz.ratio(query_form, name_form)
     return fuzz.WRatio(query_form, name_form)
+
+
+def whole_word_score(query_form: str, name_form: str, score: float) -> float:
+    """`score` (name_score of the two forms) with WRatio's partial match of the shorter form inside the longer one
+    counted only at whole words: "obama" in "barack obama" keeps its 90; "rome" inside "quentin jerome tarantino"
+    and "london" inside "londonderry" are compared whole (ratio, token sort and set ratios) instead."""
+    shorter, longer = sorted((query_form, name_form), key=len)
+    if min(len(shorter), len(longer)) <= SHORT_NAME or len(longer) < PARTIAL_LENGTHS * len(shorter):
+        return score  # compared whole already
+    at = fuzz.partial_ratio_alignment(shorter, longer)
+    if (at.dest_start == 0 or longer[at.dest_start - 1] == " ") and \
+            (at.dest_end == len(longer) or longer[at.dest_end] == " "):
+        return score
+    return max(fuzz.ratio(query_form, name_form), TOKEN_SCALE * fuzz.token_sort_ratio(query_form, name_form),
+               TOKEN_SCALE * fuzz.token_set_ratio(query_form, name_form))
 
 
 class LazyVectors(Mapping):

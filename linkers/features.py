@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from kgstore.names import normalise
-from kgstore.search import name_score
+from kgstore.search import name_score, whole_word_score
 from linkers.candidates import Candidate
 
 FEATURES = ("name", "exact", "context", "popularity", "image", "prior", "degree", "alias", "type", "coherence",
@@ -16,6 +16,9 @@ FEATURES = ("name", "exact", "context", "popularity", "image", "prior", "degree"
 # index): inputs of the fusion scorer, computed beside FEATURES.
 ERA_FEATURES = ("era_before", "era_after", "era_within", "era_age")
 OVERLAP = "overlap"
+# name similarity whose partial match counts whole words only ("rome" inside "jerome" is no 0.9): an input of the
+# fusion scorer beside `name`, which the learned model and the features weights were fitted on as it is
+NAME_WORDS = "name_words"
 OVERLAP_SCALE = 20.0  # an IDF-weighted overlap of about two rare words and a common one reads 1
 # NER labels whose entities are people / never people (the type feature compares them with a candidate's P31)
 HUMAN = "Q5"
@@ -51,9 +54,10 @@ def compute(surface: str, candidates: list[Candidate], context_vector: np.ndarra
         priors = p_given_alias(normalise(longer), candidates)
     for c, prior in zip(candidates, priors):
         forms = c.payload.get("names") or []
-        name = max((name_score(form, f) for f in forms), default=0.0) / 100 if form else 0.0
+        scores = [(f, name_score(form, f)) for f in forms] if form else []
         c.features = {
-            "name": name,
+            "name": max((s for _, s in scores), default=0.0) / 100,
+            NAME_WORDS: max((whole_word_score(form, f, s) for f, s in scores), default=0.0) / 100,
             "exact": 1.0 if form and form in forms else 0.0,
             "context": c.context if c.context is not None else cosine(context_vector, text_vectors.get(c.qid)),
             "popularity": min(1.0, math.log1p(c.payload.get("popularity") or 0) / math.log1p(500)),

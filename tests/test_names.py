@@ -67,3 +67,19 @@ def test_name_score_compares_short_names_whole() -> None:
     assert name_score("duglas adams", "douglas adams") > 90
     assert name_score("douglas adams", "ms") < 50  # WRatio alone would find "ms" inside "adams" (90)
     assert name_score("usa", "usa") == 100
+
+
+def test_whole_word_score_keeps_a_partial_match_at_word_boundaries_only() -> None:
+    """The fusion scorer's `name_words`: a surname or place inside a longer name keeps WRatio's score; a form
+    hidden inside a word does not ("Rome" went to Quentin Jerome Tarantino in the demo, by a closer context)."""
+    from kgstore.search import whole_word_score
+
+    def score(q: str, n: str) -> float:
+        return whole_word_score(q, n, name_score(q, n))
+
+    assert score("obama", "barack obama") == score("barack obama", "obama") == name_score("obama", "barack obama") == 90
+    assert score("york", "new york city") == 90 and score("stewart", "rod stewart") == 90
+    assert 80 < score("obamma", "barack obama") < 90  # a typo of a whole word still matches in part
+    assert name_score("rome", "quentin jerome tarantino") == 90 and score("rome", "quentin jerome tarantino") < 40
+    assert score("london", "londonderry") < 75
+    assert score("douglas adams", "ms") == name_score("douglas adams", "ms")  # short forms are compared whole anyway

@@ -30,12 +30,12 @@ import numpy as np
 
 from kgstore.errors import InputError
 from linkers.candidates import Candidate
-from linkers.features import ERA_FEATURES, FEATURES, OVERLAP
+from linkers.features import ERA_FEATURES, FEATURES, NAME_WORDS, OVERLAP
 from linkers.rerankers.base import MentionInput, Ranking
 from linkers.rerankers.registry import Method, register_method
 
 DEFAULT_MODEL = "fusion.json"
-SCALARS = (*FEATURES, "image_text", *ERA_FEATURES, OVERLAP)
+SCALARS = (*FEATURES, "image_text", *ERA_FEATURES, OVERLAP, NAME_WORDS)
 VIEWS = 3  # relative inputs: value, value - best among the candidates, best
 
 
