@@ -98,27 +98,26 @@ def main() -> None:
         seconds = time.perf_counter() - start
         print(f"NER model alone ({ner.version()}): {len(news)} documents in {seconds:.1f} s = "
               f"{len(news) / seconds:,.1f} documents/s")
+
+    def fresh(options: LinkOptions, detector: str | None = None) -> Linker:
+        """A new linker, warmed up (and the static table distilled, when not cached): what one run has read from
+        the graph (kept for the job) must not speed up the next one."""
+        linker = Linker(searcher, options, graph=graph)
+        linker.link(spans[:5]).__next__()
+        linker.detector = detectors[detector] if detector else None
+        return linker
+
     for context, method in ((c, m) for c in args.context for m in args.method):
         options = LinkOptions(method=method, write=False, context=context, batch_docs=args.batch_docs)
-        linker = Linker(searcher, options, graph=graph)
-        linker.link(spans[:5]).__next__()  # warm-up (and the static table's distillation, when not cached)
-        seconds, mentions = timed(linker, spans)
+        seconds, mentions = timed(fresh(options), spans)
         print(f"spans given, context {context:6}, method {method:8}: {mentions:,} mentions in {seconds:.1f} s = "
               f"{mentions / seconds:,.1f} mentions/s (target >= 100)")
         for name in args.detector:
-            # a fresh linker per detector: what one run has read from the graph (kept for the job) must not speed up
-            # the next one
-            linker = Linker(searcher, options, graph=graph)
-            linker.link(spans[:5]).__next__()
-            linker.detector = detectors[name]
-            seconds, mentions = timed(linker, news)
+            seconds, mentions = timed(fresh(options, name), news)
             print(f"detection {name:9}, context {context:6}: {len(news)} documents (~{words:.0f} words, "
                   f"{mentions:,} mentions) in {seconds:.1f} s = {len(news) / seconds:,.1f} documents/s (target >= 20)")
             if len(news) > args.batch_docs:
-                linker = Linker(searcher, options, graph=graph)
-                linker.link(spans[:5]).__next__()
-                linker.detector = detectors[name]
-                seconds, mentions = timed(linker, news, ahead=False)
+                seconds, mentions = timed(fresh(options, name), news, ahead=False)
                 print(f"  baseline, one batch after another: {len(news) / seconds:,.1f} documents/s")
 
     sample = [m.surface for d in spans for m in d.mentions][:200]

@@ -355,7 +355,7 @@ def whole_word_score(query_form: str, name_form: str, score: float) -> float:
     counted only at whole words: "obama" in "barack obama" keeps its 90; "rome" inside "quentin jerome tarantino"
     and "london" inside "londonderry" are compared whole (ratio, token sort and set ratios) instead."""
     shorter, longer = sorted((query_form, name_form), key=len)
-    if min(len(shorter), len(longer)) <= SHORT_NAME or len(longer) < PARTIAL_LENGTHS * len(shorter):
+    if len(shorter) <= SHORT_NAME or len(longer) < PARTIAL_LENGTHS * len(shorter):
         return score  # compared whole already
     at = fuzz.partial_ratio_alignment(shorter, longer)
     if (at.dest_start == 0 or longer[at.dest_start - 1] == " ") and \

@@ -436,8 +436,9 @@ class Linker:
             return
         qids = {c.qid for cands in retrieved for c in cands}
         ahead, self._neighbours_ahead = self._neighbours_ahead, None
-        read = ahead[1].result() if ahead is not None else None  # the Neighbourhood is used by one thread at a time
-        out = read if ahead is not None and ahead[0] == qids and read is not None else self._neighbourhood.out(qids)
+        out = ahead[1].result() if ahead is not None else None  # waited for: one thread at a time reads the graph
+        if ahead is None or ahead[0] != qids:
+            out = self._neighbourhood.out(qids)
         edges = self._neighbourhood.edges_among(qids, out)
         by_doc: dict[str, list[tuple[str, list[Candidate]]]] = {}
         for (doc, m), cands in zip(work, retrieved):
