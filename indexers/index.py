@@ -37,6 +37,7 @@ from kgstore.entity_index import (
     HASH_FIELDS,
     IMAGE,
     INDEXES,
+    INITIALS_FIELD,
     NAMES,
     NAMES_FIELD,
     TEXT,
@@ -57,7 +58,7 @@ KEY_ATTRIBUTES = {
     "P1477": "birth name", "P1449": "nickname", "P1813": "short name", "P1082": "population",
 }
 MAX_ATTRIBUTES = 4
-PAYLOAD_SCHEME = "payload-v2"  # v2: `lived`
+PAYLOAD_SCHEME = "payload-v3"  # v2: `lived`; v3: `initials`
 MAX_SKIP_EXAMPLES = 20
 
 
@@ -317,7 +318,8 @@ class Indexer:
     def _base_payload(row: EntityRow, forms: list[str]) -> dict[str, Any]:
         return {
             "qid": row.qid, "kind": row.kind, "label": row.label, "description": row.description,
-            "aliases": row.aliases, NAMES_FIELD: forms, "types": row.types, "popularity": row.sitelinks,
+            "aliases": row.aliases, NAMES_FIELD: forms, INITIALS_FIELD: name_index.initials([row.label, *row.aliases]),
+            "types": row.types, "popularity": row.sitelinks,
             "priors": row.priors, "degree": row.degree, "lived": entity_words.life_span(row.attributes),
             ENTITY_HASH: row.payload_hash,
         }

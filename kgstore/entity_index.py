@@ -9,8 +9,9 @@ The indexer writes it and the searcher reads it, so its layout is defined once, 
   the IDF modifier: the rare words a mention's context shares with an entity, scored by the server;
 - payload: what retrieval needs without a graph round trip (qid, label, aliases, types, popularity, ...), the
   normal forms of all names in ``names`` (keyword index: exact lookup), the ``label`` with a full-text index (a
-  surname finds the full name: "Neruda" -> "Pablo Neruda"), and one input hash per index, which makes indexing
-  incremental.
+  surname finds the full name: "Neruda" -> "Pablo Neruda"), the acronyms of multi-word names in ``initials``
+  (keyword index: "NYSE" finds the New York Stock Exchange without such an alias), and one input hash per index,
+  which makes indexing incremental.
 
 Qdrant cannot add a named vector to an existing collection, so a collection created before an image model was
 configured (or with another text model size) must be rebuilt: `kg index --recreate`.
@@ -29,11 +30,13 @@ SPARSE = (NAMES, WORDS)
 HASH_FIELDS = {TEXT: "text_hash", NAMES: "names_hash", IMAGE: "image_hash", WORDS: "words_hash"}
 ENTITY_HASH = "entity_hash"  # the graph's content hash: payload is rewritten when it changes
 NAMES_FIELD = "names"
+INITIALS_FIELD = "initials"  # acronyms of the multi-word names (kgstore.names.initials): "nyse"
 LABEL_FIELD = "label"
 HIT_FIELDS = ["qid", "kind", "label", "description", "aliases", "names", "types", "popularity", "image", "lived"]
 PAYLOAD_INDEXES = {
     "qid": models.PayloadSchemaType.KEYWORD,
     NAMES_FIELD: models.PayloadSchemaType.KEYWORD,
+    INITIALS_FIELD: models.PayloadSchemaType.KEYWORD,
     "types": models.PayloadSchemaType.KEYWORD,
     "popularity": models.PayloadSchemaType.INTEGER,
     LABEL_FIELD: models.TextIndexParams(type=models.TextIndexType.TEXT, tokenizer=models.TokenizerType.WORD,

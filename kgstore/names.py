@@ -93,3 +93,41 @@ def entity_vector(forms: Iterable[str]) -> SparseNameVector:
             if w > pooled.get(b, 0.0):
                 pooled[b] = w
     return SparseNameVector(list(pooled), list(pooled.values()))
+
+
+# Words an acronym may leave out ("Bank of America": BA as well as BOA), and the legal forms a company's name may
+# end with ("International Business Machines Corporation": IBM as well as IBMC). Normal forms.
+MINOR_WORDS = frozenset({"of", "and", "the", "for", "de", "la", "le", "du", "des", "del", "in", "on", "at", "a", "an",
+                         "to", "und", "der", "fur", "y", "et"})
+LEGAL_SUFFIXES = frozenset({"inc", "incorporated", "corp", "corporation", "co", "company", "ltd", "limited", "plc",
+                            "llc", "llp", "ag", "sa", "se", "nv", "bv", "gmbh", "spa", "group", "holdings", "lp"})
+MAX_INITIALS_WORDS = 8
+
+
+def initials(names: Iterable[str]) -> list[str]:
+    """The acronyms a multi-word name may go by, as normal forms: the first letters of all its words, of its words
+    less the minor ones, each with and without a legal suffix ("new york stock exchange": "nyse"; "international
+    business machines corporation": "ibmc", "ibm"). The index keeps them beside the names, so "NYSE" finds an
+    entity whose KB lists no such alias (most list none)."""
+    out: dict[str, None] = {}
+    for name in names:
+        words = normalise(name).split() if name else []
+        if not 2 <= len(words) <= MAX_INITIALS_WORDS:
+            continue
+        stems = [words]
+        if words[-1] in LEGAL_SUFFIXES and len(words) > 2:
+            stems.append(words[:-1])
+        for stem in stems:
+            for kept in (stem, [w for w in stem if w not in MINOR_WORDS]):
+                form = "".join(w[0] for w in kept)
+                if len(form) >= 2:
+                    out[form] = None
+    return list(out)
+
+
+def acronym(surface: str) -> str | None:
+    """The normal form of a surface written as an acronym ("NYSE", "U.N.", "AT&T" no: letters only), else None."""
+    letters = surface.replace(".", "").strip()
+    if 2 <= len(letters) <= 6 and letters.isalpha() and letters.isupper() and letters.isascii():
+        return letters.lower()
+    return None

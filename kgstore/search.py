@@ -34,6 +34,9 @@ if TYPE_CHECKING:
     from PIL import Image
 
 EXACT_LIMIT = 20  # entities sharing one exact name that are considered (most popular first)
+# Qdrant's local mode cannot order by a payload field: it reads this many namesakes and sorts them itself, so the
+# famous one of a crowded name is not lost to an arbitrary cut
+LOCAL_EXACT_LIMIT = 500
 MIN_FUZZY_CANDIDATES = 30  # decoding candidates' payloads is most of a lookup's cost; recall was the same at 50
 RESCORE_FIELDS = [NAMES_FIELD, "popularity"]
 SURNAME_LIMIT = 200  # labels containing the word that are read; those ending with it are kept
@@ -101,8 +104,13 @@ class Searcher:
         return self.by_name_many([text], top_k)[0]
 
     def by_name_many(self, texts: list[str], top_k: int = 10, fields: list[str] | None = None,
-                     exact_only: Sequence[bool] | None = None) -> list[list[Hit]]:
+                     exact_only: Sequence[bool] | None = None, namesakes: int = 0) -> list[list[Hit]]:
         """`by_name` for many names in two round trips (linkers query a whole batch of mentions at once).
+
+        `namesakes`: where more than `top_k` entities bear exactly the name, up to this many of them are returned
+        (most popular first), for the caller to rank them by what it knows (the mention's context) before it cuts:
+        in an open-world KB most namesakes have no popularity to tell them apart, and the famous one must not be
+        lost to an arbitrary cut.
 
         Candidates come with only their names and popularity (payload decoding dominates the cost of a large
         candidate list); the payload `fields` (default HIT_FIELDS) are fetched for the `top_k` survivors alone.
@@ -123,7 +131,8 @@ class Searcher:
             asked.append((form, "exact"))
             requests.append(models.QueryRequest(
                 filter=models.Filter(must=[models.FieldCondition(key=NAMES_FIELD, match=models.MatchValue(value=form))]),
-                limit=EXACT_LIMIT, with_payload=RESCORE_FIELDS if wide else ["popularity"],
+                limit=LOCAL_EXACT_LIMIT if self.vectors.local else max(EXACT_LIMIT, namesakes),
+                with_payload=RESCORE_FIELDS if wide else ["popularity"],
                 query=None if self.vectors.local else models.OrderByQuery(
                     order_by=models.OrderBy(key="popularity", direction=models.Direction.DESC)),
             ))
@@ -147,12 +156,39 @@ class Searcher:
                  payload.get("popularity") or 0, pid, match)
                 for pid, (match, payload) in candidates.items()
             ]
-            best = sorted(rescored, key=lambda r: (r[0], r[1]), reverse=True)[:top_k]
+            exact = sum(1 for r in rescored if r[3] == "exact")
+            best = sorted(rescored, key=lambda r: (r[0], r[1]), reverse=True)[:max(top_k, min(exact, namesakes))]
             ranked[form] = [(score, match, pid) for score, _, pid, match in best]
         ids = sorted({pid for best in ranked.values() for _, _, pid in best}, key=str)
         payloads = self._payloads(ids, fields or HIT_FIELDS) if ids else {}
         return [[_hit_from(pid, payloads.get(pid, {}), score, match) for score, match, pid in ranked.get(form, [])]
                 if form else [] for form in forms]
+
+    def by_forms_many(self, forms: Sequence[Sequence[str]], top_k: int = 10, fields: list[str] | None = None,
+                      key: str = NAMES_FIELD, match: str = "variant", namesakes: int = 0) -> list[list[Hit]]:
+        """Entities any of whose `key` forms (normal forms of names, or of their initials) is one of each list's,
+        most popular first: one keyword-index request per non-empty list, then one for payloads. Where a mention
+        may be written another way than the KB's names ("Microsoft Corp" / "Microsoft Corporation", "NYSE" / "New
+        York Stock Exchange"), each way is looked up exactly, all in the same request. `namesakes`: as in
+        `by_name_many`, up to this many are returned for the caller to rank before it cuts."""
+        asked = [i for i, these in enumerate(forms) if these]
+        if not asked:
+            return [[] for _ in forms]
+        self._check_collection()
+        requests = [models.QueryRequest(
+            filter=models.Filter(must=[models.FieldCondition(key=key, match=models.MatchAny(any=list(forms[i])))]),
+            limit=max(top_k, namesakes) if not self.vectors.local else LOCAL_EXACT_LIMIT, with_payload=["popularity"],
+            query=None if self.vectors.local else models.OrderByQuery(
+                order_by=models.OrderBy(key="popularity", direction=models.Direction.DESC)),
+        ) for i in asked]
+        ranked: dict[int, list[Any]] = {}
+        for i, rows in zip(asked, self._query_batch(requests)):
+            rows = sorted(rows, key=lambda r: r[2].get("popularity") or 0, reverse=True)  # local mode: unordered
+            ranked[i] = [pid for pid, _, _ in rows[:max(top_k, namesakes)]]
+        ids = sorted({pid for pids in ranked.values() for pid in pids}, key=str)
+        payloads = self._payloads(ids, fields or HIT_FIELDS) if ids else {}
+        return [[_hit_from(pid, payloads.get(pid, {}), 1.0, match) for pid in ranked.get(i, [])]
+                for i in range(len(forms))]
 
     def by_surname_many(self, words: list[str | None], top_k: int = 10,
                         fields: list[str] | None = None) -> list[list[Hit]]:

@@ -8,16 +8,24 @@ vector, computed by Qdrant (the `context` feature), so no entity vector has to b
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 
-from kgstore.entity_index import IMAGE, TEXT
+from kgstore.entity_index import IMAGE, INITIALS_FIELD, TEXT
+from kgstore.names import normalise
 from kgstore.search import Hit, Searcher
+from linkers.detect import COMMON_WORDS, STOP_WORDS
 
 RRF_K = 60
-NAME_SOURCES = frozenset({"name", "alias", "surname", "people"})
+NAMESAKES = 100  # a crowded name's namesakes ranked by the context before the name lookup's cut
+NAME_SOURCES = frozenset({"name", "alias", "surname", "people", "variant", "initials"})
+# sources that found a candidate under another way of writing the mention (the `alias` feature)
+OTHER_FORMS = ("alias", "surname", "variant", "initials")
+JUNK_LENGTH = 2  # a name this short that is not the mention's own is no candidate for it ("!", "I", "Ok")
+JUNK_WORDS = STOP_WORDS | COMMON_WORDS | {"can", "ok", "yes", "oh"}
 # Payload the linkers read (features: names, popularity, alias priors, graph degree, types; results: label; LLM
 # methods: description).
 LINK_FIELDS = ["qid", "label", "description", "names", "popularity", "priors", "degree", "types", "lived"]
@@ -55,6 +63,8 @@ class CandidateRetriever:
                       keep_names: Sequence[bool] | None = None,
                       named: Sequence[str | None] | None = None,
                       peoples: Sequence[list[str]] | None = None,
+                      variants: Sequence[list[str]] | None = None,
+                      acronyms: Sequence[str | None] | None = None,
                       on_fused: Callable[[list[list[Candidate]]], None] | None = None) -> list[list[Candidate]]:
         """Candidates for a batch of mentions: a few round trips per batch, not per mention.
 
@@ -67,7 +77,11 @@ class CandidateRetriever:
         entities whose label is a person-like name with it as first or last word join as `named` ("Stewart":
         the Stewarts closest to the context; namesakes told apart by it). `peoples[i]`: names of the people a
         demonym may stand for ("Americans", "American people" for "American"), looked up exactly, joining as
-        `people`. `on_fused`: called with the kept candidates before their context cosines are asked for (the
+        `people`. `variants[i]`: other normal forms of the name (`linkers.name_variants`: "microsoft" for
+        "Microsoft Corp."), looked up exactly, joining as `variant`. `acronyms[i]`: an acronym's normal form, looked
+        up among the initials of the KB's multi-word names ("nyse"), joining as `initials`. A candidate whose names
+        are all junk for this mention (a one- or two-character name, or stop words, that is not the mention's own
+        form) is dropped: such entities are near everything and belong to no unrelated surface. `on_fused`: called with the kept candidates before their context cosines are asked for (the
         linker starts its graph read of them then).
         """
         cfg = self.config
@@ -79,7 +93,8 @@ class CandidateRetriever:
         groups = [(i, name) for i, found in enumerate(peoples or []) for name in found]
         names += [name for _, name in groups]
         exact += [True] * len(groups)
-        hits = self.searcher.by_name_many(names, cfg.name_k, LINK_FIELDS, exact_only=exact)
+        hits = self.searcher.by_name_many(names, cfg.name_k, LINK_FIELDS, exact_only=exact, namesakes=NAMESAKES)
+        hits = self._namesakes_by_context(hits, context_vectors, len(surfaces))
         sources: dict[str, list[list[Hit]]] = {"name": hits[:len(surfaces)]}
         if extra:
             sources["alias"] = [[] for _ in surfaces]
@@ -91,6 +106,15 @@ class CandidateRetriever:
                 sources["people"][i] += hits[len(surfaces) + len(extra) + j]
         if surnames is not None and any(surnames):
             sources["surname"] = self.searcher.by_surname_many(list(surnames), cfg.name_k, LINK_FIELDS)
+        if variants is not None and any(variants):
+            sources["variant"] = self._namesakes_by_context(
+                self.searcher.by_forms_many(variants, cfg.name_k, LINK_FIELDS, namesakes=NAMESAKES),
+                context_vectors, len(surfaces))
+        if acronyms is not None and any(acronyms):
+            sources["initials"] = self._namesakes_by_context(
+                self.searcher.by_forms_many([[a] if a else [] for a in acronyms], cfg.name_k, LINK_FIELDS,
+                                            key=INITIALS_FIELD, match="initials", namesakes=NAMESAKES),
+                context_vectors, len(surfaces))
         if context_vectors is not None and cfg.text_k:
             sources["text"] = self.searcher.by_vector_many(TEXT, context_vectors, cfg.text_k, "text", LINK_FIELDS)
         if context_vectors is not None and named is not None and any(named) and cfg.text_k:
@@ -113,9 +137,14 @@ class CandidateRetriever:
                     cand = fused.setdefault(hit.qid, Candidate(hit.qid, hit.label, hit.payload))
                     cand.sources[source] = hit.score
                     cand.rrf += 1.0 / (RRF_K + rank + 1)
-            ranked = sorted(fused.values(), key=lambda c: c.rrf, reverse=True)
+            own = normalise(surfaces[i])
+            ranked = sorted((c for c in fused.values() if not junk(c, own)), key=lambda c: c.rrf, reverse=True)
             if keep_names is not None and keep_names[i]:  # name-found first, each group in fused order
                 ranked.sort(key=lambda c: not NAME_SOURCES & c.sources.keys())
+                if any(c.sources.get("name") == 1.0 for c in ranked):
+                    # an exact KB name: the context's look-alikes are no candidates for it ("France" is not Paris,
+                    # whatever the sentence says; on the five development sets such a candidate was never the gold)
+                    ranked = [c for c in ranked if NAME_SOURCES & c.sources.keys()]
                 out.append(ranked[: cfg.top_k + cfg.text_k])
             else:
                 out.append(ranked[: cfg.top_k])
@@ -127,6 +156,33 @@ class CandidateRetriever:
                 for c in cands:
                     c.context = found.get(c.qid, 0.0)  # no text vector: 0, as the feature has it
         return out
+
+    def _namesakes_by_context(self, hits: list[list[Hit]], context_vectors: Any, mentions: int) -> list[list[Hit]]:
+        """Each name's hits cut to `name_k`; where a mention's name has more namesakes than that, they are first
+        ranked by the mention's context (one vector-store request for all such mentions)."""
+        k = self.config.name_k
+        crowded = [i for i in range(mentions) if len(hits[i]) > k] if context_vectors is not None else []
+        cosines = self.searcher.similarities_many(TEXT, [context_vectors[i] for i in crowded],
+                                                  [[h.qid for h in hits[i]] for i in crowded]) if crowded else []
+        out = [h[:k] for h in hits]
+        for i, found in zip(crowded, cosines):
+            out[i] = sorted(hits[i], key=lambda h: namesake_key(h, found.get(h.qid, 0.0)), reverse=True)[:k]
+        return out
+
+
+def namesake_key(hit: Hit, cosine: float) -> tuple[float, float]:
+    """How a crowded name's namesakes are ranked before the cut: name score, then the context cosine with a little
+    weight for having a description and an in-degree (a bare, unreferenced item is rarely the one meant)."""
+    degree = min(1.0, math.log1p(hit.payload.get("degree") or 0) / math.log1p(1000))
+    return hit.score, cosine + 0.1 * degree + 0.05 * bool(hit.payload.get("description"))
+
+
+def junk(candidate: Candidate, own_form: str) -> bool:
+    """A candidate whose every name is one or two characters or stop words, and none the mention's own form."""
+    names = candidate.payload.get("names") or [normalise(candidate.label or "")]
+    if own_form in names:
+        return False
+    return all(len(n) <= JUNK_LENGTH or all(w in JUNK_WORDS for w in n.split()) for n in names)
 
 
 def demonym_peoples(surface: str) -> list[str]:

@@ -8,7 +8,7 @@ import numpy as np
 
 from kgstore.names import normalise
 from kgstore.search import name_score, whole_word_score
-from linkers.candidates import Candidate
+from linkers.candidates import OTHER_FORMS, Candidate
 
 FEATURES = ("name", "exact", "context", "popularity", "image", "prior", "degree", "alias", "type", "coherence",
             "described")
@@ -44,8 +44,9 @@ def compute(surface: str, candidates: list[Candidate], context_vector: np.ndarra
 
     prior is p(entity | alias) over the candidates, from the alias counts ingested into the KB (the mention's
     own form, else the longer name the document uses for it); degree the entity's in-degree in the graph; alias
-    that the candidate was found under a longer form of the mention: the document's own longer name for it, or a
-    full name in the KB that ends with it (a surname); described that the entity has a description (an
+    that the candidate was found under another form of the mention: the document's own longer name for it, a
+    full name in the KB that ends with it (a surname), a variant (legal suffix, abbreviation, a state's
+    abbreviation) or the initials of its name (an acronym); described that the entity has a description (an
     open-world KB holds many bare, label-only items: family names, leftovers of disambiguation pages).
     """
     form = normalise(surface)
@@ -64,7 +65,7 @@ def compute(surface: str, candidates: list[Candidate], context_vector: np.ndarra
             "image": cosine(image_vector, (image_vectors or {}).get(c.qid)),
             "prior": prior,
             "degree": min(1.0, math.log1p(c.payload.get("degree") or 0) / math.log1p(1000)),
-            "alias": max(c.sources.get("alias", 0.0), c.sources.get("surname", 0.0)),
+            "alias": max((c.sources.get(s, 0.0) for s in OTHER_FORMS), default=0.0),
             "type": type_agreement(ner_label, c.payload.get("types") or []),
             "described": 1.0 if c.payload.get("description") else 0.0,
         }
