@@ -36,6 +36,10 @@ _LEADING = re.compile(r"^(?:the|a|an)\s+", re.IGNORECASE)
 _POSSESSIVE = re.compile(r"(?:['’]s|['’])$")
 _ABBREVIATIONS = frozenset("jr sr st inc ltd co corp dr mr mrs ms prof gen col lt sgt no vs bros".split())
 _COMMA = re.compile(r",\s+")
+_AND = re.compile(r"\s+(?:and|&)\s+")
+# a company's legal form right after its name ("Smith & Wesson Holding Corp", "Apple, Inc."): part of the name
+_LEGAL_FORM = re.compile(r"(?:,? (?:Holdings?|Group))?,? (?:Inc|Corp|Co|Ltd|Incorporated|Corporation|Company|Limited|"
+                         r"plc|PLC|AG|SA|S\.A|NV|N\.V|LLC|LLP|GmbH|SpA)\b\.?")
 _BRACKETS = re.compile(r"\s*[()\[\]]\s*")
 STATES_AND_PROVINCES = frozenset("""Alabama|Alaska|Arizona|Arkansas|California|Colorado|Connecticut|Delaware|Florida|Georgia|
 Hawaii|Idaho|Illinois|Indiana|Iowa|Kansas|Kentucky|Louisiana|Maine|Maryland|Massachusetts|Michigan|Minnesota|Mississippi|
@@ -75,8 +79,17 @@ class SpanDetector(Protocol):
         ...
 
 
+_TRAILING_WORDS = re.compile(r"\s+(?:of|and|the|for|in|at|&)$", re.IGNORECASE)
+
+
 def trim(text: str, start: int, end: int) -> tuple[int, int]:
-    """The span without a leading article, a trailing possessive or surrounding punctuation."""
+    """The span without a leading article, a trailing possessive, surrounding punctuation and white space, or a
+    dangling function word ("Man and Woman of"); a bracket it opens keeps its closing one ("Game of Thrones
+    (season 6)")."""
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    while start < end and text[start].isspace():
+        start += 1
     s = text[start:end]
     m = _LEADING.match(s)
     if m and m.end() < len(s):
@@ -94,6 +107,12 @@ def trim(text: str, start: int, end: int) -> tuple[int, int]:
         end -= 1
     while start < end and text[start] in " \"'([-–—":
         start += 1
+    dangling = _TRAILING_WORDS.search(text, start, end)
+    if dangling and dangling.start() > start:
+        end = dangling.start()
+    opened = text.count("(", start, end) - text.count(")", start, end)
+    if opened > 0 and text[end:end + 1] == ")":
+        end += 1
     return start, end
 
 
@@ -230,8 +249,9 @@ class HybridDetector:
         self.ner = ner
         self.gazetteer = gazetteer
         # the learned keyphraseness: a KB name that does not look like a name ("poet", "President") is kept
-        # where training data usually links it
+        # where training data usually links it, when concepts are linked too (`kg link --link all`)
         self.keyphrases = keyphrases
+        self.concepts = False
 
     def version(self) -> str:
         return f"hybrid:{self.ner.version()}+gazetteer"
@@ -240,11 +260,11 @@ class HybridDetector:
         out = []
         for text, spans in zip(texts, self.ner.spans_many(texts)):
             for start, end, surface in self.gazetteer.detect(text):
-                if not looks_like_name(text, start, end) and not (
-                        self.keyphrases is not None and self.keyphrases.keeps(surface)):
-                    continue
-                start, end = trim(text, start, end)
+                start, end = trim(text, start, end)  # "The deal" at a sentence's start is no name
                 surface = text[start:end]
+                if not surface or not looks_like_name(text, start, end) and not (
+                        self.concepts and self.keyphrases is not None and self.keyphrases.keeps(surface)):
+                    continue
                 inside = [s for s in spans if start <= s.start and s.end <= end]
                 crossing = [s for s in spans if s.start < end and start < s.end and s not in inside]
                 if len(crossing) == 1 and not inside and overlong(crossing[0], start, end, text, self.gazetteer):
@@ -263,6 +283,7 @@ class HybridDetector:
                 spans = [s for s in spans if s not in inside]
                 spans.append(Span(start, end, surface, label, "ner" if inside else "gazetteer", True))
             spans = city_and_state(text, [piece for s in spans for piece in listed_names(text, s, self.gazetteer)])
+            spans = [with_legal_form(text, s) for s in spans]
             out.append(sorted((s if s.kb_name or s.surface not in self.gazetteer else replace(s, kb_name=True)
                                for s in spans), key=lambda s: s.start))
         return out
@@ -271,16 +292,42 @@ class HybridDetector:
         return [(s.start, s.end, s.surface) for s in self.spans_many([text])[0]]
 
 
+def with_legal_form(text: str, span: Span) -> Span:
+    """A name followed by its legal form takes it in ("Smith & Wesson" + " Holding Corp", "Apple" + ", Inc."), as
+    news writes company names and benchmarks mark them. A full stop is kept where it abbreviates ("Corp.") and not
+    at the end of a sentence after a form that is no abbreviation ("... of Barclays plc.")."""
+    found = _LEGAL_FORM.match(text, span.end)
+    if found is None or not span.surface[:1].isupper():
+        return span
+    end = found.end()
+    if text[end - 1] == "." and text[end - 4:end - 1] in ("plc", "PLC", "LLC", "LLP", "mbH"):
+        end -= 1
+    return replace(span, end=end, surface=text[span.start:end], kb_name=False)
+
+
+def coordinated_names(text: str, span: Span, gazetteer: GazetteerDetector) -> list[Span]:
+    """An NER span that joins names with "and" or "&" ("Exxon and Mobil", "Google and Facebook") is one mention
+    per name where each part is a capitalised KB name, unless the whole is a KB name ("Bosnia and Herzegovina",
+    "Johnson & Johnson") or a part is no name by itself (a person's given name: "Yahya and Zeinab Jammeh")."""
+    if not _AND.search(span.surface) or span.kb_name or span.surface in gazetteer:
+        return [span]
+    pieces = _pieces(text, span.start, span.end, _AND)
+    if len(pieces) < 2 or not all(text[a:b][:1].isupper() and text[a:b] in gazetteer for a, b in pieces):
+        return [span]
+    return [Span(a, b, text[a:b], span.label, span.source, True) for a, b in pieces]
+
+
 def listed_names(text: str, span: Span, gazetteer: GazetteerDetector) -> list[Span]:
     """An NER span that lists places ("Paris, France", "Blackpool, Lancashire, England") is one mention per
-    name, unless the whole is a KB name ("Muscatine, Iowa", "Christ Church, Oxford")."""
+    name, unless the whole is a KB name ("Muscatine, Iowa", "Christ Church, Oxford"); names it joins with "and"
+    are split as well (`coordinated_names`)."""
     if ", " not in span.surface or span.kb_name or span.surface in gazetteer:
-        return [span]
+        return coordinated_names(text, span, gazetteer)
     pieces = _pieces(text, span.start, span.end, _COMMA)
     if not all(text[a:b][:1].isupper() for a, b in pieces):
         return [span]
-    return [Span(a, b, text[a:b], span.label, span.source) for a, b in (trim(text, a, b) for a, b in pieces)
-            if b > a]
+    return [part for a, b in (trim(text, a, b) for a, b in pieces) if b > a
+            for part in coordinated_names(text, Span(a, b, text[a:b], span.label, span.source), gazetteer)]
 
 
 def overlong(span: Span, start: int, end: int, text: str, gazetteer: GazetteerDetector) -> bool:

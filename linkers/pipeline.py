@@ -25,10 +25,10 @@ from kgstore.entity_index import TEXT
 from kgstore.entity_words import text_years
 from kgstore.errors import ConfigError
 from kgstore.graph import GraphStore
-from kgstore.names import normalise
+from kgstore.names import acronym, normalise
 from kgstore.neighbourhood import Neighbourhood
 from kgstore.search import Searcher
-from linkers import coref
+from linkers import coref, name_variants
 from linkers import features as feats
 from linkers.candidates import Candidate, CandidateRetriever, RetrievalConfig, demonym_peoples
 from linkers.records import NIL, Document, Mention
@@ -42,6 +42,10 @@ from kgstore.links import write_results
 
 
 CONTEXT_ENCODERS = ("model", "static", "cascade")
+# what detected text gets linked: names (people, places, organisations, works... as NER and capitalised KB names
+# find them), or also the concepts a set's annotators link ("poet", "professor": KB names that do not look like
+# names, kept where the learned keyphraseness says training data usually links them)
+LINK_POLICIES = ("named", "all")
 
 
 @dataclass
@@ -58,6 +62,7 @@ class LinkOptions:
     batch_docs: int = 64
     write: bool = True
     coref: bool = True  # link "he", "her"... to the last person linked before them (detected documents only)
+    link: str = "named"  # LINK_POLICIES
 
 
 @dataclass
@@ -179,6 +184,10 @@ class Linker:
         self._neighbours_ahead: tuple[set[str], Future] | None = None
         self.extra_inputs: set[str] = set()  # inputs computed whatever the method (a trainer records them)
         self._neighbourhood = Neighbourhood(graph) if graph is not None else None  # graph neighbours read this job
+        if options.link not in LINK_POLICIES:
+            raise ConfigError(f"unknown link policy {options.link!r}; use one of {', '.join(LINK_POLICIES)}")
+        if hasattr(detector, "concepts"):
+            detector.concepts = options.link == "all"
         if options.context not in CONTEXT_ENCODERS:
             raise ConfigError(f"unknown context encoder {options.context!r}; use one of {', '.join(CONTEXT_ENCODERS)}")
         self._context_encoder: TextEncoder | StaticTextEncoder | None = None
@@ -226,7 +235,8 @@ class Linker:
     def run_id(self) -> str:
         """Same settings, same run id: re-linking with unchanged settings rewrites identical edges."""
         key = json.dumps({"models": self.models(), "top_k": self.options.top_k, "nil": self.nil_threshold,
-                          "context": self.options.context_chars, "collection": self.searcher.collection})
+                          "context": self.options.context_chars, "collection": self.searcher.collection,
+                          "link": self.options.link})
         return hashlib.sha1(key.encode()).hexdigest()[:12]
 
     def mentions_of(self, doc: Document) -> list[Mention]:
@@ -346,8 +356,12 @@ class Linker:
                                             keep_names=[m.detected for _, m in work],
                                             named=[m.surface.strip() if not m.detected and len(m.surface.split()) == 1
                                                    else None for _, m in work],
-                                            peoples=[demonym_peoples(m.surface) if m.ner_label == "NORP" else []
-                                                     for _, m in work],
+                                            peoples=[demonym_peoples(m.surface)
+                                                     + name_variants.demonym_places(m.surface)
+                                                     if m.ner_label == "NORP" else [] for _, m in work],
+                                            variants=[name_variants.variants(m.surface, company=m.ner_label == "ORG")
+                                                      for _, m in work],
+                                            acronyms=[acronym(m.surface) for _, m in work],
                                             on_fused=self._read_neighbours_ahead)
 
     def _items(self, work: list[tuple[Document, Mention]], contexts: list[str], vectors: np.ndarray,

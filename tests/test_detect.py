@@ -159,3 +159,17 @@ def test_a_persons_later_bare_surname_or_given_name_becomes_a_mention() -> None:
     later = text.index("Dulbecco was")
     assert got == [(17, "Renato Dulbecco", "PERSON"), (37, "Lin Dan", "PERSON"), (later, "Dulbecco", "PERSON"),
                    (text.index("Dan and"), "Dan", "PERSON")]  # not before the full name, not inside a word
+
+
+@pytest.mark.parametrize("text, span, trimmed", [
+    ("Mainichi Film Award\n\nwas given.", "Mainichi Film Award\n\n", "Mainichi Film Award"),  # white space
+    ("Game of Thrones (season 6) aired.", "Game of Thrones (season 6", "Game of Thrones (season 6)"),
+    ("the Man and Woman of the Year", "Man and Woman of", "Man and Woman"),  # a dangling function word
+    ("He met the Pius X. Then", "Pius X.", "Pius X"),  # a sentence's full stop
+])
+def test_a_span_is_trimmed_to_the_name(text: str, span: str, trimmed: str) -> None:
+    from linkers.ner import trim
+
+    start = text.index(span)
+    a, b = trim(text, start, start + len(span))
+    assert text[a:b] == trimmed

@@ -52,6 +52,8 @@ def test_hybrid_detection_keeps_a_lowercase_kb_name_where_training_links_it():
     table = learn([(TRAINING[0], 1.0), (TRAINING[1], 1.0),
                    (_doc("The President spoke.", ("President", "Q30461")), 1.0)], GAZETTEER)
     hybrid.keyphrases = table
+    assert {s.surface for s in hybrid.spans_many([text])[0]} == without  # --link named: names only
+    hybrid.concepts = True  # --link all: the concepts training links too
     found = {s.surface: s for s in hybrid.spans_many([text])[0]}
     assert found["poet"].source == "gazetteer" and found["poet"].kb_name
     assert "President" in found and "official" not in found
