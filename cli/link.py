@@ -11,13 +11,14 @@ from pathlib import Path
 import click
 
 from cli.context import AppContext, RegistryChoice, RegistryOption, echo_json, pass_app
+from linkers.learn import SIMULATE
 from linkers.records import NIL
 from linkers.datasets import datasets, load_dataset, with_splits
 from linkers.detectors import detector_help, detectors
 from linkers.metrics import render_table
 from linkers import span_eval
 from linkers.span_eval import SPAN_MODES
-from linkers.pipeline import CONTEXT_ENCODERS, MentionResult
+from linkers.pipeline import CONTEXT_ENCODERS, LINK_POLICIES, MentionResult
 from linkers.rerankers.fusion import SCALARS as FUSION_SCALARS
 from linkers.rerankers.llm_method import WHEN, LLMOptions
 from linkers.rerankers.registry import budget_help, method_help, methods
@@ -68,6 +69,10 @@ def method_options(f):
         click.option("--method-config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
                      help="TOML file with a table per method, e.g. [i2cr] alpha = 0.6, beta = 31, "
                           "order = [\"ocr\", \"caption\"]; [kar] k = 5; [thinklinker] rounds = 3."),
+        click.option("--link", type=click.Choice(LINK_POLICIES), default="named", show_default=True,
+                     help="What detected text gets linked: named (people, places, organisations, works: the names "
+                          "NER and the KB's capitalised names find) or all (also the concepts that training data "
+                          "usually links, such as \"poet\" or \"professor\", by the learned keyphraseness)."),
         click.option("--coref/--no-coref", default=True, show_default=True,
                      help="In text whose mentions are detected, link he/she/his/her... to the person mention that "
                           "is the subject of their sentence (or of the nearest earlier sentence with one)."),
@@ -193,7 +198,7 @@ def eval_cmd(app: AppContext, dataset: str, split: str, limit: int | None, margs
 
     DATASET: wikimel or wikidiverse (KB retrieval; their KB slice is loaded when the graph does not have it),
     i2cr-wikidiverse (given-candidates protocol: each mention brings 10 candidates and image clues; no KB,
-    no servers), oke-2015-train, oke-2016-train, derczynski or any ELEVANT *.benchmark.jsonl (raw text linked end
+    no servers), oke-2015-train, oke-2016-train, derczynski, news-fair-v2-dev, wiki-fair-v2-dev or any ELEVANT *.benchmark.jsonl (raw text linked end
     to end and scored by ELEVANT's span rules: precision, recall, F1, error categories; the user's KB), or a
     corpus JSONL whose mentions carry `gold` (QID or NIL). Exit 3 when some lines were bad.
     """
@@ -263,6 +268,19 @@ def _print_eval(result: EvalResult, report: Path | None, as_json: bool) -> None:
 @click.option("--context", type=click.Choice(CONTEXT_ENCODERS), default="cascade", show_default=True,
               help="Context encoder the model is for (kg link/eval --context; the same default).")
 @detector_option
+@click.option("--link", "link_policy", type=click.Choice(LINK_POLICIES), default="named", show_default=True,
+              help="Learned only: which detected spans the training documents contribute, as kg link --link: named, "
+                   "or all (concepts that the keyphraseness keeps too).")
+@click.option("--span-model/--one-model", default=False, show_default=True,
+              help="Learned only: decide whether a detected span is worth linking with a model of its own (the entity "
+                   "model then learns from annotated mentions only), or let one model decide both.")
+@click.option("--simulate-nil", type=click.IntRange(0), default=SIMULATE, show_default=True,
+              help="Learned only: one annotated training mention in N is also taught as out of the KB (its gold taken "
+                   "out of the candidates, so the right answer is NIL); 0: none.")
+@click.option("--nil-detected", type=click.FloatRange(0, 1), default=None,
+              help="Learned only: the NIL threshold for detected spans, instead of the one that maximises F1 on the "
+                   "dev split (which fits the dev set's annotation, not other text's): the shipped model's was chosen "
+                   "on the leave-one-benchmark-out figures (bench/text_cv.py, README).")
 @click.option("--seeds", type=click.IntRange(1, 20), default=3, show_default=True,
               help="Fusion only: fit with seeds 0..N-1 (seconds each, on the cached inputs) and keep the one with "
                    "the best dev Hits@1.")
@@ -276,7 +294,8 @@ def _print_eval(result: EvalResult, report: Path | None, as_json: bool) -> None:
 @pass_app
 def train_cmd(app: AppContext, dataset: str, reranker: str, split: str, dev_split: str, dev_data: str | None,
               limit: int | None, also: tuple[str, ...], also_weight: float, top_k: int, context: str, detector: str,
-              seeds: int, without: tuple[str, ...], out: Path, as_json: bool) -> None:
+              link_policy: str, span_model: bool, simulate_nil: int, nil_detected: float | None, seeds: int,
+              without: tuple[str, ...], out: Path, as_json: bool) -> None:
     """Fit a reranker on a dataset with gold spans and save it.
 
     DATASET: wikimel, wikidiverse, or a corpus JSONL whose mentions carry `gold`. The learned reranker is fitted
@@ -290,7 +309,7 @@ def train_cmd(app: AppContext, dataset: str, reranker: str, split: str, dev_spli
                              without)
     if reranker == "learned":
         return _train_learned(app, dataset, split, dev_split, dev_data, limit, top_k, context, detector, out,
-                              as_json, also, also_weight)
+                              as_json, also, also_weight, link_policy, span_model, simulate_nil, nil_detected)
     if also:
         raise click.UsageError("--also adds training documents for the learned reranker only")
     ds = load_dataset(dataset, split if dataset in with_splits() else None, limit, app.config.data)
@@ -341,14 +360,16 @@ def _train_fusion(app: AppContext, dataset: str, split: str, dev_split: str, dev
 
 def _train_learned(app: AppContext, dataset: str, split: str, dev_split: str, dev_data: str | None,
                    limit: int | None, top_k: int, context: str, detector: str, out: Path, as_json: bool,
-                   also: tuple[str, ...] = (), also_weight: float = 1.0) -> None:
+                   also: tuple[str, ...] = (), also_weight: float = 1.0, link_policy: str = "named",
+                   span_model: bool = False, simulate_nil: int = SIMULATE, nil_detected: float | None = None) -> None:
     # a bad name is refused before any KB loading or linking
     also_ds = [load_dataset(name, data=app.config.data) for name in also]
     train_ds, dev_ds = _train_and_dev(app, dataset, split, dev_split, dev_data, limit,
                                       "the dev split stops training and sets the NIL thresholds")
     result = train_learned(_stores(app), train_ds, dev_ds, split, dev_split, top_k, context, detector, out,
                            split_names=with_splits(), log=lambda line: click.echo(line, err=True),
-                           also=also_ds, also_weight=also_weight)
+                           also=also_ds, also_weight=also_weight, link=link_policy, span_model=span_model,
+                           simulate=simulate_nil, nil_detected=nil_detected)
     summary = result.summary
     if as_json:
         echo_json(summary)

@@ -44,3 +44,29 @@ def test_a_model_whose_trees_and_features_disagree_asks_for_a_refit(tmp_path) ->
         LearnedReranker.from_file(_model(tmp_path, ("name",), columns=25))
     with pytest.raises(InputError, match="refit it"):
         LearnedReranker.from_file(_model(tmp_path, ("name", "sparkle")))
+
+
+def test_an_annotated_mention_also_teaches_nil_as_if_its_entity_were_not_in_the_kb() -> None:
+    """The NIL simulation: one annotated mention in SIMULATE whose gold is a candidate is added again without its
+    gold, all of its rows negative; the entity model learns from both, the thresholds from real mentions only."""
+    from linkers.learn import SIMULATE, Examples
+    from linkers.pipeline import MentionResult
+
+    def result(i: int) -> MentionResult:
+        cands = [{"qid": q, "label": q, "score": 0.0, "features": {"name": n, "exact": float(n == 1.0)},
+                  "sources": {}} for q, n in (("Q1", 1.0), ("Q2", 0.9), ("Q3", 0.5))]
+        return MentionResult(f"d#{i}", f"d#{i}", "Paris", 0, 5, None, None, None, cands, ["Q1", "Q2", "Q3"],
+                             detector="ner")
+
+    ex = Examples()
+    for i in range(200):
+        ex.add(result(i), "Q1")
+        ex.add_out_of_kb(result(i), "Q1")
+    ex.add_out_of_kb(result(999), "Q9")  # gold not among the candidates: nothing to take out
+    ex.add_out_of_kb(result(998), "NIL")
+    simulated = [i for i, s in enumerate(ex.simulated) if s]
+    assert 200 / SIMULATE / 2 < len(simulated) < 200 / SIMULATE * 2  # about one in SIMULATE, chosen by a hash
+    for i in simulated:
+        assert len(ex.rows[i]) == 2 and not ex.labels[i].any() and not ex.gold_known[i] and ex.annotated[i]
+    assert all(ex.labels[i][0] == 1.0 for i, s in enumerate(ex.simulated) if not s)
+    assert len(ex.entity_mentions()) == len(ex.rows) and set(ex.span_mentions()).isdisjoint(simulated)

@@ -136,11 +136,18 @@ class FusionReranker:
         return out + (e @ p["q"]) @ (m @ p["p"])
 
     def rerank(self, mention: MentionInput, candidates: list[Candidate]) -> Ranking:
+        """Candidates by score; each candidate's `score` is the scorer's probability that it is the mention's
+        entity (the softmax over the mention's candidates that its listwise loss was fitted on), so scores read
+        on the same 0..1 scale as the learned model's. The order is the raw scores'."""
         if not candidates:
             return Ranking([])
-        for c, s in zip(candidates, self.scores(mention, candidates)):
-            c.score = round(float(s), 6)
-        return Ranking(sorted(candidates, key=lambda c: c.score, reverse=True))
+        raw = np.asarray(self.scores(mention, candidates), dtype=np.float64)
+        probs = np.exp(raw - raw.max())
+        probs /= probs.sum()
+        order = np.argsort(-raw, kind="stable")
+        for c, p in zip(candidates, probs):
+            c.score = round(float(p), 6)
+        return Ranking([candidates[i] for i in order])
 
     def rerank_many(self, items: list[tuple[MentionInput, list[Candidate]]]) -> list[Ranking]:
         return [self.rerank(m, c) for m, c in items]

@@ -3,9 +3,19 @@
 A weighted sum of five features cannot tell "Steve" (Jobs) from a hundred other Steves, nor a common word the
 gazetteer marked from a name: that takes interactions (a high prior matters when the name is short, coherence
 when the context is weak) and mention-level evidence (which detector found the span, its NER label, its shape).
-The model scores each (mention, candidate) pair with the probability that the candidate is the mention's entity;
-ranking is by that probability, and a mention whose best probability is under the fitted threshold stays
-unlinked. Detected spans and given spans get separate thresholds: a detected span may be no mention at all.
+
+The model scores each (mention, candidate) pair with the probability that linking the mention to the candidate is
+right. It learns from annotated mentions, from detected spans that no annotator marked (every candidate wrong), and
+from simulated out-of-KB mentions (an annotated mention again with its gold removed from the candidates: the right
+answer is then none), so that NIL also means "not in the KB". A mention whose best probability is under the fitted
+threshold (one for detected, one for given spans, on the same probability scale) stays unlinked.
+
+`kg train --span-model` fits two models instead, so that what a benchmark's annotators chose to mark stays out of
+which entity a name refers to: an **entity model** fitted on annotated (and simulated) mentions only, without the
+keyphraseness, and a **span model** that scores whether a detected span is worth linking at all, from its shape and
+the best evidence among its candidates; a detected span's scores are then the product of both. On the
+leave-one-benchmark-out protocol it transferred worse than one model (README), so one model is the default; a file
+without a span model scores detected spans with its one model.
 
 The fitted model ships as one JSON file (`linkers/weights/learned.json`: the feature list, the thresholds, the
 training protocol, the keyphraseness table and the LightGBM models' text, averaged at prediction); `kg train
@@ -38,15 +48,20 @@ MENTION_FEATURES = ("m_detector", "m_ner", "m_tokens", "m_chars", "m_upper", "m_
                     "m_keyphrase", "name_gap", "context_gap", "prior_gap", "coherence_gap", "overlap_gap")
 ALL_FEATURES = FEATURES + (OVERLAP,) + MENTION_FEATURES
 GAPS = ("name", "context", "prior", "coherence", OVERLAP)
+# the entity model reads no keyphraseness: whether annotators mark a surface is the span model's question
+ENTITY_FEATURES = tuple(k for k in ALL_FEATURES if k != "m_keyphrase")
+# the span model: the mention's shape and, per feature, the best value among its candidates
+BEST = ("name", "exact", "context", "popularity", "prior", "degree", "alias", "type", "coherence", "described",
+        OVERLAP)
+SPAN_FEATURES = ("m_detector", "m_ner", "m_tokens", "m_chars", "m_upper", "m_allcaps", "m_candidates",
+                 "m_keyphrase", *(f"best_{k}" for k in BEST))
 
 
-def mention_rows(mention: MentionInput, candidates: list[Candidate],
-                 features: tuple[str, ...] = ALL_FEATURES) -> np.ndarray:
-    """One row per candidate: its features, the mention's shape and where it stands among the candidates (the
-    columns named by `features`: a model keeps the ones it was fitted on)."""
+def mention_shape(mention: MentionInput, candidates: list[Candidate]) -> dict[str, float]:
+    """What the mention itself looks like: which detector found it, its NER label, length, case, candidates."""
     surface = mention.surface.strip()
     words = surface.split()
-    shape = {
+    return {
         "m_detector": DETECTORS.get(mention.detector, 0.0),
         "m_ner": float(NER_LABELS.index(mention.ner_label) + 1) if mention.ner_label in NER_LABELS else 0.0,
         "m_tokens": float(len(words)),
@@ -56,6 +71,22 @@ def mention_rows(mention: MentionInput, candidates: list[Candidate],
         "m_candidates": float(len(candidates)),
         "m_keyphrase": -1.0 if mention.keyphrase is None else mention.keyphrase,
     }
+
+
+def span_row(mention: MentionInput, candidates: list[Candidate],
+             features: tuple[str, ...] = SPAN_FEATURES) -> np.ndarray:
+    """The span model's row of a detected mention: its shape and the best value of each feature among its
+    candidates (the columns named by `features`)."""
+    values = {**mention_shape(mention, candidates),
+              **{f"best_{k}": max((c.features.get(k, 0.0) for c in candidates), default=0.0) for k in BEST}}
+    return np.array([values[k] for k in features], dtype=np.float64)
+
+
+def mention_rows(mention: MentionInput, candidates: list[Candidate],
+                 features: tuple[str, ...] = ALL_FEATURES) -> np.ndarray:
+    """One row per candidate: its features, the mention's shape and where it stands among the candidates (the
+    columns named by `features`: a model keeps the ones it was fitted on)."""
+    shape = mention_shape(mention, candidates)
     best = {k: max((c.features.get(k, 0.0) for c in candidates), default=0.0) for k in GAPS}
     rows = np.zeros((len(candidates), len(features)), dtype=np.float64)
     for i, c in enumerate(candidates):
@@ -89,6 +120,8 @@ class LearnedReranker:
     digest: str = ""
     name: str = "learned"
     keyphrases: Keyphrases | None = None  # learned with the model: the detector's filter and a feature
+    span: Ensemble | None = None  # the span model (detected spans); None: a model fitted before it
+    span_features: tuple[str, ...] = SPAN_FEATURES
 
     @classmethod
     def from_file(cls, path: Path | None = None) -> "LearnedReranker":
@@ -100,16 +133,21 @@ class LearnedReranker:
             data = json.loads(text)
             booster = Ensemble([lightgbm.Booster(model_str=m) for m in data.get("models") or [data["model"]]])
             features = tuple(data["features"])
+            span = Ensemble([lightgbm.Booster(model_str=m) for m in data["span_models"]]) \
+                if data.get("span_models") else None
+            span_features = tuple(data.get("span_features") or SPAN_FEATURES)
         except (OSError, ValueError, KeyError, TypeError, lightgbm.basic.LightGBMError) as exc:
             raise InputError(f"{source}: not a learned reranker model ({exc}); create one with "
                              "`kg train DATASET --reranker learned`") from exc
-        unknown = [k for k in features if k not in ALL_FEATURES]
-        if unknown or any(b.num_feature() != len(features) for b in booster.boosters):
+        unknown = [k for k in features if k not in ALL_FEATURES] + [k for k in span_features if k not in SPAN_FEATURES]
+        if unknown or any(b.num_feature() != len(features) for b in booster.boosters) or (
+                span is not None and any(b.num_feature() != len(span_features) for b in span.boosters)):
             raise InputError(f"{source}: its trees read {booster.boosters[0].num_feature()} columns, its features are "
                              f"{', '.join(features)}, and this kg computes {', '.join(ALL_FEATURES)}; refit it with "
                              "`kg train --reranker learned`")
         return cls(booster, features, data.get("nil_detected"), data.get("nil_given"), data.get("meta", {}),
-                   hashlib.sha1(text.encode()).hexdigest()[:8], keyphrases=Keyphrases.from_json(data.get("keyphrases")))
+                   hashlib.sha1(text.encode()).hexdigest()[:8], keyphrases=Keyphrases.from_json(data.get("keyphrases")),
+                   span=span, span_features=span_features)
 
     def version(self) -> str:
         return f"learned-{self.digest}"
@@ -120,7 +158,8 @@ class LearnedReranker:
         return (OVERLAP,) if OVERLAP in self.features else ()
 
     def probabilities(self, items: list[tuple[MentionInput, list[Candidate]]]) -> list[np.ndarray]:
-        """P(candidate is the entity) for every candidate of every mention, one model call per batch."""
+        """P(linking the mention to the candidate is right) for every candidate of every mention, one call of each
+        model per batch: the entity model's probability, times the span model's for a detected span."""
         blocks = [mention_rows(m, c, self.features) for m, c in items]
         if not any(len(b) for b in blocks):
             return [np.zeros(0) for _ in blocks]
@@ -129,6 +168,11 @@ class LearnedReranker:
         for b in blocks:
             out.append(scores[at:at + len(b)])
             at += len(b)
+        detected = [i for i, (m, c) in enumerate(items) if m.detector is not None and c]
+        if self.span is not None and detected:
+            worth = self.span.predict(np.vstack([span_row(*items[i], self.span_features) for i in detected]))
+            for i, p in zip(detected, worth):
+                out[i] = out[i] * p
         return out
 
     def rerank(self, mention: MentionInput, candidates: list[Candidate]) -> Ranking:
