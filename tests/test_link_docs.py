@@ -59,6 +59,26 @@ def test_link_progress_knows_the_corpus_size(sample) -> None:
                for line in res.stderr.splitlines()), res.stderr
 
 
+def test_the_demo_links_plain_unambiguous_names_and_leaves_what_the_kb_lacks_nil(sample, tmp_path: Path) -> None:
+    """On the demo KB (which holds Berlin, Germany, France and Paris, and neither Angela Merkel nor Siemens), the
+    default `kg link` links the four places and leaves the two others unlinked: an exact, unambiguous KB name is
+    linked wherever it occurs, and NIL means "not in the KB"."""
+    env, _ = sample
+    text = ("Angela Merkel met the board of Siemens in Berlin on Tuesday. "
+            "Germany and France signed the agreement in Paris.")
+    corpus = tmp_path / "demo.jsonl"
+    corpus.write_text(json.dumps({"id": "demo", "text": text}) + "\n")
+    out = tmp_path / "demo-links.jsonl"
+    res = CliRunner().invoke(cli, ["link", str(corpus), "--no-write", "--out", str(out)], env=env)
+    assert res.exit_code == 0, res.output
+    found = {r["surface"]: r for r in map(json.loads, out.read_text().splitlines())}
+    linked = {s: r["qid"] for s, r in found.items()}
+    assert linked["Berlin"] == "Q64" and linked["Germany"] == "Q183", found
+    assert linked["France"] == "Q142" and linked["Paris"] == "Q90", found
+    assert linked.get("Angela Merkel", "NIL") == "NIL" and linked.get("Siemens", "NIL") == "NIL", found
+    assert all(0.0 <= r["score"] <= 1.0 for r in found.values() if r["score"] is not None)
+
+
 def _link(env, corpus: Path, *args: str) -> dict:
     res = CliRunner().invoke(cli, ["link", str(corpus), "--json", *args], env=env)
     assert res.exit_code == 0, res.output

@@ -43,6 +43,18 @@ KB = [
     {"qid": "Q23924670", "label": "Neruda"},  # a bare family-name item, as open-world KBs hold many
     {"qid": "Q846570", "label": "Americans", "types": ["Q231002", "Q6266"],
      "description": "citizens, or natives, of the United States of America"},
+    # fifteen namesakes, none with a popularity to tell them apart (as in an open-world KB); the singer is the one
+    # the graph refers to and the context is about
+    {"qid": "Q44301", "label": "Jim Morrison", "types": ["Q5"],
+     "description": "American singer, songwriter and poet, lead vocalist of the rock band The Doors"},
+    {"qid": "Q45354", "label": "The Doors", "description": "American rock band formed in Los Angeles",
+     "relations": [{"pid": "P527", "target": "Q44301"}]},
+    *({"qid": f"Q9{i:05d}", "label": "Jim Morrison", "types": ["Q5"], "description": job}
+      for i, job in enumerate(["Scottish footballer", "Canadian politician", "American baseball pitcher",
+                               "Australian rules footballer", "Irish hurler", "British Army officer",
+                               "American football coach", "New Zealand cricketer", "Welsh rugby union player",
+                               "English cricketer", "American businessman", "Canadian ice hockey player",
+                               "Scottish trade unionist", "American politician from Ohio"])),
 ]
 ALIAS_COUNTS = [("Jordan", "Q41421", 60), ("Jordan", "Q810", 20), ("His Airness", "Q41421", 7)]
 
@@ -169,6 +181,65 @@ def test_hybrid_detection_splits_a_listed_place_unless_the_whole_is_a_kb_name():
                                                        ("England", "GPE")]
 
 
+def test_news_spans_keep_a_legal_form_and_split_coordinated_names():
+    from linkers.detect import GazetteerDetector
+    from linkers.ner import Span, listed_names, with_legal_form
+
+    def extended(text: str, name: str) -> str:
+        at = text.index(name)
+        return with_legal_form(text, Span(at, at + len(name), name, "ORG", "ner")).surface
+
+    assert extended("He met Smith & Wesson Holding Corp executives.", "Smith & Wesson") == \
+        "Smith & Wesson Holding Corp"
+    assert extended("Shares of Apple, Inc. fell.", "Apple") == "Apple, Inc."
+    assert extended("Shares of Microsoft Corp. rose.", "Microsoft") == "Microsoft Corp."  # the abbreviation's stop
+    assert extended("Jobs went at Barclays plc.", "Barclays") == "Barclays plc"  # the sentence's stop
+    assert extended("Apple co-founded it.", "Apple") == "Apple"
+    assert extended("Microsoft Corporation sued.", "Microsoft Corporation") == "Microsoft Corporation"
+
+    gazetteer = GazetteerDetector.build([("Google", "Q95"), ("Facebook", "Q355"), ("Bosnia and Herzegovina", "Q225"),
+                                         ("Bosnia", "Q1"), ("Herzegovina", "Q2"), ("London", "Q84"),
+                                         ("Berlin", "Q64"), ("Paris", "Q90"), ("Zeinab Jammeh", "Q3")])
+    text = "Google and Facebook agreed; Bosnia and Herzegovina joined; Yahya and Zeinab Jammeh fled; " \
+           "Paris, London and Berlin signed."
+
+    def split(surface: str) -> list[str]:
+        at = text.index(surface)
+        return [p.surface for p in listed_names(text, Span(at, at + len(surface), surface, "ORG", "ner"), gazetteer)]
+
+    assert split("Google and Facebook") == ["Google", "Facebook"]
+    assert split("Bosnia and Herzegovina") == ["Bosnia and Herzegovina"]  # the whole is a KB name
+    assert split("Yahya and Zeinab Jammeh") == ["Yahya and Zeinab Jammeh"]  # "Yahya" is no name of its own here
+    assert split("Paris, London and Berlin") == ["Paris", "London", "Berlin"]
+
+
+def test_the_link_policy_decides_whether_concepts_are_detected(kb, tmp_path):
+    """--link named (the default) links names only; --link all also the KB's lowercase names that the model's
+    keyphraseness says training data links ("human" here)."""
+    root, env = kb
+    model = tmp_path / "learned.json"
+    data = json.loads((Path(__file__).resolve().parents[1] / "linkers" / "weights" / "learned.json").read_text())
+    model.write_text(json.dumps({**data, "keyphrases": {"linked": {"human": 9.0}, "seen": {"human": 10.0}}}))
+    text = [{"id": "p", "text": "Every human in Chicago knows Barack Obama."}]
+    named = _link(root, env, text, "--method", "learned", "--weights", str(model))
+    every = _link(root, env, text, "--method", "learned", "--weights", str(model), "--link", "all")
+    assert "human" not in {r["surface"] for r in named} and {"Chicago", "Barack Obama"} <= {r["surface"] for r in named}
+    assert "human" in {r["surface"] for r in every}
+    res = CliRunner().invoke(cli, ["link", str(root / "x.jsonl"), "--link", "some"], env=env)
+    assert res.exit_code == 2 and "--link" in res.output
+
+
+def test_a_crowded_name_keeps_the_namesake_its_context_and_graph_point_to(kb):
+    """Fifteen entities called Jim Morrison, none more popular than another, and --top-k 5: the namesakes are
+    ranked by the mention's context (and in-degree) before the cut, so the singer is a candidate and wins."""
+    root, env = kb
+    text = "Jim Morrison sang and wrote poems as the lead vocalist of The Doors, the rock band."
+    for args in ([], ["--top-k", "5"]):
+        found = {r["surface"]: r for r in _link(root, env, [{"id": "jm", "text": text}], *args)}
+        assert "Q44301" in [c["qid"] for c in found["Jim Morrison"]["candidates"]], args
+        assert found["Jim Morrison"]["qid"] == "Q44301", (args, found["Jim Morrison"]["candidates"][:3])
+
+
 def test_hybrid_detection_trims_an_overlong_ner_span_to_the_kb_name_at_its_edge():
     from linkers.detect import GazetteerDetector
     from linkers.ner import Span, city_and_state, overlong
@@ -244,7 +315,8 @@ def test_learned_reranker_ships_loads_and_is_refitted_by_kg_train(kb):
                  ("Paris lies in Texas.", "Paris", "Q830149", "Texas", "Q1439"),
                  ("Paris is the capital of France.", "Paris", "Q90", "France", "Q142"),
                  ("Obama met Michelle Obama in Chicago.", "Obama", "Q76", "Chicago", "Q1297"),
-                 ("Jordan borders Israel.", "Jordan", "Q810", "Israel", "NIL")]
+                 ("Jordan borders Israel.", "Jordan", "Q810", "Israel", "NIL"),
+                 ("Obama visited Chicago and France.", "Obama", "Q76", "Chicago", "Q1297")]  # France: unannotated
 
     def docs(n: int, tag: str) -> Path:
         path = root / f"{tag}.jsonl"
@@ -261,6 +333,8 @@ def test_learned_reranker_ships_loads_and_is_refitted_by_kg_train(kb):
     out = json.loads(_run(env, "train", str(train), "--dev-data", str(dev), "--reranker", "learned", "--detector",
                           "ner", "--out", str(model), "--json"))
     assert out["train_mentions"] >= 120 and min(out["rounds"]) >= 1 and model.exists()
+    # the NIL simulation: about one annotated mention in four is also taught as out of the KB
+    assert out["simulate_nil"] == 4 and 0 < out["simulated_out_of_kb"] < out["train_mentions"] / 2
     refit = LearnedReranker.from_file(model)
     assert refit.version() != shipped.version()
     # the keyphraseness learned from the training gold travels in the model file
@@ -268,6 +342,16 @@ def test_learned_reranker_ships_loads_and_is_refitted_by_kg_train(kb):
     assert refit.keyphrases.score("Israel") == 0.0  # always NIL in training
     metrics = json.loads(_run(env, "eval", str(dev), "--method", "learned", "--weights", str(model), "--json"))
     assert metrics["n"] == 60 and metrics["hits@1"] >= 0.6
+    # two models: the entity model (no keyphraseness) and the span model; a detected span's scores are their product
+    split = root / "learned-split.json"
+    out = json.loads(_run(env, "train", str(train), "--dev-data", str(dev), "--reranker", "learned", "--detector",
+                          "ner", "--span-model", "--simulate-nil", "0", "--out", str(split), "--json"))
+    assert out["span_model"] is True and out["simulated_out_of_kb"] == 0 and out["span_rounds"]
+    two = LearnedReranker.from_file(split)
+    assert two.span is not None and "m_keyphrase" not in two.features and "m_keyphrase" in two.span_features
+    found = _link(root, env, [{"id": "s", "text": "Jordan scored for the Chicago Bulls."}], "--method", "learned",
+                  "--weights", str(split))
+    assert found and all(0.0 <= c["score"] <= 1.0 for r in found for c in r["candidates"])
     broken = root / "broken.json"
     broken.write_text(json.dumps({**json.loads(model.read_text()), "features": ["name"]}))
     with pytest.raises(InputError, match="refit"):
@@ -367,7 +451,9 @@ def test_default_method_ranks_given_spans_with_fusion_and_detected_ones_with_lea
     assert all("rerank:auto:learned" in r["trace"]["stages"] for r in detected)
     assert {r["surface"] for r in detected} >= {"Michelle Obama", "Chicago"}
     assert all(r["trace"]["nil_threshold"] == shipped.nil_detected for r in detected)
-    assert all(0.0 <= c["score"] <= 1.0 for r in detected for c in r["candidates"])
+    # one scale for both kinds of span: probabilities (the learned models' product; the fusion scorer's softmax)
+    assert all(0.0 <= c["score"] <= 1.0 for r in detected + given for c in r["candidates"])
+    assert abs(sum(c["score"] for c in given[0]["candidates"]) - 1.0) < 1e-3
 
 
 def test_the_next_batch_is_detected_while_this_one_links(kb):

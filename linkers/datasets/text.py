@@ -18,7 +18,7 @@ from linkers.records import NIL, Document, Mention
 BENCHMARK_SUFFIX = ".benchmark.jsonl"
 
 
-ELEVANT = ("oke-2015-train", "oke-2016-train", "derczynski")
+ELEVANT = ("oke-2015-train", "oke-2016-train", "derczynski", "news-fair-v2-dev", "wiki-fair-v2-dev")
 HALVES = ("a", "b")
 
 
