@@ -129,13 +129,8 @@ class Searcher:
         requests, asked = [], []
         for form, wide in fuzzy.items():
             asked.append((form, "exact"))
-            requests.append(models.QueryRequest(
-                filter=models.Filter(must=[models.FieldCondition(key=NAMES_FIELD, match=models.MatchValue(value=form))]),
-                limit=LOCAL_EXACT_LIMIT if self.vectors.local else max(EXACT_LIMIT, namesakes),
-                with_payload=RESCORE_FIELDS if wide else ["popularity"],
-                query=None if self.vectors.local else models.OrderByQuery(
-                    order_by=models.OrderBy(key="popularity", direction=models.Direction.DESC)),
-            ))
+            requests.append(self._most_popular(NAMES_FIELD, models.MatchValue(value=form), max(EXACT_LIMIT, namesakes),
+                                               RESCORE_FIELDS if wide else ["popularity"], local_limit=LOCAL_EXACT_LIMIT))
             if wide:
                 vector = name_index.query_vector(form)
                 asked.append((form, "fuzzy"))
@@ -175,12 +170,8 @@ class Searcher:
         if not asked:
             return [[] for _ in forms]
         self._check_collection()
-        requests = [models.QueryRequest(
-            filter=models.Filter(must=[models.FieldCondition(key=key, match=models.MatchAny(any=list(forms[i])))]),
-            limit=max(top_k, namesakes) if not self.vectors.local else LOCAL_EXACT_LIMIT, with_payload=["popularity"],
-            query=None if self.vectors.local else models.OrderByQuery(
-                order_by=models.OrderBy(key="popularity", direction=models.Direction.DESC)),
-        ) for i in asked]
+        requests = [self._most_popular(key, models.MatchAny(any=list(forms[i])), max(top_k, namesakes), ["popularity"],
+                                       local_limit=LOCAL_EXACT_LIMIT) for i in asked]
         ranked: dict[int, list[Any]] = {}
         for i, rows in zip(asked, self._query_batch(requests)):
             rows = sorted(rows, key=lambda r: r[2].get("popularity") or 0, reverse=True)  # local mode: unordered
@@ -202,12 +193,8 @@ class Searcher:
         if not distinct:
             return [[] for _ in words]
         self._check_collection()
-        requests = [models.QueryRequest(
-            filter=models.Filter(must=[models.FieldCondition(key=LABEL_FIELD, match=models.MatchText(text=raw[f]))]),
-            limit=SURNAME_LIMIT, with_payload=[LABEL_FIELD, "popularity"],
-            query=None if self.vectors.local else models.OrderByQuery(
-                order_by=models.OrderBy(key="popularity", direction=models.Direction.DESC)),
-        ) for f in distinct]
+        requests = [self._most_popular(LABEL_FIELD, models.MatchText(text=raw[f]), SURNAME_LIMIT,
+                                       [LABEL_FIELD, "popularity"]) for f in distinct]
         ranked: dict[str, list[Any]] = {}
         for form, result in zip(distinct, self._query_batch(requests)):
             ends = [(payload.get("popularity") or 0, pid) for pid, _, payload in result
@@ -347,6 +334,17 @@ class Searcher:
             if vec is not None and p.payload:
                 out[p.payload["qid"]] = vec
         return out
+
+    def _most_popular(self, key: str, match: Any, limit: int, payload: list[str],
+                      local_limit: int | None = None) -> models.QueryRequest:
+        """The entities whose payload `key` matches, most popular first. Qdrant's local mode cannot order by a payload
+        field: there it reads `local_limit` of them (default `limit`) in no order, for the caller to sort."""
+        local = self.vectors.local
+        return models.QueryRequest(
+            filter=models.Filter(must=[models.FieldCondition(key=key, match=match)]),
+            limit=(local_limit or limit) if local else limit, with_payload=payload,
+            query=None if local else models.OrderByQuery(
+                order_by=models.OrderBy(key="popularity", direction=models.Direction.DESC)))
 
     def _query_batch(self, requests: list[models.QueryRequest]) -> list[list[ScoredRow]]:
         return self.vectors.query_batch(self.collection, requests)

@@ -81,8 +81,9 @@ class CandidateRetriever:
         "Microsoft Corp."), looked up exactly, joining as `variant`. `acronyms[i]`: an acronym's normal form, looked
         up among the initials of the KB's multi-word names ("nyse"), joining as `initials`. A candidate whose names
         are all junk for this mention (a one- or two-character name, or stop words, that is not the mention's own
-        form) is dropped: such entities are near everything and belong to no unrelated surface. `on_fused`: called with the kept candidates before their context cosines are asked for (the
-        linker starts its graph read of them then).
+        form) is dropped: such entities are near everything and belong to no unrelated surface. `on_fused`: called
+        with the kept candidates before their context cosines are asked for (the linker starts its graph read of
+        them then).
         """
         cfg = self.config
         names = list(surfaces)
@@ -94,7 +95,14 @@ class CandidateRetriever:
         names += [name for _, name in groups]
         exact += [True] * len(groups)
         hits = self.searcher.by_name_many(names, cfg.name_k, LINK_FIELDS, exact_only=exact, namesakes=NAMESAKES)
-        hits = self._namesakes_by_context(hits, context_vectors, len(surfaces))
+        want_forms, want_initials = variants is not None and any(variants), acronyms is not None and any(acronyms)
+        none: list[list[Hit]] = [[] for _ in surfaces]
+        forms = self.searcher.by_forms_many(variants, cfg.name_k, LINK_FIELDS, namesakes=NAMESAKES) \
+            if variants is not None and want_forms else none
+        initials = self.searcher.by_forms_many([[a] if a else [] for a in acronyms], cfg.name_k, LINK_FIELDS,
+                                               key=INITIALS_FIELD, match="initials", namesakes=NAMESAKES) \
+            if acronyms is not None and want_initials else none
+        hits, forms, initials = self._namesakes_by_context([hits, forms, initials], context_vectors, len(surfaces))
         sources: dict[str, list[list[Hit]]] = {"name": hits[:len(surfaces)]}
         if extra:
             sources["alias"] = [[] for _ in surfaces]
@@ -106,15 +114,10 @@ class CandidateRetriever:
                 sources["people"][i] += hits[len(surfaces) + len(extra) + j]
         if surnames is not None and any(surnames):
             sources["surname"] = self.searcher.by_surname_many(list(surnames), cfg.name_k, LINK_FIELDS)
-        if variants is not None and any(variants):
-            sources["variant"] = self._namesakes_by_context(
-                self.searcher.by_forms_many(variants, cfg.name_k, LINK_FIELDS, namesakes=NAMESAKES),
-                context_vectors, len(surfaces))
-        if acronyms is not None and any(acronyms):
-            sources["initials"] = self._namesakes_by_context(
-                self.searcher.by_forms_many([[a] if a else [] for a in acronyms], cfg.name_k, LINK_FIELDS,
-                                            key=INITIALS_FIELD, match="initials", namesakes=NAMESAKES),
-                context_vectors, len(surfaces))
+        if want_forms:
+            sources["variant"] = forms
+        if want_initials:
+            sources["initials"] = initials
         if context_vectors is not None and cfg.text_k:
             sources["text"] = self.searcher.by_vector_many(TEXT, context_vectors, cfg.text_k, "text", LINK_FIELDS)
         if context_vectors is not None and named is not None and any(named) and cfg.text_k:
@@ -157,16 +160,19 @@ class CandidateRetriever:
                     c.context = found.get(c.qid, 0.0)  # no text vector: 0, as the feature has it
         return out
 
-    def _namesakes_by_context(self, hits: list[list[Hit]], context_vectors: Any, mentions: int) -> list[list[Hit]]:
-        """Each name's hits cut to `name_k`; where a mention's name has more namesakes than that, they are first
-        ranked by the mention's context (one vector-store request for all such mentions)."""
+    def _namesakes_by_context(self, lookups: list[list[list[Hit]]], context_vectors: Any,
+                              mentions: int) -> list[list[list[Hit]]]:
+        """Each lookup's hits per name cut to `name_k`; where one of the first `mentions` names (the mentions' own,
+        not the longer names or peoples looked up after them) has more namesakes than that, they are first ranked by
+        that mention's context: one vector-store request for all lookups and mentions."""
         k = self.config.name_k
-        crowded = [i for i in range(mentions) if len(hits[i]) > k] if context_vectors is not None else []
-        cosines = self.searcher.similarities_many(TEXT, [context_vectors[i] for i in crowded],
-                                                  [[h.qid for h in hits[i]] for i in crowded]) if crowded else []
-        out = [h[:k] for h in hits]
-        for i, found in zip(crowded, cosines):
-            out[i] = sorted(hits[i], key=lambda h: namesake_key(h, found.get(h.qid, 0.0)), reverse=True)[:k]
+        crowded = [(j, i) for j, hits in enumerate(lookups) for i in range(mentions)
+                   if len(hits[i]) > k] if context_vectors is not None else []
+        cosines = self.searcher.similarities_many(TEXT, [context_vectors[i] for _, i in crowded],
+                                                  [[h.qid for h in lookups[j][i]] for j, i in crowded]) if crowded else []
+        out = [[h[:k] for h in hits] for hits in lookups]
+        for (j, i), found in zip(crowded, cosines):
+            out[j][i] = sorted(lookups[j][i], key=lambda h: namesake_key(h, found.get(h.qid, 0.0)), reverse=True)[:k]
         return out
 
 

@@ -2,10 +2,12 @@
 (mentions detected, and the gold spans given), LightGBM with early stopping on the dev split, and the NIL
 thresholds that maximise F1 on the dev split.
 
-Two models (`linkers.rerankers.learned`). The entity model learns from annotated mentions only (gold spans, and
-detected spans that match one), plus simulated out-of-KB mentions: for one mention in `SIMULATE` whose gold is
-among its candidates, a copy without the gold, whose right answer is none. So its NIL means "not in the KB". The
-span model learns from every detected span whether it matches a gold span: what the training sets' annotators mark.
+A detected span that matches no gold span (or a NIL gold) is an example whose every candidate is wrong: that is
+what teaches the model which spans are not worth linking. One annotated mention in `SIMULATE` whose gold is among
+its candidates is also added without the gold, whose right answer is then none, so that NIL also means "not in the
+KB". With `span_model` (`kg train --span-model`), two models instead (`linkers.rerankers.learned`): the entity model
+learns from annotated and simulated mentions only, the span model from every detected span whether it matches a
+gold span.
 """
 
 from __future__ import annotations
@@ -150,8 +152,6 @@ def fit(train: Examples, dev: Examples, log: Callable[[str], None] = lambda _: N
     started = time.monotonic()
     features = ENTITY_FEATURES if span_model else ALL_FEATURES
     entity_columns = [ALL_FEATURES.index(k) for k in features]
-    span_names = list(SPAN_FEATURES)
-    span_columns = [SPAN_FEATURES.index(k) for k in span_names]
     which = (train.entity_mentions(), dev.entity_mentions()) if span_model else \
         (list(range(train.mentions)), list(range(dev.mentions)))
     x, y, w = train.matrix(which[0], entity_columns)
@@ -159,11 +159,12 @@ def fit(train: Examples, dev: Examples, log: Callable[[str], None] = lambda _: N
     booster = _boosters(x, y, w, xd, yd, list(features))
     span = None
     if span_model:
-        sx, sy, sw = _span_matrix(train, span_columns)
-        sxd, syd, _ = _span_matrix(dev, span_columns)
-        span = _boosters(sx, sy, sw, sxd, syd, span_names) if len(set(sy)) == 2 and len(set(syd)) == 2 else None
+        sx, sy, sw = _span_matrix(train)
+        sxd, syd, _ = _span_matrix(dev)
+        span = _boosters(sx, sy, sw, sxd, syd, list(SPAN_FEATURES)) if len(set(sy)) == 2 and len(set(syd)) == 2 \
+            else None
     seconds = time.monotonic() - started
-    best = _best(booster, span, dev, entity_columns, span_columns)
+    best = _best(booster, span, dev, entity_columns)
     thresholds, report = {}, {}
     for kind, detected in (("nil_detected", True), ("nil_given", False)):
         tops, missed = _tops(best, dev, detected)
@@ -177,7 +178,7 @@ def fit(train: Examples, dev: Examples, log: Callable[[str], None] = lambda _: N
             "simulated_out_of_kb": sum(train.simulated), **report, "dev_hits@1": _hits(best, dev)}
     log(f"fitted {meta['rounds']} entity trees and {meta['span_rounds']} span trees in {seconds:.1f} s; dev Hits@1 "
         f"{meta['dev_hits@1']:.3f}; NIL thresholds {thresholds}")
-    return booster, span, {**thresholds, "meta": meta, "span_features": span_names, "features": list(features)}
+    return booster, span, {**thresholds, "meta": meta, "features": list(features)}
 
 
 def _boosters(x: np.ndarray, y: np.ndarray, w: np.ndarray, xd: np.ndarray, yd: np.ndarray,
@@ -190,23 +191,23 @@ def _boosters(x: np.ndarray, y: np.ndarray, w: np.ndarray, xd: np.ndarray, yd: n
         callbacks=[lightgbm.early_stopping(EARLY_STOP, verbose=False)]) for i in range(SEEDS)])
 
 
-def _span_matrix(ex: Examples, columns: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The span model's rows, labels (the span is annotated) and weights of the detected spans."""
+def _span_matrix(ex: Examples) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The span model's rows (SPAN_FEATURES), labels (the span is annotated) and weights of the detected spans."""
     which = ex.span_mentions()
     if not which:
-        return np.zeros((0, len(columns))), np.zeros(0), np.zeros(0)
-    return (np.vstack([ex.spans[i] for i in which])[:, columns], np.array([float(ex.annotated[i]) for i in which]),
+        return np.zeros((0, len(SPAN_FEATURES))), np.zeros(0), np.zeros(0)
+    return (np.vstack([ex.spans[i] for i in which]), np.array([float(ex.annotated[i]) for i in which]),
             np.array([ex.weights[i] for i in which]))
 
 
-def _best(booster: Ensemble, span: Ensemble | None, ex: Examples, entity_columns: list[int],
-          span_columns: list[int]) -> list[tuple[float, bool] | None]:
+def _best(booster: Ensemble, span: Ensemble | None, ex: Examples,
+          entity_columns: list[int]) -> list[tuple[float, bool] | None]:
     """Per mention, its top score (the entity model's probability, times the span model's for a detected span)
     and whether that top candidate is right (None without candidates); one call of each model for all."""
     scored = [rows[:, entity_columns] for rows in ex.rows if len(rows)]
     probs = booster.predict(np.vstack(scored)) if scored else np.zeros(0)
     which = ex.span_mentions() if span is not None else []
-    worth = dict(zip(which, span.predict(np.vstack([ex.spans[i][span_columns] for i in which])))) \
+    worth = dict(zip(which, span.predict(np.vstack([ex.spans[i] for i in which])))) \
         if which and span is not None else {}
     out: list[tuple[float, bool] | None] = []
     at = 0
@@ -248,7 +249,7 @@ def save(path: Path, booster: Ensemble, span: Ensemble | None, fitted: dict[str,
          keyphrases: Keyphrases | None = None) -> None:
     data = {"features": fitted["features"], "nil_detected": fitted["nil_detected"],
             "nil_given": fitted["nil_given"], "meta": {**fitted["meta"], **protocol}, "models": booster.model_strings(),
-            "span_features": fitted["span_features"] if span else None,
+            "span_features": list(SPAN_FEATURES) if span else None,
             "span_models": span.model_strings() if span else None,
             "keyphrases": keyphrases.to_json() if keyphrases else None}
     atomic_write(path, json.dumps(data, indent=1) + "\n")

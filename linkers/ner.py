@@ -37,6 +37,7 @@ _POSSESSIVE = re.compile(r"(?:['’]s|['’])$")
 _ABBREVIATIONS = frozenset("jr sr st inc ltd co corp dr mr mrs ms prof gen col lt sgt no vs bros".split())
 _COMMA = re.compile(r",\s+")
 _AND = re.compile(r"\s+(?:and|&)\s+")
+_TRAILING_WORDS = re.compile(r"\s+(?:of|and|the|for|in|at|&)$", re.IGNORECASE)  # "Man and Woman of": not the name's
 # a company's legal form right after its name ("Smith & Wesson Holding Corp", "Apple, Inc."): part of the name
 _LEGAL_FORM = re.compile(r"(?:,? (?:Holdings?|Group))?,? (?:Inc|Corp|Co|Ltd|Incorporated|Corporation|Company|Limited|"
                          r"plc|PLC|AG|SA|S\.A|NV|N\.V|LLC|LLP|GmbH|SpA)\b\.?")
@@ -77,9 +78,6 @@ class SpanDetector(Protocol):
 
     def spans_many(self, texts: list[str]) -> list[list[Span]]:
         ...
-
-
-_TRAILING_WORDS = re.compile(r"\s+(?:of|and|the|for|in|at|&)$", re.IGNORECASE)
 
 
 def trim(text: str, start: int, end: int) -> tuple[int, int]:

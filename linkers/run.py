@@ -423,9 +423,9 @@ def train_learned(stores: Stores, train_ds: Dataset, dev_ds: Dataset, split: str
                                   simulate=simulate if name == "train" else 0)
     booster, span, fitted = learn.fit(sets["train"], sets["dev"], log=log, span_model=span_model)
     if nil_detected is not None:
-        fitted["meta"]["nil_detected"]["dev_fitted"] = fitted["nil_detected"]
+        dev_fitted = fitted["meta"]["nil_detected"]["dev_fitted"] = fitted["nil_detected"]
         fitted["nil_detected"] = fitted["meta"]["nil_detected"]["threshold"] = nil_detected
-        log(f"detected spans' NIL threshold set to {nil_detected} (dev-fitted: {fitted['meta']['nil_detected']['dev_fitted']})")
+        log(f"detected spans' NIL threshold set to {nil_detected} (dev-fitted: {dev_fitted})")
     proto = {"dataset": train_ds.name, "split": split, "also": [ds.name for ds in also],
              "also_weight": also_weight if also else None, "dev": f"{dev_ds.name}/{dev_ds.split or 'all'}",
              "top_k": top_k, "context": context, "detector": detector, "link": link, "span_model": span_model,
