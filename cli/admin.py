@@ -78,6 +78,10 @@ def migrate_cmd(app: AppContext, show_status: bool, as_json: bool) -> None:
         echo_table(rows, ["version", "name", "state", "applied_at"])
 
 
+COUNT_NOTES = {"entities": "ingested (each gets a vector from `kg index`)",
+               "stubs": "claim targets not ingested (no vector)"}
+
+
 @click.command("status")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_app
@@ -92,4 +96,4 @@ def status_cmd(app: AppContext, as_json: bool) -> None:
     click.echo(f"graph    {g['kind']}  {g['uri']}  db={g['database']}  {g['server']}  bolt {g['bolt']}")
     click.echo(f"vectors  {v['kind']}  {v['location']}  {v['version']}  collection={v['collection']}")
     for name, n in data["counts"].items():
-        click.echo(f"{name:<14}{n:>12,}")
+        click.echo(f"{name:<14}{n:>12,}" + (f"  {COUNT_NOTES[name]}" if name in COUNT_NOTES else ""))

@@ -8,8 +8,11 @@ from kgstore.config import Config, redact_url
 from kgstore.graph import GraphStore
 from kgstore.vectors import VectorStore
 
+# `entities` are the ones ingested, which `kg index` gives a vector each; `stubs` are claim targets the input
+# referred to but did not hold (no label, no vector), counted apart so they do not look like missing vectors.
 COUNTS = {
-    "entities": "MATCH (e:Entity) RETURN count(e) AS n",
+    "entities": "MATCH (e:Entity) WHERE e.stub = false RETURN count(e) AS n",
+    "stubs": "MATCH (e:Entity) WHERE e.stub IS NULL OR e.stub <> false RETURN count(e) AS n",
     "relationships": "MATCH (:Entity)-[r]->(:Entity) RETURN count(r) AS n",
     "documents": "MATCH (d:Document) RETURN count(d) AS n",
     "mentions": "MATCH (m:Mention) RETURN count(m) AS n",

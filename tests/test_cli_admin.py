@@ -26,14 +26,14 @@ def test_migrate_status_and_counts(graph_config, clean_graph) -> None:
     assert [r["state"] for r in json.loads(listing.stdout)] == ["applied"]
 
     clean_graph.execute_query(
-        "CREATE (a:Entity {qid:'Q1'})-[:P31 {pid:'P31'}]->(b:Entity {qid:'Q5'}), "
+        "CREATE (a:Entity {qid:'Q1', stub: false})-[:P31 {pid:'P31'}]->(b:Entity {qid:'Q5', stub: true}), "
         "(d:Document {id:'d1'})-[:HAS_MENTION]->(m:Mention {id:'d1#0-1'})-[:REFERS_TO]->(a)",
         database_=graph_config.graph.database,
     )
     result = runner.invoke(cli, ["status", "--json"], env=env)
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert data["counts"] == {"entities": 2, "relationships": 1, "documents": 1, "mentions": 1, "links": 1, "vectors": 0}
+    assert data["counts"] == {"entities": 1, "stubs": 1, "relationships": 1, "documents": 1, "mentions": 1, "links": 1, "vectors": 0}
     assert graph_config.graph.password.reveal() not in result.output
     assert data["graph"]["kind"] == "bolt server" and data["vectors"]["kind"] == "qdrant server"
 

@@ -73,7 +73,7 @@ def test_status_json_embedded_defaults(home: Path) -> None:
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["graph"]["kind"].startswith("embedded") and data["vectors"]["kind"] == "qdrant local mode"
-    assert set(data["counts"]) == {"entities", "relationships", "documents", "mentions", "links", "vectors"}
+    assert set(data["counts"]) == {"entities", "stubs", "relationships", "documents", "mentions", "links", "vectors"}
     assert embedded.password(home) not in result.output
 
 
