@@ -32,8 +32,10 @@ def index_cmd(app: AppContext, want_text: bool, want_names: bool, want_images: b
     exact lookup + character 3-grams for fuzzy lookup), images (CLIP) and words (description and attribute words,
     weighted by rarity). All four by default; a collection made before the words index gains it with --recreate.
 
-    Incremental: only entities whose indexed content or model changed since the last run are encoded, so running
-    it twice encodes nothing the second time, and an interrupted run continues when started again. Images that
+    Incremental: only entities whose indexed content or model changed since the last run are encoded (a changed
+    entity's payload is rewritten, however the graph was edited), so running it twice encodes nothing the second
+    time, and an interrupted run continues when started again. Points of entities no longer in the graph are
+    deleted. Images that
     cannot be fetched or decoded are skipped and reported, never fatal.
     """
     chosen = [i for i, wanted in ((TEXT, want_text), (NAMES, want_names), (IMAGE, want_images), (WORDS, want_words))
@@ -68,3 +70,5 @@ def _print_summary(s: IndexSummary) -> None:
             click.echo(f"         skipped {n:,}: {reason}" + (f" (e.g. {shown})" if shown else ""))
     for name, why in s.not_run.items():
         click.echo(f"  {name:<6} not run: {why}")
+    if s.deleted:
+        click.echo(f"  deleted {s.deleted:,} point(s) whose entity is no longer in the graph")

@@ -5,7 +5,13 @@ before, so no page is read twice and an entity added meanwhile is not skipped); 
 current one is encoded. For every entity and index, a hash of exactly what that index encodes (plus the model)
 is compared with the hash stored in the point's payload: only new or changed inputs are encoded. So a second run
 encodes nothing, a changed description re-encodes one text vector, and an interrupted run resumes by running it
-again (what was written is recognised as done).
+again (what was written is recognised as done). The payload is tested the same way, by a hash of the payload made
+from the entity as the graph holds it now: an edit made in the graph by any means (a Cypher `SET`, which leaves
+the content hash kg ingest stored untouched) refreshes it.
+
+Then the points whose entity is gone from the graph (deleted, or left a stub) are deleted: the collection's point
+ids are walked a page at a time, and each page's QIDs looked up in the graph. Deleting is idempotent and every
+write before it is too, so a run stopped at any point leaves what a second run finishes.
 
 Cost of the page query, measured on ArcadeDB (2 cores, 100k entities): it scans and sorts the entities after the
 page start, so a page costs time proportional to what remains (2.2 s for the first 1000 of 100k, 0.2 s near the
@@ -45,7 +51,7 @@ from kgstore.entity_index import (
     ensure_entity_collection,
     has_words,
 )
-from kgstore.entities import count_entities, in_degrees, read_entity_page
+from kgstore.entities import ENTITY_COLUMNS, count_entities, existing_entities, in_degrees, read_entity_page
 from kgstore.errors import ConfigError
 from kgstore.graph import GraphStore
 from kgstore.images import ImageLoader, LoadedImage, is_url
@@ -58,8 +64,9 @@ KEY_ATTRIBUTES = {
     "P1477": "birth name", "P1449": "nickname", "P1813": "short name", "P1082": "population",
 }
 MAX_ATTRIBUTES = 4
-PAYLOAD_SCHEME = "payload-v3"  # v2: `lived`; v3: `initials`
+PAYLOAD_SCHEME = "payload-v4"  # v2: `lived`; v3: `initials`; v4: hashed from the payload itself
 MAX_SKIP_EXAMPLES = 20
+INDEX_COLUMNS = tuple(c for c in ENTITY_COLUMNS if c != "hash")  # the payload is hashed from what it holds
 
 
 @dataclass
@@ -102,6 +109,7 @@ class IndexSummary:
     entities_per_s: float = 0.0
     indexes: dict[str, IndexStats] = field(default_factory=dict)
     not_run: dict[str, str] = field(default_factory=dict)  # index -> why it did not run
+    deleted: int = 0  # points whose entity is no longer in the graph
 
     @property
     def encoded(self) -> int:
@@ -125,7 +133,6 @@ class EntityRow:
     image_urls: list[str]
     types: list[str]
     attributes: dict[str, list[str]]
-    hash: str | None
     describe: list[str] = field(default_factory=list)
     priors: dict[str, int] = field(default_factory=dict)  # alias form -> count (kg ingest of alias counts)
     degree: int = 0  # incoming relationships from other entities
@@ -137,15 +144,9 @@ class EntityRow:
             aliases=list(r.get("aliases") or []), sitelinks=int(r.get("sitelinks") or 0),
             images=list(r.get("images") or []), image_urls=list(r.get("image_urls") or []),
             types=list(r.get("types") or []), attributes=json.loads(r.get("attributes_json") or "{}"),
-            hash=r.get("hash"), describe=list(r.get("describe") or []),
+            describe=list(r.get("describe") or []),
             priors=json.loads(r.get("priors_json") or "{}"),
         )
-
-    @property
-    def payload_hash(self) -> str:
-        """What the base payload is made of: the entity's content, its alias priors and its degree, and the
-        payload's layout (a new field is written to every point once)."""
-        return _digest(PAYLOAD_SCHEME, self.hash or "", json.dumps(self.priors, sort_keys=True), str(self.degree))
 
 
 def row_text(row: EntityRow) -> str:
@@ -264,6 +265,7 @@ class Indexer:
         self.summary.seconds = round(time.monotonic() - started, 3)
         if self.summary.seconds:
             self.summary.entities_per_s = round(self.summary.entities / self.summary.seconds, 1)
+        self.summary.deleted = self._sweep()
         for stats in self.summary.indexes.values():
             stats.seconds = round(stats.seconds, 3)
             stats.encoded_per_s = round(stats.encoded / stats.seconds, 1) if stats.seconds else 0.0
@@ -275,7 +277,7 @@ class Indexer:
 
         def fetch(after: str) -> list[dict[str, Any]]:
             n = self.options.page_size if remaining is None else min(self.options.page_size, remaining)
-            return read_entity_page(self.graph, after, n)
+            return read_entity_page(self.graph, after, n, INDEX_COLUMNS)
 
         with ThreadPoolExecutor(1) as reader:
             pending: Future = reader.submit(fetch, "")
@@ -301,8 +303,9 @@ class Indexer:
             old = stored.get(pid)
             plan = _Plan(row=row, pid=pid, exists=old is not None,
                          forms=name_index.name_forms(row.label, row.aliases + sorted(row.priors)))
-            if old is None or old.get(ENTITY_HASH) != row.payload_hash:
-                plan.payload.update(self._base_payload(row, plan.forms))
+            payload = self._base_payload(row, plan.forms)
+            if old is None or old.get(ENTITY_HASH) != payload[ENTITY_HASH]:
+                plan.payload.update(payload)
             plans.append((plan, old or {}))
         if TEXT in self.indexes:
             self._text(plans)
@@ -316,13 +319,29 @@ class Indexer:
 
     @staticmethod
     def _base_payload(row: EntityRow, forms: list[str]) -> dict[str, Any]:
-        return {
+        """The entity's payload, with the hash of its content and layout (a new field is written to every point
+        once) under ENTITY_HASH."""
+        payload = {
             "qid": row.qid, "kind": row.kind, "label": row.label, "description": row.description,
             "aliases": row.aliases, NAMES_FIELD: forms, INITIALS_FIELD: name_index.initials([row.label, *row.aliases]),
             "types": row.types, "popularity": row.sitelinks,
             "priors": row.priors, "degree": row.degree, "lived": entity_words.life_span(row.attributes),
-            ENTITY_HASH: row.payload_hash,
         }
+        payload[ENTITY_HASH] = _digest(PAYLOAD_SCHEME, json.dumps(payload, sort_keys=True, default=str))
+        return payload
+
+    def _sweep(self) -> int:
+        """Deletes the points of entities no longer in the graph, one page of point ids at a time (the page's QIDs
+        looked up in the graph); returns how many. A point without a QID was not written by the indexer and goes
+        too."""
+        deleted = 0
+        for points in self.vectors.scroll(self.collection, self.options.page_size, ["qid"]):
+            qids = {p.id: p.payload.get("qid") for p in points}
+            present = existing_entities(self.graph, [q for q in qids.values() if isinstance(q, str)])
+            gone = [pid for pid, qid in qids.items() if qid not in present]
+            self.vectors.delete(self.collection, gone)
+            deleted += len(gone)
+        return deleted
 
     def _todo(self, index: str, plans: list[tuple[_Plan, dict]], inputs: Callable[[_Plan], str | None],
               ) -> list[tuple[_Plan, str, str]]:

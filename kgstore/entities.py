@@ -18,6 +18,8 @@ ORDER BY e.qid
 LIMIT $n
 """
 COUNT_QUERY = "MATCH (e:Entity) WHERE e.stub = false RETURN count(e) AS n"
+# Which of these QIDs are (non-stub) entities: one look-up in the qid index each.
+EXISTING_QUERY = "UNWIND $qids AS q MATCH (e:Entity {qid: q}) WHERE e.stub = false RETURN collect(q) AS qids"
 SOURCE_COUNT_QUERY = "MATCH (e:Entity) WHERE e.source = $source RETURN count(e) AS n"
 # In-degree over the KB's relationships: a popularity prior computed in the graph (OpenTapioca uses PageRank
 # over the same edges) for entities whose sitelink count is unknown.
@@ -51,6 +53,19 @@ def entity_pages(graph: GraphStore, page_size: int, columns: Sequence[str] = ENT
 
 def count_entities(graph: GraphStore) -> int:
     return graph.count(COUNT_QUERY)
+
+
+def existing_entities(graph: GraphStore, qids: Sequence[str]) -> set[str]:
+    """The QIDs of `qids` that are entities of the KB (stubs and deleted ones are not)."""
+    if not qids:
+        return set()
+    rows = graph.read(EXISTING_QUERY, qids=list(qids))
+    return set(rows[0]["qids"]) if rows else set()
+
+
+def has_entities(graph: GraphStore) -> bool:
+    """Whether anything was ingested (cheaper than counting)."""
+    return bool(graph.read("MATCH (e:Entity) WHERE e.stub = false RETURN e.qid AS qid LIMIT 1"))
 
 
 def count_from_source(graph: GraphStore, source: str) -> int:

@@ -9,7 +9,7 @@ add missing payload indexes, warn in local mode) is decided here, once for all t
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from qdrant_client import models
@@ -99,6 +99,20 @@ class VectorStore:
     def retrieve(self, name: str, ids: Sequence[PointId], payload: Fields = True,
                  vectors: Fields = False) -> list[StoredRow]:
         return self.backend.retrieve(name, ids, payload, vectors) if ids else []
+
+    def scroll(self, name: str, page_size: int, payload: Fields = True) -> Iterator[list[StoredRow]]:
+        """Every point of the collection, in pages of `page_size` in id order (payload fields only, no vectors)."""
+        after: PointId | None = None
+        while True:
+            rows, after = self.backend.scroll(name, after, page_size, payload)
+            if rows:
+                yield rows
+            if after is None:
+                return
+
+    def delete(self, name: str, ids: Sequence[PointId]) -> None:
+        if ids:
+            self.backend.delete(name, ids)
 
     def query_batch(self, name: str, requests: Sequence[models.QueryRequest]) -> list[list[ScoredRow]]:
         return self.backend.query_batch(name, requests) if requests else []

@@ -44,7 +44,7 @@ def stores(graph_config: Config, clean_graph):
 
 def _row(**kw) -> EntityRow:
     base = dict(qid="Q1", kind="item", label=None, description=None, aliases=[], sitelinks=0, images=[],
-                image_urls=[], types=[], attributes={}, hash="h")
+                image_urls=[], types=[], attributes={})
     return EntityRow(**{**base, **kw})
 
 

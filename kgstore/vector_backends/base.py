@@ -79,5 +79,13 @@ class VectorBackend(Protocol):
                  vectors: Fields = False) -> list[StoredRow]:
         """The points with these ids that exist, in no promised order."""
 
+    def scroll(self, name: str, after: PointId | None, limit: int, payload: Fields = True
+               ) -> tuple[list[StoredRow], PointId | None]:
+        """Up to `limit` points in id order from `after` (None: the first) on, without vectors, and the id to
+        continue from (None after the last): a walk over every point that holds one page in memory."""
+
+    def delete(self, name: str, ids: Sequence[PointId]) -> None:
+        """Delete these points (ids that do not exist are no error)."""
+
     def query_batch(self, name: str, requests: Sequence[models.QueryRequest]) -> list[list[ScoredRow]]:
         """One answer per request (dense, sparse, filtered or ordered by a payload field), in one round trip."""

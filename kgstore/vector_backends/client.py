@@ -90,6 +90,15 @@ class ClientBackend:
                                       with_vectors=_selector(vectors))
         return [StoredRow(p.id, p.payload or {}, p.vector if isinstance(p.vector, dict) else {}) for p in points]
 
+    def scroll(self, name: str, after: PointId | None, limit: int, payload: Fields = True
+               ) -> tuple[list[StoredRow], PointId | None]:
+        points, following = self.client.scroll(name, limit=limit, offset=after, with_payload=_selector(payload),
+                                               with_vectors=False)
+        return [StoredRow(p.id, p.payload or {}, {}) for p in points], following
+
+    def delete(self, name: str, ids: Sequence[PointId]) -> None:
+        self.client.delete(name, points_selector=models.PointIdsList(points=list(ids)), wait=True)
+
     def query_batch(self, name: str, requests: Sequence[models.QueryRequest]) -> list[list[ScoredRow]]:
         return [[ScoredRow(p.id, float(p.score), p.payload or {}) for p in r.points]
                 for r in self.client.query_batch_points(name, requests=list(requests))]
@@ -97,3 +106,4 @@ class ClientBackend:
 
 def _selector(fields: Fields) -> bool | list[str]:
     return fields if isinstance(fields, bool) else list(fields)
+
