@@ -22,7 +22,7 @@ from linkers.pipeline import CONTEXT_ENCODERS, LINK_POLICIES, MentionResult
 from linkers.rerankers.fusion import SCALARS as FUSION_SCALARS
 from linkers.rerankers.llm_method import WHEN, LLMOptions
 from linkers.rerankers.registry import budget_help, method_help, methods
-from linkers.run import (EvalResult, MethodChoice, Stores, build_linker, evaluate_given_candidates,
+from linkers.run import (EvalResult, MethodChoice, Stores, build_linker, evaluate_given_candidates, require_kb,
                          evaluate_mentions, evaluate_spans, link_corpus, train_features, train_fusion,
                          train_learned)
 
@@ -125,9 +125,11 @@ def link_cmd(app: AppContext, corpus: tuple[Path, ...], margs: MethodChoice, no_
     `mentions` are linked at those spans/boxes; the others get mentions detected from the KB's names.
     Linking the same corpus again with the same settings changes nothing. Exit 3 when some lines were bad.
     """
-    linker = build_linker(_stores(app), margs.link_options(write=not no_write), detector if detect else None, margs)
     if resume and no_write:
         raise click.UsageError("--resume continues a run that writes to the graph; it cannot go with --no-write")
+    stores = _stores(app)
+    require_kb(stores)
+    linker = build_linker(stores, margs.link_options(write=not no_write), detector if detect else None, margs)
     summary = link_corpus(linker, list(corpus), resume=resume, out=out, explain=explain,
                           on_result=_explain if explain else None)
     if as_json:
@@ -138,6 +140,10 @@ def link_cmd(app: AppContext, corpus: tuple[Path, ...], margs: MethodChoice, no_
         click.echo(f"documents {summary['documents']:,}  mentions {summary['mentions']:,}  "
                    f"linked {summary['linked']:,}  NIL {summary['nil']:,}  bad lines {summary['bad_lines']}  "
                    f"{summary['seconds']:.1f} s  {summary['mentions_per_s']:,.0f} mentions/s  run {summary['run_id']}")
+    if summary["missing_entity"]:
+        click.echo(f"kg: {summary['missing_entity']:,} mention(s) chose an entity the graph no longer holds and were "
+                   "left NIL (their `missing_qid` names it): run `kg index` to drop deleted entities from the index, "
+                   "then link again", err=True)
     _exit_if_bad(summary["bad"], show=not as_json)
 
 

@@ -5,10 +5,14 @@ the same corpus again with the same settings changes nothing; a changed decision
 A document id reused for a different text or image (a `.txt` file's id is its name) replaces the document: its
 old mentions and their links of every method go in the same transaction, so no mention points into a text it was
 not cut from.
+
+A link is only counted as written when its edge was: a QID the graph no longer holds (the vector index is older
+than a deletion) leaves the mention NIL, with the QID in `missing_qid`, in the same transaction.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from neo4j import ManagedTransaction
@@ -35,7 +39,7 @@ UNWIND $mentions AS m
 MATCH (doc:Document {id: m.doc_id})
 MERGE (x:Mention {id: m.id})
 SET x.doc_id = m.doc_id, x.surface = m.surface, x.start = m.start, x.end = m.end, x.box = m.box,
-    x.image = m.image, x.status = m.status
+    x.image = m.image, x.status = m.status, x.missing_qid = null
 MERGE (doc)-[:HAS_MENTION]->(x)
 """
 # a mention's previous edge of this method that now points elsewhere (or the mention became NIL) goes
@@ -52,44 +56,68 @@ MATCH (e:Entity {qid: l.qid})
 MERGE (x)-[r:REFERS_TO {method: $method}]->(e)
 ON CREATE SET r.created_at = datetime()
 SET r.score = l.score, r.rank = 1, r.run_id = $run_id, r.models = $models
+RETURN collect(l.id) AS written
+"""
+# a mention whose entity is not in the graph got no edge: it is no link
+MISSING_QUERY = """
+UNWIND $missing AS l
+MATCH (x:Mention {id: l.id})
+SET x.status = 'NIL', x.missing_qid = l.qid
 """
 
 
+@dataclass
+class WriteResult:
+    """What a write-back did: `linked` holds the ids of the mentions whose REFERS_TO edge was written."""
+
+    replaced: int = 0  # documents that replaced a different text or image stored under the same id
+    linked: set[str] = field(default_factory=set)
+
+    def add(self, other: WriteResult) -> None:
+        self.replaced += other.replaced
+        self.linked |= other.linked
+
+
 def write_results(graph: GraphStore, docs: Sequence[dict[str, Any]], mentions: Sequence[dict[str, Any]],
-                  method: str, run_id: str, models: list[str]) -> int:
+                  method: str, run_id: str, models: list[str]) -> WriteResult:
     """Documents in groups of at most GROUP_BYTES of text, one transaction each (a document lands whole with its
-    mentions): ArcadeDB refuses a Bolt message over 16 MiB, and the driver then waits for ever. Returns how many
-    documents replaced a different text or image stored under the same id."""
+    mentions): ArcadeDB refuses a Bolt message over 16 MiB, and the driver then waits for ever."""
     by_doc: dict[str, list[dict[str, Any]]] = {}
     for m in mentions:
         by_doc.setdefault(m["doc_id"], []).append(m)
     group: list[dict[str, Any]] = []
-    size = replaced = 0
+    size = 0
+    result = WriteResult()
     for doc in docs:
         group.append(doc)
         size += len((doc.get("text") or "").encode("utf-8", "surrogatepass")) + 512 * len(by_doc.get(doc["id"], ()))
         if size >= GROUP_BYTES:
-            replaced += _write_group(graph, group, [m for d in group for m in by_doc.pop(d["id"], [])], method,
-                                     run_id, models)
+            result.add(_write_group(graph, group, [m for d in group for m in by_doc.pop(d["id"], [])], method,
+                                    run_id, models))
             group, size = [], 0
     rest = [m for ms in by_doc.values() for m in ms]
     if group or rest:
-        replaced += _write_group(graph, group, rest, method, run_id, models)
-    return replaced
+        result.add(_write_group(graph, group, rest, method, run_id, models))
+    return result
 
 
 def _write_group(graph: GraphStore, docs: list[dict[str, Any]], mentions: list[dict[str, Any]], method: str,
-                 run_id: str, models: list[str]) -> int:
+                 run_id: str, models: list[str]) -> WriteResult:
     links = [{"id": m["id"], "qid": m["qid"], "score": m["score"]} for m in mentions if m["qid"]]
 
-    def work(tx: ManagedTransaction) -> int:
+    def work(tx: ManagedTransaction) -> WriteResult:
         replaced = tx.run(STALE_QUERY, docs=docs).single(strict=True)["replaced"] if docs else 0
         tx.run(DOCS_QUERY, docs=docs, run_id=run_id).consume()
         tx.run(MENTIONS_QUERY, mentions=mentions).consume()
         tx.run(CLEAR_QUERY, mentions=[{"id": m["id"], "qid": m["qid"]} for m in mentions], method=method).consume()
+        written: set[str] = set()
         if links:
-            tx.run(LINKS_QUERY, links=links, method=method, run_id=run_id, models=models).consume()
-        return replaced
+            row = tx.run(LINKS_QUERY, links=links, method=method, run_id=run_id, models=models).single()
+            written = set(row["written"]) if row else set()
+            missing = [link for link in links if link["id"] not in written]
+            if missing:
+                tx.run(MISSING_QUERY, missing=missing).consume()
+        return WriteResult(replaced, written)
 
     return graph.write_fn(work)
 

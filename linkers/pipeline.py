@@ -82,6 +82,7 @@ class MentionResult:
     ner_label: str | None = None
     keyphrase: float | None = None  # the surface's learned keyphraseness (None: unknown)
     trace: dict[str, Any] = field(default_factory=dict)
+    missing_entity: str | None = None  # the QID chosen, which the graph no longer holds: no link was written
 
     def to_json(self, explain: bool = False) -> dict[str, Any]:
         data = asdict(self)
@@ -504,4 +505,8 @@ class Linker:
             "box": r.box, "image": by_id[r.doc_id].image, "status": "NIL" if r.qid is None else "linked",
             "qid": r.qid, "score": r.score,
         } for r in results]
-        write_results(self.graph, doc_rows, mention_rows, self.reranker.name, self.run_id(), self.models())
+        written = write_results(self.graph, doc_rows, mention_rows, self.reranker.name, self.run_id(), self.models())
+        for r in results:  # a result says what the graph holds: a link whose edge could not be written is none
+            if r.qid and r.mention_id not in written.linked:
+                r.trace["write"] = f"{r.qid} is not in the graph: the index is older than its deletion (run `kg index`)"
+                r.missing_entity, r.qid = r.qid, None

@@ -12,7 +12,8 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from kgstore.chunks import chunked
 from kgstore.config import Config
-from kgstore.errors import InputError
+from kgstore.entities import has_entities
+from kgstore.errors import ConfigError, InputError
 from kgstore.graph import GraphStore
 from kgstore.links import linked_documents
 from kgstore.model import point_id
@@ -71,6 +72,17 @@ class Stores:
         return self.vectors.count(self.config.qdrant.collection)
 
 
+def require_kb(stores: Stores) -> None:
+    """Linking against an empty KB would find no candidate, call every mention NIL and succeed: refuse it, saying
+    which step is missing."""
+    if not has_entities(stores.graph):
+        raise ConfigError(f"nothing ingested: run kg ingest first (the graph at {stores.graph.uri} holds "
+                          "no entities)")
+    if not stores.kb_size():
+        raise ConfigError(f"nothing indexed: run kg index first (collection {stores.config.qdrant.collection!r} "
+                          "holds no entities)")
+
+
 def build_linker(stores: Stores, opts: LinkOptions, detector: str | None, method: MethodChoice | None = None
                  ) -> Linker:
     """`detector` names a registered mention detector (None: link only given spans)."""
@@ -113,7 +125,7 @@ def link_corpus(linker: Linker, corpus: list[Path], *, resume: bool = False, out
     (counts, bad lines, speed). An empty corpus is an InputError."""
     linker.context_encoder  # load the model before the clock starts: mentions/s measures linking
     bad: list[BadLine] = []
-    counts = {"documents": 0, "mentions": 0, "linked": 0, "nil": 0, "already_linked": 0}
+    counts = {"documents": 0, "mentions": 0, "linked": 0, "nil": 0, "missing_entity": 0, "already_linked": 0}
     started = time.perf_counter()
     out_fh = open(out, "w", encoding="utf-8") if out else None
     try:
@@ -127,7 +139,7 @@ def link_corpus(linker: Linker, corpus: list[Path], *, resume: bool = False, out
                 bar.update(batch_docs)
                 for r in results:
                     counts["mentions"] += 1
-                    counts["linked" if r.qid else "nil"] += 1
+                    counts["linked" if r.qid else "missing_entity" if r.missing_entity else "nil"] += 1
                     if out_fh:
                         out_fh.write(json.dumps(r.to_json(explain), ensure_ascii=False) + "\n")
                     if on_result:
@@ -171,6 +183,7 @@ class EvalResult:
 def evaluate_mentions(stores: Stores, ds: Dataset, method: MethodChoice, *, report: bool = False,
                       report_all: bool = False) -> EvalResult:
     """Gold spans retrieved against the KB and ranked by `method`."""
+    require_kb(stores)
     linker = build_linker(stores, method.link_options(write=False), detector=None, method=method)
     linker.context_encoder  # load the model before the clock starts
     bad: list[BadLine] = []
@@ -210,6 +223,7 @@ def evaluate_mentions(stores: Stores, ds: Dataset, method: MethodChoice, *, repo
 def evaluate_spans(stores: Stores, ds: Dataset, method: MethodChoice, *, gold_spans: bool, detector: str,
                    report: bool = False, report_all: bool = False) -> EvalResult:
     """Raw text linked end to end (or at the gold spans) and scored by ELEVANT's span rules."""
+    require_kb(stores)
     linker = build_linker(stores, method.link_options(write=False), detector=None if gold_spans else detector,
                           method=method)
     if ds.articles is None:

@@ -339,13 +339,26 @@ def test_racing_first_commands_record_each_migration_once(graph_config, clean_gr
             s.close()
 
 
-def test_linking_an_empty_corpus_says_so(graph_config, clean_graph, tmp_path: Path, monkeypatch, capsys) -> None:
-    empty = tmp_path / "empty.jsonl"
-    empty.write_text("\n")
-    env = {**graph_env(graph_config), "KG_QDRANT_URL": graph_config.qdrant.url,
-           "KG_QDRANT_GRPC_PORT": str(graph_config.qdrant.grpc_port), "KG_COLLECTION": graph_config.qdrant.collection}
-    code, out = kg_main(monkeypatch, capsys, env, "link", str(empty))
-    assert code == 2 and "no documents" in out and "empty" in out, out
+def test_linking_an_empty_corpus_says_so(graph_config, graph, tmp_path: Path, monkeypatch, capsys) -> None:
+    from index_helpers import ingest_files
+
+    from indexers.index import Indexer, IndexOptions
+    from kgstore.vectors import VectorStore
+
+    ingest_files(graph, tmp_path, WD / "wd_Q42.json")  # a KB to link against (an empty one is refused first)
+    vectors = VectorStore.from_config(graph_config)
+    try:
+        Indexer(graph_config, graph, vectors, IndexOptions(indexes=("names",), explicit=True)).run()
+        empty = tmp_path / "empty.jsonl"
+        empty.write_text("\n")
+        env = {**graph_env(graph_config), "KG_QDRANT_URL": graph_config.qdrant.url,
+               "KG_QDRANT_GRPC_PORT": str(graph_config.qdrant.grpc_port),
+               "KG_COLLECTION": graph_config.qdrant.collection}
+        code, out = kg_main(monkeypatch, capsys, env, "link", str(empty))
+        assert code == 2 and "no documents" in out and "empty" in out, out
+    finally:
+        vectors.delete_collection(graph_config.qdrant.collection)
+        vectors.close()
 
 
 # ------------------------------------------------------------------------------------------------ 4: messages
