@@ -9,6 +9,7 @@ from (`kg config` shows both). Secrets are `Secret`s: their repr and str never s
 from __future__ import annotations
 
 import hmac
+import math
 import os
 import tomllib
 import typing
@@ -274,8 +275,11 @@ def redact_url(url: str) -> str:
 def _from_toml(path: Path) -> dict[str, Any]:
     """kg.toml's settings by key ("graph.uri"). Sections are `[graph] uri = ...`; the flat spellings of before the
     sections (`graph_uri`, `text_model`, `[text] model`, ...) still read."""
-    if not path.is_file():
+    if not path.exists():
         return {}
+    if not path.is_file():
+        raise ConfigError(f"{path} is not a file (a directory?): kg reads its settings from a TOML file of that name; "
+                          "remove or rename it")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -311,7 +315,7 @@ _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 def _parse(spec: SettingSpec, value: Any, source: str) -> Any:
     """`value` (text from the environment, a TOML value, a flag's value) as the setting's type."""
     bad = f"{spec.key} must be {{}}, got {value!r} (from {source})"
-    if isinstance(value, spec.kind) and (spec.kind is bool or not isinstance(value, bool)):
+    if isinstance(value, spec.kind) and spec.kind is not float and (spec.kind is bool or not isinstance(value, bool)):
         return value
     if spec.kind is bool:
         if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
@@ -326,11 +330,12 @@ def _parse(spec: SettingSpec, value: Any, source: str) -> Any:
             raise ConfigError(bad.format("a whole number")) from None
     if spec.kind is float:
         try:
-            if isinstance(value, bool):
+            number = float(value)
+            if isinstance(value, bool) or not math.isfinite(number) or number < 0:
                 raise ValueError
-            return float(value)
+            return number
         except (TypeError, ValueError):
-            raise ConfigError(bad.format("a number")) from None
+            raise ConfigError(bad.format("a finite number, 0 or more")) from None
     if not isinstance(value, (str, Path)):
         raise ConfigError(bad.format("text"))
     if spec.kind is Secret:

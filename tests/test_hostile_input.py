@@ -655,3 +655,35 @@ def test_graph_server_stopped_mid_ingest_is_reported_as_stopped(tmp_path: Path) 
             proc.wait()
     assert proc.returncode == 1 and "Traceback" not in err, err[-3000:]
     assert "disk full" not in err and "stopped" in err and "--resume" in err and "committed" in err, err[-3000:]
+
+
+# ------------------------------------------------------------------------------------------------ issue 27, item 6
+def test_an_http_graph_uri_is_a_message_naming_the_schemes(monkeypatch, capsys, tmp_path: Path) -> None:
+    env = {"KG_HOME": str(tmp_path / "home"), "KG_GRAPH_URI": "http://127.0.0.1:2480", "KG_QDRANT_URL": ""}
+    code, out = kg_main(monkeypatch, capsys, env, "status")
+    assert code != 0 and "Traceback" not in out and "aiohttp" not in out, out
+    assert "http://127.0.0.1:2480" in out and "bolt://" in out and "neo4j://" in out, out
+
+
+def test_a_nan_or_out_of_range_threshold_is_a_message(tiny_kb, tmp_path: Path, monkeypatch, capsys) -> None:
+    from linkers.run import MethodChoice
+    from kgstore.errors import InputError
+
+    _, env = tiny_kb
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text(json.dumps({"id": "d", "text": "Obama visited Paris."}) + "\n")
+    for option, value in (("--nil-threshold", "nan"), ("--nil-threshold", "inf"), ("--llm-margin", "nan"),
+                          ("--llm-margin", "-1")):
+        code, out = kg_main(monkeypatch, capsys, env, "link", str(corpus), option, value, *FAST_LINK)
+        assert code == 2 and option in out and "Traceback" not in out, (option, value, out)
+    with pytest.raises(InputError, match="nil_threshold"):  # the request model of `kg serve`'s /link builds this too
+        MethodChoice(nil_threshold=float("nan"))
+    code, out = kg_main(monkeypatch, capsys, {**env, "KG_LLM_TIMEOUT": "nan"}, "config")
+    assert code == 1 and "KG_LLM_TIMEOUT" in out and "Traceback" not in out, out
+
+
+def test_a_directory_named_kg_toml_is_a_message(tmp_path: Path, monkeypatch, capsys) -> None:
+    home = tmp_path / "home"
+    (home / "kg.toml").mkdir(parents=True)
+    code, out = kg_main(monkeypatch, capsys, {"KG_HOME": str(home)}, "config")
+    assert code == 1 and "kg.toml" in out and "not a file" in out, out
