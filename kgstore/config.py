@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import math
 import os
+import re
 import tomllib
 import typing
 from dataclasses import dataclass, field, fields
@@ -270,6 +271,27 @@ def redact_url(url: str) -> str:
         return url
     authority, slash, tail = rest.partition("/")
     return f"{scheme}://{authority.rpartition('@')[2]}{slash}{tail}"
+
+
+REDACTED = "[redacted]"
+_BEARER = re.compile(r"\b(Bearer|bearer|BEARER)\s+(?!\[redacted\])[^\s\"',;}\]]+|\b(Basic)\s+[A-Za-z0-9+/]{8,}=*")
+_SECRET_FIELD = re.compile(
+    r"""(\b[\w-]*(?:api[_-]?key|token|secret|password|passwd|authorization|credentials?)["']?\s*[:=]\s*["']?)"""
+    r"""(?!\[redacted\]|Bearer\b|Basic\b)[^\s"',;}\]]+""", re.I)
+_KEY_LIKE = re.compile(r"\b(?:sk|pk|rk|hf|gh[pousr]|xox[abp])[-_][A-Za-z0-9_-]{8,}")
+
+
+def redact_secrets(text: str, *secrets: Secret | str | None) -> str:
+    """`text` (a server's error body, say) without `secrets` and without what looks like one: bearer and basic
+    credentials, `api_key=...`/`"token": "..."` values, sk-... style keys. A body that echoes a request's headers
+    must not carry the key into logs, traces and output files."""
+    for secret in secrets:
+        value = secret.reveal() if isinstance(secret, Secret) else secret
+        if value:
+            text = text.replace(value, REDACTED)
+    text = _BEARER.sub(lambda m: f"{m.group(1) or m.group(2)} {REDACTED}", text)
+    text = _SECRET_FIELD.sub(lambda m: m.group(1) + REDACTED, text)
+    return _KEY_LIKE.sub(REDACTED, text)
 
 
 def _from_toml(path: Path) -> dict[str, Any]:

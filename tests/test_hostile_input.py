@@ -687,3 +687,25 @@ def test_a_directory_named_kg_toml_is_a_message(tmp_path: Path, monkeypatch, cap
     (home / "kg.toml").mkdir(parents=True)
     code, out = kg_main(monkeypatch, capsys, {"KG_HOME": str(home)}, "config")
     assert code == 1 and "kg.toml" in out and "not a file" in out, out
+
+
+def test_llm_error_bodies_are_redacted_before_they_are_stored() -> None:
+    from kgstore.config import Secret
+    from linkers.llm import CallLog, LLMClient, LLMError, LLMSettings
+    from llm_server import StubServer
+
+    def echo(n, body, headers):  # a proxy that echoes the request's headers in its error body
+        return 401, {"error": f"invalid key, got Authorization: {headers['authorization']}",
+                     "debug": {"api_key": "sk-other-9f8e7d6c5b4a", "token": "Bearer abcdef0123456789abcdef"}}
+
+    with StubServer(echo) as server:
+        settings = LLMSettings(base_url=server.base_url, model="m", timeout=5.0, retries=0, backoff=0.01,
+                               concurrency=1, max_tokens=8, api_key=Secret("kg-very-secret-key-42"))
+        with LLMClient(settings) as client:
+            log = CallLog()
+            with pytest.raises(LLMError) as info:
+                client.chat([{"role": "user", "content": "hi"}], log=log)
+    stored = str(info.value) + " ".join(log.errors)
+    assert "HTTP 401" in stored and "invalid key" in stored, stored
+    for secret in ("kg-very-secret-key-42", "sk-other-9f8e7d6c5b4a", "abcdef0123456789abcdef"):
+        assert secret not in stored, stored
