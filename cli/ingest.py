@@ -14,6 +14,7 @@ from indexers.formats import kb_formats
 from kgstore.progress import progress_bar
 
 EXIT_PARTIAL = 3
+EXIT_INTERRUPTED = 130  # as a shell reports a command ended by Ctrl-C
 
 
 @click.command("ingest")
@@ -37,7 +38,8 @@ def ingest_cmd(app: AppContext, paths: tuple[Path, ...], fmt: str | None, langs:
 
     Streaming in constant memory; bad lines are skipped and recorded; re-running changes nothing.
     Exit code 0: everything ingested; 3: some lines were bad (see the errors file); 1: failed (e.g. truncated
-    file: what was read before the damage is kept, rerun with --resume once the file is complete).
+    file: what was read before the damage is kept, rerun with --resume once the file is complete); 130: interrupted
+    (Ctrl-C; the last committed line and the --resume command are printed).
     """
     graph = app.graph()
     summaries: list[IngestSummary] = []
@@ -56,9 +58,13 @@ def ingest_cmd(app: AppContext, paths: tuple[Path, ...], fmt: str | None, langs:
         summaries.append(summary)
         if not as_json:
             _print_summary(summary)
+        if summary.interrupted:  # Ctrl-C: the files after this one are not started
+            break
     if as_json:
         echo_json(_json_summary(summaries))
     statuses = {s.status for s in summaries}
+    if summaries[-1].interrupted:
+        sys.exit(EXIT_INTERRUPTED)
     if "failed" in statuses:
         sys.exit(1)
     if "partial" in statuses:

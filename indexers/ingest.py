@@ -13,6 +13,7 @@ import json
 import multiprocessing as mp
 import os
 import select
+import signal
 import threading
 import time
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -70,6 +71,7 @@ class IngestSummary:
     workers: int = 0
     note: str | None = None
     fatal: str | None = None
+    interrupted: bool = False  # Ctrl-C: `fatal` says how far it got
 
     @property
     def status(self) -> str:
@@ -134,6 +136,18 @@ def _reason(exc: BaseException) -> str:
     return " ".join(str(text).split())[:300]
 
 
+LOST = "lost the graph server (it stopped or is unreachable)"
+
+
+def _answers(graph: GraphStore) -> bool:
+    """Whether the graph server still answers a read: tells a stopped server from one that refuses writes."""
+    try:
+        graph.ping()
+    except (DriverError, Neo4jError, KgError, OSError):
+        return False
+    return True
+
+
 class GraphWriteFailed(KgError):
     """The graph server failed a write that holds no entity: the server, not the input, is at fault."""
 
@@ -150,6 +164,8 @@ def _die_with(parent: int) -> None:
     def watch() -> None:
         select.select([fd], [], [])
         os._exit(1)
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the parent handles it
 
     threading.Thread(target=watch, name="kg-die-with-parent", daemon=True).start()
 
@@ -244,8 +260,11 @@ def ingest(
                 else:
                     probe_write(graph, key)
             except DATA_ERRORS as server_exc:
+                if not _answers(graph):  # a server shutting down fails writes with odd errors before it goes
+                    raise GraphWriteFailed(f"{LOST}: {_reason(server_exc)}") from server_exc
                 raise GraphWriteFailed(
-                    f"the graph server fails every write ({_reason(server_exc)}); is its disk full? See its log"
+                    f"the graph server answers but fails every write ({_reason(server_exc)}); is its disk full or "
+                    "the database read-only? See its log"
                 ) from server_exc
             bad.append((items[0][0], f"the graph refused this entity: {_reason(exc)}"))
             return
@@ -298,8 +317,9 @@ def ingest(
 
     seen = 0
     raw = iter_raw(path, fmt, start_line=start_line, tracker=tracker)
+    chunks = _parsed_chunks(fmt, raw, opts)
     try:
-        for chunk in _parsed_chunks(fmt, raw, opts):
+        for chunk in chunks:
             for line, item in chunk:
                 summary.lines_read += 1
                 batch_last_line = line
@@ -338,9 +358,17 @@ def ingest(
             collect()
             summary.fatal = f"{exc}; {kept()}: rerun with --resume once the file is complete"
     except (DriverError, Neo4jError, GraphWriteFailed) as exc:  # the server went away, or fails every write
-        what = exc.args[0] if isinstance(exc, GraphWriteFailed) else f"lost the graph server: {_reason(exc)}"
+        what = exc.args[0] if isinstance(exc, GraphWriteFailed) else f"{LOST}: {_reason(exc)}"
         summary.fatal = f"{what}; {kept()}: once the server is back, rerun `kg ingest {path} --resume`"
+    except KeyboardInterrupt:  # Ctrl-C: the batch being written commits (or not) before the summary says how far
+        summary.interrupted = True
+        try:
+            collect()
+        except (KeyboardInterrupt, DriverError, Neo4jError, GraphWriteFailed):
+            pass  # that batch did not commit: the line below is the last one that did
+        summary.fatal = f"interrupted; {kept()}: rerun `kg ingest {path} --resume` to go on from there"
     finally:
+        chunks.close()  # stops the decoding processes, if any
         writer.shutdown(wait=True)  # never leave a write running behind the caller's back
         if errors_fh is not None:
             errors_fh.close()

@@ -32,6 +32,11 @@ IMAGE_PIDS: tuple[str, ...] = (
 )
 _IMAGE_PID_SET = frozenset(IMAGE_PIDS)
 _KINDS = {"item": "Q", "property": "P"}
+# An entity document without "type" is known by its id (items, properties, lexemes and their forms and senses,
+# media info, entity schemas) and Wikidata's fields; anything else is a line of another format, never "skipped".
+_WIKIBASE_ID = re.compile(r"[QPLME][1-9][0-9]*(?:-[FS][1-9][0-9]*)?$")
+_WIKIDATA_KEYS = frozenset({"labels", "descriptions", "aliases", "claims", "statements", "sitelinks", "lemmas",
+                            "forms", "senses", "lexicalCategory", "representations", "glosses"})
 _TIME_RE = re.compile(r"^([+-]?)(\d+)-(\d{1,2})-(\d{1,2})T")
 _ENTITY_URI_RE = re.compile(r"^https?://(?:www\.)?wikidata\.org/entity/([QPL][1-9][0-9]*)$")
 
@@ -103,7 +108,10 @@ def parse_entity(
         return None
     etype = doc.get("type")
     if etype is None:  # API answers sometimes omit it; the id prefix says the same thing
-        etype = {"Q": "item", "P": "property", "L": "lexeme"}.get(eid[:1], "unknown")
+        etype = _WIKIBASE_ID.match(eid) and {"Q": "item", "P": "property"}.get(eid[:1], "other")
+        if not etype or not _WIKIDATA_KEYS & doc.keys():
+            raise ValueError(f"not a Wikidata entity (id {eid[:60]!r}, no type, labels or claims): a line of another "
+                             "format? Give each format its own file")
     if not isinstance(etype, str):
         raise ValueError(f"entity 'type' is not a string: {etype!r}")
     if etype not in _KINDS:

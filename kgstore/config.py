@@ -9,7 +9,9 @@ from (`kg config` shows both). Secrets are `Secret`s: their repr and str never s
 from __future__ import annotations
 
 import hmac
+import math
 import os
+import re
 import tomllib
 import typing
 from dataclasses import dataclass, field, fields
@@ -271,11 +273,35 @@ def redact_url(url: str) -> str:
     return f"{scheme}://{authority.rpartition('@')[2]}{slash}{tail}"
 
 
+REDACTED = "[redacted]"
+_BEARER = re.compile(r"\b(Bearer|bearer|BEARER)\s+(?!\[redacted\])[^\s\"',;}\]]+|\b(Basic)\s+[A-Za-z0-9+/]{8,}=*")
+_SECRET_FIELD = re.compile(
+    r"""(\b[\w-]*(?:api[_-]?key|token|secret|password|passwd|authorization|credentials?)["']?\s*[:=]\s*["']?)"""
+    r"""(?!\[redacted\]|Bearer\b|Basic\b)[^\s"',;}\]]+""", re.I)
+_KEY_LIKE = re.compile(r"\b(?:sk|pk|rk|hf|gh[pousr]|xox[abp])[-_][A-Za-z0-9_-]{8,}")
+
+
+def redact_secrets(text: str, *secrets: Secret | str | None) -> str:
+    """`text` (a server's error body, say) without `secrets` and without what looks like one: bearer and basic
+    credentials, `api_key=...`/`"token": "..."` values, sk-... style keys. A body that echoes a request's headers
+    must not carry the key into logs, traces and output files."""
+    for secret in secrets:
+        value = secret.reveal() if isinstance(secret, Secret) else secret
+        if value:
+            text = text.replace(value, REDACTED)
+    text = _BEARER.sub(lambda m: f"{m.group(1) or m.group(2)} {REDACTED}", text)
+    text = _SECRET_FIELD.sub(lambda m: m.group(1) + REDACTED, text)
+    return _KEY_LIKE.sub(REDACTED, text)
+
+
 def _from_toml(path: Path) -> dict[str, Any]:
     """kg.toml's settings by key ("graph.uri"). Sections are `[graph] uri = ...`; the flat spellings of before the
     sections (`graph_uri`, `text_model`, `[text] model`, ...) still read."""
-    if not path.is_file():
+    if not path.exists():
         return {}
+    if not path.is_file():
+        raise ConfigError(f"{path} is not a file (a directory?): kg reads its settings from a TOML file of that name; "
+                          "remove or rename it")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -311,7 +337,7 @@ _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 def _parse(spec: SettingSpec, value: Any, source: str) -> Any:
     """`value` (text from the environment, a TOML value, a flag's value) as the setting's type."""
     bad = f"{spec.key} must be {{}}, got {value!r} (from {source})"
-    if isinstance(value, spec.kind) and (spec.kind is bool or not isinstance(value, bool)):
+    if isinstance(value, spec.kind) and spec.kind is not float and (spec.kind is bool or not isinstance(value, bool)):
         return value
     if spec.kind is bool:
         if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
@@ -326,11 +352,12 @@ def _parse(spec: SettingSpec, value: Any, source: str) -> Any:
             raise ConfigError(bad.format("a whole number")) from None
     if spec.kind is float:
         try:
-            if isinstance(value, bool):
+            number = float(value)
+            if isinstance(value, bool) or not math.isfinite(number) or number < 0:
                 raise ValueError
-            return float(value)
+            return number
         except (TypeError, ValueError):
-            raise ConfigError(bad.format("a number")) from None
+            raise ConfigError(bad.format("a finite number, 0 or more")) from None
     if not isinstance(value, (str, Path)):
         raise ConfigError(bad.format("text"))
     if spec.kind is Secret:

@@ -19,6 +19,8 @@ from kgstore.config import Config, redact_url, reveal
 from kgstore.errors import ConfigError, GraphAuthError, GraphUnavailable, KgError
 from kgstore.model import RESERVED_REL_TYPES
 
+BOLT_SCHEMES = ("bolt", "neo4j", "bolt+s", "neo4j+s", "bolt+ssc", "neo4j+ssc")
+
 
 
 # Longest wait for the server's next answer. A server that stops answering (ArcadeDB after a Bolt message it refuses
@@ -55,6 +57,11 @@ class GraphStore:
                 f"the graph URI {self.uri} carries credentials (user:password@); remove them from KG_GRAPH_URI and set "
                 "KG_GRAPH_USER and KG_GRAPH_PASSWORD instead"
             )
+        scheme = uri.partition("://")[0].lower() if "://" in uri else ""
+        if scheme not in BOLT_SCHEMES:  # the driver would try other transports (http: a missing aiohttp)
+            raise ConfigError(f"bad graph URI {self.uri}: kg speaks Bolt; use one of "
+                              f"{', '.join(s + '://HOST:PORT' for s in BOLT_SCHEMES)} (or unset KG_GRAPH_URI for the "
+                              "embedded server)")
         try:
             self._driver: Driver = GraphDatabase.driver(
                 uri, auth=(user, password or ""), connection_timeout=10, max_transaction_retry_time=30

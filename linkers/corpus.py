@@ -21,7 +21,9 @@ Corpus JSONL (``.jsonl``), one JSON object per line, UTF-8, blank lines ignored:
 - ``meta``: an object kept with the document.
 
 Any other field is refused, so a typo (``"mention"``) is reported instead of silently switching to detection.
-A bad line is yielded as a `BadLine` (path, line number, reason) and reading goes on.
+A bad line is yielded as a `BadLine` (path, line number, reason) and reading goes on. A lone surrogate or a control
+character (other than tab and line breaks) in a string is replaced by U+FFFD, one code point for one so that every
+offset holds, with a warning naming the document; in the id it makes the line bad.
 
 Plain text: a ``.txt`` file is one document; its id is the file's stem when the file is given directly and
 """
@@ -29,6 +31,7 @@ Plain text: a ``.txt`` file is one document; its id is the file's stem when the 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 from collections.abc import Iterable, Iterator, Sequence
@@ -37,7 +40,7 @@ from typing import Any
 
 from kgstore.errors import InputError
 from kgstore.model import is_entity_id
-from linkers.records import NIL, BadLine, Document, Mention, MentionIds, too_large
+from linkers.records import NIL, BadLine, Document, Mention, MentionIds, repaired, too_large
 
 __all__ = ["read_corpus", "read_jsonl", "read_text_file", "corpus_size"]
 
@@ -48,6 +51,7 @@ JSONL_SUFFIXES = (".jsonl", ".ndjson")
 TEXT_SUFFIXES = (".txt",)
 _URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _HTTP_RE = re.compile(r"^https?://", re.I)
+log = logging.getLogger(__name__)
 
 
 class _Bad(ValueError):
@@ -76,13 +80,14 @@ def _numbered_jsonl(path: Path) -> Iterator[tuple[int, Document | BadLine]]:
             if not line:
                 continue
             try:
-                yield number, _parse_document(line, path.parent)
+                yield number, _parse_document(line, path.parent, f"{path} line {number}")
             except _Bad as exc:
                 yield number, BadLine(path, number, str(exc))
 
 
-def _parse_document(line: str, base: Path) -> Document:
-    """One corpus JSONL line -> Document; `base` resolves relative image paths."""
+def _parse_document(line: str, base: Path, where: str) -> Document:
+    """One corpus JSONL line -> Document; `base` resolves relative image paths, `where` names the line in the
+    warning about repaired text."""
     try:
         obj = json.loads(line)
     except json.JSONDecodeError as exc:
@@ -93,9 +98,15 @@ def _parse_document(line: str, base: Path) -> Document:
     doc_id = obj.get("id")
     if not isinstance(doc_id, str) or not doc_id.strip():
         raise _Bad("id: required, a non-empty string")
-    text = obj.get("text")
-    if not isinstance(text, str):
+    if repaired(doc_id)[1]:
+        raise _Bad(f"id: {doc_id!r} holds a lone surrogate or a control character; an id must be plain text")
+    if not isinstance(obj.get("text"), str):
         raise _Bad("text: required, a string (empty only when image is given)")
+    obj, count = _repaired_values(obj)
+    if count:
+        log.warning("%s: document %r: %d character%s that cannot be linked (lone surrogates, control characters) "
+                    "replaced by U+FFFD; offsets unchanged", where, doc_id, count, "s" if count > 1 else "")
+    text = obj["text"]
     image = _image(obj.get("image"), base)
     if not text and image is None:
         raise _Bad("text: empty and no image given; a document needs text, an image or both")
@@ -112,6 +123,20 @@ def _parse_document(line: str, base: Path) -> Document:
         ids = MentionIds(doc_id)
         mentions = [_mention(m, i, text, image, ids) for i, m in enumerate(raw_mentions)]
     return Document(doc_id, text, image, mentions, meta)
+
+
+def _repaired_values(value: Any) -> tuple[Any, int]:
+    """`value` with every string in it (text, surfaces, meta) repaired (see `repaired`), and how many characters
+    were replaced: one bad character never costs the document, nor the run."""
+    if isinstance(value, str):
+        return repaired(value)
+    if isinstance(value, list):
+        items = [_repaired_values(v) for v in value]
+        return [v for v, _ in items], sum(n for _, n in items)
+    if isinstance(value, dict):
+        pairs = [(repaired(k), _repaired_values(v)) for k, v in value.items()]
+        return {k: v for (k, _), (v, _) in pairs}, sum(a + b for (_, a), (_, b) in pairs)
+    return value, 0
 
 
 def _known_fields(obj: dict, allowed: Sequence[str], prefix: str) -> None:
@@ -215,6 +240,10 @@ def read_text_file(path: Path, doc_id: str | None = None) -> Document | BadLine:
         return BadLine(path, None, f"not UTF-8 text ({exc.reason} at byte {exc.start}); convert it to UTF-8")
     if not text.strip():
         return BadLine(path, None, "empty text file")
+    text, count = repaired(text)
+    if count:
+        log.warning("%s: %d character%s that cannot be linked (control characters) replaced by U+FFFD; offsets "
+                    "unchanged", path, count, "s" if count > 1 else "")
     if (reason := too_large(text)) is not None:
         return BadLine(path, None, reason)
     return Document(doc_id or path.stem, text, meta={"path": str(path)})
@@ -298,6 +327,6 @@ def parse_document(record: Any, base: Path) -> Document:
     """One corpus record (a decoded JSONL line, e.g. an API request) -> Document, with the reader's checks and
     messages; a bad record is an InputError. `base` resolves relative image paths."""
     try:
-        return _parse_document(json.dumps(record), Path(base))
+        return _parse_document(json.dumps(record), Path(base), "request")
     except _Bad as exc:
         raise InputError(str(exc)) from None

@@ -42,6 +42,11 @@ _TRAILING_WORDS = re.compile(r"\s+(?:of|and|the|for|in|at|&)$", re.IGNORECASE)  
 _LEGAL_FORM = re.compile(r"(?:,? (?:Holdings?|Group))?,? (?:Inc|Corp|Co|Ltd|Incorporated|Corporation|Company|Limited|"
                          r"plc|PLC|AG|SA|S\.A|NV|N\.V|LLC|LLP|GmbH|SpA)\b\.?")
 _BRACKETS = re.compile(r"\s*[()\[\]]\s*")
+# spaCy refuses a text over nlp.max_length (1,000,000 characters) and its NER needs about 1 GB of memory per 100,000
+# characters: a longer text goes through in windows of at most this many, cut after a paragraph, a sentence or a
+# space, so that names are not cut in two.
+NER_WINDOW = 100_000
+_CUTS = (re.compile(r"\n\s*\n"), re.compile(r"[.!?]\s"), re.compile(r"\s"))
 STATES_AND_PROVINCES = frozenset("""Alabama|Alaska|Arizona|Arkansas|California|Colorado|Connecticut|Delaware|Florida|Georgia|
 Hawaii|Idaho|Illinois|Indiana|Iowa|Kansas|Kentucky|Louisiana|Maine|Maryland|Massachusetts|Michigan|Minnesota|Mississippi|
 Missouri|Montana|Nebraska|Nevada|New Hampshire|New Jersey|New Mexico|New York|North Carolina|North Dakota|Ohio|Oklahoma|
@@ -147,22 +152,45 @@ class NERDetector:
         return f"spacy:{meta.get('lang')}_{meta.get('name')}-{meta.get('version')}"
 
     def spans_many(self, texts: list[str]) -> list[list[Span]]:
-        out = []
-        for text, doc in zip(texts, self.nlp.pipe(texts, batch_size=self.batch_size)):
-            spans = []
+        size = min(NER_WINDOW, self.nlp.max_length)
+        windows = [(i, offset, text[offset:end]) for i, text in enumerate(texts) for offset, end in windows_of(text, size)]
+        found: list[list[Span]] = [[] for _ in texts]
+        docs = self.nlp.pipe((piece for _, _, piece in windows), batch_size=self.batch_size)
+        for (i, offset, _), doc in zip(windows, docs):
+            text = texts[i]
             for ent in doc.ents:
                 if ent.label_ in NON_ENTITY_LABELS:
                     continue
                 # a bracket inside an entity is two names ("Catanzaro (Southern Italy")
-                for a, b in _pieces(text, ent.start_char, ent.end_char):
+                for a, b in _pieces(text, offset + ent.start_char, offset + ent.end_char):
                     start, end = trim(text, a, b)
                     if end - start >= 1 and any(ch.isalnum() for ch in text[start:end]):
-                        spans.append(Span(start, end, text[start:end], ent.label_, "ner"))
-            out.append(repeated_names(text, spans))
-        return out
+                        found[i].append(Span(start, end, text[start:end], ent.label_, "ner"))
+        return [repeated_names(text, spans) for text, spans in zip(texts, found)]
 
     def detect(self, text: str) -> list[tuple[int, int, str]]:
         return [(s.start, s.end, s.surface) for s in self.spans_many([text])[0]]
+
+
+def windows_of(text: str, size: int) -> list[tuple[int, int]]:
+    """(start, end) of consecutive windows of `text`, each at most `size` characters, cut at the last paragraph
+    break, else sentence end, else space of each window (a text without any is cut at `size`)."""
+    bounds = []
+    start = 0
+    while len(text) - start > size:
+        limit = start + size
+        cut = next((m.end() for pattern in _CUTS if (m := _last(pattern, text, start + size // 2, limit))), limit)
+        bounds.append((start, cut))
+        start = cut
+    bounds.append((start, len(text)))
+    return bounds
+
+
+def _last(pattern: re.Pattern, text: str, start: int, end: int) -> re.Match | None:
+    last = None
+    for last in pattern.finditer(text, start, end):
+        pass
+    return last
 
 
 def _check_pinned(path: Path) -> None:

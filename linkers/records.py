@@ -9,6 +9,7 @@ appended in order; a mention whose span is unknown is ``doc#mN`` (N: its index i
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,11 @@ NIL = "NIL"
 # A document's text goes into the graph in one Bolt message, which ArcadeDB refuses over 16 MiB (and the driver then
 # waits for ever): a larger document is a bad line, to be split by the user.
 MAX_TEXT_BYTES = 8 << 20
+# What no stage can take: a lone surrogate cannot be encoded as UTF-8 (the tokenizers, the Bolt driver and JSON
+# output all fail on it) and C0 control characters other than white space are no text. Each is one code point, and
+# its replacement U+FFFD is one too, so every span offset of the document stays valid.
+_INVALID_TEXT = re.compile("[\x00-\x08\x0e-\x1f\x7f\ud800-\udfff]")
+REPLACEMENT = "\ufffd"
 
 
 def too_large(text: str) -> str | None:
@@ -25,6 +31,12 @@ def too_large(text: str) -> str | None:
     if size <= MAX_TEXT_BYTES:
         return None
     return f"text: too large ({size >> 20} MiB; a document holds at most {MAX_TEXT_BYTES >> 20} MiB): split it"
+
+
+def repaired(text: str) -> tuple[str, int]:
+    """`text` with each lone surrogate and control character replaced by U+FFFD (offsets unchanged), and how many
+    were replaced."""
+    return _INVALID_TEXT.subn(REPLACEMENT, text)
 
 
 @dataclass

@@ -4,6 +4,7 @@ fitted. The CLI parses options into these calls and renders what they return."""
 from __future__ import annotations
 
 import json
+import math
 import time
 from functools import partial
 from dataclasses import dataclass, field
@@ -34,6 +35,10 @@ from linkers.rerankers.features import FeatureReranker
 from linkers.rerankers.llm_method import LLMOptions
 
 
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 @dataclass
 class MethodChoice:
     """The linking-method options shared by link and eval."""
@@ -49,6 +54,20 @@ class MethodChoice:
     method_config: Path | None = None
     coref: bool = True
     link: str = "named"
+
+    def __post_init__(self) -> None:
+        """A NaN threshold compares false with every score (NIL never decided): refused here, where `kg link`,
+        `kg eval` and `kg serve`'s /link all pass."""
+        for name, value, ok, want in (
+                ("nil_threshold", self.nil_threshold, self.nil_threshold is None or _finite(self.nil_threshold),
+                 "a finite number"),
+                ("llm_margin", self.llm_margin, _finite(self.llm_margin) and self.llm_margin >= 0,
+                 "a finite number, 0 or more"),
+                ("llm_budget", self.llm_budget, self.llm_budget is None or self.llm_budget >= 0, "0 or more"),
+                ("top_k", self.top_k, self.top_k >= 1, "1 or more")):
+            if not ok:
+                flag = "--" + name.replace("_", "-")
+                raise InputError(f"{name} ({flag}): must be {want}, got {value!r}")
 
     def link_options(self, write: bool) -> LinkOptions:
         return LinkOptions(method=self.method, weights=self.weights, top_k=self.top_k,

@@ -69,10 +69,13 @@ def kg_main(monkeypatch, capsys, env: dict[str, str], *args: str) -> tuple[int, 
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(sys, "argv", ["kg", *args])
-    with pytest.raises(SystemExit) as exit_:
+    code = 0  # a command that succeeds returns from main()
+    try:
         main()
+    except SystemExit as exit_:
+        code = exit_.code or 0
     out = capsys.readouterr()
-    return exit_.value.code, out.out + out.err
+    return code, out.out + out.err
 
 
 def graph_env(config) -> dict[str, str]:
@@ -509,3 +512,239 @@ def test_a_server_that_stops_answering_is_an_error_not_a_hang(graph_config, clea
     assert outcome, "the driver is still waiting for the server"
     assert isinstance(outcome[0], Exception)
     store.close()
+
+
+# ------------------------------------------------------------------------------------------------ issue 27, item 3
+TINY_KB = [
+    {"qid": "Q76", "label": "Barack Obama", "aliases": ["Obama"], "description": "44th president of the United States"},
+    {"qid": "Q64", "label": "Berlin", "description": "capital and largest city of Germany"},
+    {"qid": "Q90", "label": "Paris", "description": "capital and largest city of France"},
+]
+FAST_LINK = ("--method", "features", "--context", "static")  # no context encoder: the stages under test only
+
+
+@pytest.fixture(scope="module")
+def tiny_kb(servers, graph_driver, tmp_path_factory):
+    """Three entities ingested and indexed (text + names, real MiniLM); the CLI environment to link against them."""
+    from index_helpers import cli_env, ingest_files, server_config
+    from indexers.index import IndexOptions, Indexer
+    from kgstore.vectors import VectorStore
+
+    graph_driver.execute_query("MATCH (n) DETACH DELETE n", database_=servers.graph_database)
+    tmp = tmp_path_factory.mktemp("tiny-kb")
+    cfg = server_config(servers, tmp / "home", "t_hostile_")
+    path = tmp / "kb.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in TINY_KB))
+    vectors = VectorStore.from_config(cfg)
+    with GraphStore.from_config(cfg) as graph:
+        ingest_files(graph, tmp, path)
+        Indexer(cfg, graph, vectors, IndexOptions(indexes=("text", "names"))).run()
+    vectors.close()
+    return cfg, cli_env(cfg)
+
+
+def _linked(cfg, doc_id: str) -> tuple[str, list[tuple[int, int, str, str | None]]]:
+    """A written document's text and its mentions (start, end, surface, linked QID)."""
+    with GraphStore.from_config(cfg) as g:
+        text = g.read("MATCH (d:Document {id: $id}) RETURN d.text AS t", id=doc_id)[0]["t"]
+        rows = g.read("MATCH (:Document {id: $id})-[:HAS_MENTION]->(m:Mention) OPTIONAL MATCH (m)-[:REFERS_TO]->(e) "
+                      "RETURN m.start AS s, m.end AS e, m.surface AS surface, e.qid AS q ORDER BY s", id=doc_id)
+    return text, [(r["s"], r["e"], r["surface"], r["q"]) for r in rows]
+
+
+def test_invalid_text_is_repaired_in_place_and_the_run_goes_on(tiny_kb, tmp_path: Path, monkeypatch, capsys,
+                                                               caplog) -> None:
+    from linkers.corpus import parse_document
+
+    cfg, env = tiny_kb
+    broken = "Obama\udc80 met\x00 friends\x1b in Berlin."
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text("\n".join(json.dumps(d) for d in [
+        {"id": "broken", "text": broken, "mentions": [{"start": 0, "end": 6}, {"start": 24, "end": 30}]},
+        {"id": "detected", "text": broken},
+        {"id": "after", "text": "Obama visited Paris."},
+    ]) + "\n")
+    code, out = kg_main(monkeypatch, capsys, env, "link", str(corpus), "--detector", "gazetteer", *FAST_LINK)
+    assert code == 0 and "Traceback" not in out, out
+    repaired = [r.getMessage() for r in caplog.records if "U+FFFD" in r.getMessage()]
+    assert len(repaired) == 2 and "'broken'" in repaired[0] and "3 characters" in repaired[0], repaired
+    text, mentions = _linked(cfg, "broken")
+    assert text == "Obama\ufffd met\ufffd friends\ufffd in Berlin." and len(text) == len(broken)  # offsets kept
+    assert mentions == [(0, 6, "Obama\ufffd", mentions[0][3]), (24, 30, "Berlin", "Q64")], mentions
+    assert [m[2:] for m in _linked(cfg, "detected")[1]] == [("Obama", "Q76"), ("Berlin", "Q64")]
+    assert [m[3] for m in _linked(cfg, "after")[1]] == ["Q76", "Q90"]
+    # `kg serve` reads its requests with the same function: repaired there too, never a 500
+    assert parse_document({"id": "x", "text": broken}, tmp_path).text == text
+
+
+def test_kg_serve_repairs_invalid_text_and_refuses_a_nan_threshold(tiny_kb) -> None:
+    import httpx
+
+    from cli.context import AppContext
+    from cli.web.app import ServeSettings, create_app
+    from cli.web.service import KgService
+    from test_serve import FAST, Running
+
+    cfg, _ = tiny_kb
+    ctx = AppContext(cfg)
+    running = Running(create_app(KgService(ctx), ServeSettings(max_body_bytes=64 << 10, timeout_s=120)))
+    try:
+        with httpx.Client(base_url=running.url, timeout=120) as client:
+            def post(**body) -> httpx.Response:  # json.dumps escapes the surrogate and writes NaN
+                return client.post("/link", content=json.dumps(body), headers={"content-type": "application/json"})
+
+            res = post(id="s", text="Obama\udc80 flew to Berlin.", options=FAST)
+            assert res.status_code == 200, res.text
+            assert [(m["surface"], m["qid"]) for m in res.json()["mentions"]] == [("Obama", "Q76"), ("Berlin", "Q64")]
+            res = post(id="n", text="Obama visited Paris.", options={**FAST, "nil_threshold": float("nan")})
+            assert res.status_code == 400 and "nil_threshold" in res.json()["error"], res.text
+    finally:
+        running.stop()
+        ctx.close()
+
+
+def test_a_document_over_the_ner_limit_is_linked_in_windows(tiny_kb, tmp_path: Path, monkeypatch, capsys) -> None:
+    cfg, env = tiny_kb
+    head, tail = "Barack Obama spoke in Paris. ", "Later he flew to Berlin."
+    text = head + ("It rained. " + " " * 989) * 1_001 + tail  # 1,001,053 characters: over spaCy's 1,000,000
+    corpus = tmp_path / "long.jsonl"
+    corpus.write_text(json.dumps({"id": "long", "text": text}) + "\n" + json.dumps({"id": "next", "text": head}) + "\n")
+    code, out = kg_main(monkeypatch, capsys, env, "link", str(corpus), "--detector", "ner", *FAST_LINK)
+    assert code == 0 and "Traceback" not in out, out
+    _, mentions = _linked(cfg, "long")
+    surfaces = [(s, e, surface) for s, e, surface, _ in mentions]
+    berlin = len(text) - len("Berlin.")
+    assert (0, 12, "Barack Obama") in surfaces and (berlin, berlin + 6, "Berlin") in surfaces, surfaces
+    assert [m[2] for m in _linked(cfg, "next")[1]] == ["Barack Obama", "Paris"]
+
+
+def test_a_line_of_another_format_in_a_dump_is_a_recorded_bad_line(graph: GraphStore, tmp_path: Path) -> None:
+    q42 = (WD / "wd_Q42.json").read_text()
+    dump = tmp_path / "mixed.jsonl"
+    dump.write_text("\n".join([json.dumps(json.loads(q42)), custom_line(1), json.dumps({"qid": "Q7", "label": "x"}),
+                               json.dumps({"id": "L7", "type": "lexeme"})]) + "\n")
+    errors = tmp_path / "errors.jsonl"
+    s = ingest(graph, dump, IngestOptions(workers=1, errors_path=errors))
+    assert (s.entities, s.skipped, s.errors) == (1, 1, 2), s
+    assert errors_of(errors).keys() == {2, 3} and "another format" in errors_of(errors)[2], errors_of(errors)
+
+
+def _ingest_process(path: Path, env: dict[str, str]):
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.Popen([sys.executable, "-c", "from cli.main import main; main()", "ingest", str(path),
+                             "--workers", "1", "--batch-size", "500"], env={**os.environ, **env},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=Path(__file__).resolve().parents[1])
+
+
+def _committed(graph: GraphStore) -> int:
+    return graph.read("MATCH (c:IngestCheckpoint) RETURN max(c.line) AS n")[0]["n"] or 0
+
+
+def test_ctrl_c_during_ingest_prints_the_committed_line_and_the_resume_command(graph_config, graph, tmp_path) -> None:
+    import re
+    import signal
+    import time
+
+    path = tmp_path / "many.jsonl"
+    path.write_text("".join(custom_line(i, description="d " * 50) + "\n" for i in range(1, 200_001)))
+    proc = _ingest_process(path, graph_env(graph_config))
+    try:
+        deadline = time.monotonic() + 120
+        while _committed(graph) < 1000 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130 and "Traceback" not in err, err[-3000:]
+    found = re.search(r"up to line ([\d,]+) are committed", err)
+    assert found and f"kg ingest {path} --resume" in err, err[-3000:]
+    assert int(found.group(1).replace(",", "")) == _committed(graph) >= 1000
+
+
+def test_graph_server_stopped_mid_ingest_is_reported_as_stopped(tmp_path: Path) -> None:
+    import os
+    import signal
+    import time
+
+    from kgstore import embedded
+
+    home = tmp_path / "home"
+    path = tmp_path / "many.jsonl"
+    path.write_text("".join(custom_line(i, description="d " * 50) + "\n" for i in range(1, 200_001)))
+    env = {k: "" for k in os.environ if k.startswith("KG_")}
+    proc = _ingest_process(path, {**env, "KG_HOME": str(home), "KG_GRAPH_HEAP": "512m"})
+    try:
+        deadline = time.monotonic() + 120
+        while (state := embedded.read_state(home)) is None and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert state is not None, "the embedded server never started"
+        time.sleep(8)  # some batches in
+        os.kill(state.pid, signal.SIGTERM)
+        out, err = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 1 and "Traceback" not in err, err[-3000:]
+    assert "disk full" not in err and "stopped" in err and "--resume" in err and "committed" in err, err[-3000:]
+
+
+# ------------------------------------------------------------------------------------------------ issue 27, item 6
+def test_an_http_graph_uri_is_a_message_naming_the_schemes(monkeypatch, capsys, tmp_path: Path) -> None:
+    env = {"KG_HOME": str(tmp_path / "home"), "KG_GRAPH_URI": "http://127.0.0.1:2480", "KG_QDRANT_URL": ""}
+    code, out = kg_main(monkeypatch, capsys, env, "status")
+    assert code != 0 and "Traceback" not in out and "aiohttp" not in out, out
+    assert "http://127.0.0.1:2480" in out and "bolt://" in out and "neo4j://" in out, out
+
+
+def test_a_nan_or_out_of_range_threshold_is_a_message(tiny_kb, tmp_path: Path, monkeypatch, capsys) -> None:
+    from linkers.run import MethodChoice
+    from kgstore.errors import InputError
+
+    _, env = tiny_kb
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text(json.dumps({"id": "d", "text": "Obama visited Paris."}) + "\n")
+    for option, value in (("--nil-threshold", "nan"), ("--nil-threshold", "inf"), ("--llm-margin", "nan"),
+                          ("--llm-margin", "-1")):
+        code, out = kg_main(monkeypatch, capsys, env, "link", str(corpus), option, value, *FAST_LINK)
+        assert code == 2 and option in out and "Traceback" not in out, (option, value, out)
+    with pytest.raises(InputError, match="nil_threshold"):  # the request model of `kg serve`'s /link builds this too
+        MethodChoice(nil_threshold=float("nan"))
+    code, out = kg_main(monkeypatch, capsys, {**env, "KG_LLM_TIMEOUT": "nan"}, "config")
+    assert code == 1 and "KG_LLM_TIMEOUT" in out and "Traceback" not in out, out
+
+
+def test_a_directory_named_kg_toml_is_a_message(tmp_path: Path, monkeypatch, capsys) -> None:
+    home = tmp_path / "home"
+    (home / "kg.toml").mkdir(parents=True)
+    code, out = kg_main(monkeypatch, capsys, {"KG_HOME": str(home)}, "config")
+    assert code == 1 and "kg.toml" in out and "not a file" in out, out
+
+
+def test_llm_error_bodies_are_redacted_before_they_are_stored() -> None:
+    from kgstore.config import Secret
+    from linkers.llm import CallLog, LLMClient, LLMError, LLMSettings
+    from llm_server import StubServer
+
+    def echo(n, body, headers):  # a proxy that echoes the request's headers in its error body
+        return 401, {"error": f"invalid key, got Authorization: {headers['authorization']}",
+                     "debug": {"api_key": "sk-other-9f8e7d6c5b4a", "token": "Bearer abcdef0123456789abcdef"}}
+
+    with StubServer(echo) as server:
+        settings = LLMSettings(base_url=server.base_url, model="m", timeout=5.0, retries=0, backoff=0.01,
+                               concurrency=1, max_tokens=8, api_key=Secret("kg-very-secret-key-42"))
+        with LLMClient(settings) as client:
+            log = CallLog()
+            with pytest.raises(LLMError) as info:
+                client.chat([{"role": "user", "content": "hi"}], log=log)
+    stored = str(info.value) + " ".join(log.errors)
+    assert "HTTP 401" in stored and "invalid key" in stored, stored
+    for secret in ("kg-very-secret-key-42", "sk-other-9f8e7d6c5b4a", "abcdef0123456789abcdef"):
+        assert secret not in stored, stored

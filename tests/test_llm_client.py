@@ -278,7 +278,7 @@ def test_settings_from_config_env_and_toml(tmp_path: Path) -> None:
     assert LLMSettings.from_config(cfg, cache_path=tmp_path / "x.sqlite").cache_path == tmp_path / "x.sqlite"
     defaults = LLMSettings.from_config(load_config({"home": tmp_path / "empty"}, env={}))
     assert not defaults.configured and defaults.timeout == 60.0 and defaults.concurrency == 4
-    with pytest.raises(ConfigError, match=r"llm.timeout must be a number, got 'soon' \(from env KG_LLM_TIMEOUT\)"):
+    with pytest.raises(ConfigError, match=r"llm.timeout must be a finite number, 0 or more, got 'soon' \(from env KG_LLM_TIMEOUT\)"):
         load_config({"home": tmp_path}, env={"KG_LLM_TIMEOUT": "soon"})
 
 

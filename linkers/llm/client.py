@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from kgstore.config import redact_url
+from kgstore.config import redact_secrets, redact_url
 from kgstore.errors import ConfigError
 from linkers.llm.cache import ResponseCache
 from linkers.llm.errors import BudgetExhausted, LLMError, LLMUnavailable
@@ -180,11 +180,11 @@ class LLMClient:
                 try:
                     return response.json()
                 except ValueError:
-                    excerpt = _short(response.text, 120)
+                    excerpt = _short(self._redacted(response.text), 120)
                     raise LLMError(f"malformed reply from {self.safe_url}: not JSON ({excerpt!r})") from None
             if unsupported_ok and self._unsupported(response):
                 raise _Unsupported(status)
-            excerpt = _short(response.text, 200)
+            excerpt = _short(self._redacted(response.text), 200)
             if status in RETRY_STATUS and attempt + 1 < tries:
                 failure = f"HTTP {status}"
                 delay = max(delay, self._retry_after(response))
@@ -192,6 +192,10 @@ class LLMClient:
             raise LLMError(f"LLM server {self.safe_url} answered HTTP {status}: {excerpt}")
         self._mark_unavailable(failure, tries)
         raise LLMUnavailable(f"LLM server {self.safe_url} unreachable after {tries} tries ({failure})")
+
+    def _redacted(self, body: str) -> str:
+        """A reply's body as kept in errors, traces and --out files: without the key or anything like a secret."""
+        return redact_secrets(body, self.settings.api_key)
 
     @staticmethod
     def _unsupported(response: httpx.Response) -> bool:
