@@ -11,6 +11,7 @@ import click
 
 from kgstore.config import Config
 from kgstore.graph import GraphStore
+from kgstore.private import private_home
 from kgstore.vectors import VectorStore
 
 
@@ -19,6 +20,9 @@ class AppContext:
     config: Config
     _graph: GraphStore | None = field(default=None, repr=False)
     _vectors: VectorStore | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        private_home(self.config.home)  # an existing KG_HOME that others may enter is narrowed to 0700
 
     def graph(self, *, migrate: bool = True) -> GraphStore:
         """The graph store, with pending migrations applied first (commands need the schema)."""
