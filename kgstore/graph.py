@@ -184,21 +184,6 @@ class GraphStore:
             total += len(batch)
         return total
 
-    def read_only(self, query: str, **params: Any) -> list[dict[str, Any]]:
-        """Run a query in a read transaction that is always rolled back.
-
-        ArcadeDB ignores the driver's read access mode, so the rollback is what keeps a user's ad-hoc query from
-        changing the graph there; Neo4j refuses writes in a read transaction anyway.
-        """
-        with self._driver.session(database=self.database, default_access_mode=READ_ACCESS) as session:
-            tx = session.begin_transaction()
-            _bound(tx, self.read_timeout)
-            try:
-                return [r.data() for r in tx.run(query, params)]
-            finally:
-                if not tx.closed():
-                    tx.rollback()
-
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
         """An explicit transaction: committed on success, rolled back on any exception."""
@@ -222,7 +207,9 @@ class GraphStore:
         so kg also stops reading at the deadline; then, and whenever the caller leaves early (an exception,
         Ctrl-C, a signal turned into an exception), the connection is dropped and the transaction is terminated
         on the server (TERMINATE TRANSACTION), which would otherwise compute on for a client that is gone.
-        The transaction is committed if `write`, else always rolled back. Raises QueryTimeout at the deadline.
+        The transaction is committed if `write`, else always rolled back: ArcadeDB ignores the read access mode,
+        so the rollback is what keeps a read-only query from changing the graph there (Neo4j refuses writes in a
+        read transaction anyway). Raises QueryTimeout at the deadline.
         """
         mode = WRITE_ACCESS if write else READ_ACCESS
         quiet, driver_log = _OwnDeadline(), logging.getLogger("neo4j.io")
