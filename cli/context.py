@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
@@ -10,6 +11,7 @@ import click
 
 from kgstore.config import Config
 from kgstore.graph import GraphStore
+from kgstore.private import private_home
 from kgstore.vectors import VectorStore
 
 
@@ -18,6 +20,9 @@ class AppContext:
     config: Config
     _graph: GraphStore | None = field(default=None, repr=False)
     _vectors: VectorStore | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        private_home(self.config.home)  # an existing KG_HOME that others may enter is narrowed to 0700
 
     def graph(self, *, migrate: bool = True) -> GraphStore:
         """The graph store, with pending migrations applied first (commands need the schema)."""
@@ -48,16 +53,23 @@ def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
-def echo_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
-    """A plain aligned table for people; `--json` is the format for programs."""
-    if not rows:
-        click.echo("(none)")
+def echo_table(rows: Iterable[dict[str, Any]], columns: list[str], *, empty: str = "(none)",
+               page: int = 1000) -> None:
+    """A plain aligned table for people, printed as the rows come (widths fit the first `page` rows, so a long
+    result is never held whole); `--json` is the format for programs."""
+    it = iter(rows)
+    first = list(itertools.islice(it, page))
+    if not first:
+        click.echo(empty)
         return
-    cells = [[("" if r.get(c) is None else str(r.get(c))) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+
+    def cells(row: dict[str, Any]) -> list[str]:
+        return ["" if row.get(c) is None else str(row.get(c)) for c in columns]
+
+    widths = [max(len(c), *(len(row[i]) for row in map(cells, first))) for i, c in enumerate(columns)]
     click.echo("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths)))
-    for row in cells:
-        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths)))
+    for row in itertools.chain(first, it):
+        click.echo("  ".join(v.ljust(w) for v, w in zip(cells(row), widths)))
 
 
 class RegistryChoice(click.Choice):

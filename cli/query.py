@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import signal
+import threading
+from contextlib import contextmanager
 from dataclasses import asdict
-from typing import Any
+from typing import Any, Iterable, Iterator
 
 import click
 
 from cli.context import AppContext, echo_json, echo_table, pass_app
 from kgstore.cards import entity_card
-from kgstore.console import parse_params, run_cypher
+from kgstore.console import DEFAULT_LIMIT, DEFAULT_TIMEOUT, open_cypher, parse_params
 from kgstore.linked import cooccurring_entities, entity_documents, entity_mentions
 from kgstore.paths import MAX_PATH_HOPS, shortest_path
 
@@ -167,21 +170,64 @@ def _cell(value: Any) -> Any:
     return value
 
 
+@contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP (a closed terminal) end the command as Ctrl-C does, through the code that stops the
+    query on the server, instead of ending the process on the spot."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _echo_json_rows(rows: Iterable[dict[str, Any]]) -> None:
+    """One JSON array, written a row at a time as the rows arrive."""
+    click.echo("[", nl=False)
+    sep = "\n  "
+    for row in rows:
+        click.echo(sep + json.dumps(row, ensure_ascii=False, default=str), nl=False)
+        sep = ",\n  "
+    click.echo("\n]" if sep != "\n  " else "]")
+
+
 @query.command("cypher")
 @click.argument("statement", metavar="QUERY")
 @click.option("--param", "-p", "params", multiple=True, metavar="NAME=VALUE",
               help="Query parameter $NAME (repeatable); VALUE is read as JSON when it parses, else as a string.")
 @click.option("--write", is_flag=True, help="Allow the query to change the graph (default: read-only).")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_TIMEOUT, show_default=True,
+              metavar="SECONDS",
+              help="Time limit for the whole query, from start to the last row (and commit). It is sent to the server "
+                   "as the transaction timeout (Neo4j enforces it); kg also stops waiting at the limit, drops the "
+                   "connection and terminates the transaction on the server (TERMINATE TRANSACTION; ArcadeDB "
+                   "needs this), then exits with an error. A --write query stopped so is rolled back. Ctrl-C, "
+                   "SIGTERM and SIGHUP stop the query on the server the same way.")
+@click.option("--limit", "-n", type=click.IntRange(min=0), default=DEFAULT_LIMIT, show_default=True,
+              help="Print at most this many rows (0: all); rows are printed as they arrive, and stderr says when "
+                   "more were cut. A --write query still runs to the end.")
 @json_option
 @pass_app
-def cypher_cmd(app: AppContext, statement: str, params: tuple[str, ...], write: bool, as_json: bool) -> None:
+def cypher_cmd(app: AppContext, statement: str, params: tuple[str, ...], write: bool, timeout: float, limit: int,
+               as_json: bool) -> None:
     """Run a Cypher query (read-only unless --write): `kg query cypher "MATCH (e:Entity) RETURN count(e) AS n"`."""
     values = parse_params(params)
-    res = run_cypher(app.graph(), statement, values, write=write)
-    if as_json:
-        echo_json(res.rows)
-        return
-    if not res.rows:
-        click.echo("done: the query returned no rows" if write else "(no rows)")
-        return
-    echo_table([{k: _cell(v) for k, v in row.items()} for row in res.rows], res.columns)
+    graph = app.graph()
+    with _signals_interrupt(), open_cypher(graph, statement, values, write=write, timeout=timeout,
+                                           limit=limit) as rows:
+        if as_json:
+            _echo_json_rows(rows)
+        else:
+            echo_table(({k: _cell(v) for k, v in row.items()} for row in rows), rows.columns,
+                       empty="done: the query returned no rows" if write else "(no rows)")
+    if rows.cut:
+        click.echo(f"showing the first {rows.count} rows; more were cut: raise --limit, or --limit 0 for all",
+                   err=True)

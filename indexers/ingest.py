@@ -29,6 +29,7 @@ from indexers.sources import InputTracker, TruncatedInput, detect_format, iter_r
 from kgstore.checkpoints import IngestCheckpoint, load_checkpoint, probe_write, save_checkpoint
 from kgstore.entity_writes import PreparedEntity, WriteResult, prepare, write_entities
 from kgstore.errors import KgError
+from kgstore.private import open_private
 from kgstore.graph import GraphStore
 from kgstore.model import EntityRecord
 
@@ -307,8 +308,7 @@ def ingest(
         nonlocal errors_fh
         summary.errors += 1
         if errors_fh is None:
-            errors_path.parent.mkdir(parents=True, exist_ok=True)
-            errors_fh = open(errors_path, "a", encoding="utf-8")
+            errors_fh = open_private(errors_path, "a", encoding="utf-8")  # raw input lines: the owner's alone
             summary.errors_file = str(errors_path)
         errors_fh.write(json.dumps({"file": str(path), "line": line, "reason": reason}, ensure_ascii=False) + "\n")
 
@@ -386,8 +386,7 @@ def _ingest_priors(graph: GraphStore, path: Path, opts: IngestOptions,
                             unchanged=result.pairs if result.already else 0, skipped=result.unknown)
     if result.bad:
         errors_path = opts.errors_path or Path.cwd() / f"{path.name}.errors.jsonl"
-        errors_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(errors_path, "a", encoding="utf-8") as f:
+        with open_private(errors_path, "a", encoding="utf-8") as f:
             for line, reason in result.bad:
                 f.write(json.dumps({"file": str(path), "line": line, "reason": reason}, ensure_ascii=False) + "\n")
         summary.errors, summary.errors_file = len(result.bad), str(errors_path)

@@ -4,11 +4,37 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
-from typing import Any
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Iterator
 
-from kgstore.errors import InputError
+from kgstore.errors import InputError, QueryTimeout
 from kgstore.graph import GraphStore
+
+
+DEFAULT_TIMEOUT = 60.0  # seconds
+DEFAULT_LIMIT = 1000  # rows; 0 = no cap
+
+
+@dataclass
+class CypherRows:
+    """The rows of a running query, read as they arrive, up to `limit` (0: all); `cut` says whether more were
+    left unread once the iteration has ended."""
+
+    columns: list[str]
+    records: Iterator[Any] = field(repr=False)
+    limit: int = DEFAULT_LIMIT
+    write: bool = False
+    cut: bool = False
+    count: int = 0
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for record in self.records:
+            if self.limit and self.count == self.limit:
+                self.cut = True
+                return
+            self.count += 1
+            yield record.data()
 
 
 @dataclass
@@ -16,6 +42,7 @@ class CypherResult:
     columns: list[str]
     rows: list[dict[str, Any]]
     write: bool = False
+    cut: bool = False
 
 
 # A `//` comment ends at any line break a parser may honour (a carriage return ends it for Cypher).
@@ -52,11 +79,15 @@ def parse_params(pairs: list[str] | tuple[str, ...]) -> dict[str, Any]:
     return params
 
 
-def run_cypher(
-    graph: GraphStore, query: str, params: dict[str, Any] | None = None, write: bool = False
-) -> CypherResult:
-    """Run a user's Cypher query; unless `write`, write clauses are refused and the query runs in a transaction
-    that is always rolled back (the server, not only the clause check, keeps the graph unchanged)."""
+@contextmanager
+def open_cypher(
+    graph: GraphStore, query: str, params: dict[str, Any] | None = None, *, write: bool = False,
+    timeout: float = DEFAULT_TIMEOUT, limit: int = DEFAULT_LIMIT,
+) -> Iterator[CypherRows]:
+    """Run a user's Cypher query and yield its rows to be read as they arrive; unless `write`, write clauses are
+    refused and the query runs in a transaction that is always rolled back (the server, not only the clause
+    check, keeps the graph unchanged). The query is stopped on the server after `timeout` seconds or when the
+    caller leaves early (see GraphStore.bounded); reading stops after `limit` rows."""
     from neo4j.exceptions import ClientError, DatabaseError
 
     if not query.strip():
@@ -69,11 +100,20 @@ def run_cypher(
                 "to let it change the graph"
             )
     try:
-        rows = (graph.write if write else graph.read_only)(query, **(params or {}))
+        with graph.bounded(query, params or {}, write=write, timeout=timeout) as result:
+            yield CypherRows(list(result.keys()), iter(result), limit, write)
     except (ClientError, DatabaseError) as exc:
         message = (exc.message or str(exc)).strip()
         raise InputError(f"the graph server rejected the query: {message}") from exc
-    columns: list[str] = []
-    for row in rows:
-        columns.extend(k for k in row if k not in columns)
-    return CypherResult(columns, rows, write)
+    except QueryTimeout as exc:
+        raise QueryTimeout(f"{exc}: narrow the query (a LIMIT, a more selective MATCH) or raise --timeout") from None
+
+
+def run_cypher(
+    graph: GraphStore, query: str, params: dict[str, Any] | None = None, write: bool = False, *,
+    timeout: float = DEFAULT_TIMEOUT, limit: int = DEFAULT_LIMIT,
+) -> CypherResult:
+    """`open_cypher` with its rows (at most `limit`) collected in a list."""
+    with open_cypher(graph, query, params, write=write, timeout=timeout, limit=limit) as rows:
+        collected = list(rows)
+    return CypherResult(rows.columns, collected, write, rows.cut)

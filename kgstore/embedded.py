@@ -5,7 +5,8 @@ commands. A file lock serialises start-up so two `kg` commands never start two s
 state file is checked against the live process, so a server killed with SIGKILL leaves nothing that blocks the
 next command (ArcadeDB recovers its database from its own journal on restart).
 
-The server's files and its root password are the owner's alone: `KG_HOME/graph` is 0700, the password file 0600,
+The server's files and its root password are the owner's alone: `KG_HOME/graph` is 0700, the server is spawned
+with umask 077 (so are its databases, logs and config), the password file is 0600,
 and the password reaches the JVM through a 0600 java @argfile removed once the server is up, never through its
 command line (which every local user can read in `ps` and /proc/PID/cmdline). A small watcher process stops the
 server after `idle_timeout` seconds without a Bolt connection or a `kg` command (it holds ~400 MB).
@@ -30,6 +31,7 @@ from typing import Iterator
 from kgstore.config import GraphSection
 from kgstore.errors import GraphUnavailable
 from kgstore.files import atomic_write
+from kgstore.private import PRIVATE_UMASK, open_private, private_dir
 from kgstore.progress import progress
 
 START_TIMEOUT_S = 90.0
@@ -57,8 +59,7 @@ def server_dir(home: Path) -> Path:
 
 def _private_dir(home: Path) -> Path:
     """KG_HOME/graph, created (or narrowed, for data made by older versions) to mode 0700."""
-    d = server_dir(home)
-    d.mkdir(parents=True, exist_ok=True, mode=0o700)
+    d = private_dir(server_dir(home))
     if d.stat().st_mode & 0o077:
         d.chmod(0o700)
     return d
@@ -66,7 +67,7 @@ def _private_dir(home: Path) -> Path:
 
 def _touch(home: Path) -> None:
     """Record that a command is about to use the server, so the idle watcher leaves it running."""
-    (server_dir(home) / "last_used").touch()
+    (server_dir(home) / "last_used").touch(mode=0o600)
 
 
 def _state_file(home: Path) -> Path:
@@ -99,7 +100,7 @@ def _arcadedb_dir() -> Path:
 @contextmanager
 def _lock(home: Path) -> Iterator[None]:
     d = _private_dir(home)
-    with open(d / "server.lock", "w") as fh:
+    with open_private(d / "server.lock", "a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
@@ -199,9 +200,10 @@ def _start(home: Path, heap: str, idle_timeout: float) -> ServerState:
     progress(f"starting the embedded graph server under {root} (log {log}; up to {START_TIMEOUT_S:.0f} s)")
     t0 = time.monotonic()
     try:
-        with open(log, "ab") as out:
+        with open_private(log, "ab") as out:
             proc = subprocess.Popen(
-                cmd, cwd=root, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+                cmd, cwd=root, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                umask=PRIVATE_UMASK,
             )
         state = ServerState(proc.pid, bolt_port, http_port, str(root), time.time())
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -225,10 +227,11 @@ def _start(home: Path, heap: str, idle_timeout: float) -> ServerState:
     atomic_write(_state_file(home), json.dumps(asdict(state)))
     _touch(home)
     if idle_timeout > 0:
-        with open(root / "idle_watch.log", "ab") as watch_log:
+        with open_private(root / "idle_watch.log", "ab") as watch_log:
             subprocess.Popen(
                 [sys.executable, "-m", "kgstore.idle_watch", str(home), str(state.pid), str(idle_timeout)],
                 cwd=root, stdin=subprocess.DEVNULL, stdout=watch_log, stderr=subprocess.STDOUT, start_new_session=True,
+                umask=PRIVATE_UMASK,
             )
     progress(f"embedded graph server ready: pid {state.pid}, {state.uri} ({time.monotonic() - t0:.1f} s"
              + (f"; stops after {idle_timeout:.0f} s idle)" if idle_timeout > 0 else ")"))

@@ -31,3 +31,7 @@ class InputError(KgError):
     """Bad user input (file, format, id); exit code 2 like click's usage errors."""
 
     exit_code = 2
+
+
+class QueryTimeout(KgError):
+    """A query ran past its time limit and was stopped."""

@@ -1,4 +1,5 @@
-"""Files written whole or not at all: a reader, a concurrent run or an interrupted one never sees half a file."""
+"""Files written whole or not at all: a reader, a concurrent run or an interrupted one never sees half a file.
+They are the owner's alone (0600, as mkstemp makes them), in folders created 0700."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
+from kgstore.private import private_dir
+
 
 @contextmanager
 def atomic_file(path: Path) -> Iterator[BinaryIO]:
     """Write to the yielded file; it replaces `path` when the block ends without an error, else it is removed."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:

@@ -6,17 +6,19 @@ every query is parameterised, and writes go through managed transactions so the 
 
 from __future__ import annotations
 
+import logging
 import re
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
-from neo4j import READ_ACCESS, Driver, GraphDatabase, ManagedTransaction, Transaction
-from neo4j.exceptions import AuthError, ConfigurationError, Neo4jError, ServiceUnavailable
+from neo4j import READ_ACCESS, WRITE_ACCESS, Driver, GraphDatabase, ManagedTransaction, Result, Transaction
+from neo4j.exceptions import AuthError, ConfigurationError, DriverError, Neo4jError, ServiceUnavailable
 
 from kgstore.chunks import chunked
 from kgstore.config import Config, redact_url, reveal
-from kgstore.errors import ConfigError, GraphAuthError, GraphUnavailable, KgError
+from kgstore.errors import ConfigError, GraphAuthError, GraphUnavailable, KgError, QueryTimeout
 from kgstore.model import RESERVED_REL_TYPES
 
 BOLT_SCHEMES = ("bolt", "neo4j", "bolt+s", "neo4j+s", "bolt+ssc", "neo4j+ssc")
@@ -34,6 +36,49 @@ def _bound(tx: Any, seconds: float) -> None:
     sock = getattr(getattr(tx, "_connection", None), "socket", None)
     if sock is not None and hasattr(sock, "set_read_timeout"):
         sock.set_read_timeout(seconds)
+
+
+def _set_deadline(tx: Any, seconds: float) -> bool:
+    """Make every read on the transaction's connection fail once `seconds` have passed in all (not per read)."""
+    try:
+        from neo4j._deadline import Deadline
+    except ImportError:  # a driver without it: the server-side transaction timeout is the only bound
+        return False
+    sock = getattr(getattr(tx, "_connection", None), "socket", None)
+    if sock is None or not hasattr(sock, "set_read_deadline"):
+        return False
+    sock.set_read_deadline(Deadline(seconds))
+    return True
+
+
+class _OwnDeadline(logging.Filter):
+    """Drops the driver's error log for a read stopped by kg's own deadline: kg reports the time limit itself."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "SocketDeadlineExceededError" not in record.getMessage()
+
+
+def _client_address(tx: Any) -> tuple[str, int] | None:
+    """The transaction's connection as the server sees it (host, port): how SHOW TRANSACTIONS names it."""
+    try:
+        host, port = tx._connection.socket.getsockname()[:2]
+        return str(host), int(port)
+    except (AttributeError, OSError, TypeError, ValueError):
+        return None
+
+
+def _kill(tx: Any) -> None:
+    """Drop the transaction's connection without a word to the server: after an interrupt the connection may be
+    mid-message, and a polite rollback would wait for the server to finish the very query being abandoned."""
+    connection = getattr(tx, "_connection", None)
+    if connection is not None and hasattr(connection, "kill"):
+        connection.kill()
+
+
+def _same_client(address: str | None, client: tuple[str, int]) -> bool:
+    """SHOW TRANSACTIONS' clientAddress ('127.0.0.1:5432' on Neo4j, '/127.0.0.1:5432' on ArcadeDB) is `client`."""
+    host, _, port = (address or "").rpartition(":")
+    return port == str(client[1]) and host.strip("/[]") == client[0]
 
 
 @dataclass
@@ -146,21 +191,6 @@ class GraphStore:
             total += len(batch)
         return total
 
-    def read_only(self, query: str, **params: Any) -> list[dict[str, Any]]:
-        """Run a query in a read transaction that is always rolled back.
-
-        ArcadeDB ignores the driver's read access mode, so the rollback is what keeps a user's ad-hoc query from
-        changing the graph there; Neo4j refuses writes in a read transaction anyway.
-        """
-        with self._driver.session(database=self.database, default_access_mode=READ_ACCESS) as session:
-            tx = session.begin_transaction()
-            _bound(tx, self.read_timeout)
-            try:
-                return [r.data() for r in tx.run(query, params)]
-            finally:
-                if not tx.closed():
-                    tx.rollback()
-
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
         """An explicit transaction: committed on success, rolled back on any exception."""
@@ -174,6 +204,81 @@ class GraphStore:
                 if not tx.closed():
                     tx.rollback()
                 raise
+
+    @contextmanager
+    def bounded(self, query: str, params: dict[str, Any], *, write: bool, timeout: float) -> Iterator[Result]:
+        """Run one query in its own transaction, limited to `timeout` seconds from start to commit, and yield its
+        result to be read record by record (the driver pulls 1000 at a time: nothing is buffered in full).
+
+        The limit is sent to the server as the transaction timeout, which Neo4j enforces. ArcadeDB ignores it,
+        so kg also stops reading at the deadline; then, and whenever the caller leaves early (an exception,
+        Ctrl-C, a signal turned into an exception), the connection is dropped and the transaction is terminated
+        on the server (TERMINATE TRANSACTION), which would otherwise compute on for a client that is gone.
+        The transaction is committed if `write`, else always rolled back: ArcadeDB ignores the read access mode,
+        so the rollback is what keeps a read-only query from changing the graph there (Neo4j refuses writes in a
+        read transaction anyway). Raises QueryTimeout at the deadline.
+        """
+        mode = WRITE_ACCESS if write else READ_ACCESS
+        quiet, driver_log = _OwnDeadline(), logging.getLogger("neo4j.io")
+        driver_log.addFilter(quiet)
+        with self._driver.session(database=self.database, default_access_mode=mode) as session:
+            started = time.monotonic()
+            tx = session.begin_transaction(timeout=timeout)
+            _bound(tx, self.read_timeout)
+            _set_deadline(tx, timeout)
+            client = _client_address(tx)
+            try:
+                yield tx.run(query, params)
+                if write:
+                    tx.commit()
+                else:
+                    tx.rollback()
+            except Neo4jError as exc:  # the server has ended the transaction itself
+                if "TransactionTimedOut" in (exc.code or ""):
+                    raise QueryTimeout(f"the query ran past its time limit of {timeout:g} s and was stopped on "
+                                       "the graph server") from None
+                raise
+            except BaseException as exc:
+                _kill(tx)
+                stopped = client is not None and self._terminate(client)
+                if isinstance(exc, DriverError) and time.monotonic() - started >= timeout:
+                    where = ("stopped on the graph server" if stopped else
+                             "abandoned (kg closed the connection; the graph server did not list it to stop)")
+                    raise QueryTimeout(f"the query ran past its time limit of {timeout:g} s and was {where}") from None
+                raise
+            finally:
+                driver_log.removeFilter(quiet)
+
+    def _terminate(self, client: tuple[str, int], settle: float = 5.0) -> bool:
+        """Terminate on the server the transactions of the connection from `client`, then wait up to `settle`
+        seconds until the server no longer lists them; best effort: True if any was listed and is gone.
+
+        Runs on fresh connections with a short read timeout, so a server that does not answer cannot hold kg."""
+        try:
+            ids = self._client_transactions(client)
+            for tid in ids:
+                self._admin("TERMINATE TRANSACTION $id", id=tid)
+            until = time.monotonic() + settle
+            while ids and set(ids) & set(self._client_transactions(client)):
+                if time.monotonic() > until:
+                    return False
+                time.sleep(0.1)
+        except (Neo4jError, DriverError, OSError):  # not supported, no privilege, or the server is gone
+            return False
+        return bool(ids)
+
+    def _client_transactions(self, client: tuple[str, int]) -> list[str]:
+        rows = self._admin("SHOW TRANSACTIONS YIELD transactionId, clientAddress")
+        return [r["transactionId"] for r in rows if _same_client(r.get("clientAddress"), client)]
+
+    def _admin(self, query: str, **params: Any) -> list[dict[str, Any]]:
+        with self._driver.session(database=self.database) as session:
+            tx = session.begin_transaction()
+            _bound(tx, 10.0)
+            try:
+                return tx.run(query, params).data()
+            finally:
+                tx.close()
 
     def count(self, query: str, **params: Any) -> int:
         rows = self.read(query, **params)

@@ -16,6 +16,7 @@ from cli.context import AppContext
 from kgstore import documents as docs_q
 from kgstore import cards, linked
 from kgstore.errors import InputError
+from kgstore.files import atomic_write
 from kgstore.images import is_url
 from kgstore.search import Hit, Searcher
 from linkers.corpus import Document, parse_document
@@ -115,11 +116,9 @@ class KgService:
             raise InputError("image_base64: not valid base64 (standard alphabet, padded)") from None
         if not raw:
             raise InputError("image_base64: empty")
-        folder = self.config.home / "cache" / "uploads"
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / hashlib.sha1(raw).hexdigest()
+        path = self.config.home / "cache" / "uploads" / hashlib.sha1(raw).hexdigest()
         if not path.exists():
-            path.write_bytes(raw)
+            atomic_write(path, raw)
         return path
 
     # -------------------------------------------------------------------------------------------- reading

@@ -3,24 +3,30 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 from qdrant_client import QdrantClient
 
 from kgstore.errors import VectorStoreError
+from kgstore.private import private_dir, private_umask
 from kgstore.vector_backends.client import ClientBackend
 
 
 class LocalBackend(ClientBackend):
-    """Local mode has no payload indexes (nor needs them at its scale), and one process at a time."""
+    """Local mode has no payload indexes (nor needs them at its scale), and one process at a time.
+
+    qdrant-client creates its files (lock, meta.json, a folder and an SQLite file per collection) when the store is
+    opened and a collection created: under a private umask, so that they are the owner's alone. Later writes go
+    into those files, and SQLite gives its journal files the database file's mode."""
 
     local = True
 
     @classmethod
     def open(cls, path: Path) -> "LocalBackend":
-        path.mkdir(parents=True, exist_ok=True)
+        private_dir(path)
         try:
-            client = QdrantClient(path=str(path))
+            with private_umask():
+                client = QdrantClient(path=str(path))
         except RuntimeError as exc:  # portalocker: another process holds the local store
             raise VectorStoreError(
                 f"the local vector store {path} is in use by another kg process; wait for it, or use a Qdrant "
@@ -30,6 +36,14 @@ class LocalBackend(ClientBackend):
 
     def version(self) -> str:
         return "local mode"
+
+    def create_collection(self, name: str, dense: Mapping[str, int], sparse: Sequence[str], sparse_idf: bool) -> None:
+        with private_umask():
+            super().create_collection(name, dense, sparse, sparse_idf)
+
+    def delete_collection(self, name: str) -> None:
+        with private_umask():
+            super().delete_collection(name)
 
     def collection_status(self, name: str) -> str:
         return "green"  # writes are searchable at once; there is no optimiser to wait for

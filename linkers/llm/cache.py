@@ -10,6 +10,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from kgstore.private import open_private
+
 
 @dataclass(frozen=True)
 class CachedReply:
@@ -21,7 +23,7 @@ class CachedReply:
 class ResponseCache:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        open_private(self.path, "ab").close()  # created 0600: SQLite gives its WAL files the same mode
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
         with self._lock:
