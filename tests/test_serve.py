@@ -167,6 +167,9 @@ def test_given_spans_are_linked_and_written_documents_read_back(served) -> None:
     ({"text": ""}, 400, "text: empty and no image given"),
     ({"text": "abc", "mention": []}, 422, "mention"),
     ({"text": "a" * (70 << 10)}, 413, "request body over 65,536 bytes"),
+    ({"text": "Berlin. " * 2, "mentions": [{"start": 0, "end": 6}] * 1001}, 413,
+     "mentions: 1,001, over the limit of 1,000 a request"),
+    ({"text": "Berlin. " * 1001, "options": FAST}, 413, "detected mentions: 1,001, over the limit of 1,000"),
 ])
 def test_bad_input_gets_a_4xx_naming_it(served, body, status, message) -> None:
     _, client, _ = served
