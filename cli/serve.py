@@ -11,6 +11,8 @@ import click
 from cli.context import AppContext, pass_app
 from kgstore.errors import ConfigError
 
+DRAIN_S = 2  # seconds open requests get to finish after SIGTERM
+
 
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True,
@@ -41,11 +43,10 @@ def serve_cmd(app: AppContext, host: str, port: int, api_key_file: Path | None, 
     from cli.web.app import ServeSettings, create_app
     from cli.web.service import KgService, LinkSettings
 
-    key = api_key_file.read_text(encoding="utf-8").strip() if api_key_file else os.environ.get("KG_API_KEY") or None
-    if api_key_file and not key:
-        raise ConfigError(f"{api_key_file} is empty: put the API key in it")
+    key = _read_key(api_key_file) if api_key_file else os.environ.get("KG_API_KEY") or None
     settings = ServeSettings(host=host, port=port, api_key=key, max_body_bytes=max_body_bytes, timeout_s=timeout_s,
-                             max_batch_docs=max_batch_docs, batch_wait_ms=batch_wait_ms).check()
+                             max_batch_docs=max_batch_docs, batch_wait_ms=batch_wait_ms,
+                             allowed_hosts=app.config.serve.allowed_hosts).check()
     service = KgService(app, list(reports))
     service.load_reports()
     service.health()  # both stores answer before the server listens
@@ -56,4 +57,17 @@ def serve_cmd(app: AppContext, host: str, port: int, api_key_file: Path | None, 
     # the event loop and the link worker hand the GIL to each other twice a request: at the default 5 ms switch
     # interval a waiting thread can sit out most of it
     sys.setswitchinterval(0.0005)
-    uvicorn.run(create_app(service, settings), host=host, port=port, log_level="warning")
+    # SIGTERM: open requests get DRAIN_S to finish, then are cancelled (their linking stops at its next check)
+    uvicorn.run(create_app(service, settings), host=host, port=port, log_level="warning",
+                timeout_graceful_shutdown=DRAIN_S)
+
+
+def _read_key(path: Path) -> str:
+    """The key in `path`, a file only its owner may read (others could read the key and use the API)."""
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise ConfigError(f"{path} can be read or written by other users (mode {mode:o}): chmod 600 {path}")
+    key = path.read_text(encoding="utf-8").strip()
+    if not key:
+        raise ConfigError(f"{path} is empty: put the API key in it")
+    return key

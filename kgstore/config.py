@@ -166,8 +166,15 @@ class DataSection(_Section):
                             "../shared/data/el-text")
 
 
+@dataclass(frozen=True, repr=False)
+class ServeSection(_Section):
+    allowed_hosts: str = setting("", env="KG_SERVE_ALLOWED_HOSTS", help="Host names `kg serve` answers besides "
+                                 "localhost, 127.0.0.1 and [::1], comma-separated (\"kg.example.org, 10.0.0.7\"; "
+                                 "* for any): other Host headers are refused, so DNS rebinding cannot reach it")
+
+
 SECTIONS: dict[str, type] = {"graph": GraphSection, "qdrant": QdrantSection, "llm": LLMSection,
-                             "models": ModelsSection, "data": DataSection}
+                             "models": ModelsSection, "data": DataSection, "serve": ServeSection}
 
 
 @dataclass(frozen=True)
@@ -178,6 +185,7 @@ class Config:
     llm: LLMSection = field(default_factory=LLMSection)
     models: ModelsSection = field(default_factory=ModelsSection)
     data: DataSection = field(default_factory=DataSection)
+    serve: ServeSection = field(default_factory=ServeSection)
     # "section.name" (and "home") -> "flag", "env KG_...", "kg.toml" or "default"
     sources: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 

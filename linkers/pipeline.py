@@ -14,7 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -42,10 +42,16 @@ from kgstore.links import write_results
 
 
 CONTEXT_ENCODERS = ("model", "static", "cascade")
+CANCEL_SLICES = (4, 256)  # contexts encoded between two cancellation checks: the first slice, the largest
+CHECK_EVERY_S = 0.25  # a cancellable encoding checks about this often
 # what detected text gets linked: names (people, places, organisations, works... as NER and capitalised KB names
 # find them), or also the concepts a set's annotators link ("poet", "professor": KB names that do not look like
 # names, kept where the learned keyphraseness says training data usually links them)
 LINK_POLICIES = ("named", "all")
+
+
+class Cancelled(Exception):
+    """The caller gave up on the batch (its deadline passed, or the server is stopping): nothing was written."""
 
 
 @dataclass
@@ -282,19 +288,31 @@ class Linker:
             self._detecting = ThreadPoolExecutor(1, thread_name_prefix="kg-detect")
         return self._detecting.submit(self.mentions_many, docs)
 
-    def link_batch(self, docs: list[Document], mentions: list[list[Mention]] | None = None) -> list[MentionResult]:
+    def link_batch(self, docs: list[Document], mentions: list[list[Mention]] | None = None,
+                   cancelled: Callable[[], bool] | None = None) -> list[MentionResult]:
         """One batch: contexts encoded together, one write-back transaction. `mentions`: each document's, when
-        already detected (link_batches detects the next batch while this one links)."""
+        already detected (link_batches detects the next batch while this one links). `cancelled` is asked between
+        stages and encoder slices (a server frees its worker when a request times out): when it says yes, the
+        batch stops with `Cancelled` and writes nothing."""
+        def check(stage: str) -> None:
+            if cancelled is not None and cancelled():
+                raise Cancelled(f"cancelled before {stage}")
+        sliced = check if cancelled is not None else None
+
         t0 = time.perf_counter()
         found = mentions if mentions is not None else self.mentions_many(docs)
+        check("encoding")
         work = [(doc, m) for doc, ms in zip(docs, found) for m in ms]
         contexts = [context_window(doc.text, m, self.options.context_chars) for doc, m in work]
-        vectors = self._encode(contexts, self.context_encoder)
+        vectors = self._encode(contexts, self.context_encoder, sliced)
         images = self.images.mention_vectors(work) if work else None
         t_encode = time.perf_counter() - t0
+        check("retrieval")
         retrieved = self._retrieve(work, vectors, images)
         t_retrieve = time.perf_counter() - t0 - t_encode
+        check("features")
         items = self._items(work, contexts, vectors, retrieved, images)
+        check("ranking")
         refined: list[int] = []
         if self.options.context == "cascade" and work:
             # the static ranking decides where the text model is worth running: mentions it is unsure about;
@@ -307,12 +325,13 @@ class Linker:
             if refined:
                 again = [work[i] for i in refined]
                 contexts_again = [contexts[i] for i in refined]
-                vectors_again = self._encode(contexts_again, self.searcher.text_encoder)
+                vectors_again = self._encode(contexts_again, self.searcher.text_encoder, sliced)
                 images_again = images.subset(refined) if images is not None else None
                 redone = self._items(again, contexts_again, vectors_again,
                                      self._retrieve(again, vectors_again, images_again), images_again)
                 for i, item in zip(refined, redone):
                     items[i], retrieved[i] = item, item[1]
+                check("ranking")
         orders = [[c.qid for c in cands] for cands in retrieved]
         self._interactions(items)
         rankings = self.reranker.rerank_many(items)
@@ -327,6 +346,7 @@ class Linker:
         if self.options.coref:
             results += pronoun_results(docs, work, results, retrieved)
         if self.options.write and self.graph is not None:
+            check("writing")
             self._write(docs, results)
         elapsed = time.perf_counter() - t0
         for r in results:
@@ -335,12 +355,26 @@ class Linker:
         return results
 
     @staticmethod
-    def _encode(contexts: list[str], encoder: TextEncoder | StaticTextEncoder) -> np.ndarray:
-        """Mentions of a short document share one context: each distinct context is encoded once."""
+    def _encode(contexts: list[str], encoder: TextEncoder | StaticTextEncoder,
+                check: Callable[[str], None] | None = None) -> np.ndarray:
+        """Mentions of a short document share one context: each distinct context is encoded once. With a
+        cancellation `check`, in slices with a check between them (without, in one call: the CLI's vectors stay
+        bit for bit as they were)."""
         unique = list(dict.fromkeys(contexts))
         if not unique:
             return np.zeros((0, encoder.dim), dtype=np.float32)
-        encoded = encoder.encode(unique)
+        if check is None:
+            encoded = encoder.encode(unique)
+        else:  # small slices first, twice as large while one takes under CHECK_EVERY_S (slow CPUs stay small)
+            slices, at, size = [], 0, CANCEL_SLICES[0]
+            while at < len(unique):
+                check("encoding")
+                started = time.perf_counter()
+                slices.append(encoder.encode(unique[at:at + size]))
+                at += size
+                if time.perf_counter() - started < CHECK_EVERY_S:
+                    size = min(2 * size, CANCEL_SLICES[1])
+            encoded = np.concatenate(slices)
         position = {c: i for i, c in enumerate(unique)}
         return encoded[[position[c] for c in contexts]]
 

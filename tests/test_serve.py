@@ -5,8 +5,12 @@ errors, write-back, the API key, encoder batching of concurrent requests, and th
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -23,6 +27,7 @@ from cli.web.batcher import LinkBatcher
 from cli.web.service import KgService, LinkSettings
 from index_helpers import cli_env, ingest_files, server_config
 from indexers.index import IndexOptions, Indexer
+from kgstore.config import load_config
 from kgstore.graph import GraphStore
 from kgstore.vectors import VectorStore
 from linkers.corpus import Document
@@ -162,6 +167,9 @@ def test_given_spans_are_linked_and_written_documents_read_back(served) -> None:
     ({"text": ""}, 400, "text: empty and no image given"),
     ({"text": "abc", "mention": []}, 422, "mention"),
     ({"text": "a" * (70 << 10)}, 413, "request body over 65,536 bytes"),
+    ({"text": "Berlin. " * 2, "mentions": [{"start": 0, "end": 6}] * 1001}, 413,
+     "mentions: 1,001, over the limit of 1,000 a request"),
+    ({"text": "Berlin. " * 1001, "options": FAST}, 413, "detected mentions: 1,001, over the limit of 1,000"),
 ])
 def test_bad_input_gets_a_4xx_naming_it(served, body, status, message) -> None:
     _, client, _ = served
@@ -201,6 +209,8 @@ def test_api_key_is_required_when_set(kb) -> None:
     cfg, _, _ = kb
     with pytest.raises(Exception, match="set an API key"):
         ServeSettings(host="0.0.0.0").check()
+    with pytest.raises(Exception, match=r"\[serve\] allowed_hosts"):
+        ServeSettings(host="0.0.0.0", api_key="s3cret").check()
     ctx = AppContext(cfg)
     running = Running(create_app(KgService(ctx), ServeSettings(api_key="s3cret")))
     try:
@@ -249,6 +259,201 @@ def test_report_pages_and_eval_categories(served) -> None:
     page = client.get("/ui/reports/eval-report.json", params={"category": "wrong_entity"})
     assert page.status_code == 200
     assert "France" in page.text and "Q64" in page.text and "wrong entity <b>1</b>" in page.text
+
+
+# ---------------------------------------------------------------------------------------------- staying responsive
+def _busy_text(sentences: int) -> tuple[str, list[dict]]:
+    """A long text whose every sentence differs (no two mention contexts alike: each is encoded), and its spans."""
+    parts, spans, at = [], [], 0
+    for i in range(sentences):
+        sentence = f"In year {i} Barack Obama flew from Honolulu to Berlin, then on to Paris for talk {i * 7}. "
+        spans.append({"start": at + sentence.index("Barack"), "end": at + sentence.index(" flew")})
+        parts.append(sentence)
+        at += len(sentence)
+    return "".join(parts), spans
+
+
+def test_a_1mb_request_is_refused_and_a_timed_out_one_stops_so_the_next_answers_within_2s(kb) -> None:
+    cfg, _, _ = kb
+    ctx = AppContext(cfg)
+    running = Running(create_app(KgService(ctx), ServeSettings(timeout_s=2.0)))
+    try:
+        with httpx.Client(base_url=running.url, timeout=300) as client:
+            small = {"text": TEXT, "options": FAST}
+            assert client.post("/link", json=small).status_code == 200  # its linker is loaded
+            res = client.post("/link", json={"text": "Berlin. " * (1 << 17), "options": FAST})  # 1 MiB
+            assert res.status_code == 413 and "100,000 characters" in res.json()["error"], res.text
+            schema = client.get("/openapi.json").json()["components"]["schemas"]["LinkIn"]["properties"]
+            assert schema["text"]["maxLength"] == 100_000 and schema["mentions"]["anyOf"][0]["maxItems"] == 1000
+            text, spans = _busy_text(1000)  # under both limits, and minutes of text-model encoding on a busy CPU
+            res = client.post("/link", json={"text": text, "mentions": spans, "options": {**FAST, "context": "model"}})
+            assert res.status_code == 504, res.text
+            started = time.monotonic()
+            res = client.post("/link", json=small)
+            assert res.status_code == 200 and time.monotonic() - started < 2.0, res.text
+    finally:
+        running.stop()
+        ctx.close()
+
+
+class SlowToLoad(KgService):
+    """A service whose linker takes until `release` is set to load (as a model load that hangs would)."""
+
+    release = threading.Event()
+
+    def linker(self, settings):
+        self.release.wait(120)
+        return super().linker(settings)
+
+
+def test_health_reports_a_worker_stuck_past_its_deadline(kb) -> None:
+    cfg, _, _ = kb
+    ctx = AppContext(cfg)
+    running = Running(create_app(SlowToLoad(ctx), ServeSettings(timeout_s=0.5)))
+    try:
+        with httpx.Client(base_url=running.url, timeout=60) as client:
+            assert client.get("/health").json()["status"] == "ok"
+            assert client.post("/link", json={"text": TEXT, "options": FAST}).status_code == 504
+            deadline = time.monotonic() + 30
+            while (res := client.get("/health")).status_code == 200:  # stuck: over a second past the deadline
+                assert time.monotonic() < deadline and res.json()["status"] == "ok", res.text
+                time.sleep(0.1)
+            assert res.status_code == 503 and res.json()["status"] == "stuck", res.text
+            assert "longer than its deadline" in res.json()["worker"]["problem"]
+            SlowToLoad.release.set()
+            deadline = time.monotonic() + 60
+            while client.get("/health").status_code != 200:
+                assert time.monotonic() < deadline, "the worker never came back"
+                time.sleep(0.1)
+    finally:
+        SlowToLoad.release.set()
+        running.stop()
+        ctx.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _kg_serve(env: dict, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", "from cli.main import main; main()", "serve", "--no-warm", *args],
+                            env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_sigterm_under_load_stops_kg_serve_within_5s(kb) -> None:
+    _, env, _ = kb
+    port = _free_port()
+    proc = _kg_serve(env, "--port", str(port), "--timeout", "300")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read() if proc.stdout else ""
+            try:
+                if httpx.get(url + "/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        text, spans = _busy_text(1000)
+        body = {"text": text, "mentions": spans, "options": {**FAST, "context": "model"}}
+        load = [threading.Thread(target=lambda: _post_quietly(url + "/link", body), daemon=True) for _ in range(3)]
+        for t in load:
+            t.start()
+        busy_by = time.monotonic() + 10
+        while not httpx.get(url + "/health").json().get("worker", {}).get("busy_s") and time.monotonic() < busy_by:
+            time.sleep(0.1)  # until the worker has the batch
+        proc.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        proc.wait(timeout=30)
+        assert time.monotonic() - started < 5.0, f"kg serve took {time.monotonic() - started:.1f} s to stop"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _post_quietly(url: str, body: dict) -> None:
+    try:
+        httpx.post(url, json=body, timeout=300)
+    except httpx.TransportError:
+        pass  # the server went away under it: what the test wants
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:8765", "127.0.0.1.evil.example"])
+def test_a_foreign_host_header_is_refused(served, host) -> None:
+    _, client, _ = served
+    res = client.get("/entities/Q76", headers={"Host": host})
+    assert res.status_code == 421 and "allowed_hosts" in res.json()["error"], res.text
+    res = client.post("/link", json={"text": TEXT, "options": {**FAST, "write": True}}, headers={"Host": host})
+    assert res.status_code == 421
+
+
+@pytest.mark.parametrize("host", ["localhost", "localhost:8765", "127.0.0.1:1", "[::1]:8765", "[::1]"])
+def test_loopback_host_headers_are_allowed(served, host) -> None:
+    _, client, _ = served
+    assert client.get("/entities/Q76", headers={"Host": host}).status_code == 200
+
+
+def test_allowed_hosts_from_kg_toml(kb, tmp_path) -> None:
+    cfg, _, _ = kb
+    (cfg.home / "kg.toml").write_text('[serve]\nallowed_hosts = "kg.example.org, 10.0.0.7"\n')
+    try:
+        config = load_config({"home": cfg.home}, env={})
+        assert config.serve.allowed_hosts == "kg.example.org, 10.0.0.7"
+    finally:
+        (cfg.home / "kg.toml").unlink()
+    ctx = AppContext(cfg)
+    running = Running(create_app(KgService(ctx), ServeSettings(allowed_hosts=config.serve.allowed_hosts)))
+    try:
+        with httpx.Client(base_url=running.url) as client:
+            assert client.get("/entities/Q76", headers={"Host": "kg.example.org:8765"}).status_code == 200
+            assert client.get("/entities/Q76", headers={"Host": "10.0.0.7"}).status_code == 200
+            assert client.get("/entities/Q76", headers={"Host": "localhost"}).status_code == 200
+            assert client.get("/entities/Q76", headers={"Host": "other.example.org"}).status_code == 421
+    finally:
+        running.stop()
+        ctx.close()
+
+
+def test_a_key_file_others_can_read_is_refused(kb, tmp_path) -> None:
+    _, env, _ = kb
+    key_file = tmp_path / "key"
+    key_file.write_text("s3cret\n")
+    key_file.chmod(0o644)
+    proc = _kg_serve(env, "--port", str(_free_port()), "--api-key-file", str(key_file))
+    try:
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode != 0 and f"chmod 600 {key_file}" in out and "Traceback" not in out, out
+
+
+def test_login_sets_a_random_session_token_and_failures_are_throttled(kb) -> None:
+    cfg, _, _ = kb
+    ctx = AppContext(cfg)
+    running = Running(create_app(KgService(ctx), ServeSettings(api_key="s3cret")))
+    try:
+        with httpx.Client(base_url=running.url) as client:
+            res = client.post("/ui/login", data={"key": "s3cret"})
+            assert res.status_code == 303
+            token = client.cookies.get("kg_session")
+            assert token and "s3cret" not in (res.headers.get("set-cookie") or "") and len(token) >= 32
+            assert client.get("/entities/Q76").status_code == 200  # the session cookie lets the browser in
+        with httpx.Client(base_url=running.url) as client:
+            client.cookies.set("kg_session", "s3cret")  # the key itself is no session
+            assert client.get("/entities/Q76").status_code == 401
+            codes = [client.post("/ui/login", data={"key": f"guess{i}"}).status_code for i in range(5)]
+            assert codes == [401] * 5
+            res = client.post("/ui/login", data={"key": "s3cret"})  # right, but too soon after 5 failures
+            assert res.status_code == 429 and int(res.headers["retry-after"]) > 0
+            assert client.get("/entities/Q76", headers={"X-API-Key": "s3cret"}).status_code == 429
+    finally:
+        running.stop()
+        ctx.close()
 
 
 # ---------------------------------------------------------------------------------------------- the browser

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hmac
 import ipaddress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -11,18 +10,24 @@ from typing import Any
 
 from neo4j.exceptions import DriverError, Neo4jError
 from fastapi import FastAPI, Query, Request
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from cli.web.auth import SESSION_COOKIE, Access, client_address, throttled
 from cli.web.batcher import LinkBatcher
+from cli.web.limits import MAX_MENTIONS, MAX_TEXT_CHARS, TooLarge, text_too_long, too_many_mentions
 from cli.web.service import KgService, LinkSettings
 from kgstore.errors import ConfigError, InputError, KgError
 
 HERE = Path(__file__).parent
 OPEN_PATHS = ("/health", "/ui/login", "/static/")  # answered without the API key
 NOT_FOUND = ("unknown entity", "unknown document", "unknown report")  # InputErrors that mean 404
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})  # Host headers always answered
+WILDCARDS = ("0.0.0.0", "::", "")
 
 
 @dataclass
@@ -34,12 +39,25 @@ class ServeSettings:
     timeout_s: float = 60.0
     max_batch_docs: int = 32
     batch_wait_ms: float = 0.0
+    allowed_hosts: str = ""  # [serve] allowed_hosts: more Host header names, comma-separated; "*": any
 
     def check(self) -> "ServeSettings":
         if not is_loopback(self.host) and not self.api_key:
             raise ConfigError(f"kg serve binds {self.host}, which other machines can reach: set an API key "
                               "(KG_API_KEY or --api-key-file FILE), or bind 127.0.0.1")
+        if self.host in WILDCARDS and not self.allowed_hosts.strip():
+            raise ConfigError(f"kg serve binds {self.host or 'every address'}: name the host names clients use in "
+                              "kg.toml ([serve] allowed_hosts = \"kg.example.org\", or env "
+                              "KG_SERVE_ALLOWED_HOSTS); requests with other Host headers are refused")
         return self
+
+    def hosts(self) -> frozenset[str] | None:
+        """The Host header names answered (None: any): loopback, the address bound, and allowed_hosts."""
+        names = {n.strip().lower().strip("[]") for n in self.allowed_hosts.split(",") if n.strip()}
+        if "*" in names:
+            return None
+        bound = {self.host.lower().strip("[]")} if self.host not in WILDCARDS else set()
+        return LOOPBACK_NAMES | names | bound
 
 
 def is_loopback(host: str) -> bool:
@@ -82,9 +100,11 @@ class LinkIn(BaseModel):
          "options": {"explain": True}},
     ]})
     id: str | None = Field(None, description="document id (default: a fresh one); the graph key when written")
-    text: str = ""
-    mentions: list[dict[str, Any]] | None = Field(None, description="spans {start, end} or boxes {box}; "
-                                                                      "absent: detect them")
+    text: str = Field("", max_length=MAX_TEXT_CHARS, description=f"at most {MAX_TEXT_CHARS:,} characters (longer: "
+                                                                   "413; send the parts as separate requests)")
+    mentions: list[dict[str, Any]] | None = Field(None, max_length=MAX_MENTIONS,
+                                                  description=f"spans {{start, end}} or boxes {{box}}; absent: detect "
+                                                              f"them; at most {MAX_MENTIONS:,}, given or detected")
     image: str | None = Field(None, description="http(s) URL of the document's image")
     image_base64: str | None = Field(None, description="the image's bytes, base64")
     meta: dict[str, Any] | None = None
@@ -93,22 +113,30 @@ class LinkIn(BaseModel):
 
 # ------------------------------------------------------------------------------------------------ middleware
 class Guard:
-    """API key and request size, checked before a route runs. The key comes as `X-API-Key`, `Authorization:
-    Bearer`, or the cookie the login page sets; it is compared in constant time and never logged."""
+    """Host header, API key and request size, checked before a route runs. A Host that is not one of this server's
+    names is refused (a page served elsewhere cannot reach the API through DNS rebinding). The key comes as
+    `X-API-Key` or `Authorization: Bearer`, or a browser holds the session cookie the login page sets; keys are
+    compared in constant time, never logged, and wrong ones throttled."""
 
-    def __init__(self, app: ASGIApp, settings: ServeSettings):
+    def __init__(self, app: ASGIApp, settings: ServeSettings, access: Access):
         self.app = app
         self.settings = settings
+        self.hosts = settings.hosts()
+        self.access = access
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        key = self.settings.api_key
-        if key and not scope["path"].startswith(OPEN_PATHS) and not _key_ok(headers, key):
-            if scope["path"].startswith("/ui") or scope["path"] == "/":
-                return await RedirectResponse("/ui/login", status_code=303)(scope, receive, send)
-            return await _error(401, "missing or wrong API key: send it as the X-API-Key header")(scope, receive, send)
+        host = headers.get("host", "")
+        if self.hosts is not None and host_name(host) not in self.hosts:
+            refusal = _error(421, f"Host {host!r} is not one of this server's names: add it to [serve] "
+                                  "allowed_hosts in kg.toml (or KG_SERVE_ALLOWED_HOSTS) if clients use it")
+            return await refusal(scope, receive, send)
+        if self.access.key and not scope["path"].startswith(OPEN_PATHS):
+            refused = self._refused(headers, scope)
+            if refused is not None:
+                return await refused(scope, receive, send)
         limit = self.settings.max_body_bytes
         length = headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > limit:
@@ -134,18 +162,43 @@ class Guard:
 
         await self.app(scope, replay, send)
 
+    def _refused(self, headers: dict[str, str], scope: Scope) -> Response | None:
+        """The answer to a request without a valid session or key; None when it may go on."""
+        if self.access.session_ok(_cookie(headers, SESSION_COOKIE) or ""):
+            return None
+        given = headers.get("x-api-key")
+        auth = headers.get("authorization", "")
+        if given is None and auth.lower().startswith("bearer "):
+            given = auth[7:].strip()
+        if given is None:
+            if scope["path"].startswith("/ui") or scope["path"] == "/":
+                return RedirectResponse("/ui/login", status_code=303)
+            return _error(401, "missing API key: send it as the X-API-Key header")
+        client = client_address(scope)
+        wait = self.access.wait_s(client)
+        if wait:
+            return throttled(wait)
+        if self.access.key_ok(given):
+            return None
+        self.access.failed(client)
+        return _error(401, "wrong API key: send the server's key as the X-API-Key header")
 
-def _key_ok(headers: dict[str, str], key: str) -> bool:
-    given = headers.get("x-api-key")
-    auth = headers.get("authorization", "")
-    if given is None and auth.lower().startswith("bearer "):
-        given = auth[7:].strip()
-    if given is None:
-        for part in headers.get("cookie", "").split(";"):
-            name, _, value = part.strip().partition("=")
-            if name == "kg_api_key":
-                given = value
-    return given is not None and hmac.compare_digest(given.encode(), key.encode())
+
+def host_name(host: str) -> str:
+    """The name of a Host header, without its port: "[::1]:8765" -> "::1", "Localhost." -> "localhost"."""
+    if host.startswith("["):
+        name = host[1:].partition("]")[0]
+    else:
+        name = host.rpartition(":")[0] if host.count(":") == 1 else host
+    return name.lower().rstrip(".")
+
+
+def _cookie(headers: dict[str, str], name: str) -> str | None:
+    for part in headers.get("cookie", "").split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name:
+            return value
+    return None
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -158,6 +211,8 @@ def _too_large(limit: int) -> JSONResponse:
 
 
 def _status(exc: KgError) -> int:
+    if isinstance(exc, TooLarge):
+        return 413
     if isinstance(exc, InputError):
         return 404 if str(exc).startswith(NOT_FOUND) else 400
     return 503  # configuration or a store the server cannot reach: nothing the client can fix
@@ -166,12 +221,14 @@ def _status(exc: KgError) -> int:
 # ------------------------------------------------------------------------------------------------ the app
 def create_app(service: KgService, settings: ServeSettings) -> FastAPI:
     batcher = LinkBatcher(lambda key: service.linker(key), settings.max_batch_docs, settings.batch_wait_ms / 1000)
+    access = Access(settings.api_key)
     app = FastAPI(title="kg", version="1", summary="Entity linking and the entity knowledge graph over HTTP",
                   description="Link text to KB entities and read entity cards, mentions and linked documents. "
                               "The web pages are under [/ui](/ui).")
     app.state.service = service
     app.state.batcher = batcher
     app.state.settings = settings
+    app.state.access = access
 
     @app.exception_handler(KgError)
     async def kg_error(request: Request, exc: KgError) -> JSONResponse:
@@ -186,12 +243,29 @@ def create_app(service: KgService, settings: ServeSettings) -> FastAPI:
     async def graph_lost(request: Request, exc: Exception) -> JSONResponse:
         return _error(503, f"the graph server did not answer ({type(exc).__name__}); try again once it is back")
 
-    @app.get("/health", tags=["service"])
-    def health() -> dict[str, Any]:
-        """Both stores answer; counts of what is loaded."""
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        """A text or mention list over its limit is 413 naming the limit (the schema states it); the rest 422."""
+        for error in exc.errors():
+            if error.get("type") in ("string_too_long", "too_long") and tuple(error.get("loc", ()))[:2] in (
+                    ("body", "text"), ("body", "mentions")):
+                value = error.get("input")
+                size = len(value) if isinstance(value, (str, list)) else 0
+                too_large = text_too_long(size) if error["loc"][1] == "text" else too_many_mentions(size, False)
+                return _error(413, str(too_large))
+        return await request_validation_exception_handler(request, exc)
+
+    @app.get("/health", tags=["service"], responses={503: {"description": "a store does not answer, or the link "
+                                                                         "worker is stuck past a deadline"}})
+    def health() -> JSONResponse:
+        """Both stores answer and the link worker is not stuck; counts of what is loaded."""
         data = service.health()
+        data["worker"] = batcher.worker()
         data["batches"] = asdict(batcher.stats)
-        return data
+        if data["worker"]["problem"]:
+            data["status"] = "stuck"
+            return JSONResponse(data, status_code=503)
+        return JSONResponse(data)
 
     @app.post("/link", tags=["linking"])
     async def link(body: LinkIn) -> JSONResponse:
@@ -200,11 +274,9 @@ def create_app(service: KgService, settings: ServeSettings) -> FastAPI:
         settings_ = body.options.settings()
         record = body.model_dump(exclude={"options", "image_base64"})
         doc = service.document(record, body.image_base64)
-        future = batcher.submit(settings_, doc)
         try:
-            results = await asyncio.wait_for(asyncio.wrap_future(future), settings.timeout_s)
-        except asyncio.TimeoutError:
-            future.cancel()
+            results = await batcher.link(settings_, doc, settings.timeout_s)
+        except asyncio.TimeoutError:  # its work has stopped: the worker is free for the next request
             return _error(504, f"linking took over {settings.timeout_s:g} s (the server's --timeout): send a "
                                "shorter text, or ask the operator to raise the limit")
         # a JSONResponse of plain JSON skips FastAPI's per-value encoder walk (a millisecond per detected document)
@@ -249,7 +321,7 @@ def create_app(service: KgService, settings: ServeSettings) -> FastAPI:
     def root() -> RedirectResponse:
         return RedirectResponse("/ui")
 
-    app.add_middleware(Guard, settings=settings)
+    app.add_middleware(Guard, settings=settings, access=access)
     app.router.on_shutdown.append(batcher.close)
     return app
 

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from cli.web.auth import SESSION_COOKIE, SESSION_S, client_address, throttled
 from cli.web.service import SEARCH_MODES, LinkSettings
 from kgstore.documents import DocumentMention
 from linkers.corpus import Document, Mention
@@ -82,10 +83,21 @@ def login_form(request: Request) -> HTMLResponse:
 
 @router.post("/login")
 async def login(request: Request) -> Response:
-    """The key from the form becomes an HttpOnly cookie (never a URL, which access logs keep)."""
+    """The right key from the form gets a random session token as an HttpOnly cookie (never the key, never in a
+    URL, which access logs keep); wrong keys count towards the address's throttle."""
+    access = request.app.state.access
+    client = client_address(request.scope)
+    wait = access.wait_s(client)
+    if wait:
+        return throttled(wait)
     key = (parse_qs((await request.body()).decode("utf-8", "replace")).get("key") or [""])[0]
+    if access.key and not access.key_ok(key):
+        access.failed(client)
+        return _render(request, "login.html", 401, message="wrong API key")
     response = RedirectResponse("/ui", status_code=303)
-    response.set_cookie("kg_api_key", key, httponly=True, samesite="strict")
+    if access.key:
+        response.set_cookie(SESSION_COOKIE, access.new_session(), max_age=SESSION_S, httponly=True,
+                            samesite="strict")
     return response
 
 
@@ -120,8 +132,8 @@ async def document(request: Request, doc_id: str, explain: bool = False) -> HTML
         # the stored links keep no candidates: re-link the stored spans now (nothing written) for the trace
         spans = [Mention(m.id, m.start, m.end, doc.text[m.start:m.end]) for m in doc.mentions
                  if m.start is not None and m.end is not None]
-        future = request.app.state.batcher.submit(LinkSettings(), Document(doc.id, doc.text, mentions=spans))
-        results = await asyncio.wait_for(asyncio.wrap_future(future), request.app.state.settings.timeout_s)
+        results = await request.app.state.batcher.link(LinkSettings(), Document(doc.id, doc.text, mentions=spans),
+                                                       request.app.state.settings.timeout_s)
         by_id = {r.mention_id: r.to_json(explain=True) for r in results}
         for p in parts:
             if p.mention is not None:
