@@ -596,6 +596,10 @@ def test_kg_serve_repairs_invalid_text_and_refuses_a_nan_threshold(tiny_kb) -> N
             res = post(id="s", text="Obama\udc80 flew to Berlin.", options=FAST)
             assert res.status_code == 200, res.text
             assert [(m["surface"], m["qid"]) for m in res.json()["mentions"]] == [("Obama", "Q76"), ("Berlin", "Q64")]
+            res = post(id="bad\udc80", text="Obama visited Paris.", options=FAST)  # an id is not repaired
+            assert res.status_code == 400 and res.json()["error"].startswith("id: "), res.text
+            res = post(id="t", text="Obama", options={**FAST, "top_k": "many\udc80"})  # no input echoed
+            assert res.status_code == 422 and res.json()["error"].startswith("body.options.top_k: "), res.text
             res = post(id="n", text="Obama visited Paris.", options={**FAST, "nil_threshold": float("nan")})
             assert res.status_code == 400 and "nil_threshold" in res.json()["error"], res.text
     finally:

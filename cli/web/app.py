@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from neo4j.exceptions import DriverError, Neo4jError
 from fastapi import FastAPI, Query, Request
-from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cli.web.auth import SESSION_COOKIE, Access, client_address, throttled
@@ -22,12 +22,15 @@ from cli.web.batcher import LinkBatcher
 from cli.web.limits import MAX_MENTIONS, MAX_TEXT_CHARS, TooLarge, text_too_long, too_many_mentions
 from cli.web.service import KgService, LinkSettings
 from kgstore.errors import ConfigError, InputError, KgError
+from linkers.records import repaired
 
 HERE = Path(__file__).parent
 OPEN_PATHS = ("/health", "/ui/login", "/static/")  # answered without the API key
 NOT_FOUND = ("unknown entity", "unknown document", "unknown report")  # InputErrors that mean 404
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})  # Host headers always answered
 WILDCARDS = ("0.0.0.0", "::", "")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -109,6 +112,19 @@ class LinkIn(BaseModel):
     image_base64: str | None = Field(None, description="the image's bytes, base64")
     meta: dict[str, Any] | None = None
     options: LinkOptionsIn = Field(default_factory=LinkOptionsIn)
+
+    @field_validator("text", mode="before")
+    @classmethod
+    def _repair(cls, text: Any) -> Any:
+        """A lone surrogate or control character becomes U+FFFD before validation (which refuses a string it cannot
+        encode), as the corpus reader repairs a file's documents: offsets unchanged, logged."""
+        if not isinstance(text, str):
+            return text
+        text, count = repaired(text)
+        if count:
+            log.warning("/link: %d character%s that cannot be linked (lone surrogates, control characters) replaced "
+                        "by U+FFFD; offsets unchanged", count, "s" if count > 1 else "")
+        return text
 
 
 # ------------------------------------------------------------------------------------------------ middleware
@@ -205,6 +221,12 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
+def _validation_message(error: dict[str, Any]) -> str:
+    """"body.options.top_k: Input should be ...", without echoing the input (which may not even be encodable)."""
+    where = ".".join(str(part) for part in error.get("loc", ()))
+    return f"{where}: {error.get('msg', 'invalid')}"
+
+
 def _too_large(limit: int) -> JSONResponse:
     return _error(413, f"request body over {limit:,} bytes (the server's --max-body-bytes): send less text or a "
                        "smaller image")
@@ -253,7 +275,7 @@ def create_app(service: KgService, settings: ServeSettings) -> FastAPI:
                 size = len(value) if isinstance(value, (str, list)) else 0
                 too_large = text_too_long(size) if error["loc"][1] == "text" else too_many_mentions(size, False)
                 return _error(413, str(too_large))
-        return await request_validation_exception_handler(request, exc)
+        return _error(422, "; ".join(_validation_message(e) for e in exc.errors()))
 
     @app.get("/health", tags=["service"], responses={503: {"description": "a store does not answer, or the link "
                                                                          "worker is stuck past a deadline"}})
