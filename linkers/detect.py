@@ -212,6 +212,10 @@ class GazetteerDetector:
         """Whether `alias` normalises to an indexed key (whatever its case)."""
         return isinstance(alias, str) and bool(self._flags(_key_hash(alias_key(alias))) & ALIAS)
 
+    def lowercase_name(self, words: str) -> bool:
+        """Whether some KB name or alias with these words is written in lowercase: a common noun ("education")."""
+        return bool(self._flags(_key_hash(alias_key(words))) & LOWER)
+
     def detect(self, text: str) -> list[tuple[int, int, str]]:
         tokens = tokenize(text)
         caseless = text.lower() == text

@@ -248,7 +248,7 @@ def _hits(best: list[tuple[float, bool] | None], ex: Examples) -> float:
 def save(path: Path, booster: Ensemble, span: Ensemble | None, fitted: dict[str, Any], protocol: dict[str, Any],
          keyphrases: Keyphrases | None = None) -> None:
     data = {"features": fitted["features"], "nil_detected": fitted["nil_detected"],
-            "nil_given": fitted["nil_given"], "meta": {**fitted["meta"], **protocol}, "models": booster.model_strings(),
+            "nil_given": fitted["nil_given"], "nil_gazetteer": fitted.get("nil_gazetteer"), "meta": {**fitted["meta"], **protocol}, "models": booster.model_strings(),
             "span_features": list(SPAN_FEATURES) if span else None,
             "span_models": span.model_strings() if span else None,
             "keyphrases": keyphrases.to_json() if keyphrases else None}

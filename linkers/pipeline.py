@@ -100,6 +100,9 @@ class MentionResult:
         return data
 
 
+# NER labels of places and events: such a one-word mention is its own entity, not a longer name's short form
+PLACE_LABELS = frozenset({"GPE", "LOC", "NORP", "FAC", "EVENT"})
+
 def longer_names(work: list[tuple[Document, Mention]]) -> list[str | None]:
     """For each one-word mention, a longer name (2 to 4 words) earlier in the same document that ends with it,
     or, for a person's name, starts with it.
@@ -337,7 +340,8 @@ class Linker:
         rankings = self.reranker.rerank_many(items)
         results = [self._result(doc, m, ranking, orders[i], items[i][0].keyphrase)
                    for i, ((doc, m), ranking) in enumerate(zip(work, rankings))]
-        self._follow_longer_names(work, results)
+        gazetteer = getattr(self.detector, "gazetteer", None)
+        self._follow_longer_names(work, results, gazetteer.lowercase_name if gazetteer is not None else None)
         for i in refined:
             results[i].trace["context"] = "model (static ranking unsure)"
         for r, note in zip(results, images.notes if images is not None else []):
@@ -461,9 +465,12 @@ class Linker:
             pairs[j][0].interactions = {q: float(norms[j]) * cos for q, cos in found.items()}
 
     @staticmethod
-    def _follow_longer_names(work: list[tuple[Document, Mention]], results: list[MentionResult]) -> None:
+    def _follow_longer_names(work: list[tuple[Document, Mention]], results: list[MentionResult],
+                             common: Callable[[str], bool] | None = None) -> None:
         """A short name takes the entity its document's longer name was linked to ("Saban" after "Nick Saban"),
-        when that entity is among its own candidates: in-document coreference, as news writes it."""
+        when that entity is among its own candidates: in-document coreference, as news writes it. Only a word that
+        can be a name: not a place (a place keeps its own entity), not a common noun (`common`: some KB name
+        writes it in lowercase)."""
         linked: dict[tuple[str, str], MentionResult] = {}
         for (doc, m), r in zip(work, results):
             if r.qid:
@@ -472,6 +479,8 @@ class Linker:
             full = linked.get((doc.id, longer)) if longer else None
             if full is None or full.qid == r.qid or full.qid not in {c["qid"] for c in r.candidates}:
                 continue
+            if not is_surname(m.surface) or m.ner_label in PLACE_LABELS or (common is not None and common(m.surface)):
+                continue  # "California" after "Southern California", "Education" after "Department of Education"
             r.trace["coreference"] = {"longer": longer, "was": r.qid or NIL}
             r.qid, r.score = full.qid, next(c["score"] for c in r.candidates if c["qid"] == full.qid)
 
@@ -511,7 +520,7 @@ class Linker:
         top = ranked[0] if ranked else None
         threshold = self.nil_threshold
         if self.options.nil_threshold is None and hasattr(self.reranker, "nil_threshold_for"):
-            threshold = self.reranker.nil_threshold_for(m.detected)  # the method's own, per kind of span
+            threshold = self.reranker.nil_threshold_for(m.detected, m.detector)  # the method's own, per kind of span
         below = threshold is not None and top is not None and top.score < threshold
         is_nil = top is None or ranking.nil or (below and not ranking.decided)
         ranker = self.reranker.name_for(m.detected) if hasattr(self.reranker, "name_for") else self.reranker.name

@@ -414,15 +414,19 @@ def train_learned(stores: Stores, train_ds: Dataset, dev_ds: Dataset, split: str
                   context: str, detector: str, out: Path, *, split_names: tuple[str, ...],
                   log: Callable[[str], None], also: Sequence[Dataset] = (), also_weight: float = 1.0,
                   link: str = "named", span_model: bool = False, simulate: int | None = None,
-                  nil_detected: float | None = None) -> TrainResult:
+                  nil_detected: float | None = None, nil_gazetteer: float | None = None) -> TrainResult:
     """Gradient-boosted trees over every feature plus the NIL thresholds; `split_names` are the datasets whose
     documents list the splits they belong to (the dev split's are held apart from training). `also`: more
     training documents (another domain's small annotated set), each mention counting `also_weight` times.
     `span_model`: a separate span model (`learn.fit`); `simulate`: one annotated mention in this many also teaches
     NIL as if its entity were not in the KB (0: none; None: learn.SIMULATE). `nil_detected`: the detected spans'
-    NIL threshold, instead of the one fitted on the dev split."""
+    NIL threshold, instead of the one fitted on the dev split; `nil_gazetteer`: a higher one for the detected spans
+    only the gazetteer found."""
     from linkers import learn
 
+    for name, value in (("--nil-detected", nil_detected), ("--nil-gazetteer", nil_gazetteer)):
+        if value is not None and not (_finite(value) and 0 <= value <= 1):
+            raise InputError(f"{name} {value}: a NIL threshold is a number from 0 to 1")
     simulate = learn.SIMULATE if simulate is None else simulate
 
     # features come from the features method's retrieval and cascade, exactly as `kg link` computes them
@@ -459,10 +463,11 @@ def train_learned(stores: Stores, train_ds: Dataset, dev_ds: Dataset, split: str
         dev_fitted = fitted["meta"]["nil_detected"]["dev_fitted"] = fitted["nil_detected"]
         fitted["nil_detected"] = fitted["meta"]["nil_detected"]["threshold"] = nil_detected
         log(f"detected spans' NIL threshold set to {nil_detected} (dev-fitted: {dev_fitted})")
+    fitted["nil_gazetteer"] = nil_gazetteer
     proto = {"dataset": train_ds.name, "split": split, "also": [ds.name for ds in also],
              "also_weight": also_weight if also else None, "dev": f"{dev_ds.name}/{dev_ds.split or 'all'}",
              "top_k": top_k, "context": context, "detector": detector, "link": link, "span_model": span_model,
              "simulate_nil": simulate, "kb_size": stores.kb_size()}
     learn.save(out, booster, span, fitted, proto, table)
     return TrainResult({**fitted["meta"], **proto, "nil_detected": fitted["nil_detected"],
-                        "nil_given": fitted["nil_given"], "out": str(out)}, bad)
+                        "nil_given": fitted["nil_given"], "nil_gazetteer": nil_gazetteer, "out": str(out)}, bad)

@@ -719,6 +719,10 @@ def test_a_nan_or_out_of_range_threshold_is_a_message(tiny_kb, tmp_path: Path, m
                           ("--llm-margin", "-1")):
         code, out = kg_main(monkeypatch, capsys, env, "link", str(corpus), option, value, *FAST_LINK)
         assert code == 2 and option in out and "Traceback" not in out, (option, value, out)
+    for option in ("--nil-detected", "--nil-gazetteer"):  # click's FloatRange(0, 1) lets NaN through
+        code, out = kg_main(monkeypatch, capsys, env, "train", str(corpus), "--reranker", "learned", option, "nan",
+                            "--out", str(tmp_path / "m.json"))
+        assert code == 2 and option in out and "nan is not a number" in out and "Traceback" not in out, (option, out)
     with pytest.raises(InputError, match="nil_threshold"):  # the request model of `kg serve`'s /link builds this too
         MethodChoice(nil_threshold=float("nan"))
     code, out = kg_main(monkeypatch, capsys, {**env, "KG_LLM_TIMEOUT": "nan"}, "config")

@@ -86,10 +86,10 @@ class AutoReranker:
         """What ranked a mention of that kind, for traces: "auto:fusion" or "auto:learned"."""
         return f"{self.name}:{(self.detected if detected else self.given).name}"
 
-    def nil_threshold_for(self, detected: bool) -> float | None:
+    def nil_threshold_for(self, detected: bool, detector: str | None = None) -> float | None:
         reranker = self.detected if detected else self.given
         if hasattr(reranker, "nil_threshold_for"):
-            return reranker.nil_threshold_for(detected)
+            return reranker.nil_threshold_for(detected, detector)
         return getattr(reranker, "nil_threshold", None)
 
 

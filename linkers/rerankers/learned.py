@@ -122,6 +122,7 @@ class LearnedReranker:
     keyphrases: Keyphrases | None = None  # learned with the model: the detector's filter and a feature
     span: Ensemble | None = None  # the span model (detected spans); None: a model fitted before it
     span_features: tuple[str, ...] = SPAN_FEATURES
+    nil_gazetteer: float | None = None  # a higher threshold for detected spans only the gazetteer found
 
     @classmethod
     def from_file(cls, path: Path | None = None) -> "LearnedReranker":
@@ -147,7 +148,7 @@ class LearnedReranker:
                              "`kg train --reranker learned`")
         return cls(booster, features, data.get("nil_detected"), data.get("nil_given"), data.get("meta", {}),
                    hashlib.sha1(text.encode()).hexdigest()[:8], keyphrases=Keyphrases.from_json(data.get("keyphrases")),
-                   span=span, span_features=span_features)
+                   span=span, span_features=span_features, nil_gazetteer=data.get("nil_gazetteer"))
 
     def version(self) -> str:
         return f"learned-{self.digest}"
@@ -187,7 +188,11 @@ class LearnedReranker:
             rankings.append(Ranking(ranked))
         return rankings
 
-    def nil_threshold_for(self, detected: bool) -> float | None:
+    def nil_threshold_for(self, detected: bool, detector: str | None = None) -> float | None:
+        """The NIL threshold for a kind of span; a KB name that NER did not mark (a word of a longer name, a common
+        noun) needs more evidence where the model says so."""
+        if detected and detector == "gazetteer" and self.nil_gazetteer is not None:
+            return max(self.nil_detected or 0.0, self.nil_gazetteer)
         return self.nil_detected if detected else self.nil_given
 
 
