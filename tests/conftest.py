@@ -4,9 +4,16 @@
 from __future__ import annotations
 
 import os
+import signal
 from dataclasses import dataclass, field
 
 import pytest
+
+# A suite started in the background of a non-interactive shell (`nohup bash scripts/test.sh &`, some CI runners)
+# inherits SIGINT ignored, and so would every `kg` process a test starts, which then could not be stopped by the
+# Ctrl-C tests. Python's own handler here means SIG_DFL in the children, which install KeyboardInterrupt again.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 REQUIRED = (
     "KG_TEST_GRAPH_URI",
