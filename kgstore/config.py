@@ -109,7 +109,8 @@ class GraphSection(_Section):
 
 @dataclass(frozen=True, repr=False)
 class QdrantSection(_Section):
-    url: str | None = setting(env="KG_QDRANT_URL", help="URL of a Qdrant server; unset: Qdrant local mode under "
+    url: str | None = setting(env="KG_QDRANT_URL", help="URL of a Qdrant server, or of a cluster's nodes "
+                              "comma-separated (the first that answers serves); unset: Qdrant local mode under "
                               "the data directory")
     api_key: Secret | None = setting(env="KG_QDRANT_API_KEY", help="Qdrant API key")
     grpc_port: int = setting(6334, env="KG_QDRANT_GRPC_PORT", help="Qdrant gRPC port (preferred for bulk upserts)")

@@ -1,7 +1,8 @@
 """The vector store's backends: local mode, a Qdrant server over HTTP, and over gRPC (`base.VectorBackend`).
 
-`open_backend` picks one from the configuration: no KG_QDRANT_URL is local mode under KG_HOME; a URL is a
-server, reached over gRPC unless KG_QDRANT_PREFER_GRPC is false. Only these modules hold a `QdrantClient`.
+`open_backend` picks one from the configuration: no KG_QDRANT_URL is local mode under KG_HOME; a URL (or a
+comma-separated list of a cluster's nodes, the first that answers) is a server, reached over gRPC unless
+KG_QDRANT_PREFER_GRPC is false. Only these modules hold a `QdrantClient`.
 """
 
 from __future__ import annotations
