@@ -72,3 +72,5 @@ def _print_summary(s: IndexSummary) -> None:
         click.echo(f"  {name:<6} not run: {why}")
     if s.deleted:
         click.echo(f"  deleted {s.deleted:,} point(s) whose entity is no longer in the graph")
+    if s.hnsw_restored:
+        click.echo("  HNSW graph: deferred during the upload, now built by Qdrant in the background")

@@ -110,6 +110,7 @@ class IndexSummary:
     indexes: dict[str, IndexStats] = field(default_factory=dict)
     not_run: dict[str, str] = field(default_factory=dict)  # index -> why it did not run
     deleted: int = 0  # points whose entity is no longer in the graph
+    hnsw_restored: bool = False  # the HNSW graph was deferred (m=0) and the server now builds it
 
     @property
     def encoded(self) -> int:
@@ -255,6 +256,7 @@ class Indexer:
             del self.summary.indexes[WORDS]
             self.summary.not_run[WORDS] = (f"collection {self.collection!r} predates the words index; "
                                            "`kg index --recreate` adds it")
+        self.vectors.defer_hnsw(self.collection)
         with ThreadPoolExecutor(max(1, self.options.image_workers)) as pool:
             for rows in self._pages():
                 self._index_page(rows, pool)
@@ -266,6 +268,7 @@ class Indexer:
         if self.summary.seconds:
             self.summary.entities_per_s = round(self.summary.entities / self.summary.seconds, 1)
         self.summary.deleted = self._sweep()
+        self.summary.hnsw_restored = self.vectors.restore_hnsw(self.collection)  # also after a killed deferred run
         for stats in self.summary.indexes.values():
             stats.seconds = round(stats.seconds, 3)
             stats.encoded_per_s = round(stats.encoded / stats.seconds, 1) if stats.seconds else 0.0

@@ -109,7 +109,8 @@ class GraphSection(_Section):
 
 @dataclass(frozen=True, repr=False)
 class QdrantSection(_Section):
-    url: str | None = setting(env="KG_QDRANT_URL", help="URL of a Qdrant server; unset: Qdrant local mode under "
+    url: str | None = setting(env="KG_QDRANT_URL", help="URL of a Qdrant server, or of a cluster's nodes "
+                              "comma-separated (the first that answers serves); unset: Qdrant local mode under "
                               "the data directory")
     api_key: Secret | None = setting(env="KG_QDRANT_API_KEY", help="Qdrant API key")
     grpc_port: int = setting(6334, env="KG_QDRANT_GRPC_PORT", help="Qdrant gRPC port (preferred for bulk upserts)")
@@ -117,6 +118,22 @@ class QdrantSection(_Section):
                                 help="talk to a Qdrant server over gRPC (false: HTTP only)")
     collection: str = setting("kg_entities", env="KG_COLLECTION", legacy="collection",
                               help="Qdrant collection of the KB")
+    # How a new collection is laid out (applied when `kg index` creates it; see kgstore.vector_backends.layout).
+    shard_number: int | None = setting(env="KG_QDRANT_SHARD_NUMBER", help="shards of a new collection, spread over "
+                                       "a cluster's nodes; unset: the server's default (one per node)")
+    replication_factor: int | None = setting(env="KG_QDRANT_REPLICATION_FACTOR", help="copies of each shard on "
+                                             "distinct nodes (2: one node may fail); unset: 1")
+    write_consistency_factor: int | None = setting(env="KG_QDRANT_WRITE_CONSISTENCY_FACTOR", help="replicas that "
+                                                   "must confirm a write; unset: 1")
+    quantization: str = setting("", env="KG_QDRANT_QUANTIZATION", help="int8: scalar-quantise dense vectors "
+                                "(about 4x less memory; originals kept for rescoring); empty: none")
+    always_ram: bool = setting(True, env="KG_QDRANT_ALWAYS_RAM", help="keep quantised vectors in RAM (with "
+                               "on_disk originals: the memory-lean layout)")
+    on_disk: bool = setting(False, env="KG_QDRANT_ON_DISK", help="keep original dense vectors on disk (memmap)")
+    on_disk_payload: bool | None = setting(env="KG_QDRANT_ON_DISK_PAYLOAD", help="keep payloads on disk; unset: "
+                                           "the server's default")
+    defer_hnsw: bool = setting(False, env="KG_QDRANT_DEFER_HNSW", help="build no HNSW graph while `kg index` "
+                               "uploads (m=0), then one at the end (m restored): faster bulk loads")
 
     @property
     def embedded(self) -> bool:

@@ -16,6 +16,7 @@ from qdrant_client import models
 
 from kgstore.config import Config
 from kgstore.vector_backends import Fields, PointId, ScoredRow, StoredRow, VectorBackend, open_backend
+from kgstore.vector_backends.layout import HNSW_M
 
 log = logging.getLogger(__name__)
 LOCAL_MODE_LIMIT = 20_000
@@ -70,6 +71,23 @@ class VectorStore:
 
     def delete_collection(self, name: str) -> None:
         self.backend.delete_collection(name)
+
+    def defer_hnsw(self, name: str) -> bool:
+        """With [qdrant] defer_hnsw, stop building the collection's HNSW graph (m=0) for a bulk upload; True if so.
+        Searches stay exact meanwhile (a full scan), only slower."""
+        if self.local or not self.backend.layout.defer_hnsw:
+            return False
+        if self.backend.hnsw_m(name) != 0:
+            self.backend.set_hnsw_m(name, 0)
+        return True
+
+    def restore_hnsw(self, name: str) -> bool:
+        """Give a collection left at m=0 (by a deferred build, even one whose run was killed) its graph back;
+        True if it was deferred. The server builds the graph in the background."""
+        if self.local or self.backend.hnsw_m(name) != 0:
+            return False
+        self.backend.set_hnsw_m(name, HNSW_M)
+        return True
 
     def collection_status(self, name: str) -> str:
         return self.backend.collection_status(name)

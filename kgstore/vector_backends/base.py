@@ -13,6 +13,8 @@ from typing import Any, NamedTuple, Protocol
 
 from qdrant_client import models
 
+from kgstore.vector_backends.layout import Layout
+
 PointId = models.ExtendedPointId  # int or UUID string (qdrant-client may hand back a UUID)
 Fields = Sequence[str] | bool  # payload fields or named vectors to return: a list of names, all (True) or none
 
@@ -38,6 +40,7 @@ class VectorBackend(Protocol):
 
     local: bool
     location: str  # where it is, for messages (a path, or the URL without credentials)
+    layout: Layout  # how it creates collections
 
     def close(self) -> None: ...
 
@@ -54,6 +57,12 @@ class VectorBackend(Protocol):
 
     def collection_status(self, name: str) -> str:
         """"green" once the server has finished optimising (indexing) what was written."""
+
+    def hnsw_m(self, name: str) -> int | None:
+        """The collection's HNSW graph degree (0: no graph is built)."""
+
+    def set_hnsw_m(self, name: str, m: int) -> None:
+        """Change the graph degree; the server rebuilds the graph in the background."""
 
     def dense_sizes(self, name: str) -> dict[str, int] | None:
         """Named dense vectors and their sizes; None for a collection with one unnamed vector."""

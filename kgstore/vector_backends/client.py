@@ -8,6 +8,7 @@ from typing import Any
 from qdrant_client import QdrantClient, models
 
 from kgstore.vector_backends.base import Fields, PointId, ScoredRow, StoredRow
+from kgstore.vector_backends.layout import Layout
 
 TIMEOUT = 60  # seconds per request, both transports: a large upsert or payload index build takes a while
 
@@ -17,9 +18,10 @@ class ClientBackend:
 
     local = False
 
-    def __init__(self, client: QdrantClient, location: str):
+    def __init__(self, client: QdrantClient, location: str, layout: Layout | None = None):
         self.client = client
         self.location = location
+        self.layout = layout or Layout()
 
     def close(self) -> None:
         self.client.close()
@@ -40,8 +42,9 @@ class ClientBackend:
         modifier = models.Modifier.IDF if sparse_idf else None
         self.client.create_collection(
             name,
-            vectors_config={k: models.VectorParams(size=v, distance=models.Distance.COSINE) for k, v in dense.items()},
+            vectors_config={k: self.layout.vector_params(v) for k, v in dense.items()},
             sparse_vectors_config={k: models.SparseVectorParams(modifier=modifier) for k in sparse} or None,
+            **self.layout.create_options(),
         )
 
     def delete_collection(self, name: str) -> None:
@@ -49,6 +52,12 @@ class ClientBackend:
 
     def collection_status(self, name: str) -> str:
         return str(self.client.get_collection(name).status.value)
+
+    def hnsw_m(self, name: str) -> int | None:
+        return self.client.get_collection(name).config.hnsw_config.m
+
+    def set_hnsw_m(self, name: str, m: int) -> None:
+        self.client.update_collection(name, hnsw_config=models.HnswConfigDiff(m=m))
 
     def dense_sizes(self, name: str) -> dict[str, int] | None:
         params = self.client.get_collection(name).config.params.vectors

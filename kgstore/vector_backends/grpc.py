@@ -19,18 +19,19 @@ from qdrant_client.conversions.conversion import GrpcToRest, RestToGrpc
 from kgstore.config import Config, reveal
 from kgstore.vector_backends.base import Fields, PointId, ScoredRow, StoredRow
 from kgstore.vector_backends.client import TIMEOUT, ClientBackend
+from kgstore.vector_backends.layout import Layout
 
 
 class GrpcBackend(ClientBackend):
-    def __init__(self, client: QdrantClient, location: str):
-        super().__init__(client, location)
+    def __init__(self, client: QdrantClient, location: str, layout: Layout | None = None):
+        super().__init__(client, location, layout)
         self._points = client.grpc_points  # the Points service stub of the client's channel
 
     @classmethod
-    def open(cls, config: Config, location: str) -> "GrpcBackend":
-        client = QdrantClient(url=config.qdrant.url, api_key=reveal(config.qdrant.api_key), prefer_grpc=True,
+    def open(cls, config: Config, url: str, location: str) -> "GrpcBackend":
+        client = QdrantClient(url=url, api_key=reveal(config.qdrant.api_key), prefer_grpc=True,
                               grpc_port=config.qdrant.grpc_port, timeout=TIMEOUT)
-        return cls(client, location)
+        return cls(client, location, Layout.from_config(config.qdrant))
 
     def query_batch(self, name: str, requests: Sequence[models.QueryRequest]) -> list[list[ScoredRow]]:
         response = self._points.QueryBatch(qgrpc.QueryBatchPoints(

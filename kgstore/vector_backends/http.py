@@ -6,10 +6,11 @@ from qdrant_client import QdrantClient
 
 from kgstore.config import Config, reveal
 from kgstore.vector_backends.client import TIMEOUT, ClientBackend
+from kgstore.vector_backends.layout import Layout
 
 
 class HttpBackend(ClientBackend):
     @classmethod
-    def open(cls, config: Config, location: str) -> "HttpBackend":
-        client = QdrantClient(url=config.qdrant.url, api_key=reveal(config.qdrant.api_key), prefer_grpc=False, timeout=TIMEOUT)
-        return cls(client, location)
+    def open(cls, config: Config, url: str, location: str) -> "HttpBackend":
+        client = QdrantClient(url=url, api_key=reveal(config.qdrant.api_key), prefer_grpc=False, timeout=TIMEOUT)
+        return cls(client, location, Layout.from_config(config.qdrant))
