@@ -15,7 +15,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Any, Callable, Generator, cast
+from typing import IO, Any, Callable, Generator, Iterator, cast
 
 from indexers.ingest import IngestOptions, _parsed_chunks
 from indexers.sources import InputError, TruncatedInput, detect_format, iter_raw
@@ -104,6 +104,16 @@ def node_line(row: dict[str, Any]) -> str:
     return _line([row["qid"], "Entity", *(row.get(p) for p in NODE_PROPS)])
 
 
+def _rows(lines: IO[str]) -> Iterator[str]:
+    """CSV rows from physical lines: a row ends at a newline outside quotes (an even number of '"' so far)."""
+    row = ""
+    for physical in lines:
+        row += physical
+        if row.count('"') % 2 == 0:
+            yield row
+            row = ""
+
+
 class _Ids:
     """A set of entity ids; Wikidata ids (Q123) as bits of a bytearray, 16 MB for all of Wikidata's, others in a
     set: the stubs of a 100M-entity dump are found without 100M Python strings."""
@@ -162,15 +172,37 @@ class _Output:
     def _gz(out: Path, name: str) -> IO[str]:
         return gzip.open(out / (name + PARTIAL), "wt", encoding="utf-8", compresslevel=3, newline="")
 
-    def finish(self, stubs: list[str]) -> None:
+    def finish(self, stubs: list[str], repeated: dict[str, tuple[str, str, int]]) -> int:
+        """Completes the files; returns the change in relationship rows from replacing repeated entities."""
         with self._gz(self.out, STUBS_FILE) as f:
             for qid in stubs:  # exactly what ingest's NEW_STUB_QUERY creates: {qid, stub: true}
                 f.write(node_line({"qid": qid, "stub": True}))
         self.close()
+        change = 0
+        if repeated:
+            self._replace(ENTITIES_FILE, repeated, [node for node, _, _ in repeated.values()])
+            change -= self._replace(RELS_FILE, repeated, [rels for _, rels, _ in repeated.values()])
+            change += sum(n for _, _, n in repeated.values())
         for name, header in ((NODES_HEADER_FILE, NODE_HEADER), (RELS_HEADER_FILE, REL_HEADER)):
             (self.out / (name + PARTIAL)).write_text(",".join(header) + "\n", encoding="utf-8")
         for name in OUTPUT_FILES:
             os.replace(self.out / (name + PARTIAL), self.out / name)
+        return change
+
+    def _replace(self, name: str, drop: dict[str, Any], extra: list[str]) -> int:
+        """Copies `name` without the rows whose first field (the entity or start id) is in `drop`, then appends
+        `extra`; returns the rows dropped."""
+        dropped = 0
+        src = self.out / (name + PARTIAL)
+        with gzip.open(src, "rt", encoding="utf-8", newline="") as f, self._gz(self.out, name + ".replacing") as g:
+            for row in _rows(f):
+                if row[1:row.index('"', 1)] in drop:
+                    dropped += 1
+                else:
+                    g.write(row)
+            g.writelines(extra)
+        os.replace(self.out / (name + ".replacing" + PARTIAL), src)
+        return dropped
 
     def close(self) -> None:
         self.entities.close()
@@ -205,6 +237,7 @@ def export_neo4j_bulk(
     errors_path = opts.errors_path or out / "export-errors.jsonl"
     errors_fh: IO[str] | None = None
     entities, targets = _Ids(), _Ids()
+    repeated: dict[str, tuple[str, str, int]] = {}  # qid -> rows of its last version (kg ingest: the last wins)
     lines = 0
     started = time.monotonic()
 
@@ -216,14 +249,9 @@ def export_neo4j_bulk(
             summary.errors_file = str(errors_path)
         errors_fh.write(json.dumps({"file": str(path), "line": line, "reason": reason}, ensure_ascii=False) + "\n")
 
-    def write(output: _Output, item: PreparedEntity, source: str) -> None:
+    def render(item: PreparedEntity, source: str) -> tuple[str, str, int]:
         rels = "".join(_line([item.qid, t, validate_rel_type(pid), pid]) for pid, t in item.claims)
-        node = node_line({**item.row, "source": source, "stub": False})
-        output.entities.write(node)
-        output.rels.write(rels)
-        for _, t in item.claims:
-            targets.add(t)
-        summary.relationships += len(item.claims)
+        return node_line({**item.row, "source": source, "stub": False}), rels, len(item.claims)
 
     output = _Output.open(out)
     try:
@@ -242,18 +270,22 @@ def export_neo4j_bulk(
                             record_error(path, line, item)
                         elif item is None:
                             summary.skipped += 1
-                        elif not entities.add(item.qid):
-                            record_error(path, line, f"{item.qid} was exported already: a bulk import holds one row "
-                                                     "per entity, the first is kept (`kg ingest` this file after "
-                                                     "the import to apply the later one)")
                         else:
                             try:
-                                write(output, item, path.name)
+                                node, rels, n_rels = render(item, path.name)
                             except (KgError, ValueError) as exc:
                                 record_error(path, line, f"cannot be exported: {exc}")
                                 continue
-                            summary.entities += 1
-                            stats.entities += 1
+                            for _, t in item.claims:  # a replaced version's stubs stay, as in kg ingest
+                                targets.add(t)
+                            if entities.add(item.qid):
+                                output.entities.write(node)
+                                output.rels.write(rels)
+                                summary.entities += 1
+                                stats.entities += 1
+                                summary.relationships += n_rels
+                            else:  # a repeated entity: its last version replaces the rows at the end
+                                repeated[item.qid] = (node, rels, n_rels)
                     if progress:
                         progress(lines, summary.entities)
             except TruncatedInput as exc:
@@ -265,7 +297,7 @@ def export_neo4j_bulk(
                 stats.errors = summary.errors - errors_before
         stubs = targets.minus(entities)
         summary.stubs = len(stubs)
-        output.finish(stubs)
+        summary.relationships += output.finish(stubs, repeated)
     finally:
         output.close()
         if errors_fh is not None:
