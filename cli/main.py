@@ -9,6 +9,7 @@ import click
 
 from cli.admin import migrate_cmd, server, status_cmd
 from cli.config_cmd import config_cmd
+from cli.export import export
 from cli.context import AppContext
 from cli.index import index_cmd
 from cli.ingest import ingest_cmd
@@ -60,6 +61,7 @@ cli.add_command(migrate_cmd)
 cli.add_command(status_cmd)
 cli.add_command(config_cmd)
 cli.add_command(ingest_cmd)
+cli.add_command(export)
 cli.add_command(query)
 cli.add_command(link_cmd)
 cli.add_command(eval_cmd)
