@@ -11,6 +11,14 @@ Measures in one run:
 
     python bench/link.py --mentions 1000 --documents 60 [--text-runtime torch] [--context model static cascade]
                          [--detector gazetteer ner hybrid] [--method features learned fusion] [--batch-docs N]
+                         [--profile] [--json PATH]
+
+`--profile`: each linking run (not its one-batch-after-another baseline) also prints where its time went, stage by
+stage (`kgstore.profiling`): the linking thread's stages add up to the run's wall clock, the background threads'
+(the next batch's detection, the words overlap, the graph reads ahead) are busy time beside it. `--json PATH`
+writes every run's figures (and profile) and the process's peak RSS, which is that of a `kg link` with the same
+models and stores (this process links as `kg link` does; besides, it holds only the benchmark texts and the
+rapidfuzz name list).
 
 Documents are linked in batches of --batch-docs (kg link's 64 by default); with more documents than that, the next
 batch's mentions are detected while one links, as in `kg link`, and each detector is also timed one batch after
@@ -23,7 +31,11 @@ measures the sentence-transformers/torch runtime instead, for comparison.
 from __future__ import annotations
 
 import argparse
+import json
+import resource
 import time
+from pathlib import Path
+from typing import Any
 
 from rapidfuzz import fuzz, process, utils
 
@@ -31,6 +43,7 @@ from kgstore.chunks import chunked
 from kgstore.config import load_config
 from kgstore.encoders.text import load_text_encoder
 from kgstore.graph import GraphStore
+from kgstore.profiling import Profile, recording
 from kgstore.search import Searcher
 from kgstore.vectors import VectorStore
 from linkers.benchmarks import read_wikimel
@@ -51,6 +64,20 @@ def timed(linker: Linker, docs: list[Document], ahead: bool = True) -> tuple[flo
     return time.perf_counter() - start, mentions
 
 
+def profiled(linker: Linker, docs: list[Document], profile: bool) -> tuple[float, int, Profile | None]:
+    """`timed` (detecting ahead), with its stages recorded when `profile`."""
+    if not profile:
+        return (*timed(linker, docs), None)
+    with recording() as stages:
+        seconds, mentions = timed(linker, docs)
+    return seconds, mentions, stages
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory (Linux reports ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mentions", type=int, default=1000)
@@ -64,6 +91,8 @@ def main() -> None:
                     help="kg link --method; several: each measured in the same run (the first is the baseline)")
     ap.add_argument("--batch-docs", type=int, default=LinkOptions.batch_docs,
                     help="documents per linking batch (kg link's default)")
+    ap.add_argument("--profile", action="store_true", help="print each linking run's time by stage")
+    ap.add_argument("--json", type=Path, metavar="PATH", help="also write the runs' figures (and profiles) here")
     args = ap.parse_args()
     config = load_config()
     graph, vectors = GraphStore.from_config(config), VectorStore.from_config(config)
@@ -72,6 +101,14 @@ def main() -> None:
                                 cache_dir=config.home / "cache")
     searcher = Searcher(config, vectors, text_encoder=encoder)
     print(f"text encoder: {encoder.name} on {encoder.runtime}")
+    runs: list[dict[str, Any]] = []
+
+    def report(run: dict[str, Any], stages: Profile | None) -> None:
+        """Keeps a run's figures for --json, and prints its profile."""
+        if stages is not None:
+            print(stages.table())
+            run["profile"] = stages.to_json()
+        runs.append(run)
 
     dev = list(read_wikimel(config.data.mel / "wikimel", "dev", None))
     spans: list[Document] = []
@@ -109,13 +146,17 @@ def main() -> None:
 
     for context, method in ((c, m) for c in args.context for m in args.method):
         options = LinkOptions(method=method, write=False, context=context, batch_docs=args.batch_docs)
-        seconds, mentions = timed(fresh(options), spans)
+        seconds, mentions, stages = profiled(fresh(options), spans, args.profile)
         print(f"spans given, context {context:6}, method {method:8}: {mentions:,} mentions in {seconds:.1f} s = "
               f"{mentions / seconds:,.1f} mentions/s (target >= 100)")
+        report({"run": "spans given", "context": context, "method": method, "documents": len(spans),
+                "mentions": mentions, "seconds": seconds}, stages)
         for name in args.detector:
-            seconds, mentions = timed(fresh(options, name), news)
+            seconds, mentions, stages = profiled(fresh(options, name), news, args.profile)
             print(f"detection {name:9}, context {context:6}: {len(news)} documents (~{words:.0f} words, "
                   f"{mentions:,} mentions) in {seconds:.1f} s = {len(news) / seconds:,.1f} documents/s (target >= 20)")
+            report({"run": "detection", "detector": name, "context": context, "method": method,
+                    "documents": len(news), "mentions": mentions, "seconds": seconds}, stages)
             if len(news) > args.batch_docs:
                 seconds, mentions = timed(fresh(options, name), news, ahead=False)
                 print(f"  baseline, one batch after another: {len(news) / seconds:,.1f} documents/s")
@@ -128,6 +169,11 @@ def main() -> None:
     base = len(sample) / (time.perf_counter() - start)
     print(f"baseline    : brute-force rapidfuzz top-10 over {len(names):,} names: {base:,.1f} mentions/s "
           f"(candidates only, no context model)")
+    rss = peak_rss_mib()
+    print(f"peak RSS of this process (the linking process, as kg link's): {rss:,.0f} MiB")
+    if args.json:
+        args.json.write_text(json.dumps({"runs": runs, "rapidfuzz_mentions_per_s": base, "peak_rss_mib": rss},
+                                        indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ Measures in one run, on the same documents (the sample news corpus, each request
      document gets (the baseline), documents/s and p50/p95 latency;
   2. `kg serve` started as its own process, POST /link from 1, 4 and 16 concurrent clients: requests/s, p50/p95
      latency, and requests/s as a ratio of the baseline's documents/s. Concurrent requests share encoder batches
-     (the server's /health reports how many batches it ran and the largest).
+     (the server's /health reports how many batches it ran and the largest);
+  3. peak resident memory (RSS) of the `kg serve` process and of this one (which linked in process), in MiB.
 
     python bench/serve.py [--requests 96] [--clients 1 4 16] [--detector hybrid] [--context cascade] [--spans]
 """
@@ -17,6 +18,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import socket
 import statistics
 import subprocess
@@ -90,6 +92,17 @@ async def clients(url: str, bodies: list[dict], n: int, concurrency: int, settin
             "batches": after["batches"] - before, "largest": after["largest"]}
 
 
+def peak_rss_mib(pid: int) -> float | None:
+    """A live process's peak resident memory (Linux's VmHWM); None where /proc does not say."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
 def start_server() -> tuple[subprocess.Popen, str]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
@@ -135,6 +148,9 @@ def main() -> None:
             r = asyncio.run(clients(url, bodies, args.requests, c, settings))
             print(f"{f'kg serve, {c} client(s)':<28}{r['per_s']:>8.1f}{r['p50'] * 1e3:>9.1f}{r['p95'] * 1e3:>9.1f}"
                   f"{r['per_s'] / base['per_s']:>8.2f}  {r['batches']} ({r['largest']} so far)")
+        served = peak_rss_mib(proc.pid)
+        print(f"peak RSS: kg serve {'unknown' if served is None else f'{served:,.0f} MiB'}, in process (this one) "
+              f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB")
     finally:
         proc.terminate()
         proc.wait(timeout=30)

@@ -18,6 +18,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 
 from kgstore.graph import GraphStore
+from kgstore.profiling import stage
 
 CLASS_EDGES = ["P31", "P279"]
 CACHE_ENTITIES = 200_000  # entities whose neighbours are kept (a few tens of MB)
@@ -48,7 +49,9 @@ class Neighbourhood:
         missing = [q for q in wanted if q not in self._out]
         if missing:
             self.reads += 1
-            found = {r["a"]: frozenset(r["out"]) for r in self.graph.read(OUT_QUERY, qids=missing, skip=CLASS_EDGES)}
+            with stage("graph: neighbours"):
+                found = {r["a"]: frozenset(r["out"])
+                         for r in self.graph.read(OUT_QUERY, qids=missing, skip=CLASS_EDGES)}
             for q in missing:
                 self._out[q] = found.get(q, frozenset())
         out = {}

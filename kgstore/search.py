@@ -27,6 +27,7 @@ from kgstore.entity_index import HIT_FIELDS, IMAGE, LABEL_FIELD, NAMES, NAMES_FI
 from kgstore.errors import ConfigError
 from kgstore.images import ImageLoader
 from kgstore.model import point_id
+from kgstore.profiling import stage
 from kgstore.vector_backends import ScoredRow
 from kgstore.vectors import VectorStore
 
@@ -139,7 +140,7 @@ class Searcher:
                     limit=max(MIN_FUZZY_CANDIDATES, 3 * top_k), with_payload=RESCORE_FIELDS,
                 ))
         found: dict[str, dict[Any, tuple[str, dict[str, Any]]]] = {}
-        for (form, match), result in zip(asked, self._query_batch(requests)):
+        for (form, match), result in zip(asked, self._query_batch(requests, "names")):
             candidates = found.setdefault(form, {})
             for pid, _, payload in result:
                 candidates.setdefault(pid, (match, payload))
@@ -173,7 +174,7 @@ class Searcher:
         requests = [self._most_popular(key, models.MatchAny(any=list(forms[i])), max(top_k, namesakes), ["popularity"],
                                        local_limit=LOCAL_EXACT_LIMIT) for i in asked]
         ranked: dict[int, list[Any]] = {}
-        for i, rows in zip(asked, self._query_batch(requests)):
+        for i, rows in zip(asked, self._query_batch(requests, "name forms")):
             rows = sorted(rows, key=lambda r: r[2].get("popularity") or 0, reverse=True)  # local mode: unordered
             ranked[i] = [pid for pid, _, _ in rows[:max(top_k, namesakes)]]
         ids = sorted({pid for pids in ranked.values() for pid in pids}, key=str)
@@ -196,7 +197,7 @@ class Searcher:
         requests = [self._most_popular(LABEL_FIELD, models.MatchText(text=raw[f]), SURNAME_LIMIT,
                                        [LABEL_FIELD, "popularity"]) for f in distinct]
         ranked: dict[str, list[Any]] = {}
-        for form, result in zip(distinct, self._query_batch(requests)):
+        for form, result in zip(distinct, self._query_batch(requests, "surnames")):
             ends = [(payload.get("popularity") or 0, pid) for pid, _, payload in result
                     if _ends_with(name_index.normalise(payload.get(LABEL_FIELD) or ""), form)]
             ranked[form] = [pid for _, pid in sorted(ends, key=lambda r: r[0], reverse=True)[:top_k]]
@@ -238,7 +239,7 @@ class Searcher:
         distinct = list(dict.fromkeys(keys))
         requests = [models.QueryRequest(query=_floats(vectors[first[k]]), using=using, limit=top_k,
                                         with_payload=fields or HIT_FIELDS) for k in distinct]
-        results = self._query_batch(requests)
+        results = self._query_batch(requests, f"{using} vectors")
         hits = {k: [_hit_from(pid, payload, score, match) for pid, score, payload in r]
                 for k, r in zip(distinct, results)}
         return [hits[k] if i == first[k] else [replace(h) for h in hits[k]] for i, k in enumerate(keys)]
@@ -259,7 +260,7 @@ class Searcher:
                                                              match=models.MatchText(text=str(names[i])))]),
         ) for i in asked]
         out: list[list[Hit]] = [[] for _ in names]
-        for i, rows in zip(asked, self._query_batch(requests)):
+        for i, rows in zip(asked, self._query_batch(requests, f"{using} vectors in names")):
             out[i] = [_hit_from(pid, payload, score, "named text") for pid, score, payload in rows]
         return out
 
@@ -286,7 +287,7 @@ class Searcher:
             requests.append(models.QueryRequest(
                 query=_floats(vectors[first[k]]), using=using, limit=len(ids), with_payload=False,
                 filter=models.Filter(must=[models.HasIdCondition(has_id=ids)])))
-        results = self._query_batch(requests) if requests else []
+        results = self._query_batch(requests, f"{using} similarities") if requests else []
         scores = {k: _by_qid(result, wanted[k]) for k, result in zip(asked, results)}
         return [{q: scores.get(k, {})[q] for q in these if q in scores.get(k, {})} for k, these in zip(keys, qids)]
 
@@ -315,7 +316,7 @@ class Searcher:
                 query=models.SparseVector(indices=vector.indices, values=vector.values), using=WORDS,
                 limit=len(these), with_payload=False,
                 filter=models.Filter(must=[models.HasIdCondition(has_id=[point_id(q) for q in these])])))
-        for i, rows in zip(asked, self._query_batch(requests) if requests else []):
+        for i, rows in zip(asked, self._query_batch(requests, "words overlap") if requests else []):
             out[i] = _by_qid(rows, qids[i])
         return out
 
@@ -329,10 +330,11 @@ class Searcher:
         if not qids:
             return {}
         out = {}
-        for p in self.vectors.retrieve(self.collection, [point_id(q) for q in qids], ["qid"], [using]):
-            vec = p.vectors.get(using)
-            if vec is not None and p.payload:
-                out[p.payload["qid"]] = vec
+        with stage(f"qdrant: stored {using} vectors"):
+            for p in self.vectors.retrieve(self.collection, [point_id(q) for q in qids], ["qid"], [using]):
+                vec = p.vectors.get(using)
+                if vec is not None and p.payload:
+                    out[p.payload["qid"]] = vec
         return out
 
     def _most_popular(self, key: str, match: Any, limit: int, payload: list[str],
@@ -346,11 +348,14 @@ class Searcher:
             query=None if local else models.OrderByQuery(
                 order_by=models.OrderBy(key="popularity", direction=models.Direction.DESC)))
 
-    def _query_batch(self, requests: list[models.QueryRequest]) -> list[list[ScoredRow]]:
-        return self.vectors.query_batch(self.collection, requests)
+    def _query_batch(self, requests: list[models.QueryRequest], kind: str) -> list[list[ScoredRow]]:
+        """One round trip; `kind` names it in a profile (`kgstore.profiling`)."""
+        with stage(f"qdrant: {kind}"):
+            return self.vectors.query_batch(self.collection, requests)
 
     def _payloads(self, ids: list[Any], fields: list[str]) -> dict[Any, dict[str, Any]]:
-        return {p.id: p.payload for p in self.vectors.retrieve(self.collection, ids, fields)}
+        with stage("qdrant: payloads"):
+            return {p.id: p.payload for p in self.vectors.retrieve(self.collection, ids, fields)}
 
     def _dense(self, using: str, vector: list[float], top_k: int, match: str) -> list[Hit]:
         self._check_collection(using)

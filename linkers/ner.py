@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Protocol
 
 from kgstore.errors import ConfigError
+from kgstore.profiling import stage
 from linkers.detect import STOP_WORDS, COMMON_WORDS, GazetteerDetector, tokenize
 from linkers.keyphrases import Keyphrases
 
@@ -154,6 +155,10 @@ class NERDetector:
     def spans_many(self, texts: list[str]) -> list[list[Span]]:
         size = min(NER_WINDOW, self.nlp.max_length)
         windows = [(i, offset, text[offset:end]) for i, text in enumerate(texts) for offset, end in windows_of(text, size)]
+        with stage("ner"):
+            return self._spans(texts, windows)
+
+    def _spans(self, texts: list[str], windows: list[tuple[int, int, str]]) -> list[list[Span]]:
         found: list[list[Span]] = [[] for _ in texts]
         docs = self.nlp.pipe((piece for _, _, piece in windows), batch_size=self.batch_size)
         for (i, offset, _), doc in zip(windows, docs):
@@ -249,8 +254,9 @@ class GazetteerSpans:
         return "gazetteer"
 
     def spans_many(self, texts: list[str]) -> list[list[Span]]:
-        return [[Span(s, e, surface, None, "gazetteer", True) for s, e, surface in self.gazetteer.detect(text)]
-                for text in texts]
+        with stage("gazetteer"):
+            return [[Span(s, e, surface, None, "gazetteer", True) for s, e, surface in self.gazetteer.detect(text)]
+                    for text in texts]
 
     def detect(self, text: str) -> list[tuple[int, int, str]]:
         return self.gazetteer.detect(text)
@@ -283,36 +289,39 @@ class HybridDetector:
         return f"hybrid:{self.ner.version()}+gazetteer"
 
     def spans_many(self, texts: list[str]) -> list[list[Span]]:
-        out = []
-        for text, spans in zip(texts, self.ner.spans_many(texts)):
-            for start, end, surface in self.gazetteer.detect(text):
-                start, end = trim(text, start, end)  # "The deal" at a sentence's start is no name
-                surface = text[start:end]
-                if not surface or not looks_like_name(text, start, end) and not (
-                        self.concepts and self.keyphrases is not None and self.keyphrases.keeps(surface)):
-                    continue
-                inside = [s for s in spans if start <= s.start and s.end <= end]
-                crossing = [s for s in spans if s.start < end and start < s.end and s not in inside]
-                if len(crossing) == 1 and not inside and overlong(crossing[0], start, end, text, self.gazetteer):
-                    # "First Paris Hilton", "California Home Sales Decline": NER ran past the name (headline
-                    # case, tweets); the KB name at the span's edge is the mention
-                    spans = [s for s in spans if s is not crossing[0]]
-                    spans.append(Span(start, end, surface, None, "gazetteer", True))
-                    continue
-                if crossing or (inside and all(s.end - s.start == end - start for s in inside)):
-                    continue
-                if len(inside) == 1 and inside[0].label == "PERSON":
-                    continue  # a person's name does not take in a title: "President [Barack Obama]"
-                # a KB name that spans several NER pieces is one mention: "Muscatine, Iowa", "School of
-                # Oriental and African Studies"
-                label = inside[0].label if inside else None
-                spans = [s for s in spans if s not in inside]
-                spans.append(Span(start, end, surface, label, "ner" if inside else "gazetteer", True))
-            spans = city_and_state(text, [piece for s in spans for piece in listed_names(text, s, self.gazetteer)])
-            spans = [with_legal_form(text, s) for s in spans]
-            out.append(sorted((s if s.kb_name or s.surface not in self.gazetteer else replace(s, kb_name=True)
-                               for s in spans), key=lambda s: s.start))
-        return out
+        found = self.ner.spans_many(texts)  # timed as "ner" there
+        with stage("gazetteer"):
+            return [self._merged(text, spans) for text, spans in zip(texts, found)]
+
+    def _merged(self, text: str, spans: list[Span]) -> list[Span]:
+        """One text's NER spans with its gazetteer spans merged in."""
+        for start, end, surface in self.gazetteer.detect(text):
+            start, end = trim(text, start, end)  # "The deal" at a sentence's start is no name
+            surface = text[start:end]
+            if not surface or not looks_like_name(text, start, end) and not (
+                    self.concepts and self.keyphrases is not None and self.keyphrases.keeps(surface)):
+                continue
+            inside = [s for s in spans if start <= s.start and s.end <= end]
+            crossing = [s for s in spans if s.start < end and start < s.end and s not in inside]
+            if len(crossing) == 1 and not inside and overlong(crossing[0], start, end, text, self.gazetteer):
+                # "First Paris Hilton", "California Home Sales Decline": NER ran past the name (headline
+                # case, tweets); the KB name at the span's edge is the mention
+                spans = [s for s in spans if s is not crossing[0]]
+                spans.append(Span(start, end, surface, None, "gazetteer", True))
+                continue
+            if crossing or (inside and all(s.end - s.start == end - start for s in inside)):
+                continue
+            if len(inside) == 1 and inside[0].label == "PERSON":
+                continue  # a person's name does not take in a title: "President [Barack Obama]"
+            # a KB name that spans several NER pieces is one mention: "Muscatine, Iowa", "School of
+            # Oriental and African Studies"
+            label = inside[0].label if inside else None
+            spans = [s for s in spans if s not in inside]
+            spans.append(Span(start, end, surface, label, "ner" if inside else "gazetteer", True))
+        spans = city_and_state(text, [piece for s in spans for piece in listed_names(text, s, self.gazetteer)])
+        spans = [with_legal_form(text, s) for s in spans]
+        return sorted((s if s.kb_name or s.surface not in self.gazetteer else replace(s, kb_name=True)
+                      for s in spans), key=lambda s: s.start)
 
     def detect(self, text: str) -> list[tuple[int, int, str]]:
         return [(s.start, s.end, s.surface) for s in self.spans_many([text])[0]]

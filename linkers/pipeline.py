@@ -26,6 +26,7 @@ from kgstore.entity_words import text_years
 from kgstore.errors import ConfigError
 from kgstore.graph import GraphStore
 from kgstore.names import acronym, normalise
+from kgstore.profiling import stage
 from kgstore.neighbourhood import Neighbourhood
 from kgstore.search import Searcher
 from linkers import coref, name_variants
@@ -255,12 +256,13 @@ class Linker:
     def mentions_many(self, docs: list[Document]) -> list[list[Mention]]:
         """Given mentions, or detected ones (one detector call per batch: NER models run faster on many texts)."""
         need = [d for d in docs if d.mentions is None]
-        found = dict(zip((d.id for d in need), spans_of(self.detector, [d.text for d in need]))) \
-            if need and self.detector is not None else {}
-        return [doc.mentions if doc.mentions is not None else
-                [Mention(f"{doc.id}#{sp.start}-{sp.end}", sp.start, sp.end, sp.surface, detected=True,
-                         detector=sp.source, ner_label=sp.label, kb_name=sp.kb_name) for sp in found.get(doc.id, [])]
-                for doc in docs]
+        with stage("detection: other"):
+            found = dict(zip((d.id for d in need), spans_of(self.detector, [d.text for d in need]))) \
+                if need and self.detector is not None else {}
+            return [doc.mentions if doc.mentions is not None else
+                    [Mention(f"{doc.id}#{sp.start}-{sp.end}", sp.start, sp.end, sp.surface, detected=True,
+                             detector=sp.source, ner_label=sp.label, kb_name=sp.kb_name) for sp in found.get(doc.id, [])]
+                    for doc in docs]
 
     def link(self, docs: Iterable[Document]) -> Iterator[list[MentionResult]]:
         """Results per batch of documents (written back first when options.write)."""
@@ -275,7 +277,8 @@ class Linker:
         batch = next(batches, None)
         ahead = self._detect_ahead(batch) if batch is not None else None
         while batch is not None and ahead is not None:
-            mentions = ahead.result()
+            with stage("waiting: detection ahead"):
+                mentions = ahead.result()
             following = next(batches, None)
             ahead = self._detect_ahead(following) if following is not None else None
             yield batch, self.link_batch(batch, mentions)
@@ -307,20 +310,25 @@ class Linker:
         check("encoding")
         work = [(doc, m) for doc, ms in zip(docs, found) for m in ms]
         contexts = [context_window(doc.text, m, self.options.context_chars) for doc, m in work]
-        vectors = self._encode(contexts, self.context_encoder, sliced)
-        images = self.images.mention_vectors(work) if work else None
+        with stage("context encoding"):
+            vectors = self._encode(contexts, self.context_encoder, sliced)
+        with stage("image regions"):
+            images = self.images.mention_vectors(work) if work else None
         t_encode = time.perf_counter() - t0
         check("retrieval")
-        retrieved = self._retrieve(work, vectors, images)
+        with stage("candidates"):
+            retrieved = self._retrieve(work, vectors, images)
         t_retrieve = time.perf_counter() - t0 - t_encode
         check("features")
-        items = self._items(work, contexts, vectors, retrieved, images)
+        with stage("features"):
+            items = self._items(work, contexts, vectors, retrieved, images)
         check("ranking")
         refined: list[int] = []
         if self.options.context == "cascade" and work:
             # the static ranking decides where the text model is worth running: mentions it is unsure about;
             # those are encoded, retrieved and featurised again, the others keep their static items
-            first = self._features.rerank_many(items)
+            with stage("model: cascade's static ranking"):
+                first = self._features.rerank_many(items)
             # (detected spans keep their static vectors: the learned model ranks them with those, and a news
             # document has tens of them)
             refined = [i for i, ranking in enumerate(first)
@@ -328,16 +336,37 @@ class Linker:
             if refined:
                 again = [work[i] for i in refined]
                 contexts_again = [contexts[i] for i in refined]
-                vectors_again = self._encode(contexts_again, self.searcher.text_encoder, sliced)
+                with stage("context encoding: cascade's text model"):
+                    vectors_again = self._encode(contexts_again, self.searcher.text_encoder, sliced)
                 images_again = images.subset(refined) if images is not None else None
-                redone = self._items(again, contexts_again, vectors_again,
-                                     self._retrieve(again, vectors_again, images_again), images_again)
+                with stage("candidates"):
+                    retrieved_again = self._retrieve(again, vectors_again, images_again)
+                with stage("features"):
+                    redone = self._items(again, contexts_again, vectors_again, retrieved_again, images_again)
                 for i, item in zip(refined, redone):
                     items[i], retrieved[i] = item, item[1]
                 check("ranking")
         orders = [[c.qid for c in cands] for cands in retrieved]
-        self._interactions(items)
-        rankings = self.reranker.rerank_many(items)
+        with stage("model"):
+            self._interactions(items)
+            rankings = self.reranker.rerank_many(items)
+        with stage("post-processing"):
+            results = self._post_process(docs, work, rankings, orders, items, retrieved, refined, images)
+        if self.options.write and self.graph is not None:
+            check("writing")
+            with stage("write-back"):
+                self._write(docs, results)
+        elapsed = time.perf_counter() - t0
+        for r in results:
+            r.trace["batch_seconds"] = {"encode": round(t_encode, 4), "retrieve": round(t_retrieve, 4),
+                                        "total": round(elapsed, 4)}
+        return results
+
+    def _post_process(self, docs: list[Document], work: list[tuple[Document, Mention]], rankings: list[Ranking],
+                      orders: list[list[str]], items: list[tuple[MentionInput, list[Candidate]]],
+                      retrieved: list[list[Candidate]], refined: list[int],
+                      images: MentionImages | None) -> list[MentionResult]:
+        """The rankings as results: NIL decisions, a short name following its longer one, traces, pronouns."""
         results = [self._result(doc, m, ranking, orders[i], items[i][0].keyphrase)
                    for i, ((doc, m), ranking) in enumerate(zip(work, rankings))]
         gazetteer = getattr(self.detector, "gazetteer", None)
@@ -349,13 +378,6 @@ class Linker:
                 r.trace["image"] = note
         if self.options.coref:
             results += pronoun_results(docs, work, results, retrieved)
-        if self.options.write and self.graph is not None:
-            check("writing")
-            self._write(docs, results)
-        elapsed = time.perf_counter() - t0
-        for r in results:
-            r.trace["batch_seconds"] = {"encode": round(t_encode, 4), "retrieve": round(t_retrieve, 4),
-                                        "total": round(elapsed, 4)}
         return results
 
     @staticmethod
@@ -417,7 +439,9 @@ class Linker:
             self.images.add_features(images, retrieved)
         self._coherence(work, retrieved)
         if overlaps is not None:
-            for cands, found in zip(retrieved, overlaps.result()):
+            with stage("waiting: words overlap"):
+                found_overlaps = overlaps.result()
+            for cands, found in zip(retrieved, found_overlaps):
                 feats.add_overlap(cands, found)
         items = []
         for i, (doc, m) in enumerate(work):
@@ -494,7 +518,8 @@ class Linker:
             return
         qids = {c.qid for cands in retrieved for c in cands}
         ahead, self._neighbours_ahead = self._neighbours_ahead, None
-        out = ahead[1].result() if ahead is not None else None  # waited for: one thread at a time reads the graph
+        with stage("waiting: graph reads ahead"):
+            out = ahead[1].result() if ahead is not None else None  # waited for: one thread reads the graph at once
         if ahead is None or ahead[0] != qids:
             out = self._neighbourhood.out(qids)
         edges = self._neighbourhood.edges_among(qids, out)

@@ -485,3 +485,45 @@ def test_the_next_batch_is_detected_while_this_one_links(kb):
     one_by_one = [[(r.mention_id, r.qid, r.score) for r in linker.link_batch(docs[i:i + 2])] for i in (0, 2, 4)]
     assert threads[3:] == [threading.current_thread().name] * 3
     assert [found for _, found in ahead] == one_by_one and any(qid for found in one_by_one for _, qid, _ in found)
+
+
+def test_a_profile_covers_every_stage_and_adds_up_to_the_wall_clock(kb):
+    """`bench/link.py --profile`: a run's stages (detection, encoding, each Qdrant request, graph reads, features,
+    model, write-back) are all recorded, none negative; the linking thread's add up to the wall clock and the
+    background threads' busy time is apart. Nothing is recorded when no profile is (the timers cost nothing)."""
+    from kgstore.config import load_config
+    from kgstore.graph import GraphStore
+    from kgstore.profiling import UNTIMED, recording
+    from kgstore.vectors import VectorStore
+    from linkers.pipeline import LinkOptions
+    from linkers.records import Document
+    from linkers.run import Stores, build_linker
+
+    _, env = kb
+    cfg = load_config(env=env)
+    stores = Stores(cfg, GraphStore.from_config(cfg), VectorStore.from_config(cfg))
+    texts = ["Michelle Obama spoke in Chicago with Jim Morrison of The Doors.", "Barack Obama flew to Paris in Texas.",
+             "Pablo Neruda wrote in Chicago.", "Michael Jordan played for the Chicago Bulls."]
+    docs = [Document(f"profile{i}", t) for i, t in enumerate(texts)]
+    linker = build_linker(stores, LinkOptions(batch_docs=2), "hybrid")
+    with recording() as profile:
+        linked = [r for results in linker.link(docs) for r in results]
+    assert any(r.qid for r in linked)
+    rows = profile.rows()
+    stages = {r["stage"] for r in rows}
+    assert {"ner", "gazetteer", "waiting: detection ahead", "context encoding", "candidates", "qdrant: names",
+            "qdrant: payloads", "qdrant: text vectors", "qdrant: words overlap", "features", "graph: neighbours",
+            "model", "post-processing", "write-back", UNTIMED} <= stages, stages
+    assert all(r["seconds"] >= 0 and r["share"] >= 0 and r["calls"] >= 0 for r in rows)
+    linking = [r for r in rows if r["thread"] == "linking"]
+    assert abs(sum(r["seconds"] for r in linking) - profile.wall) < 1e-6
+    assert abs(sum(r["share"] for r in linking) - 1) < 1e-6
+    assert {r["thread"] for r in rows} - {"linking"} <= {"kg-detect", "kg-overlap", "kg-graph"}
+    assert any(r["thread"] == "kg-detect" and r["stage"] == "ner" for r in rows)  # the next batch's, detected ahead
+    data = profile.to_json()
+    assert data["wall_seconds"] == profile.wall and data["stages"] == rows
+    assert abs(sum(data["background_busy_seconds"].values())
+               - sum(r["seconds"] for r in rows if r["thread"] != "linking")) < 1e-9
+    assert "= wall clock" in profile.table()
+    linker.link_batch(docs[:1])  # no profile recording now: the finished one is left as it was
+    assert profile.rows() == rows
