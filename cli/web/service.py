@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -28,6 +29,10 @@ from linkers.run import MethodChoice, Stores, build_linker
 from linkers.rerankers.llm_method import WHEN, LLMOptions
 
 SEARCH_MODES = ("name", "text", "image")
+# a fuzzy name hit scoring below this is not offered at all ("obama": Alabama 0.80, Osama 0.80); above it, it is a
+# "did you mean" suggestion, never ranked among the names that match exactly
+FUZZY_CUTOFF = 0.85
+QID = re.compile(r"[qQpPlL][0-9]+")  # Wikidata items, properties and lexemes
 MAX_LINKERS = 4  # linkers kept for distinct option sets (they share the process-wide text model)
 
 
@@ -61,6 +66,19 @@ class LinkSettings:
         return MethodChoice(method=self.method, weights=None, top_k=self.top_k, nil_threshold=self.nil_threshold,
                           context=self.context, llm=self.llm, llm_margin=self.llm_margin, llm_budget=self.llm_budget,
                           method_config=None)
+
+
+def canonical_qid(qid: str) -> str:
+    """"q76 " -> "Q76": Wikidata ids are written upper-case in the graph; other ids of a custom KB are kept as
+    given."""
+    qid = qid.strip()
+    return qid.upper() if QID.fullmatch(qid) else qid
+
+
+@dataclass
+class SearchResult:
+    hits: list[Hit]  # by=name: entities with the query as a name or alias; by=text/image: the nearest
+    did_you_mean: list[Hit]  # by=name: names spelt like the query, at or above FUZZY_CUTOFF
 
 
 @dataclass
@@ -122,28 +140,41 @@ class KgService:
         return path
 
     # -------------------------------------------------------------------------------------------- reading
-    def search(self, text: str, by: str = "name", k: int = 10) -> list[Hit]:
+    def search_modes(self) -> tuple[str, ...]:
+        """The modes this server can answer: by image only with an image model configured."""
+        return SEARCH_MODES if self.config.models.image_backend else tuple(m for m in SEARCH_MODES if m != "image")
+
+    def search(self, text: str, by: str = "name", k: int = 10) -> SearchResult:
         if not text.strip():
             raise InputError("q: empty query: give a name, a description or (by=image) an image URL")
-        if by not in SEARCH_MODES:
-            raise InputError(f"by: {by!r} is not one of {', '.join(SEARCH_MODES)}")
+        modes = self.search_modes()
+        if by not in modes:
+            extra = " (by=image needs an image model: [models] image_backend in kg.toml)" if by == "image" else ""
+            raise InputError(f"by: {by!r} is not one of {', '.join(modes)}{extra}")
         if by == "name":
-            return self.searcher.by_name(text, k)
+            hits = self.searcher.by_name(text, k)
+            return SearchResult([h for h in hits if h.match == "exact"],
+                                [h for h in hits if h.match != "exact" and h.score >= FUZZY_CUTOFF])
         if by == "text":
-            return self.searcher.by_text(text, k)
-        return self.searcher.by_image(text, k) if is_url(text) else self.searcher.by_image_text(text, k)
+            return SearchResult(self.searcher.by_text(text, k), [])
+        found = self.searcher.by_image(text, k) if is_url(text) else self.searcher.by_image_text(text, k)
+        return SearchResult(found, [])
 
     def card(self, qid: str) -> cards.EntityCard:
-        return cards.entity_card(self.app.graph(), qid)
+        return cards.entity_card(self.app.graph(), canonical_qid(qid))
 
     def mentions(self, qid: str, limit: int = 20) -> linked.EntityMentions:
-        return linked.entity_mentions(self.app.graph(), qid, limit=limit)
+        return linked.entity_mentions(self.app.graph(), canonical_qid(qid), limit=limit)
 
     def entity_documents(self, qid: str, limit: int = 20) -> linked.EntityDocuments:
-        return linked.entity_documents(self.app.graph(), qid, limit=limit)
+        return linked.entity_documents(self.app.graph(), canonical_qid(qid), limit=limit)
 
     def cooccurring(self, qid: str, limit: int = 12) -> linked.EntityCooccurrences:
-        return linked.cooccurring_entities(self.app.graph(), qid, limit=limit)
+        return linked.cooccurring_entities(self.app.graph(), canonical_qid(qid), limit=limit)
+
+    def described(self, qids: list[str]) -> dict[str, tuple[str | None, str | None]]:
+        """Label and description of each entity (one read for a whole /link answer)."""
+        return cards.descriptions_for(self.app.graph(), [x for x in qids if x])
 
     def labels(self, qids: list[str]) -> dict[str, str]:
         return cards.labels_for(self.app.graph(), [x for x in qids if x])
