@@ -13,12 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rapidfuzz import fuzz
+
 from cli.context import AppContext
 from kgstore import documents as docs_q
 from kgstore import cards, linked
 from kgstore.errors import InputError
 from kgstore.files import atomic_write
 from kgstore.images import is_url
+from kgstore import names as name_index
+from kgstore.entity_index import NAMES_FIELD
 from kgstore.search import Hit, Searcher
 from linkers.corpus import Document, parse_document
 from linkers.eval_report import EvalReport, load_report
@@ -29,8 +33,10 @@ from linkers.run import MethodChoice, Stores, build_linker
 from linkers.rerankers.llm_method import WHEN, LLMOptions
 
 SEARCH_MODES = ("name", "text", "image")
-# a fuzzy name hit scoring below this is not offered at all ("obama": Alabama 0.80, Osama 0.80); above it, it is a
-# "did you mean" suggestion, never ranked among the names that match exactly
+# a fuzzy name hit is a "did you mean" suggestion (never ranked among the names that match exactly) where one of its
+# names is spelt like the whole query at least this much (rapidfuzz ratio / 100: "berln" Berlin 0.91, "barak obama"
+# Barack Obama 0.96); the rest are not offered: "obama" is not Alabama (0.67), nor "paris" San Francisco (an alias
+# containing the word, which the name index's partial match scores 0.90)
 FUZZY_CUTOFF = 0.85
 QID = re.compile(r"[qQpPlL][0-9]+")  # Wikidata items, properties and lexemes
 MAX_LINKERS = 4  # linkers kept for distinct option sets (they share the process-wide text model)
@@ -73,6 +79,12 @@ def canonical_qid(qid: str) -> str:
     given."""
     qid = qid.strip()
     return qid.upper() if QID.fullmatch(qid) else qid
+
+
+def spelt_like(query: str, hit: Hit) -> float:
+    """How close the query is to the nearest of the hit's names, as whole strings (0..1)."""
+    form = name_index.normalise(query)
+    return max((fuzz.ratio(form, name) for name in hit.payload.get(NAMES_FIELD) or []), default=0.0) / 100
 
 
 @dataclass
@@ -154,7 +166,7 @@ class KgService:
         if by == "name":
             hits = self.searcher.by_name(text, k)
             return SearchResult([h for h in hits if h.match == "exact"],
-                                [h for h in hits if h.match != "exact" and h.score >= FUZZY_CUTOFF])
+                                [h for h in hits if h.match != "exact" and spelt_like(text, h) >= FUZZY_CUTOFF])
         if by == "text":
             return SearchResult(self.searcher.by_text(text, k), [])
         found = self.searcher.by_image(text, k) if is_url(text) else self.searcher.by_image_text(text, k)
