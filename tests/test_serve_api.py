@@ -175,6 +175,10 @@ def test_search_ranks_exact_and_alias_hits_first_and_suggests_past_a_cutoff(api)
     assert found["modes"] == ["name", "text"]  # no image model configured: no image search offered
     paris = client.get("/search", params={"q": "Paris"}).json()
     assert {h["qid"] for h in paris["hits"]} == {"Q90", "Q167646"}
+    assert [h["qid"] for h in client.get("/search", params={"q": "Paris", "type": "q515"}).json()["hits"]] == ["Q90"]
+    by_text = client.get("/search", params={"q": "a city", "by": "text", "type": "Q515", "k": 2}).json()["hits"]
+    assert {h["qid"] for h in by_text} == {"Q64", "Q90"} and all(h["types"] == ["Q515"] for h in by_text)
+    assert 'href="/ui/entities/Q167646"' not in client.get("/ui/search", params={"q": "Paris", "type": "Q515"}).text
     page = client.get("/ui/search", params={"q": "Berln"}).text
     assert 'id="did-you-mean"' in page and "Berlin" in page and 'value="image"' not in page
     assert 'value="image"' not in client.get("/ui").text

@@ -265,8 +265,8 @@ def _status(exc: KgError) -> int:
 
 # ------------------------------------------------------------------------------------------------ the app
 def _hit(h: Any) -> dict[str, Any]:
-    return {"qid": h.qid, "label": h.label, "description": h.payload.get("description"), "score": h.score,
-            "match": h.match}
+    return {"qid": h.qid, "label": h.label, "description": h.payload.get("description"),
+            "types": list(h.payload.get("types") or []), "score": h.score, "match": h.match}
 
 
 def create_app(service: KgService, settings: ServeSettings) -> FastAPI:
@@ -362,10 +362,13 @@ def create_app(service: KgService, settings: ServeSettings) -> FastAPI:
     def search(q: str = Query(..., description="a name, a description (by=text), or an image URL (by=image)"),
                by: str = Query("name", description="name, text or image (image: with an image model configured; "
                                                    "`modes` in the answer lists what this server offers)"),
-               k: int = Query(10, ge=1, le=100)) -> dict[str, Any]:
+               k: int = Query(10, ge=1, le=100),
+               type_: str = Query("", alias="type", description="only entities of this type (a QID such as Q5, "
+                                                                  "human)")
+               ) -> dict[str, Any]:
         """Entities for a query. By name: the entities with the query as a name or alias first, and names spelt
         like it (above a cutoff) as `did_you_mean`; by text or image: the nearest entities."""
-        found = service.search(q, by, k)
+        found = service.search(q, by, k, type_)
         return {"query": q, "by": by, "hits": [_hit(h) for h in found.hits],
                 "did_you_mean": [_hit(h) for h in found.did_you_mean], "modes": list(service.search_modes())}
 

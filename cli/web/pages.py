@@ -102,10 +102,11 @@ async def login(request: Request) -> Response:
 
 
 @router.get("/search", response_class=HTMLResponse)
-def search(request: Request, q: str = "", by: str = "name", k: int = Query(20, ge=1, le=100)) -> HTMLResponse:
+def search(request: Request, q: str = "", by: str = "name", k: int = Query(20, ge=1, le=100),
+           type_: str = Query("", alias="type")) -> HTMLResponse:
     svc = _service(request)
-    found = svc.search(q, by, k) if q.strip() else SearchResult([], [])
-    return _render(request, "search.html", q=q, by=by, modes=svc.search_modes(), hits=found.hits,
+    found = svc.search(q, by, k, type_) if q.strip() else SearchResult([], [])
+    return _render(request, "search.html", q=q, by=by, type=type_.strip(), modes=svc.search_modes(), hits=found.hits,
                    did_you_mean=found.did_you_mean)
 
 

@@ -136,6 +136,7 @@ class HitOut(Strict):
     qid: str
     label: str | None
     description: str | None
+    types: list[str] = Field(description="QIDs of the entity's types (instance of)")
     score: float
     match: str = Field(description="exact (a name or alias), fuzzy, text or image")
 

@@ -38,6 +38,7 @@ SEARCH_MODES = ("name", "text", "image")
 # Barack Obama 0.96); the rest are not offered: "obama" is not Alabama (0.67), nor "paris" San Francisco (an alias
 # containing the word, which the name index's partial match scores 0.90)
 FUZZY_CUTOFF = 0.85
+MAX_POOL = 100  # hits asked of the index when a type filter will drop some
 QID = re.compile(r"[qQpPlL][0-9]+")  # Wikidata items, properties and lexemes
 MAX_LINKERS = 4  # linkers kept for distinct option sets (they share the process-wide text model)
 
@@ -156,21 +157,30 @@ class KgService:
         """The modes this server can answer: by image only with an image model configured."""
         return SEARCH_MODES if self.config.models.image_backend else tuple(m for m in SEARCH_MODES if m != "image")
 
-    def search(self, text: str, by: str = "name", k: int = 10) -> SearchResult:
+    def search(self, text: str, by: str = "name", k: int = 10, type_: str = "") -> SearchResult:
+        """`type_`: only entities of that type (its QID, in any case); the index is asked for MAX_POOL hits then,
+        so that k remain after the filter where the index has them."""
         if not text.strip():
             raise InputError("q: empty query: give a name, a description or (by=image) an image URL")
         modes = self.search_modes()
         if by not in modes:
             extra = " (by=image needs an image model: [models] image_backend in kg.toml)" if by == "image" else ""
             raise InputError(f"by: {by!r} is not one of {', '.join(modes)}{extra}")
+        wanted = canonical_qid(type_)
+        pool = max(k, MAX_POOL) if wanted else k
         if by == "name":
-            hits = self.searcher.by_name(text, k)
-            return SearchResult([h for h in hits if h.match == "exact"],
-                                [h for h in hits if h.match != "exact" and spelt_like(text, h) >= FUZZY_CUTOFF])
-        if by == "text":
-            return SearchResult(self.searcher.by_text(text, k), [])
-        found = self.searcher.by_image(text, k) if is_url(text) else self.searcher.by_image_text(text, k)
-        return SearchResult(found, [])
+            hits = self.searcher.by_name(text, pool)
+            found = SearchResult([h for h in hits if h.match == "exact"],
+                                 [h for h in hits if h.match != "exact" and spelt_like(text, h) >= FUZZY_CUTOFF])
+        elif by == "text":
+            found = SearchResult(self.searcher.by_text(text, pool), [])
+        else:
+            found = SearchResult(self.searcher.by_image(text, pool) if is_url(text)
+                                 else self.searcher.by_image_text(text, pool), [])
+        if wanted:
+            found = SearchResult([h for h in found.hits if wanted in (h.payload.get("types") or [])][:k],
+                                 [h for h in found.did_you_mean if wanted in (h.payload.get("types") or [])][:k])
+        return found
 
     def card(self, qid: str) -> cards.EntityCard:
         return cards.entity_card(self.app.graph(), canonical_qid(qid))
