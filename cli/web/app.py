@@ -15,7 +15,7 @@ from neo4j.exceptions import DriverError, Neo4jError
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -326,7 +326,7 @@ def create_app(service: KgService, settings: ServeSettings) -> FastAPI:
 
     @app.exception_handler(Exception)
     async def crashed(request: Request, exc: Exception) -> Response:
-        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        """A bug: the body every error has (Starlette then re-raises it, and uvicorn logs the traceback)."""
         return failed(request, 500, f"the server failed on this request ({type(exc).__name__}); its log has the "
                                     "details")
 
@@ -402,14 +402,10 @@ def create_app(service: KgService, settings: ServeSettings) -> FastAPI:
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="kg API", oauth2_redirect_url="/docs/oauth2",
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="kg API", oauth2_redirect_url=None,
                                    swagger_js_url="/static/api-docs/swagger-ui-bundle.js",
                                    swagger_css_url="/static/api-docs/swagger-ui.css",
                                    swagger_favicon_url="/static/api-docs/favicon.png")
-
-    @app.get("/docs/oauth2", include_in_schema=False)
-    def docs_oauth2() -> HTMLResponse:
-        return get_swagger_ui_oauth2_redirect_html()
 
     @app.get("/redoc", include_in_schema=False)
     def redoc() -> HTMLResponse:

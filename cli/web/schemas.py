@@ -190,7 +190,7 @@ class EntityMentionsOut(Strict):
     mentions: list[MentionHitOut]
 
 
-class HealthOut(BaseModel):
+class HealthOut(Strict):
     status: str
     graph: str
     collection: str
