@@ -4,6 +4,7 @@ ranks exact names first, and /docs works with no network beyond loopback (headle
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
@@ -15,7 +16,7 @@ from cli.web.app import ServeSettings, create_app
 from cli.web.service import KgService
 from kgstore.config import load_config
 from linkers.rerankers.registry import methods
-from test_serve import FAST, TEXT, Running, _driver, kb, span  # noqa: F401  (kb: the module's fixture)
+from test_serve import FAST, TEXT, Running, _driver, _free_port, _kg_serve, kb, span  # noqa: F401  (kb: the module's fixture)
 
 MENTION_KEYS = set(schemas.MentionOut.model_fields)
 
@@ -184,8 +185,9 @@ def test_search_ranks_exact_and_alias_hits_first_and_suggests_past_a_cutoff(api)
     assert 'value="image"' not in client.get("/ui").text
 
 
-def test_cors_origins_from_kg_toml(kb, tmp_path) -> None:  # noqa: F811
-    cfg, _, _ = kb
+def test_cors_origins_from_kg_toml(kb) -> None:  # noqa: F811
+    cfg, env, _ = kb
+    cfg.home.mkdir(parents=True, exist_ok=True)
     (cfg.home / "kg.toml").write_text('[serve]\ncors_origins = "https://app.example.org"\n')
     try:
         config = load_config({"home": cfg.home}, env={})
@@ -193,22 +195,33 @@ def test_cors_origins_from_kg_toml(kb, tmp_path) -> None:  # noqa: F811
     finally:
         (cfg.home / "kg.toml").unlink()
     assert load_config({"home": cfg.home}, env={}).serve.cors_origins == ""  # default: none
+    port = _free_port()
+    served = _kg_serve({**env, "KG_SERVE_CORS_ORIGINS": "https://app.example.org"}, "--port", str(port))
+    url = f"http://127.0.0.1:{port}"
     ctx = AppContext(cfg)
-    allowed = Running(create_app(KgService(ctx), ServeSettings(cors_origins=config.serve.cors_origins)))
     closed = Running(create_app(KgService(ctx), ServeSettings()))
     preflight = {"Origin": "https://app.example.org", "Access-Control-Request-Method": "POST",
                  "Access-Control-Request-Headers": "content-type, x-api-key"}
     try:
-        res = httpx.options(allowed.url + "/link", headers=preflight)
+        deadline = time.monotonic() + 120
+        while True:
+            assert served.poll() is None and time.monotonic() < deadline, served.stdout.read() if served.stdout else ""
+            try:
+                if httpx.get(url + "/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        res = httpx.options(url + "/link", headers=preflight)
         assert res.status_code == 200 and res.headers["access-control-allow-origin"] == "https://app.example.org"
-        res = httpx.get(allowed.url + "/entities/Q76", headers={"Origin": "https://app.example.org"})
+        res = httpx.get(url + "/entities/Q76", headers={"Origin": "https://app.example.org"})
         assert res.headers["access-control-allow-origin"] == "https://app.example.org"
-        res = httpx.get(allowed.url + "/entities/Q76", headers={"Origin": "https://evil.example"})
+        res = httpx.get(url + "/entities/Q76", headers={"Origin": "https://evil.example"})
         assert "access-control-allow-origin" not in res.headers
         res = httpx.get(closed.url + "/entities/Q76", headers={"Origin": "https://app.example.org"})
         assert "access-control-allow-origin" not in res.headers
     finally:
-        allowed.stop()
+        served.terminate()
+        served.wait(timeout=30)
         closed.stop()
         ctx.close()
 
