@@ -46,7 +46,8 @@ def serve_cmd(app: AppContext, host: str, port: int, api_key_file: Path | None, 
     key = _read_key(api_key_file) if api_key_file else os.environ.get("KG_API_KEY") or None
     settings = ServeSettings(host=host, port=port, api_key=key, max_body_bytes=max_body_bytes, timeout_s=timeout_s,
                              max_batch_docs=max_batch_docs, batch_wait_ms=batch_wait_ms,
-                             allowed_hosts=app.config.serve.allowed_hosts).check()
+                             allowed_hosts=app.config.serve.allowed_hosts,
+                             cors_origins=app.config.serve.cors_origins).check()
     service = KgService(app, list(reports))
     service.load_reports()
     service.health()  # both stores answer before the server listens

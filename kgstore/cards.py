@@ -25,6 +25,9 @@ LIMIT $limit
 """
 LABELS_QUERY = "UNWIND $ids AS id MATCH (e:Entity {qid: id}) RETURN e.qid AS qid, e.label AS label"
 ENTITY_REFS_QUERY = LABELS_QUERY
+DESCRIPTIONS_QUERY = """
+UNWIND $ids AS id MATCH (e:Entity {qid: id}) RETURN e.qid AS qid, e.label AS label, e.description AS description
+"""
 
 
 @dataclass
@@ -50,6 +53,13 @@ def labels_for(graph: GraphStore, ids: list[str]) -> dict[str, str]:
     if not ids:
         return {}
     return {r["qid"]: r["label"] for r in graph.read(LABELS_QUERY, ids=sorted(set(ids))) if r["label"]}
+
+
+def descriptions_for(graph: GraphStore, ids: list[str]) -> dict[str, tuple[str | None, str | None]]:
+    """(label, description) of entities by QID; ids not in the graph are left out."""
+    if not ids:
+        return {}
+    return {r["qid"]: (r["label"], r["description"]) for r in graph.read(DESCRIPTIONS_QUERY, ids=sorted(set(ids)))}
 
 
 def entity_card(graph: GraphStore, qid: str, max_relations: int = 500) -> EntityCard:

@@ -188,6 +188,9 @@ class ServeSection(_Section):
     allowed_hosts: str = setting("", env="KG_SERVE_ALLOWED_HOSTS", help="Host names `kg serve` answers besides "
                                  "localhost, 127.0.0.1 and [::1], comma-separated (\"kg.example.org, 10.0.0.7\"; "
                                  "* for any): other Host headers are refused, so DNS rebinding cannot reach it")
+    cors_origins: str = setting("", env="KG_SERVE_CORS_ORIGINS", help="Web origins whose pages may call the `kg "
+                                "serve` API from a browser, comma-separated (\"https://app.example.org\"; * for any); "
+                                "default none: only same-origin pages (the server's own /ui)")
 
 
 SECTIONS: dict[str, type] = {"graph": GraphSection, "qdrant": QdrantSection, "llm": LLMSection,

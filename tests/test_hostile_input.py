@@ -597,11 +597,13 @@ def test_kg_serve_repairs_invalid_text_and_refuses_a_nan_threshold(tiny_kb) -> N
             assert res.status_code == 200, res.text
             assert [(m["surface"], m["qid"]) for m in res.json()["mentions"]] == [("Obama", "Q76"), ("Berlin", "Q64")]
             res = post(id="bad\udc80", text="Obama visited Paris.", options=FAST)  # an id is not repaired
-            assert res.status_code == 400 and res.json()["error"].startswith("id: "), res.text
+            assert res.status_code == 400 and res.json()["error"]["message"].startswith("id: "), res.text
             res = post(id="t", text="Obama", options={**FAST, "top_k": "many\udc80"})  # no input echoed
-            assert res.status_code == 422 and res.json()["error"].startswith("body.options.top_k: "), res.text
+            error = res.json()["error"]
+            assert res.status_code == 422 and error["message"].startswith("body.options.top_k: "), res.text
+            assert error["field"] == "body.options.top_k"
             res = post(id="n", text="Obama visited Paris.", options={**FAST, "nil_threshold": float("nan")})
-            assert res.status_code == 400 and "nil_threshold" in res.json()["error"], res.text
+            assert res.status_code == 400 and "nil_threshold" in res.json()["error"]["message"], res.text
     finally:
         running.stop()
         ctx.close()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.resources
 import ipaddress
 import logging
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,23 +14,35 @@ from typing import Any
 from neo4j.exceptions import DriverError, Neo4jError
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from cli.web import schemas
 from cli.web.auth import SESSION_COOKIE, Access, client_address, throttled
 from cli.web.batcher import LinkBatcher
 from cli.web.limits import MAX_MENTIONS, MAX_TEXT_CHARS, TooLarge, text_too_long, too_many_mentions
+from cli.web.schemas import error_response as _error
+from cli.web.schemas import errors
 from cli.web.service import KgService, LinkSettings
 from kgstore.errors import ConfigError, InputError, KgError
+from linkers.detectors import detectors
 from linkers.records import repaired
+from linkers.rerankers.registry import methods
 
 HERE = Path(__file__).parent
 OPEN_PATHS = ("/health", "/ui/login", "/static/")  # answered without the API key
 NOT_FOUND = ("unknown entity", "unknown document", "unknown report")  # InputErrors that mean 404
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})  # Host headers always answered
 WILDCARDS = ("0.0.0.0", "::", "")
+FIELD = re.compile(r"([A-Za-z_][\w.\[\]]*): ")  # "mentions[0]: span ..." names the field at fault
+# Swagger UI and ReDoc as the fastapi-offline package ships them (MIT; Swagger UI Apache-2.0, ReDoc MIT): /docs
+# works on a machine with no internet
+DOCS_ASSETS = importlib.resources.files("fastapi_offline") / "static"
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +57,7 @@ class ServeSettings:
     max_batch_docs: int = 32
     batch_wait_ms: float = 0.0
     allowed_hosts: str = ""  # [serve] allowed_hosts: more Host header names, comma-separated; "*": any
+    cors_origins: str = ""  # [serve] cors_origins: web origins allowed to call the API from a browser; "*": any
 
     def check(self) -> "ServeSettings":
         if not is_loopback(self.host) and not self.api_key:
@@ -77,16 +92,18 @@ class LinkOptionsIn(BaseModel):
     """The options of `kg link` (same names and defaults; `write` is off unless asked for)."""
 
     model_config = ConfigDict(extra="forbid")
-    method: str = Field("auto", description="auto, features, learned, kar, i2cr or thinklinker")
+    method: str = Field("auto", description=f"ranking method: {', '.join(methods())}")
     top_k: int = Field(10, ge=1, le=100, description="candidates per mention")
     nil_threshold: float | None = Field(None, description="leave a mention NIL when its best score is below this")
     context: str = Field("cascade", description="context encoder: cascade, model or static")
-    detector: str = Field("hybrid", description="mention detector for text without mentions: hybrid, ner, gazetteer")
+    detector: str = Field("hybrid", description="mention detector for text without mentions: "
+                                                f"{', '.join(detectors())}")
     detect: bool = Field(True, description="detect mentions when none are given")
     llm: str = Field("unsure", description="LLM methods: consult the LLM when unsure or always")
     llm_margin: float = 0.3
     llm_budget: int | None = Field(None, ge=0)
-    explain: bool = Field(False, description="add each mention's trace, retrieved list and candidate features")
+    explain: bool = Field(False, description="add each mention's `explain`: candidates with features, retrieved "
+                                             "list, trace")
     write: bool = Field(False, description="write Document, Mention and REFERS_TO into the graph, as `kg link` does")
 
     def settings(self) -> LinkSettings:
@@ -217,10 +234,6 @@ def _cookie(headers: dict[str, str], name: str) -> str | None:
     return None
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
-
-
 def _validation_message(error: dict[str, Any]) -> str:
     """"body.options.top_k: Input should be ...", without echoing the input (which may not even be encodable)."""
     where = ".".join(str(part) for part in error.get("loc", ()))
@@ -232,6 +245,16 @@ def _too_large(limit: int) -> JSONResponse:
                        "smaller image")
 
 
+def _field(message: str) -> str | None:
+    """The field an error message starts with ("method: 'magic' is not one of ..." -> "method")."""
+    found = FIELD.match(message)
+    return found.group(1) if found else None
+
+
+def _ui(request: Request) -> bool:
+    return request.url.path == "/ui" or request.url.path.startswith("/ui/")
+
+
 def _status(exc: KgError) -> int:
     if isinstance(exc, TooLarge):
         return 413
@@ -241,55 +264,84 @@ def _status(exc: KgError) -> int:
 
 
 # ------------------------------------------------------------------------------------------------ the app
+def _hit(h: Any) -> dict[str, Any]:
+    return {"qid": h.qid, "label": h.label, "description": h.payload.get("description"),
+            "types": list(h.payload.get("types") or []), "score": h.score, "match": h.match}
+
+
 def create_app(service: KgService, settings: ServeSettings) -> FastAPI:
     batcher = LinkBatcher(lambda key: service.linker(key), settings.max_batch_docs, settings.batch_wait_ms / 1000)
     access = Access(settings.api_key)
     app = FastAPI(title="kg", version="1", summary="Entity linking and the entity knowledge graph over HTTP",
                   description="Link text to KB entities and read entity cards, mentions and linked documents. "
-                              "The web pages are under [/ui](/ui).")
+                              "The web pages are under [/ui](/ui). Every error has the body "
+                              "`{\"error\": {\"code\", \"message\", \"field\"}}`.",
+                  docs_url=None, redoc_url=None)
     app.state.service = service
     app.state.batcher = batcher
     app.state.settings = settings
     app.state.access = access
 
-    @app.exception_handler(KgError)
-    async def kg_error(request: Request, exc: KgError) -> JSONResponse:
-        if request.url.path.startswith("/ui"):
+    def failed(request: Request, status: int, message: str, field_: str | None = None,
+               headers: dict[str, str] | None = None) -> Response:
+        """The one error body for the API; the error page for a web page."""
+        if _ui(request):
             from cli.web.pages import error_page
 
-            return error_page(request, _status(exc), str(exc))
-        return _error(_status(exc), str(exc))
+            return error_page(request, status, message)
+        return _error(status, message, field_, headers)
+
+    @app.exception_handler(KgError)
+    async def kg_error(request: Request, exc: KgError) -> Response:
+        return failed(request, _status(exc), str(exc), _field(str(exc)))
 
     @app.exception_handler(DriverError)
     @app.exception_handler(Neo4jError)
-    async def graph_lost(request: Request, exc: Exception) -> JSONResponse:
-        return _error(503, f"the graph server did not answer ({type(exc).__name__}); try again once it is back")
+    async def graph_lost(request: Request, exc: Exception) -> Response:
+        return failed(request, 503, f"the graph server did not answer ({type(exc).__name__}); try again once it "
+                                    "is back")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        """Unknown paths (404) and methods (405) in the same body as every other error."""
+        message = {404: f"no such path {request.url.path!r}: the API is listed at /docs, the pages start at /ui",
+                   405: f"{request.method} is not allowed on {request.url.path} (see /docs)"}.get(
+            exc.status_code, str(exc.detail))
+        return failed(request, exc.status_code, message, headers=dict(exc.headers or {}) or None)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
-        """A text or mention list over its limit is 413 naming the limit (the schema states it); the rest 422."""
+        """A text or mention list over its limit is 413 naming the limit (the schema states it); the rest 422,
+        naming the first field at fault."""
         for error in exc.errors():
             if error.get("type") in ("string_too_long", "too_long") and tuple(error.get("loc", ()))[:2] in (
                     ("body", "text"), ("body", "mentions")):
                 value = error.get("input")
                 size = len(value) if isinstance(value, (str, list)) else 0
                 too_large = text_too_long(size) if error["loc"][1] == "text" else too_many_mentions(size, False)
-                return _error(413, str(too_large))
-        return _error(422, "; ".join(_validation_message(e) for e in exc.errors()))
+                return failed(request, 413, str(too_large), f"body.{error['loc'][1]}")
+        first = exc.errors()[0] if exc.errors() else {}
+        return failed(request, 422, "; ".join(_validation_message(e) for e in exc.errors()),
+                      ".".join(str(part) for part in first.get("loc", ())) or None)
 
-    @app.get("/health", tags=["service"], responses={503: {"description": "a store does not answer, or the link "
-                                                                         "worker is stuck past a deadline"}})
+    @app.exception_handler(Exception)
+    async def crashed(request: Request, exc: Exception) -> Response:
+        """A bug: the body every error has (Starlette then re-raises it, and uvicorn logs the traceback)."""
+        return failed(request, 500, f"the server failed on this request ({type(exc).__name__}); its log has the "
+                                    "details")
+
+    @app.get("/health", tags=["service"], response_model=schemas.HealthOut,
+             responses=errors(503, keyed=False))
     def health() -> JSONResponse:
         """Both stores answer and the link worker is not stuck; counts of what is loaded."""
         data = service.health()
         data["worker"] = batcher.worker()
         data["batches"] = asdict(batcher.stats)
         if data["worker"]["problem"]:
-            data["status"] = "stuck"
-            return JSONResponse(data, status_code=503)
+            return _error(503, data["worker"]["problem"])
         return JSONResponse(data)
 
-    @app.post("/link", tags=["linking"])
+    @app.post("/link", tags=["linking"], response_model=schemas.LinkOut, responses=errors(400, 413, 422, 503, 504))
     async def link(body: LinkIn) -> JSONResponse:
         """Link one document: its mentions (given or detected) to KB entities, as `kg link --no-write --out` writes
         them (`write: true` also writes them into the graph). Concurrent requests share encoder batches."""
@@ -301,42 +353,70 @@ def create_app(service: KgService, settings: ServeSettings) -> FastAPI:
         except asyncio.TimeoutError:  # its work has stopped: the worker is free for the next request
             return _error(504, f"linking took over {settings.timeout_s:g} s (the server's --timeout): send a "
                                "shorter text, or ask the operator to raise the limit")
+        described = await asyncio.to_thread(service.described, [r.qid for r in results if r.qid])
         # a JSONResponse of plain JSON skips FastAPI's per-value encoder walk (a millisecond per detected document)
         return JSONResponse({"id": doc.id, "written": settings_.write,
-                             "mentions": [r.to_json(body.options.explain) for r in results]})
+                             "mentions": [schemas.from_result(r, described, body.options.explain) for r in results]})
 
-    @app.get("/search", tags=["entities"])
+    @app.get("/search", tags=["entities"], response_model=schemas.SearchOut, responses=errors(400, 422, 503))
     def search(q: str = Query(..., description="a name, a description (by=text), or an image URL (by=image)"),
-               by: str = Query("name", description="name, text or image"),
-               k: int = Query(10, ge=1, le=100)) -> list[dict[str, Any]]:
-        """What the name, text or image index returns, as `kg search --json`."""
-        return [asdict(h) for h in service.search(q, by, k)]
+               by: str = Query("name", description="name, text or image (image: with an image model configured; "
+                                                   "`modes` in the answer lists what this server offers)"),
+               k: int = Query(10, ge=1, le=100),
+               type_: str = Query("", alias="type", description="only entities of this type (a QID such as Q5, "
+                                                                  "human)")
+               ) -> dict[str, Any]:
+        """Entities for a query. By name: the entities with the query as a name or alias first, and names spelt
+        like it (above a cutoff) as `did_you_mean`; by text or image: the nearest entities."""
+        found = service.search(q, by, k, type_)
+        return {"query": q, "by": by, "hits": [_hit(h) for h in found.hits],
+                "did_you_mean": [_hit(h) for h in found.did_you_mean], "modes": list(service.search_modes())}
 
-    @app.get("/entities/{qid}", tags=["entities"])
+    @app.get("/entities/{qid}", tags=["entities"], response_model=schemas.EntityCardOut,
+             responses=errors(404, 422, 503))
     def entity(qid: str) -> dict[str, Any]:
-        """The entity card, as `kg query entity --json`."""
-        return asdict(service.card(qid.strip()))
+        """The entity card, as `kg query entity --json` (the id in any case: q76 is Q76)."""
+        return asdict(service.card(qid))
 
-    @app.get("/entities/{qid}/mentions", tags=["entities"])
+    @app.get("/entities/{qid}/mentions", tags=["entities"], response_model=schemas.EntityMentionsOut,
+             responses=errors(404, 422, 503))
     def mentions(qid: str, limit: int = Query(20, ge=1, le=1000)) -> dict[str, Any]:
         """Linked mentions of the entity, best score first, as `kg query mentions --json`."""
-        return asdict(service.mentions(qid.strip(), limit))
+        return asdict(service.mentions(qid, limit))
 
-    @app.get("/documents", tags=["documents"])
+    @app.get("/documents", tags=["documents"], response_model=schemas.DocumentsOut, responses=errors(422, 503))
     def documents(after: str = Query("", description="the last id of the previous page"),
                   limit: int = Query(50, ge=1, le=1000)) -> dict[str, Any]:
         """Documents in id order, a page at a time."""
         rows = service.documents_page(after, limit)
         return {"documents": [asdict(r) for r in rows], "next": rows[-1].id if len(rows) == limit else None}
 
-    @app.get("/documents/{doc_id:path}", tags=["documents"])
-    def document(doc_id: str) -> dict[str, Any]:
-        """A linked document: its text and mentions, each with the entity chosen, score and method."""
-        return asdict(service.linked_document(doc_id))
+    @app.get("/documents/{doc_id:path}", tags=["documents"], response_model=schemas.DocumentOut,
+             responses=errors(404, 422, 503))
+    def document(doc_id: str, explain: bool = Query(False, description="add each mention's method and run")
+                 ) -> dict[str, Any]:
+        """A linked document: its text and mentions, each with the entity chosen and its score."""
+        doc = service.linked_document(doc_id)
+        return {"id": doc.id, "text": doc.text, "image": doc.image, "source": doc.source, "meta": doc.meta,
+                "run_id": doc.run_id, "mentions": [schemas.from_stored(m, explain) for m in doc.mentions]}
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="kg API", oauth2_redirect_url=None,
+                                   swagger_js_url="/static/api-docs/swagger-ui-bundle.js",
+                                   swagger_css_url="/static/api-docs/swagger-ui.css",
+                                   swagger_favicon_url="/static/api-docs/favicon.png")
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc() -> HTMLResponse:
+        return get_redoc_html(openapi_url="/openapi.json", title="kg API", with_google_fonts=False,
+                              redoc_js_url="/static/api-docs/redoc.standalone.js",
+                              redoc_favicon_url="/static/api-docs/favicon.png")
 
     from cli.web.pages import router
 
     app.include_router(router)
+    app.mount("/static/api-docs", StaticFiles(directory=str(DOCS_ASSETS)), name="api-docs")
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     @app.get("/", include_in_schema=False)
@@ -344,6 +424,10 @@ def create_app(service: KgService, settings: ServeSettings) -> FastAPI:
         return RedirectResponse("/ui")
 
     app.add_middleware(Guard, settings=settings, access=access)
+    origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
+    if origins:  # outside the Guard: a browser's preflight carries no key, and refusals carry the CORS headers
+        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
+                           allow_headers=["Content-Type", "X-API-Key", "Authorization"])
     app.router.on_shutdown.append(batcher.close)
     return app
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from fastapi.responses import JSONResponse
 from starlette.types import Scope
 
+from cli.web.schemas import error_response
+
 SESSION_COOKIE = "kg_session"
 SESSION_S = 12 * 3600  # a browser logs in again after this
 MAX_FAILURES = 5  # wrong keys from one address within THROTTLE_S before it must wait
@@ -60,5 +62,5 @@ def client_address(scope: Scope) -> str:
 
 
 def throttled(wait: int) -> JSONResponse:
-    return JSONResponse({"error": f"too many wrong API keys from this address: try again in {wait} s"},
-                        status_code=429, headers={"Retry-After": str(wait)})
+    return error_response(429, f"too many wrong API keys from this address: try again in {wait} s",
+                          headers={"Retry-After": str(wait)})

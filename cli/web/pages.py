@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from cli.web.auth import SESSION_COOKIE, SESSION_S, client_address, throttled
-from cli.web.service import SEARCH_MODES, LinkSettings
+from cli.web.service import LinkSettings, SearchResult
 from kgstore.documents import DocumentMention
 from linkers.corpus import Document, Mention
 
@@ -73,7 +73,7 @@ def _service(request: Request):
 def home(request: Request) -> HTMLResponse:
     svc = _service(request)
     return _render(request, "home.html", documents=svc.document_count(), reports=svc.report_names(),
-                   collection=svc.config.qdrant.collection)
+                   collection=svc.config.qdrant.collection, modes=svc.search_modes())
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -102,9 +102,12 @@ async def login(request: Request) -> Response:
 
 
 @router.get("/search", response_class=HTMLResponse)
-def search(request: Request, q: str = "", by: str = "name", k: int = Query(20, ge=1, le=100)) -> HTMLResponse:
-    hits = _service(request).search(q, by, k) if q.strip() else []
-    return _render(request, "search.html", q=q, by=by, modes=SEARCH_MODES, hits=hits)
+def search(request: Request, q: str = "", by: str = "name", k: int = Query(20, ge=1, le=100),
+           type_: str = Query("", alias="type")) -> HTMLResponse:
+    svc = _service(request)
+    found = svc.search(q, by, k, type_) if q.strip() else SearchResult([], [])
+    return _render(request, "search.html", q=q, by=by, type=type_.strip(), modes=svc.search_modes(), hits=found.hits,
+                   did_you_mean=found.did_you_mean)
 
 
 @router.get("/entities/{qid}", response_class=HTMLResponse)

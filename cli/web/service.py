@@ -6,11 +6,14 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from rapidfuzz import fuzz
 
 from cli.context import AppContext
 from kgstore import documents as docs_q
@@ -18,6 +21,8 @@ from kgstore import cards, linked
 from kgstore.errors import InputError
 from kgstore.files import atomic_write
 from kgstore.images import is_url
+from kgstore import names as name_index
+from kgstore.entity_index import NAMES_FIELD
 from kgstore.search import Hit, Searcher
 from linkers.corpus import Document, parse_document
 from linkers.eval_report import EvalReport, load_report
@@ -28,6 +33,13 @@ from linkers.run import MethodChoice, Stores, build_linker
 from linkers.rerankers.llm_method import WHEN, LLMOptions
 
 SEARCH_MODES = ("name", "text", "image")
+# a fuzzy name hit is a "did you mean" suggestion (never ranked among the names that match exactly) where one of its
+# names is spelt like the whole query at least this much (rapidfuzz ratio / 100: "berln" Berlin 0.91, "barak obama"
+# Barack Obama 0.96); the rest are not offered: "obama" is not Alabama (0.67), nor "paris" San Francisco (an alias
+# containing the word, which the name index's partial match scores 0.90)
+FUZZY_CUTOFF = 0.85
+MAX_POOL = 100  # hits asked of the index when a type filter will drop some
+QID = re.compile(r"[qQpPlL][0-9]+")  # Wikidata items, properties and lexemes
 MAX_LINKERS = 4  # linkers kept for distinct option sets (they share the process-wide text model)
 
 
@@ -61,6 +73,25 @@ class LinkSettings:
         return MethodChoice(method=self.method, weights=None, top_k=self.top_k, nil_threshold=self.nil_threshold,
                           context=self.context, llm=self.llm, llm_margin=self.llm_margin, llm_budget=self.llm_budget,
                           method_config=None)
+
+
+def canonical_qid(qid: str) -> str:
+    """"q76 " -> "Q76": Wikidata ids are written upper-case in the graph; other ids of a custom KB are kept as
+    given."""
+    qid = qid.strip()
+    return qid.upper() if QID.fullmatch(qid) else qid
+
+
+def spelt_like(query: str, hit: Hit) -> float:
+    """How close the query is to the nearest of the hit's names, as whole strings (0..1)."""
+    form = name_index.normalise(query)
+    return max((fuzz.ratio(form, name) for name in hit.payload.get(NAMES_FIELD) or []), default=0.0) / 100
+
+
+@dataclass
+class SearchResult:
+    hits: list[Hit]  # by=name: entities with the query as a name or alias; by=text/image: the nearest
+    did_you_mean: list[Hit]  # by=name: names spelt like the query, at or above FUZZY_CUTOFF
 
 
 @dataclass
@@ -122,28 +153,50 @@ class KgService:
         return path
 
     # -------------------------------------------------------------------------------------------- reading
-    def search(self, text: str, by: str = "name", k: int = 10) -> list[Hit]:
+    def search_modes(self) -> tuple[str, ...]:
+        """The modes this server can answer: by image only with an image model configured."""
+        return SEARCH_MODES if self.config.models.image_backend else tuple(m for m in SEARCH_MODES if m != "image")
+
+    def search(self, text: str, by: str = "name", k: int = 10, type_: str = "") -> SearchResult:
+        """`type_`: only entities of that type (its QID, in any case); the index is asked for MAX_POOL hits then,
+        so that k remain after the filter where the index has them."""
         if not text.strip():
             raise InputError("q: empty query: give a name, a description or (by=image) an image URL")
-        if by not in SEARCH_MODES:
-            raise InputError(f"by: {by!r} is not one of {', '.join(SEARCH_MODES)}")
+        modes = self.search_modes()
+        if by not in modes:
+            extra = " (by=image needs an image model: [models] image_backend in kg.toml)" if by == "image" else ""
+            raise InputError(f"by: {by!r} is not one of {', '.join(modes)}{extra}")
+        wanted = canonical_qid(type_)
+        pool = max(k, MAX_POOL) if wanted else k
         if by == "name":
-            return self.searcher.by_name(text, k)
-        if by == "text":
-            return self.searcher.by_text(text, k)
-        return self.searcher.by_image(text, k) if is_url(text) else self.searcher.by_image_text(text, k)
+            hits = self.searcher.by_name(text, pool)
+            found = SearchResult([h for h in hits if h.match == "exact"],
+                                 [h for h in hits if h.match != "exact" and spelt_like(text, h) >= FUZZY_CUTOFF])
+        elif by == "text":
+            found = SearchResult(self.searcher.by_text(text, pool), [])
+        else:
+            found = SearchResult(self.searcher.by_image(text, pool) if is_url(text)
+                                 else self.searcher.by_image_text(text, pool), [])
+        if wanted:
+            found = SearchResult([h for h in found.hits if wanted in (h.payload.get("types") or [])][:k],
+                                 [h for h in found.did_you_mean if wanted in (h.payload.get("types") or [])][:k])
+        return found
 
     def card(self, qid: str) -> cards.EntityCard:
-        return cards.entity_card(self.app.graph(), qid)
+        return cards.entity_card(self.app.graph(), canonical_qid(qid))
 
     def mentions(self, qid: str, limit: int = 20) -> linked.EntityMentions:
-        return linked.entity_mentions(self.app.graph(), qid, limit=limit)
+        return linked.entity_mentions(self.app.graph(), canonical_qid(qid), limit=limit)
 
     def entity_documents(self, qid: str, limit: int = 20) -> linked.EntityDocuments:
-        return linked.entity_documents(self.app.graph(), qid, limit=limit)
+        return linked.entity_documents(self.app.graph(), canonical_qid(qid), limit=limit)
 
     def cooccurring(self, qid: str, limit: int = 12) -> linked.EntityCooccurrences:
-        return linked.cooccurring_entities(self.app.graph(), qid, limit=limit)
+        return linked.cooccurring_entities(self.app.graph(), canonical_qid(qid), limit=limit)
+
+    def described(self, qids: list[str]) -> dict[str, tuple[str | None, str | None]]:
+        """Label and description of each entity (one read for a whole /link answer)."""
+        return cards.descriptions_for(self.app.graph(), [x for x in qids if x])
 
     def labels(self, qids: list[str]) -> dict[str, str]:
         return cards.labels_for(self.app.graph(), [x for x in qids if x])
