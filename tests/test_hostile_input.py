@@ -365,11 +365,10 @@ def test_linking_an_empty_corpus_says_so(graph_config, graph, tmp_path: Path, mo
 
 
 # ------------------------------------------------------------------------------------------------ 4: messages
-def test_graph_server_killed_mid_ingest_is_a_message_with_the_resume_command(tmp_path: Path) -> None:
+def _graph_server_signalled_mid_ingest(tmp_path: Path, sig: int) -> tuple[int, str]:
+    """`kg ingest` of 200,000 lines on the embedded default, its graph server sent `sig` some batches in: the
+    ingest's exit code and stderr."""
     import os
-    import signal
-    import subprocess
-    import sys
     import time
 
     from kgstore import embedded
@@ -377,24 +376,28 @@ def test_graph_server_killed_mid_ingest_is_a_message_with_the_resume_command(tmp
     home = tmp_path / "home"
     path = tmp_path / "many.jsonl"
     path.write_text("".join(custom_line(i, description="d " * 50) + "\n" for i in range(1, 200_001)))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KG_")}
-    env.update(KG_HOME=str(home), KG_GRAPH_HEAP="512m")
-    proc = subprocess.Popen([sys.executable, "-c", "from cli.main import main; main()", "ingest", str(path),
-                             "--workers", "1", "--batch-size", "500"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1])
+    env = {k: "" for k in os.environ if k.startswith("KG_")}
+    proc = _ingest_process(path, {**env, "KG_HOME": str(home), "KG_GRAPH_HEAP": "512m"})
     try:
         deadline = time.monotonic() + 120
         while (state := embedded.read_state(home)) is None and time.monotonic() < deadline:
             time.sleep(0.5)
         assert state is not None, "the embedded server never started"
         time.sleep(8)  # some batches in
-        os.kill(state.pid, signal.SIGKILL)
-        out, err = proc.communicate(timeout=180)
+        os.kill(state.pid, sig)
+        _, err = proc.communicate(timeout=180)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 1 and "Traceback" not in err, err[-3000:]
+    return proc.returncode, err
+
+
+def test_graph_server_killed_mid_ingest_is_a_message_with_the_resume_command(tmp_path: Path) -> None:
+    import signal
+
+    code, err = _graph_server_signalled_mid_ingest(tmp_path, signal.SIGKILL)
+    assert code == 1 and "Traceback" not in err, err[-3000:]
     assert "lost the graph server" in err and "--resume" in err and "committed" in err, err[-3000:]
 
 
@@ -675,30 +678,10 @@ def test_ctrl_c_during_ingest_prints_the_committed_line_and_the_resume_command(g
 
 
 def test_graph_server_stopped_mid_ingest_is_reported_as_stopped(tmp_path: Path) -> None:
-    import os
     import signal
-    import time
 
-    from kgstore import embedded
-
-    home = tmp_path / "home"
-    path = tmp_path / "many.jsonl"
-    path.write_text("".join(custom_line(i, description="d " * 50) + "\n" for i in range(1, 200_001)))
-    env = {k: "" for k in os.environ if k.startswith("KG_")}
-    proc = _ingest_process(path, {**env, "KG_HOME": str(home), "KG_GRAPH_HEAP": "512m"})
-    try:
-        deadline = time.monotonic() + 120
-        while (state := embedded.read_state(home)) is None and time.monotonic() < deadline:
-            time.sleep(0.5)
-        assert state is not None, "the embedded server never started"
-        time.sleep(8)  # some batches in
-        os.kill(state.pid, signal.SIGTERM)
-        out, err = proc.communicate(timeout=180)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 1 and "Traceback" not in err, err[-3000:]
+    code, err = _graph_server_signalled_mid_ingest(tmp_path, signal.SIGTERM)
+    assert code == 1 and "Traceback" not in err, err[-3000:]
     assert "disk full" not in err and "stopped" in err and "--resume" in err and "committed" in err, err[-3000:]
 
 

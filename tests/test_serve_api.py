@@ -155,7 +155,9 @@ def test_qids_are_case_insensitive(api) -> None:
 def test_openapi_lists_every_method_and_the_error_body(api) -> None:
     _, _, openapi = api
     help_ = openapi["components"]["schemas"]["LinkOptionsIn"]["properties"]["method"]["description"]
-    assert all(m in help_ for m in methods()) and "fusion" in help_
+    # the methods kg ships (a test elsewhere registers a toy one after this module built the schema)
+    shipped = ("auto", "features", "learned", "fusion", "kar", "i2cr", "thinklinker")
+    assert set(shipped) <= set(methods()) and all(m in help_ for m in shipped), help_
     for template, operations in openapi["paths"].items():
         for method, operation in operations.items():
             refs = {s: r["content"]["application/json"]["schema"].get("$ref", "")
