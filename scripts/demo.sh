@@ -3,6 +3,7 @@
 # Wikidata-derived KB, index it, link a small corpus, and query the linked mentions back from the graph.
 # Data goes to ${KG_HOME:-.kg-demo} (kept apart from your own ~/.kg); run it again and nothing changes.
 set -euo pipefail
+umask 077  # its outputs live in KG_HOME, which kg keeps private (README: reliability guarantees)
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 kg="${KG:-$root/.venv/bin/kg}"
 export KG_HOME="${KG_HOME:-$root/.kg-demo}"
