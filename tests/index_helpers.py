@@ -45,6 +45,24 @@ def ingest_files(graph: GraphStore, tmp_path: Path, *paths: Path) -> None:
         assert summary.status == "ok" and summary.errors == 0, summary
 
 
+def indexed_kb(servers: Any, graph_driver: Any, tmp: Path, entities: list[dict], prefix: str) -> Config:
+    """An empty graph, then `entities` (custom JSONL) ingested and indexed (text + names) into a fresh collection:
+    the small KBs the CLI and kg serve tests link against."""
+    from indexers.index import IndexOptions, Indexer
+    from kgstore.vectors import VectorStore
+
+    graph_driver.execute_query("MATCH (n) DETACH DELETE n", database_=servers.graph_database)
+    cfg = server_config(servers, tmp / "home", prefix)
+    path = tmp / "kb.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in entities))
+    vectors = VectorStore.from_config(cfg)
+    with GraphStore.from_config(cfg) as graph:
+        ingest_files(graph, tmp, path)
+        Indexer(cfg, graph, vectors, IndexOptions(indexes=("text", "names"))).run()
+    vectors.close()
+    return cfg
+
+
 def wikimel_kb_slice(dest: Path, gold_docs: int = 100, size: int = 3000, extra: tuple[str, ...] = ()) -> int:
     """A WikiMEL KB slice in `dest/wikimel/` (the layout `kg ingest` and `kg eval wikimel` read): the gold entities
     of the first `gold_docs` dev captions and `extra`, every entity sharing a name word with one of them (the

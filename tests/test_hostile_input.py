@@ -529,20 +529,9 @@ FAST_LINK = ("--method", "features", "--context", "static")  # no context encode
 @pytest.fixture(scope="module")
 def tiny_kb(servers, graph_driver, tmp_path_factory):
     """Three entities ingested and indexed (text + names, real MiniLM); the CLI environment to link against them."""
-    from index_helpers import cli_env, ingest_files, server_config
-    from indexers.index import IndexOptions, Indexer
-    from kgstore.vectors import VectorStore
+    from index_helpers import cli_env, indexed_kb
 
-    graph_driver.execute_query("MATCH (n) DETACH DELETE n", database_=servers.graph_database)
-    tmp = tmp_path_factory.mktemp("tiny-kb")
-    cfg = server_config(servers, tmp / "home", "t_hostile_")
-    path = tmp / "kb.jsonl"
-    path.write_text("".join(json.dumps(e) + "\n" for e in TINY_KB))
-    vectors = VectorStore.from_config(cfg)
-    with GraphStore.from_config(cfg) as graph:
-        ingest_files(graph, tmp, path)
-        Indexer(cfg, graph, vectors, IndexOptions(indexes=("text", "names"))).run()
-    vectors.close()
+    cfg = indexed_kb(servers, graph_driver, tmp_path_factory.mktemp("tiny-kb"), TINY_KB, "t_hostile_")
     return cfg, cli_env(cfg)
 
 

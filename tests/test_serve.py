@@ -25,11 +25,8 @@ from cli.main import cli
 from cli.web.app import ServeSettings, create_app
 from cli.web.batcher import LinkBatcher
 from cli.web.service import KgService, LinkSettings
-from index_helpers import cli_env, ingest_files, server_config
-from indexers.index import IndexOptions, Indexer
+from index_helpers import cli_env, indexed_kb
 from kgstore.config import load_config
-from kgstore.graph import GraphStore
-from kgstore.vectors import VectorStore
 from linkers.corpus import Document
 
 KB = [
@@ -75,16 +72,8 @@ class Running:
 @pytest.fixture(scope="module")
 def kb(servers, graph_driver, tmp_path_factory):
     """The tiny KB ingested and indexed (text + names); (config, env, tmp dir)."""
-    graph_driver.execute_query("MATCH (n) DETACH DELETE n", database_=servers.graph_database)
     tmp = tmp_path_factory.mktemp("serve")
-    cfg = server_config(servers, tmp / "home", "t_serve_")
-    path = tmp / "kb.jsonl"
-    path.write_text("".join(json.dumps(e) + "\n" for e in KB))
-    vectors = VectorStore.from_config(cfg)
-    with GraphStore.from_config(cfg) as graph:
-        ingest_files(graph, tmp, path)
-        Indexer(cfg, graph, vectors, IndexOptions(indexes=("text", "names"))).run()
-    vectors.close()
+    cfg = indexed_kb(servers, graph_driver, tmp, KB, "t_serve_")
     return cfg, cli_env(cfg), tmp
 
 
