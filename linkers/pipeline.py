@@ -134,13 +134,18 @@ def longer_names(work: list[tuple[Document, Mention]]) -> list[str | None]:
 
 
 def pronoun_results(docs: list[Document], work: list[tuple[Document, Mention]], results: list[MentionResult],
-                    retrieved: list[list[Candidate]]) -> list[MentionResult]:
-    """The pronouns of the detected documents, each linked as the person mention before it (`linkers.coref`)."""
+                    retrieved: list[list[Candidate]], neighbourhood: Neighbourhood | None = None) -> list[MentionResult]:
+    """The pronouns of the detected documents, each linked as the person mention before it (`linkers.coref`):
+    its gender read from the graph where there is one, a person left NIL kept as an antecedent that links nothing."""
     types = {c.qid: c.payload.get("types") for cands in retrieved for c in cands}
+    detected = [(doc, m, r) for (doc, m), r in zip(work, results) if m.detected and r.start is not None]
+    linked = sorted({r.qid for _, _, r in detected if r.qid})
+    neighbours = neighbourhood.out(linked) if neighbourhood is not None and linked else {}
     persons: dict[str, list[coref.Antecedent]] = {}
-    for (doc, m), r in zip(work, results):
-        if m.detected and r.qid and r.start is not None and coref.is_person(types.get(r.qid), m.ner_label):
-            persons.setdefault(doc.id, []).append(coref.Antecedent(r.start, r.end, r.qid, r.mention_id))
+    for doc, m, r in detected:
+        gender = coref.gender_of(neighbours.get(r.qid, frozenset())) if r.qid else None
+        if (coref.is_person(types.get(r.qid), m.ner_label, gender) if r.qid else m.ner_label == "PERSON"):
+            persons.setdefault(doc.id, []).append(coref.Antecedent(r.start, r.end, r.qid, r.mention_id, gender))
     by_id = {r.mention_id: r for r in results}
     covered: dict[str, list[tuple[int, int]]] = {}
     for r in results:
@@ -377,7 +382,7 @@ class Linker:
             if note:
                 r.trace["image"] = note
         if self.options.coref:
-            results += pronoun_results(docs, work, results, retrieved)
+            results += pronoun_results(docs, work, results, retrieved, self._neighbourhood)
         return results
 
     @staticmethod

@@ -274,6 +274,23 @@ def test_pronouns_take_the_sentence_subjects_entity():
     assert resolve("He came home.", persons[:0]) == []  # no person named: nothing to link to
 
 
+def test_pronouns_skip_a_person_of_the_other_gender_and_stop_at_an_unlinked_one():
+    from linkers.coref import Antecedent, gender_of, resolve
+
+    assert (gender_of(frozenset({"Q6581072", "Q30"})), gender_of(frozenset({"Q6581097"})),
+            gender_of(frozenset({"Q30"}))) == ("f", "m", None)
+    text = "Viktor Hamburger invited Rita Levi-Montalcini, and she came. He was glad."
+    persons = [Antecedent(0, 16, "Q84", "a", "m"), Antecedent(25, 45, "Q185", "b", "f")]
+    links = [(link.surface, link.antecedent.qid) for link in resolve(text, persons)]
+    assert links == [("she", "Q185"), ("He", "Q84")]  # the subject is male: "she" takes the woman after him
+    unknown = [Antecedent(0, 16, "Q84", "a", None)]
+    assert [link.antecedent.qid for link in resolve("Viktor Hamburger came. She left.", unknown)] == ["Q84"]
+
+    text = "Barack Obama spoke. Later Finn Jones arrived. He sat down."
+    persons = [Antecedent(0, 12, "Q76", "a", "m"), Antecedent(26, 36, None, "b")]
+    assert resolve(text, persons) == []  # "He" is Finn Jones, whom kg left NIL: not Obama
+
+
 def test_link_resolves_pronouns_in_detected_documents_only(kb):
     root, env = kb
     text = "Barack Obama visited Chicago on Monday. He met the mayor."
