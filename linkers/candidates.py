@@ -21,6 +21,7 @@ from linkers.detect import COMMON_WORDS, STOP_WORDS
 
 RRF_K = 60
 NAMESAKES = 100  # a crowded name's namesakes ranked by the context before the name lookup's cut
+POPULAR_SLOTS = 3  # of a crowded name's kept namesakes, how many are the most referenced ones, whatever the context
 NAME_SOURCES = frozenset({"name", "alias", "surname", "people", "variant", "initials"})
 # sources that found a candidate under another way of writing the mention (the `alias` feature)
 OTHER_FORMS = ("alias", "surname", "variant", "initials")
@@ -172,8 +173,22 @@ class CandidateRetriever:
                                                   [[h.qid for h in lookups[j][i]] for j, i in crowded]) if crowded else []
         out = [[h[:k] for h in hits] for hits in lookups]
         for (j, i), found in zip(crowded, cosines):
-            out[j][i] = sorted(lookups[j][i], key=lambda h: namesake_key(h, found.get(h.qid, 0.0)), reverse=True)[:k]
+            out[j][i] = namesake_cut(lookups[j][i], found, k)
         return out
+
+
+def namesake_cut(hits: list[Hit], cosines: dict[str, float], k: int) -> list[Hit]:
+    """`k` of a crowded name's namesakes: the best by name and context, and among them the `POPULAR_SLOTS` most
+    referenced ones of the best name score whatever the context says. A tweet's or a headline's few words are a
+    poor guide among sixteen Portlands, and the famous one ("Portland, Oregon": 39 references against 0-1 for the
+    rest) is the one a short text usually means; the reranker, which sees the degree, decides between them."""
+    by_context = sorted(hits, key=lambda h: namesake_key(h, cosines.get(h.qid, 0.0)), reverse=True)
+    best = by_context[0].score
+    popular = sorted((h for h in hits if h.score == best and (h.payload.get("degree") or 0) > 0),
+                     key=lambda h: h.payload.get("degree") or 0, reverse=True)[:POPULAR_SLOTS]
+    keep = {h.qid for h in popular} | {h.qid for h in by_context[:max(0, k - len(popular))]}
+    kept = [h for h in by_context if h.qid in keep]
+    return kept + [h for h in by_context if h.qid not in keep][:k - len(kept)]
 
 
 def namesake_key(hit: Hit, cosine: float) -> tuple[float, float]:
