@@ -179,7 +179,7 @@ class KG:
         return self.service.search(text, by, k, type_)
 
     def entity(self, qid: str) -> EntityCard:
-        """An entity's card: label, description, aliases, types, relations (an unknown QID is an InputError saying so)."""
+        """An entity's card: label, description, aliases, types, relations (an unknown QID is an InputError)."""
         return self.service.card(qid)
 
     def mentions(self, qid: str, limit: int = 20) -> EntityMentions:
