@@ -1,49 +1,18 @@
-"""What every command shares: the resolved configuration and lazily opened stores."""
+"""What every command shares: the resolved configuration and lazily opened stores (kg.context's, which the Python API
+and `kg serve` use too), and the output helpers."""
 
 from __future__ import annotations
 
 import itertools
 import json
-from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 import click
 
-from kgstore.config import Config
-from kgstore.graph import GraphStore
-from kgstore.private import private_home
-from kgstore.vectors import VectorStore
+from kg.context import StoreContext
 
 
-@dataclass
-class AppContext:
-    config: Config
-    _graph: GraphStore | None = field(default=None, repr=False)
-    _vectors: VectorStore | None = field(default=None, repr=False)
-
-    def __post_init__(self) -> None:
-        private_home(self.config.home)  # an existing KG_HOME that others may enter is narrowed to 0700
-
-    def graph(self, *, migrate: bool = True) -> GraphStore:
-        """The graph store, with pending migrations applied first (commands need the schema)."""
-        if self._graph is None:
-            self._graph = GraphStore.from_config(self.config)
-            if migrate:
-                from kgstore.migrate import ensure_schema
-
-                ensure_schema(self._graph)
-        return self._graph
-
-    def vectors(self) -> VectorStore:
-        if self._vectors is None:
-            self._vectors = VectorStore.from_config(self.config)
-        return self._vectors
-
-    def close(self) -> None:
-        if self._graph is not None:
-            self._graph.close()
-        if self._vectors is not None:
-            self._vectors.close()
+AppContext = StoreContext  # the commands' name for it
 
 
 pass_app = click.make_pass_decorator(AppContext)

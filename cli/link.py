@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from cli.context import AppContext, RegistryChoice, RegistryOption, echo_json, pass_app
+from kg.api import KG
 from linkers.learn import SIMULATE
 from linkers.records import NIL
 from linkers.datasets import datasets, load_dataset, with_splits
@@ -23,8 +24,7 @@ from linkers.pipeline import CONTEXT_ENCODERS, LINK_POLICIES, MentionResult
 from linkers.rerankers.fusion import SCALARS as FUSION_SCALARS
 from linkers.rerankers.llm_method import WHEN, LLMOptions
 from linkers.rerankers.registry import budget_help, method_help, methods
-from linkers.run import (EvalResult, MethodChoice, Stores, build_linker, evaluate_given_candidates, require_kb,
-                         evaluate_mentions, evaluate_spans, link_corpus, train_features, train_fusion,
+from linkers.run import (EvalResult, MethodChoice, Stores, link_corpus, train_features, train_fusion,
                          train_learned)
 
 EXIT_PARTIAL = 3
@@ -128,11 +128,12 @@ def link_cmd(app: AppContext, corpus: tuple[Path, ...], margs: MethodChoice, no_
     """
     if resume and no_write:
         raise click.UsageError("--resume continues a run that writes to the graph; it cannot go with --no-write")
-    stores = _stores(app)
-    require_kb(stores)
-    linker = build_linker(stores, margs.link_options(write=not no_write), detector if detect else None, margs)
-    summary = link_corpus(linker, list(corpus), resume=resume, out=out, explain=explain,
-                          on_result=_explain if explain else None)
+    linker = KG(app).build_linker(margs, write=not no_write, detector=detector if detect else None)
+    try:
+        summary = link_corpus(linker, list(corpus), resume=resume, out=out, explain=explain,
+                              on_result=_explain if explain else None)
+    finally:
+        linker.close()
     if as_json:
         echo_json(summary)
     else:
@@ -166,12 +167,7 @@ def _explain(r: MentionResult) -> None:
 
 
 def _ensure_kb(app: AppContext, dataset) -> None:
-    """A built-in dataset's KB slice is ingested and indexed when the graph does not have it yet."""
-    if dataset.kb is None:
-        return
-    from indexers.kb_slice import ensure_kb_slice
-
-    ensure_kb_slice(app.config, app.graph(), app.vectors(), dataset.name, dataset.kb)
+    KG(app).ensure_kb(dataset)
 
 
 class _EvalCommand(click.Command):
@@ -216,19 +212,12 @@ def eval_cmd(app: AppContext, dataset: str, split: str, limit: int | None, margs
                                "evaluated whole; --limit N takes its first N documents)")
     if report_all and not report:
         raise click.UsageError("--report-all needs --report FILE")
-    ds = load_dataset(dataset, split if dataset in with_splits() else None, limit, app.config.data)
-    want = {"report": report is not None, "report_all": report_all}
-    if ds.given is not None:
-        result = evaluate_given_candidates(app.config, ds, margs, **want)
-    elif ds.articles is not None:
-        result = evaluate_spans(_stores(app), ds, margs, gold_spans=spans == "gold", detector=detector, **want)
-        if not result.protocol["held_out"]:
-            click.echo(f"kg: note: the learned model was also trained on "
-                       f"{', '.join(result.protocol['learned_model_also_trained_on'])}: these figures are not held "
-                       "out; python bench/text_cv.py measures them two-fold cross-validated", err=True)
-    else:
-        _ensure_kb(app, ds)
-        result = evaluate_mentions(_stores(app), ds, margs, **want)
+    result = KG(app).evaluate(dataset, split, limit, margs, spans=spans, detector=detector,
+                              report=report is not None, report_all=report_all)
+    if result.spans is not None and not result.protocol["held_out"]:
+        click.echo(f"kg: note: the learned model was also trained on "
+                   f"{', '.join(result.protocol['learned_model_also_trained_on'])}: these figures are not held "
+                   "out; python bench/text_cv.py measures them two-fold cross-validated", err=True)
     _print_eval(result, report, as_json)
     _exit_if_bad(result.bad, show=not as_json)
 

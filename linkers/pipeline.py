@@ -221,6 +221,17 @@ class Linker:
         self.keyphrases: Keyphrases | None = None
         self.use_keyphrases(getattr(self.reranker, "keyphrases", None))
 
+    def close(self) -> None:
+        """Shuts down the background threads (detection ahead, vector-store and graph reads) once their work is done:
+        a program that builds linkers one after another (the API, `kg serve`'s per-option linkers) would otherwise
+        keep three idle threads per linker for its lifetime. Idempotent; a later call starts them again."""
+        pools = (self._detecting, self._background, self._graph_reads)
+        self._detecting = self._background = self._graph_reads = None
+        for pool in pools:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+        self._neighbours_ahead = None
+
     def use_keyphrases(self, table: Keyphrases | None) -> None:
         """The keyphraseness table the mentions' feature and the detector's filter read (the learned model's)."""
         self.keyphrases = table

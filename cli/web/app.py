@@ -28,7 +28,8 @@ from cli.web.batcher import LinkBatcher
 from cli.web.limits import MAX_MENTIONS, MAX_TEXT_CHARS, TooLarge, text_too_long, too_many_mentions
 from cli.web.schemas import error_response as _error
 from cli.web.schemas import errors
-from cli.web.service import KgService, LinkSettings
+from cli.web.service import KgService
+from kg.service import LinkSettings
 from kgstore.errors import ConfigError, InputError, KgError
 from linkers.detectors import detectors
 from linkers.records import repaired

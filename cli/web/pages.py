@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from cli.web.auth import SESSION_COOKIE, SESSION_S, client_address, throttled
-from cli.web.service import LinkSettings, SearchResult
+from kg.service import LinkSettings, SearchResult
 from kgstore.documents import DocumentMention
 from linkers.corpus import Document, Mention
 
