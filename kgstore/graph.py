@@ -2,6 +2,9 @@
 
 Production is Neo4j 5; the embedded default and CI use ArcadeDB's Bolt server. Only Cypher both accept is used,
 every query is parameterised, and writes go through managed transactions so the driver retries transient errors.
+Every read goes with READ access and every write with WRITE access: over a `neo4j://` URI the driver's routing
+sends them to a cluster's readers and writer, and one bookmark manager (saved in KG_HOME, see kgstore.bookmarks)
+makes each read wait for the writes before it, in this process and the ones before.
 """
 
 from __future__ import annotations
@@ -11,11 +14,15 @@ import re
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from neo4j import READ_ACCESS, WRITE_ACCESS, Driver, GraphDatabase, ManagedTransaction, Result, Transaction
+from neo4j import (READ_ACCESS, WRITE_ACCESS, Bookmarks, Driver, GraphDatabase, ManagedTransaction, Result,
+                   RoutingControl, Session, Transaction)
+from neo4j.api import BookmarkManager
 from neo4j.exceptions import AuthError, ConfigurationError, DriverError, Neo4jError, ServiceUnavailable
 
+from kgstore import bookmarks
 from kgstore.chunks import chunked
 from kgstore.config import Config, redact_url, reveal
 from kgstore.errors import ConfigError, GraphAuthError, GraphUnavailable, KgError, QueryTimeout
@@ -67,6 +74,12 @@ def _client_address(tx: Any) -> tuple[str, int] | None:
         return None
 
 
+def _server_address(tx: Any) -> str | None:
+    """HOST:PORT of the server the transaction runs on, as the cluster's routing table names it."""
+    address = getattr(getattr(tx, "_connection", None), "unresolved_address", None)
+    return None if address is None else f"{address.host}:{address.port}"
+
+
 def _kill(tx: Any) -> None:
     """Drop the transaction's connection without a word to the server: after an interrupt the connection may be
     mid-message, and a polite rollback would wait for the server to finish the very query being abandoned."""
@@ -89,14 +102,27 @@ class ServerInfo:
 
 
 class GraphStore:
-    """Batched, parameterised reads and writes against one Bolt server and database."""
+    """Batched, parameterised reads and writes against one Bolt server and database, or a cluster (`neo4j://`).
+
+    With a routing URI and `bookmarks_path`, the bookmarks saved there by the last process are where this one's
+    reads start, and close() saves this one's last bookmarks for the next."""
 
     def __init__(self, uri: str, user: str, password: str | None, database: str, *, embedded: bool = False,
-                 read_timeout: float = READ_TIMEOUT):
+                 read_timeout: float = READ_TIMEOUT, bookmarks_path: Path | None = None):
         self.uri = redact_url(uri)  # what messages and `kg status` show
         self.database = database
         self.embedded = embedded
         self.read_timeout = read_timeout
+        self.routing = bookmarks.routing(uri)
+        self._raw_uri, self._auth = uri, (user, password or "")
+        self._bookmarks_path = bookmarks_path if self.routing else None
+        self._saved: list[str] = []
+        self._bookmarks: BookmarkManager | None = None
+        if self._bookmarks_path is not None:
+            self._saved = bookmarks.load(self._bookmarks_path, self.uri, database)
+        if self.routing:  # a direct bolt:// server is its own writer and reader: nothing to wait for
+            self._bookmarks = GraphDatabase.bookmark_manager(
+                initial_bookmarks=Bookmarks.from_raw_values(self._saved))
         if self.uri != uri:  # the driver refuses userinfo with an error that echoes the whole URI
             raise ConfigError(
                 f"the graph URI {self.uri} carries credentials (user:password@); remove them from KG_GRAPH_URI and set "
@@ -109,7 +135,7 @@ class GraphStore:
                               "embedded server)")
         try:
             self._driver: Driver = GraphDatabase.driver(
-                uri, auth=(user, password or ""), connection_timeout=10, max_transaction_retry_time=30
+                uri, auth=self._auth, connection_timeout=10, max_transaction_retry_time=30
             )
         except (ConfigurationError, ValueError):
             raise ConfigError(f"bad graph URI {self.uri}: use bolt://HOST:PORT or neo4j://HOST:PORT") from None
@@ -124,12 +150,13 @@ class GraphStore:
             state = embedded.ensure_server(config.home, config.graph.heap, config.graph.idle_timeout)
             return cls(state.uri, embedded.USER, embedded.password(config.home), embedded.DATABASE, embedded=True)
         return cls(config.graph.uri or "", config.graph.user, reveal(config.graph.password),
-                   config.graph.database)
+                   config.graph.database, bookmarks_path=config.home / bookmarks.FILE)
 
     def _check(self) -> None:
         try:
             self._driver.verify_connectivity()
-            self._driver.execute_query("RETURN 1", database_=self.database)
+            self._driver.execute_query("RETURN 1", database_=self.database, routing_=RoutingControl.READ,
+                                       bookmark_manager_=self._bookmarks)
         except AuthError as exc:
             self.close()
             raise GraphAuthError(
@@ -143,7 +170,12 @@ class GraphStore:
                 "KG_GRAPH_URI to use the embedded server"
             ) from exc
         except Neo4jError as exc:
-            self.close()
+            self._driver.close()  # not close(): the bookmarks it would save are the ones refused
+            if "Bookmark" in (exc.code or "") and self._bookmarks_path is not None:
+                raise GraphUnavailable(
+                    f"the graph cluster at {self.uri} does not know the last writes kg recorded for database "
+                    f"{self.database!r} ({exc.code}); if that database was recreated, delete {self._bookmarks_path}"
+                ) from exc
             raise GraphUnavailable(f"the graph server at {self.uri} rejected database {self.database!r}: {exc.message}") from exc
 
     def ping(self) -> None:
@@ -156,6 +188,17 @@ class GraphStore:
 
     def close(self) -> None:
         self._driver.close()
+        if self._bookmarks_path is not None and self._bookmarks is not None:
+            last = sorted(self._bookmarks.get_bookmarks())
+            if last != sorted(self._saved):
+                bookmarks.save(self._bookmarks_path, self.uri, self.database, last, self._saved)
+                self._saved = last
+
+    def _session(self, mode: str) -> Session:
+        """A session on the store's database: READ_ACCESS for reads, WRITE_ACCESS for writes (the routing driver
+        picks a reader or the writer by it), sharing the store's bookmarks."""
+        return self._driver.session(database=self.database, default_access_mode=mode,
+                                    bookmark_manager=self._bookmarks)
 
     def __enter__(self) -> "GraphStore":
         return self
@@ -171,16 +214,16 @@ class GraphStore:
         return run
 
     def read(self, query: str, **params: Any) -> list[dict[str, Any]]:
-        with self._driver.session(database=self.database) as session:
+        with self._session(READ_ACCESS) as session:
             return session.execute_read(self._bounded(lambda tx: [r.data() for r in tx.run(query, params)]))
 
     def write(self, query: str, **params: Any) -> list[dict[str, Any]]:
-        with self._driver.session(database=self.database) as session:
+        with self._session(WRITE_ACCESS) as session:
             return session.execute_write(self._bounded(lambda tx: [r.data() for r in tx.run(query, params)]))
 
     def write_fn(self, fn: Callable[[ManagedTransaction], Any]) -> Any:
         """Run several statements in one retried transaction."""
-        with self._driver.session(database=self.database) as session:
+        with self._session(WRITE_ACCESS) as session:
             return session.execute_write(self._bounded(fn))
 
     def write_batches(self, query: str, rows: Iterable[dict[str, Any]], batch_size: int = 1000, **params: Any) -> int:
@@ -194,7 +237,7 @@ class GraphStore:
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
         """An explicit transaction: committed on success, rolled back on any exception."""
-        with self._driver.session(database=self.database) as session:
+        with self._session(WRITE_ACCESS) as session:
             tx = session.begin_transaction()
             _bound(tx, self.read_timeout)
             try:
@@ -221,12 +264,12 @@ class GraphStore:
         mode = WRITE_ACCESS if write else READ_ACCESS
         quiet, driver_log = _OwnDeadline(), logging.getLogger("neo4j.io")
         driver_log.addFilter(quiet)
-        with self._driver.session(database=self.database, default_access_mode=mode) as session:
+        with self._session(mode) as session:
             started = time.monotonic()
             tx = session.begin_transaction(timeout=timeout)
             _bound(tx, self.read_timeout)
             _set_deadline(tx, timeout)
-            client = _client_address(tx)
+            client, server = _client_address(tx), _server_address(tx)
             try:
                 yield tx.run(query, params)
                 if write:
@@ -240,7 +283,7 @@ class GraphStore:
                 raise
             except BaseException as exc:
                 _kill(tx)
-                stopped = client is not None and self._terminate(client)
+                stopped = client is not None and self._terminate(client, server)
                 if isinstance(exc, DriverError) and time.monotonic() - started >= timeout:
                     where = ("stopped on the graph server" if stopped else
                              "abandoned (kg closed the connection; the graph server did not list it to stop)")
@@ -249,30 +292,41 @@ class GraphStore:
             finally:
                 driver_log.removeFilter(quiet)
 
-    def _terminate(self, client: tuple[str, int], settle: float = 5.0) -> bool:
+    def _terminate(self, client: tuple[str, int], server: str | None, settle: float = 5.0) -> bool:
         """Terminate on the server the transactions of the connection from `client`, then wait up to `settle`
         seconds until the server no longer lists them; best effort: True if any was listed and is gone.
 
-        Runs on fresh connections with a short read timeout, so a server that does not answer cannot hold kg."""
+        A cluster member lists and terminates only its own transactions, so with a routing URI this talks to
+        `server`, the member the transaction ran on, directly. Runs on fresh connections with a short read
+        timeout, so a server that does not answer cannot hold kg."""
+        if self.routing and server is None:
+            return False
+        member = (GraphDatabase.driver(bookmarks.direct_uri(self._raw_uri, server or ""), auth=self._auth,
+                                       connection_timeout=10) if self.routing else self._driver)
         try:
-            ids = self._client_transactions(client)
+            ids = self._client_transactions(member, client)
             for tid in ids:
-                self._admin("TERMINATE TRANSACTION $id", id=tid)
+                self._admin(member, "TERMINATE TRANSACTION $id", id=tid)
             until = time.monotonic() + settle
-            while ids and set(ids) & set(self._client_transactions(client)):
+            while ids and set(ids) & set(self._client_transactions(member, client)):
                 if time.monotonic() > until:
                     return False
                 time.sleep(0.1)
         except (Neo4jError, DriverError, OSError):  # not supported, no privilege, or the server is gone
             return False
+        finally:
+            if member is not self._driver:
+                member.close()
         return bool(ids)
 
-    def _client_transactions(self, client: tuple[str, int]) -> list[str]:
-        rows = self._admin("SHOW TRANSACTIONS YIELD transactionId, clientAddress")
+    def _client_transactions(self, member: Driver, client: tuple[str, int]) -> list[str]:
+        rows = self._admin(member, "SHOW TRANSACTIONS YIELD transactionId, clientAddress")
         return [r["transactionId"] for r in rows if _same_client(r.get("clientAddress"), client)]
 
-    def _admin(self, query: str, **params: Any) -> list[dict[str, Any]]:
-        with self._driver.session(database=self.database) as session:
+    def _admin(self, member: Driver, query: str, **params: Any) -> list[dict[str, Any]]:
+        """An administration command on one server (a cluster member takes it in a read transaction too)."""
+        mode = READ_ACCESS if self.routing else WRITE_ACCESS
+        with member.session(database=self.database, default_access_mode=mode) as session:
             tx = session.begin_transaction()
             _bound(tx, 10.0)
             try:
