@@ -149,6 +149,41 @@ def test_given_spans_are_linked_and_written_documents_read_back(served) -> None:
     assert "w1" in [d["id"] for d in client.get("/documents", params={"after": "d2"}).json()["documents"]]
 
 
+def test_explain_shows_the_stored_ranking_and_rank_again_is_a_separate_action(served, kb) -> None:
+    """`kg link` stores each mention's top candidates, scores, features and NIL decision; explain shows that
+    record (a NIL mention as NIL, with its stored scores), and ranking again is a separate, labelled link."""
+    _, client, _ = served
+    _, env, tmp = kb
+    text = "Barack Obama visited Paris."
+    spans = [span(text, "Barack Obama"), span(text, "Paris")]
+    ranked = client.post("/link", json={"text": text, "mentions": spans, "options": FAST}).json()["mentions"]
+    top = {m["surface"]: m["score"] for m in ranked}
+    assert top["Barack Obama"] != top["Paris"]
+    nil_surface = min(top, key=top.__getitem__)  # a threshold between the two scores leaves the lower one NIL
+    corpus = tmp / "explain.jsonl"
+    corpus.write_text(json.dumps({"id": "e1", "text": text, "mentions": spans}) + "\n")
+    res = CliRunner().invoke(cli, ["link", str(corpus), "--method", "features", "--context", "static",
+                                   "--nil-threshold", str(sum(top.values()) / 2)], env=env)
+    assert res.exit_code == 0, res.output
+    stored = {m["surface"]: m for m in client.get("/documents/e1", params={"explain": True}).json()["mentions"]}
+    nil = stored[nil_surface]
+    assert nil["qid"] is None and nil["status"] == "NIL"
+    record = nil["explain"]["stored_ranking"]
+    assert record["status"] == "NIL" and record["nil_threshold"] == pytest.approx(sum(top.values()) / 2)
+    assert record["candidates"][0]["score"] == pytest.approx(top[nil_surface], abs=1e-6)
+    assert 1 <= len(record["candidates"]) <= 10 and record["candidates"][0]["features"]
+    linked = next(m for s, m in stored.items() if s != nil_surface)
+    assert linked["explain"]["stored_ranking"]["qid"] == linked["qid"] is not None
+    assert linked["explain"]["stored_ranking"]["score"] == pytest.approx(linked["score"])
+    page = client.get("/ui/documents/e1", params={"explain": 1}).text
+    assert 'class="decision-nil">NIL</span>' in page and "below the NIL threshold" in page
+    assert f"{top[nil_surface]:.3f}" in page and 'id="score-legend"' in page
+    assert 'id="rerank-link" class="action" href="?rerank=1">Rank again now</a>' in page
+    assert 'id="reranked"' not in page  # explain alone ranks nothing again
+    again = client.get("/ui/documents/e1", params={"rerank": 1}).text
+    assert 'id="reranked"' in again and "Ranked again now" in again and 'id="stored"' not in again
+
+
 @pytest.mark.parametrize("body, status, message", [
     ({"text": "abc", "mentions": [{"start": 0, "end": 9}]}, 400, "mentions[0]: span 0-9 is outside the text"),
     ({"text": "abc", "options": {"method": "magic"}}, 400, "method: 'magic' is not one of auto"),
@@ -486,7 +521,7 @@ def test_the_pages_in_a_real_browser(served) -> None:
         assert not tip.is_displayed()
         ActionChains(browser).move_to_element(mention).perform()
         assert tip.is_displayed() and "score" in tip.text
-        browser.find_element(By.ID, "explain-link").click()  # the candidates, ranked now
+        browser.find_element(By.ID, "explain-link").click()  # the candidates as ranked when the link was written
         rows = browser.find_elements(By.CSS_SELECTOR, "details.explain")
         assert len(rows) == 3
         rows[0].click()

@@ -38,7 +38,7 @@ CASES_PAGE = 100  # report cases per page
 class Segment:
     text: str
     mention: DocumentMention | None = None
-    explained: dict[str, Any] | None = None  # the mention's result re-linked now, with candidates
+    explained: dict[str, Any] | None = None  # the mention's result ranked again now, with candidates (nothing stored)
 
 
 def segments(text: str, mentions: list[DocumentMention]) -> list[Segment]:
@@ -127,12 +127,13 @@ def documents(request: Request, after: str = "") -> HTMLResponse:
 
 
 @router.get("/documents/{doc_id:path}", response_class=HTMLResponse)
-async def document(request: Request, doc_id: str, explain: bool = False) -> HTMLResponse:
+async def document(request: Request, doc_id: str, explain: bool = False, rerank: bool = False) -> HTMLResponse:
+    """The document with its stored links; `explain`: the ranking stored with each mention (what happened);
+    `rerank`: the stored spans ranked again now with the server's settings, a separate action (nothing written)."""
     svc = _service(request)
     doc = await asyncio.to_thread(svc.linked_document, doc_id)
     parts = segments(doc.text or "", doc.mentions)
-    if explain and doc.text:
-        # the stored links keep no candidates: re-link the stored spans now (nothing written) for the trace
+    if rerank and doc.text:
         spans = [Mention(m.id, m.start, m.end, doc.text[m.start:m.end]) for m in doc.mentions
                  if m.start is not None and m.end is not None]
         results = await request.app.state.batcher.link(LinkSettings(), Document(doc.id, doc.text, mentions=spans),
@@ -141,7 +142,7 @@ async def document(request: Request, doc_id: str, explain: bool = False) -> HTML
         for p in parts:
             if p.mention is not None:
                 p.explained = by_id.get(p.mention.id)
-    return _render(request, "document.html", doc=doc, parts=parts, explain=explain,
+    return _render(request, "document.html", doc=doc, parts=parts, explain=explain, rerank=rerank,
                    linked=sum(1 for m in doc.mentions if m.qid))
 
 

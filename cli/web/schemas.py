@@ -90,7 +90,7 @@ def from_stored(m: DocumentMention, explain: bool = False) -> dict[str, Any]:
     """A mention read back from the graph (/documents/{id})."""
     data = _mention(m.id, m.start, m.end, m.box, m.surface, m.qid, m.score, m.label, m.description)
     if explain:
-        data["explain"] = {"method": m.method, "run_id": m.run_id}
+        data["explain"] = {"method": m.method, "run_id": m.run_id, "stored_ranking": m.ranking}
     return data
 
 
