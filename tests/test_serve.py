@@ -184,6 +184,26 @@ def test_explain_shows_the_stored_ranking_and_rank_again_is_a_separate_action(se
     assert 'id="reranked"' in again and "Ranked again now" in again and 'id="stored"' not in again
 
 
+@pytest.mark.parametrize("method", ["auto", "features", "learned", "fusion"])
+def test_every_method_returns_probabilities(served, method) -> None:
+    """One score scale: every score /link returns (the chosen entity's, every candidate's, the NIL threshold) is a
+    probability in [0, 1], for given spans and detected ones (the LLM methods: test_llm_methods)."""
+    _, client, _ = served
+    text = "Barack Obama visited Paris and Berlin."
+    scores = []
+    for spans in ([span(text, "Barack Obama"), span(text, "Paris")], None):
+        body = {"text": text, "options": {**FAST, "method": method, "explain": True}}
+        if spans:
+            body["mentions"] = spans
+        res = client.post("/link", json=body)
+        assert res.status_code == 200, res.text
+        for m in res.json()["mentions"]:
+            scores += [m["score"], m["explain"]["trace"]["nil_threshold"]]
+            scores += [c["score"] for c in m["explain"]["candidates"]]
+    scores = [s for s in scores if s is not None]
+    assert len(scores) > 8 and all(0.0 <= s <= 1.0 for s in scores), scores
+
+
 @pytest.mark.parametrize("body, status, message", [
     ({"text": "abc", "mentions": [{"start": 0, "end": 9}]}, 400, "mentions[0]: span 0-9 is outside the text"),
     ({"text": "abc", "options": {"method": "magic"}}, 400, "method: 'magic' is not one of auto"),
@@ -520,7 +540,7 @@ def test_the_pages_in_a_real_browser(served) -> None:
         tip = mention.find_element(By.CSS_SELECTOR, ".tip")
         assert not tip.is_displayed()
         ActionChains(browser).move_to_element(mention).perform()
-        assert tip.is_displayed() and "score" in tip.text
+        assert tip.is_displayed() and "probability" in tip.text
         browser.find_element(By.ID, "explain-link").click()  # the candidates as ranked when the link was written
         rows = browser.find_elements(By.CSS_SELECTOR, "details.explain")
         assert len(rows) == 3
@@ -531,3 +551,4 @@ def test_the_pages_in_a_real_browser(served) -> None:
         assert "wrong entity" in browser.find_element(By.ID, "categories").text
     finally:
         browser.quit()
+

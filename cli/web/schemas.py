@@ -68,7 +68,9 @@ class MentionOut(Strict):
     surface: str | None
     qid: str | None = Field(description="the entity linked (null: NIL)")
     status: Literal["linked", "NIL"]
-    score: float | None = Field(description="the score of the entity chosen (null: no candidate)")
+    score: float | None = Field(description="the linking method's probability that the chosen entity "
+                                           "is right (0 to 1); a NIL mention: its top candidate's in /link, null "
+                                           "in /documents (see explain)")
     label: str | None = Field(description="the chosen entity's label")
     description: str | None = Field(description="the chosen entity's description")
     explain: dict[str, Any] | None = Field(description="null unless asked for: candidates, trace, method...")
