@@ -552,3 +552,30 @@ def test_the_pages_in_a_real_browser(served) -> None:
     finally:
         browser.quit()
 
+
+def test_paste_a_text_and_see_its_mentions_linked_in_a_real_browser(served) -> None:
+    """The home page's first box: paste a text, choose method and detector, see the mentions highlighted in the
+    colour of their entity's type, with a legend and a table; nothing is written unless asked."""
+    running, _, _ = served
+    browser = _driver()
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    try:
+        browser.get(running.url + "/ui")
+        first = browser.find_element(By.CSS_SELECTOR, "main form")
+        assert first.get_attribute("id") == "link-form"  # the first box of the home page
+        browser.find_element(By.ID, "link-text").send_keys("Barack Obama visited Paris, France.")
+        Select(browser.find_element(By.ID, "link-detector")).select_by_value("gazetteer")
+        Select(browser.find_element(By.ID, "link-method")).select_by_value("features")
+        browser.find_element(By.ID, "link-submit").click()
+        obama = browser.find_element(By.CSS_SELECTOR, "#pasted-text .mention.linked[data-qid='Q76']")
+        assert obama.text.startswith("Barack Obama")
+        legend = browser.find_element(By.ID, "type-legend").text
+        assert "human" in legend and "NIL" in legend
+        rows = browser.find_elements(By.CSS_SELECTOR, "#mention-table tbody tr")
+        assert len(rows) >= 2 and "Barack Obama" in rows[0].text and "human" in rows[0].text
+        assert "not written" in browser.find_element(By.ID, "linked-text").text
+        assert browser.find_element(By.ID, "link-text").get_attribute("value").startswith("Barack Obama")
+    finally:
+        browser.quit()
