@@ -16,19 +16,20 @@ MATCH (d:Document {id: $id})
 RETURN d.id AS id, d.text AS text, d.image AS image, d.source AS source, d.meta_json AS meta_json,
        d.run_id AS run_id
 """
-# every mention of the document with its best rank-1 edge (several runs may have left one each)
+# every mention of the document with its rank-1 edges (several methods may have left one each) and the ranking
+# its last write stored
 DOCUMENT_MENTIONS_QUERY = """
 MATCH (d:Document {id: $id})-[:HAS_MENTION]->(m:Mention)
 OPTIONAL MATCH (m)-[r:REFERS_TO]->(e:Entity)
 WHERE r.rank = 1
 WITH m, r, e ORDER BY r.score DESC
 WITH m, collect({qid: e.qid, label: e.label, description: e.description, score: r.score, method: r.method,
-                 run_id: r.run_id})[0] AS best
+                 run_id: r.run_id}) AS links
 RETURN m.id AS id, m.surface AS surface, m.start AS start, m.end AS end, m.box AS box, m.status AS status,
-       best.qid AS qid, best.label AS label, best.description AS description, best.score AS score,
-       best.method AS method, best.run_id AS run_id
+       m.missing_qid AS missing_qid, m.ranking_json AS ranking_json, links
 ORDER BY start, id
 """
+LINK_FIELDS = ("qid", "label", "description", "score", "method", "run_id")
 DOCUMENTS_PAGE_QUERY = """
 MATCH (d:Document)
 WHERE d.id > $after
@@ -56,6 +57,7 @@ class DocumentMention:
     score: float | None = None
     method: str | None = None
     run_id: str | None = None
+    ranking: dict[str, Any] | None = None  # the stored ranking that decided it (stored_ranking); None: older write
 
 
 @dataclass
@@ -84,14 +86,25 @@ def linked_document(graph: GraphStore, doc_id: str) -> LinkedDocument:
     if not rows:
         raise InputError(f"unknown document {doc_id!r}: it is not in the graph (`kg link` writes documents)")
     d = rows[0]
-    mentions = [DocumentMention(**{k: r[k] for k in ("id", "surface", "start", "end", "box", "status", "qid",
-                                                      "label", "description", "score", "method", "run_id")})
-                for r in graph.read(DOCUMENT_MENTIONS_QUERY, id=doc_id)]
-    for m in mentions:
-        if m.status == "NIL":
-            m.qid = m.label = m.description = m.score = m.method = None
+    mentions = [_mention(r) for r in graph.read(DOCUMENT_MENTIONS_QUERY, id=doc_id)]
     return LinkedDocument(d["id"], d["text"], d["image"], d["source"], json.loads(d["meta_json"] or "{}"),
                           d["run_id"], mentions)
+
+
+def _mention(row: dict[str, Any]) -> DocumentMention:
+    """A mention with the link its stored ranking chose (that method's edge), else its best-scored edge; NIL
+    when its status says so. The stored ranking's decision follows the status (a link whose entity was gone at
+    write time is NIL, its QID kept as `missing_qid`)."""
+    ranking = json.loads(row["ranking_json"]) if row["ranking_json"] else None
+    links = [link for link in row["links"] or [] if link and link.get("qid")]
+    link = next((x for x in links if ranking and x.get("method") == ranking.get("method")), links[0] if links else {})
+    m = DocumentMention(row["id"], row["surface"], row["start"], row["end"], row["box"], row["status"],
+                        **{k: link.get(k) for k in LINK_FIELDS}, ranking=ranking)
+    if m.status == "NIL":
+        m.qid = m.label = m.description = m.score = m.method = None
+        if ranking and ranking.get("status") != "NIL":
+            ranking.update(status="NIL", missing_qid=row["missing_qid"])
+    return m
 
 
 def documents_page(graph: GraphStore, after: str = "", limit: int = 50, preview: int = 160) -> list[DocumentRow]:

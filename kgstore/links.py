@@ -6,6 +6,9 @@ A document id reused for a different text or image (a `.txt` file's id is its na
 old mentions and their links of every method go in the same transaction, so no mention points into a text it was
 not cut from.
 
+Each mention keeps the ranking that decided it (`ranking_json`: top candidates, scores, features, NIL threshold
+and decision), written in the same transaction as its status and edge, so explain shows what happened.
+
 A link is only counted as written when its edge was: a QID the graph no longer holds (the vector index is older
 than a deletion) leaves the mention NIL, with the QID in `missing_qid`, in the same transaction.
 """
@@ -39,7 +42,7 @@ UNWIND $mentions AS m
 MATCH (doc:Document {id: m.doc_id})
 MERGE (x:Mention {id: m.id})
 SET x.doc_id = m.doc_id, x.surface = m.surface, x.start = m.start, x.end = m.end, x.box = m.box,
-    x.image = m.image, x.status = m.status, x.missing_qid = null
+    x.image = m.image, x.status = m.status, x.missing_qid = null, x.ranking_json = m.ranking_json
 MERGE (doc)-[:HAS_MENTION]->(x)
 """
 # a mention's previous edge of this method that now points elsewhere (or the mention became NIL) goes
@@ -90,7 +93,8 @@ def write_results(graph: GraphStore, docs: Sequence[dict[str, Any]], mentions: S
     result = WriteResult()
     for doc in docs:
         group.append(doc)
-        size += len((doc.get("text") or "").encode("utf-8", "surrogatepass")) + 512 * len(by_doc.get(doc["id"], ()))
+        size += len((doc.get("text") or "").encode("utf-8", "surrogatepass")) + sum(
+            512 + len((m.get("ranking_json") or "").encode("utf-8")) for m in by_doc.get(doc["id"], ()))
         if size >= GROUP_BYTES:
             result.add(_write_group(graph, group, [m for d in group for m in by_doc.pop(d["id"], [])], method,
                                     run_id, models))

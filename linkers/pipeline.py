@@ -101,6 +101,23 @@ class MentionResult:
         return data
 
 
+STORED_CANDIDATES = 10  # candidates kept with a written mention: what explain shows of the ranking that happened
+
+
+def stored_ranking(r: MentionResult, method: str, run_id: str) -> str:
+    """What ranking a mention did, as written with it (JSON): its top candidates with score and features, the
+    NIL threshold and the decision, so that the explain view shows what happened rather than a new ranking."""
+    return json.dumps({
+        "method": method, "run_id": run_id, "ranked_by": next((s[len("rerank:"):] for s in r.trace.get("stages", ())
+                                                               if s.startswith("rerank:")), method),
+        "status": "NIL" if r.qid is None else "linked", "qid": r.qid, "score": r.score,
+        "nil_threshold": r.trace.get("nil_threshold"),
+        "candidates": [{"qid": c["qid"], "label": c.get("label"), "score": c.get("score"),
+                        "features": {k: round(float(v), 4) for k, v in (c.get("features") or {}).items() if v}}
+                       for c in r.candidates[:STORED_CANDIDATES]],
+    }, ensure_ascii=False, sort_keys=True)
+
+
 # NER labels of places and events: such a one-word mention is its own entity, not a longer name's short form
 PLACE_LABELS = frozenset({"GPE", "LOC", "NORP", "FAC", "EVENT"})
 
@@ -587,7 +604,7 @@ class Linker:
         mention_rows = [{
             "id": r.mention_id, "doc_id": r.doc_id, "surface": r.surface, "start": r.start, "end": r.end,
             "box": r.box, "image": by_id[r.doc_id].image, "status": "NIL" if r.qid is None else "linked",
-            "qid": r.qid, "score": r.score,
+            "qid": r.qid, "score": r.score, "ranking_json": stored_ranking(r, self.reranker.name, self.run_id()),
         } for r in results]
         written = write_results(self.graph, doc_rows, mention_rows, self.reranker.name, self.run_id(), self.models())
         for r in results:  # a result says what the graph holds: a link whose edge could not be written is none

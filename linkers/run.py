@@ -338,7 +338,7 @@ class TrainResult:
 
 def train_features(stores: Stores, ds: Dataset, split: str, top_k: int, context: str, out: Path) -> TrainResult:
     """The features method's weights by coordinate search on Hits@1."""
-    from linkers.train import TrainingMention, fit, hits_at_1, save
+    from linkers.train import TrainingMention, calibrate, fit, hits_at_1, save
 
     linker = build_linker(stores, LinkOptions(method="features", top_k=top_k, context=context, write=False),
                           detector=None)
@@ -356,7 +356,7 @@ def train_features(stores: Stores, ds: Dataset, split: str, top_k: int, context:
     weights, after = fit(data, start)
     meta = {"dataset": ds.name, "split": split, "mentions": len(data), "top_k": top_k, "context": context,
             "hits@1_before": round(before, 4), "hits@1_after": round(after, 4)}
-    save(out, weights, meta)
+    save(out, weights, meta, calibrate(data, weights, f"{ds.name} {split}"))
     return TrainResult({"weights": weights, **meta, "out": str(out)}, bad)
 
 

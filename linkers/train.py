@@ -7,10 +7,13 @@ weights, starting from the BASELINES formula, is simple, fast (thousands of ment
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
+
 from kgstore.files import atomic_write
+from linkers.calibration import Calibration, fit_logistic
 from linkers.features import FEATURES
 
 GRID = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)
@@ -49,5 +52,14 @@ def fit(data: list[TrainingMention], start: dict[str, float] | None = None, roun
     return {k: v for k, v in weights.items() if v}, best
 
 
-def save(path: Path, weights: dict[str, float], meta: dict) -> None:
-    atomic_write(path, json.dumps({"weights": weights, "nil_threshold": None, "meta": meta}, indent=2) + "\n")
+def calibrate(data: list[TrainingMention], weights: dict[str, float], name: str) -> Calibration:
+    """The weighted sum as a probability: a logistic fitted on every candidate of the training mentions."""
+    scores = [sum(w * f.get(k, 0.0) for k, w in weights.items()) for m in data for _, f in m.candidates]
+    labels = [qid == m.gold for m in data for qid, _ in m.candidates]
+    a, b = fit_logistic(np.array(scores), np.array(labels))
+    return Calibration(round(a, 4), round(b, 4), f"{name}: {len(scores)} candidate scores")
+
+
+def save(path: Path, weights: dict[str, float], meta: dict, calibration: Calibration) -> None:
+    atomic_write(path, json.dumps({"weights": weights, "nil_threshold": None, "calibration": asdict(calibration),
+                                   "meta": meta}, indent=2) + "\n")

@@ -81,6 +81,27 @@ def test_method_runs_end_to_end_then_second_run_is_all_cache(name, settings, lim
     assert [(r.predicted, r.ranked) for r in again] == [(r.predicted, r.ranked) for r in results]
 
 
+@pytest.mark.parametrize("name,settings", [("kar", {}), ("i2cr", {"reselects": 1}), ("thinklinker", {"rounds": 1})])
+def test_llm_methods_return_probabilities(name, settings, llm_settings, encoder, mentions) -> None:
+    """One score scale: an LLM method's scores are its features base's calibrated probabilities, in [0, 1]."""
+    from linkers import features as feats
+    from linkers.given import candidates_of
+    from linkers.rerankers import MentionInput
+
+    items = []
+    for m in mentions[:2]:
+        cands = candidates_of(m)
+        vectors = encoder.encode([c.label for c in cands] + [m.text])
+        text_vectors = {c.qid: v for c, v in zip(cands, vectors)}
+        feats.compute(m.surface, cands, vectors[-1], text_vectors)
+        items.append((MentionInput(m.id, m.surface, m.text, image=None, clues=dict(m.clues),
+                                   context_vector=vectors[-1], text_vectors=text_vectors), cands))
+    rankings = method(name, llm_settings, encoder, budget=2, **settings).rerank_many(items)
+    scores = [c.score for r in rankings for c in r.candidates]
+    assert scores and all(0.0 <= s <= 1.0 for s in scores), scores
+    assert any(r.trace["invoked"] for r in rankings)  # the LLM was asked: its ranking, not only the base's
+
+
 def test_stopped_server_gives_the_features_ranking_and_one_warning(encoder, mentions, tmp_path, caplog) -> None:
     from llm_server import free_port
 

@@ -149,6 +149,61 @@ def test_given_spans_are_linked_and_written_documents_read_back(served) -> None:
     assert "w1" in [d["id"] for d in client.get("/documents", params={"after": "d2"}).json()["documents"]]
 
 
+def test_explain_shows_the_stored_ranking_and_rank_again_is_a_separate_action(served, kb) -> None:
+    """`kg link` stores each mention's top candidates, scores, features and NIL decision; explain shows that
+    record (a NIL mention as NIL, with its stored scores), and ranking again is a separate, labelled link."""
+    _, client, _ = served
+    _, env, tmp = kb
+    text = "Barack Obama visited Paris."
+    spans = [span(text, "Barack Obama"), span(text, "Paris")]
+    ranked = client.post("/link", json={"text": text, "mentions": spans, "options": FAST}).json()["mentions"]
+    top = {m["surface"]: m["score"] for m in ranked}
+    assert top["Barack Obama"] != top["Paris"]
+    nil_surface = min(top, key=top.__getitem__)  # a threshold between the two scores leaves the lower one NIL
+    corpus = tmp / "explain.jsonl"
+    corpus.write_text(json.dumps({"id": "e1", "text": text, "mentions": spans}) + "\n")
+    res = CliRunner().invoke(cli, ["link", str(corpus), "--method", "features", "--context", "static",
+                                   "--nil-threshold", str(sum(top.values()) / 2)], env=env)
+    assert res.exit_code == 0, res.output
+    stored = {m["surface"]: m for m in client.get("/documents/e1", params={"explain": True}).json()["mentions"]}
+    nil = stored[nil_surface]
+    assert nil["qid"] is None and nil["status"] == "NIL"
+    record = nil["explain"]["stored_ranking"]
+    assert record["status"] == "NIL" and record["nil_threshold"] == pytest.approx(sum(top.values()) / 2)
+    assert record["candidates"][0]["score"] == pytest.approx(top[nil_surface], abs=1e-6)
+    assert 1 <= len(record["candidates"]) <= 10 and record["candidates"][0]["features"]
+    linked = next(m for s, m in stored.items() if s != nil_surface)
+    assert linked["explain"]["stored_ranking"]["qid"] == linked["qid"] is not None
+    assert linked["explain"]["stored_ranking"]["score"] == pytest.approx(linked["score"])
+    page = client.get("/ui/documents/e1", params={"explain": 1}).text
+    assert 'class="decision-nil">NIL</span>' in page and "below the NIL threshold" in page
+    assert f"{top[nil_surface]:.3f}" in page and 'id="score-legend"' in page
+    assert 'id="rerank-link" class="action" href="?rerank=1">Rank again now</a>' in page
+    assert 'id="reranked"' not in page  # explain alone ranks nothing again
+    again = client.get("/ui/documents/e1", params={"rerank": 1}).text
+    assert 'id="reranked"' in again and "Ranked again now" in again and 'id="stored"' not in again
+
+
+@pytest.mark.parametrize("method", ["auto", "features", "learned", "fusion"])
+def test_every_method_returns_probabilities(served, method) -> None:
+    """One score scale: every score /link returns (the chosen entity's, every candidate's, the NIL threshold) is a
+    probability in [0, 1], for given spans and detected ones (the LLM methods: test_llm_methods)."""
+    _, client, _ = served
+    text = "Barack Obama visited Paris and Berlin."
+    scores = []
+    for spans in ([span(text, "Barack Obama"), span(text, "Paris")], None):
+        body = {"text": text, "options": {**FAST, "method": method, "explain": True}}
+        if spans:
+            body["mentions"] = spans
+        res = client.post("/link", json=body)
+        assert res.status_code == 200, res.text
+        for m in res.json()["mentions"]:
+            scores += [m["score"], m["explain"]["trace"]["nil_threshold"]]
+            scores += [c["score"] for c in m["explain"]["candidates"]]
+    scores = [s for s in scores if s is not None]
+    assert len(scores) > 8 and all(0.0 <= s <= 1.0 for s in scores), scores
+
+
 @pytest.mark.parametrize("body, status, message", [
     ({"text": "abc", "mentions": [{"start": 0, "end": 9}]}, 400, "mentions[0]: span 0-9 is outside the text"),
     ({"text": "abc", "options": {"method": "magic"}}, 400, "method: 'magic' is not one of auto"),
@@ -485,8 +540,8 @@ def test_the_pages_in_a_real_browser(served) -> None:
         tip = mention.find_element(By.CSS_SELECTOR, ".tip")
         assert not tip.is_displayed()
         ActionChains(browser).move_to_element(mention).perform()
-        assert tip.is_displayed() and "score" in tip.text
-        browser.find_element(By.ID, "explain-link").click()  # the candidates, ranked now
+        assert tip.is_displayed() and "probability" in tip.text
+        browser.find_element(By.ID, "explain-link").click()  # the candidates as ranked when the link was written
         rows = browser.find_elements(By.CSS_SELECTOR, "details.explain")
         assert len(rows) == 3
         rows[0].click()
@@ -494,5 +549,33 @@ def test_the_pages_in_a_real_browser(served) -> None:
         browser.find_element(By.LINK_TEXT, "Reports").click()
         browser.find_element(By.PARTIAL_LINK_TEXT, "eval-report.json").click()
         assert "wrong entity" in browser.find_element(By.ID, "categories").text
+    finally:
+        browser.quit()
+
+
+def test_paste_a_text_and_see_its_mentions_linked_in_a_real_browser(served) -> None:
+    """The home page's first box: paste a text, choose method and detector, see the mentions highlighted in the
+    colour of their entity's type, with a legend and a table; nothing is written unless asked."""
+    running, _, _ = served
+    browser = _driver()
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    try:
+        browser.get(running.url + "/ui")
+        first = browser.find_element(By.CSS_SELECTOR, "main form")
+        assert first.get_attribute("id") == "link-form"  # the first box of the home page
+        browser.find_element(By.ID, "link-text").send_keys("Barack Obama visited Paris, France.")
+        Select(browser.find_element(By.ID, "link-detector")).select_by_value("gazetteer")
+        Select(browser.find_element(By.ID, "link-method")).select_by_value("features")
+        browser.find_element(By.ID, "link-submit").click()
+        obama = browser.find_element(By.CSS_SELECTOR, "#pasted-text .mention.linked[data-qid='Q76']")
+        assert obama.text.startswith("Barack Obama")
+        legend = browser.find_element(By.ID, "type-legend").text
+        assert "human" in legend and "NIL" in legend
+        rows = browser.find_elements(By.CSS_SELECTOR, "#mention-table tbody tr")
+        assert len(rows) >= 2 and "Barack Obama" in rows[0].text and "human" in rows[0].text
+        assert "not written" in browser.find_element(By.ID, "linked-text").text
+        assert browser.find_element(By.ID, "link-text").get_attribute("value").startswith("Barack Obama")
     finally:
         browser.quit()

@@ -394,7 +394,9 @@ def create_app(service: KgService, settings: ServeSettings) -> FastAPI:
 
     @app.get("/documents/{doc_id:path}", tags=["documents"], response_model=schemas.DocumentOut,
              responses=errors(404, 422, 503))
-    def document(doc_id: str, explain: bool = Query(False, description="add each mention's method and run")
+    def document(doc_id: str, explain: bool = Query(False, description="add each mention's method, run and stored ranking (the top "
+                                                             "candidates, scores, features, NIL threshold and "
+                                                             "decision written with it)")
                  ) -> dict[str, Any]:
         """A linked document: its text and mentions, each with the entity chosen and its score."""
         doc = service.linked_document(doc_id)

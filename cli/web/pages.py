@@ -13,10 +13,14 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from cli.web import paste
 from cli.web.auth import SESSION_COOKIE, SESSION_S, client_address, throttled
 from kg.service import LinkSettings, SearchResult
 from kgstore.documents import DocumentMention
+from kgstore.errors import InputError
 from linkers.corpus import Document, Mention
+from linkers.detectors import detectors
+from linkers.rerankers.registry import methods
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
@@ -38,7 +42,7 @@ CASES_PAGE = 100  # report cases per page
 class Segment:
     text: str
     mention: DocumentMention | None = None
-    explained: dict[str, Any] | None = None  # the mention's result re-linked now, with candidates
+    explained: dict[str, Any] | None = None  # the mention's result ranked again now, with candidates (nothing stored)
 
 
 def segments(text: str, mentions: list[DocumentMention]) -> list[Segment]:
@@ -73,7 +77,40 @@ def _service(request: Request):
 def home(request: Request) -> HTMLResponse:
     svc = _service(request)
     return _render(request, "home.html", documents=svc.document_count(), reports=svc.report_names(),
-                   collection=svc.config.qdrant.collection, modes=svc.search_modes())
+                   collection=svc.config.qdrant.collection, modes=svc.search_modes(), **_link_form())
+
+
+def _link_form(form: dict[str, str] | None = None) -> dict[str, Any]:
+    form = form or {}
+    return {"form": form, "methods": [n for n, m in methods().items() if not m.needs_llm],
+            "detectors": list(detectors()), "max_text": paste.MAX_TEXT}
+
+
+@router.get("/link", response_class=HTMLResponse)
+def link_form(request: Request) -> HTMLResponse:
+    return _render(request, "link.html", **_link_form())
+
+
+@router.post("/link", response_class=HTMLResponse)
+async def link_text(request: Request) -> HTMLResponse:
+    """A pasted text linked now (written to the graph only when asked), its mentions coloured by entity type."""
+    fields = parse_qs((await request.body()).decode("utf-8", "replace"))
+    form = {k: v[0] for k, v in fields.items() if v}
+    text = form.get("text", "")
+    if not text.strip():
+        raise InputError("text: empty; paste a text to link")
+    if len(text) > paste.MAX_TEXT:
+        raise InputError(f"text: {len(text):,} characters, over the page's {paste.MAX_TEXT:,} (use `kg link`)")
+    settings = LinkSettings(method=form.get("method", "auto"), detector=form.get("detector", "hybrid"),
+                            write=form.get("write") == "on").check()
+    svc = _service(request)
+    doc = svc.document({"text": text})
+    results = await request.app.state.batcher.link(settings, doc, request.app.state.settings.timeout_s)
+    cards = await asyncio.to_thread(lambda: {q: svc.card(q) for q in {r.qid for r in results if r.qid}})
+    linked = paste.colour_by_type(results, cards)
+    colours = {m.result.mention_id: m.type_.colour for m in linked.mentions if m.type_}
+    return _render(request, "link.html", **_link_form(form), doc=doc, written=settings.write, pasted=linked,
+                   parts=segments(text, paste.as_document_mentions(linked)), colours=colours)
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -127,12 +164,13 @@ def documents(request: Request, after: str = "") -> HTMLResponse:
 
 
 @router.get("/documents/{doc_id:path}", response_class=HTMLResponse)
-async def document(request: Request, doc_id: str, explain: bool = False) -> HTMLResponse:
+async def document(request: Request, doc_id: str, explain: bool = False, rerank: bool = False) -> HTMLResponse:
+    """The document with its stored links; `explain`: the ranking stored with each mention (what happened);
+    `rerank`: the stored spans ranked again now with the server's settings, a separate action (nothing written)."""
     svc = _service(request)
     doc = await asyncio.to_thread(svc.linked_document, doc_id)
     parts = segments(doc.text or "", doc.mentions)
-    if explain and doc.text:
-        # the stored links keep no candidates: re-link the stored spans now (nothing written) for the trace
+    if rerank and doc.text:
         spans = [Mention(m.id, m.start, m.end, doc.text[m.start:m.end]) for m in doc.mentions
                  if m.start is not None and m.end is not None]
         results = await request.app.state.batcher.link(LinkSettings(), Document(doc.id, doc.text, mentions=spans),
@@ -141,7 +179,7 @@ async def document(request: Request, doc_id: str, explain: bool = False) -> HTML
         for p in parts:
             if p.mention is not None:
                 p.explained = by_id.get(p.mention.id)
-    return _render(request, "document.html", doc=doc, parts=parts, explain=explain,
+    return _render(request, "document.html", doc=doc, parts=parts, explain=explain, rerank=rerank,
                    linked=sum(1 for m in doc.mentions if m.qid))
 
 

@@ -68,7 +68,9 @@ class MentionOut(Strict):
     surface: str | None
     qid: str | None = Field(description="the entity linked (null: NIL)")
     status: Literal["linked", "NIL"]
-    score: float | None = Field(description="the score of the entity chosen (null: no candidate)")
+    score: float | None = Field(description="the linking method's probability that the chosen entity "
+                                           "is right (0 to 1); a NIL mention: its top candidate's in /link, null "
+                                           "in /documents (see explain)")
     label: str | None = Field(description="the chosen entity's label")
     description: str | None = Field(description="the chosen entity's description")
     explain: dict[str, Any] | None = Field(description="null unless asked for: candidates, trace, method...")
@@ -90,7 +92,7 @@ def from_stored(m: DocumentMention, explain: bool = False) -> dict[str, Any]:
     """A mention read back from the graph (/documents/{id})."""
     data = _mention(m.id, m.start, m.end, m.box, m.surface, m.qid, m.score, m.label, m.description)
     if explain:
-        data["explain"] = {"method": m.method, "run_id": m.run_id}
+        data["explain"] = {"method": m.method, "run_id": m.run_id, "stored_ranking": m.ranking}
     return data
 
 

@@ -31,7 +31,7 @@ WHEN = ("unsure", "always")
 @dataclass
 class LLMOptions:
     when: str = "unsure"  # "unsure": only when the base top-1/top-2 margin is below `margin`; "always"
-    margin: float = 0.3  # in base-score units (the shipped weights put scores in 0..3)
+    margin: float = 0.3  # in the base ranking's raw weighted sums (the shipped weights put them in 0..3)
     budget: int | None = None  # LLM calls per mention (cache hits count); None: the method's default
 
 
@@ -109,6 +109,8 @@ class LLMReranker:
                 done = list(pool.map(run, consult))
         for i, ranking in zip(consult, done):
             rankings[i] = ranking
+        for ranking in rankings:  # margins were measured on the raw sums; what is returned is the probability
+            self.base.probabilities(ranking.candidates)
         return rankings
 
     def rerank(self, mention: MentionInput, candidates: list[Candidate]) -> Ranking:
