@@ -393,6 +393,7 @@ def _graph_server_signalled_mid_ingest(tmp_path: Path, sig: int) -> tuple[int, s
     return proc.returncode, err
 
 
+@pytest.mark.servers  # starts the embedded ArcadeDB server (a JVM) and signals it
 def test_graph_server_killed_mid_ingest_is_a_message_with_the_resume_command(tmp_path: Path) -> None:
     import signal
 
@@ -666,6 +667,7 @@ def test_ctrl_c_during_ingest_prints_the_committed_line_and_the_resume_command(g
     assert int(found.group(1).replace(",", "")) == _committed(graph) >= 1000
 
 
+@pytest.mark.servers  # starts the embedded ArcadeDB server (a JVM) and signals it
 def test_graph_server_stopped_mid_ingest_is_reported_as_stopped(tmp_path: Path) -> None:
     import signal
 

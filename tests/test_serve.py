@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -447,52 +446,34 @@ def test_login_sets_a_random_session_token_and_failures_are_throttled(kb) -> Non
 
 
 # ---------------------------------------------------------------------------------------------- the browser
-def _driver(*args: str):
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (the dev extra)")
-    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not chromium or not driver:
-        pytest.skip("Debian's chromium and chromium-driver are not installed (scripts/test.sh installs them "
-                    "with apt-get where it runs as root)")
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900", *args):
-        options.add_argument(arg)
-    return webdriver.Chrome(service=Service(driver), options=options)
-
-
-def test_the_pages_in_a_real_browser(served) -> None:
+def test_the_pages_in_a_real_browser(served, browser) -> None:
     running, _, _ = served
-    browser = _driver()
+    page = browser()
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
-    try:
-        browser.get(running.url + "/ui")
-        box = browser.find_element(By.ID, "home-q")
-        box.send_keys("Barak Obama", Keys.ENTER)  # misspelt: the fuzzy name index finds him
-        first = browser.find_element(By.CSS_SELECTOR, "#did-you-mean .result-title")
-        assert first.text == "Barack Obama"
-        first.click()
-        assert browser.find_element(By.ID, "entity-label").text.startswith("Barack Obama")
-        relation = browser.find_element(By.LINK_TEXT, "Honolulu")  # a relation, as a link to its card
-        assert relation.get_attribute("href").endswith("/ui/entities/Q18094")
-        browser.find_element(By.CSS_SELECTOR, "#entity-documents a[href='/ui/documents/d1']").click()
-        mention = browser.find_element(By.CSS_SELECTOR, ".mention.linked[data-qid='Q76']")
-        assert mention.text.startswith("Barack Obama")
-        tip = mention.find_element(By.CSS_SELECTOR, ".tip")
-        assert not tip.is_displayed()
-        ActionChains(browser).move_to_element(mention).perform()
-        assert tip.is_displayed() and "score" in tip.text
-        browser.find_element(By.ID, "explain-link").click()  # the candidates, ranked now
-        rows = browser.find_elements(By.CSS_SELECTOR, "details.explain")
-        assert len(rows) == 3
-        rows[0].click()
-        assert "Barack Obama" in rows[0].find_element(By.CSS_SELECTOR, "tr.chosen").text
-        browser.find_element(By.LINK_TEXT, "Reports").click()
-        browser.find_element(By.PARTIAL_LINK_TEXT, "eval-report.json").click()
-        assert "wrong entity" in browser.find_element(By.ID, "categories").text
-    finally:
-        browser.quit()
+    page.get(running.url + "/ui")
+    box = page.find_element(By.ID, "home-q")
+    box.send_keys("Barak Obama", Keys.ENTER)  # misspelt: the fuzzy name index finds him
+    first = page.find_element(By.CSS_SELECTOR, "#did-you-mean .result-title")
+    assert first.text == "Barack Obama"
+    first.click()
+    assert page.find_element(By.ID, "entity-label").text.startswith("Barack Obama")
+    relation = page.find_element(By.LINK_TEXT, "Honolulu")  # a relation, as a link to its card
+    assert relation.get_attribute("href").endswith("/ui/entities/Q18094")
+    page.find_element(By.CSS_SELECTOR, "#entity-documents a[href='/ui/documents/d1']").click()
+    mention = page.find_element(By.CSS_SELECTOR, ".mention.linked[data-qid='Q76']")
+    assert mention.text.startswith("Barack Obama")
+    tip = mention.find_element(By.CSS_SELECTOR, ".tip")
+    assert not tip.is_displayed()
+    ActionChains(page).move_to_element(mention).perform()
+    assert tip.is_displayed() and "score" in tip.text
+    page.find_element(By.ID, "explain-link").click()  # the candidates, ranked now
+    rows = page.find_elements(By.CSS_SELECTOR, "details.explain")
+    assert len(rows) == 3
+    rows[0].click()
+    assert "Barack Obama" in rows[0].find_element(By.CSS_SELECTOR, "tr.chosen").text
+    page.find_element(By.LINK_TEXT, "Reports").click()
+    page.find_element(By.PARTIAL_LINK_TEXT, "eval-report.json").click()
+    assert "wrong entity" in page.find_element(By.ID, "categories").text

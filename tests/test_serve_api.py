@@ -16,7 +16,7 @@ from cli.web.app import ServeSettings, create_app
 from cli.web.service import KgService
 from kgstore.config import load_config
 from linkers.rerankers.registry import methods
-from test_serve import FAST, TEXT, Running, _driver, _free_port, _kg_serve, kb, span  # noqa: F401  (kb: the module's fixture)
+from test_serve import FAST, TEXT, Running, _free_port, _kg_serve, kb, span  # noqa: F401  (kb: the module's fixture)
 
 MENTION_KEYS = set(schemas.MentionOut.model_fields)
 
@@ -237,22 +237,19 @@ def test_docs_are_served_from_the_package(api) -> None:
         assert client.get("/static/api-docs/" + asset).status_code == 200
 
 
-def test_docs_open_in_a_browser_with_no_network_beyond_loopback(api) -> None:
+def test_docs_open_in_a_browser_with_no_network_beyond_loopback(api, browser) -> None:
     running, _, _ = api
     # every host name but loopback fails to resolve: a CDN asset could not load
-    browser = _driver("--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1")
+    page = browser("--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1")
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
-    try:
-        browser.get(running.url + "/ui")
-        browser.find_element(By.LINK_TEXT, "API").click()
-        assert browser.current_url == running.url + "/docs"
-        wait = WebDriverWait(browser, 60)
-        link = wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, ".opblock-post [data-path='/link']")))
-        assert link.text.replace("\u200b", "") == "/link"
-        browser.get(running.url + "/redoc")
-        assert wait.until(ec.visibility_of_element_located((By.XPATH, "//h2[contains(., 'Link')]")))
-    finally:
-        browser.quit()
+    page.get(running.url + "/ui")
+    page.find_element(By.LINK_TEXT, "API").click()
+    assert page.current_url == running.url + "/docs"
+    wait = WebDriverWait(page, 60)
+    link = wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, ".opblock-post [data-path='/link']")))
+    assert link.text.replace("\u200b", "") == "/link"
+    page.get(running.url + "/redoc")
+    assert wait.until(ec.visibility_of_element_located((By.XPATH, "//h2[contains(., 'Link')]")))
