@@ -573,15 +573,11 @@ def test_invalid_text_is_repaired_in_place_and_the_run_goes_on(tiny_kb, tmp_path
 def test_kg_serve_repairs_invalid_text_and_refuses_a_nan_threshold(tiny_kb) -> None:
     import httpx
 
-    from cli.context import AppContext
-    from cli.web.app import ServeSettings, create_app
-    from cli.web.service import KgService
-    from test_serve import FAST, Running
+    from cli.web.app import ServeSettings
+    from test_serve import FAST, serving
 
     cfg, _ = tiny_kb
-    ctx = AppContext(cfg)
-    running = Running(create_app(KgService(ctx), ServeSettings(max_body_bytes=64 << 10, timeout_s=120)))
-    try:
+    with serving(cfg, ServeSettings(max_body_bytes=64 << 10, timeout_s=120)) as running:
         with httpx.Client(base_url=running.url, timeout=120) as client:
             def post(**body) -> httpx.Response:  # json.dumps escapes the surrogate and writes NaN
                 return client.post("/link", content=json.dumps(body), headers={"content-type": "application/json"})
@@ -597,9 +593,6 @@ def test_kg_serve_repairs_invalid_text_and_refuses_a_nan_threshold(tiny_kb) -> N
             assert error["field"] == "body.options.top_k"
             res = post(id="n", text="Obama visited Paris.", options={**FAST, "nil_threshold": float("nan")})
             assert res.status_code == 400 and "nil_threshold" in res.json()["error"]["message"], res.text
-    finally:
-        running.stop()
-        ctx.close()
 
 
 def test_a_document_over_the_ner_limit_is_linked_in_windows(tiny_kb, tmp_path: Path, monkeypatch, capsys) -> None:

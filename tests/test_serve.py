@@ -12,6 +12,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -25,7 +27,7 @@ from cli.web.app import ServeSettings, create_app
 from cli.web.batcher import LinkBatcher
 from cli.web.service import KgService, LinkSettings
 from index_helpers import cli_env, indexed_kb
-from kgstore.config import load_config
+from kgstore.config import Config, load_config
 from linkers.corpus import Document
 
 KB = [
@@ -52,6 +54,7 @@ class Running:
     """An app served by uvicorn in a thread on a socket bound to a free loopback port."""
 
     def __init__(self, app) -> None:
+        self.app = app
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
@@ -66,6 +69,22 @@ class Running:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+@contextmanager
+def serving(cfg: Config, settings: ServeSettings,
+            make_service: Callable[[AppContext], KgService] = KgService) -> Iterator[Running]:
+    """`kg serve`'s app on cfg's KB, as `kg serve` builds it, served on a free loopback port (its service is
+    `running.app.state.service`); the server is stopped and the context closed after, whatever happened."""
+    ctx = AppContext(cfg)
+    try:
+        running = Running(create_app(make_service(ctx), settings))
+        try:
+            yield running
+        finally:
+            running.stop()
+    finally:
+        ctx.close()
 
 
 @pytest.fixture(scope="module")
@@ -94,20 +113,19 @@ def report(kb) -> Path:
 @pytest.fixture(scope="module")
 def served(kb, report):
     cfg, _, _ = kb
-    ctx = AppContext(cfg)
-    service = KgService(ctx, [report])
-    service.load_reports()
-    app = create_app(service, ServeSettings(max_body_bytes=64 << 10, timeout_s=120))
-    running = Running(app)
-    client = httpx.Client(base_url=running.url, timeout=120)
-    # two linked documents written through the API, as `kg link` would write them
-    for doc_id, text in (("d1", TEXT), ("d2", "Obama spoke in Paris, France.")):
-        res = client.post("/link", json={"id": doc_id, "text": text, "options": {**FAST, "write": True}})
-        assert res.status_code == 200, res.text
-    yield running, client, service
-    client.close()
-    running.stop()
-    ctx.close()
+
+    def with_report(ctx: AppContext) -> KgService:
+        service = KgService(ctx, [report])
+        service.load_reports()
+        return service
+
+    with (serving(cfg, ServeSettings(max_body_bytes=64 << 10, timeout_s=120), with_report) as running,
+          httpx.Client(base_url=running.url, timeout=120) as client):
+        # two linked documents written through the API, as `kg link` would write them
+        for doc_id, text in (("d1", TEXT), ("d2", "Obama spoke in Paris, France.")):
+            res = client.post("/link", json={"id": doc_id, "text": text, "options": {**FAST, "write": True}})
+            assert res.status_code == 200, res.text
+        yield running, client, running.app.state.service
 
 
 def test_health_search_card_and_mentions(served) -> None:
@@ -200,9 +218,7 @@ def test_api_key_is_required_when_set(kb) -> None:
         ServeSettings(host="0.0.0.0").check()
     with pytest.raises(Exception, match=r"\[serve\] allowed_hosts"):
         ServeSettings(host="0.0.0.0", api_key="s3cret").check()
-    ctx = AppContext(cfg)
-    running = Running(create_app(KgService(ctx), ServeSettings(api_key="s3cret")))
-    try:
+    with serving(cfg, ServeSettings(api_key="s3cret")) as running:
         with httpx.Client(base_url=running.url) as client:
             assert client.get("/health").status_code == 200
             assert client.get("/entities/Q76").status_code == 401
@@ -210,21 +226,13 @@ def test_api_key_is_required_when_set(kb) -> None:
             assert client.get("/entities/Q76", headers={"X-API-Key": "s3cret"}).status_code == 200
             assert client.get("/entities/Q76", headers={"Authorization": "Bearer s3cret"}).status_code == 200
             assert client.get("/ui").status_code == 303  # pages send the browser to the key form
-    finally:
-        running.stop()
-        ctx.close()
 
 
 def test_a_link_request_over_the_time_limit_gets_504(kb) -> None:
     cfg, _, _ = kb
-    ctx = AppContext(cfg)
-    running = Running(create_app(KgService(ctx), ServeSettings(timeout_s=0.001)))
-    try:
+    with serving(cfg, ServeSettings(timeout_s=0.001)) as running:
         res = httpx.post(running.url + "/link", json={"text": TEXT, "options": FAST}, timeout=120)
         assert res.status_code == 504 and "took over 0.001 s (the server's --timeout)" in res.json()["error"]["message"]
-    finally:
-        running.stop()
-        ctx.close()
 
 
 def test_waiting_requests_share_one_batch_and_get_their_own_results(served) -> None:
@@ -264,9 +272,7 @@ def _busy_text(sentences: int) -> tuple[str, list[dict]]:
 
 def test_a_1mb_request_is_refused_and_a_timed_out_one_stops_so_the_next_answers_within_2s(kb) -> None:
     cfg, _, _ = kb
-    ctx = AppContext(cfg)
-    running = Running(create_app(KgService(ctx), ServeSettings(timeout_s=2.0)))
-    try:
+    with serving(cfg, ServeSettings(timeout_s=2.0)) as running:
         with httpx.Client(base_url=running.url, timeout=300) as client:
             small = {"text": TEXT, "options": FAST}
             assert client.post("/link", json=small).status_code == 200  # its linker is loaded
@@ -280,9 +286,6 @@ def test_a_1mb_request_is_refused_and_a_timed_out_one_stops_so_the_next_answers_
             started = time.monotonic()
             res = client.post("/link", json=small)
             assert res.status_code == 200 and time.monotonic() - started < 2.0, res.text
-    finally:
-        running.stop()
-        ctx.close()
 
 
 class SlowToLoad(KgService):
@@ -297,27 +300,24 @@ class SlowToLoad(KgService):
 
 def test_health_reports_a_worker_stuck_past_its_deadline(kb) -> None:
     cfg, _, _ = kb
-    ctx = AppContext(cfg)
-    running = Running(create_app(SlowToLoad(ctx), ServeSettings(timeout_s=0.5)))
-    try:
-        with httpx.Client(base_url=running.url, timeout=60) as client:
-            assert client.get("/health").json()["status"] == "ok"
-            assert client.post("/link", json={"text": TEXT, "options": FAST}).status_code == 504
-            deadline = time.monotonic() + 30
-            while (res := client.get("/health")).status_code == 200:  # stuck: over a second past the deadline
-                assert time.monotonic() < deadline and res.json()["status"] == "ok", res.text
-                time.sleep(0.1)
-            assert res.status_code == 503 and res.json()["error"]["code"] == "unavailable", res.text
-            assert "longer than its deadline" in res.json()["error"]["message"]
+    with serving(cfg, ServeSettings(timeout_s=0.5), SlowToLoad) as running:
+        try:
+            with httpx.Client(base_url=running.url, timeout=60) as client:
+                assert client.get("/health").json()["status"] == "ok"
+                assert client.post("/link", json={"text": TEXT, "options": FAST}).status_code == 504
+                deadline = time.monotonic() + 30
+                while (res := client.get("/health")).status_code == 200:  # stuck: over a second past the deadline
+                    assert time.monotonic() < deadline and res.json()["status"] == "ok", res.text
+                    time.sleep(0.1)
+                assert res.status_code == 503 and res.json()["error"]["code"] == "unavailable", res.text
+                assert "longer than its deadline" in res.json()["error"]["message"]
+                SlowToLoad.release.set()
+                deadline = time.monotonic() + 60
+                while client.get("/health").status_code != 200:
+                    assert time.monotonic() < deadline, "the worker never came back"
+                    time.sleep(0.1)
+        finally:
             SlowToLoad.release.set()
-            deadline = time.monotonic() + 60
-            while client.get("/health").status_code != 200:
-                assert time.monotonic() < deadline, "the worker never came back"
-                time.sleep(0.1)
-    finally:
-        SlowToLoad.release.set()
-        running.stop()
-        ctx.close()
 
 
 def _free_port() -> int:
@@ -393,17 +393,12 @@ def test_allowed_hosts_from_kg_toml(kb, tmp_path) -> None:
         assert config.serve.allowed_hosts == "kg.example.org, 10.0.0.7"
     finally:
         (cfg.home / "kg.toml").unlink()
-    ctx = AppContext(cfg)
-    running = Running(create_app(KgService(ctx), ServeSettings(allowed_hosts=config.serve.allowed_hosts)))
-    try:
+    with serving(cfg, ServeSettings(allowed_hosts=config.serve.allowed_hosts)) as running:
         with httpx.Client(base_url=running.url) as client:
             assert client.get("/entities/Q76", headers={"Host": "kg.example.org:8765"}).status_code == 200
             assert client.get("/entities/Q76", headers={"Host": "10.0.0.7"}).status_code == 200
             assert client.get("/entities/Q76", headers={"Host": "localhost"}).status_code == 200
             assert client.get("/entities/Q76", headers={"Host": "other.example.org"}).status_code == 421
-    finally:
-        running.stop()
-        ctx.close()
 
 
 def test_a_key_file_others_can_read_is_refused(kb, tmp_path) -> None:
@@ -423,9 +418,7 @@ def test_a_key_file_others_can_read_is_refused(kb, tmp_path) -> None:
 
 def test_login_sets_a_random_session_token_and_failures_are_throttled(kb) -> None:
     cfg, _, _ = kb
-    ctx = AppContext(cfg)
-    running = Running(create_app(KgService(ctx), ServeSettings(api_key="s3cret")))
-    try:
+    with serving(cfg, ServeSettings(api_key="s3cret")) as running:
         with httpx.Client(base_url=running.url) as client:
             res = client.post("/ui/login", data={"key": "s3cret"})
             assert res.status_code == 303
@@ -440,9 +433,6 @@ def test_login_sets_a_random_session_token_and_failures_are_throttled(kb) -> Non
             res = client.post("/ui/login", data={"key": "s3cret"})  # right, but too soon after 5 failures
             assert res.status_code == 429 and int(res.headers["retry-after"]) > 0
             assert client.get("/entities/Q76", headers={"X-API-Key": "s3cret"}).status_code == 429
-    finally:
-        running.stop()
-        ctx.close()
 
 
 # ---------------------------------------------------------------------------------------------- the browser
