@@ -4,6 +4,8 @@
 # SmolLM2, pytesseract, selenium) into the project's .venv, and Debian's tesseract-ocr, chromium and chromium-driver
 # (the browser tests of `kg serve`'s pages) where apt and root allow; then checks
 # that llama.cpp runs on this CPU (one token, about a second). KG_TEST_NO_INSTALL=1 skips all three.
+# `bash scripts/test.sh -m unit [more pytest args]` (the marker expression exactly `unit`: the tests that use no
+# server, LLM server, browser or real text model, see tests/conftest.py) installs nothing and starts no server.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 if [[ -z "${PYTHON:-}" ]]; then
@@ -11,6 +13,25 @@ if [[ -z "${PYTHON:-}" ]]; then
 fi
 export PYTHON
 say() { printf 'test.sh: %s\n' "$*" >&2; }
+
+unit_only=0  # the last -m expression given is exactly `unit`
+expr=
+prev=
+for arg in "$@"; do
+    if [[ "$prev" == -m ]]; then expr="$arg"; elif [[ "$arg" == -m?* ]]; then expr="${arg#-m}"; fi
+    prev="$arg"
+done
+[[ "${expr//[[:space:]]/}" == unit ]] && unit_only=1
+if ((unit_only)); then
+    if ! "$PYTHON" -c 'import pytest' 2>/dev/null; then
+        say "pytest is not installed in $PYTHON: run \`bash scripts/test.sh\` once (it installs the dev extra) or"
+        say "\`$PYTHON -m pip install -e '.[dev]'\`; the unit layer itself installs nothing"
+        exit 2
+    fi
+    say "unit layer (-m unit): no installs, no servers"
+    unset "${!KG_TEST_@}"  # no test servers' addresses either: a unit test that reached for one fails here
+    exec "$PYTHON" -m pytest "$@"
+fi
 
 if [[ "${KG_TEST_NO_INSTALL:-0}" != 1 ]]; then
     # find_spec, not import: answers in milliseconds without loading torch or llama.cpp

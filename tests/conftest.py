@@ -4,8 +4,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
@@ -14,6 +17,23 @@ import pytest
 # Ctrl-C tests. Python's own handler here means SIG_DFL in the children, which install KeyboardInterrupt again.
 if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
+
+# The test layers: a test is marked with the layer of each of these fixtures it uses, directly or through other
+# fixtures, and `unit` when it uses none (`bash scripts/test.sh -m unit` then needs no installs and no servers). A test
+# that reaches a server another way (one it starts itself) says so with an explicit `pytest.mark.servers`, and one
+# that loads a real text model (tens of seconds on 2 cores) with `pytest.mark.models`.
+LAYER_FIXTURES = {"servers": "servers", "llm_server": "llm", "browser": "browser"}
+EXPLICIT_LAYERS = (*LAYER_FIXTURES.values(), "models")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        names = getattr(item, "fixturenames", ())  # the fixture closure: what the test's fixtures use too
+        layers = {m.name for m in item.iter_markers() if m.name in EXPLICIT_LAYERS}
+        layers |= {layer for fixture, layer in LAYER_FIXTURES.items() if fixture in names}
+        for layer in sorted(layers or {"unit"}):
+            item.add_marker(layer)
+
 
 REQUIRED = (
     "KG_TEST_GRAPH_URI",
@@ -121,3 +141,29 @@ def llm_settings(llm_server, tmp_path):
 
     return LLMSettings(base_url=llm_server.base_url, model=llm_server.model, timeout=60.0, retries=1,
                        backoff=0.2, concurrency=2, max_tokens=24, cache_path=tmp_path / "llm.sqlite")
+
+
+@pytest.fixture
+def browser() -> Iterator[Callable[..., Any]]:
+    """Opens headless Chromium (Debian's chromium + chromium-driver through selenium) with extra command-line
+    arguments; quits every browser it opened after the test. Skips with the reason where they are not installed."""
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (the dev extra)")
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not chromium or not driver:
+        pytest.skip("Debian's chromium and chromium-driver are not installed (scripts/test.sh installs them "
+                    "with apt-get where it runs as root)")
+    from selenium.webdriver.chrome.service import Service
+
+    opened: list[Any] = []
+
+    def open_browser(*args: str) -> Any:
+        options = webdriver.ChromeOptions()
+        options.binary_location = chromium
+        for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900", *args):
+            options.add_argument(arg)
+        opened.append(webdriver.Chrome(service=Service(driver), options=options))
+        return opened[-1]
+
+    yield open_browser
+    for page in opened:
+        page.quit()

@@ -17,6 +17,8 @@ from kgstore import embedded
 from kgstore.config import load_config
 from kgstore.graph import GraphStore
 
+pytestmark = pytest.mark.servers  # each test starts the embedded ArcadeDB server (a JVM) itself
+
 
 @pytest.fixture
 def home(tmp_path: Path):

@@ -393,6 +393,7 @@ def _graph_server_signalled_mid_ingest(tmp_path: Path, sig: int) -> tuple[int, s
     return proc.returncode, err
 
 
+@pytest.mark.servers  # starts the embedded ArcadeDB server (a JVM) and signals it
 def test_graph_server_killed_mid_ingest_is_a_message_with_the_resume_command(tmp_path: Path) -> None:
     import signal
 
@@ -572,15 +573,11 @@ def test_invalid_text_is_repaired_in_place_and_the_run_goes_on(tiny_kb, tmp_path
 def test_kg_serve_repairs_invalid_text_and_refuses_a_nan_threshold(tiny_kb) -> None:
     import httpx
 
-    from cli.context import AppContext
-    from cli.web.app import ServeSettings, create_app
-    from cli.web.service import KgService
-    from test_serve import FAST, Running
+    from cli.web.app import ServeSettings
+    from test_serve import FAST, serving
 
     cfg, _ = tiny_kb
-    ctx = AppContext(cfg)
-    running = Running(create_app(KgService(ctx), ServeSettings(max_body_bytes=64 << 10, timeout_s=120)))
-    try:
+    with serving(cfg, ServeSettings(max_body_bytes=64 << 10, timeout_s=120)) as running:
         with httpx.Client(base_url=running.url, timeout=120) as client:
             def post(**body) -> httpx.Response:  # json.dumps escapes the surrogate and writes NaN
                 return client.post("/link", content=json.dumps(body), headers={"content-type": "application/json"})
@@ -596,9 +593,6 @@ def test_kg_serve_repairs_invalid_text_and_refuses_a_nan_threshold(tiny_kb) -> N
             assert error["field"] == "body.options.top_k"
             res = post(id="n", text="Obama visited Paris.", options={**FAST, "nil_threshold": float("nan")})
             assert res.status_code == 400 and "nil_threshold" in res.json()["error"]["message"], res.text
-    finally:
-        running.stop()
-        ctx.close()
 
 
 def test_a_document_over_the_ner_limit_is_linked_in_windows(tiny_kb, tmp_path: Path, monkeypatch, capsys) -> None:
@@ -666,6 +660,7 @@ def test_ctrl_c_during_ingest_prints_the_committed_line_and_the_resume_command(g
     assert int(found.group(1).replace(",", "")) == _committed(graph) >= 1000
 
 
+@pytest.mark.servers  # starts the embedded ArcadeDB server (a JVM) and signals it
 def test_graph_server_stopped_mid_ingest_is_reported_as_stopped(tmp_path: Path) -> None:
     import signal
 

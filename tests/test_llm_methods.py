@@ -24,6 +24,7 @@ from llm_server import StubServer, completion
 
 MEL = Path(__file__).resolve().parents[2] / "shared" / "data" / "mel"
 FIXTURE = MEL / "i2cr-wikidiverse"
+pytestmark = pytest.mark.models  # every test here ranks with the real MiniLM text encoder
 
 
 @pytest.fixture(scope="module")

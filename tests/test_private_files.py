@@ -57,6 +57,7 @@ def run_all(home: Path, env: dict[str, str], kb: Path, tmp_path: Path) -> None:
     assert list((home / "ingest-errors").iterdir())  # the bad line was recorded under the home
 
 
+@pytest.mark.servers  # starts the embedded ArcadeDB server (a JVM) itself
 def test_the_embedded_default_keeps_kg_home_private(kb: Path, tmp_path: Path, shared_umask) -> None:
     home = tmp_path / "kghome"
     try:

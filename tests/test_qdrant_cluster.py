@@ -22,8 +22,8 @@ from kgstore.vectors import VectorStore
 from linkers.pipeline import Linker, LinkOptions
 from linkers.records import Document, Mention
 
-pytestmark = pytest.mark.skipif(not qdrant_binary().is_file(), reason=f"no Qdrant server binary at {qdrant_binary()}; "
-                                "`bash scripts/services.sh install` fetches it")
+pytestmark = [pytest.mark.servers, pytest.mark.skipif(not qdrant_binary().is_file(), reason=f"no Qdrant server binary at {qdrant_binary()}; "
+                                "`bash scripts/services.sh install` fetches it")]  # servers: it starts its own
 
 NAMES_LINKED = ["Belgium", "Portugal", "Germany", "Malta", "Oslo", "Bonn", "Lisbon", "Lille", "Laos", "Thailand",
                 "Massachusetts", "Israel", "Douglas Adams", "Chile", "Bahrain", "Rennes"]

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -26,7 +27,7 @@ from cli.web.app import ServeSettings, create_app
 from cli.web.batcher import LinkBatcher
 from cli.web.service import KgService, LinkSettings
 from index_helpers import cli_env, indexed_kb
-from kgstore.config import load_config
+from kgstore.config import Config, load_config
 from linkers.corpus import Document
 
 KB = [
@@ -53,6 +54,7 @@ class Running:
     """An app served by uvicorn in a thread on a socket bound to a free loopback port."""
 
     def __init__(self, app) -> None:
+        self.app = app
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
@@ -67,6 +69,22 @@ class Running:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+@contextmanager
+def serving(cfg: Config, settings: ServeSettings,
+            make_service: Callable[[AppContext], KgService] = KgService) -> Iterator[Running]:
+    """`kg serve`'s app on cfg's KB, as `kg serve` builds it, served on a free loopback port (its service is
+    `running.app.state.service`); the server is stopped and the context closed after, whatever happened."""
+    ctx = AppContext(cfg)
+    try:
+        running = Running(create_app(make_service(ctx), settings))
+        try:
+            yield running
+        finally:
+            running.stop()
+    finally:
+        ctx.close()
 
 
 @pytest.fixture(scope="module")
@@ -95,20 +113,19 @@ def report(kb) -> Path:
 @pytest.fixture(scope="module")
 def served(kb, report):
     cfg, _, _ = kb
-    ctx = AppContext(cfg)
-    service = KgService(ctx, [report])
-    service.load_reports()
-    app = create_app(service, ServeSettings(max_body_bytes=64 << 10, timeout_s=120))
-    running = Running(app)
-    client = httpx.Client(base_url=running.url, timeout=120)
-    # two linked documents written through the API, as `kg link` would write them
-    for doc_id, text in (("d1", TEXT), ("d2", "Obama spoke in Paris, France.")):
-        res = client.post("/link", json={"id": doc_id, "text": text, "options": {**FAST, "write": True}})
-        assert res.status_code == 200, res.text
-    yield running, client, service
-    client.close()
-    running.stop()
-    ctx.close()
+
+    def with_report(ctx: AppContext) -> KgService:
+        service = KgService(ctx, [report])
+        service.load_reports()
+        return service
+
+    with (serving(cfg, ServeSettings(max_body_bytes=64 << 10, timeout_s=120), with_report) as running,
+          httpx.Client(base_url=running.url, timeout=120) as client):
+        # two linked documents written through the API, as `kg link` would write them
+        for doc_id, text in (("d1", TEXT), ("d2", "Obama spoke in Paris, France.")):
+            res = client.post("/link", json={"id": doc_id, "text": text, "options": {**FAST, "write": True}})
+            assert res.status_code == 200, res.text
+        yield running, client, running.app.state.service
 
 
 def test_health_search_card_and_mentions(served) -> None:
@@ -256,9 +273,7 @@ def test_api_key_is_required_when_set(kb) -> None:
         ServeSettings(host="0.0.0.0").check()
     with pytest.raises(Exception, match=r"\[serve\] allowed_hosts"):
         ServeSettings(host="0.0.0.0", api_key="s3cret").check()
-    ctx = AppContext(cfg)
-    running = Running(create_app(KgService(ctx), ServeSettings(api_key="s3cret")))
-    try:
+    with serving(cfg, ServeSettings(api_key="s3cret")) as running:
         with httpx.Client(base_url=running.url) as client:
             assert client.get("/health").status_code == 200
             assert client.get("/entities/Q76").status_code == 401
@@ -266,21 +281,13 @@ def test_api_key_is_required_when_set(kb) -> None:
             assert client.get("/entities/Q76", headers={"X-API-Key": "s3cret"}).status_code == 200
             assert client.get("/entities/Q76", headers={"Authorization": "Bearer s3cret"}).status_code == 200
             assert client.get("/ui").status_code == 303  # pages send the browser to the key form
-    finally:
-        running.stop()
-        ctx.close()
 
 
 def test_a_link_request_over_the_time_limit_gets_504(kb) -> None:
     cfg, _, _ = kb
-    ctx = AppContext(cfg)
-    running = Running(create_app(KgService(ctx), ServeSettings(timeout_s=0.001)))
-    try:
+    with serving(cfg, ServeSettings(timeout_s=0.001)) as running:
         res = httpx.post(running.url + "/link", json={"text": TEXT, "options": FAST}, timeout=120)
         assert res.status_code == 504 and "took over 0.001 s (the server's --timeout)" in res.json()["error"]["message"]
-    finally:
-        running.stop()
-        ctx.close()
 
 
 def test_waiting_requests_share_one_batch_and_get_their_own_results(served) -> None:
@@ -320,9 +327,7 @@ def _busy_text(sentences: int) -> tuple[str, list[dict]]:
 
 def test_a_1mb_request_is_refused_and_a_timed_out_one_stops_so_the_next_answers_within_2s(kb) -> None:
     cfg, _, _ = kb
-    ctx = AppContext(cfg)
-    running = Running(create_app(KgService(ctx), ServeSettings(timeout_s=2.0)))
-    try:
+    with serving(cfg, ServeSettings(timeout_s=2.0)) as running:
         with httpx.Client(base_url=running.url, timeout=300) as client:
             small = {"text": TEXT, "options": FAST}
             assert client.post("/link", json=small).status_code == 200  # its linker is loaded
@@ -336,9 +341,6 @@ def test_a_1mb_request_is_refused_and_a_timed_out_one_stops_so_the_next_answers_
             started = time.monotonic()
             res = client.post("/link", json=small)
             assert res.status_code == 200 and time.monotonic() - started < 2.0, res.text
-    finally:
-        running.stop()
-        ctx.close()
 
 
 class SlowToLoad(KgService):
@@ -353,27 +355,24 @@ class SlowToLoad(KgService):
 
 def test_health_reports_a_worker_stuck_past_its_deadline(kb) -> None:
     cfg, _, _ = kb
-    ctx = AppContext(cfg)
-    running = Running(create_app(SlowToLoad(ctx), ServeSettings(timeout_s=0.5)))
-    try:
-        with httpx.Client(base_url=running.url, timeout=60) as client:
-            assert client.get("/health").json()["status"] == "ok"
-            assert client.post("/link", json={"text": TEXT, "options": FAST}).status_code == 504
-            deadline = time.monotonic() + 30
-            while (res := client.get("/health")).status_code == 200:  # stuck: over a second past the deadline
-                assert time.monotonic() < deadline and res.json()["status"] == "ok", res.text
-                time.sleep(0.1)
-            assert res.status_code == 503 and res.json()["error"]["code"] == "unavailable", res.text
-            assert "longer than its deadline" in res.json()["error"]["message"]
+    with serving(cfg, ServeSettings(timeout_s=0.5), SlowToLoad) as running:
+        try:
+            with httpx.Client(base_url=running.url, timeout=60) as client:
+                assert client.get("/health").json()["status"] == "ok"
+                assert client.post("/link", json={"text": TEXT, "options": FAST}).status_code == 504
+                deadline = time.monotonic() + 30
+                while (res := client.get("/health")).status_code == 200:  # stuck: over a second past the deadline
+                    assert time.monotonic() < deadline and res.json()["status"] == "ok", res.text
+                    time.sleep(0.1)
+                assert res.status_code == 503 and res.json()["error"]["code"] == "unavailable", res.text
+                assert "longer than its deadline" in res.json()["error"]["message"]
+                SlowToLoad.release.set()
+                deadline = time.monotonic() + 60
+                while client.get("/health").status_code != 200:
+                    assert time.monotonic() < deadline, "the worker never came back"
+                    time.sleep(0.1)
+        finally:
             SlowToLoad.release.set()
-            deadline = time.monotonic() + 60
-            while client.get("/health").status_code != 200:
-                assert time.monotonic() < deadline, "the worker never came back"
-                time.sleep(0.1)
-    finally:
-        SlowToLoad.release.set()
-        running.stop()
-        ctx.close()
 
 
 def _free_port() -> int:
@@ -449,17 +448,12 @@ def test_allowed_hosts_from_kg_toml(kb, tmp_path) -> None:
         assert config.serve.allowed_hosts == "kg.example.org, 10.0.0.7"
     finally:
         (cfg.home / "kg.toml").unlink()
-    ctx = AppContext(cfg)
-    running = Running(create_app(KgService(ctx), ServeSettings(allowed_hosts=config.serve.allowed_hosts)))
-    try:
+    with serving(cfg, ServeSettings(allowed_hosts=config.serve.allowed_hosts)) as running:
         with httpx.Client(base_url=running.url) as client:
             assert client.get("/entities/Q76", headers={"Host": "kg.example.org:8765"}).status_code == 200
             assert client.get("/entities/Q76", headers={"Host": "10.0.0.7"}).status_code == 200
             assert client.get("/entities/Q76", headers={"Host": "localhost"}).status_code == 200
             assert client.get("/entities/Q76", headers={"Host": "other.example.org"}).status_code == 421
-    finally:
-        running.stop()
-        ctx.close()
 
 
 def test_a_key_file_others_can_read_is_refused(kb, tmp_path) -> None:
@@ -479,9 +473,7 @@ def test_a_key_file_others_can_read_is_refused(kb, tmp_path) -> None:
 
 def test_login_sets_a_random_session_token_and_failures_are_throttled(kb) -> None:
     cfg, _, _ = kb
-    ctx = AppContext(cfg)
-    running = Running(create_app(KgService(ctx), ServeSettings(api_key="s3cret")))
-    try:
+    with serving(cfg, ServeSettings(api_key="s3cret")) as running:
         with httpx.Client(base_url=running.url) as client:
             res = client.post("/ui/login", data={"key": "s3cret"})
             assert res.status_code == 303
@@ -496,86 +488,62 @@ def test_login_sets_a_random_session_token_and_failures_are_throttled(kb) -> Non
             res = client.post("/ui/login", data={"key": "s3cret"})  # right, but too soon after 5 failures
             assert res.status_code == 429 and int(res.headers["retry-after"]) > 0
             assert client.get("/entities/Q76", headers={"X-API-Key": "s3cret"}).status_code == 429
-    finally:
-        running.stop()
-        ctx.close()
 
 
 # ---------------------------------------------------------------------------------------------- the browser
-def _driver(*args: str):
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (the dev extra)")
-    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not chromium or not driver:
-        pytest.skip("Debian's chromium and chromium-driver are not installed (scripts/test.sh installs them "
-                    "with apt-get where it runs as root)")
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900", *args):
-        options.add_argument(arg)
-    return webdriver.Chrome(service=Service(driver), options=options)
-
-
-def test_the_pages_in_a_real_browser(served) -> None:
+def test_the_pages_in_a_real_browser(served, browser) -> None:
     running, _, _ = served
-    browser = _driver()
+    page = browser()
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
-    try:
-        browser.get(running.url + "/ui")
-        box = browser.find_element(By.ID, "home-q")
-        box.send_keys("Barak Obama", Keys.ENTER)  # misspelt: the fuzzy name index finds him
-        first = browser.find_element(By.CSS_SELECTOR, "#did-you-mean .result-title")
-        assert first.text == "Barack Obama"
-        first.click()
-        assert browser.find_element(By.ID, "entity-label").text.startswith("Barack Obama")
-        relation = browser.find_element(By.LINK_TEXT, "Honolulu")  # a relation, as a link to its card
-        assert relation.get_attribute("href").endswith("/ui/entities/Q18094")
-        browser.find_element(By.CSS_SELECTOR, "#entity-documents a[href='/ui/documents/d1']").click()
-        mention = browser.find_element(By.CSS_SELECTOR, ".mention.linked[data-qid='Q76']")
-        assert mention.text.startswith("Barack Obama")
-        tip = mention.find_element(By.CSS_SELECTOR, ".tip")
-        assert not tip.is_displayed()
-        ActionChains(browser).move_to_element(mention).perform()
-        assert tip.is_displayed() and "probability" in tip.text
-        browser.find_element(By.ID, "explain-link").click()  # the candidates as ranked when the link was written
-        rows = browser.find_elements(By.CSS_SELECTOR, "details.explain")
-        assert len(rows) == 3
-        rows[0].click()
-        assert "Barack Obama" in rows[0].find_element(By.CSS_SELECTOR, "tr.chosen").text
-        browser.find_element(By.LINK_TEXT, "Reports").click()
-        browser.find_element(By.PARTIAL_LINK_TEXT, "eval-report.json").click()
-        assert "wrong entity" in browser.find_element(By.ID, "categories").text
-    finally:
-        browser.quit()
+    page.get(running.url + "/ui")
+    box = page.find_element(By.ID, "home-q")
+    box.send_keys("Barak Obama", Keys.ENTER)  # misspelt: the fuzzy name index finds him
+    first = page.find_element(By.CSS_SELECTOR, "#did-you-mean .result-title")
+    assert first.text == "Barack Obama"
+    first.click()
+    assert page.find_element(By.ID, "entity-label").text.startswith("Barack Obama")
+    relation = page.find_element(By.LINK_TEXT, "Honolulu")  # a relation, as a link to its card
+    assert relation.get_attribute("href").endswith("/ui/entities/Q18094")
+    page.find_element(By.CSS_SELECTOR, "#entity-documents a[href='/ui/documents/d1']").click()
+    mention = page.find_element(By.CSS_SELECTOR, ".mention.linked[data-qid='Q76']")
+    assert mention.text.startswith("Barack Obama")
+    tip = mention.find_element(By.CSS_SELECTOR, ".tip")
+    assert not tip.is_displayed()
+    ActionChains(page).move_to_element(mention).perform()
+    assert tip.is_displayed() and "probability" in tip.text
+    page.find_element(By.ID, "explain-link").click()  # the candidates as ranked when the link was written
+    rows = page.find_elements(By.CSS_SELECTOR, "details.explain")
+    assert len(rows) == 3
+    rows[0].click()
+    assert "Barack Obama" in rows[0].find_element(By.CSS_SELECTOR, "tr.chosen").text
+    page.find_element(By.LINK_TEXT, "Reports").click()
+    page.find_element(By.PARTIAL_LINK_TEXT, "eval-report.json").click()
+    assert "wrong entity" in page.find_element(By.ID, "categories").text
 
 
-def test_paste_a_text_and_see_its_mentions_linked_in_a_real_browser(served) -> None:
+def test_paste_a_text_and_see_its_mentions_linked_in_a_real_browser(served, browser) -> None:
     """The home page's first box: paste a text, choose method and detector, see the mentions highlighted in the
     colour of their entity's type, with a legend and a table; nothing is written unless asked."""
     running, _, _ = served
-    browser = _driver()
+    page = browser()
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
-    try:
-        browser.get(running.url + "/ui")
-        first = browser.find_element(By.CSS_SELECTOR, "main form")
-        assert first.get_attribute("id") == "link-form"  # the first box of the home page
-        browser.find_element(By.ID, "link-text").send_keys("Barack Obama visited Paris, France.")
-        Select(browser.find_element(By.ID, "link-detector")).select_by_value("gazetteer")
-        Select(browser.find_element(By.ID, "link-method")).select_by_value("features")
-        browser.find_element(By.ID, "link-submit").click()
-        obama = browser.find_element(By.CSS_SELECTOR, "#pasted-text .mention.linked[data-qid='Q76']")
-        assert obama.text.startswith("Barack Obama")
-        legend = browser.find_element(By.ID, "type-legend").text
-        assert "human" in legend and "NIL" in legend
-        rows = browser.find_elements(By.CSS_SELECTOR, "#mention-table tbody tr")
-        assert len(rows) >= 2 and "Barack Obama" in rows[0].text and "human" in rows[0].text
-        assert "not written" in browser.find_element(By.ID, "linked-text").text
-        assert browser.find_element(By.ID, "link-text").get_attribute("value").startswith("Barack Obama")
-    finally:
-        browser.quit()
+    page.get(running.url + "/ui")
+    first = page.find_element(By.CSS_SELECTOR, "main form")
+    assert first.get_attribute("id") == "link-form"  # the first box of the home page
+    page.find_element(By.ID, "link-text").send_keys("Barack Obama visited Paris, France.")
+    Select(page.find_element(By.ID, "link-detector")).select_by_value("gazetteer")
+    Select(page.find_element(By.ID, "link-method")).select_by_value("features")
+    page.find_element(By.ID, "link-submit").click()
+    obama = page.find_element(By.CSS_SELECTOR, "#pasted-text .mention.linked[data-qid='Q76']")
+    assert obama.text.startswith("Barack Obama")
+    legend = page.find_element(By.ID, "type-legend").text
+    assert "human" in legend and "NIL" in legend
+    rows = page.find_elements(By.CSS_SELECTOR, "#mention-table tbody tr")
+    assert len(rows) >= 2 and "Barack Obama" in rows[0].text and "human" in rows[0].text
+    assert "not written" in page.find_element(By.ID, "linked-text").text
+    assert page.find_element(By.ID, "link-text").get_attribute("value").startswith("Barack Obama")

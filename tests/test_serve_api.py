@@ -10,13 +10,11 @@ from typing import Any
 import httpx
 import pytest
 
-from cli.context import AppContext
 from cli.web import schemas
-from cli.web.app import ServeSettings, create_app
-from cli.web.service import KgService
+from cli.web.app import ServeSettings
 from kgstore.config import load_config
 from linkers.rerankers.registry import methods
-from test_serve import FAST, TEXT, Running, _driver, _free_port, _kg_serve, kb, span  # noqa: F401  (kb: the module's fixture)
+from test_serve import FAST, TEXT, _free_port, _kg_serve, kb, serving, span  # noqa: F401  (kb: the module's fixture)
 
 MENTION_KEYS = set(schemas.MentionOut.model_fields)
 
@@ -24,15 +22,11 @@ MENTION_KEYS = set(schemas.MentionOut.model_fields)
 @pytest.fixture(scope="module")
 def api(kb):  # noqa: F811
     cfg, _, _ = kb
-    ctx = AppContext(cfg)
-    running = Running(create_app(KgService(ctx), ServeSettings(max_body_bytes=64 << 10, timeout_s=120)))
-    client = httpx.Client(base_url=running.url, timeout=120)
-    res = client.post("/link", json={"id": "a1", "text": TEXT, "options": {**FAST, "write": True}})
-    assert res.status_code == 200, res.text
-    yield running, client, client.get("/openapi.json").json()
-    client.close()
-    running.stop()
-    ctx.close()
+    with (serving(cfg, ServeSettings(max_body_bytes=64 << 10, timeout_s=120)) as running,
+          httpx.Client(base_url=running.url, timeout=120) as client):
+        res = client.post("/link", json={"id": "a1", "text": TEXT, "options": {**FAST, "write": True}})
+        assert res.status_code == 200, res.text
+        yield running, client, client.get("/openapi.json").json()
 
 
 def _model(openapi: dict[str, Any], method: str, template: str, status: int) -> type:
@@ -106,18 +100,13 @@ def test_unknown_paths_and_methods_have_the_error_body(api, method, path, status
 
 def test_key_and_host_refusals_have_the_error_body(kb) -> None:  # noqa: F811
     cfg, _, _ = kb
-    ctx = AppContext(cfg)
-    running = Running(create_app(KgService(ctx), ServeSettings(api_key="s3cret")))
-    try:
+    with serving(cfg, ServeSettings(api_key="s3cret")) as running:
         for headers, status in (({}, 401), ({"X-API-Key": "wrong"}, 401), ({"Host": "evil.example"}, 421)):
             res = httpx.get(running.url + "/entities/Q76", headers=headers)
             assert res.status_code == status
             assert schemas.ErrorOut.model_validate(res.json()).error.code == schemas.ERROR_CODES[status]
         openapi = httpx.get(running.url + "/openapi.json", headers={"X-API-Key": "s3cret"}).json()
         assert {"401", "421", "429"} <= openapi["paths"]["/entities/{qid}"]["get"]["responses"].keys()
-    finally:
-        running.stop()
-        ctx.close()
 
 
 def test_pages_show_errors_as_pages_not_json(api) -> None:
@@ -200,32 +189,30 @@ def test_cors_origins_from_kg_toml(kb) -> None:  # noqa: F811
     port = _free_port()
     served = _kg_serve({**env, "KG_SERVE_CORS_ORIGINS": "https://app.example.org"}, "--port", str(port))
     url = f"http://127.0.0.1:{port}"
-    ctx = AppContext(cfg)
-    closed = Running(create_app(KgService(ctx), ServeSettings()))
     preflight = {"Origin": "https://app.example.org", "Access-Control-Request-Method": "POST",
                  "Access-Control-Request-Headers": "content-type, x-api-key"}
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert served.poll() is None and time.monotonic() < deadline, served.stdout.read() if served.stdout else ""
-            try:
-                if httpx.get(url + "/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        res = httpx.options(url + "/link", headers=preflight)
-        assert res.status_code == 200 and res.headers["access-control-allow-origin"] == "https://app.example.org"
-        res = httpx.get(url + "/entities/Q76", headers={"Origin": "https://app.example.org"})
-        assert res.headers["access-control-allow-origin"] == "https://app.example.org"
-        res = httpx.get(url + "/entities/Q76", headers={"Origin": "https://evil.example"})
-        assert "access-control-allow-origin" not in res.headers
-        res = httpx.get(closed.url + "/entities/Q76", headers={"Origin": "https://app.example.org"})
-        assert "access-control-allow-origin" not in res.headers
-    finally:
-        served.terminate()
-        served.wait(timeout=30)
-        closed.stop()
-        ctx.close()
+    with serving(cfg, ServeSettings()) as closed:
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                assert served.poll() is None and time.monotonic() < deadline, (
+                    served.stdout.read() if served.stdout else "")
+                try:
+                    if httpx.get(url + "/health").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.2)
+            res = httpx.options(url + "/link", headers=preflight)
+            assert res.status_code == 200 and res.headers["access-control-allow-origin"] == "https://app.example.org"
+            res = httpx.get(url + "/entities/Q76", headers={"Origin": "https://app.example.org"})
+            assert res.headers["access-control-allow-origin"] == "https://app.example.org"
+            res = httpx.get(url + "/entities/Q76", headers={"Origin": "https://evil.example"})
+            assert "access-control-allow-origin" not in res.headers
+            res = httpx.get(closed.url + "/entities/Q76", headers={"Origin": "https://app.example.org"})
+            assert "access-control-allow-origin" not in res.headers
+        finally:
+            served.terminate()
+            served.wait(timeout=30)
 
 
 def test_docs_are_served_from_the_package(api) -> None:
@@ -237,22 +224,19 @@ def test_docs_are_served_from_the_package(api) -> None:
         assert client.get("/static/api-docs/" + asset).status_code == 200
 
 
-def test_docs_open_in_a_browser_with_no_network_beyond_loopback(api) -> None:
+def test_docs_open_in_a_browser_with_no_network_beyond_loopback(api, browser) -> None:
     running, _, _ = api
     # every host name but loopback fails to resolve: a CDN asset could not load
-    browser = _driver("--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1")
+    page = browser("--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1")
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
-    try:
-        browser.get(running.url + "/ui")
-        browser.find_element(By.LINK_TEXT, "API").click()
-        assert browser.current_url == running.url + "/docs"
-        wait = WebDriverWait(browser, 60)
-        link = wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, ".opblock-post [data-path='/link']")))
-        assert link.text.replace("\u200b", "") == "/link"
-        browser.get(running.url + "/redoc")
-        assert wait.until(ec.visibility_of_element_located((By.XPATH, "//h2[contains(., 'Link')]")))
-    finally:
-        browser.quit()
+    page.get(running.url + "/ui")
+    page.find_element(By.LINK_TEXT, "API").click()
+    assert page.current_url == running.url + "/docs"
+    wait = WebDriverWait(page, 60)
+    link = wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, ".opblock-post [data-path='/link']")))
+    assert link.text.replace("\u200b", "") == "/link"
+    page.get(running.url + "/redoc")
+    assert wait.until(ec.visibility_of_element_located((By.XPATH, "//h2[contains(., 'Link')]")))

@@ -13,6 +13,8 @@ from kgstore.encoders import text as text_module
 from kgstore.encoders.text import load_text_encoder
 from kgstore.errors import ConfigError
 
+pytestmark = pytest.mark.models  # exports, distils and runs the real MiniLM model
+
 pytest.importorskip("onnxruntime")
 load = load_text_encoder.__wrapped__  # past the per-process cache: each call really loads
 
