@@ -178,17 +178,18 @@ class CandidateRetriever:
 
 
 def namesake_cut(hits: list[Hit], cosines: dict[str, float], k: int) -> list[Hit]:
-    """`k` of a crowded name's namesakes: the best by name and context, and among them the `POPULAR_SLOTS` most
-    referenced ones of the best name score whatever the context says. A tweet's or a headline's few words are a
-    poor guide among sixteen Portlands, and the famous one ("Portland, Oregon": 39 references against 0-1 for the
-    rest) is the one a short text usually means; the reranker, which sees the degree, decides between them."""
+    """`k` of a crowded name's namesakes: first the `POPULAR_SLOTS` most referenced ones of the best name score
+    (then those with a description), whatever the context says, then the best of the rest by name and context. A
+    tweet's or a headline's few words are a poor guide among sixteen Portlands, and the famous one ("Portland,
+    Oregon": 39 references against 0-1 for the rest; "Burlington, Vermont", described where 22 of 25 are bare
+    items) is the one a short text usually means; the reranker, which sees degree and description, decides."""
     by_context = sorted(hits, key=lambda h: namesake_key(h, cosines.get(h.qid, 0.0)), reverse=True)
     best = by_context[0].score
-    popular = sorted((h for h in hits if h.score == best and (h.payload.get("degree") or 0) > 0),
-                     key=lambda h: h.payload.get("degree") or 0, reverse=True)[:POPULAR_SLOTS]
-    keep = {h.qid for h in popular} | {h.qid for h in by_context[:max(0, k - len(popular))]}
-    kept = [h for h in by_context if h.qid in keep]
-    return kept + [h for h in by_context if h.qid not in keep][:k - len(kept)]
+    known = [h for h in hits if h.score == best and ((h.payload.get("degree") or 0) > 0 or h.payload.get("description"))]
+    popular = sorted(known, key=lambda h: (h.payload.get("degree") or 0, bool(h.payload.get("description"))),
+                     reverse=True)[:POPULAR_SLOTS]
+    chosen = {h.qid for h in popular}
+    return popular + [h for h in by_context if h.qid not in chosen][:k - len(popular)]
 
 
 def namesake_key(hit: Hit, cosine: float) -> tuple[float, float]:

@@ -165,12 +165,13 @@ def test_a_crowded_names_most_referenced_namesakes_survive_a_context_that_points
     from kgstore.search import Hit
     from linkers.candidates import namesake_cut
 
-    hits = [Hit(f"Q{n}", "Portland", 1.0, "exact", {"degree": 0, "description": "town"}) for n in range(1, 16)]
+    hits = [Hit(f"Q{n}", "Portland", 1.0, "exact", {"degree": 0}) for n in range(1, 16)]
     hits.append(Hit("Q6106", "Portland", 1.0, "exact", {"degree": 39, "description": "city in Oregon"}))
+    hits.append(Hit("Q7", "Portland", 1.0, "exact", {"degree": 0, "description": "town in Dorset"}))
     hits.append(Hit("Q99", "Portlandia", 0.8, "fuzzy", {"degree": 500}))  # a weaker name match gets no slot
     cosines = {f"Q{n}": 0.5 - n / 100 for n in range(1, 16)} | {"Q6106": 0.05}  # a tweet's words favour the towns
     kept = [h.qid for h in namesake_cut(hits, cosines, 10)]
-    assert len(kept) == 10 and "Q6106" in kept and "Q99" not in kept
-    assert kept[:9] == [f"Q{n}" for n in range(1, 10)]  # the rest is the context's choice, in its order
+    # the referenced one first, then the described one, then the context's choice in its order
+    assert kept == ["Q6106", "Q7", "Q1", "Q2", "Q3", "Q4", "Q5", "Q6", "Q8", "Q9"]
     quiet = [Hit(f"Q{n}", "Portland", 1.0, "exact", {"degree": 0}) for n in range(1, 16)]
     assert [h.qid for h in namesake_cut(quiet, cosines, 10)] == [f"Q{n}" for n in range(1, 11)]
