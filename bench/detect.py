@@ -3,7 +3,7 @@
     python bench/detect.py [N]        (default 1,000,000)
 
 Prints build time, peak resident memory, the built size on disk, load time and detection speed, so a
-change to linkers/detect.py can be checked against millions of aliases (the test suite builds 100k).
+change to linkers/detection/detect.py can be checked against millions of aliases (the test suite builds 100k).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from linkers.detect import GazetteerDetector  # noqa: E402
+from linkers.detection.detect import GazetteerDetector  # noqa: E402
 
 
 def synthetic_aliases(n: int, seed: int = 7):

@@ -46,11 +46,11 @@ from kgstore.graph import GraphStore
 from kgstore.profiling import Profile, recording
 from kgstore.search import Searcher
 from kgstore.vectors import VectorStore
-from linkers.benchmarks import read_wikimel
+from linkers.evaluation.benchmarks import read_wikimel
 from linkers.records import Document
-from linkers.detect import GazetteerDetector
-from linkers.detectors import detectors as registered_detectors
-from linkers.ner import GazetteerSpans, HybridDetector, NERDetector
+from linkers.detection.detect import GazetteerDetector
+from linkers.detection.detectors import detectors as registered_detectors
+from linkers.detection.ner import GazetteerSpans, HybridDetector, NERDetector
 from linkers.pipeline import CONTEXT_ENCODERS, Linker, LinkOptions
 
 def timed(linker: Linker, docs: list[Document], ahead: bool = True) -> tuple[float, int]:

@@ -13,17 +13,17 @@ import click
 
 from cli.context import AppContext, RegistryChoice, RegistryOption, echo_json, pass_app
 from kg.api import KG
-from linkers.learn import SIMULATE
+from linkers.training.learn import SIMULATE
 from linkers.records import NIL
-from linkers.datasets import datasets, load_dataset, with_splits
-from linkers.detectors import detector_help, detectors
-from linkers.metrics import render_table
-from linkers import span_eval
-from linkers.span_eval import SPAN_MODES
+from linkers.evaluation.datasets import datasets, load_dataset, with_splits
+from linkers.detection.detectors import detector_help, detectors
+from linkers.evaluation.metrics import render_table
+from linkers.evaluation import span_eval
+from linkers.evaluation.span_eval import SPAN_MODES
 from linkers.pipeline import CONTEXT_ENCODERS, LINK_POLICIES, MentionResult
-from linkers.rerankers.fusion import SCALARS as FUSION_SCALARS
-from linkers.rerankers.llm_method import WHEN, LLMOptions
-from linkers.rerankers.registry import budget_help, method_help, methods
+from linkers.ranking.fusion import SCALARS as FUSION_SCALARS
+from linkers.ranking.llm_method import WHEN, LLMOptions
+from linkers.ranking.registry import budget_help, method_help, methods
 from linkers.run import (EvalResult, MethodChoice, Stores, link_corpus, train_features, train_fusion,
                          train_learned)
 

@@ -24,7 +24,7 @@ from kgstore.config import SECTIONS, load_config
 from kgstore.errors import InputError
 from kgstore.linked import EntityMentions
 from linkers.corpus import parse_document
-from linkers.datasets import Dataset, load_dataset, with_splits
+from linkers.evaluation.datasets import Dataset, load_dataset, with_splits
 from linkers.pipeline import Linker, MentionResult
 from linkers.run import (EvalResult, MethodChoice, evaluate_given_candidates, evaluate_mentions, evaluate_spans,
                          require_kb)

@@ -19,10 +19,10 @@ from kgstore.entity_index import NAMES_FIELD
 from kgstore.errors import InputError
 from kgstore.images import is_url
 from kgstore.search import Hit, Searcher
-from linkers.detectors import detectors
+from linkers.detection.detectors import detectors
 from linkers.pipeline import CONTEXT_ENCODERS, Linker
-from linkers.rerankers.llm_method import WHEN, LLMOptions
-from linkers.rerankers.registry import methods
+from linkers.ranking.llm_method import WHEN, LLMOptions
+from linkers.ranking.registry import methods
 from linkers.run import MethodChoice, Stores, build_linker
 
 SEARCH_MODES = ("name", "text", "image")

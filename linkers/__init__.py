@@ -6,8 +6,8 @@ write-back` (the write-back itself is kgstore's). This package holds one module 
 reranking method), so a new method is a new file. The modules that need no database are:
 
 - `linkers.records`: the `Document`/`Mention` records every source becomes; `linkers.corpus`: the corpus JSONL
-  and plain-text readers; `linkers.benchmarks`: the MEL benchmark readers (WikiMEL, WikiDiverse, the I2CR
+  and plain-text readers; `linkers.evaluation.benchmarks`: the MEL benchmark readers (WikiMEL, WikiDiverse, the I2CR
   WikiDiverse fixture);
-- `linkers.detect`: mention detection when a corpus gives no spans (a gazetteer over KB aliases);
-- `linkers.metrics`: Hits@k, MRR, candidate recall, NIL scores and their rendering for `kg eval`.
+- `linkers.detection.detect`: mention detection when a corpus gives no spans (a gazetteer over KB aliases);
+- `linkers.evaluation.metrics`: Hits@k, MRR, candidate recall, NIL scores and their rendering for `kg eval`.
 """

@@ -29,16 +29,17 @@ from kgstore.names import acronym, normalise
 from kgstore.profiling import stage
 from kgstore.neighbourhood import Neighbourhood
 from kgstore.search import Searcher
-from linkers import coref, name_variants
-from linkers import features as feats
-from linkers.candidates import Candidate, CandidateRetriever, RetrievalConfig, demonym_peoples
+from linkers.postprocess import coref
+from linkers.candidates import name_variants
+from linkers.features import scalar as feats
+from linkers.candidates.retrieval import Candidate, CandidateRetriever, RetrievalConfig, demonym_peoples
 from linkers.records import NIL, Document, Mention
-from linkers.detect import MentionDetector
-from linkers.image_evidence import ImageEvidence, MentionImages
-from linkers.keyphrases import Keyphrases
-from linkers.ner import spans_of
-from linkers.rerankers import MentionInput, Ranking, Reranker, load_reranker
-from linkers.rerankers.base import top_margin
+from linkers.detection.detect import MentionDetector
+from linkers.features.image_evidence import ImageEvidence, MentionImages
+from linkers.detection.keyphrases import Keyphrases
+from linkers.detection.ner import spans_of
+from linkers.ranking import MentionInput, Ranking, Reranker, load_reranker
+from linkers.ranking.base import top_margin
 from kgstore.links import write_results
 
 
@@ -152,7 +153,7 @@ def longer_names(work: list[tuple[Document, Mention]]) -> list[str | None]:
 
 def pronoun_results(docs: list[Document], work: list[tuple[Document, Mention]], results: list[MentionResult],
                     retrieved: list[list[Candidate]], neighbourhood: Neighbourhood | None = None) -> list[MentionResult]:
-    """The pronouns of the detected documents, each linked as the person mention before it (`linkers.coref`):
+    """The pronouns of the detected documents, each linked as the person mention before it (`linkers.postprocess.coref`):
     its gender read from the graph where there is one, a person left NIL kept as an antecedent that links nothing."""
     types = {c.qid: c.payload.get("types") for cands in retrieved for c in cands}
     detected = [(doc, m, r) for (doc, m), r in zip(work, results) if m.detected and r.start is not None]

@@ -21,18 +21,19 @@ from kgstore.model import point_id
 from kgstore.progress import progress_bar
 from kgstore.search import Searcher
 from kgstore.vectors import VectorStore
-from linkers import keyphrases, span_eval
+from linkers.detection import keyphrases
+from linkers.evaluation import span_eval
 from linkers.corpus import corpus_size, read_corpus
-from linkers.datasets import Dataset
-from linkers.datasets.text import HALVES, half_of, split_half
-from linkers.detectors import build_detector
-from linkers.detectors.gazetteer import kb_gazetteer
+from linkers.evaluation.datasets import Dataset
+from linkers.evaluation.datasets.text import HALVES, half_of, split_half
+from linkers.detection.detectors import build_detector
+from linkers.detection.detectors.gazetteer import kb_gazetteer
 from linkers.methods import build_reranker, method_settings
-from linkers.metrics import Evaluator, Metrics, Scored, protocol
+from linkers.evaluation.metrics import Evaluator, Metrics, Scored, protocol
 from linkers.pipeline import Linker, LinkOptions, MentionResult
 from linkers.records import NIL, BadLine, Document
-from linkers.rerankers.features import FeatureReranker
-from linkers.rerankers.llm_method import LLMOptions
+from linkers.ranking.features import FeatureReranker
+from linkers.ranking.llm_method import LLMOptions
 
 
 def _finite(value: Any) -> bool:
@@ -300,7 +301,7 @@ def evaluate_given_candidates(config: Config, ds: Dataset, method: MethodChoice,
                               report_all: bool = False) -> EvalResult:
     """Each mention brings its own candidates: no KB, no servers."""
     from kgstore.encoders.text import text_encoder_from_config
-    from linkers.given import evaluate_given, rank_given
+    from linkers.evaluation.given import evaluate_given, rank_given
 
     if ds.given is None:
         raise InputError(f"{ds.name} brings no candidates of its own")
@@ -338,7 +339,7 @@ class TrainResult:
 
 def train_features(stores: Stores, ds: Dataset, split: str, top_k: int, context: str, out: Path) -> TrainResult:
     """The features method's weights by coordinate search on Hits@1."""
-    from linkers.train import TrainingMention, calibrate, fit, hits_at_1, save
+    from linkers.training.train import TrainingMention, calibrate, fit, hits_at_1, save
 
     linker = build_linker(stores, LinkOptions(method="features", top_k=top_k, context=context, write=False),
                           detector=None)
@@ -363,15 +364,16 @@ def train_features(stores: Stores, ds: Dataset, split: str, top_k: int, context:
 def train_fusion(stores: Stores, train_ds: Dataset, dev_ds: Dataset, split: str, dev_split: str, limit: int | None,
                  top_k: int, context: str, out: Path, *, split_names: tuple[str, ...], cache_dir: Path,
                  log: Callable[[str], None], seeds: int = 1, without: Sequence[str] = ()) -> TrainResult:
-    """The neural fusion scorer (`linkers.fusion_train`) on the gold spans, stopped early on the dev split, fitted
+    """The neural fusion scorer (`linkers.training.fusion_train`) on the gold spans, stopped early on the dev split, fitted
     with `seeds` seeds and the best on dev kept (the first, on a tie); the frozen inputs are cached per
     dataset/split/limit, KB collection and size, settings and models, so a refit skips the linking run. `without`:
     scalar inputs the scorer is fitted without (weight 0), such as a training KB's popularity that means something
     else in the KBs it will rank."""
     import hashlib
 
-    from linkers import fusion_train, learn
+    from linkers.training import fusion_train
 
+    from linkers.training import learn
     linker = build_linker(stores, LinkOptions(method="features", top_k=top_k, context=context, write=False),
                           detector=None)
     bad: list[BadLine] = []
@@ -422,8 +424,7 @@ def train_learned(stores: Stores, train_ds: Dataset, dev_ds: Dataset, split: str
     NIL as if its entity were not in the KB (0: none; None: learn.SIMULATE). `nil_detected`: the detected spans'
     NIL threshold, instead of the one fitted on the dev split; `nil_gazetteer`: a higher one for the detected spans
     only the gazetteer found."""
-    from linkers import learn
-
+    from linkers.training import learn
     for name, value in (("--nil-detected", nil_detected), ("--nil-gazetteer", nil_gazetteer)):
         if value is not None and not (_finite(value) and 0 <= value <= 1):
             raise InputError(f"{name} {value}: a NIL threshold is a number from 0 to 1")

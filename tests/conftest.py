@@ -137,7 +137,7 @@ def llm_server():
 @pytest.fixture
 def llm_settings(llm_server, tmp_path):
     """LLMSettings for the session's llama server, with a cache file of the test's own."""
-    from linkers.llm import LLMSettings
+    from linkers.ranking.llm import LLMSettings
 
     return LLMSettings(base_url=llm_server.base_url, model=llm_server.model, timeout=60.0, retries=1,
                        backoff=0.2, concurrency=2, max_tokens=24, cache_path=tmp_path / "llm.sqlite")

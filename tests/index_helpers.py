@@ -70,7 +70,7 @@ def wikimel_kb_slice(dest: Path, gold_docs: int = 100, size: int = 3000, extra: 
 
     The whole 18,880-entity KB takes minutes to ingest and index on a busy machine; whole-KB figures come from
     `kg eval wikimel` and bench/, not from a timed test."""
-    from linkers.benchmarks import read_wikimel
+    from linkers.evaluation.benchmarks import read_wikimel
 
     src = SHARED / "mel" / "wikimel"
     names = json.loads((src / "qid2ne.json").read_text())

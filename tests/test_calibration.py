@@ -1,4 +1,4 @@
-"""Raw ranking scores as probabilities (linkers.calibration): the logistic fit, and the features method returning
+"""Raw ranking scores as probabilities (linkers.ranking.calibration): the logistic fit, and the features method returning
 its calibrated probability with the ranking unchanged."""
 
 from __future__ import annotations
@@ -8,11 +8,11 @@ import json
 import numpy as np
 import pytest
 
-from linkers.calibration import Calibration, fit_logistic
-from linkers.candidates import Candidate
-from linkers.rerankers.base import MentionInput
-from linkers.rerankers.features import FeatureReranker
-from linkers.train import TrainingMention, calibrate
+from linkers.ranking.calibration import Calibration, fit_logistic
+from linkers.candidates.retrieval import Candidate
+from linkers.ranking.base import MentionInput
+from linkers.ranking.features import FeatureReranker
+from linkers.training.train import TrainingMention, calibrate
 
 
 def test_the_logistic_fit_recovers_the_parameters_it_was_sampled_from() -> None:

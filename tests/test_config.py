@@ -61,7 +61,7 @@ def test_mel_data_and_model_cache_are_settings(tmp_path: Path) -> None:
 
 
 def test_the_dataset_loader_reads_the_configured_mel_folder(tmp_path: Path) -> None:
-    from linkers.datasets import load_dataset
+    from linkers.evaluation.datasets import load_dataset
 
     cfg = load_config({"home": tmp_path}, env={"KG_MEL_DATA": str(tmp_path / "nowhere")})
     with pytest.raises(Exception, match=f"{tmp_path / 'nowhere' / 'wikimel'}.*set KG_MEL_DATA"):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from kgstore.errors import InputError
-from linkers.elevant import (
+from linkers.evaluation.elevant import (
     Article,
     GoldLabel,
     Prediction,

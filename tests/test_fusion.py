@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from kgstore.errors import InputError
-from linkers.candidates import Candidate
-from linkers.fusion_train import FusionSet, fit, save
-from linkers.rerankers import MentionInput, load_reranker
-from linkers.rerankers.fusion import SCALARS, VIEWS, FusionReranker, input_index
+from linkers.candidates.retrieval import Candidate
+from linkers.training.fusion_train import FusionSet, fit, save
+from linkers.ranking import MentionInput, load_reranker
+from linkers.ranking.fusion import SCALARS, VIEWS, FusionReranker, input_index
 
 DIM, K = 24, 6
 
@@ -183,9 +183,9 @@ def test_auto_ranks_given_spans_with_fusion_unless_they_carry_an_input_it_never_
     """The default method: given spans by the fusion scorer; a given span with an image feature (an image model
     configured; the shipped scorer saw no image) by the features weights, which weigh it; detected spans by the
     learned model. Each mention gets its own reranker's ranking."""
-    from linkers.rerankers.auto import AutoReranker
-    from linkers.rerankers.base import Ranking
-    from linkers.rerankers.features import FeatureReranker
+    from linkers.ranking.auto import AutoReranker
+    from linkers.ranking.base import Ranking
+    from linkers.ranking.features import FeatureReranker
 
     class Marker:
         name = "learned"

@@ -707,7 +707,7 @@ def test_a_directory_named_kg_toml_is_a_message(tmp_path: Path, monkeypatch, cap
 
 def test_llm_error_bodies_are_redacted_before_they_are_stored() -> None:
     from kgstore.config import Secret
-    from linkers.llm import CallLog, LLMClient, LLMError, LLMSettings
+    from linkers.ranking.llm import CallLog, LLMClient, LLMError, LLMSettings
     from llm_server import StubServer
 
     def echo(n, body, headers):  # a proxy that echoes the request's headers in its error body

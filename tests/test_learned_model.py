@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from kgstore.errors import InputError
-from linkers.candidates import Candidate
-from linkers.features import OVERLAP
-from linkers.rerankers.base import MentionInput
-from linkers.rerankers.learned import ALL_FEATURES, LearnedReranker
+from linkers.candidates.retrieval import Candidate
+from linkers.features.scalar import OVERLAP
+from linkers.ranking.base import MentionInput
+from linkers.ranking.learned import ALL_FEATURES, LearnedReranker
 
 
 def _model(tmp_path, features: tuple[str, ...], columns: int | None = None):
@@ -49,7 +49,7 @@ def test_a_model_whose_trees_and_features_disagree_asks_for_a_refit(tmp_path) ->
 def test_an_annotated_mention_also_teaches_nil_as_if_its_entity_were_not_in_the_kb() -> None:
     """The NIL simulation: one annotated mention in SIMULATE whose gold is a candidate is added again without its
     gold, all of its rows negative; the entity model learns from both, the thresholds from real mentions only."""
-    from linkers.learn import SIMULATE, Examples
+    from linkers.training.learn import SIMULATE, Examples
     from linkers.pipeline import MentionResult
 
     def result(i: int) -> MentionResult:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from kgstore.errors import InputError
-from linkers.benchmarks import read_i2cr_fixture, read_wikidiverse, read_wikimel, wikidiverse_title_qids
+from linkers.evaluation.benchmarks import read_i2cr_fixture, read_wikidiverse, read_wikimel, wikidiverse_title_qids
 from linkers.records import NIL
 
 MEL = Path(__file__).resolve().parents[2] / "shared" / "data" / "mel"

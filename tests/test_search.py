@@ -207,7 +207,7 @@ def test_fusion_interaction_from_the_store_equals_the_one_from_fetched_vectors(s
 
     from linkers.pipeline import Linker, LinkOptions
     from linkers.records import Document, Mention
-    from linkers.rerankers.fusion import SCALARS, FusionReranker
+    from linkers.ranking.fusion import SCALARS, FusionReranker
 
     rng = np.random.default_rng(0)
     dim = searcher.text_encoder.dim

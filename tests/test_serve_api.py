@@ -13,7 +13,7 @@ import pytest
 from cli.web import schemas
 from cli.web.app import ServeSettings
 from kgstore.config import load_config
-from linkers.rerankers.registry import methods
+from linkers.ranking.registry import methods
 from test_serve import FAST, TEXT, _free_port, _kg_serve, kb, serving, span  # noqa: F401  (kb: the module's fixture)
 
 MENTION_KEYS = set(schemas.MentionOut.model_fields)

@@ -4,9 +4,9 @@ Importing it registers `popular`; tests/test_link.py shows that `kg link` and `k
 
 from __future__ import annotations
 
-from linkers.candidates import Candidate
-from linkers.rerankers.base import MentionInput, Ranking
-from linkers.rerankers.registry import Method, register_method
+from linkers.candidates.retrieval import Candidate
+from linkers.ranking.base import MentionInput, Ranking
+from linkers.ranking.registry import Method, register_method
 
 
 class PopularReranker:

@@ -31,9 +31,9 @@ from cli.web.schemas import errors
 from cli.web.service import KgService
 from kg.service import LinkSettings
 from kgstore.errors import ConfigError, InputError, KgError
-from linkers.detectors import detectors
+from linkers.detection.detectors import detectors
 from linkers.records import repaired
-from linkers.rerankers.registry import methods
+from linkers.ranking.registry import methods
 
 HERE = Path(__file__).parent
 OPEN_PATHS = ("/health", "/ui/login", "/static/")  # answered without the API key

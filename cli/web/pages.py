@@ -19,8 +19,8 @@ from kg.service import LinkSettings, SearchResult
 from kgstore.documents import DocumentMention
 from kgstore.errors import InputError
 from linkers.corpus import Document, Mention
-from linkers.detectors import detectors
-from linkers.rerankers.registry import methods
+from linkers.detection.detectors import detectors
+from linkers.ranking.registry import methods
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 

@@ -16,7 +16,7 @@ from kgstore.errors import InputError
 from kgstore.files import atomic_write
 from kgstore.images import is_url
 from linkers.corpus import Document, parse_document
-from linkers.eval_report import EvalReport, load_report
+from linkers.evaluation.eval_report import EvalReport, load_report
 
 __all__ = ["KgService", "LinkSettings", "SearchResult", "canonical_qid"]
 

@@ -1,0 +1,225 @@
+"""Candidate retrieval: exact and fuzzy names, dense text (the mention's context), dense image; fused by RRF.
+
+Each source keeps its own score on the candidate, so the rerankers see which index found what and how well; the
+fused order (reciprocal rank fusion) is the retrieval ranking that candidate recall@K measures. Given context
+vectors, each kept candidate also gets `context`, the cosine of its stored text vector with the mention's context
+vector, computed by Qdrant (the `context` feature), so no entity vector has to be fetched.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+
+from kgstore.entity_index import IMAGE, INITIALS_FIELD, TEXT
+from kgstore.names import normalise
+from kgstore.search import Hit, Searcher
+from linkers.detection.detect import COMMON_WORDS, STOP_WORDS
+
+RRF_K = 60
+NAMESAKES = 100  # a crowded name's namesakes ranked by the context before the name lookup's cut
+POPULAR_SLOTS = 3  # of a crowded name's kept namesakes, how many are the most referenced ones, whatever the context
+NAME_SOURCES = frozenset({"name", "alias", "surname", "people", "variant", "initials"})
+# sources that found a candidate under another way of writing the mention (the `alias` feature)
+OTHER_FORMS = ("alias", "surname", "variant", "initials")
+JUNK_LENGTH = 2  # a name this short that is not the mention's own is no candidate for it ("!", "I", "Ok")
+JUNK_WORDS = STOP_WORDS | COMMON_WORDS | {"can", "ok", "yes", "oh"}
+# Payload the linkers read (features: names, popularity, alias priors, graph degree, types; results: label; LLM
+# methods: description).
+LINK_FIELDS = ["qid", "label", "description", "names", "popularity", "priors", "degree", "types", "lived"]
+
+
+@dataclass
+class Candidate:
+    qid: str
+    label: str | None
+    payload: dict[str, Any] = field(default_factory=dict, repr=False)
+    sources: dict[str, float] = field(default_factory=dict)  # index -> its score (name: 0..1, text/image: cosine)
+    rrf: float = 0.0
+    features: dict[str, float] = field(default_factory=dict)
+    score: float = 0.0
+    context: float | None = None  # cosine(context vector, entity text vector); None: not computed at retrieval
+
+
+@dataclass
+class RetrievalConfig:
+    top_k: int = 10  # candidates kept after fusion
+    name_k: int = 10
+    text_k: int = 5
+    image_k: int = 5
+
+
+class CandidateRetriever:
+    def __init__(self, searcher: Searcher, config: RetrievalConfig | None = None):
+        self.searcher = searcher
+        self.config = config or RetrievalConfig()
+
+    def retrieve_many(self, surfaces: list[str], context_vectors: Any = None, image_vectors: Any = None,
+                      exact_only: Sequence[bool] | None = None,
+                      alternates: Sequence[str | None] | None = None,
+                      surnames: Sequence[str | None] | None = None,
+                      keep_names: Sequence[bool] | None = None,
+                      named: Sequence[str | None] | None = None,
+                      peoples: Sequence[list[str]] | None = None,
+                      variants: Sequence[list[str]] | None = None,
+                      acronyms: Sequence[str | None] | None = None,
+                      on_fused: Callable[[list[list[Candidate]]], None] | None = None) -> list[list[Candidate]]:
+        """Candidates for a batch of mentions: a few round trips per batch, not per mention.
+
+        `exact_only[i]`: surface i is a KB name (a gazetteer span): its name candidates are the entities of
+        exactly that name, without the fuzzy lookup that given spans need. `alternates[i]`: a longer name the
+        document uses for the same mention ("Nick Saban" for "Saban"), whose name candidates join as `alias`.
+        `surnames[i]`: a one-word name to look up as the last word of longer names ("Neruda": "Pablo Neruda"),
+        joining as `surname`. `keep_names[i]`: every name-found candidate is kept ahead of the dense ones, which
+        on short news mentions are look-alikes of the sentence, not of the name. `named[i]`: the context's nearest
+        entities whose label is a person-like name with it as first or last word join as `named` ("Stewart":
+        the Stewarts closest to the context; namesakes told apart by it). `peoples[i]`: names of the people a
+        demonym may stand for ("Americans", "American people" for "American"), looked up exactly, joining as
+        `people`. `variants[i]`: other normal forms of the name (`linkers.candidates.name_variants`: "microsoft" for
+        "Microsoft Corp."), looked up exactly, joining as `variant`. `acronyms[i]`: an acronym's normal form, looked
+        up among the initials of the KB's multi-word names ("nyse"), joining as `initials`. A candidate whose names
+        are all junk for this mention (a one- or two-character name, or stop words, that is not the mention's own
+        form) is dropped: such entities are near everything and belong to no unrelated surface. `on_fused`: called
+        with the kept candidates before their context cosines are asked for (the linker starts its graph read of
+        them then).
+        """
+        cfg = self.config
+        names = list(surfaces)
+        exact = list(exact_only) if exact_only is not None else [False] * len(surfaces)
+        extra = [i for i, a in enumerate(alternates or []) if a]
+        names += [alternates[i] for i in extra]
+        exact += [False] * len(extra)
+        groups = [(i, name) for i, found in enumerate(peoples or []) for name in found]
+        names += [name for _, name in groups]
+        exact += [True] * len(groups)
+        hits = self.searcher.by_name_many(names, cfg.name_k, LINK_FIELDS, exact_only=exact, namesakes=NAMESAKES)
+        want_forms, want_initials = variants is not None and any(variants), acronyms is not None and any(acronyms)
+        none: list[list[Hit]] = [[] for _ in surfaces]
+        forms = self.searcher.by_forms_many(variants, cfg.name_k, LINK_FIELDS, namesakes=NAMESAKES) \
+            if variants is not None and want_forms else none
+        initials = self.searcher.by_forms_many([[a] if a else [] for a in acronyms], cfg.name_k, LINK_FIELDS,
+                                               key=INITIALS_FIELD, match="initials", namesakes=NAMESAKES) \
+            if acronyms is not None and want_initials else none
+        hits, forms, initials = self._namesakes_by_context([hits, forms, initials], context_vectors, len(surfaces))
+        sources: dict[str, list[list[Hit]]] = {"name": hits[:len(surfaces)]}
+        if extra:
+            sources["alias"] = [[] for _ in surfaces]
+            for j, i in enumerate(extra):
+                sources["alias"][i] = hits[len(surfaces) + j]
+        if groups:
+            sources["people"] = [[] for _ in surfaces]
+            for j, (i, _) in enumerate(groups):
+                sources["people"][i] += hits[len(surfaces) + len(extra) + j]
+        if surnames is not None and any(surnames):
+            sources["surname"] = self.searcher.by_surname_many(list(surnames), cfg.name_k, LINK_FIELDS)
+        if want_forms:
+            sources["variant"] = forms
+        if want_initials:
+            sources["initials"] = initials
+        if context_vectors is not None and cfg.text_k:
+            sources["text"] = self.searcher.by_vector_many(TEXT, context_vectors, cfg.text_k, "text", LINK_FIELDS)
+        if context_vectors is not None and named is not None and any(named) and cfg.text_k:
+            found = self.searcher.by_vector_in_names_many(TEXT, context_vectors, named, 2 * cfg.text_k, LINK_FIELDS)
+            sources["named"] = [[h for h in hits if name and person_like(h.label, name)][:cfg.text_k]
+                                for hits, name in zip(found, named)]
+        if image_vectors is not None and cfg.image_k:
+            # mentions without an image (None) get no image candidates
+            rows = [i for i, v in enumerate(image_vectors) if v is not None]
+            found = self.searcher.by_vector_many(IMAGE, [image_vectors[i] for i in rows], cfg.image_k, "image",
+                                                 LINK_FIELDS) if rows else []
+            sources["image"] = [[] for _ in surfaces]
+            for i, hits in zip(rows, found):
+                sources["image"][i] = hits
+        out = []
+        for i in range(len(surfaces)):
+            fused: dict[str, Candidate] = {}
+            for source, per_mention in sources.items():
+                for rank, hit in enumerate(per_mention[i]):
+                    cand = fused.setdefault(hit.qid, Candidate(hit.qid, hit.label, hit.payload))
+                    cand.sources[source] = hit.score
+                    cand.rrf += 1.0 / (RRF_K + rank + 1)
+            own = normalise(surfaces[i])
+            ranked = sorted((c for c in fused.values() if not junk(c, own)), key=lambda c: c.rrf, reverse=True)
+            if keep_names is not None and keep_names[i]:  # name-found first, each group in fused order
+                ranked.sort(key=lambda c: not NAME_SOURCES & c.sources.keys())
+                if any(c.sources.get("name") == 1.0 for c in ranked):
+                    # an exact KB name: the context's look-alikes are no candidates for it ("France" is not Paris,
+                    # whatever the sentence says; on the five development sets such a candidate was never the gold)
+                    ranked = [c for c in ranked if NAME_SOURCES & c.sources.keys()]
+                out.append(ranked[: cfg.top_k + cfg.text_k])
+            else:
+                out.append(ranked[: cfg.top_k])
+        if on_fused is not None:
+            on_fused(out)
+        if context_vectors is not None and len(surfaces):
+            cosines = self.searcher.similarities_many(TEXT, context_vectors, [[c.qid for c in cs] for cs in out])
+            for cands, found in zip(out, cosines):
+                for c in cands:
+                    c.context = found.get(c.qid, 0.0)  # no text vector: 0, as the feature has it
+        return out
+
+    def _namesakes_by_context(self, lookups: list[list[list[Hit]]], context_vectors: Any,
+                              mentions: int) -> list[list[list[Hit]]]:
+        """Each lookup's hits per name cut to `name_k`; where one of the first `mentions` names (the mentions' own,
+        not the longer names or peoples looked up after them) has more namesakes than that, they are first ranked by
+        that mention's context: one vector-store request for all lookups and mentions."""
+        k = self.config.name_k
+        crowded = [(j, i) for j, hits in enumerate(lookups) for i in range(mentions)
+                   if len(hits[i]) > k] if context_vectors is not None else []
+        cosines = self.searcher.similarities_many(TEXT, [context_vectors[i] for _, i in crowded],
+                                                  [[h.qid for h in lookups[j][i]] for j, i in crowded]) if crowded else []
+        out = [[h[:k] for h in hits] for hits in lookups]
+        for (j, i), found in zip(crowded, cosines):
+            out[j][i] = namesake_cut(lookups[j][i], found, k)
+        return out
+
+
+def namesake_cut(hits: list[Hit], cosines: dict[str, float], k: int) -> list[Hit]:
+    """`k` of a crowded name's namesakes: first the `POPULAR_SLOTS` most referenced ones of the best name score
+    (then those with a description), whatever the context says, then the best of the rest by name and context. A
+    tweet's or a headline's few words are a poor guide among sixteen Portlands, and the famous one ("Portland,
+    Oregon": 39 references against 0-1 for the rest; "Burlington, Vermont", described where 22 of 25 are bare
+    items) is the one a short text usually means; the reranker, which sees degree and description, decides."""
+    by_context = sorted(hits, key=lambda h: namesake_key(h, cosines.get(h.qid, 0.0)), reverse=True)
+    best = by_context[0].score
+    known = [h for h in hits if h.score == best and ((h.payload.get("degree") or 0) > 0 or h.payload.get("description"))]
+    popular = sorted(known, key=lambda h: (h.payload.get("degree") or 0, bool(h.payload.get("description"))),
+                     reverse=True)[:POPULAR_SLOTS]
+    chosen = {h.qid for h in popular}
+    return popular + [h for h in by_context if h.qid not in chosen][:k - len(popular)]
+
+
+def namesake_key(hit: Hit, cosine: float) -> tuple[float, float]:
+    """How a crowded name's namesakes are ranked before the cut: name score, then the context cosine with a little
+    weight for having a description and an in-degree (a bare, unreferenced item is rarely the one meant)."""
+    degree = min(1.0, math.log1p(hit.payload.get("degree") or 0) / math.log1p(1000))
+    return hit.score, cosine + 0.1 * degree + 0.05 * bool(hit.payload.get("description"))
+
+
+def junk(candidate: Candidate, own_form: str) -> bool:
+    """A candidate whose every name is one or two characters or stop words, and none the mention's own form."""
+    names = candidate.payload.get("names") or [normalise(candidate.label or "")]
+    if own_form in names:
+        return False
+    return all(len(n) <= JUNK_LENGTH or all(w in JUNK_WORDS for w in n.split()) for n in names)
+
+
+def demonym_peoples(surface: str) -> list[str]:
+    """The names a people goes by in the KB for a demonym ("American", "American-born": "Americans", "American
+    people")."""
+    word = surface.strip()
+    head, _, tail = word.partition("-")
+    if tail.islower():
+        word = head
+    return [f"{word}s", f"{word} people"] if word[:1].isupper() and " " not in word else []
+
+
+def person_like(label: str | None, word: str) -> bool:
+    """A name of two to four capitalised words that begins or ends with `word` ("Erwin Neher" for "Neher"), not a
+    longer thing that holds it ("Collège de France", "Stephen of England", "First Lady of the United States")."""
+    words = (label or "").split()
+    return (2 <= len(words) <= 4 and all(w[:1].isupper() for w in words)
+            and word.casefold() in (words[0].casefold(), words[-1].casefold()))

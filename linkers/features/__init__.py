@@ -1,0 +1,1 @@
+"""Feature extraction: what a ranker reads about a (mention, candidate) pair."""

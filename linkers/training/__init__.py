@@ -1,0 +1,1 @@
+"""Fitting the rankers: feature weights, the learned model, the fusion scorer."""
