@@ -9,12 +9,13 @@ factory through the `spacy_factories` entry point, so no import is needed; impor
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
-from kg.api import KG, LinkedMention, link_settings
+if TYPE_CHECKING:  # spaCy imports this module through its entry point whenever any pipeline loads: stay light
+    from kg.api import KG, LinkedMention
 
 for _name in ("kg_score", "kg_label"):
     if not Span.has_extension(_name):
@@ -26,6 +27,8 @@ class KgLinker:
     batch. The KG opens on the first document, so a pipeline can be built and saved without the stores."""
 
     def __init__(self, home: str | None, settings: dict[str, Any], options: dict[str, Any], batch_size: int):
+        from kg.api import link_settings
+
         link_settings(options)  # a bad option is an error when the pipeline is built, not at its first document
         self.home = home
         self.settings = dict(settings)
@@ -36,6 +39,8 @@ class KgLinker:
     @property
     def kg(self) -> KG:
         if self._kg is None:
+            from kg.api import KG
+
             self._kg = KG.open(self.home, **self.settings)
         return self._kg
 
