@@ -33,6 +33,7 @@ from kgstore.entity_index import NAMES, NAMES_FIELD, ensure_entity_collection  #
 from kgstore.model import point_id  # noqa: E402
 from kgstore.names import entity_vector, name_forms  # noqa: E402
 from kgstore.search import Searcher  # noqa: E402
+from linkers.candidates.names import NameLookup  # noqa: E402
 from kgstore.vectors import VectorStore  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -141,13 +142,14 @@ def main() -> None:
         queries += [("alias", rng.choice(e["aliases"]), e["qid"]) for e in rng.sample(with_alias, third)]
         queries += [("typo", typo(e["label"], rng), e["qid"]) for e in rng.sample(real, args.queries - 2 * third)]
         searcher = Searcher(config, vectors)
+        names = NameLookup(searcher)
         for _, text, _ in queries[:20]:
-            searcher.by_name(text, args.top_k)  # warm-up
+            names.by_name(text, args.top_k)  # warm-up
         latencies: list[float] = []
         found: dict[str, list[tuple[bool, bool]]] = {}
         for kind, text, qid in queries:
             t0 = time.perf_counter()
-            hits = searcher.by_name(text, args.top_k)
+            hits = names.by_name(text, args.top_k)
             latencies.append((time.perf_counter() - t0) * 1000)
             qids = [h.qid for h in hits]
             found.setdefault(kind, []).append((qids[:1] == [qid], qid in qids))

@@ -10,6 +10,7 @@ import click
 from cli.context import AppContext, echo_json, echo_table, pass_app
 from kgstore.images import is_url
 from kgstore.search import Hit, Searcher
+from linkers.candidates.names import NameLookup
 
 DESCRIPTION_WIDTH = 60
 COLUMNS = ["rank", "qid", "label", "score", "match", "description"]
@@ -27,7 +28,7 @@ def search_cmd(app: AppContext, query: str, by: str, top_k: int, as_json: bool) 
     """Search the entity indexes built by `kg index`: kg search "Douglas Adams" --by name."""
     searcher = Searcher(app.config, app.vectors())
     if by == "name":
-        hits = searcher.by_name(query, top_k)
+        hits = NameLookup(searcher).by_name(query, top_k)
     elif by == "text":
         hits = searcher.by_text(query, top_k)
     elif is_url(query) or Path(query).expanduser().is_file():

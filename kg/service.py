@@ -19,6 +19,7 @@ from kgstore.entity_index import NAMES_FIELD
 from kgstore.errors import InputError
 from kgstore.images import is_url
 from kgstore.search import Hit, Searcher
+from linkers.candidates.names import NameLookup
 from linkers.detection.detectors import detectors
 from linkers.pipeline import CONTEXT_ENCODERS, Linker
 from linkers.ranking.llm_method import WHEN, LLMOptions
@@ -144,7 +145,7 @@ class Service:
         wanted = canonical_qid(type_)
         pool = max(k, MAX_POOL) if wanted else k
         if by == "name":
-            hits = self.searcher.by_name(text, pool)
+            hits = NameLookup(self.searcher).by_name(text, pool)
             found = SearchResult([h for h in hits if h.match == "exact"],
                                  [h for h in hits if h.match != "exact" and spelt_like(text, h) >= FUZZY_CUTOFF])
         elif by == "text":

@@ -1,10 +1,9 @@
-"""Retrieval over the entity collection: by name, by text, by image. The linkers' candidate generators use it.
-
-`by_name` is the fast path the papers' candidate generation relies on (I2CR: fuzzy top-10 names): one Qdrant
-request asks for the exact normalised-name matches (keyword payload index) and the nearest hashed 3-gram vectors
-(sparse index) together; rapidfuzz's WRatio rescores that short list against every label and alias, ties going
-to the more popular entity; a second request fetches the payload of the survivors. Payloads carry what a caller
-needs (qid, label, aliases, types, popularity, description), so no graph query follows.
+"""Queries over the entity collection, the store primitives retrieval is built from: entities by exact name
+(keyword index) and by hashed name n-grams (sparse), by label words (full text), by name forms and initials, nearest
+to a vector (dense, optionally filtered to labels holding some words or restricted to given entities), word overlaps,
+payloads. How these are combined and scored into a mention's candidates (name similarity, surnames, namesakes) is the
+linkers' (`linkers.candidates`). Payloads carry what a caller needs (qid, label, aliases, types, popularity,
+description), so no graph query follows.
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from qdrant_client import models
-from rapidfuzz import fuzz
 
 from kgstore import names as name_index
 from kgstore.config import Config
@@ -40,10 +38,7 @@ EXACT_LIMIT = 20  # entities sharing one exact name that are considered (most po
 LOCAL_EXACT_LIMIT = 500
 MIN_FUZZY_CANDIDATES = 30  # decoding candidates' payloads is most of a lookup's cost; recall was the same at 50
 RESCORE_FIELDS = [NAMES_FIELD, "popularity"]
-SURNAME_LIMIT = 200  # labels containing the word that are read; those ending with it are kept
-SHORT_NAME = 3  # names this short (abbreviations) must match whole
-PARTIAL_LENGTHS = 1.5  # WRatio matches a form inside another at least this many times as long (partial_ratio)
-TOKEN_SCALE = 0.95  # WRatio's weight of the token sort and set ratios
+SURNAME_LIMIT = 200  # labels holding a word that `label_rows_many` reads
 
 
 @dataclass
@@ -100,35 +95,17 @@ class Searcher:
             raise ConfigError(f"collection {self.collection!r} has no {vector} vectors; run `kg index` with the "
                               f"{vector} model configured (add --recreate if the collection predates it)")
 
-    def by_name(self, text: str, top_k: int = 10) -> list[Hit]:
-        """Exact normalised-name matches plus fuzzy 3-gram candidates, rescored with rapidfuzz WRatio."""
-        return self.by_name_many([text], top_k)[0]
-
-    def by_name_many(self, texts: list[str], top_k: int = 10, fields: list[str] | None = None,
-                     exact_only: Sequence[bool] | None = None, namesakes: int = 0) -> list[list[Hit]]:
-        """`by_name` for many names in two round trips (linkers query a whole batch of mentions at once).
-
-        `namesakes`: where more than `top_k` entities bear exactly the name, up to this many of them are returned
-        (most popular first), for the caller to rank them by what it knows (the mention's context) before it cuts:
-        in an open-world KB most namesakes have no popularity to tell them apart, and the famous one must not be
-        lost to an arbitrary cut.
-
-        Candidates come with only their names and popularity (payload decoding dominates the cost of a large
-        candidate list); the payload `fields` (default HIT_FIELDS) are fetched for the `top_k` survivors alone.
-        Names with the same normal form are looked up once. `exact_only[i]`: text i is known to be a KB name
-        (a detected mention), so only entities with exactly that name are wanted: no fuzzy query, and no names
-        to rescore (an exact match scores 1). A form is looked up fuzzily if any of its texts asks for it.
-        """
-        forms = [name_index.normalise(t) for t in texts]
-        fuzzy: dict[str, bool] = {}
-        for i, f in enumerate(forms):
-            if f:
-                fuzzy[f] = fuzzy.get(f, False) or exact_only is None or not exact_only[i]
-        if not fuzzy:
-            return [[] for _ in texts]
+    def name_rows_many(self, forms: Mapping[str, bool], top_k: int = 10,
+                       namesakes: int = 0) -> dict[str, list[tuple[Any, str, dict[str, Any]]]]:
+        """For each normal form, the entities bearing exactly that name (keyword index, most popular first, up to
+        `max(EXACT_LIMIT, namesakes)`) and, where its flag is true, the nearest hashed 3-gram vectors (sparse
+        index): one round trip for all. Rows are (point id, "exact" or "fuzzy", payload of names and popularity);
+        an entity found both ways comes once, as exact. Scoring them is the caller's (linkers.candidates.names)."""
+        if not forms:
+            return {}
         self._check_collection()
         requests, asked = [], []
-        for form, wide in fuzzy.items():
+        for form, wide in forms.items():
             asked.append((form, "exact"))
             requests.append(self._most_popular(NAMES_FIELD, models.MatchValue(value=form), max(EXACT_LIMIT, namesakes),
                                                RESCORE_FIELDS if wide else ["popularity"], local_limit=LOCAL_EXACT_LIMIT))
@@ -144,21 +121,24 @@ class Searcher:
             candidates = found.setdefault(form, {})
             for pid, _, payload in result:
                 candidates.setdefault(pid, (match, payload))
-        ranked: dict[str, list[tuple[float, str, Any]]] = {}
-        for form, candidates in found.items():
-            rescored = [
-                (1.0 if match == "exact" else
-                 max((name_score(form, f) for f in payload.get(NAMES_FIELD) or []), default=0.0) / 100,
-                 payload.get("popularity") or 0, pid, match)
-                for pid, (match, payload) in candidates.items()
-            ]
-            exact = sum(1 for r in rescored if r[3] == "exact")
-            best = sorted(rescored, key=lambda r: (r[0], r[1]), reverse=True)[:max(top_k, min(exact, namesakes))]
-            ranked[form] = [(score, match, pid) for score, _, pid, match in best]
-        ids = sorted({pid for best in ranked.values() for _, _, pid in best}, key=str)
+        return {form: [(pid, match, payload) for pid, (match, payload) in rows.items()] for form, rows in found.items()}
+
+    def label_rows_many(self, words: Sequence[str], limit: int = SURNAME_LIMIT) -> list[list[tuple[Any, dict[str, Any]]]]:
+        """For each word, up to `limit` entities whose label holds it (the label's full-text index), most popular
+        first, with their label and popularity: one request per word, one round trip."""
+        if not words:
+            return []
+        self._check_collection()
+        requests = [self._most_popular(LABEL_FIELD, models.MatchText(text=w), limit, [LABEL_FIELD, "popularity"])
+                    for w in words]
+        return [[(pid, payload) for pid, _, payload in rows] for rows in self._query_batch(requests, "surnames")]
+
+    def hits(self, ranked: Sequence[Sequence[tuple[Any, float, str]]], fields: list[str] | None = None) -> list[list[Hit]]:
+        """(point id, score, match) lists as Hits with their payload `fields` (default HIT_FIELDS): one request
+        for every id of every list."""
+        ids = sorted({pid for rows in ranked for pid, _, _ in rows}, key=str)
         payloads = self._payloads(ids, fields or HIT_FIELDS) if ids else {}
-        return [[_hit_from(pid, payloads.get(pid, {}), score, match) for score, match, pid in ranked.get(form, [])]
-                if form else [] for form in forms]
+        return [[_hit_from(pid, payloads.get(pid, {}), score, match) for pid, score, match in rows] for rows in ranked]
 
     def by_forms_many(self, forms: Sequence[Sequence[str]], top_k: int = 10, fields: list[str] | None = None,
                       key: str = NAMES_FIELD, match: str = "variant", namesakes: int = 0) -> list[list[Hit]]:
@@ -181,30 +161,6 @@ class Searcher:
         payloads = self._payloads(ids, fields or HIT_FIELDS) if ids else {}
         return [[_hit_from(pid, payloads.get(pid, {}), 1.0, match) for pid in ranked.get(i, [])]
                 for i in range(len(forms))]
-
-    def by_surname_many(self, words: list[str | None], top_k: int = 10,
-                        fields: list[str] | None = None) -> list[list[Hit]]:
-        """Entities whose label is a longer name ending with the word ("Neruda": "Pablo Neruda", "Jan Neruda"),
-        most popular first: biographies and news name a person by surname alone, often without the full name
-        anywhere in the text. One request per distinct word (the label's full-text index), then one for payloads.
-        """
-        forms = [name_index.normalise(w) if w else "" for w in words]
-        raw = {f: w.strip() for f, w in zip(forms, words) if f and w and " " not in f}  # local mode matches case
-        distinct = list(raw)
-        if not distinct:
-            return [[] for _ in words]
-        self._check_collection()
-        requests = [self._most_popular(LABEL_FIELD, models.MatchText(text=raw[f]), SURNAME_LIMIT,
-                                       [LABEL_FIELD, "popularity"]) for f in distinct]
-        ranked: dict[str, list[Any]] = {}
-        for form, result in zip(distinct, self._query_batch(requests, "surnames")):
-            ends = [(payload.get("popularity") or 0, pid) for pid, _, payload in result
-                    if _ends_with(name_index.normalise(payload.get(LABEL_FIELD) or ""), form)]
-            ranked[form] = [pid for _, pid in sorted(ends, key=lambda r: r[0], reverse=True)[:top_k]]
-        ids = sorted({pid for pids in ranked.values() for pid in pids}, key=str)
-        payloads = self._payloads(ids, fields or HIT_FIELDS) if ids else {}
-        return [[_hit_from(pid, payloads.get(pid, {}), 1.0, "surname") for pid in ranked.get(form, [])]
-                for form in forms]
 
     def by_text(self, text: str, top_k: int = 10) -> list[Hit]:
         """Nearest entities to a description-like query in the text index."""
@@ -373,35 +329,6 @@ def _by_qid(rows: list[ScoredRow], qids: Iterable[str]) -> dict[str, float]:
 def _floats(vector: Any) -> list[float]:
     """A vector as the list of Python floats a query takes (numpy's tolist: a tenth of the time of a float() loop)."""
     return np.asarray(vector).tolist()
-
-
-def _ends_with(label_form: str, word: str) -> bool:
-    """A name of two to four words whose last word is `word` (a surname, or a place's last word)."""
-    words = label_form.split()
-    return 2 <= len(words) <= 4 and words[-1] == word
-
-
-def name_score(query_form: str, name_form: str) -> float:
-    """rapidfuzz WRatio (0-100) of two normal forms; a very short one is compared whole, since WRatio's partial
-    matching would find the alias "ms" (Mississippi) inside "douglas adams"."""
-    if min(len(query_form), len(name_form)) <= SHORT_NAME:
-        return fuzz.ratio(query_form, name_form)
-    return fuzz.WRatio(query_form, name_form)
-
-
-def whole_word_score(query_form: str, name_form: str, score: float) -> float:
-    """`score` (name_score of the two forms) with WRatio's partial match of the shorter form inside the longer one
-    counted only at whole words: "obama" in "barack obama" keeps its 90; "rome" inside "quentin jerome tarantino"
-    and "london" inside "londonderry" are compared whole (ratio, token sort and set ratios) instead."""
-    shorter, longer = sorted((query_form, name_form), key=len)
-    if len(shorter) <= SHORT_NAME or len(longer) < PARTIAL_LENGTHS * len(shorter):
-        return score  # compared whole already
-    at = fuzz.partial_ratio_alignment(shorter, longer)
-    if (at.dest_start == 0 or longer[at.dest_start - 1] == " ") and \
-            (at.dest_end == len(longer) or longer[at.dest_end] == " "):
-        return score
-    return max(fuzz.ratio(query_form, name_form), TOKEN_SCALE * fuzz.token_sort_ratio(query_form, name_form),
-               TOKEN_SCALE * fuzz.token_set_ratio(query_form, name_form))
 
 
 class LazyVectors(Mapping):

@@ -13,6 +13,7 @@ from index_helpers import WIKIDATA, cli_env, ingest_files, server_config
 
 from cli.main import cli
 from indexers.index import Indexer
+from linkers.candidates.names import NameLookup
 from kgstore.config import Config, load_config
 from kgstore.errors import ConfigError
 from kgstore.graph import GraphStore
@@ -68,17 +69,17 @@ def test_cli_table_output(indexed: Config) -> None:
 
 
 def test_by_name_hits_carry_the_payload(searcher: Searcher) -> None:
-    hit = searcher.by_name("DOUGLAS N. ADAMS", top_k=1)[0]  # an alias, in another case and punctuation
+    hit = NameLookup(searcher).by_name("DOUGLAS N. ADAMS", top_k=1)[0]  # an alias, in another case and punctuation
     assert (hit.qid, hit.label, hit.match, hit.score) == ("Q42", "Douglas Adams", "exact", 1.0)
     assert hit.payload["types"] == ["Q5"] and hit.payload["popularity"] > 100
     assert "Douglas Noël Adams" in hit.payload["aliases"] and hit.payload["description"] == "author and humorist"
-    assert searcher.by_name("  ?! ") == []
+    assert NameLookup(searcher).by_name("  ?! ") == []
 
 
 def test_word_overlap_and_life_span_come_from_the_index(searcher: Searcher) -> None:
     """The words index scores the rare words a context shares with an entity's description and attributes, on the
     server; the entity's own name does not count, and `lived` holds its years from P569/P570."""
-    hit = searcher.by_name("Douglas Adams", top_k=1)[0]
+    hit = NameLookup(searcher).by_name("Douglas Adams", top_k=1)[0]
     assert hit.payload["lived"] == [1952, 2001]
     found = searcher.word_overlaps_many(
         ["the humorist Adams read his radio play", "Douglas Adams", "the humorist read", ""],
@@ -88,7 +89,7 @@ def test_word_overlap_and_life_span_come_from_the_index(searcher: Searcher) -> N
 
 
 def test_by_name_finds_other_fixture_entities_from_partial_names(searcher: Searcher) -> None:
-    hits = searcher.by_name("Kaliningrad", top_k=3)
+    hits = NameLookup(searcher).by_name("Kaliningrad", top_k=3)
     assert hits[0].label == "Kaliningrad Oblast" and hits[0].match == "fuzzy"
 
 
@@ -124,7 +125,7 @@ def test_missing_collection_says_to_run_index(indexed: Config, tmp_path: Path) -
                                     "qdrant.grpc_port": indexed.qdrant.grpc_port,
                                     "qdrant.collection": "t_never_indexed"}, env={})
     with pytest.raises(ConfigError, match="collection 't_never_indexed' does not exist .*run `kg index` first"):
-        Searcher(config, VectorStore.from_config(config)).by_name("Douglas Adams")
+        NameLookup(Searcher(config, VectorStore.from_config(config))).by_name("Douglas Adams")
 
 
 def _rows(hit_lists) -> list:
@@ -134,14 +135,14 @@ def _rows(hit_lists) -> list:
 def test_exact_only_names_skip_the_fuzzy_lookup(searcher: Searcher) -> None:
     """Detected mentions are KB names: only entities with exactly that name, scored 1."""
     names = ["Douglas Adams", "Duglas Adams", "Kaliningrad"]
-    exact = searcher.by_name_many(names, 5, exact_only=[True, True, True])
-    wide = searcher.by_name_many(names, 5)
+    exact = NameLookup(searcher).by_name_many(names, 5, exact_only=[True, True, True])
+    wide = NameLookup(searcher).by_name_many(names, 5)
     assert [(h.qid, h.score, h.match) for h in exact[0]] == [("Q42", 1.0, "exact")]
     assert _rows(exact)[0][0] == _rows(wide)[0][0]  # the exact hit as the fuzzy path has it
     assert len(wide[0]) > 1  # ...which adds near names
     assert exact[1] == [] and wide[1][0].qid == "Q42"  # a misspelling is no KB name: only fuzzy finds it
     # a form is looked up fuzzily when any of its texts asks for it
-    mixed = searcher.by_name_many(["Douglas Adams", "douglas adams"], 5, exact_only=[True, False])
+    mixed = NameLookup(searcher).by_name_many(["Douglas Adams", "douglas adams"], 5, exact_only=[True, False])
     assert _rows(mixed) == _rows(wide[:1]) * 2
 
 
@@ -153,10 +154,10 @@ def test_grpc_fast_path_answers_as_http(searcher: Searcher) -> None:
     plain = Searcher(searcher.config, http, text_encoder=searcher.text_encoder)
     names = ["Douglas Adams", "Duglas Adams", "Kaliningrad", "douglas adams", "?!", "Q42 nothing like it"]
     for fields in (None, ["qid", "label", "names", "popularity"]):
-        assert _rows(searcher.by_name_many(names, 5, fields)) == _rows(plain.by_name_many(names, 5, fields))
+        assert _rows(NameLookup(searcher).by_name_many(names, 5, fields)) == _rows(NameLookup(plain).by_name_many(names, 5, fields))
         exact = [True, False, True, True, True, False]
-        assert (_rows(searcher.by_name_many(names, 5, fields, exact_only=exact))
-                == _rows(plain.by_name_many(names, 5, fields, exact_only=exact)))
+        assert (_rows(NameLookup(searcher).by_name_many(names, 5, fields, exact_only=exact))
+                == _rows(NameLookup(plain).by_name_many(names, 5, fields, exact_only=exact)))
     vectors = searcher.text_encoder.encode(["English writer of science fiction", "a city in Russia"])
     dense = searcher.by_vector_many("text", vectors, 3, "text")
     assert _rows(dense) == _rows(plain.by_vector_many("text", vectors, 3, "text"))

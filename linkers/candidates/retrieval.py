@@ -17,6 +17,7 @@ from typing import Any
 from kgstore.entity_index import IMAGE, INITIALS_FIELD, TEXT
 from kgstore.names import normalise
 from kgstore.search import Hit, Searcher
+from linkers.candidates.names import NameLookup
 from linkers.detection.detect import COMMON_WORDS, STOP_WORDS
 
 RRF_K = 60
@@ -55,6 +56,7 @@ class RetrievalConfig:
 class CandidateRetriever:
     def __init__(self, searcher: Searcher, config: RetrievalConfig | None = None):
         self.searcher = searcher
+        self.names = NameLookup(searcher)
         self.config = config or RetrievalConfig()
 
     def retrieve_many(self, surfaces: list[str], context_vectors: Any = None, image_vectors: Any = None,
@@ -95,7 +97,7 @@ class CandidateRetriever:
         groups = [(i, name) for i, found in enumerate(peoples or []) for name in found]
         names += [name for _, name in groups]
         exact += [True] * len(groups)
-        hits = self.searcher.by_name_many(names, cfg.name_k, LINK_FIELDS, exact_only=exact, namesakes=NAMESAKES)
+        hits = self.names.by_name_many(names, cfg.name_k, LINK_FIELDS, exact_only=exact, namesakes=NAMESAKES)
         want_forms, want_initials = variants is not None and any(variants), acronyms is not None and any(acronyms)
         none: list[list[Hit]] = [[] for _ in surfaces]
         forms = self.searcher.by_forms_many(variants, cfg.name_k, LINK_FIELDS, namesakes=NAMESAKES) \
@@ -114,7 +116,7 @@ class CandidateRetriever:
             for j, (i, _) in enumerate(groups):
                 sources["people"][i] += hits[len(surfaces) + len(extra) + j]
         if surnames is not None and any(surnames):
-            sources["surname"] = self.searcher.by_surname_many(list(surnames), cfg.name_k, LINK_FIELDS)
+            sources["surname"] = self.names.by_surname_many(list(surnames), cfg.name_k, LINK_FIELDS)
         if want_forms:
             sources["variant"] = forms
         if want_initials:

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from kgstore.names import normalise
-from kgstore.search import name_score, whole_word_score
+from linkers.candidates.name_scores import name_score, whole_word_score
 from linkers.candidates.retrieval import OTHER_FORMS, Candidate
 
 FEATURES = ("name", "exact", "context", "popularity", "image", "prior", "degree", "alias", "type", "coherence",
