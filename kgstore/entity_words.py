@@ -28,7 +28,6 @@ STOP_WORDS = frozenset(
     "a an and are as at be by for from has have he her his in is it its of on or she that the their this to was "
     "were which who with born died".split())
 _YEAR = re.compile(r"^\s*([+-]?)(\d{1,4})(?!\d)")
-_TEXT_YEAR = re.compile(r"(?<![\w.])(1[0-9]{3}|20[0-9]{2})(?!\w)(?!\.\d)")
 _SKIP_ATTRIBUTES = frozenset({"summary", "image", "images"})
 
 
@@ -73,11 +72,6 @@ def life_span(attributes: Mapping[str, Sequence[str]]) -> list[int | None] | Non
 
     start, end = first(START_KEYS), first(END_KEYS)
     return None if start is None and end is None else [start, end]
-
-
-def text_years(text: str) -> list[int]:
-    """Years a text speaks of (1000-2099 written as four digits, not part of a longer number or code)."""
-    return [int(y) for y in _TEXT_YEAR.findall(text)]
 
 
 def _is_identifier(key: str) -> bool:

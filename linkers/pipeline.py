@@ -22,7 +22,6 @@ from kgstore.chunks import chunked
 from kgstore.encoders import TextEncoder
 from kgstore.encoders.static_text import StaticTextEncoder, static_encoder
 from kgstore.entity_index import TEXT
-from kgstore.entity_words import text_years
 from kgstore.errors import ConfigError
 from kgstore.graph import GraphStore
 from kgstore.names import acronym, normalise
@@ -468,7 +467,7 @@ class Linker:
         longer = longer_names(work)
         for i, (doc, m) in enumerate(work):
             feats.compute(m.surface, retrieved[i], vectors[i], text_vectors, ner_label=m.ner_label, longer=longer[i])
-            feats.add_era(retrieved[i], text_years(contexts[i]))
+            feats.add_era(retrieved[i], feats.text_years(contexts[i]))
         if images is not None:
             self.images.add_features(images, retrieved)
         self._coherence(work, retrieved)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from kgstore.entity_words import entity_words, life_span, sparse_vector, text_years, words, year_of
+from kgstore.entity_words import entity_words, life_span, sparse_vector, words, year_of
+from linkers.features.scalar import text_years
 from linkers.candidates.retrieval import Candidate
 from linkers.features.scalar import ERA_FEATURES, add_era
 

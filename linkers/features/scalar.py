@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import math
 
 import numpy as np
@@ -91,6 +92,15 @@ def type_agreement(ner_label: str | None, types: list[str]) -> float:
     if ner_label in NON_PERSON_LABELS:
         return -1.0 if human else 1.0
     return 0.0
+
+
+TEXT_YEAR = re.compile(r"(?<![\w.])(1[0-9]{3}|20[0-9]{2})(?!\w)(?!\.\d)")
+
+
+def text_years(text: str) -> list[int]:
+    """Years a text speaks of (1000-2099 written as four digits, not part of a longer number or code): the era
+    features place them in each candidate's life span."""
+    return [int(y) for y in TEXT_YEAR.findall(text)]
 
 
 def add_era(candidates: list[Candidate], years: list[int]) -> None:
