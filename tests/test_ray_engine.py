@@ -1,0 +1,116 @@
+"""`--engine ray` on a local Ray (2 CPUs, one session for the module) against the real test servers, on the shipped
+3,000-entity sample KB: the same links as the local engine, nothing duplicated when a batch runs again, and the
+refusals (embedded stores, Ray missing, options without --engine ray)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cli.main import cli
+from index_helpers import cli_env, server_config
+from kg.ray_engine import RayOptions, import_ray, require_servers
+from kgstore.config import load_config
+from kgstore.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_KB = ROOT / "samples" / "kb" / "fb15k-sample.jsonl.gz"
+NEWS = ROOT / "samples" / "corpus" / "news.jsonl"
+COUNTS = ("MATCH (d:Document) WITH count(d) AS docs MATCH (m:Mention) WITH docs, count(m) AS mentions "
+          "MATCH (:Mention)-[r:REFERS_TO]->() RETURN docs, mentions, count(r) AS links")
+
+
+@pytest.fixture(scope="module")
+def ray_session(tmp_path_factory):
+    """One local Ray for the module (its start-up costs about 10 s); the engine uses it rather than its own."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             _temp_dir=str(tmp_path_factory.mktemp("ray")))
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def kb(servers, graph_driver, tmp_path_factory):
+    """The sample KB ingested and indexed (text and names) by the local engine; the CLI's environment."""
+    graph_driver.execute_query("MATCH (n) DETACH DELETE n", database_=servers.graph_database)
+    env = cli_env(server_config(servers, tmp_path_factory.mktemp("ray_kb") / "home", "t_ray_"))
+    for args in (["ingest", str(SAMPLE_KB), "--workers", "1"], ["index", "--text", "--names"]):
+        _kg(env, *args)
+    return env
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    """The sample news (given spans) and two documents whose mentions the detector finds, in the workers too."""
+    path = tmp_path_factory.mktemp("ray_corpus") / "news.jsonl"
+    detect = [{"id": "d1", "text": "Germany and France signed the agreement in Paris."},
+              {"id": "d2", "text": "Tom Hanks met Steven Spielberg in Berlin."}]
+    path.write_text(NEWS.read_text() + "".join(json.dumps(d) + "\n" for d in detect))
+    return path
+
+
+def _kg(env: dict[str, str], *args: str) -> dict:
+    res = CliRunner().invoke(cli, [*args, "--json"], env=env)
+    assert res.exit_code == 0, res.output
+    return json.loads(res.stdout)
+
+
+def _links(path: Path) -> list[tuple]:
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    return [(r["doc_id"], r["start"], r["end"], r["qid"], round(r["score"], 4) if r["score"] is not None else None)
+            for r in rows]
+
+
+def _graph_counts(servers, graph_driver) -> dict:
+    records, _, _ = graph_driver.execute_query(COUNTS, database_=servers.graph_database)
+    return dict(records[0])
+
+
+def test_link_on_ray_writes_the_links_of_the_local_engine_and_nothing_twice(servers, graph_driver, ray_session, kb,
+                                                                            corpus, tmp_path: Path) -> None:
+    local = _kg(kb, "link", str(corpus), "--out", str(tmp_path / "local.jsonl"))
+    after_local = _graph_counts(servers, graph_driver)
+    assert after_local["docs"] == 10 and after_local["links"] > 20, after_local
+
+    on_ray = _kg(kb, "link", str(corpus), "--engine", "ray", "--out", str(tmp_path / "ray.jsonl"))
+    assert on_ray["engine"] == "ray" and on_ray["run_id"] == local["run_id"]
+    for key in ("documents", "mentions", "linked", "nil", "bad_lines"):
+        assert on_ray[key] == local[key], (key, on_ray, local)
+    assert _links(tmp_path / "ray.jsonl") == _links(tmp_path / "local.jsonl")
+    # the same mention ids and run: Ray's write-back merged onto the local engine's, a second Ray run (every batch
+    # retried) too
+    assert _graph_counts(servers, graph_driver) == after_local
+    again = _kg(kb, "link", str(corpus), "--engine", "ray", "--ray-workers", "1")
+    assert again["mentions"] == local["mentions"]
+    assert _graph_counts(servers, graph_driver) == after_local
+
+    resumed = _kg(kb, "link", str(corpus), "--engine", "ray", "--resume")
+    assert resumed["already_linked"] == 10 and resumed["documents"] == 0, resumed
+
+
+def test_ray_refuses_the_embedded_stores_saying_what_to_configure(tmp_path: Path) -> None:
+    cfg = load_config({"home": tmp_path / "home"}, env={})
+    with pytest.raises(ConfigError) as err:
+        require_servers(cfg)
+    assert "KG_GRAPH_URI" in str(err.value) and "KG_QDRANT_URL" in str(err.value)
+    res = CliRunner().invoke(cli, ["link", str(NEWS), "--engine", "ray"], env={"KG_HOME": str(tmp_path / "home")})
+    assert isinstance(res.exception, ConfigError) and "cannot share the embedded stores" in str(res.exception)
+
+
+def test_ray_options_need_the_ray_engine(tmp_path: Path) -> None:
+    res = CliRunner().invoke(cli, ["link", str(NEWS), "--address", "auto"], env={"KG_HOME": str(tmp_path / "home")})
+    assert res.exit_code == 2 and "add --engine ray" in res.output, res.output
+    assert RayOptions().address is None  # the default runs a local Ray, never someone's cluster
+
+
+def test_without_ray_the_engine_says_how_to_install_it(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # what `import ray` meets where the extra is not installed
+    with pytest.raises(ConfigError) as err:
+        import_ray()
+    assert 'pip install "kg[ray]"' in str(err.value)
