@@ -1,6 +1,6 @@
 """`--engine ray` on a local Ray (2 CPUs, one session for the module) against the real test servers, on the shipped
-3,000-entity sample KB: the same links as the local engine, nothing duplicated when a batch runs again, and the
-refusals (embedded stores, Ray missing, options without --engine ray)."""
+3,000-entity sample KB: the same links and vectors as the local engine, nothing duplicated when a batch runs again,
+and the refusals (embedded stores, Ray missing, options without --engine ray)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -94,13 +95,44 @@ def test_link_on_ray_writes_the_links_of_the_local_engine_and_nothing_twice(serv
     assert resumed["already_linked"] == 10 and resumed["documents"] == 0, resumed
 
 
+def _points(servers, collection: str) -> dict:
+    from qdrant_client import QdrantClient
+
+    client = QdrantClient(url=servers.qdrant_url)
+    points, _ = client.scroll(collection, limit=10_000, with_payload=True, with_vectors=True)
+    client.close()
+    return {p.id: p for p in points}
+
+
+def test_index_on_ray_writes_the_vectors_of_the_local_engine_once(servers, ray_session, kb) -> None:
+    env = {**kb, "KG_COLLECTION": kb["KG_COLLECTION"] + "_ray"}
+    summary = _kg(env, "index", "--text", "--names", "--engine", "ray", "--page-size", "500")
+    assert summary["entities"] == 3000 and summary["pages"] == 6
+    assert summary["indexes"]["text"]["encoded"] + summary["indexes"]["text"]["skipped"].get(
+        "no label or description", 0) == 3000, summary
+    local, on_ray = _points(servers, kb["KG_COLLECTION"]), _points(servers, env["KG_COLLECTION"])
+    assert on_ray.keys() == local.keys() and len(local) == 3000
+    for pid, point in local.items():
+        other = on_ray[pid]
+        assert other.payload == point.payload, pid
+        assert other.vector["names"] == point.vector["names"], pid
+        assert np.allclose(other.vector["text"], point.vector["text"], atol=1e-4), pid
+
+    again = _kg(env, "index", "--text", "--names", "--engine", "ray")  # every page done again: nothing changes
+    assert (again["indexes"]["text"]["encoded"], again["indexes"]["names"]["encoded"]) == (0, 0), again
+    assert again["indexes"]["text"]["unchanged"] == summary["indexes"]["text"]["encoded"]
+    assert len(_points(servers, env["KG_COLLECTION"])) == 3000
+
+
 def test_ray_refuses_the_embedded_stores_saying_what_to_configure(tmp_path: Path) -> None:
     cfg = load_config({"home": tmp_path / "home"}, env={})
     with pytest.raises(ConfigError) as err:
         require_servers(cfg)
     assert "KG_GRAPH_URI" in str(err.value) and "KG_QDRANT_URL" in str(err.value)
-    res = CliRunner().invoke(cli, ["link", str(NEWS), "--engine", "ray"], env={"KG_HOME": str(tmp_path / "home")})
-    assert isinstance(res.exception, ConfigError) and "cannot share the embedded stores" in str(res.exception)
+    for args in (["link", str(NEWS)], ["index"]):
+        res = CliRunner().invoke(cli, [*args, "--engine", "ray"], env={"KG_HOME": str(tmp_path / "home")})
+        assert isinstance(res.exception, ConfigError) and "cannot share the embedded stores" in str(res.exception)
+    assert not list((tmp_path / "home").rglob("*"))  # refused before any store was opened or started
 
 
 def test_ray_options_need_the_ray_engine(tmp_path: Path) -> None:

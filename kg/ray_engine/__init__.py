@@ -57,6 +57,12 @@ def require_servers(config: Config) -> None:
                           "stores: " + "; ".join(missing))
 
 
+def ready(config: Config) -> None:
+    """Refuses, before any store is opened or started, what `--engine ray` cannot run: no Ray, embedded stores."""
+    import_ray()
+    require_servers(config)
+
+
 @contextmanager
 def session(options: RayOptions) -> Iterator[Any]:
     """The `ray` module with a session: this process's own if it has one, else one started (and stopped after)."""
@@ -89,7 +95,7 @@ def dataset_of(ray: Any, items: Iterable[Any], chunk: int) -> Any:
 
 
 def map_with_pool(ray: Any, ds: Any, worker: type, options: RayOptions, batch_size: int,
-                  **constructor: Any) -> Iterator[dict[str, Any]]:
+                  constructor: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """The rows `worker` makes of `ds`'s batches, in input order: one actor per `options.workers`, each built
     once with `constructor` (so models load once per actor), one CPU each."""
     ray.data.DataContext.get_current().execution_options.preserve_order = True

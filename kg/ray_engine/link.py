@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from kg.context import StoreContext
-from kg.ray_engine import ITEM, RayOptions, dataset_of, import_ray, map_with_pool, require_servers, session, unpickled
+from kg.ray_engine import ITEM, RayOptions, dataset_of, map_with_pool, ready, session, unpickled
 from kgstore.config import Config
 from kgstore.links import linked_documents
 from linkers.pipeline import LinkOptions, MentionResult
@@ -53,8 +53,7 @@ def link_on_ray(config: Config, stores: Callable[[], Stores], margs: MethodChoic
                 explain: bool = False, on_result: Callable[[MentionResult], None] | None = None) -> dict[str, Any]:
     """`kg link`'s run with the linking done on Ray; the summary has the local engine's fields (`llm` is None: each
     actor counts its own LLM calls). Refused, saying what to do, without Ray or on the embedded stores."""
-    import_ray()
-    require_servers(config)
+    ready(config)
     require_kb(stores())
     run_ids: list[str] = []
 
@@ -63,8 +62,9 @@ def link_on_ray(config: Config, stores: Callable[[], Stores], margs: MethodChoic
             ds = dataset_of(ray, docs, options.chunk)
             if ds is None:
                 return
-            rows = map_with_pool(ray, ds, LinkWorker, options, LinkOptions.batch_docs, config=config, margs=margs,
-                                 write=write, detector=detector, resume=resume)
+            rows = map_with_pool(ray, ds, LinkWorker, options, LinkOptions.batch_docs,
+                                 {"config": config, "margs": margs, "write": write, "detector": detector,
+                                  "resume": resume})
             for row in rows:
                 run_ids[:] = [row["run_id"]]
                 results = unpickled(row)
