@@ -73,6 +73,13 @@ def _graph_counts(servers, graph_driver) -> dict:
     return dict(records[0])
 
 
+def test_an_address_where_no_ray_runs_is_named(kb, corpus) -> None:
+    # first in the module: the module's own Ray session (which the engine would use) is not started yet
+    res = CliRunner().invoke(cli, ["link", str(corpus), "--engine", "ray", "--address", "auto"], env=kb)
+    assert isinstance(res.exception, ConfigError), res.output
+    assert "--address auto: no Ray cluster answers there" in str(res.exception)
+
+
 def test_link_on_ray_writes_the_links_of_the_local_engine_and_nothing_twice(servers, graph_driver, ray_session, kb,
                                                                             corpus, tmp_path: Path) -> None:
     local = _kg(kb, "link", str(corpus), "--out", str(tmp_path / "local.jsonl"))
@@ -84,6 +91,7 @@ def test_link_on_ray_writes_the_links_of_the_local_engine_and_nothing_twice(serv
     for key in ("documents", "mentions", "linked", "nil", "bad_lines"):
         assert on_ray[key] == local[key], (key, on_ray, local)
     assert _links(tmp_path / "ray.jsonl") == _links(tmp_path / "local.jsonl")
+    assert {"d1", "d2"} <= {doc for doc, *_ in _links(tmp_path / "ray.jsonl")}  # detected in the actors
     # the same mention ids and run: Ray's write-back merged onto the local engine's, a second Ray run (every batch
     # retried) too
     assert _graph_counts(servers, graph_driver) == after_local
