@@ -21,14 +21,14 @@ def engine_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
     for opt in reversed([
         click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-                     help="local: this process; ray: Ray Data stages over partitions, a pool of actors that each load "
-                          "the models once (needs the ray extra and graph/Qdrant servers every node reaches; README "
-                          "\"Batch work on Ray\")."),
+                     help="local: this process; ray: the work spread over Ray's workers (index, link: Ray Data "
+                          "actors that each load the models once; ingest: parse tasks). Needs the ray extra, and for "
+                          "index and link graph/Qdrant servers every node reaches (README \"Batch work on Ray\")."),
         click.option("--address", metavar="ADDRESS",
                      help="Ray cluster to attach to (auto, or ray://HOST:10001); default: a Ray started on this "
                           "machine for the run."),
         click.option("--ray-workers", type=click.IntRange(1), default=RayOptions.workers, show_default=True,
-                     help="Actors in the Ray pool (one CPU each)."),
+                     help="Ray workers, one CPU each: actors in the pool (index, link), parse tasks at a time (ingest)."),
     ]):
         wrapper = opt(wrapper)
     return wrapper

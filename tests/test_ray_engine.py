@@ -132,6 +132,38 @@ def test_index_on_ray_writes_the_vectors_of_the_local_engine_once(servers, ray_s
     assert len(_points(servers, env["KG_COLLECTION"])) == 3000
 
 
+def _entities(servers, graph_driver) -> tuple[dict, int]:
+    records, _, _ = graph_driver.execute_query("MATCH (e:Entity) RETURN e.qid AS qid, e.hash AS hash",
+                                               database_=servers.graph_database)
+    rels, _, _ = graph_driver.execute_query("MATCH (:Entity)-[r]->(:Entity) RETURN count(r) AS n",
+                                            database_=servers.graph_database)
+    return {r["qid"]: r["hash"] for r in records}, rels[0]["n"]
+
+
+def test_ray_tasks_parse_the_chunks_of_the_local_parser(ray_session) -> None:
+    from indexers.ingest import IngestOptions, _parsed_chunks
+    from indexers.sources import detect_format, iter_raw
+    from kg.ray_engine.ingest import parsed_chunks_on_ray
+
+    fmt, opts = detect_format(SAMPLE_KB), IngestOptions(workers=1)
+    on_ray = list(parsed_chunks_on_ray(RayOptions(workers=2))(fmt, iter_raw(SAMPLE_KB, fmt), opts))
+    local = list(_parsed_chunks(fmt, iter_raw(SAMPLE_KB, fmt), opts))
+    assert len(on_ray) == 15 and on_ray == local  # 3,000 lines in chunks of 200, in file order
+
+
+def test_ingest_on_ray_writes_the_graph_of_the_local_engine(servers, graph_driver, ray_session, kb) -> None:
+    # last of the tests on the sample: the graph the local engine ingested is compared, then replaced
+    local, local_rels = _entities(servers, graph_driver)
+    assert len(local) >= 3000 and local_rels > 0
+    graph_driver.execute_query("MATCH (n) DETACH DELETE n", database_=servers.graph_database)
+    summary = _kg(kb, "ingest", str(SAMPLE_KB), "--engine", "ray", "--batch-size", "500")
+    assert summary["entities"] == 3000 and summary["errors"] == 0, summary
+    assert _entities(servers, graph_driver) == (local, local_rels)  # the same entities, stubs, hashes, relationships
+    again = _kg(kb, "ingest", str(SAMPLE_KB), "--engine", "ray")
+    assert (again["entities"], again["unchanged"]) == (0, 3000), again
+    assert _entities(servers, graph_driver) == (local, local_rels)
+
+
 def test_ray_refuses_the_embedded_stores_saying_what_to_configure(tmp_path: Path) -> None:
     cfg = load_config({"home": tmp_path / "home"}, env={})
     with pytest.raises(ConfigError) as err:
