@@ -6,7 +6,9 @@ from __future__ import annotations
 import click
 
 from cli.context import AppContext, echo_json, pass_app
+from cli.engine import engine_options
 from indexers.index import Indexer, IndexOptions, IndexSummary
+from kg.ray_engine import RayOptions, ready
 from kgstore.entity_index import IMAGE, INDEXES, NAMES, TEXT, WORDS
 from kgstore.progress import progress_bar
 
@@ -23,11 +25,12 @@ from kgstore.progress import progress_bar
               help="Entities read from the graph and written to Qdrant per step.")
 @click.option("--batch-size", type=click.IntRange(1), help="Texts per encoder batch (default: KG_TEXT_BATCH_SIZE, 64).")
 @click.option("--limit", type=click.IntRange(1), help="Stop after N entities (in qid order).")
+@engine_options
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @pass_app
 def index_cmd(app: AppContext, want_text: bool, want_names: bool, want_images: bool, want_words: bool, recreate: bool,
               page_size: int,
-              batch_size: int | None, limit: int | None, as_json: bool) -> None:
+              batch_size: int | None, limit: int | None, ray: RayOptions | None, as_json: bool) -> None:
     """Encode the graph's entities into Qdrant: text vectors (sentence-transformers), names (normalised forms for
     exact lookup + character 3-grams for fuzzy lookup), images (CLIP) and words (description and attribute words,
     weighted by rarity). All four by default; a collection made before the words index gains it with --recreate.
@@ -45,13 +48,20 @@ def index_cmd(app: AppContext, want_text: bool, want_names: bool, want_images: b
         text_batch_size=batch_size,
         limit=limit, recreate=recreate,
     )
+    if ray is not None:
+        ready(app.config)  # before any store is opened: the embedded ones are refused
     indexer = Indexer(app.config, app.graph(), app.vectors(), options)
     with progress_bar(total=indexer.total(), desc="index", unit=" entities") as bar:
         def progress(n: int, summary: IndexSummary) -> None:
             bar.update(n)
             bar.set_postfix(encoded=summary.encoded, refresh=False)
 
-        summary = indexer.run(progress)
+        if ray is not None:
+            from kg.ray_engine.index import index_on_ray  # Ray's pieces imported only when asked for
+
+            summary = index_on_ray(indexer, ray, progress)
+        else:
+            summary = indexer.run(progress)
     if as_json:
         echo_json(summary.to_dict())
     else:

@@ -9,8 +9,10 @@ from pathlib import Path
 import click
 
 from cli.context import AppContext, RegistryChoice, echo_json, pass_app
+from cli.engine import engine_options
 from indexers.ingest import IngestOptions, IngestSummary, ingest
 from indexers.formats import kb_formats
+from kg.ray_engine import RayOptions, import_ray
 from kgstore.progress import progress_bar
 
 EXIT_PARTIAL = 3
@@ -28,11 +30,12 @@ EXIT_INTERRUPTED = 130  # as a shell reports a command ended by Ctrl-C
 @click.option("--limit", type=click.IntRange(1), help="Stop after N entities.")
 @click.option("--resume", is_flag=True, help="Continue after the last committed batch of an interrupted ingest of the same file.")
 @click.option("--errors", "errors_path", type=click.Path(path_type=Path), help="Where bad lines are recorded (default: under the home).")
+@engine_options
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @pass_app
 def ingest_cmd(app: AppContext, paths: tuple[Path, ...], fmt: str | None, langs: tuple[str, ...], fallback_lang: str,
                workers: int, batch_size: int, limit: int | None, resume: bool, errors_path: Path | None,
-               as_json: bool) -> None:
+               ray: RayOptions | None, as_json: bool) -> None:
     """Load KB files into the graph: Wikidata JSON dumps (.json, .gz, .bz2, as published), JSON lines, single
     entities, wbgetentities responses, custom entity JSONL, or a WikiMEL KB directory.
 
@@ -41,12 +44,18 @@ def ingest_cmd(app: AppContext, paths: tuple[Path, ...], fmt: str | None, langs:
     file: what was read before the damage is kept, rerun with --resume once the file is complete); 130: interrupted
     (Ctrl-C; the last committed line and the --resume command are printed).
     """
+    parser = None
+    if ray is not None:
+        import_ray()  # its tasks only parse (the writes stay here): the embedded graph serves too
+        from kg.ray_engine.ingest import parsed_chunks_on_ray  # Ray's pieces imported only when asked for
+
+        parser = parsed_chunks_on_ray(ray)
     graph = app.graph()
     summaries: list[IngestSummary] = []
     for path in paths:
         opts = IngestOptions(
             fmt=fmt, langs=langs, fallback=fallback_lang or None, workers=workers, batch_size=batch_size,
-            limit=limit, resume=resume,
+            limit=limit, resume=resume, parser=parser,
             errors_path=errors_path or app.config.home / "ingest-errors" / f"{path.name}.{time.strftime('%Y%m%d-%H%M%S')}.jsonl",
         )
         with progress_bar(desc=f"ingest {path.name}", unit=" lines") as bar:

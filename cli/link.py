@@ -12,6 +12,8 @@ from pathlib import Path
 import click
 
 from cli.context import AppContext, RegistryChoice, RegistryOption, echo_json, pass_app
+from cli.engine import engine_options
+from kg.ray_engine import RayOptions
 from kg.api import KG
 from linkers.training.learn import SIMULATE
 from linkers.records import NIL
@@ -116,10 +118,11 @@ def _exit_if_bad(bad: list, show: bool) -> None:
 @detector_option
 @click.option("--resume", is_flag=True,
               help="Skip documents this run (same settings) already wrote: continue an interrupted job.")
+@engine_options
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @pass_app
 def link_cmd(app: AppContext, corpus: tuple[Path, ...], margs: MethodChoice, no_write: bool, out: Path | None,
-             explain: bool, detect: bool, detector: str, resume: bool, as_json: bool) -> None:
+             explain: bool, detect: bool, detector: str, resume: bool, ray: RayOptions | None, as_json: bool) -> None:
     """Link the mentions of a corpus to KB entities and write the edges back into the graph.
 
     CORPUS: corpus JSONL files (docs/corpus-format.md), .txt files, or directories of them. Documents with
@@ -128,12 +131,19 @@ def link_cmd(app: AppContext, corpus: tuple[Path, ...], margs: MethodChoice, no_
     """
     if resume and no_write:
         raise click.UsageError("--resume continues a run that writes to the graph; it cannot go with --no-write")
-    linker = KG(app).build_linker(margs, write=not no_write, detector=detector if detect else None)
-    try:
-        summary = link_corpus(linker, list(corpus), resume=resume, out=out, explain=explain,
-                              on_result=_explain if explain else None)
-    finally:
-        linker.close()
+    if ray is not None:
+        from kg.ray_engine.link import link_on_ray  # imports Ray's pieces only when asked for
+
+        summary = link_on_ray(app.config, lambda: _stores(app), margs, list(corpus), write=not no_write,
+                              detector=detector if detect else None, options=ray, resume=resume, out=out,
+                              explain=explain, on_result=_explain if explain else None)
+    else:
+        linker = KG(app).build_linker(margs, write=not no_write, detector=detector if detect else None)
+        try:
+            summary = link_corpus(linker, list(corpus), resume=resume, out=out, explain=explain,
+                                  on_result=_explain if explain else None)
+        finally:
+            linker.close()
     if as_json:
         echo_json(summary)
     else:

@@ -243,6 +243,16 @@ class Indexer:
         return min(n, self.options.limit) if self.options.limit is not None else n
 
     def run(self, progress: Callable[[int, IndexSummary], None] | None = None) -> IndexSummary:
+        started = self.start()
+        with ThreadPoolExecutor(max(1, self.options.image_workers)) as pool:
+            for rows in self.pages():
+                self.index_page(rows, pool)
+                self.counted(len(rows), progress)
+        return self.finish(started)
+
+    def start(self) -> float:
+        """Before the pages: the collection made (or checked) and its HNSW build deferred when configured; returns
+        the start time for finish()."""
         started = time.monotonic()
         ensure_entity_collection(
             self.vectors, self.collection, text_dim=self.text_encoder.dim,
@@ -257,13 +267,17 @@ class Indexer:
             self.summary.not_run[WORDS] = (f"collection {self.collection!r} predates the words index; "
                                            "`kg index --recreate` adds it")
         self.vectors.defer_hnsw(self.collection)
-        with ThreadPoolExecutor(max(1, self.options.image_workers)) as pool:
-            for rows in self._pages():
-                self._index_page(rows, pool)
-                self.summary.entities += len(rows)
-                self.summary.pages += 1
-                if progress:
-                    progress(len(rows), self.summary)
+        return started
+
+    def counted(self, entities: int, progress: Callable[[int, IndexSummary], None] | None = None) -> None:
+        """A page of `entities` done."""
+        self.summary.entities += entities
+        self.summary.pages += 1
+        if progress:
+            progress(entities, self.summary)
+
+    def finish(self, started: float) -> IndexSummary:
+        """After the pages: speed, the points of deleted entities swept, the HNSW build restored."""
         self.summary.seconds = round(time.monotonic() - started, 3)
         if self.summary.seconds:
             self.summary.entities_per_s = round(self.summary.entities / self.summary.seconds, 1)
@@ -274,7 +288,7 @@ class Indexer:
             stats.encoded_per_s = round(stats.encoded / stats.seconds, 1) if stats.seconds else 0.0
         return self.summary
 
-    def _pages(self) -> Iterator[list[EntityRow]]:
+    def pages(self) -> Iterator[list[EntityRow]]:
         """Keyset pages; the next one is read in the background while the caller works on the current one."""
         remaining = self.options.limit
 
@@ -297,7 +311,8 @@ class Indexer:
                     row.degree = degrees.get(row.qid, 0)
                 yield rows
 
-    def _index_page(self, rows: list[EntityRow], pool: ThreadPoolExecutor) -> None:
+    def index_page(self, rows: list[EntityRow], pool: ThreadPoolExecutor) -> None:
+        """One page encoded where its inputs changed and written in one Qdrant request (idempotent by point id)."""
         ids = [point_id(r.qid) for r in rows]
         fields = [ENTITY_HASH, *HASH_FIELDS.values()]
         stored = {p.id: p.payload for p in self.vectors.retrieve(self.collection, ids, fields)}

@@ -42,6 +42,10 @@ MAX_ENTITY_BYTES = 8 << 20
 # What a batch's data can make a write fail with (a value the driver cannot send, a write the server refuses): the
 # batch is then bisected to find the line. Connection errors (ServiceUnavailable, ...) are not data errors.
 DATA_ERRORS = (ClientError, DatabaseError, KgError, ValueError, TypeError, OverflowError)
+ParsedChunk = list[tuple[int, PreparedEntity | None | str]]  # (line, entity, or None to skip, or why it is bad)
+ChunkParser = Callable[[str, Iterator[tuple[int, str]], "IngestOptions"], Iterator[ParsedChunk]]
+
+
 @dataclass
 class IngestOptions:
     fmt: str | None = None
@@ -52,6 +56,9 @@ class IngestOptions:
     limit: int | None = None
     resume: bool = False
     errors_path: Path | None = None
+    # what turns the raw lines into parsed chunks, in file order (None: this machine's decoding processes;
+    # kg.ray_engine.ingest: Ray tasks on a cluster's cores)
+    parser: ChunkParser | None = None
 
 
 @dataclass
@@ -99,7 +106,7 @@ def read_checkpoint(graph: GraphStore, key: str, path: Path) -> tuple[int, str |
     return saved.line, None
 
 
-def _chunks(items: Iterator[tuple[int, str]], size: int) -> Iterator[list[tuple[int, str]]]:
+def line_chunks(items: Iterator[tuple[int, str]], size: int) -> Iterator[list[tuple[int, str]]]:
     """Fixed-size chunks; on a truncated input the lines read before the damage still come out first."""
     chunk: list[tuple[int, str]] = []
     try:
@@ -125,7 +132,7 @@ def _prepare(item: EntityRecord) -> PreparedEntity | str:
         return f"cannot be stored: {type(exc).__name__}: {str(exc)[:200]}"
 
 
-def _parse_and_prepare(
+def parse_and_prepare(
     fmt: str, items: list[tuple[int, str]], langs: list[str], fallback: str | None
 ) -> list[tuple[int, PreparedEntity | None | str]]:
     return [(line, _prepare(item) if isinstance(item, EntityRecord) else item)
@@ -182,9 +189,9 @@ def _parsed_chunks(
 ) -> Iterator[list[tuple[int, PreparedEntity | None | str]]]:
     """Parsed chunks in file order, ready to write; parallel when workers > 1, bounded read-ahead keeps memory
     constant."""
-    work = partial(_parse_and_prepare, fmt, langs=list(opts.langs), fallback=opts.fallback)
+    work = partial(parse_and_prepare, fmt, langs=list(opts.langs), fallback=opts.fallback)
     workers = worker_count(opts.workers)
-    chunks = _chunks(raw, CHUNK_LINES)
+    chunks = line_chunks(raw, CHUNK_LINES)
     head: list[list[tuple[int, str]]] = []
     try:
         for chunk in chunks:
@@ -317,7 +324,7 @@ def ingest(
 
     seen = 0
     raw = iter_raw(path, fmt, start_line=start_line, tracker=tracker)
-    chunks = _parsed_chunks(fmt, raw, opts)
+    chunks = (opts.parser or _parsed_chunks)(fmt, raw, opts)
     try:
         for chunk in chunks:
             for line, item in chunk:

@@ -139,22 +139,36 @@ def batches(linker: Linker, docs: Iterable[Document]) -> Iterator[tuple[int, lis
         yield len(batch), results
 
 
+# What links a stream of documents (and counts those it skips as already linked): (documents, results) per batch.
+LinkBatches = Callable[[Iterator[Document], dict[str, int]], Iterable[tuple[int, list[MentionResult]]]]
+
+
 def link_corpus(linker: Linker, corpus: list[Path], *, resume: bool = False, out: Path | None = None,
                 explain: bool = False, on_result: Callable[[MentionResult], None] | None = None) -> dict[str, Any]:
     """Link every document of `corpus`, writing one JSON line per mention to `out`; returns the run's summary
     (counts, bad lines, speed). An empty corpus is an InputError."""
     linker.context_encoder  # load the model before the clock starts: mentions/s measures linking
+
+    def link(docs: Iterator[Document], counts: dict[str, int]) -> Iterable[tuple[int, list[MentionResult]]]:
+        return batches(linker, _not_yet_linked(linker, docs, counts) if resume else docs)
+
+    summary = run_corpus(corpus, link, resume=resume, out=out, explain=explain, on_result=on_result)
+    return {**summary, "run_id": linker.run_id(), "written": linker.options.write, "llm": llm_stats(linker)}
+
+
+def run_corpus(corpus: list[Path], link: LinkBatches, *, resume: bool = False, out: Path | None = None,
+               explain: bool = False, on_result: Callable[[MentionResult], None] | None = None) -> dict[str, Any]:
+    """The documents of `corpus` read (bad lines counted), linked by `link` (the local engine or Ray's), and the
+    results counted, written to `out` and handed to `on_result` in order; returns counts and speed."""
     bad: list[BadLine] = []
     counts = {"documents": 0, "mentions": 0, "linked": 0, "nil": 0, "missing_entity": 0, "already_linked": 0}
     started = time.perf_counter()
     out_fh = open(out, "w", encoding="utf-8") if out else None
     try:
         with progress_bar(desc="link", unit=" docs", total=corpus_size(corpus)) as bar:
-            docs = good_documents(read_corpus(corpus), bad)
             if resume:
-                docs = _not_yet_linked(linker, docs, counts)
                 bar.total = None  # the already linked ones are skipped unseen: no ETA
-            for batch_docs, results in batches(linker, docs):
+            for batch_docs, results in link(good_documents(read_corpus(corpus), bad), counts):
                 counts["documents"] += batch_docs
                 bar.update(batch_docs)
                 for r in results:
@@ -173,8 +187,7 @@ def link_corpus(linker: Linker, corpus: list[Path], *, resume: bool = False, out
     return {**counts, "bad_lines": len(bad), "seconds": round(seconds, 3),
             "mentions_per_s": round(counts["mentions"] / seconds, 1) if seconds else 0.0,
             "documents_per_s": round(counts["documents"] / seconds, 1) if seconds else 0.0,
-            "run_id": linker.run_id(), "written": linker.options.write, "out": str(out) if out else None,
-            "bad": [str(b) for b in bad[:100]], "llm": llm_stats(linker)}
+            "out": str(out) if out else None, "bad": [str(b) for b in bad[:100]]}
 
 
 def _not_yet_linked(linker: Linker, docs: Iterator[Document], counts: dict[str, int]) -> Iterator[Document]:

