@@ -21,8 +21,9 @@ if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
 # The test layers: a test is marked with the layer of each of these fixtures it uses, directly or through other
 # fixtures, and `unit` when it uses none (`bash scripts/test.sh -m unit` then needs no installs and no servers). A test
 # that reaches a server another way (one it starts itself) says so with an explicit `pytest.mark.servers`, and one
-# that loads a real text model (tens of seconds on 2 cores) with `pytest.mark.models`.
-LAYER_FIXTURES = {"servers": "servers", "llm_server": "llm", "browser": "browser"}
+# that loads a real text model (tens of seconds on 2 cores) with `pytest.mark.models`. A local Ray cluster
+# (`ray_session`, tests/test_ray_engine.py) is servers too: it starts processes and takes about 10 s.
+LAYER_FIXTURES = {"servers": "servers", "llm_server": "llm", "browser": "browser", "ray_session": "servers"}
 EXPLICIT_LAYERS = (*LAYER_FIXTURES.values(), "models")
 
 
