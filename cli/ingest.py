@@ -8,12 +8,12 @@ from pathlib import Path
 
 import click
 
-from cli.context import AppContext, RegistryChoice, echo_json, pass_app
-from cli.engine import engine_options
-from indexers.ingest import IngestOptions, IngestSummary, ingest
-from indexers.formats import kb_formats
+from kg.cli.context import AppContext, RegistryChoice, echo_json, pass_app
+from kg.cli.engine import engine_options
+from kg.indexers.ingest import IngestOptions, IngestSummary, ingest
+from kg.indexers.formats import kb_formats
 from kg.ray_engine import RayOptions, import_ray
-from kgstore.progress import progress_bar
+from kg.kgstore.progress import progress_bar
 
 EXIT_PARTIAL = 3
 EXIT_INTERRUPTED = 130  # as a shell reports a command ended by Ctrl-C

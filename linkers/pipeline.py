@@ -18,28 +18,28 @@ from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
-from kgstore.chunks import chunked
-from kgstore.encoders import TextEncoder
-from kgstore.encoders.static_text import StaticTextEncoder, static_encoder
-from kgstore.entity_index import TEXT
-from kgstore.errors import ConfigError
-from kgstore.graph import GraphStore
-from kgstore.names import acronym, normalise
-from kgstore.profiling import stage
-from kgstore.neighbourhood import Neighbourhood
-from kgstore.search import Searcher
-from linkers.postprocess import coref
-from linkers.candidates import name_variants
-from linkers.features import scalar as feats
-from linkers.candidates.retrieval import Candidate, CandidateRetriever, RetrievalConfig, demonym_peoples
-from linkers.records import NIL, Document, Mention
-from linkers.detection.detect import MentionDetector
-from linkers.features.image_evidence import ImageEvidence, MentionImages
-from linkers.detection.keyphrases import Keyphrases
-from linkers.detection.ner import spans_of
-from linkers.ranking import MentionInput, Ranking, Reranker, load_reranker
-from linkers.ranking.base import top_margin
-from kgstore.links import write_results
+from kg.kgstore.chunks import chunked
+from kg.kgstore.encoders import TextEncoder
+from kg.kgstore.encoders.static_text import StaticTextEncoder, static_encoder
+from kg.kgstore.entity_index import TEXT
+from kg.kgstore.errors import ConfigError
+from kg.kgstore.graph import GraphStore
+from kg.kgstore.names import acronym, normalise
+from kg.kgstore.profiling import stage
+from kg.kgstore.neighbourhood import Neighbourhood
+from kg.kgstore.search import Searcher
+from kg.linkers.postprocess import coref
+from kg.linkers.candidates import name_variants
+from kg.linkers.features import scalar as feats
+from kg.linkers.candidates.retrieval import Candidate, CandidateRetriever, RetrievalConfig, demonym_peoples
+from kg.linkers.records import NIL, Document, Mention
+from kg.linkers.detection.detect import MentionDetector
+from kg.linkers.features.image_evidence import ImageEvidence, MentionImages
+from kg.linkers.detection.keyphrases import Keyphrases
+from kg.linkers.detection.ner import spans_of
+from kg.linkers.ranking import MentionInput, Ranking, Reranker, load_reranker
+from kg.linkers.ranking.base import top_margin
+from kg.kgstore.links import write_results
 
 
 CONTEXT_ENCODERS = ("model", "static", "cascade")

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from cli.main import cli
+from kg.cli.main import cli
 from index_helpers import cli_env, server_config
 from kg.ray_engine import RayOptions, import_ray, require_servers
-from kgstore.config import load_config
-from kgstore.errors import ConfigError
+from kg.kgstore.config import load_config
+from kg.kgstore.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_KB = ROOT / "samples" / "kb" / "fb15k-sample.jsonl.gz"
@@ -141,8 +141,8 @@ def _entities(servers, graph_driver) -> tuple[dict, int]:
 
 
 def test_ray_tasks_parse_the_chunks_of_the_local_parser(ray_session) -> None:
-    from indexers.ingest import IngestOptions, _parsed_chunks
-    from indexers.sources import detect_format, iter_raw
+    from kg.indexers.ingest import IngestOptions, _parsed_chunks
+    from kg.indexers.sources import detect_format, iter_raw
     from kg.ray_engine.ingest import parsed_chunks_on_ray
 
     fmt, opts = detect_format(SAMPLE_KB), IngestOptions(workers=1)

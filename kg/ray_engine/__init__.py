@@ -16,9 +16,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from kgstore.chunks import chunked
-from kgstore.config import Config
-from kgstore.errors import ConfigError
+from kg.kgstore.chunks import chunked
+from kg.kgstore.config import Config
+from kg.kgstore.errors import ConfigError
 
 INSTALL_HINT = 'pip install "kg[ray]" (Ray Data 2.60.0; install the same kg and Ray on every node of a cluster)'
 ITEM = "item"  # the column holding one pickled input (a Document, a page of entities) or its pickled result

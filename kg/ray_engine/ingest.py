@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from indexers.ingest import CHUNK_LINES, ChunkParser, IngestOptions, ParsedChunk, line_chunks, parse_and_prepare
-from indexers.sources import TruncatedInput
+from kg.indexers.ingest import CHUNK_LINES, ChunkParser, IngestOptions, ParsedChunk, line_chunks, parse_and_prepare
+from kg.indexers.sources import TruncatedInput
 from kg.ray_engine import RayOptions, session
 
 IN_FLIGHT_PER_WORKER = 4  # chunks queued per worker: enough to keep each busy while this process writes

@@ -11,11 +11,11 @@ from typing import Any
 
 from kg.context import StoreContext
 from kg.ray_engine import ITEM, RayOptions, dataset_of, map_with_pool, ready, session, unpickled
-from kgstore.config import Config
-from kgstore.links import linked_documents
-from linkers.pipeline import LinkOptions, MentionResult
-from linkers.records import Document
-from linkers.run import MethodChoice, Stores, build_linker, require_kb, run_corpus
+from kg.kgstore.config import Config
+from kg.kgstore.links import linked_documents
+from kg.linkers.pipeline import LinkOptions, MentionResult
+from kg.linkers.records import Document
+from kg.linkers.run import MethodChoice, Stores, build_linker, require_kb, run_corpus
 
 
 class LinkWorker:

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from kgstore import names as name_index
-from kgstore.entity_index import LABEL_FIELD, NAMES_FIELD
-from kgstore.search import Hit, Searcher
-from linkers.candidates.name_scores import name_score
+from kg.kgstore import names as name_index
+from kg.kgstore.entity_index import LABEL_FIELD, NAMES_FIELD
+from kg.kgstore.search import Hit, Searcher
+from kg.linkers.candidates.name_scores import name_score
 
 
 class NameLookup:

@@ -7,9 +7,9 @@ import math
 
 import numpy as np
 
-from kgstore.names import normalise
-from linkers.candidates.name_scores import name_score, whole_word_score
-from linkers.candidates.retrieval import OTHER_FORMS, Candidate
+from kg.kgstore.names import normalise
+from kg.linkers.candidates.name_scores import name_score, whole_word_score
+from kg.linkers.candidates.retrieval import OTHER_FORMS, Candidate
 
 FEATURES = ("name", "exact", "context", "popularity", "image", "prior", "degree", "alias", "type", "coherence",
             "described")

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kgstore.errors import InputError
-from linkers.candidates.retrieval import Candidate
-from linkers.ranking.base import MentionInput, Ranking, Reranker
-from linkers.ranking.registry import Method, MethodBuild, register_method
+from kg.kgstore.errors import InputError
+from kg.linkers.candidates.retrieval import Candidate
+from kg.linkers.ranking.base import MentionInput, Ranking, Reranker
+from kg.linkers.ranking.registry import Method, MethodBuild, register_method
 
 
 @dataclass
@@ -96,8 +96,8 @@ class AutoReranker:
 def given_scorer(path: Path | None) -> Reranker:
     """The given-span scorer of a file: a fusion scorer (`kg train --reranker fusion`) or features weights
     (`kg train`); the shipped fusion scorer when no file is given."""
-    from linkers.ranking.features import FeatureReranker
-    from linkers.ranking.fusion import FusionReranker
+    from kg.linkers.ranking.features import FeatureReranker
+    from kg.linkers.ranking.fusion import FusionReranker
 
     if path is None:
         return FusionReranker.from_file()
@@ -111,8 +111,8 @@ def given_scorer(path: Path | None) -> Reranker:
 
 
 def _build(b: MethodBuild) -> AutoReranker:
-    from linkers.ranking.features import FeatureReranker
-    from linkers.ranking.learned import LearnedReranker
+    from kg.linkers.ranking.features import FeatureReranker
+    from kg.linkers.ranking.learned import LearnedReranker
 
     given = given_scorer(b.weights)
     fallback = given if isinstance(given, FeatureReranker) else FeatureReranker.from_file()

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from linkers.candidates.retrieval import Candidate
+from kg.linkers.candidates.retrieval import Candidate
 
 
 @dataclass

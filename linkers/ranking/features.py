@@ -10,12 +10,12 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kgstore.errors import InputError
-from linkers.ranking.calibration import Calibration
-from linkers.candidates.retrieval import Candidate
-from linkers.features.scalar import FEATURES
-from linkers.ranking.base import MentionInput, Ranking
-from linkers.ranking.registry import Method, register_method
+from kg.kgstore.errors import InputError
+from kg.linkers.ranking.calibration import Calibration
+from kg.linkers.candidates.retrieval import Candidate
+from kg.linkers.features.scalar import FEATURES
+from kg.linkers.ranking.base import MentionInput, Ranking
+from kg.linkers.ranking.registry import Method, register_method
 
 DEFAULT_WEIGHTS = "default.json"
 

@@ -28,11 +28,11 @@ from typing import Any
 
 import numpy as np
 
-from kgstore.errors import InputError
-from linkers.candidates.retrieval import Candidate
-from linkers.features.scalar import ERA_FEATURES, FEATURES, NAME_WORDS, OVERLAP
-from linkers.ranking.base import MentionInput, Ranking
-from linkers.ranking.registry import Method, register_method
+from kg.kgstore.errors import InputError
+from kg.linkers.candidates.retrieval import Candidate
+from kg.linkers.features.scalar import ERA_FEATURES, FEATURES, NAME_WORDS, OVERLAP
+from kg.linkers.ranking.base import MentionInput, Ranking
+from kg.linkers.ranking.registry import Method, register_method
 
 DEFAULT_MODEL = "fusion.json"
 SCALARS = (*FEATURES, "image_text", *ERA_FEATURES, OVERLAP, NAME_WORDS)

@@ -33,12 +33,12 @@ from typing import Any
 
 import numpy as np
 
-from kgstore.errors import InputError
-from linkers.candidates.retrieval import Candidate
-from linkers.features.scalar import FEATURES, OVERLAP
-from linkers.detection.keyphrases import Keyphrases
-from linkers.ranking.base import MentionInput, Ranking
-from linkers.ranking.registry import Method, register_method
+from kg.kgstore.errors import InputError
+from kg.linkers.candidates.retrieval import Candidate
+from kg.linkers.features.scalar import FEATURES, OVERLAP
+from kg.linkers.detection.keyphrases import Keyphrases
+from kg.linkers.ranking.base import MentionInput, Ranking
+from kg.linkers.ranking.registry import Method, register_method
 
 DEFAULT_MODEL = "learned.json"
 DETECTORS = {None: 0.0, "ner": 1.0, "gazetteer": 2.0}

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from kgstore.errors import InputError
-from kgstore.registry import Registry
+from kg.kgstore.errors import InputError
+from kg.kgstore.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class Method:
     settings: Mapping[str, SettingType] = field(default_factory=dict)  # its [name] table of --method-config
 
 
-_METHODS: Registry[Method] = Registry("linking method", "linkers.ranking")
+_METHODS: Registry[Method] = Registry("linking method", "kg.linkers.ranking")
 register_method = _METHODS.register
 methods = _METHODS.entries  # every registered method, in help order
 
