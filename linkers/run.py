@@ -32,6 +32,7 @@ from linkers.methods import build_reranker, method_settings
 from linkers.evaluation.metrics import Evaluator, Metrics, Scored, protocol
 from linkers.pipeline import Linker, LinkOptions, MentionResult
 from linkers.records import NIL, BadLine, Document
+from linkers.ranking.base import Ranker
 from linkers.ranking.features import FeatureReranker
 from linkers.ranking.llm_method import LLMOptions
 
@@ -119,9 +120,9 @@ def build_linker(stores: Stores, opts: LinkOptions, detector: str | None, method
                   reranker=reranker)
 
 
-def llm_stats(linker_or_reranker: Any) -> dict | None:
-    reranker = getattr(linker_or_reranker, "reranker", linker_or_reranker)
-    return reranker.stats_json() if hasattr(reranker, "stats_json") else None
+def llm_stats(ranker: Ranker) -> dict | None:
+    """The method's run totals (an LLM method's calls and tokens), None for a method without."""
+    return ranker.stats_json()
 
 
 def good_documents(items: Iterable[Document | BadLine], bad: list[BadLine]) -> Iterator[Document]:
@@ -174,7 +175,7 @@ def link_corpus(linker: Linker, corpus: list[Path], *, resume: bool = False, out
             "mentions_per_s": round(counts["mentions"] / seconds, 1) if seconds else 0.0,
             "documents_per_s": round(counts["documents"] / seconds, 1) if seconds else 0.0,
             "run_id": linker.run_id(), "written": linker.options.write, "out": str(out) if out else None,
-            "bad": [str(b) for b in bad[:100]], "llm": llm_stats(linker)}
+            "bad": [str(b) for b in bad[:100]], "llm": llm_stats(linker.reranker)}
 
 
 def _not_yet_linked(linker: Linker, docs: Iterator[Document], counts: dict[str, int]) -> Iterator[Document]:
@@ -232,7 +233,7 @@ def evaluate_mentions(stores: Stores, ds: Dataset, method: MethodChoice, *, repo
                      method=linker.reranker.version(), retrieval="exact+fuzzy name, dense context (RRF)",
                      context_encoder=linker.context_version,
                      mentions_per_s=round(metrics.n / seconds, 1) if seconds else None)
-    result = _mention_result(metrics, proto, llm_stats(linker), errors, report_all, bad)
+    result = _mention_result(metrics, proto, llm_stats(linker.reranker), errors, report_all, bad)
     if boxes.n:
         box = boxes.metrics()
         result.data["box_mentions"] = {"n": box.n, "hits@1": box.hits[1], "mrr": box.mrr,
@@ -253,7 +254,7 @@ def evaluate_spans(stores: Stores, ds: Dataset, method: MethodChoice, *, gold_sp
     with progress_bar(total=len(articles), desc="eval", unit=" docs") as bar:
         ev = span_eval.evaluate(linker, articles, gold_spans=gold_spans, progress=bar)
     ev.diagnosis = span_eval.diagnose(ev.scores, ev.results, partial(in_kb, stores))
-    trained_with = _trained_with(linker.reranker, gold_spans)
+    trained_with = linker.reranker.trained_with(detected=not gold_spans)
     proto = {"dataset": ds.name, "kb_size": stores.kb_size(), "candidates": method.top_k,
              "method": linker.reranker.version(), "spans": "gold" if gold_spans else f"detected ({detector})",
              "context_encoder": linker.context_version, "scorer": "ELEVANT rules, IGNORED mode",
@@ -276,13 +277,6 @@ def in_kb(stores: Stores, qids: set[str]) -> set[str]:
 
 
 SHARED_TEXTS = ({"oke-2015-train", "oke-2016-train"},)  # benchmarks that share documents
-
-
-def _trained_with(reranker: Any, gold_spans: bool) -> list[str]:
-    """The benchmarks the learned model that ranks these spans (alone, or auto's for detected spans) was also
-    trained on (`kg train --also`)."""
-    ranker = getattr(reranker, "given" if gold_spans else "detected", reranker)
-    return list((getattr(ranker, "meta", None) or {}).get("also") or [])
 
 
 def held_out(trained_with: list[str], dataset: str) -> bool:

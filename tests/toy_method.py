@@ -5,11 +5,11 @@ Importing it registers `popular`; tests/test_link.py shows that `kg link` and `k
 from __future__ import annotations
 
 from linkers.candidates.retrieval import Candidate
-from linkers.ranking.base import MentionInput, Ranking
+from linkers.ranking.base import MentionInput, Ranking, RankerBase
 from linkers.ranking.registry import Method, register_method
 
 
-class PopularReranker:
+class PopularReranker(RankerBase):
     name = "popular"
 
     def version(self) -> str:

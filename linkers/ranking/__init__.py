@@ -11,15 +11,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from linkers.ranking.base import MentionInput, Ranking, Reranker
+from linkers.ranking.base import MentionInput, Ranker, RankerBase, Ranking, Reranker
 from linkers.ranking.registry import MethodBuild, get_method
 
 
 def load_reranker(method: str, weights: Path | None = None, *, services: Any = None, llm: Any = None,
-                  settings: dict[str, Any] | None = None) -> Reranker:
+                  settings: dict[str, Any] | None = None) -> Ranker:
     """`services` (MethodServices), `llm` (LLMOptions) and `settings` (the method's section of the method
     config) matter to the LLM methods only."""
     return get_method(method).build(MethodBuild(weights=weights, services=services, llm=llm, settings=settings))
 
 
-__all__ = ["MentionInput", "Ranking", "Reranker", "load_reranker"]
+__all__ = ["MentionInput", "Ranker", "RankerBase", "Ranking", "Reranker", "load_reranker"]

@@ -14,14 +14,14 @@ from kgstore.errors import InputError
 from linkers.ranking.calibration import Calibration
 from linkers.candidates.retrieval import Candidate
 from linkers.features.scalar import FEATURES
-from linkers.ranking.base import MentionInput, Ranking
+from linkers.ranking.base import FittedRanker, MentionInput, Ranking
 from linkers.ranking.registry import Method, register_method
 
 DEFAULT_WEIGHTS = "default.json"
 
 
 @dataclass
-class FeatureReranker:
+class FeatureReranker(FittedRanker):
     weights: dict[str, float]
     nil_threshold: float | None = None  # fitted default; `--nil-threshold` overrides
     meta: dict = field(default_factory=dict)

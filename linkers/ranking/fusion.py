@@ -31,7 +31,7 @@ import numpy as np
 from kgstore.errors import InputError
 from linkers.candidates.retrieval import Candidate
 from linkers.features.scalar import ERA_FEATURES, FEATURES, NAME_WORDS, OVERLAP
-from linkers.ranking.base import MentionInput, Ranking
+from linkers.ranking.base import FittedRanker, MentionInput, Ranking
 from linkers.ranking.registry import Method, register_method
 
 DEFAULT_MODEL = "fusion.json"
@@ -75,7 +75,7 @@ def vector_rows(mention: MentionInput, candidates: list[Candidate], dim: int) ->
 
 
 @dataclass
-class FusionReranker:
+class FusionReranker(FittedRanker):
     params: dict[str, np.ndarray]  # w1 (S x H), b1 (H), [wh (H x H), bh (H)], w2 (H), b2 (), p (D x R), q (D x R)
     nil_threshold: float | None = None
     meta: dict[str, Any] = field(default_factory=dict)

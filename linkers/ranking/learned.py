@@ -37,7 +37,7 @@ from kgstore.errors import InputError
 from linkers.candidates.retrieval import Candidate
 from linkers.features.scalar import FEATURES, OVERLAP
 from linkers.detection.keyphrases import Keyphrases
-from linkers.ranking.base import MentionInput, Ranking
+from linkers.ranking.base import FittedRanker, MentionInput, Ranking
 from linkers.ranking.registry import Method, register_method
 
 DEFAULT_MODEL = "learned.json"
@@ -111,7 +111,7 @@ class Ensemble:
 
 
 @dataclass
-class LearnedReranker:
+class LearnedReranker(FittedRanker):
     booster: Ensemble
     features: tuple[str, ...]
     nil_detected: float | None  # threshold on the top probability for detected spans

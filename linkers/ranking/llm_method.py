@@ -21,7 +21,7 @@ from kgstore.errors import InputError
 from kgstore.graph import GraphStore
 from linkers.candidates.retrieval import Candidate
 from linkers.ranking.llm import BudgetExhausted, CallLog, LLMClient, LLMError, LLMUnavailable, RunStats
-from linkers.ranking.base import MentionInput, Ranking, top_margin
+from linkers.ranking.base import MentionInput, RankerBase, Ranking, top_margin
 from linkers.ranking.features import FeatureReranker
 from linkers.ranking.registry import MethodBuild, SettingType, check_settings
 
@@ -57,7 +57,7 @@ class Outcome:
     sink: list[Candidate] = field(default_factory=list)  # candidates that failed checks: moved to the end
 
 
-class LLMReranker:
+class LLMReranker(RankerBase):
     name = "llm"
     default_budget = 1
     setting_types: dict[str, SettingType] = {}  # its [method] table in --method-config: keys and their types
