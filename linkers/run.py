@@ -331,6 +331,69 @@ class TrainResult:
     bad: list[BadLine] = field(default_factory=list)
 
 
+@dataclass
+class TrainRequest:
+    """Everything `kg train` was asked, for whichever method's `Trainer` fits it (each reads what it takes)."""
+
+    stores: Stores
+    train: Dataset
+    dev: Dataset | None  # held-apart documents, for a trainer with `dev` set
+    split: str
+    dev_split: str
+    limit: int | None
+    top_k: int
+    context: str
+    detector: str
+    out: Path
+    split_names: tuple[str, ...]  # datasets whose documents list their splits
+    cache_dir: Path
+    log: Callable[[str], None]
+    also: Sequence[Dataset] = ()
+    also_weight: float = 1.0
+    link: str = "named"
+    span_model: bool = False
+    simulate: int | None = None
+    nil_detected: float | None = None
+    nil_gazetteer: float | None = None
+    seeds: int = 1
+    without: Sequence[str] = ()
+
+
+def fit_features(r: TrainRequest) -> TrainResult:
+    return train_features(r.stores, r.train, r.split, r.top_k, r.context, r.out)
+
+
+def features_line(s: dict[str, Any], r: TrainRequest) -> str:
+    return (f"fitted on {s['mentions']:,} mentions of {r.train.name}/{r.split}: Hits@1 {s['hits@1_before']:.3f} "
+            f"-> {s['hits@1_after']:.3f}\nweights {json.dumps(s['weights'])} written to {r.out}")
+
+
+def fit_fusion(r: TrainRequest) -> TrainResult:
+    assert r.dev is not None  # the fusion trainer declares `dev`
+    return train_fusion(r.stores, r.train, r.dev, r.split, r.dev_split, r.limit, r.top_k, r.context, r.out,
+                        split_names=r.split_names, cache_dir=r.cache_dir, seeds=r.seeds, log=r.log, without=r.without)
+
+
+def fusion_line(s: dict[str, Any], r: TrainRequest) -> str:
+    return (f"fusion scorer fitted on {s['train_mentions']:,} mentions of {r.train.name}/{r.split} in "
+            f"{s['seconds']} s: dev Hits@1 {s['dev_hits@1']:.4f} (seed {s['seed']}, epoch {s['best_epoch']}; "
+            f"seeds tried: {s['dev_hits@1_by_seed']}); written to {r.out}")
+
+
+def fit_learned(r: TrainRequest) -> TrainResult:
+    assert r.dev is not None  # the learned trainer declares `dev`
+    return train_learned(r.stores, r.train, r.dev, r.split, r.dev_split, r.top_k, r.context, r.detector, r.out,
+                         split_names=r.split_names, log=r.log, also=r.also, also_weight=r.also_weight, link=r.link,
+                         span_model=r.span_model, simulate=r.simulate, nil_detected=r.nil_detected,
+                         nil_gazetteer=r.nil_gazetteer)
+
+
+def learned_line(s: dict[str, Any], r: TrainRequest) -> str:
+    return (f"fitted on {s['train_mentions']:,} mentions of {r.train.name}/{r.split} "
+            f"({s['train_rows']:,} candidate rows); dev Hits@1 {s['dev_hits@1']:.3f}; NIL "
+            f"thresholds detected {s['nil_detected']}, given {s['nil_given']}; written to {r.out}")
+
+
 def train_features(stores: Stores, ds: Dataset, split: str, top_k: int, context: str, out: Path) -> TrainResult:
     """The features method's weights by coordinate search on Hits@1."""
     from linkers.training.train import TrainingMention, calibrate, fit, hits_at_1, save

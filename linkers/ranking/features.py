@@ -15,7 +15,7 @@ from linkers.ranking.calibration import Calibration
 from linkers.candidates.retrieval import Candidate
 from linkers.features.scalar import FEATURES
 from linkers.ranking.base import FittedRanker, MentionInput, Ranking
-from linkers.ranking.registry import Method, register_method
+from linkers.ranking.registry import Method, Trainer, later, register_method
 
 DEFAULT_WEIGHTS = "default.json"
 
@@ -71,4 +71,5 @@ class FeatureReranker(FittedRanker):
         return [self.rerank(m, c) for m, c in items]
 
 
-register_method(Method("features", lambda b: FeatureReranker.from_file(b.weights), "fitted weights, no NIL", order=10))
+register_method(Method("features", lambda b: FeatureReranker.from_file(b.weights), "fitted weights, no NIL", order=10,
+                       trainer=Trainer(later("linkers.run:fit_features"), later("linkers.run:features_line"))))

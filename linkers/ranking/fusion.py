@@ -32,7 +32,7 @@ from kgstore.errors import InputError
 from linkers.candidates.retrieval import Candidate
 from linkers.features.scalar import ERA_FEATURES, FEATURES, NAME_WORDS, OVERLAP
 from linkers.ranking.base import FittedRanker, MentionInput, Ranking
-from linkers.ranking.registry import Method, register_method
+from linkers.ranking.registry import Method, Trainer, later, register_method
 
 DEFAULT_MODEL = "fusion.json"
 SCALARS = (*FEATURES, "image_text", *ERA_FEATURES, OVERLAP, NAME_WORDS)
@@ -154,4 +154,7 @@ class FusionReranker(FittedRanker):
 
 
 register_method(Method("fusion", lambda b: FusionReranker.from_file(b.weights),
-                       "neural fusion scorer over frozen encoder outputs (kg train --reranker fusion)", order=25))
+                       "neural fusion scorer over frozen encoder outputs (kg train --reranker fusion)", order=25,
+                       trainer=Trainer(later("linkers.run:fit_fusion"), later("linkers.run:fusion_line"),
+                                       dev="the fusion scorer stops early on the dev split",
+                                       takes=frozenset({"without"}))))

@@ -38,7 +38,7 @@ from linkers.candidates.retrieval import Candidate
 from linkers.features.scalar import FEATURES, OVERLAP
 from linkers.detection.keyphrases import Keyphrases
 from linkers.ranking.base import FittedRanker, MentionInput, Ranking
-from linkers.ranking.registry import Method, register_method
+from linkers.ranking.registry import Method, Trainer, later, register_method
 
 DEFAULT_MODEL = "learned.json"
 DETECTORS = {None: 0.0, "ner": 1.0, "gazetteer": 2.0}
@@ -221,4 +221,7 @@ def best_threshold(tops: list[tuple[float, bool]], missed: int,
 
 
 register_method(Method("learned", lambda b: LearnedReranker.from_file(b.weights),
-                       "gradient-boosted trees with a fitted NIL decision", order=20))
+                       "gradient-boosted trees with a fitted NIL decision", order=20,
+                       trainer=Trainer(later("linkers.run:fit_learned"), later("linkers.run:learned_line"),
+                                       dev="the dev split stops training and sets the NIL thresholds",
+                                       takes=frozenset({"also"}))))
