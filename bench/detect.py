@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from linkers.detection.detect import GazetteerDetector  # noqa: E402
+from kg.linkers.detection.detect import GazetteerDetector  # noqa: E402
 
 
 def synthetic_aliases(n: int, seed: int = 7):

@@ -39,19 +39,19 @@ from typing import Any
 
 from rapidfuzz import fuzz, process, utils
 
-from kgstore.chunks import chunked
-from kgstore.config import load_config
-from kgstore.encoders.text import load_text_encoder
-from kgstore.graph import GraphStore
-from kgstore.profiling import Profile, recording
-from kgstore.search import Searcher
-from kgstore.vectors import VectorStore
-from linkers.evaluation.benchmarks import read_wikimel
-from linkers.records import Document
-from linkers.detection.detect import GazetteerDetector
-from linkers.detection.detectors import detectors as registered_detectors
-from linkers.detection.ner import GazetteerSpans, HybridDetector, NERDetector
-from linkers.pipeline import CONTEXT_ENCODERS, Linker, LinkOptions
+from kg.kgstore.chunks import chunked
+from kg.kgstore.config import load_config
+from kg.kgstore.encoders.text import load_text_encoder
+from kg.kgstore.graph import GraphStore
+from kg.kgstore.profiling import Profile, recording
+from kg.kgstore.search import Searcher
+from kg.kgstore.vectors import VectorStore
+from kg.linkers.evaluation.benchmarks import read_wikimel
+from kg.linkers.records import Document
+from kg.linkers.detection.detect import GazetteerDetector
+from kg.linkers.detection.detectors import detectors as registered_detectors
+from kg.linkers.detection.ner import GazetteerSpans, HybridDetector, NERDetector
+from kg.linkers.pipeline import CONTEXT_ENCODERS, Linker, LinkOptions
 
 def timed(linker: Linker, docs: list[Document], ahead: bool = True) -> tuple[float, int]:
     """Seconds and mentions linking `docs`; `ahead=False`: one batch after another, each detected when its turn

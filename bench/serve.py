@@ -49,9 +49,9 @@ def records(spans: bool) -> list[dict]:
 
 
 def in_process(bodies: list[dict], n: int, settings: dict) -> dict:
-    from cli.context import AppContext
-    from cli.web.service import KgService, LinkSettings
-    from kgstore.config import load_config
+    from kg.cli.context import AppContext
+    from kg.cli.web.service import KgService, LinkSettings
+    from kg.kgstore.config import load_config
 
     app = AppContext(load_config())
     service = KgService(app)

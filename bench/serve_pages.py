@@ -16,10 +16,10 @@ import time
 import httpx
 
 from bench.serve import records, start_server
-from cli.context import AppContext
-from cli.web.service import KgService, LinkSettings
-from kgstore.config import load_config
-from linkers.writeback import write_results
+from kg.cli.context import AppContext
+from kg.cli.web.service import KgService, LinkSettings
+from kg.kgstore.config import load_config
+from kg.linkers.writeback import write_results
 
 PREFIX = "bench-page-"
 

@@ -39,7 +39,7 @@ def log(message: str) -> None:
 
 def kg(*args: str) -> str:
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "cli.main", *args], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "kg.cli.main", *args], capture_output=True, text=True)
     if done.returncode != 0:
         sys.exit(f"kg {' '.join(args)} failed ({done.returncode}):\n{done.stderr[-3000:]}")
     log(f"kg {args[0]} {args[1]} took {time.monotonic() - started:.0f} s")

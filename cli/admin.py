@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from cli.context import AppContext, echo_json, echo_table, pass_app
-from kgstore import embedded, migrate, stats
+from kg.cli.context import AppContext, echo_json, echo_table, pass_app
+from kg.kgstore import embedded, migrate, stats
 
 
 @click.group()

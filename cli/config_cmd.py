@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from cli.context import AppContext, echo_json, pass_app
-from kgstore.config import ResolvedSetting, by_section, describe
+from kg.cli.context import AppContext, echo_json, pass_app
+from kg.kgstore.config import ResolvedSetting, by_section, describe
 
 
 @click.command("config")

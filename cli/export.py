@@ -7,11 +7,11 @@ from pathlib import Path
 
 import click
 
-from cli.context import RegistryChoice, echo_json
-from indexers.bulk_export import ExportSummary, export_neo4j_bulk, import_command
-from indexers.formats import kb_formats
-from indexers.ingest import IngestOptions
-from kgstore.progress import progress_bar
+from kg.cli.context import RegistryChoice, echo_json
+from kg.indexers.bulk_export import ExportSummary, export_neo4j_bulk, import_command
+from kg.indexers.formats import kb_formats
+from kg.indexers.ingest import IngestOptions
+from kg.kgstore.progress import progress_bar
 
 EXIT_PARTIAL = 3
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import click
 
-from cli.context import AppContext, echo_json, pass_app
-from indexers.index import Indexer, IndexOptions, IndexSummary
-from kgstore.entity_index import IMAGE, INDEXES, NAMES, TEXT, WORDS
-from kgstore.progress import progress_bar
+from kg.cli.context import AppContext, echo_json, pass_app
+from kg.indexers.index import Indexer, IndexOptions, IndexSummary
+from kg.kgstore.entity_index import IMAGE, INDEXES, NAMES, TEXT, WORDS
+from kg.kgstore.progress import progress_bar
 
 
 @click.command("index")

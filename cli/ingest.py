@@ -8,10 +8,10 @@ from pathlib import Path
 
 import click
 
-from cli.context import AppContext, RegistryChoice, echo_json, pass_app
-from indexers.ingest import IngestOptions, IngestSummary, ingest
-from indexers.formats import kb_formats
-from kgstore.progress import progress_bar
+from kg.cli.context import AppContext, RegistryChoice, echo_json, pass_app
+from kg.indexers.ingest import IngestOptions, IngestSummary, ingest
+from kg.indexers.formats import kb_formats
+from kg.kgstore.progress import progress_bar
 
 EXIT_PARTIAL = 3
 EXIT_INTERRUPTED = 130  # as a shell reports a command ended by Ctrl-C

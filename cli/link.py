@@ -11,20 +11,20 @@ from pathlib import Path
 
 import click
 
-from cli.context import AppContext, RegistryChoice, RegistryOption, echo_json, pass_app
+from kg.cli.context import AppContext, RegistryChoice, RegistryOption, echo_json, pass_app
 from kg.api import KG
-from linkers.training.learn import SIMULATE
-from linkers.records import NIL
-from linkers.evaluation.datasets import datasets, load_dataset, with_splits
-from linkers.detection.detectors import detector_help, detectors
-from linkers.evaluation.metrics import render_table
-from linkers.evaluation import span_eval
-from linkers.evaluation.span_eval import SPAN_MODES
-from linkers.pipeline import CONTEXT_ENCODERS, LINK_POLICIES, MentionResult
-from linkers.ranking.fusion import SCALARS as FUSION_SCALARS
-from linkers.ranking.llm_method import WHEN, LLMOptions
-from linkers.ranking.registry import budget_help, method_help, methods, trainers
-from linkers.run import EvalResult, MethodChoice, Stores, TrainRequest, link_corpus
+from kg.linkers.training.learn import SIMULATE
+from kg.linkers.records import NIL
+from kg.linkers.evaluation.datasets import datasets, load_dataset, with_splits
+from kg.linkers.detection.detectors import detector_help, detectors
+from kg.linkers.evaluation.metrics import render_table
+from kg.linkers.evaluation import span_eval
+from kg.linkers.evaluation.span_eval import SPAN_MODES
+from kg.linkers.pipeline import CONTEXT_ENCODERS, LINK_POLICIES, MentionResult
+from kg.linkers.ranking.fusion import SCALARS as FUSION_SCALARS
+from kg.linkers.ranking.llm_method import WHEN, LLMOptions
+from kg.linkers.ranking.registry import budget_help, method_help, methods, trainers
+from kg.linkers.run import EvalResult, MethodChoice, Stores, TrainRequest, link_corpus
 
 EXIT_PARTIAL = 3
 

@@ -7,18 +7,18 @@ import sys
 
 import click
 
-from cli.admin import migrate_cmd, server, status_cmd
-from cli.config_cmd import config_cmd
-from cli.export import export
-from cli.context import AppContext
-from cli.index import index_cmd
-from cli.ingest import ingest_cmd
-from cli.link import eval_cmd, link_cmd, train_cmd
-from cli.query import query
-from cli.search import search_cmd
-from cli.serve import serve_cmd
-from kgstore.config import load_config
-from kgstore.errors import KgError
+from kg.cli.admin import migrate_cmd, server, status_cmd
+from kg.cli.config_cmd import config_cmd
+from kg.cli.export import export
+from kg.cli.context import AppContext
+from kg.cli.index import index_cmd
+from kg.cli.ingest import ingest_cmd
+from kg.cli.link import eval_cmd, link_cmd, train_cmd
+from kg.cli.query import query
+from kg.cli.search import search_cmd
+from kg.cli.serve import serve_cmd
+from kg.kgstore.config import load_config
+from kg.kgstore.errors import KgError
 from neo4j.exceptions import DriverError, Neo4jError
 
 

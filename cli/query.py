@@ -11,11 +11,11 @@ from typing import Any, Iterable, Iterator
 
 import click
 
-from cli.context import AppContext, echo_json, echo_table, pass_app
-from kgstore.cards import entity_card
-from kgstore.console import DEFAULT_LIMIT, DEFAULT_TIMEOUT, open_cypher, parse_params
-from kgstore.linked import cooccurring_entities, entity_documents, entity_mentions
-from kgstore.paths import MAX_PATH_HOPS, shortest_path
+from kg.cli.context import AppContext, echo_json, echo_table, pass_app
+from kg.kgstore.cards import entity_card
+from kg.kgstore.console import DEFAULT_LIMIT, DEFAULT_TIMEOUT, open_cypher, parse_params
+from kg.kgstore.linked import cooccurring_entities, entity_documents, entity_mentions
+from kg.kgstore.paths import MAX_PATH_HOPS, shortest_path
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 limit_option = click.option("--limit", "-n", type=click.IntRange(min=1), default=20, show_default=True,

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
-from cli.context import AppContext, echo_json, echo_table, pass_app
-from kgstore.images import is_url
-from kgstore.search import Hit, Searcher
+from kg.cli.context import AppContext, echo_json, echo_table, pass_app
+from kg.kgstore.images import is_url
+from kg.kgstore.search import Hit, Searcher
 
 DESCRIPTION_WIDTH = 60
 COLUMNS = ["rank", "qid", "label", "score", "match", "description"]

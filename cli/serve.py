@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from cli.context import AppContext, pass_app
-from kgstore.errors import ConfigError
+from kg.cli.context import AppContext, pass_app
+from kg.kgstore.errors import ConfigError
 
 DRAIN_S = 2  # seconds open requests get to finish after SIGTERM
 
@@ -40,8 +40,8 @@ def serve_cmd(app: AppContext, host: str, port: int, api_key_file: Path | None, 
     OpenAPI docs at /docs) and the web pages (/ui) with models and store connections loaded once."""
     import uvicorn
 
-    from cli.web.app import ServeSettings, create_app
-    from cli.web.service import KgService, LinkSettings
+    from kg.cli.web.app import ServeSettings, create_app
+    from kg.cli.web.service import KgService, LinkSettings
 
     key = _read_key(api_key_file) if api_key_file else os.environ.get("KG_API_KEY") or None
     settings = ServeSettings(host=host, port=port, api_key=key, max_body_bytes=max_body_bytes, timeout_s=timeout_s,

@@ -17,12 +17,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any, Callable, Generator, Iterator, cast
 
-from indexers.ingest import IngestOptions, _parsed_chunks
-from indexers.sources import InputError, TruncatedInput, detect_format, iter_raw
-from kgstore.entity_writes import _NODE_PROPS, PreparedEntity
-from kgstore.errors import KgError
-from kgstore.graph import validate_rel_type
-from kgstore.private import open_private
+from kg.indexers.ingest import IngestOptions, _parsed_chunks
+from kg.indexers.sources import InputError, TruncatedInput, detect_format, iter_raw
+from kg.kgstore.entity_writes import _NODE_PROPS, PreparedEntity
+from kg.kgstore.errors import KgError
+from kg.kgstore.graph import validate_rel_type
+from kg.kgstore.private import open_private
 
 # U+001F (unit separator) between array elements: unlike neo4j-admin's default ';', no name or alias holds it.
 ARRAY_DELIMITER = "\x1f"

@@ -44,9 +44,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from kgstore.model import PID_RE, RESERVED_REL_TYPES, USER_ID_RE, EntityRecord, Relation, is_entity_id, is_qid
+from kg.kgstore.model import PID_RE, RESERVED_REL_TYPES, USER_ID_RE, EntityRecord, Relation, is_entity_id, is_qid
 
-from indexers.wikidata import commons_file_url, wikipedia_url
+from kg.indexers.wikidata import commons_file_url, wikipedia_url
 
 __all__ = ["FIELDS", "RELATION_NAME_RE", "parse_custom"]
 

@@ -32,13 +32,13 @@ from typing import Any
 
 from qdrant_client import models
 
-from kgstore import entity_words
-from kgstore import names as name_index
-from kgstore.config import Config
-from kgstore.entity_text import entity_text
-from kgstore.encoders import (ImageEncoder, TextEncoder, image_encoder_from_config, image_model_hint,
+from kg.kgstore import entity_words
+from kg.kgstore import names as name_index
+from kg.kgstore.config import Config
+from kg.kgstore.entity_text import entity_text
+from kg.kgstore.encoders import (ImageEncoder, TextEncoder, image_encoder_from_config, image_model_hint,
                               text_encoder_from_config)
-from kgstore.entity_index import (
+from kg.kgstore.entity_index import (
     ENTITY_HASH,
     HASH_FIELDS,
     IMAGE,
@@ -51,12 +51,12 @@ from kgstore.entity_index import (
     ensure_entity_collection,
     has_words,
 )
-from kgstore.entities import ENTITY_COLUMNS, count_entities, existing_entities, in_degrees, read_entity_page
-from kgstore.errors import ConfigError
-from kgstore.graph import GraphStore
-from kgstore.images import ImageLoader, LoadedImage, is_url
-from kgstore.model import point_id
-from kgstore.vectors import VectorStore
+from kg.kgstore.entities import ENTITY_COLUMNS, count_entities, existing_entities, in_degrees, read_entity_page
+from kg.kgstore.errors import ConfigError
+from kg.kgstore.graph import GraphStore
+from kg.kgstore.images import ImageLoader, LoadedImage, is_url
+from kg.kgstore.model import point_id
+from kg.kgstore.vectors import VectorStore
 
 # Literal Wikidata attributes worth a few words in the text to encode (most others are external identifiers).
 KEY_ATTRIBUTES = {

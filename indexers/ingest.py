@@ -24,14 +24,14 @@ from typing import Callable, Iterator
 
 from neo4j.exceptions import ClientError, DatabaseError, DriverError, Neo4jError
 
-from indexers.priors import ingest_alias_counts
-from indexers.sources import InputTracker, TruncatedInput, detect_format, iter_raw, parse_batch, prefix_sha1
-from kgstore.checkpoints import IngestCheckpoint, load_checkpoint, probe_write, save_checkpoint
-from kgstore.entity_writes import PreparedEntity, WriteResult, prepare, write_entities
-from kgstore.errors import KgError
-from kgstore.private import open_private
-from kgstore.graph import GraphStore
-from kgstore.model import EntityRecord
+from kg.indexers.priors import ingest_alias_counts
+from kg.indexers.sources import InputTracker, TruncatedInput, detect_format, iter_raw, parse_batch, prefix_sha1
+from kg.kgstore.checkpoints import IngestCheckpoint, load_checkpoint, probe_write, save_checkpoint
+from kg.kgstore.entity_writes import PreparedEntity, WriteResult, prepare, write_entities
+from kg.kgstore.errors import KgError
+from kg.kgstore.private import open_private
+from kg.kgstore.graph import GraphStore
+from kg.kgstore.model import EntityRecord
 
 CHUNK_LINES = 200  # lines per worker task: large enough to amortise pickling, small enough to keep workers busy
 # ArcadeDB refuses a Bolt message over 16 MiB ("BOLT message too large") and the driver then waits for ever, so

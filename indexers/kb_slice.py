@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from indexers.index import Indexer
-from indexers.ingest import IngestOptions, ingest
-from kgstore.config import Config
-from kgstore.entities import count_from_source
-from kgstore.graph import GraphStore
-from kgstore.progress import progress, progress_bar
-from kgstore.vectors import VectorStore
+from kg.indexers.index import Indexer
+from kg.indexers.ingest import IngestOptions, ingest
+from kg.kgstore.config import Config
+from kg.kgstore.entities import count_from_source
+from kg.kgstore.graph import GraphStore
+from kg.kgstore.progress import progress, progress_bar
+from kg.kgstore.vectors import VectorStore
 
 
 def ensure_kb_slice(config: Config, graph: GraphStore, vectors: VectorStore, dataset: str, kb: Path) -> None:

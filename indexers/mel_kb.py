@@ -18,8 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from kgstore.errors import InputError
-from kgstore.model import EntityRecord, is_qid
+from kg.kgstore.errors import InputError
+from kg.kgstore.model import EntityRecord, is_qid
 
 __all__ = ["KB_FILES", "iter_wikimel_docs", "iter_wikimel_kb", "parse_summary", "parse_wikimel"]
 

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from indexers.sources import open_text
-from kgstore.chunks import chunked
-from kgstore.errors import InputError
-from kgstore.graph import GraphStore
-from kgstore.names import normalise
-from kgstore.priors import MAX_COUNT, add_priors, mark_prior_file, prior_file_seen
+from kg.indexers.sources import open_text
+from kg.kgstore.chunks import chunked
+from kg.kgstore.errors import InputError
+from kg.kgstore.graph import GraphStore
+from kg.kgstore.names import normalise
+from kg.kgstore.priors import MAX_COUNT, add_priors, mark_prior_file, prior_file_seen
 
 HEADER = ("surface", "qid", "count")
 BATCH = 2000

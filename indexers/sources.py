@@ -33,11 +33,11 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from kgstore.errors import InputError
-from kgstore.model import PID_RE, EntityRecord
+from kg.kgstore.errors import InputError
+from kg.kgstore.model import PID_RE, EntityRecord
 
-from indexers.formats import get_format, kb_formats, known_formats
-from indexers.mel_kb import KB_FILES, iter_wikimel_docs
+from kg.indexers.formats import get_format, kb_formats, known_formats
+from kg.indexers.mel_kb import KB_FILES, iter_wikimel_docs
 
 __all__ = [
     "TruncatedInput",

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
-from kgstore.model import PID_RE, EntityRecord, Relation, is_qid
+from kg.kgstore.model import PID_RE, EntityRecord, Relation, is_qid
 
 __all__ = [
     "IMAGE_PIDS",

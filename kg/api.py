@@ -19,19 +19,19 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
 
 from kg.context import StoreContext
 from kg.service import LinkSettings, SearchResult, Service
-from kgstore.cards import EntityCard
-from kgstore.config import SECTIONS, load_config
-from kgstore.errors import InputError
-from kgstore.linked import EntityMentions
-from linkers.corpus import parse_document
-from linkers.evaluation.datasets import Dataset, load_dataset, with_splits
-from linkers.pipeline import Linker, MentionResult
-from linkers.run import (EvalResult, MethodChoice, evaluate_given_candidates, evaluate_mentions, evaluate_spans,
+from kg.kgstore.cards import EntityCard
+from kg.kgstore.config import SECTIONS, load_config
+from kg.kgstore.errors import InputError
+from kg.kgstore.linked import EntityMentions
+from kg.linkers.corpus import parse_document
+from kg.linkers.evaluation.datasets import Dataset, load_dataset, with_splits
+from kg.linkers.pipeline import Linker, MentionResult
+from kg.linkers.run import (EvalResult, MethodChoice, evaluate_given_candidates, evaluate_mentions, evaluate_spans,
                          require_kb)
 
 if TYPE_CHECKING:  # the ingest and index modules are imported when first called (readers, encoders)
-    from indexers.index import IndexSummary
-    from indexers.ingest import IngestSummary
+    from kg.indexers.index import IndexSummary
+    from kg.indexers.ingest import IngestSummary
 
 
 @dataclass
@@ -151,7 +151,7 @@ class KG:
     def ingest(self, paths: Iterable[str | Path], **options: Any) -> list["IngestSummary"]:
         """KB files into the graph, as `kg ingest` (options: IngestOptions' fields, e.g. fmt, langs, limit,
         resume); one summary per file. Re-ingesting a file changes nothing."""
-        from indexers.ingest import IngestOptions, ingest
+        from kg.indexers.ingest import IngestOptions, ingest
 
         summaries = []
         for path in map(Path, paths):
@@ -166,7 +166,7 @@ class KG:
     def index(self, **options: Any) -> "IndexSummary":
         """The graph's entities into the vector indexes, as `kg index` (options: IndexOptions' fields, e.g.
         indexes=("text", "names"), limit, recreate); incremental, so a second call encodes nothing."""
-        from indexers.index import Indexer, IndexOptions
+        from kg.indexers.index import Indexer, IndexOptions
 
         summary = Indexer(self.config, self.context.graph(), self.context.vectors(), IndexOptions(**options)).run()
         self._kb_checked = False
@@ -215,7 +215,7 @@ class KG:
         """A built-in dataset's KB slice is ingested and indexed when the graph does not have it yet."""
         if dataset.kb is None:
             return
-        from indexers.kb_slice import ensure_kb_slice
+        from kg.indexers.kb_slice import ensure_kb_slice
 
         ensure_kb_slice(self.config, self.context.graph(), self.context.vectors(), dataset.name, dataset.kb)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from kgstore.config import Config
-from kgstore.graph import GraphStore
-from kgstore.private import private_home
-from kgstore.vectors import VectorStore
+from kg.kgstore.config import Config
+from kg.kgstore.graph import GraphStore
+from kg.kgstore.private import private_home
+from kg.kgstore.vectors import VectorStore
 
 
 @dataclass
@@ -25,7 +25,7 @@ class StoreContext:
         if self._graph is None:
             self._graph = GraphStore.from_config(self.config)
             if migrate:
-                from kgstore.migrate import ensure_schema
+                from kg.kgstore.migrate import ensure_schema
 
                 ensure_schema(self._graph)
         return self._graph

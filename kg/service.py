@@ -12,18 +12,18 @@ from functools import cached_property
 from rapidfuzz import fuzz
 
 from kg.context import StoreContext
-from kgstore import cards, linked
-from kgstore import documents as docs_q
-from kgstore import names as name_index
-from kgstore.entity_index import NAMES_FIELD
-from kgstore.errors import InputError
-from kgstore.images import is_url
-from kgstore.search import Hit, Searcher
-from linkers.detection.detectors import detectors
-from linkers.pipeline import CONTEXT_ENCODERS, Linker
-from linkers.ranking.llm_method import WHEN, LLMOptions
-from linkers.ranking.registry import methods
-from linkers.run import MethodChoice, Stores, build_linker
+from kg.kgstore import cards, linked
+from kg.kgstore import documents as docs_q
+from kg.kgstore import names as name_index
+from kg.kgstore.entity_index import NAMES_FIELD
+from kg.kgstore.errors import InputError
+from kg.kgstore.images import is_url
+from kg.kgstore.search import Hit, Searcher
+from kg.linkers.detection.detectors import detectors
+from kg.linkers.pipeline import CONTEXT_ENCODERS, Linker
+from kg.linkers.ranking.llm_method import WHEN, LLMOptions
+from kg.linkers.ranking.registry import methods
+from kg.linkers.run import MethodChoice, Stores, build_linker
 
 SEARCH_MODES = ("name", "text", "image")
 # a fuzzy name hit is a "did you mean" suggestion (never ranked among the names that match exactly) where one of its

@@ -3,8 +3,8 @@
 Nothing here imports `indexers` or `linkers`: data flows `indexers -> kgstore <- linkers`.
 """
 
-from kgstore.config import Config, load_config
-from kgstore.encoders import torchvision_compat as _torchvision_compat  # noqa: F401 - guard; see that module
-from kgstore.errors import KgError
+from kg.kgstore.config import Config, load_config
+from kg.kgstore.encoders import torchvision_compat as _torchvision_compat  # noqa: F401 - guard; see that module
+from kg.kgstore.errors import KgError
 
 __all__ = ["Config", "KgError", "load_config"]

@@ -12,8 +12,8 @@ import fcntl
 import json
 from pathlib import Path
 
-from kgstore.files import atomic_write
-from kgstore.private import open_private
+from kg.kgstore.files import atomic_write
+from kg.kgstore.private import open_private
 
 FILE = "graph-bookmarks.json"
 ROUTING_SCHEMES = ("neo4j", "neo4j+s", "neo4j+ssc")

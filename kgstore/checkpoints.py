@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 
 from neo4j import ManagedTransaction
 
-from kgstore.graph import GraphStore
+from kg.kgstore.graph import GraphStore
 
 PROBE_QUERY = "MERGE (c:IngestCheckpoint {key: $key}) SET c.probed_at = datetime()"
 # The checkpoint records which input it was made on: the first `read_bytes` bytes of the file and their SHA-1

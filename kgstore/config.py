@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from kgstore.errors import ConfigError
+from kg.kgstore.errors import ConfigError
 
 DEFAULT_HOME = Path("~/.kg")
 

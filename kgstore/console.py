@@ -8,8 +8,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from kgstore.errors import InputError, QueryTimeout
-from kgstore.graph import GraphStore
+from kg.kgstore.errors import InputError, QueryTimeout
+from kg.kgstore.graph import GraphStore
 
 
 DEFAULT_TIMEOUT = 60.0  # seconds

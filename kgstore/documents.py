@@ -8,8 +8,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from kgstore.errors import InputError
-from kgstore.graph import GraphStore
+from kg.kgstore.errors import InputError
+from kg.kgstore.graph import GraphStore
 
 DOCUMENT_QUERY = """
 MATCH (d:Document {id: $id})

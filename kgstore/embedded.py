@@ -28,11 +28,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator
 
-from kgstore.config import GraphSection
-from kgstore.errors import GraphUnavailable
-from kgstore.files import atomic_write
-from kgstore.private import PRIVATE_UMASK, open_private, private_dir
-from kgstore.progress import progress
+from kg.kgstore.config import GraphSection
+from kg.kgstore.errors import GraphUnavailable
+from kg.kgstore.files import atomic_write
+from kg.kgstore.private import PRIVATE_UMASK, open_private, private_dir
+from kg.kgstore.progress import progress
 
 START_TIMEOUT_S = 90.0
 DATABASE = "kg"
@@ -229,7 +229,7 @@ def _start(home: Path, heap: str, idle_timeout: float) -> ServerState:
     if idle_timeout > 0:
         with open_private(root / "idle_watch.log", "ab") as watch_log:
             subprocess.Popen(
-                [sys.executable, "-m", "kgstore.idle_watch", str(home), str(state.pid), str(idle_timeout)],
+                [sys.executable, "-m", "kg.kgstore.idle_watch", str(home), str(state.pid), str(idle_timeout)],
                 cwd=root, stdin=subprocess.DEVNULL, stdout=watch_log, stderr=subprocess.STDOUT, start_new_session=True,
                 umask=PRIVATE_UMASK,
             )

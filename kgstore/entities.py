@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Iterator, Sequence
 
-from kgstore.graph import GraphStore
+from kg.kgstore.graph import GraphStore
 
 # The properties a page may return; a column name is formatted into Cypher, so only these are accepted.
 ENTITY_COLUMNS = ("qid", "kind", "label", "description", "aliases", "sitelinks", "images", "image_urls", "types",

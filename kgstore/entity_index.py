@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from qdrant_client import models
 
-from kgstore.errors import ConfigError
-from kgstore.vectors import VectorStore
+from kg.kgstore.errors import ConfigError
+from kg.kgstore.vectors import VectorStore
 
 TEXT, NAMES, IMAGE, WORDS = "text", "names", "image", "words"
 INDEXES = (TEXT, NAMES, IMAGE, WORDS)

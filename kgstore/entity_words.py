@@ -17,7 +17,7 @@ import re
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 
-from kgstore.names import SparseNameVector, normalise
+from kg.kgstore.names import SparseNameVector, normalise
 
 BUCKETS = 1 << 20
 SCHEME = f"words-crc32-{BUCKETS}-v1"  # part of the words index hash: changing it re-encodes every entity

@@ -14,9 +14,9 @@ from typing import Any, Sequence
 from neo4j import ManagedTransaction
 from neo4j.exceptions import ConstraintError
 
-from kgstore.checkpoints import IngestCheckpoint, write_checkpoint
-from kgstore.graph import GraphStore, validate_rel_type
-from kgstore.model import EntityRecord
+from kg.kgstore.checkpoints import IngestCheckpoint, write_checkpoint
+from kg.kgstore.graph import GraphStore, validate_rel_type
+from kg.kgstore.model import EntityRecord
 
 # EntityRecord fields stored as they are; the node's other properties are built by `prepare`.
 _RECORD_PROPS = ("kind", "label", "description", "aliases", "wikipedia_title", "wikipedia_url", "sitelinks", "images",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from kgstore.cards import labels_for
-from kgstore.graph import GraphStore
+from kg.kgstore.cards import labels_for
+from kg.kgstore.graph import GraphStore
 
 
 # A few facts per entity for prompts (KAR): description, types and the first relations and attributes by property.

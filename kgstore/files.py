@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-from kgstore.private import private_dir
+from kg.kgstore.private import private_dir
 
 
 @contextmanager

@@ -22,11 +22,11 @@ from neo4j import (READ_ACCESS, WRITE_ACCESS, Bookmarks, Driver, GraphDatabase, 
 from neo4j.api import BookmarkManager
 from neo4j.exceptions import AuthError, ConfigurationError, DriverError, Neo4jError, ServiceUnavailable
 
-from kgstore import bookmarks
-from kgstore.chunks import chunked
-from kgstore.config import Config, redact_url, reveal
-from kgstore.errors import ConfigError, GraphAuthError, GraphUnavailable, KgError, QueryTimeout
-from kgstore.model import RESERVED_REL_TYPES
+from kg.kgstore import bookmarks
+from kg.kgstore.chunks import chunked
+from kg.kgstore.config import Config, redact_url, reveal
+from kg.kgstore.errors import ConfigError, GraphAuthError, GraphUnavailable, KgError, QueryTimeout
+from kg.kgstore.model import RESERVED_REL_TYPES
 
 BOLT_SCHEMES = ("bolt", "neo4j", "bolt+s", "neo4j+s", "bolt+ssc", "neo4j+ssc")
 
@@ -145,7 +145,7 @@ class GraphStore:
     def from_config(cls, config: Config) -> "GraphStore":
         """Connect to KG_GRAPH_URI, or start/reuse the embedded server under KG_HOME."""
         if config.graph.embedded:
-            from kgstore import embedded
+            from kg.kgstore import embedded
 
             state = embedded.ensure_server(config.home, config.graph.heap, config.graph.idle_timeout)
             return cls(state.uri, embedded.USER, embedded.password(config.home), embedded.DATABASE, embedded=True)

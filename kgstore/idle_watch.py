@@ -1,4 +1,4 @@
-"""`python -m kgstore.idle_watch HOME PID IDLE_S`: stops the embedded graph server PID once it has had no Bolt
+"""`python -m kg.kgstore.idle_watch HOME PID IDLE_S`: stops the embedded graph server PID once it has had no Bolt
 connection and no `kg` command for IDLE_S seconds, then exits; exits too when the server is gone. Started, detached,
 with the server by `kgstore.embedded`, so an idle ~400 MB JVM does not outlive its use."""
 
@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from kgstore.embedded import stop_if_idle
+from kg.kgstore.embedded import stop_if_idle
 
 
 def main(argv: list[str]) -> int:

@@ -23,8 +23,8 @@ from urllib.parse import urljoin, urlparse
 
 from PIL import Image, UnidentifiedImageError
 
-from kgstore.errors import InputError
-from kgstore.files import atomic_write
+from kg.kgstore.errors import InputError
+from kg.kgstore.files import atomic_write
 
 USER_AGENT = "kg-indexer/0.1 (entity knowledge graph; image embedding)"  # Wikimedia refuses anonymous clients
 DEFAULT_TIMEOUT = 15.0  # per socket operation

@@ -6,9 +6,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from kgstore.cards import EntityRef, entity_refs
-from kgstore.errors import InputError
-from kgstore.graph import GraphStore
+from kg.kgstore.cards import EntityRef, entity_refs
+from kg.kgstore.errors import InputError
+from kg.kgstore.graph import GraphStore
 
 
 # What `kg link` writes: (:Document)-[:HAS_MENTION]->(:Mention)-[:REFERS_TO {score, rank, method, run_id}]->(:Entity).

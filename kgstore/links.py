@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 from neo4j import ManagedTransaction
 
-from kgstore.graph import GraphStore
+from kg.kgstore.graph import GraphStore
 
 GROUP_BYTES = 4 << 20  # with one document of up to 8 MiB (a corpus text's limit) a message stays < 12 MiB
 # before DOCS_QUERY: the mentions of a document whose content changed were cut from the old content

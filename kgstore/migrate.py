@@ -15,8 +15,8 @@ from pathlib import Path
 
 from neo4j.exceptions import ConstraintError
 
-from kgstore.errors import MigrationError
-from kgstore.graph import GraphStore
+from kg.kgstore.errors import MigrationError
+from kg.kgstore.graph import GraphStore
 
 FILE_RE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.cypher$")
 
@@ -43,7 +43,7 @@ def _split(text: str) -> list[str]:
 
 
 def load_migrations(directory: Path | None = None) -> list[Migration]:
-    directory = directory or Path(str(resources.files("migrations")))
+    directory = directory or Path(str(resources.files("kg.migrations")))
     found: list[Migration] = []
     for path in sorted(directory.glob("*.cypher")):
         m = FILE_RE.match(path.name)

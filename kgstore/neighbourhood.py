@@ -17,8 +17,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterable
 
-from kgstore.graph import GraphStore
-from kgstore.profiling import stage
+from kg.kgstore.graph import GraphStore
+from kg.kgstore.profiling import stage
 
 CLASS_EDGES = ["P31", "P279"]
 CACHE_ENTITIES = 200_000  # entities whose neighbours are kept (a few tens of MB)

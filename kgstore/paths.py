@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kgstore.cards import EntityRef, entity_refs, labels_for
-from kgstore.errors import InputError
-from kgstore.graph import GraphStore
+from kg.kgstore.cards import EntityRef, entity_refs, labels_for
+from kg.kgstore.errors import InputError
+from kg.kgstore.graph import GraphStore
 
 
 MAX_PATH_HOPS = 10  # the largest --max-hops accepted (the only value ever formatted into Cypher)

@@ -6,7 +6,7 @@ import json
 
 from neo4j import ManagedTransaction
 
-from kgstore.graph import GraphStore
+from kg.kgstore.graph import GraphStore
 
 MAX_COUNT = 1 << 62  # int64 in the graph
 READ_QUERY = "UNWIND $qids AS q MATCH (e:Entity {qid: q}) WHERE e.stub = false RETURN e.qid AS qid, e.priors_json AS priors"

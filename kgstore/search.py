@@ -18,18 +18,18 @@ import numpy as np
 from qdrant_client import models
 from rapidfuzz import fuzz
 
-from kgstore import names as name_index
-from kgstore.config import Config
-from kgstore.encoders import (ImageEncoder, TextEncoder, image_encoder_from_config, image_model_hint,
+from kg.kgstore import names as name_index
+from kg.kgstore.config import Config
+from kg.kgstore.encoders import (ImageEncoder, TextEncoder, image_encoder_from_config, image_model_hint,
                               text_encoder_from_config)
-from kgstore import entity_words
-from kgstore.entity_index import HIT_FIELDS, IMAGE, LABEL_FIELD, NAMES, NAMES_FIELD, TEXT, WORDS, dense_sizes, has_words
-from kgstore.errors import ConfigError
-from kgstore.images import ImageLoader
-from kgstore.model import point_id
-from kgstore.profiling import stage
-from kgstore.vector_backends import ScoredRow
-from kgstore.vectors import VectorStore
+from kg.kgstore import entity_words
+from kg.kgstore.entity_index import HIT_FIELDS, IMAGE, LABEL_FIELD, NAMES, NAMES_FIELD, TEXT, WORDS, dense_sizes, has_words
+from kg.kgstore.errors import ConfigError
+from kg.kgstore.images import ImageLoader
+from kg.kgstore.model import point_id
+from kg.kgstore.profiling import stage
+from kg.kgstore.vector_backends import ScoredRow
+from kg.kgstore.vectors import VectorStore
 
 if TYPE_CHECKING:
     from PIL import Image

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from kgstore.config import Config, redact_url
-from kgstore.graph import GraphStore
-from kgstore.vectors import VectorStore
+from kg.kgstore.config import Config, redact_url
+from kg.kgstore.graph import GraphStore
+from kg.kgstore.vectors import VectorStore
 
 # `entities` are the ones ingested, which `kg index` gives a vector each; `stubs` are claim targets the input
 # referred to but did not hold (no label, no vector), counted apart so they do not look like missing vectors.

@@ -14,9 +14,9 @@ from typing import Any
 
 from qdrant_client import models
 
-from kgstore.config import Config
-from kgstore.vector_backends import Fields, PointId, ScoredRow, StoredRow, VectorBackend, open_backend
-from kgstore.vector_backends.layout import HNSW_M
+from kg.kgstore.config import Config
+from kg.kgstore.vector_backends import Fields, PointId, ScoredRow, StoredRow, VectorBackend, open_backend
+from kg.kgstore.vector_backends.layout import HNSW_M
 
 log = logging.getLogger(__name__)
 LOCAL_MODE_LIMIT = 20_000

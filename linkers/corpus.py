@@ -38,9 +38,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from kgstore.errors import InputError
-from kgstore.model import is_entity_id
-from linkers.records import NIL, BadLine, Document, Mention, MentionIds, repaired, too_large
+from kg.kgstore.errors import InputError
+from kg.kgstore.model import is_entity_id
+from kg.linkers.records import NIL, BadLine, Document, Mention, MentionIds, repaired, too_large
 
 __all__ = ["read_corpus", "read_jsonl", "read_text_file", "corpus_size"]
 

@@ -6,12 +6,12 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from kgstore.config import Config
-from kgstore.errors import ConfigError, InputError
-from kgstore.graph import GraphStore
-from linkers.ranking import Reranker, load_reranker
-from linkers.ranking.registry import check_settings, get_method, methods
-from linkers.ranking.llm_method import LLMOptions, MethodServices
+from kg.kgstore.config import Config
+from kg.kgstore.errors import ConfigError, InputError
+from kg.kgstore.graph import GraphStore
+from kg.linkers.ranking import Reranker, load_reranker
+from kg.linkers.ranking.registry import check_settings, get_method, methods
+from kg.linkers.ranking.llm_method import LLMOptions, MethodServices
 
 
 def method_settings(path: Path | None, method: str) -> dict[str, Any]:
@@ -40,7 +40,7 @@ def build_reranker(config: Config, method: str, weights: Path | None = None, *, 
     """`encoder` is the loaded TextEncoder; `image_loader` a kgstore ImageLoader (for IAV and clue models)."""
     if not get_method(method).needs_llm:
         return load_reranker(method, weights)
-    from linkers.ranking.llm import LLMClient, LLMSettings
+    from kg.linkers.ranking.llm import LLMClient, LLMSettings
 
     llm_settings = LLMSettings.from_config(config)
     if not llm_settings.configured:

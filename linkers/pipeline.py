@@ -18,34 +18,34 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from kgstore.chunks import chunked
-from kgstore.encoders import TextEncoder
-from kgstore.encoders.static_text import StaticTextEncoder, static_encoder
-from kgstore.entity_index import TEXT
-from kgstore.entity_words import text_years
-from kgstore.errors import ConfigError
-from kgstore.graph import GraphStore
-from kgstore.names import normalise
-from kgstore.profiling import stage
-from kgstore.neighbourhood import Neighbourhood
-from kgstore.search import Searcher
-from linkers.candidates.generator import CandidateGenerator, KBCandidates, longer_names
-from linkers.candidates.retrieval import Candidate, CandidateRetriever, RetrievalConfig
-from linkers.detection.base import SpanDetector
-from linkers.detection.detect import GazetteerDetector
-from linkers.detection.keyphrases import Keyphrases
-from linkers.detection.ner import as_span_detector
-from linkers.features import scalar as feats
-from linkers.features.extractor import FeatureBatch, FeatureExtractor
-from linkers.features.image_evidence import ImageEvidence, MentionImages
-from linkers.nil import NilPolicy, ThresholdNil
-from linkers.postprocess.base import PostBatch, PostProcessor
-from linkers.postprocess.longer_names import FollowLongerNames, follow_longer_names
-from linkers.postprocess.pronouns import PronounCoreference
-from linkers.ranking import MentionInput, Ranker, Ranking, load_reranker
-from linkers.ranking.base import top_margin
-from linkers.records import Document, Mention, MentionResult
-from kgstore.links import write_results
+from kg.kgstore.chunks import chunked
+from kg.kgstore.encoders import TextEncoder
+from kg.kgstore.encoders.static_text import StaticTextEncoder, static_encoder
+from kg.kgstore.entity_index import TEXT
+from kg.kgstore.entity_words import text_years
+from kg.kgstore.errors import ConfigError
+from kg.kgstore.graph import GraphStore
+from kg.kgstore.names import normalise
+from kg.kgstore.profiling import stage
+from kg.kgstore.neighbourhood import Neighbourhood
+from kg.kgstore.search import Searcher
+from kg.linkers.candidates.generator import CandidateGenerator, KBCandidates, longer_names
+from kg.linkers.candidates.retrieval import Candidate, CandidateRetriever, RetrievalConfig
+from kg.linkers.detection.base import SpanDetector
+from kg.linkers.detection.detect import GazetteerDetector
+from kg.linkers.detection.keyphrases import Keyphrases
+from kg.linkers.detection.ner import as_span_detector
+from kg.linkers.features import scalar as feats
+from kg.linkers.features.extractor import FeatureBatch, FeatureExtractor
+from kg.linkers.features.image_evidence import ImageEvidence, MentionImages
+from kg.linkers.nil import NilPolicy, ThresholdNil
+from kg.linkers.postprocess.base import PostBatch, PostProcessor
+from kg.linkers.postprocess.longer_names import FollowLongerNames, follow_longer_names
+from kg.linkers.postprocess.pronouns import PronounCoreference
+from kg.linkers.ranking import MentionInput, Ranker, Ranking, load_reranker
+from kg.linkers.ranking.base import top_margin
+from kg.linkers.records import Document, Mention, MentionResult
+from kg.kgstore.links import write_results
 
 
 CONTEXT_ENCODERS = ("model", "static", "cascade")

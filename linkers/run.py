@@ -11,30 +11,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from kgstore.chunks import chunked
-from kgstore.config import Config
-from kgstore.entities import has_entities
-from kgstore.errors import ConfigError, InputError
-from kgstore.graph import GraphStore
-from kgstore.links import linked_documents
-from kgstore.model import point_id
-from kgstore.progress import progress_bar
-from kgstore.search import Searcher
-from kgstore.vectors import VectorStore
-from linkers.detection import keyphrases
-from linkers.evaluation import span_eval
-from linkers.corpus import corpus_size, read_corpus
-from linkers.evaluation.datasets import Dataset
-from linkers.evaluation.datasets.text import HALVES, half_of, split_half
-from linkers.detection.detectors import build_detector
-from linkers.detection.detectors.gazetteer import kb_gazetteer
-from linkers.methods import build_reranker, method_settings
-from linkers.evaluation.metrics import Evaluator, Metrics, Scored, protocol
-from linkers.pipeline import Linker, LinkOptions, MentionResult
-from linkers.records import NIL, BadLine, Document
-from linkers.ranking.base import Ranker
-from linkers.ranking.features import FeatureReranker
-from linkers.ranking.llm_method import LLMOptions
+from kg.kgstore.chunks import chunked
+from kg.kgstore.config import Config
+from kg.kgstore.entities import has_entities
+from kg.kgstore.errors import ConfigError, InputError
+from kg.kgstore.graph import GraphStore
+from kg.kgstore.links import linked_documents
+from kg.kgstore.model import point_id
+from kg.kgstore.progress import progress_bar
+from kg.kgstore.search import Searcher
+from kg.kgstore.vectors import VectorStore
+from kg.linkers.detection import keyphrases
+from kg.linkers.evaluation import span_eval
+from kg.linkers.corpus import corpus_size, read_corpus
+from kg.linkers.evaluation.datasets import Dataset
+from kg.linkers.evaluation.datasets.text import HALVES, half_of, split_half
+from kg.linkers.detection.detectors import build_detector
+from kg.linkers.detection.detectors.gazetteer import kb_gazetteer
+from kg.linkers.methods import build_reranker, method_settings
+from kg.linkers.evaluation.metrics import Evaluator, Metrics, Scored, protocol
+from kg.linkers.pipeline import Linker, LinkOptions, MentionResult
+from kg.linkers.records import NIL, BadLine, Document
+from kg.linkers.ranking.base import Ranker
+from kg.linkers.ranking.features import FeatureReranker
+from kg.linkers.ranking.llm_method import LLMOptions
 
 
 def _finite(value: Any) -> bool:
@@ -294,8 +294,8 @@ def held_out(trained_with: list[str], dataset: str) -> bool:
 def evaluate_given_candidates(config: Config, ds: Dataset, method: MethodChoice, *, report: bool = False,
                               report_all: bool = False) -> EvalResult:
     """Each mention brings its own candidates: no KB, no servers."""
-    from kgstore.encoders.text import text_encoder_from_config
-    from linkers.evaluation.given import evaluate_given, rank_given
+    from kg.kgstore.encoders.text import text_encoder_from_config
+    from kg.linkers.evaluation.given import evaluate_given, rank_given
 
     if ds.given is None:
         raise InputError(f"{ds.name} brings no candidates of its own")
@@ -396,7 +396,7 @@ def learned_line(s: dict[str, Any], r: TrainRequest) -> str:
 
 def train_features(stores: Stores, ds: Dataset, split: str, top_k: int, context: str, out: Path) -> TrainResult:
     """The features method's weights by coordinate search on Hits@1."""
-    from linkers.training.train import TrainingMention, calibrate, fit, hits_at_1, save
+    from kg.linkers.training.train import TrainingMention, calibrate, fit, hits_at_1, save
 
     linker = build_linker(stores, LinkOptions(method="features", top_k=top_k, context=context, write=False),
                           detector=None)
@@ -428,9 +428,9 @@ def train_fusion(stores: Stores, train_ds: Dataset, dev_ds: Dataset, split: str,
     else in the KBs it will rank."""
     import hashlib
 
-    from linkers.training import fusion_train
+    from kg.linkers.training import fusion_train
 
-    from linkers.training import learn
+    from kg.linkers.training import learn
     linker = build_linker(stores, LinkOptions(method="features", top_k=top_k, context=context, write=False),
                           detector=None)
     bad: list[BadLine] = []
@@ -481,7 +481,7 @@ def train_learned(stores: Stores, train_ds: Dataset, dev_ds: Dataset, split: str
     NIL as if its entity were not in the KB (0: none; None: learn.SIMULATE). `nil_detected`: the detected spans'
     NIL threshold, instead of the one fitted on the dev split; `nil_gazetteer`: a higher one for the detected spans
     only the gazetteer found."""
-    from linkers.training import learn
+    from kg.linkers.training import learn
     for name, value in (("--nil-detected", nil_detected), ("--nil-gazetteer", nil_gazetteer)):
         if value is not None and not (_finite(value) and 0 <= value <= 1):
             raise InputError(f"{name} {value}: a NIL threshold is a number from 0 to 1")

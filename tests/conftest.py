@@ -98,8 +98,8 @@ def clean_graph(servers: Servers, graph_driver):
 def graph(graph_config, clean_graph):
     """A GraphStore on the emptied test database with the schema applied (modules that test the schema itself
     override it with one that applies nothing)."""
-    from kgstore.graph import GraphStore
-    from kgstore.migrate import ensure_schema
+    from kg.kgstore.graph import GraphStore
+    from kg.kgstore.migrate import ensure_schema
 
     store = GraphStore.from_config(graph_config)
     ensure_schema(store)
@@ -137,7 +137,7 @@ def llm_server():
 @pytest.fixture
 def llm_settings(llm_server, tmp_path):
     """LLMSettings for the session's llama server, with a cache file of the test's own."""
-    from linkers.ranking.llm import LLMSettings
+    from kg.linkers.ranking.llm import LLMSettings
 
     return LLMSettings(base_url=llm_server.base_url, model=llm_server.model, timeout=60.0, retries=1,
                        backoff=0.2, concurrency=2, max_tokens=24, cache_path=tmp_path / "llm.sqlite")

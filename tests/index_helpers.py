@@ -8,10 +8,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from indexers.ingest import IngestOptions, ingest
-from kgstore.config import Config, load_config
-from kgstore.graph import GraphStore
-from kgstore.migrate import ensure_schema
+from kg.indexers.ingest import IngestOptions, ingest
+from kg.kgstore.config import Config, load_config
+from kg.kgstore.graph import GraphStore
+from kg.kgstore.migrate import ensure_schema
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 WIKIDATA = SHARED / "wikidata"
@@ -48,8 +48,8 @@ def ingest_files(graph: GraphStore, tmp_path: Path, *paths: Path) -> None:
 def indexed_kb(servers: Any, graph_driver: Any, tmp: Path, entities: list[dict], prefix: str) -> Config:
     """An empty graph, then `entities` (custom JSONL) ingested and indexed (text + names) into a fresh collection:
     the small KBs the CLI and kg serve tests link against."""
-    from indexers.index import IndexOptions, Indexer
-    from kgstore.vectors import VectorStore
+    from kg.indexers.index import IndexOptions, Indexer
+    from kg.kgstore.vectors import VectorStore
 
     graph_driver.execute_query("MATCH (n) DETACH DELETE n", database_=servers.graph_database)
     cfg = server_config(servers, tmp / "home", prefix)
@@ -70,7 +70,7 @@ def wikimel_kb_slice(dest: Path, gold_docs: int = 100, size: int = 3000, extra: 
 
     The whole 18,880-entity KB takes minutes to ingest and index on a busy machine; whole-KB figures come from
     `kg eval wikimel` and bench/, not from a timed test."""
-    from linkers.evaluation.benchmarks import read_wikimel
+    from kg.linkers.evaluation.benchmarks import read_wikimel
 
     src = SHARED / "mel" / "wikimel"
     names = json.loads((src / "qid2ne.json").read_text())

@@ -14,8 +14,8 @@ import spacy
 from index_helpers import cli_env, indexed_kb
 from kg import KG, LinkedMention
 from kg.spacy_component import KgLinker
-from kgstore.config import Config
-from kgstore.errors import ConfigError, InputError
+from kg.kgstore.config import Config
+from kg.kgstore.errors import ConfigError, InputError
 from test_serve import FAST, KB, TEXT, span
 
 README = Path(__file__).resolve().parents[1] / "README.md"

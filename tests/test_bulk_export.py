@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from cli.main import cli
-from indexers.bulk_export import ARRAY_DELIMITER, NODE_HEADER, REL_HEADER, _Ids
-from indexers.ingest import IngestOptions, ingest
-from kgstore.errors import InputError
-from kgstore.graph import GraphStore, validate_rel_type
-from kgstore.migrate import migrate
+from kg.cli.main import cli
+from kg.indexers.bulk_export import ARRAY_DELIMITER, NODE_HEADER, REL_HEADER, _Ids
+from kg.indexers.ingest import IngestOptions, ingest
+from kg.kgstore.errors import InputError
+from kg.kgstore.graph import GraphStore, validate_rel_type
+from kg.kgstore.migrate import migrate
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "samples" / "kb" / "fb15k-sample.jsonl.gz"  # what the README's first command ingests

@@ -8,11 +8,11 @@ import json
 import numpy as np
 import pytest
 
-from linkers.ranking.calibration import Calibration, fit_logistic
-from linkers.candidates.retrieval import Candidate
-from linkers.ranking.base import MentionInput
-from linkers.ranking.features import FeatureReranker
-from linkers.training.train import TrainingMention, calibrate
+from kg.linkers.ranking.calibration import Calibration, fit_logistic
+from kg.linkers.candidates.retrieval import Candidate
+from kg.linkers.ranking.base import MentionInput
+from kg.linkers.ranking.features import FeatureReranker
+from kg.linkers.training.train import TrainingMention, calibrate
 
 
 def test_the_logistic_fit_recovers_the_parameters_it_was_sampled_from() -> None:

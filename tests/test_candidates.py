@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from linkers.candidates.retrieval import person_like
+from kg.linkers.candidates.retrieval import person_like
 
 
 @pytest.mark.parametrize("label, word, kept", [
@@ -26,8 +26,8 @@ def test_a_bare_name_keeps_people_named_by_it(label, word, kept) -> None:
 
 
 def test_a_demonym_names_its_people_and_the_type_feature_agrees() -> None:
-    from linkers.candidates.retrieval import demonym_peoples
-    from linkers.features.scalar import type_agreement
+    from kg.linkers.candidates.retrieval import demonym_peoples
+    from kg.linkers.features.scalar import type_agreement
 
     assert demonym_peoples("American") == ["Americans", "American people"]
     assert demonym_peoples("Jewish ") == ["Jewishs", "Jewish people"]
@@ -41,7 +41,7 @@ def test_a_demonym_names_its_people_and_the_type_feature_agrees() -> None:
 
 
 def test_an_acronym_is_found_among_the_initials_of_multi_word_names() -> None:
-    from kgstore.names import acronym, initials
+    from kg.kgstore.names import acronym, initials
 
     assert initials(["New York Stock Exchange"]) == ["nyse"]
     assert initials(["International Business Machines Corporation"]) == ["ibmc", "ibm"]  # legal suffix optional
@@ -63,13 +63,13 @@ def test_an_acronym_is_found_among_the_initials_of_multi_word_names() -> None:
     ("Germany", False, []),
 ])
 def test_a_name_is_looked_up_as_news_writes_it_too(surface, company, expected) -> None:
-    from linkers.candidates.name_variants import variants
+    from kg.linkers.candidates.name_variants import variants
 
     assert variants(surface, company=company) == expected
 
 
 def test_a_company_is_looked_up_with_its_legal_forms_and_a_person_is_not() -> None:
-    from linkers.candidates.name_variants import variants
+    from kg.linkers.candidates.name_variants import variants
 
     assert {"apple inc", "apple corporation", "apple plc"} <= set(variants("Apple", company=True))
     assert "apple" in variants("Apple Inc.", company=True)
@@ -78,7 +78,7 @@ def test_a_company_is_looked_up_with_its_legal_forms_and_a_person_is_not() -> No
 
 
 def test_junk_entities_are_no_candidates_for_an_unrelated_surface() -> None:
-    from linkers.candidates.retrieval import Candidate, junk
+    from kg.linkers.candidates.retrieval import Candidate, junk
 
     def cand(*names: str) -> Candidate:
         return Candidate("Q1", names[0], {"names": list(names)})
@@ -91,7 +91,7 @@ def test_junk_entities_are_no_candidates_for_an_unrelated_surface() -> None:
 
 
 def test_a_place_with_its_state_and_a_long_name_by_its_initials_are_looked_up_too() -> None:
-    from linkers.candidates.name_variants import variants
+    from kg.linkers.candidates.name_variants import variants
 
     assert variants("Mandan, North Dakota") == ["mandan"]
     assert variants("Manhattan Beach, Calif.") == ["manhattan beach"]
@@ -101,7 +101,7 @@ def test_a_place_with_its_state_and_a_long_name_by_its_initials_are_looked_up_to
 
 
 def test_a_demonym_also_names_its_place() -> None:
-    from linkers.candidates.name_variants import demonym_places
+    from kg.linkers.candidates.name_variants import demonym_places
 
     assert "hungary" in demonym_places("Hungarian") and "canada" in demonym_places("Canadian")
     assert demonym_places("Chinese")[0] == "china" and demonym_places("Pakistani") == ["pakistan"]
@@ -110,7 +110,7 @@ def test_a_demonym_also_names_its_place() -> None:
 
 
 def _mention_in(text: str, surface: str, label: str | None, nth: int = 0):
-    from linkers.records import Mention
+    from kg.linkers.records import Mention
 
     start = -1
     for _ in range(nth + 1):
@@ -120,7 +120,7 @@ def _mention_in(text: str, surface: str, label: str | None, nth: int = 0):
 
 
 def _result(m, qid: str | None, candidates: list[str]):
-    from linkers.pipeline import MentionResult
+    from kg.linkers.pipeline import MentionResult
 
     return MentionResult("d", m.id, m.surface, m.start, m.end, None, qid, 0.5 if qid else 0.01,
                          [{"qid": q, "score": 0.5 - i / 10} for i, q in enumerate(candidates)], candidates,
@@ -139,8 +139,8 @@ def test_a_short_name_follows_the_longer_one_only_where_it_can_be_its_name(longe
                                                                             follows) -> None:
     """The in-document rule behind "Saban" after "Nick Saban", without its false friends (measured on the five
     development sets: places and common nouns that end a longer name took its entity, wrongly, 30 times)."""
-    from linkers.pipeline import Linker
-    from linkers.records import Document
+    from kg.linkers.pipeline import Linker
+    from kg.linkers.records import Document
 
     text = f"{longer} spoke on Monday. Later {short} said more."
     doc = Document("d", text)
@@ -151,7 +151,7 @@ def test_a_short_name_follows_the_longer_one_only_where_it_can_be_its_name(longe
 
 
 def test_a_name_only_the_gazetteer_found_needs_the_higher_nil_threshold() -> None:
-    from linkers.ranking.learned import LearnedReranker
+    from kg.linkers.ranking.learned import LearnedReranker
 
     model = LearnedReranker(None, (), nil_detected=0.06, nil_given=0.3, nil_gazetteer=0.12)  # type: ignore[arg-type]
     assert model.nil_threshold_for(True, "gazetteer") == 0.12
@@ -162,8 +162,8 @@ def test_a_name_only_the_gazetteer_found_needs_the_higher_nil_threshold() -> Non
 
 
 def test_a_crowded_names_most_referenced_namesakes_survive_a_context_that_points_elsewhere():
-    from kgstore.search import Hit
-    from linkers.candidates.retrieval import namesake_cut
+    from kg.kgstore.search import Hit
+    from kg.linkers.candidates.retrieval import namesake_cut
 
     hits = [Hit(f"Q{n}", "Portland", 1.0, "exact", {"degree": 0}) for n in range(1, 16)]
     hits.append(Hit("Q6106", "Portland", 1.0, "exact", {"degree": 39, "description": "city in Oregon"}))

@@ -1,8 +1,8 @@
-"""kgstore.chunks.chunked: the batching every writer and linker loop relies on."""
+"""kg.kgstore.chunks.chunked: the batching every writer and linker loop relies on."""
 
 import pytest
 
-from kgstore.chunks import chunked
+from kg.kgstore.chunks import chunked
 
 
 def test_chunks_keep_order_and_end_with_the_remainder() -> None:

@@ -4,7 +4,7 @@ import json
 
 from click.testing import CliRunner
 
-from cli.main import cli
+from kg.cli.main import cli
 
 
 def _env(cfg) -> dict[str, str]:

@@ -14,8 +14,8 @@ from index_helpers import WIKIMEL_IMAGES
 from PIL import Image
 from tiny_clip import OPEN_CLIP_MISSING, TINY_DIM, build_hf_clip, build_open_clip
 
-from kgstore.encoders import load_image_encoder  # first: arms the torchvision guard (see kgstore.encoders)
-from kgstore.errors import ConfigError
+from kg.kgstore.encoders import load_image_encoder  # first: arms the torchvision guard (see kgstore.encoders)
+from kg.kgstore.errors import ConfigError
 
 IMAGES = WIKIMEL_IMAGES
 

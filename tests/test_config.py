@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from kgstore.config import Secret, load_config
-from kgstore.errors import ConfigError
+from kg.kgstore.config import Secret, load_config
+from kg.kgstore.errors import ConfigError
 
 SENTINEL = "s3cret-SENTINEL-9f2c"
 
@@ -61,7 +61,7 @@ def test_mel_data_and_model_cache_are_settings(tmp_path: Path) -> None:
 
 
 def test_the_dataset_loader_reads_the_configured_mel_folder(tmp_path: Path) -> None:
-    from linkers.evaluation.datasets import load_dataset
+    from kg.linkers.evaluation.datasets import load_dataset
 
     cfg = load_config({"home": tmp_path}, env={"KG_MEL_DATA": str(tmp_path / "nowhere")})
     with pytest.raises(Exception, match=f"{tmp_path / 'nowhere' / 'wikimel'}.*set KG_MEL_DATA"):
@@ -120,7 +120,7 @@ def test_bad_toml_and_unknown_keys_are_clear_errors(tmp_path: Path) -> None:
 def test_kg_config_shows_every_setting_and_source_never_a_secret(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from cli.main import cli
+    from kg.cli.main import cli
 
     (tmp_path / "kg.toml").write_text('[models]\ntext = "toml-model"\n')
     env = {"KG_HOME": str(tmp_path), "KG_GRAPH_PASSWORD": SENTINEL, "KG_LLM_API_KEY": SENTINEL + "l",
@@ -158,8 +158,8 @@ def test_kg_config_shows_every_setting_and_source_never_a_secret(tmp_path: Path)
     ("kar = 3\n", "[kar] must be a table of settings"),
 ])
 def test_method_settings_refuse_unknown_keys_and_wrong_types(tmp_path: Path, toml: str, message: str) -> None:
-    from kgstore.errors import InputError
-    from linkers.methods import method_settings
+    from kg.kgstore.errors import InputError
+    from kg.linkers.methods import method_settings
 
     path = tmp_path / "methods.toml"
     path.write_text(toml)
@@ -169,7 +169,7 @@ def test_method_settings_refuse_unknown_keys_and_wrong_types(tmp_path: Path, tom
 
 
 def test_method_settings_of_the_right_types_pass(tmp_path: Path) -> None:
-    from linkers.methods import method_settings
+    from kg.linkers.methods import method_settings
 
     path = tmp_path / "methods.toml"
     path.write_text('[i2cr]\nalpha = 1\nk = 5\norder = ["ocr"]\ntag_vocabulary = ["cat", "dog"]\n[kar]\nfacts = 3\n')

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from kgstore.errors import InputError
-from linkers.corpus import read_corpus, read_jsonl
-from linkers.records import NIL, BadLine, Document, Mention
+from kg.kgstore.errors import InputError
+from kg.linkers.corpus import read_corpus, read_jsonl
+from kg.linkers.records import NIL, BadLine, Document, Mention
 
 
 def write_jsonl(path: Path, *lines: object) -> Path:

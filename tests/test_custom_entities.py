@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from indexers import custom
-from indexers.custom import parse_custom
-from indexers.sources import detect_format, iter_raw, parse_batch
-from kgstore.model import Relation
+from kg.indexers import custom
+from kg.indexers.custom import parse_custom
+from kg.indexers.sources import detect_format, iter_raw, parse_batch
+from kg.kgstore.model import Relation
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "custom-entities.md"
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from kgstore.names import normalise
-from linkers.detection import detect
-from linkers.detection.detect import GazetteerDetector, alias_key, tokenize
+from kg.kgstore.names import normalise
+from kg.linkers.detection import detect
+from kg.linkers.detection.detect import GazetteerDetector, alias_key, tokenize
 
 ALIASES = [
     ("New York", "Q1384"), ("New York City", "Q60"), ("May", "Q264766"), ("may", "Q9"), ("Theresa May", "Q264766"),
@@ -149,7 +149,7 @@ def test_build_peak_memory() -> None:
 
 
 def test_a_persons_later_bare_surname_or_given_name_becomes_a_mention() -> None:
-    from linkers.detection.ner import Span, repeated_names
+    from kg.linkers.detection.ner import Span, repeated_names
 
     text = "Before Dulbecco. Renato Dulbecco met Lin Dan. Dulbecco was born there; Dan and Renato-X and Lindan left."
     full = Span(17, 32, "Renato Dulbecco", "PERSON")
@@ -168,7 +168,7 @@ def test_a_persons_later_bare_surname_or_given_name_becomes_a_mention() -> None:
     ("He met the Pius X. Then", "Pius X.", "Pius X"),  # a sentence's full stop
 ])
 def test_a_span_is_trimmed_to_the_name(text: str, span: str, trimmed: str) -> None:
-    from linkers.detection.ner import trim
+    from kg.linkers.detection.ner import trim
 
     start = text.index(span)
     a, b = trim(text, start, start + len(span))

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from kgstore.errors import InputError
-from linkers.evaluation.elevant import (
+from kg.kgstore.errors import InputError
+from kg.linkers.evaluation.elevant import (
     Article,
     GoldLabel,
     Prediction,

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cli.main import cli
-from kgstore import embedded
-from kgstore.config import load_config
-from kgstore.graph import GraphStore
+from kg.cli.main import cli
+from kg.kgstore import embedded
+from kg.kgstore.config import load_config
+from kg.kgstore.graph import GraphStore
 
 pytestmark = pytest.mark.servers  # each test starts the embedded ArcadeDB server (a JVM) itself
 

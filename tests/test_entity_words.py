@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from kgstore.entity_words import entity_words, life_span, sparse_vector, text_years, words, year_of
-from linkers.candidates.retrieval import Candidate
-from linkers.features.scalar import ERA_FEATURES, add_era
+from kg.kgstore.entity_words import entity_words, life_span, sparse_vector, text_years, words, year_of
+from kg.linkers.candidates.retrieval import Candidate
+from kg.linkers.features.scalar import ERA_FEATURES, add_era
 
 
 def test_entity_words_are_description_and_attribute_words_without_the_name() -> None:

@@ -8,11 +8,11 @@ import json
 import numpy as np
 import pytest
 
-from kgstore.errors import InputError
-from linkers.candidates.retrieval import Candidate
-from linkers.training.fusion_train import FusionSet, fit, save
-from linkers.ranking import MentionInput, load_reranker
-from linkers.ranking.fusion import SCALARS, VIEWS, FusionReranker, input_index
+from kg.kgstore.errors import InputError
+from kg.linkers.candidates.retrieval import Candidate
+from kg.linkers.training.fusion_train import FusionSet, fit, save
+from kg.linkers.ranking import MentionInput, load_reranker
+from kg.linkers.ranking.fusion import SCALARS, VIEWS, FusionReranker, input_index
 
 DIM, K = 24, 6
 
@@ -139,7 +139,7 @@ def test_kg_train_scorer_fusion_is_the_fusion_trainer(tmp_path) -> None:
     """The issue's spelling (`kg train --scorer fusion`) reaches the fusion trainer: its own check of the splits."""
     from click.testing import CliRunner
 
-    from cli.main import cli
+    from kg.cli.main import cli
 
     result = CliRunner().invoke(cli, ["train", "wikimel", "--scorer", "fusion", "--dev-split", "train", "--seeds", "2",
                                       "--out", str(tmp_path / "f.json")])
@@ -170,7 +170,7 @@ def test_an_input_fitted_without_has_no_weight_and_moves_no_score(tmp_path) -> N
 def test_without_is_for_the_fusion_scorer_only(tmp_path) -> None:
     from click.testing import CliRunner
 
-    from cli.main import cli
+    from kg.cli.main import cli
 
     result = CliRunner().invoke(cli, ["train", "wikimel", "--without", "popularity", "--out", str(tmp_path / "m.json")])
     assert result.exit_code == 2 and "--without leaves inputs out of the fusion scorer only" in result.output
@@ -183,9 +183,9 @@ def test_auto_ranks_given_spans_with_fusion_unless_they_carry_an_input_it_never_
     """The default method: given spans by the fusion scorer; a given span with an image feature (an image model
     configured; the shipped scorer saw no image) by the features weights, which weigh it; detected spans by the
     learned model. Each mention gets its own reranker's ranking."""
-    from linkers.ranking.auto import AutoReranker
-    from linkers.ranking.base import Ranking
-    from linkers.ranking.features import FeatureReranker
+    from kg.linkers.ranking.auto import AutoReranker
+    from kg.linkers.ranking.base import Ranking
+    from kg.linkers.ranking.features import FeatureReranker
 
     class Marker:
         name = "learned"

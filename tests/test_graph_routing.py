@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cli.main import cli
+from kg.cli.main import cli
 from index_helpers import cli_env, server_config
-from kgstore import bookmarks
-from kgstore.errors import KgError
-from kgstore.graph import GraphStore
-from kgstore.migrate import ensure_schema
+from kg.kgstore import bookmarks
+from kg.kgstore.errors import KgError
+from kg.kgstore.graph import GraphStore
+from kg.kgstore.migrate import ensure_schema
 from test_query_bounds import SLOW, running
 
 SAMPLE_KB = Path(__file__).resolve().parents[1] / "samples" / "kb" / "fb15k-sample.jsonl.gz"

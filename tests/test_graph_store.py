@@ -2,8 +2,8 @@
 
 import pytest
 
-from kgstore.errors import GraphAuthError, GraphUnavailable
-from kgstore.graph import GraphStore
+from kg.kgstore.errors import GraphAuthError, GraphUnavailable
+from kg.kgstore.graph import GraphStore
 
 
 @pytest.fixture

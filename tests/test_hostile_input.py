@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from indexers.ingest import IngestOptions, ingest
-from kgstore.graph import GraphStore
-from kgstore.migrate import ensure_schema
-from kgstore.model import point_id
-from linkers.corpus import read_jsonl
-from linkers.records import BadLine
+from kg.indexers.ingest import IngestOptions, ingest
+from kg.kgstore.graph import GraphStore
+from kg.kgstore.migrate import ensure_schema
+from kg.kgstore.model import point_id
+from kg.linkers.corpus import read_jsonl
+from kg.linkers.records import BadLine
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 WD = DATA / "wikidata"
@@ -64,7 +64,7 @@ def kg_main(monkeypatch, capsys, env: dict[str, str], *args: str) -> tuple[int, 
     """`kg ARGS` through the real entry point, as a user runs it: (exit code, stdout + stderr)."""
     import sys
 
-    from cli.main import main
+    from kg.cli.main import main
 
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -101,9 +101,9 @@ def test_credentials_in_urls_are_never_printed(graph_config, clean_graph, monkey
 
 # ------------------------------------------------------------------------------------------------ 7: read-only Cypher
 def test_read_only_cypher_changes_nothing(graph_config, clean_graph, monkeypatch) -> None:
-    from kgstore import console
-    from kgstore.errors import InputError
-    from kgstore.console import run_cypher
+    from kg.kgstore import console
+    from kg.kgstore.errors import InputError
+    from kg.kgstore.console import run_cypher
 
     count = "MATCH (p:Probe) RETURN count(p) AS n"
     with GraphStore.from_config(graph_config) as graph:
@@ -159,7 +159,7 @@ def test_a_line_that_fails_in_the_graph_is_a_recorded_bad_line(graph: GraphStore
 def test_format_detection_survives_deep_nesting_and_a_huge_first_line(tmp_path: Path) -> None:
     import tracemalloc
 
-    from indexers.sources import detect_format
+    from kg.indexers.sources import detect_format
 
     deep = tmp_path / "deep.jsonl"
     deep.write_text('{"id": "acme:d", "label": "d", "attributes": {"x": ' + "[" * 200_000 + "]" * 200_000 + "}}\n"
@@ -195,8 +195,8 @@ def test_link_write_back_stays_under_the_message_limit(graph: GraphStore, tmp_pa
     """Documents are written in groups sized by bytes; a document too large for one message is a bad line."""
     import threading
 
-    from linkers.corpus import read_corpus
-    from kgstore.links import write_results
+    from kg.linkers.corpus import read_corpus
+    from kg.kgstore.links import write_results
 
     corpus = tmp_path / "c.jsonl"
     corpus.write_text(json.dumps({"id": "huge", "text": "t" * (20 << 20)}) + "\n"
@@ -313,7 +313,7 @@ def test_workers_are_capped_at_the_cores(graph: GraphStore) -> None:
 def test_racing_first_commands_record_each_migration_once(graph_config, clean_graph) -> None:
     import threading
 
-    from kgstore.migrate import load_migrations, migrate
+    from kg.kgstore.migrate import load_migrations, migrate
 
     with GraphStore.from_config(graph_config) as g:
         g.write("DROP CONSTRAINT migration_version IF EXISTS")
@@ -345,8 +345,8 @@ def test_racing_first_commands_record_each_migration_once(graph_config, clean_gr
 def test_linking_an_empty_corpus_says_so(graph_config, graph, tmp_path: Path, monkeypatch, capsys) -> None:
     from index_helpers import ingest_files
 
-    from indexers.index import Indexer, IndexOptions
-    from kgstore.vectors import VectorStore
+    from kg.indexers.index import Indexer, IndexOptions
+    from kg.kgstore.vectors import VectorStore
 
     ingest_files(graph, tmp_path, WD / "wd_Q42.json")  # a KB to link against (an empty one is refused first)
     vectors = VectorStore.from_config(graph_config)
@@ -371,7 +371,7 @@ def _graph_server_signalled_mid_ingest(tmp_path: Path, sig: int) -> tuple[int, s
     import os
     import time
 
-    from kgstore import embedded
+    from kg.kgstore import embedded
 
     home = tmp_path / "home"
     path = tmp_path / "many.jsonl"
@@ -469,7 +469,7 @@ def hostile_image_server():
 def test_image_fetching_is_bounded(hostile_image_server, tmp_path: Path) -> None:
     import time
 
-    from kgstore.images import ImageLoader
+    from kg.kgstore.images import ImageLoader
 
     base, hits = hostile_image_server
     # Non-public addresses are refused unless allowed; classified without sending them anything.
@@ -547,7 +547,7 @@ def _linked(cfg, doc_id: str) -> tuple[str, list[tuple[int, int, str, str | None
 
 def test_invalid_text_is_repaired_in_place_and_the_run_goes_on(tiny_kb, tmp_path: Path, monkeypatch, capsys,
                                                                caplog) -> None:
-    from linkers.corpus import parse_document
+    from kg.linkers.corpus import parse_document
 
     cfg, env = tiny_kb
     broken = "Obama\udc80 met\x00 friends\x1b in Berlin."
@@ -573,7 +573,7 @@ def test_invalid_text_is_repaired_in_place_and_the_run_goes_on(tiny_kb, tmp_path
 def test_kg_serve_repairs_invalid_text_and_refuses_a_nan_threshold(tiny_kb) -> None:
     import httpx
 
-    from cli.web.app import ServeSettings
+    from kg.cli.web.app import ServeSettings
     from test_serve import FAST, serving
 
     cfg, _ = tiny_kb
@@ -678,8 +678,8 @@ def test_an_http_graph_uri_is_a_message_naming_the_schemes(monkeypatch, capsys, 
 
 
 def test_a_nan_or_out_of_range_threshold_is_a_message(tiny_kb, tmp_path: Path, monkeypatch, capsys) -> None:
-    from linkers.run import MethodChoice
-    from kgstore.errors import InputError
+    from kg.linkers.run import MethodChoice
+    from kg.kgstore.errors import InputError
 
     _, env = tiny_kb
     corpus = tmp_path / "c.jsonl"
@@ -706,8 +706,8 @@ def test_a_directory_named_kg_toml_is_a_message(tmp_path: Path, monkeypatch, cap
 
 
 def test_llm_error_bodies_are_redacted_before_they_are_stored() -> None:
-    from kgstore.config import Secret
-    from linkers.ranking.llm import CallLog, LLMClient, LLMError, LLMSettings
+    from kg.kgstore.config import Secret
+    from kg.linkers.ranking.llm import CallLog, LLMClient, LLMError, LLMSettings
     from llm_server import StubServer
 
     def echo(n, body, headers):  # a proxy that echoes the request's headers in its error body

@@ -10,14 +10,14 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from index_helpers import WIKIMEL_IMAGES
-from kgstore.encoders import load_image_encoder
-from kgstore.encoders.text import load_text_encoder
-from kgstore.images import ImageLoader
-from linkers.candidates.retrieval import Candidate
-from linkers.features.clues import build_sources, clip_tags, first_clue, tesseract_ocr, transformers_captioner
-from linkers.ranking.llm import LLMClient, LLMSettings
-from linkers.ranking import MentionInput, load_reranker
-from linkers.ranking.llm_method import LLMOptions, MethodServices
+from kg.kgstore.encoders import load_image_encoder
+from kg.kgstore.encoders.text import load_text_encoder
+from kg.kgstore.images import ImageLoader
+from kg.linkers.candidates.retrieval import Candidate
+from kg.linkers.features.clues import build_sources, clip_tags, first_clue, tesseract_ocr, transformers_captioner
+from kg.linkers.ranking.llm import LLMClient, LLMSettings
+from kg.linkers.ranking import MentionInput, load_reranker
+from kg.linkers.ranking.llm_method import LLMOptions, MethodServices
 from llm_server import StubServer, completion
 from tiny_clip import build_hf_clip, build_tiny_blip
 

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image, ImageDraw
 
-from cli.main import cli
+from kg.cli.main import cli
 from index_helpers import cli_env
 from tiny_clip import build_hf_clip
 
@@ -76,7 +76,7 @@ def train_tiny_clip(path: Path, steps: int = 120) -> Path:
 @pytest.fixture
 def collection(graph_config, clean_graph):
     """The test's Qdrant collection, dropped afterwards (the graph is cleaned by clean_graph)."""
-    from kgstore.vectors import VectorStore
+    from kg.kgstore.vectors import VectorStore
 
     yield graph_config
     vectors = VectorStore.from_config(graph_config)

@@ -15,17 +15,17 @@ from click.testing import CliRunner
 from index_helpers import WIKIDATA, WIKIMEL_IMAGES, cli_env, ingest_files
 from tiny_clip import OPEN_CLIP_MISSING, TINY_DIM, build_hf_clip, build_open_clip
 
-from cli.main import cli
-from indexers.index import EntityRow, Indexer, IndexOptions, row_text, image_sources
-from kgstore.config import Config
-from kgstore.entities import read_entity_page
-from kgstore.entity_index import ensure_entity_collection
-from kgstore.errors import ConfigError
-from kgstore.graph import GraphStore
-from kgstore.images import ImageLoader, download_url
-from kgstore.model import point_id
-from kgstore.search import Searcher
-from kgstore.vectors import VectorStore
+from kg.cli.main import cli
+from kg.indexers.index import EntityRow, Indexer, IndexOptions, row_text, image_sources
+from kg.kgstore.config import Config
+from kg.kgstore.entities import read_entity_page
+from kg.kgstore.entity_index import ensure_entity_collection
+from kg.kgstore.errors import ConfigError
+from kg.kgstore.graph import GraphStore
+from kg.kgstore.images import ImageLoader, download_url
+from kg.kgstore.model import point_id
+from kg.kgstore.search import Searcher
+from kg.kgstore.vectors import VectorStore
 
 FIXTURE_ENTITIES = 101  # wd_Q42.json + the 100 items of sample_wikidata_items.json.bz2
 
@@ -65,7 +65,7 @@ def test_entity_text_embeds_the_attributes_the_kb_names_in_its_order() -> None:
 
 
 def test_describe_travels_from_a_custom_entity_through_the_graph_to_the_text(stores, tmp_path: Path) -> None:
-    from kgstore.entities import read_entity_page
+    from kg.kgstore.entities import read_entity_page
 
     graph, _ = stores
     kb = tmp_path / "acme.jsonl"

@@ -11,11 +11,11 @@ import pytest
 from click.testing import CliRunner
 from index_helpers import cli_env
 
-from cli.main import cli
-from kgstore.config import Config
-from kgstore.graph import GraphStore
-from kgstore.model import point_id
-from kgstore.vectors import VectorStore
+from kg.cli.main import cli
+from kg.kgstore.config import Config
+from kg.kgstore.graph import GraphStore
+from kg.kgstore.model import point_id
+from kg.kgstore.vectors import VectorStore
 
 KB = [
     {"qid": "Q2263", "label": "Tom Hanks", "description": "American actor and filmmaker", "sitelinks": 120,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from linkers.detection.detect import GazetteerDetector
-from linkers.detection.keyphrases import Keyphrases, learn
-from linkers.records import NIL, Document, Mention
+from kg.linkers.detection.detect import GazetteerDetector
+from kg.linkers.detection.keyphrases import Keyphrases, learn
+from kg.linkers.records import NIL, Document, Mention
 
 GAZETTEER = GazetteerDetector.build([("poet", "Q49757"), ("official", "Q599151"), ("Pablo Neruda", "Q34189"),
                                      ("President", "Q30461"), ("Chile", "Q298")])
@@ -43,7 +43,7 @@ def test_keyphraseness_counts_kb_name_matches_and_gold_spans():
 
 
 def test_hybrid_detection_keeps_a_lowercase_kb_name_where_training_links_it():
-    from linkers.detection.ner import HybridDetector, NERDetector
+    from kg.linkers.detection.ner import HybridDetector, NERDetector
 
     text = "Neruda was a poet, and an official of Chile said the President agreed."
     hybrid = HybridDetector(NERDetector(), GAZETTEER)

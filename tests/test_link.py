@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cli.main import cli
+from kg.cli.main import cli
 from index_helpers import SHARED, cli_env, server_config, wikimel_kb_slice
-from kgstore.config import load_config
+from kg.kgstore.config import load_config
 
 MEL = SHARED / "mel"
 
@@ -44,7 +44,7 @@ def kb(servers, graph_driver, tmp_path_factory, kb_slice):
 
 
 def _corpus(tmp_path: Path, n: int = 40, bad: bool = False) -> Path:
-    from linkers.evaluation.benchmarks import read_wikimel
+    from kg.linkers.evaluation.benchmarks import read_wikimel
 
     lines = []
     for doc in read_wikimel(MEL / "wikimel", "dev", n):
@@ -59,7 +59,7 @@ def _corpus(tmp_path: Path, n: int = 40, bad: bool = False) -> Path:
 
 
 def _link_counts(env) -> tuple[int, int, int]:
-    from kgstore.graph import GraphStore
+    from kg.kgstore.graph import GraphStore
 
     cfg = load_config(env=env)
     with GraphStore.from_config(cfg) as g:
@@ -166,10 +166,10 @@ def test_explain_marks_the_mentions_the_cascade_re_encoded(kb, tmp_path: Path) -
 
 
 def test_cascade_runs_the_text_model_only_where_the_static_ranking_is_unsure(kb) -> None:
-    from kgstore.search import Searcher
-    from kgstore.vectors import VectorStore
-    from linkers.evaluation.benchmarks import read_wikimel
-    from linkers.pipeline import Linker, LinkOptions
+    from kg.kgstore.search import Searcher
+    from kg.kgstore.vectors import VectorStore
+    from kg.linkers.evaluation.benchmarks import read_wikimel
+    from kg.linkers.pipeline import Linker, LinkOptions
 
     cfg, _ = kb
     searcher = Searcher(cfg, VectorStore.from_config(cfg))
@@ -203,11 +203,11 @@ def test_cascade_runs_the_text_model_only_where_the_static_ranking_is_unsure(kb)
 
 
 def test_kar_reads_facts_from_the_graph_and_links_through_the_llm(kb, llm_server, tmp_path: Path) -> None:
-    from kgstore.graph import GraphStore
-    from kgstore.facts import entity_facts
-    from linkers.candidates.retrieval import Candidate
-    from linkers.ranking import MentionInput, load_reranker
-    from linkers.ranking.llm_method import MethodServices
+    from kg.kgstore.graph import GraphStore
+    from kg.kgstore.facts import entity_facts
+    from kg.linkers.candidates.retrieval import Candidate
+    from kg.linkers.ranking import MentionInput, load_reranker
+    from kg.linkers.ranking.llm_method import MethodServices
 
     cfg, env = kb
     with GraphStore.from_config(cfg) as g:
@@ -234,7 +234,7 @@ def test_kar_reads_facts_from_the_graph_and_links_through_the_llm(kb, llm_server
 
 def test_a_method_registered_in_one_file_is_offered_and_run_without_an_llm(kb, tmp_path: Path) -> None:
     import toy_method  # noqa: F401 - registers `popular`, a method that is this one file
-    from linkers.ranking.registry import methods
+    from kg.linkers.ranking.registry import methods
 
     cfg, env = kb
     assert "popular" in methods() and not methods()["popular"].needs_llm

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cli.main import cli
+from kg.cli.main import cli
 from index_helpers import cli_env, server_config
-from kgstore.config import load_config
-from kgstore.errors import InputError
-from kgstore.graph import GraphStore
+from kg.kgstore.config import load_config
+from kg.kgstore.errors import InputError
+from kg.kgstore.graph import GraphStore
 
 SAMPLE_KB = Path(__file__).resolve().parents[1] / "samples" / "kb" / "fb15k-sample.jsonl.gz"
 PROGRESS_LINE = re.compile(r"^kg: (ingest fb15k-sample\.jsonl\.gz|index): [\d,]+(/[\d,]+)? (lines|entities)"

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from kgstore.config import Secret, load_config
-from kgstore.errors import ConfigError, KgError
-from linkers.ranking.llm import (
+from kg.kgstore.config import Secret, load_config
+from kg.kgstore.errors import ConfigError, KgError
+from kg.linkers.ranking.llm import (
     BudgetExhausted,
     CallLog,
     Choice,
@@ -139,7 +139,7 @@ def test_unreachable_server_marks_client_unavailable_and_warns_once(caplog: pyte
         assert time.monotonic() - started < 0.5
         with pytest.raises(LLMUnavailable):
             client.chat(HELLO, log=CallLog())
-    warnings = [r for r in caplog.records if r.levelno == logging.WARNING and r.name.startswith("linkers.ranking.llm")]
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING and r.name.startswith("kg.linkers.ranking.llm")]
     assert len(warnings) == 1
     message = warnings[0].getMessage()
     assert settings.base_url in message and "non-LLM ranking" in message
@@ -390,4 +390,4 @@ def test_threads_finding_the_server_gone_warn_once(caplog: pytest.LogCaptureFixt
         for t in threads:
             t.join(10)
     assert len(errors) == 4 and all(isinstance(e, LLMUnavailable) for e in errors)
-    assert len([r for r in caplog.records if r.name.startswith("linkers.ranking.llm")]) == 1
+    assert len([r for r in caplog.records if r.name.startswith("kg.linkers.ranking.llm")]) == 1

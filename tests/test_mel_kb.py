@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from indexers.mel_kb import iter_wikimel_kb, parse_summary, parse_wikimel
-from indexers.sources import detect_format, iter_raw, parse_batch
-from kgstore.errors import InputError
+from kg.indexers.mel_kb import iter_wikimel_kb, parse_summary, parse_wikimel
+from kg.indexers.sources import detect_format, iter_raw, parse_batch
+from kg.kgstore.errors import InputError
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 KB = DATA / "mel" / "wikimel"

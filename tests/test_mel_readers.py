@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from kgstore.errors import InputError
-from linkers.evaluation.benchmarks import read_i2cr_fixture, read_wikidiverse, read_wikimel, wikidiverse_title_qids
-from linkers.records import NIL
+from kg.kgstore.errors import InputError
+from kg.linkers.evaluation.benchmarks import read_i2cr_fixture, read_wikidiverse, read_wikimel, wikidiverse_title_qids
+from kg.linkers.records import NIL
 
 MEL = Path(__file__).resolve().parents[2] / "shared" / "data" / "mel"
 pytestmark = pytest.mark.skipif(not MEL.is_dir(), reason=f"shared MEL data not found at {MEL}")

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from kgstore.errors import InputError
-from linkers.evaluation.metrics import NIL, Scored, dumps, evaluate, protocol, render_table
+from kg.kgstore.errors import InputError
+from kg.linkers.evaluation.metrics import NIL, Scored, dumps, evaluate, protocol, render_table
 
 CASES = [
     # gold at rank 1
@@ -80,7 +80,7 @@ def test_render_table() -> None:
 
 
 def test_the_nil_threshold_is_the_middle_of_the_f1_plateau():
-    from linkers.ranking.learned import best_threshold
+    from kg.linkers.ranking.learned import best_threshold
 
     tops = [(0.1, True), (0.2, False), (0.3, False), (0.4, True), (0.5, True), (0.6, True)]
     # F1 by threshold (5 gold): 0 and 0.1 -> 0.727, 0.2 -> 0.6, 0.3 -> 0.667, 0.4 -> 0.75 (the best), 0.5 -> 0.571

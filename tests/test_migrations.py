@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from kgstore import migrate
-from kgstore.errors import MigrationError
-from kgstore.graph import GraphStore
+from kg.kgstore import migrate
+from kg.kgstore.errors import MigrationError
+from kg.kgstore.graph import GraphStore
 
 
 @pytest.fixture

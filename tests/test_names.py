@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from kgstore.names import BUCKETS, entity_vector, name_forms, ngrams, normalise, query_vector
-from kgstore.search import name_score
+from kg.kgstore.names import BUCKETS, entity_vector, name_forms, ngrams, normalise, query_vector
+from kg.kgstore.search import name_score
 
 
 @pytest.mark.parametrize("raw, form", [
@@ -72,7 +72,7 @@ def test_name_score_compares_short_names_whole() -> None:
 def test_whole_word_score_keeps_a_partial_match_at_word_boundaries_only() -> None:
     """The fusion scorer's `name_words`: a surname or place inside a longer name keeps WRatio's score; a form
     hidden inside a word does not ("Rome" went to Quentin Jerome Tarantino in the demo, by a closer context)."""
-    from kgstore.search import whole_word_score
+    from kg.kgstore.search import whole_word_score
 
     def score(q: str, n: str) -> float:
         return whole_word_score(q, n, name_score(q, n))

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from index_helpers import ingest_files
 
-from kgstore.graph import GraphStore
-from kgstore.neighbourhood import Neighbourhood
+from kg.kgstore.graph import GraphStore
+from kg.kgstore.neighbourhood import Neighbourhood
 
 ENTITIES = [
     {"qid": "Q1", "label": "One", "relations": [{"pid": "P54", "target": "Q2"}, {"pid": "P31", "target": "Q3"}]},

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cli.main import cli
+from kg.cli.main import cli
 from index_helpers import cli_env, server_config
-from kgstore import embedded
+from kg.kgstore import embedded
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_KB = ROOT / "samples" / "kb" / "fb15k-sample.jsonl.gz"

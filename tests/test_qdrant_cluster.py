@@ -12,15 +12,15 @@ import pytest
 from index_helpers import WIKIDATA, ingest_files
 from qdrant_cluster import Node, qdrant_binary, replicas_active, start_cluster, wait_until
 
-from indexers.index import Indexer, IndexOptions
-from kgstore.config import Config
-from kgstore.encoders.text import text_encoder_from_config
-from kgstore.entity_index import NAMES, TEXT, WORDS
-from kgstore.search import Searcher
-from kgstore.vector_backends import open_backend
-from kgstore.vectors import VectorStore
-from linkers.pipeline import Linker, LinkOptions
-from linkers.records import Document, Mention
+from kg.indexers.index import Indexer, IndexOptions
+from kg.kgstore.config import Config
+from kg.kgstore.encoders.text import text_encoder_from_config
+from kg.kgstore.entity_index import NAMES, TEXT, WORDS
+from kg.kgstore.search import Searcher
+from kg.kgstore.vector_backends import open_backend
+from kg.kgstore.vectors import VectorStore
+from kg.linkers.pipeline import Linker, LinkOptions
+from kg.linkers.records import Document, Mention
 
 pytestmark = [pytest.mark.servers, pytest.mark.skipif(not qdrant_binary().is_file(), reason=f"no Qdrant server binary at {qdrant_binary()}; "
                                 "`bash scripts/services.sh install` fetches it")]  # servers: it starts its own

@@ -8,10 +8,10 @@ import logging
 
 import pytest
 
-from kgstore.config import load_config
-from kgstore.errors import ConfigError, VectorStoreError
-from kgstore.vector_backends import Layout
-from kgstore.vectors import VectorStore
+from kg.kgstore.config import load_config
+from kg.kgstore.errors import ConfigError, VectorStoreError
+from kg.kgstore.vector_backends import Layout
+from kg.kgstore.vectors import VectorStore
 
 
 def _collection(store: VectorStore, name: str) -> dict:
@@ -75,7 +75,7 @@ def test_bad_layout_settings_are_refused_by_name(tmp_path, env, message) -> None
 def test_local_mode_ignores_server_only_settings_and_says_which(tmp_path, caplog) -> None:
     cfg = load_config({"home": tmp_path}, env={"KG_QDRANT_SHARD_NUMBER": "6", "KG_QDRANT_QUANTIZATION": "int8",
                                                "KG_QDRANT_DEFER_HNSW": "true"})
-    with caplog.at_level(logging.WARNING, logger="kgstore.vector_backends.layout"):
+    with caplog.at_level(logging.WARNING, logger="kg.kgstore.vector_backends.layout"):
         store = VectorStore.from_config(cfg)
     try:
         notes = [r.getMessage() for r in caplog.records]
@@ -90,7 +90,7 @@ def test_local_mode_ignores_server_only_settings_and_says_which(tmp_path, caplog
 def test_a_node_list_uses_the_first_that_answers(graph_config, tmp_path, caplog) -> None:
     url = f"http://127.0.0.1:9,{graph_config.qdrant.url}"
     cfg = load_config({"home": tmp_path, "qdrant.url": url, "qdrant.prefer_grpc": False}, env={})
-    with caplog.at_level(logging.WARNING, logger="kgstore.vector_backends"):
+    with caplog.at_level(logging.WARNING, logger="kg.kgstore.vector_backends"):
         store = VectorStore.from_config(cfg)
     assert store.location == graph_config.qdrant.url
     assert any("no answer from http://127.0.0.1:9 (HTTP)" in r.getMessage() for r in caplog.records)

@@ -12,12 +12,12 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from cli.main import cli, main
-from kgstore.errors import InputError
-from kgstore.graph import GraphStore
-from kgstore.migrate import ensure_schema
-from kgstore.console import parse_params, write_clauses
-from kgstore.linked import mark_snippet
+from kg.cli.main import cli, main
+from kg.kgstore.errors import InputError
+from kg.kgstore.graph import GraphStore
+from kg.kgstore.migrate import ensure_schema
+from kg.kgstore.console import parse_params, write_clauses
+from kg.kgstore.linked import mark_snippet
 
 FILL = "the quick brown fox jumps over the lazy dog and keeps running far away "  # 72 characters
 D1 = FILL + "Alpha met Beta at the harbour, " + FILL

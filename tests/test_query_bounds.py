@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cli.main import cli
-from kgstore.errors import KgError
-from kgstore.graph import GraphStore
-from kgstore.migrate import ensure_schema
+from kg.cli.main import cli
+from kg.kgstore.errors import KgError
+from kg.kgstore.graph import GraphStore
+from kg.kgstore.migrate import ensure_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 MARK = "bounds_probe"  # names the slow query's column, so it can be found among the server's transactions

@@ -11,14 +11,14 @@ import pytest
 from click.testing import CliRunner
 from index_helpers import WIKIDATA, cli_env, ingest_files, server_config
 
-from cli.main import cli
-from indexers.index import Indexer
-from kgstore.config import Config, load_config
-from kgstore.errors import ConfigError
-from kgstore.graph import GraphStore
-from kgstore.search import Searcher
-from kgstore.vector_backends import GrpcBackend, HttpBackend
-from kgstore.vectors import VectorStore
+from kg.cli.main import cli
+from kg.indexers.index import Indexer
+from kg.kgstore.config import Config, load_config
+from kg.kgstore.errors import ConfigError
+from kg.kgstore.graph import GraphStore
+from kg.kgstore.search import Searcher
+from kg.kgstore.vector_backends import GrpcBackend, HttpBackend
+from kg.kgstore.vectors import VectorStore
 
 
 @pytest.fixture(scope="module")
@@ -205,9 +205,9 @@ def test_fusion_interaction_from_the_store_equals_the_one_from_fetched_vectors(s
     """`kg link --method fusion` asks Qdrant for <u, e> instead of fetching every candidate's text vector: the
     scores must be the ones the fetched vectors give."""
 
-    from linkers.pipeline import Linker, LinkOptions
-    from linkers.records import Document, Mention
-    from linkers.ranking.fusion import SCALARS, FusionReranker
+    from kg.linkers.pipeline import Linker, LinkOptions
+    from kg.linkers.records import Document, Mention
+    from kg.linkers.ranking.fusion import SCALARS, FusionReranker
 
     rng = np.random.default_rng(0)
     dim = searcher.text_encoder.dim

@@ -21,14 +21,14 @@ import pytest
 import uvicorn
 from click.testing import CliRunner
 
-from cli.context import AppContext
-from cli.main import cli
-from cli.web.app import ServeSettings, create_app
-from cli.web.batcher import LinkBatcher
-from cli.web.service import KgService, LinkSettings
+from kg.cli.context import AppContext
+from kg.cli.main import cli
+from kg.cli.web.app import ServeSettings, create_app
+from kg.cli.web.batcher import LinkBatcher
+from kg.cli.web.service import KgService, LinkSettings
 from index_helpers import cli_env, indexed_kb
-from kgstore.config import Config, load_config
-from linkers.corpus import Document
+from kg.kgstore.config import Config, load_config
+from kg.linkers.corpus import Document
 
 KB = [
     {"qid": "Q76", "label": "Barack Obama", "aliases": ["Obama"], "description": "44th president of the United States",

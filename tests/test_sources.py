@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from indexers.formats import kb_formats
-from indexers.sources import (
+from kg.indexers.formats import kb_formats
+from kg.indexers.sources import (
     TruncatedInput,
     detect_format,
     iter_raw,
@@ -24,8 +24,8 @@ from indexers.sources import (
     parse_raw,
     resolve_format,
 )
-from kgstore.errors import InputError
-from kgstore.model import EntityRecord
+from kg.kgstore.errors import InputError
+from kg.kgstore.model import EntityRecord
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 WD = DATA / "wikidata"

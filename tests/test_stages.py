@@ -18,10 +18,10 @@ def kb(servers, graph_driver, tmp_path_factory):
 
 
 def test_a_linker_runs_a_toy_stage_of_each_kind(kb) -> None:
-    from kgstore.search import Searcher
-    from kgstore.vectors import VectorStore
-    from linkers.pipeline import Linker, LinkOptions
-    from linkers.records import Document
+    from kg.kgstore.search import Searcher
+    from kg.kgstore.vectors import VectorStore
+    from kg.linkers.pipeline import Linker, LinkOptions
+    from kg.linkers.records import Document
 
     detector = WordListDetector(["Obama", "Paris", "Berlin"])
     candidates = TableCandidates({"Obama": [("Q76", "Barack Obama")],

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kgstore.encoders import text as text_module
-from kgstore.encoders.text import load_text_encoder
-from kgstore.errors import ConfigError
+from kg.kgstore.encoders import text as text_module
+from kg.kgstore.encoders.text import load_text_encoder
+from kg.kgstore.errors import ConfigError
 
 pytestmark = pytest.mark.models  # exports, distils and runs the real MiniLM model
 
@@ -65,7 +65,7 @@ def test_export_that_does_not_verify_falls_back_to_torch(tmp_path: Path, monkeyp
 
 def test_static_context_vectors_are_distilled_once_and_live_in_the_model_space(
         tmp_path: Path, torch_encoder, monkeypatch: pytest.MonkeyPatch) -> None:
-    from kgstore.encoders import static_text
+    from kg.kgstore.encoders import static_text
 
     model = load_text_encoder()  # the per-process model (its ONNX export is cached for the whole run)
     static = static_text.static_encoder(model, tmp_path)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cli.main import cli
+from kg.cli.main import cli
 from index_helpers import cli_env, server_config
 
 KB = [
@@ -98,7 +98,7 @@ def _weights(root: Path, **weights: float) -> str:
 
 
 def test_ner_detector_marks_names_with_the_benchmarks_span_conventions():
-    from linkers.detection.ner import NERDetector
+    from kg.linkers.detection.ner import NERDetector
 
     text = ("The United Nations said on Wednesday that Nick Saban met Al-Maliki in the U.S. capital. "
             "Saban's officials signed 3 contracts.")
@@ -163,8 +163,8 @@ def test_a_bare_surname_finds_the_full_names_that_end_with_it(kb):
 
 
 def test_hybrid_detection_splits_a_listed_place_unless_the_whole_is_a_kb_name():
-    from linkers.detection.detect import GazetteerDetector
-    from linkers.detection.ner import Span, listed_names
+    from kg.linkers.detection.detect import GazetteerDetector
+    from kg.linkers.detection.ner import Span, listed_names
 
     gazetteer = GazetteerDetector.build([("Paris", "Q90"), ("France", "Q142"), ("Muscatine, Iowa", "Q1"),
                                          ("Iowa", "Q2")])
@@ -182,8 +182,8 @@ def test_hybrid_detection_splits_a_listed_place_unless_the_whole_is_a_kb_name():
 
 
 def test_news_spans_keep_a_legal_form_and_split_coordinated_names():
-    from linkers.detection.detect import GazetteerDetector
-    from linkers.detection.ner import Span, listed_names, with_legal_form
+    from kg.linkers.detection.detect import GazetteerDetector
+    from kg.linkers.detection.ner import Span, listed_names, with_legal_form
 
     def extended(text: str, name: str) -> str:
         at = text.index(name)
@@ -241,8 +241,8 @@ def test_a_crowded_name_keeps_the_namesake_its_context_and_graph_point_to(kb):
 
 
 def test_hybrid_detection_trims_an_overlong_ner_span_to_the_kb_name_at_its_edge():
-    from linkers.detection.detect import GazetteerDetector
-    from linkers.detection.ner import Span, city_and_state, overlong
+    from kg.linkers.detection.detect import GazetteerDetector
+    from kg.linkers.detection.ner import Span, city_and_state, overlong
 
     gazetteer = GazetteerDetector.build([("Paris Hilton", "Q47899"), ("California", "Q99"), ("Grammar School", "Q1"),
                                          ("Italy", "Q38"), ("Senate", "Q2"), ("Muscatine", "Q3"), ("Iowa", "Q4")])
@@ -264,7 +264,7 @@ def test_hybrid_detection_trims_an_overlong_ner_span_to_the_kb_name_at_its_edge(
 
 
 def test_pronouns_take_the_sentence_subjects_entity():
-    from linkers.postprocess.coref import Antecedent, resolve
+    from kg.linkers.postprocess.coref import Antecedent, resolve
 
     text = "Neruda took his pen name from the poet Jan Neruda when he was 10. Later Obama met him. She left."
     persons = [Antecedent(0, 6, "Q34189", "a"), Antecedent(39, 49, "Q156321", "b"), Antecedent(72, 77, "Q76", "c")]
@@ -275,7 +275,7 @@ def test_pronouns_take_the_sentence_subjects_entity():
 
 
 def test_pronouns_skip_a_person_of_the_other_gender_and_stop_at_an_unlinked_one():
-    from linkers.postprocess.coref import Antecedent, gender_of, resolve
+    from kg.linkers.postprocess.coref import Antecedent, gender_of, resolve
 
     assert (gender_of(frozenset({"Q6581072", "Q30"})), gender_of(frozenset({"Q6581097"})),
             gender_of(frozenset({"Q30"}))) == ("f", "m", None)
@@ -319,8 +319,8 @@ def test_coherence_with_the_other_mentions_changes_a_ranking(kb):
 
 
 def test_learned_reranker_ships_loads_and_is_refitted_by_kg_train(kb):
-    from kgstore.errors import InputError
-    from linkers.ranking.learned import ALL_FEATURES, LearnedReranker
+    from kg.kgstore.errors import InputError
+    from kg.linkers.ranking.learned import ALL_FEATURES, LearnedReranker
 
     shipped = LearnedReranker.from_file()
     assert shipped.version().startswith("learned-") and shipped.features == ALL_FEATURES
@@ -417,9 +417,9 @@ def _benchmark_file(root: Path, n: int) -> Path:
 
 
 def test_benchmarks_train_the_learned_model_in_halves_and_eval_says_what_is_held_out(kb):
-    from linkers.evaluation.datasets import load_dataset
-    from linkers.evaluation.datasets.text import half_of
-    from linkers.run import held_out
+    from kg.linkers.evaluation.datasets import load_dataset
+    from kg.linkers.evaluation.datasets.text import half_of
+    from kg.linkers.run import held_out
 
     root, env = kb
     bench = _benchmark_file(root, 24)
@@ -456,7 +456,7 @@ def test_benchmarks_train_the_learned_model_in_halves_and_eval_says_what_is_held
 
 
 def test_default_method_ranks_given_spans_with_fusion_and_detected_ones_with_learned(kb):
-    from linkers.ranking.learned import LearnedReranker
+    from kg.linkers.ranking.learned import LearnedReranker
 
     root, env = kb
     shipped = LearnedReranker.from_file()
@@ -478,12 +478,12 @@ def test_the_next_batch_is_detected_while_this_one_links(kb):
     are those of linking one batch at a time, and the NER model ran outside the linking thread."""
     import threading
 
-    from kgstore.config import load_config
-    from kgstore.graph import GraphStore
-    from kgstore.vectors import VectorStore
-    from linkers.pipeline import LinkOptions
-    from linkers.records import Document
-    from linkers.run import Stores, build_linker
+    from kg.kgstore.config import load_config
+    from kg.kgstore.graph import GraphStore
+    from kg.kgstore.vectors import VectorStore
+    from kg.linkers.pipeline import LinkOptions
+    from kg.linkers.records import Document
+    from kg.linkers.run import Stores, build_linker
 
     _, env = kb
     cfg = load_config(env=env)
@@ -508,13 +508,13 @@ def test_a_profile_covers_every_stage_and_adds_up_to_the_wall_clock(kb):
     """`bench/link.py --profile`: a run's stages (detection, encoding, each Qdrant request, graph reads, features,
     model, write-back) are all recorded, none negative; the linking thread's add up to the wall clock and the
     background threads' busy time is apart. Nothing is recorded when no profile is (the timers cost nothing)."""
-    from kgstore.config import load_config
-    from kgstore.graph import GraphStore
-    from kgstore.profiling import UNTIMED, recording
-    from kgstore.vectors import VectorStore
-    from linkers.pipeline import LinkOptions
-    from linkers.records import Document
-    from linkers.run import Stores, build_linker
+    from kg.kgstore.config import load_config
+    from kg.kgstore.graph import GraphStore
+    from kg.kgstore.profiling import UNTIMED, recording
+    from kg.kgstore.vectors import VectorStore
+    from kg.linkers.pipeline import LinkOptions
+    from kg.linkers.records import Document
+    from kg.linkers.run import Stores, build_linker
 
     _, env = kb
     cfg = load_config(env=env)

@@ -13,14 +13,14 @@ import pytest
 from index_helpers import WIKIDATA, ingest_files, server_config
 from qdrant_client import models
 
-from indexers.index import IndexOptions, Indexer
-from kgstore import names as name_index
-from kgstore import vectors as vectors_mod
-from kgstore.config import load_config
-from kgstore.graph import GraphStore
-from kgstore.model import point_id
-from kgstore.vector_backends import GrpcBackend, HttpBackend, LocalBackend
-from kgstore.vectors import VectorStore
+from kg.indexers.index import IndexOptions, Indexer
+from kg.kgstore import names as name_index
+from kg.kgstore import vectors as vectors_mod
+from kg.kgstore.config import load_config
+from kg.kgstore.graph import GraphStore
+from kg.kgstore.model import point_id
+from kg.kgstore.vector_backends import GrpcBackend, HttpBackend, LocalBackend
+from kg.kgstore.vectors import VectorStore
 
 BACKENDS = {"local": LocalBackend, "http": HttpBackend, "grpc": GrpcBackend}
 LABELS = ["Douglas Adams", "Pablo Neruda", "Jan Neruda", "Kaliningrad", "Adams County", "John Adams",
@@ -190,7 +190,7 @@ def test_local_mode_warning_fires_through_indexing(graph_config, clean_graph, tm
         vectors = VectorStore.from_config(local)
         try:
             assert vectors.local
-            with caplog.at_level(logging.WARNING, logger="kgstore.vectors"):
+            with caplog.at_level(logging.WARNING, logger="kg.kgstore.vectors"):
                 Indexer(local, graph, vectors, IndexOptions(indexes=("names",), explicit=True, page_size=25)).run()
             assert vectors.count(local.qdrant.collection) == 100
         finally:

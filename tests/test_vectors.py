@@ -5,12 +5,12 @@ import logging
 import pytest
 from qdrant_client import models
 
-from kgstore import vectors as vectors_mod
-from kgstore.config import load_config
-from kgstore.errors import VectorStoreError
-from kgstore.model import point_id
-from kgstore.vector_backends import HttpBackend
-from kgstore.vectors import VectorStore
+from kg.kgstore import vectors as vectors_mod
+from kg.kgstore.config import load_config
+from kg.kgstore.errors import VectorStoreError
+from kg.kgstore.model import point_id
+from kg.kgstore.vector_backends import HttpBackend
+from kg.kgstore.vectors import VectorStore
 
 
 def _points(n: int, start: int = 1) -> list[models.PointStruct]:
@@ -49,7 +49,7 @@ def test_local_mode_same_code_and_size_warning(tmp_path, monkeypatch, caplog) ->
     assert store.local
     _round_trip(store, "local_t")
     monkeypatch.setattr(vectors_mod, "LOCAL_MODE_LIMIT", 60)
-    with caplog.at_level(logging.WARNING, logger="kgstore.vectors"):
+    with caplog.at_level(logging.WARNING, logger="kg.kgstore.vectors"):
         store.upsert("local_t", _points(20, start=100))
         store.upsert("local_t", _points(5, start=200))
     warnings = [r for r in caplog.records if "local mode" in r.getMessage()]

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from indexers.wikidata import IMAGE_PIDS, parse_entity, render_quantity, render_time
-from kgstore.model import EntityRecord, Relation
+from kg.indexers.wikidata import IMAGE_PIDS, parse_entity, render_quantity, render_time
+from kg.kgstore.model import EntityRecord, Relation
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 WD = DATA / "wikidata"

@@ -7,8 +7,8 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
-from indexers.formats import KBFormat, register_format
-from kgstore.model import EntityRecord
+from kg.indexers.formats import KBFormat, register_format
+from kg.kgstore.model import EntityRecord
 
 LINE = re.compile(r"(Q[1-9][0-9]*)\|([^|]+)(?:\|(.*))?")
 

@@ -4,9 +4,9 @@ Importing it registers `popular`; tests/test_link.py shows that `kg link` and `k
 
 from __future__ import annotations
 
-from linkers.candidates.retrieval import Candidate
-from linkers.ranking.base import MentionInput, Ranking, RankerBase
-from linkers.ranking.registry import Method, register_method
+from kg.linkers.candidates.retrieval import Candidate
+from kg.linkers.ranking.base import MentionInput, Ranking, RankerBase
+from kg.linkers.ranking.registry import Method, register_method
 
 
 class PopularReranker(RankerBase):

@@ -10,15 +10,15 @@ from typing import Callable
 
 import numpy as np
 
-from linkers.candidates.generator import Work
-from linkers.candidates.retrieval import Candidate
-from linkers.detection.base import DetectorBase, Span
-from linkers.features.extractor import FeatureBatch
-from linkers.features.image_evidence import MentionImages
-from linkers.nil import NilDecision
-from linkers.postprocess.base import PostBatch
-from linkers.ranking.base import Ranker, Ranking
-from linkers.records import Mention
+from kg.linkers.candidates.generator import Work
+from kg.linkers.candidates.retrieval import Candidate
+from kg.linkers.detection.base import DetectorBase, Span
+from kg.linkers.features.extractor import FeatureBatch
+from kg.linkers.features.image_evidence import MentionImages
+from kg.linkers.nil import NilDecision
+from kg.linkers.postprocess.base import PostBatch
+from kg.linkers.ranking.base import Ranker, Ranking
+from kg.linkers.records import Mention
 
 
 class WordListDetector(DetectorBase):

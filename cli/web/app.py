@@ -22,18 +22,18 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cli.web import schemas
-from cli.web.auth import SESSION_COOKIE, Access, client_address, throttled
-from cli.web.batcher import LinkBatcher
-from cli.web.limits import MAX_MENTIONS, MAX_TEXT_CHARS, TooLarge, text_too_long, too_many_mentions
-from cli.web.schemas import error_response as _error
-from cli.web.schemas import errors
-from cli.web.service import KgService
+from kg.cli.web import schemas
+from kg.cli.web.auth import SESSION_COOKIE, Access, client_address, throttled
+from kg.cli.web.batcher import LinkBatcher
+from kg.cli.web.limits import MAX_MENTIONS, MAX_TEXT_CHARS, TooLarge, text_too_long, too_many_mentions
+from kg.cli.web.schemas import error_response as _error
+from kg.cli.web.schemas import errors
+from kg.cli.web.service import KgService
 from kg.service import LinkSettings
-from kgstore.errors import ConfigError, InputError, KgError
-from linkers.detection.detectors import detectors
-from linkers.records import repaired
-from linkers.ranking.registry import methods
+from kg.kgstore.errors import ConfigError, InputError, KgError
+from kg.linkers.detection.detectors import detectors
+from kg.linkers.records import repaired
+from kg.linkers.ranking.registry import methods
 
 HERE = Path(__file__).parent
 OPEN_PATHS = ("/health", "/ui/login", "/static/")  # answered without the API key
@@ -287,7 +287,7 @@ def create_app(service: KgService, settings: ServeSettings) -> FastAPI:
                headers: dict[str, str] | None = None) -> Response:
         """The one error body for the API; the error page for a web page."""
         if _ui(request):
-            from cli.web.pages import error_page
+            from kg.cli.web.pages import error_page
 
             return error_page(request, status, message)
         return _error(status, message, field_, headers)
@@ -416,7 +416,7 @@ def create_app(service: KgService, settings: ServeSettings) -> FastAPI:
                               redoc_js_url="/static/api-docs/redoc.standalone.js",
                               redoc_favicon_url="/static/api-docs/favicon.png")
 
-    from cli.web.pages import router
+    from kg.cli.web.pages import router
 
     app.include_router(router)
     app.mount("/static/api-docs", StaticFiles(directory=str(DOCS_ASSETS)), name="api-docs")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from fastapi.responses import JSONResponse
 from starlette.types import Scope
 
-from cli.web.schemas import error_response
+from kg.cli.web.schemas import error_response
 
 SESSION_COOKIE = "kg_session"
 SESSION_S = 12 * 3600  # a browser logs in again after this

@@ -14,9 +14,9 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from cli.web.limits import MAX_MENTIONS, too_many_mentions
-from linkers.corpus import Document
-from linkers.pipeline import Cancelled, Linker, MentionResult
+from kg.cli.web.limits import MAX_MENTIONS, too_many_mentions
+from kg.linkers.corpus import Document
+from kg.linkers.pipeline import Cancelled, Linker, MentionResult
 
 STUCK_GRACE_S = 1.0  # a batch still running this long after its last request's deadline cannot be cancelled
 

@@ -3,7 +3,7 @@ constraints of the request model (so the OpenAPI schema states them) and a reque
 
 from __future__ import annotations
 
-from kgstore.errors import InputError
+from kg.kgstore.errors import InputError
 
 MAX_TEXT_CHARS = 100_000  # a long news article is 20,000; the linking cost grows faster than the text
 MAX_MENTIONS = 1_000  # given or detected; graph coherence compares every pair of a document's mentions

@@ -13,14 +13,14 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from cli.web import paste
-from cli.web.auth import SESSION_COOKIE, SESSION_S, client_address, throttled
+from kg.cli.web import paste
+from kg.cli.web.auth import SESSION_COOKIE, SESSION_S, client_address, throttled
 from kg.service import LinkSettings, SearchResult
-from kgstore.documents import DocumentMention
-from kgstore.errors import InputError
-from linkers.corpus import Document, Mention
-from linkers.detection.detectors import detectors
-from linkers.ranking.registry import methods
+from kg.kgstore.documents import DocumentMention
+from kg.kgstore.errors import InputError
+from kg.linkers.corpus import Document, Mention
+from kg.linkers.detection.detectors import detectors
+from kg.linkers.ranking.registry import methods
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from kgstore.documents import DocumentMention
-from linkers.pipeline import MentionResult
+from kg.kgstore.documents import DocumentMention
+from kg.linkers.pipeline import MentionResult
 
 PALETTE = ("#3451b2", "#067647", "#b42318", "#6941c6", "#c4320a", "#0e7090", "#a15c07", "#c11574")
 OTHER = "#667085"  # linked entities of a type past the palette's, or of no type

@@ -9,8 +9,8 @@ from typing import Any, Literal
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from kgstore.documents import DocumentMention
-from linkers.pipeline import MentionResult
+from kg.kgstore.documents import DocumentMention
+from kg.linkers.pipeline import MentionResult
 
 
 class Strict(BaseModel):

@@ -12,11 +12,11 @@ from typing import Any
 
 from kg.context import StoreContext
 from kg.service import LinkSettings, SearchResult, Service, canonical_qid
-from kgstore.errors import InputError
-from kgstore.files import atomic_write
-from kgstore.images import is_url
-from linkers.corpus import Document, parse_document
-from linkers.evaluation.eval_report import EvalReport, load_report
+from kg.kgstore.errors import InputError
+from kg.kgstore.files import atomic_write
+from kg.kgstore.images import is_url
+from kg.linkers.corpus import Document, parse_document
+from kg.linkers.evaluation.eval_report import EvalReport, load_report
 
 __all__ = ["KgService", "LinkSettings", "SearchResult", "canonical_qid"]
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from kgstore.errors import InputError
-from kgstore.model import EntityRecord
-from kgstore.registry import Registry
+from kg.kgstore.errors import InputError
+from kg.kgstore.model import EntityRecord
+from kg.kgstore.registry import Registry
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from indexers.custom import parse_custom
-from indexers.formats import KBFormat, register_format
-from indexers.mel_kb import parse_wikimel
-from indexers.sources import iter_document, iter_wikimel_kb, parse_property_line
-from indexers.wikidata import parse_entity
+from kg.indexers.custom import parse_custom
+from kg.indexers.formats import KBFormat, register_format
+from kg.indexers.mel_kb import parse_wikimel
+from kg.indexers.sources import iter_document, iter_wikimel_kb, parse_property_line
+from kg.indexers.wikidata import parse_entity
 
 register_format(KBFormat("wikidata-dump", "the official JSON dump: [ / one entity per line / ]", parse_entity,
                          order=0))

@@ -6,18 +6,18 @@ it only arms the torchvision guard (see `torchvision_compat`) so that open_clip'
 break `import transformers` beside a CPU torch.
 """
 
-from kgstore.encoders import torchvision_compat
+from kg.kgstore.encoders import torchvision_compat
 
 torchvision_compat.install()
 
-from kgstore.encoders.clip import (  # noqa: E402 - after the guard, on purpose
+from kg.kgstore.encoders.clip import (  # noqa: E402 - after the guard, on purpose
     BACKENDS,
     ImageEncoder,
     image_encoder_from_config,
     image_model_hint,
     load_image_encoder,
 )
-from kgstore.encoders.text import (  # noqa: E402
+from kg.kgstore.encoders.text import (  # noqa: E402
     DEFAULT_TEXT_MODEL,
     TextEncoder,
     load_text_encoder,

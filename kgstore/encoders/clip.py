@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from kgstore.config import Config
-from kgstore.encoders.text import quiet_loading
-from kgstore.errors import ConfigError
+from kg.kgstore.config import Config
+from kg.kgstore.encoders.text import quiet_loading
+from kg.kgstore.errors import ConfigError
 
 if TYPE_CHECKING:
     from PIL import Image

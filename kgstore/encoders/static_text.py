@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from kgstore.encoders.text import TextEncoder, _cache_root, _export_key
-from kgstore.errors import ConfigError
-from kgstore.files import atomic_file
-from kgstore.progress import progress
+from kg.kgstore.encoders.text import TextEncoder, _cache_root, _export_key
+from kg.kgstore.errors import ConfigError
+from kg.kgstore.files import atomic_file
+from kg.kgstore.progress import progress
 
 
 STATIC_FORMAT = 1  # bump to re-distil every cached table

@@ -31,9 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from kgstore.config import Config, default_model_cache
-from kgstore.errors import ConfigError
-from kgstore.progress import progress
+from kg.kgstore.config import Config, default_model_cache
+from kg.kgstore.errors import ConfigError
+from kg.kgstore.progress import progress
 
 log = logging.getLogger(__name__)
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlparse
 
-from kgstore.config import Config, redact_url
-from kgstore.errors import VectorStoreError
-from kgstore.vector_backends.base import Fields, PointId, ScoredRow, StoredRow, VectorBackend
-from kgstore.vector_backends.grpc import GrpcBackend
-from kgstore.vector_backends.http import HttpBackend
-from kgstore.vector_backends.layout import Layout
-from kgstore.vector_backends.local import LocalBackend
+from kg.kgstore.config import Config, redact_url
+from kg.kgstore.errors import VectorStoreError
+from kg.kgstore.vector_backends.base import Fields, PointId, ScoredRow, StoredRow, VectorBackend
+from kg.kgstore.vector_backends.grpc import GrpcBackend
+from kg.kgstore.vector_backends.http import HttpBackend
+from kg.kgstore.vector_backends.layout import Layout
+from kg.kgstore.vector_backends.local import LocalBackend
 
 log = logging.getLogger(__name__)
 __all__ = ["Fields", "PointId", "ScoredRow", "StoredRow", "VectorBackend", "GrpcBackend", "HttpBackend",

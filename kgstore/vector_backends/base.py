@@ -13,7 +13,7 @@ from typing import Any, NamedTuple, Protocol
 
 from qdrant_client import models
 
-from kgstore.vector_backends.layout import Layout
+from kg.kgstore.vector_backends.layout import Layout
 
 PointId = models.ExtendedPointId  # int or UUID string (qdrant-client may hand back a UUID)
 Fields = Sequence[str] | bool  # payload fields or named vectors to return: a list of names, all (True) or none

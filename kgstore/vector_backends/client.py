@@ -7,8 +7,8 @@ from typing import Any
 
 from qdrant_client import QdrantClient, models
 
-from kgstore.vector_backends.base import Fields, PointId, ScoredRow, StoredRow
-from kgstore.vector_backends.layout import Layout
+from kg.kgstore.vector_backends.base import Fields, PointId, ScoredRow, StoredRow
+from kg.kgstore.vector_backends.layout import Layout
 
 TIMEOUT = 60  # seconds per request, both transports: a large upsert or payload index build takes a while
 

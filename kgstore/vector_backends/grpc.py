@@ -16,10 +16,10 @@ from qdrant_client import grpc as qgrpc
 from qdrant_client import models
 from qdrant_client.conversions.conversion import GrpcToRest, RestToGrpc
 
-from kgstore.config import Config, reveal
-from kgstore.vector_backends.base import Fields, PointId, ScoredRow, StoredRow
-from kgstore.vector_backends.client import TIMEOUT, ClientBackend
-from kgstore.vector_backends.layout import Layout
+from kg.kgstore.config import Config, reveal
+from kg.kgstore.vector_backends.base import Fields, PointId, ScoredRow, StoredRow
+from kg.kgstore.vector_backends.client import TIMEOUT, ClientBackend
+from kg.kgstore.vector_backends.layout import Layout
 
 
 class GrpcBackend(ClientBackend):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from qdrant_client import QdrantClient
 
-from kgstore.config import Config, reveal
-from kgstore.vector_backends.client import TIMEOUT, ClientBackend
-from kgstore.vector_backends.layout import Layout
+from kg.kgstore.config import Config, reveal
+from kg.kgstore.vector_backends.client import TIMEOUT, ClientBackend
+from kg.kgstore.vector_backends.layout import Layout
 
 
 class HttpBackend(ClientBackend):

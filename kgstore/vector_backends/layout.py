@@ -13,8 +13,8 @@ from typing import Any
 
 from qdrant_client import models
 
-from kgstore.config import QdrantSection
-from kgstore.errors import ConfigError
+from kg.kgstore.config import QdrantSection
+from kg.kgstore.errors import ConfigError
 
 log = logging.getLogger(__name__)
 HNSW_M = 16  # Qdrant's default graph degree: what `kg index` restores after a deferred build (m=0)

@@ -7,9 +7,9 @@ from typing import Any, Mapping, Sequence
 
 from qdrant_client import QdrantClient
 
-from kgstore.errors import VectorStoreError
-from kgstore.private import private_dir, private_umask
-from kgstore.vector_backends.client import ClientBackend
+from kg.kgstore.errors import VectorStoreError
+from kg.kgstore.private import private_dir, private_umask
+from kg.kgstore.vector_backends.client import ClientBackend
 
 
 class LocalBackend(ClientBackend):

@@ -10,11 +10,11 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from kgstore.names import acronym, normalise
-from linkers.candidates import name_variants
-from linkers.candidates.retrieval import Candidate, CandidateRetriever, demonym_peoples
-from linkers.features.image_evidence import MentionImages
-from linkers.records import Document, Mention
+from kg.kgstore.names import acronym, normalise
+from kg.linkers.candidates import name_variants
+from kg.linkers.candidates.retrieval import Candidate, CandidateRetriever, demonym_peoples
+from kg.linkers.features.image_evidence import MentionImages
+from kg.linkers.records import Document, Mention
 
 Work = list[tuple[Document, Mention]]  # a batch's mentions, each with its document, in order
 

@@ -9,7 +9,7 @@ Acronyms ("NYSE") are matched against the initials of the KB's multi-word names 
 
 from __future__ import annotations
 
-from kgstore.names import LEGAL_SUFFIXES, initials, normalise
+from kg.kgstore.names import LEGAL_SUFFIXES, initials, normalise
 
 # the legal forms a company name is written with, as a label would spell them (normal forms)
 COMPANY_FORMS = ("inc", "corporation", "corp", "company", "co", "ltd", "limited", "plc", "group", "ag", "sa", "llc",

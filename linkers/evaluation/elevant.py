@@ -45,8 +45,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kgstore.errors import InputError
-from linkers.records import NIL
+from kg.kgstore.errors import InputError
+from kg.linkers.records import NIL
 
 __all__ = [
     "CATEGORIES",

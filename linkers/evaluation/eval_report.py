@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kgstore.errors import InputError
-from linkers.corpus import NIL
+from kg.kgstore.errors import InputError
+from kg.linkers.corpus import NIL
 
 
 @dataclass

@@ -13,14 +13,14 @@ from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
-from kgstore.chunks import chunked
-from kgstore.entity_text import entity_text
-from kgstore.names import normalise
-from linkers.features import scalar as feats
-from linkers.candidates.retrieval import Candidate
-from linkers.records import NIL, GivenCandidatesMention
-from linkers.evaluation.metrics import Evaluator, Scored
-from linkers.ranking import MentionInput, Reranker
+from kg.kgstore.chunks import chunked
+from kg.kgstore.entity_text import entity_text
+from kg.kgstore.names import normalise
+from kg.linkers.features import scalar as feats
+from kg.linkers.candidates.retrieval import Candidate
+from kg.linkers.records import NIL, GivenCandidatesMention
+from kg.linkers.evaluation.metrics import Evaluator, Scored
+from kg.linkers.ranking import MentionInput, Reranker
 
 _DISAMBIGUATION = re.compile(r"\s*\([^)]*\)\s*$")
 

@@ -27,9 +27,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kgstore.errors import InputError
+from kg.kgstore.errors import InputError
 
-from linkers.records import NIL
+from kg.linkers.records import NIL
 
 __all__ = ["NIL", "Evaluator", "Metrics", "Scored", "dumps", "evaluate", "protocol", "render_table"]
 

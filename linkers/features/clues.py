@@ -16,7 +16,7 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
-from linkers.ranking.base import MentionInput
+from kg.linkers.ranking.base import MentionInput
 
 KINDS = ("ocr", "caption", "dense_captions", "tags")
 
@@ -95,7 +95,7 @@ def transformers_captioner(model: str, load_image: Callable[[str], Any]) -> Clue
     except ImportError:  # transformers < 4.46
         from transformers import AutoModelForVision2Seq as AutoCaptioner
 
-    from kgstore.encoders.text import quiet_loading
+    from kg.kgstore.encoders.text import quiet_loading
 
     with quiet_loading():
         processor = AutoProcessor.from_pretrained(model)

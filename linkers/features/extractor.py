@@ -12,8 +12,8 @@ from typing import Protocol
 
 import numpy as np
 
-from linkers.candidates.generator import Work
-from linkers.candidates.retrieval import Candidate
+from kg.linkers.candidates.generator import Work
+from kg.linkers.candidates.retrieval import Candidate
 
 
 @dataclass

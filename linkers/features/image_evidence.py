@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from kgstore.files import atomic_file
-from kgstore.encoders import ImageEncoder
-from kgstore.entity_index import IMAGE
-from kgstore.search import Searcher
-from linkers.candidates.retrieval import Candidate
-from linkers.corpus import Document, Mention
+from kg.kgstore.files import atomic_file
+from kg.kgstore.encoders import ImageEncoder
+from kg.kgstore.entity_index import IMAGE
+from kg.kgstore.search import Searcher
+from kg.linkers.candidates.retrieval import Candidate
+from kg.linkers.corpus import Document, Mention
 
 
 @dataclass

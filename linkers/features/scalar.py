@@ -7,9 +7,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from kgstore.names import normalise
-from kgstore.search import name_score, whole_word_score
-from linkers.candidates.retrieval import OTHER_FORMS, Candidate
+from kg.kgstore.names import normalise
+from kg.kgstore.search import name_score, whole_word_score
+from kg.linkers.candidates.retrieval import OTHER_FORMS, Candidate
 
 FEATURES = ("name", "exact", "context", "popularity", "image", "prior", "degree", "alias", "type", "coherence",
             "described")

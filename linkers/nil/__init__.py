@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from linkers.ranking.base import Ranker, Ranking
-from linkers.records import Mention
+from kg.linkers.ranking.base import Ranker, Ranking
+from kg.linkers.records import Mention
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from linkers.candidates.generator import Work
-from linkers.candidates.retrieval import Candidate
-from linkers.records import Document, MentionResult
+from kg.linkers.candidates.generator import Work
+from kg.linkers.candidates.retrieval import Candidate
+from kg.linkers.records import Document, MentionResult
 
 
 @dataclass

@@ -24,7 +24,7 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from linkers.features.scalar import HUMAN
+from kg.linkers.features.scalar import HUMAN
 
 PRONOUNS = re.compile(r"\b(?:he|him|his|himself|she|her|hers|herself)\b", re.IGNORECASE)
 DETECTOR = "coref"

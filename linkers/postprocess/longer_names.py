@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Callable
 
-from linkers.candidates.generator import Work, is_surname, longer_names
-from linkers.postprocess.base import PostBatch
-from linkers.records import NIL, MentionResult
+from kg.linkers.candidates.generator import Work, is_surname, longer_names
+from kg.linkers.postprocess.base import PostBatch
+from kg.linkers.records import NIL, MentionResult
 
 # NER labels of places and events: such a one-word mention is its own entity, not a longer name's short form
 PLACE_LABELS = frozenset({"GPE", "LOC", "NORP", "FAC", "EVENT"})

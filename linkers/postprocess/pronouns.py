@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from kgstore.neighbourhood import Neighbourhood
-from linkers.candidates.generator import Work
-from linkers.candidates.retrieval import Candidate
-from linkers.postprocess import coref
-from linkers.postprocess.base import PostBatch
-from linkers.records import Document, MentionResult
+from kg.kgstore.neighbourhood import Neighbourhood
+from kg.linkers.candidates.generator import Work
+from kg.linkers.candidates.retrieval import Candidate
+from kg.linkers.postprocess import coref
+from kg.linkers.postprocess.base import PostBatch
+from kg.linkers.records import Document, MentionResult
 
 
 def pronoun_results(docs: list[Document], work: Work, results: list[MentionResult],

@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from linkers.ranking.base import MentionInput, Ranker, RankerBase, Ranking, Reranker
-from linkers.ranking.registry import MethodBuild, get_method
+from kg.linkers.ranking.base import MentionInput, Ranker, RankerBase, Ranking, Reranker
+from kg.linkers.ranking.registry import MethodBuild, get_method
 
 
 def load_reranker(method: str, weights: Path | None = None, *, services: Any = None, llm: Any = None,

@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from kgstore.errors import InputError
-from linkers.candidates.retrieval import Candidate
-from linkers.detection.keyphrases import Keyphrases
-from linkers.ranking.base import FittedRanker, MentionInput, Ranker, RankerBase, Ranking, Reranker
-from linkers.ranking.registry import Method, MethodBuild, register_method
+from kg.kgstore.errors import InputError
+from kg.linkers.candidates.retrieval import Candidate
+from kg.linkers.detection.keyphrases import Keyphrases
+from kg.linkers.ranking.base import FittedRanker, MentionInput, Ranker, RankerBase, Ranking, Reranker
+from kg.linkers.ranking.registry import Method, MethodBuild, register_method
 
 if TYPE_CHECKING:
-    from linkers.ranking.features import FeatureReranker
+    from kg.linkers.ranking.features import FeatureReranker
 
 
 @dataclass
@@ -104,8 +104,8 @@ class AutoReranker(RankerBase):
 def given_scorer(path: Path | None) -> Reranker:
     """The given-span scorer of a file: a fusion scorer (`kg train --reranker fusion`) or features weights
     (`kg train`); the shipped fusion scorer when no file is given."""
-    from linkers.ranking.features import FeatureReranker
-    from linkers.ranking.fusion import FusionReranker
+    from kg.linkers.ranking.features import FeatureReranker
+    from kg.linkers.ranking.fusion import FusionReranker
 
     if path is None:
         return FusionReranker.from_file()
@@ -119,8 +119,8 @@ def given_scorer(path: Path | None) -> Reranker:
 
 
 def _build(b: MethodBuild) -> AutoReranker:
-    from linkers.ranking.features import FeatureReranker
-    from linkers.ranking.learned import LearnedReranker
+    from kg.linkers.ranking.features import FeatureReranker
+    from kg.linkers.ranking.learned import LearnedReranker
 
     given = given_scorer(b.weights)
     fallback = given if isinstance(given, FeatureReranker) else FeatureReranker.from_file()

@@ -8,8 +8,8 @@ from typing import Any, Callable, Mapping, Protocol
 
 import numpy as np
 
-from linkers.candidates.retrieval import Candidate
-from linkers.detection.keyphrases import Keyphrases
+from kg.linkers.candidates.retrieval import Candidate
+from kg.linkers.detection.keyphrases import Keyphrases
 
 
 @dataclass

@@ -6,7 +6,7 @@ The mapping is Platt scaling: p = 1 / (1 + exp(-(a * raw + b))), with a and b fi
 every (candidate score, candidate is the gold entity) pair of a `kg eval --report --report-all` run on a dev split.
 It is monotonic, so rankings do not change; it is stored with the weights (`calibration` in the weights file).
 
-    python -m linkers.ranking.calibration REPORT.json WEIGHTS.json   # fit on the report, write into the weights file
+    python -m kg.linkers.ranking.calibration REPORT.json WEIGHTS.json   # fit on the report, write into the weights file
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from kgstore.errors import InputError
-from kgstore.files import atomic_write
+from kg.kgstore.errors import InputError
+from kg.kgstore.files import atomic_write
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,12 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kgstore.errors import InputError
-from linkers.ranking.calibration import Calibration
-from linkers.candidates.retrieval import Candidate
-from linkers.features.scalar import FEATURES
-from linkers.ranking.base import FittedRanker, MentionInput, Ranking
-from linkers.ranking.registry import Method, Trainer, later, register_method
+from kg.kgstore.errors import InputError
+from kg.linkers.ranking.calibration import Calibration
+from kg.linkers.candidates.retrieval import Candidate
+from kg.linkers.features.scalar import FEATURES
+from kg.linkers.ranking.base import FittedRanker, MentionInput, Ranking
+from kg.linkers.ranking.registry import Method, Trainer, later, register_method
 
 DEFAULT_WEIGHTS = "default.json"
 
@@ -72,4 +72,4 @@ class FeatureReranker(FittedRanker):
 
 
 register_method(Method("features", lambda b: FeatureReranker.from_file(b.weights), "fitted weights, no NIL", order=10,
-                       trainer=Trainer(later("linkers.run:fit_features"), later("linkers.run:features_line"))))
+                       trainer=Trainer(later("kg.linkers.run:fit_features"), later("kg.linkers.run:features_line"))))

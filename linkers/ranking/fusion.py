@@ -28,11 +28,11 @@ from typing import Any
 
 import numpy as np
 
-from kgstore.errors import InputError
-from linkers.candidates.retrieval import Candidate
-from linkers.features.scalar import ERA_FEATURES, FEATURES, NAME_WORDS, OVERLAP
-from linkers.ranking.base import FittedRanker, MentionInput, Ranking
-from linkers.ranking.registry import Method, Trainer, later, register_method
+from kg.kgstore.errors import InputError
+from kg.linkers.candidates.retrieval import Candidate
+from kg.linkers.features.scalar import ERA_FEATURES, FEATURES, NAME_WORDS, OVERLAP
+from kg.linkers.ranking.base import FittedRanker, MentionInput, Ranking
+from kg.linkers.ranking.registry import Method, Trainer, later, register_method
 
 DEFAULT_MODEL = "fusion.json"
 SCALARS = (*FEATURES, "image_text", *ERA_FEATURES, OVERLAP, NAME_WORDS)
@@ -155,6 +155,6 @@ class FusionReranker(FittedRanker):
 
 register_method(Method("fusion", lambda b: FusionReranker.from_file(b.weights),
                        "neural fusion scorer over frozen encoder outputs (kg train --reranker fusion)", order=25,
-                       trainer=Trainer(later("linkers.run:fit_fusion"), later("linkers.run:fusion_line"),
+                       trainer=Trainer(later("kg.linkers.run:fit_fusion"), later("kg.linkers.run:fusion_line"),
                                        dev="the fusion scorer stops early on the dev split",
                                        takes=frozenset({"without"}))))

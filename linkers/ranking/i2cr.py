@@ -20,14 +20,14 @@ from typing import Any
 
 import numpy as np
 
-from kgstore.entity_text import entity_text
-from linkers.candidates.retrieval import Candidate
-from linkers.features.clues import KINDS, build_sources, first_clue
-from linkers.ranking.llm import BudgetExhausted, CallLog, parse_choice
-from linkers.ranking.base import MentionInput
-from linkers.features.scalar import cosine
-from linkers.ranking.llm_method import LLMReranker, llm_method_builder, Outcome, candidate_description
-from linkers.ranking.registry import Method, SettingType, register_method
+from kg.kgstore.entity_text import entity_text
+from kg.linkers.candidates.retrieval import Candidate
+from kg.linkers.features.clues import KINDS, build_sources, first_clue
+from kg.linkers.ranking.llm import BudgetExhausted, CallLog, parse_choice
+from kg.linkers.ranking.base import MentionInput
+from kg.linkers.features.scalar import cosine
+from kg.linkers.ranking.llm_method import LLMReranker, llm_method_builder, Outcome, candidate_description
+from kg.linkers.ranking.registry import Method, SettingType, register_method
 
 SYSTEM = ("Your task is to create matches between the mention and candidate entities to select the best-matched "
           "entity for the given mention. If no candidate matches the mention, you ANSWER: nil.")

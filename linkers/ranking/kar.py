@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from kgstore.facts import EntityFacts, entity_facts
-from linkers.candidates.retrieval import Candidate
-from linkers.ranking.llm import CallLog, parse_choice
-from linkers.ranking.base import MentionInput
-from linkers.ranking.llm_method import LLMReranker, llm_method_builder, Outcome, candidate_description, clip_text
-from linkers.ranking.registry import Method, register_method
+from kg.kgstore.facts import EntityFacts, entity_facts
+from kg.linkers.candidates.retrieval import Candidate
+from kg.linkers.ranking.llm import CallLog, parse_choice
+from kg.linkers.ranking.base import MentionInput
+from kg.linkers.ranking.llm_method import LLMReranker, llm_method_builder, Outcome, candidate_description, clip_text
+from kg.linkers.ranking.registry import Method, register_method
 
 SYSTEM = ("You are an entity linking assistant. You are given a mention in a text and a numbered list of candidate "
           "entities from a knowledge base. Select the one candidate the mention refers to, using the text and what "

@@ -33,12 +33,12 @@ from typing import Any
 
 import numpy as np
 
-from kgstore.errors import InputError
-from linkers.candidates.retrieval import Candidate
-from linkers.features.scalar import FEATURES, OVERLAP
-from linkers.detection.keyphrases import Keyphrases
-from linkers.ranking.base import FittedRanker, MentionInput, Ranking
-from linkers.ranking.registry import Method, Trainer, later, register_method
+from kg.kgstore.errors import InputError
+from kg.linkers.candidates.retrieval import Candidate
+from kg.linkers.features.scalar import FEATURES, OVERLAP
+from kg.linkers.detection.keyphrases import Keyphrases
+from kg.linkers.ranking.base import FittedRanker, MentionInput, Ranking
+from kg.linkers.ranking.registry import Method, Trainer, later, register_method
 
 DEFAULT_MODEL = "learned.json"
 DETECTORS = {None: 0.0, "ner": 1.0, "gazetteer": 2.0}
@@ -222,6 +222,6 @@ def best_threshold(tops: list[tuple[float, bool]], missed: int,
 
 register_method(Method("learned", lambda b: LearnedReranker.from_file(b.weights),
                        "gradient-boosted trees with a fitted NIL decision", order=20,
-                       trainer=Trainer(later("linkers.run:fit_learned"), later("linkers.run:learned_line"),
+                       trainer=Trainer(later("kg.linkers.run:fit_learned"), later("kg.linkers.run:learned_line"),
                                        dev="the dev split stops training and sets the NIL thresholds",
                                        takes=frozenset({"also"}))))

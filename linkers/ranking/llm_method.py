@@ -17,13 +17,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from kgstore.errors import InputError
-from kgstore.graph import GraphStore
-from linkers.candidates.retrieval import Candidate
-from linkers.ranking.llm import BudgetExhausted, CallLog, LLMClient, LLMError, LLMUnavailable, RunStats
-from linkers.ranking.base import MentionInput, RankerBase, Ranking, top_margin
-from linkers.ranking.features import FeatureReranker
-from linkers.ranking.registry import MethodBuild, SettingType, check_settings
+from kg.kgstore.errors import InputError
+from kg.kgstore.graph import GraphStore
+from kg.linkers.candidates.retrieval import Candidate
+from kg.linkers.ranking.llm import BudgetExhausted, CallLog, LLMClient, LLMError, LLMUnavailable, RunStats
+from kg.linkers.ranking.base import MentionInput, RankerBase, Ranking, top_margin
+from kg.linkers.ranking.features import FeatureReranker
+from kg.linkers.ranking.registry import MethodBuild, SettingType, check_settings
 
 WHEN = ("unsure", "always")
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from kgstore.errors import InputError
-from kgstore.registry import Registry
+from kg.kgstore.errors import InputError
+from kg.kgstore.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ class Method:
     trainer: Trainer | None = None  # how `kg train` fits it (None: it is not fitted by kg train)
 
 
-_METHODS: Registry[Method] = Registry("linking method", "linkers.ranking")
+_METHODS: Registry[Method] = Registry("linking method", "kg.linkers.ranking")
 register_method = _METHODS.register
 methods = _METHODS.entries  # every registered method, in help order
 

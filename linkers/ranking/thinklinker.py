@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from linkers.candidates.retrieval import Candidate
-from linkers.features.scalar import cosine
-from linkers.ranking.llm import BudgetExhausted, CallLog
-from linkers.ranking.base import MentionInput
-from linkers.ranking.llm_method import LLMReranker, llm_method_builder, Outcome, candidate_description
-from linkers.ranking.registry import Method, register_method
+from kg.linkers.candidates.retrieval import Candidate
+from kg.linkers.features.scalar import cosine
+from kg.linkers.ranking.llm import BudgetExhausted, CallLog
+from kg.linkers.ranking.base import MentionInput
+from kg.linkers.ranking.llm_method import LLMReranker, llm_method_builder, Outcome, candidate_description
+from kg.linkers.ranking.registry import Method, register_method
 
 EQG_SYSTEM = (
     "You are a dialog agent that helps refine entity search by asking targeted questions. You will be given an "

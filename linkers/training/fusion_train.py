@@ -15,13 +15,13 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from kgstore.files import atomic_file, atomic_write
-from linkers.candidates.retrieval import Candidate
-from linkers.corpus import NIL, Document
-from linkers.pipeline import Linker
-from linkers.ranking.base import MentionInput, Ranker, RankerBase, Ranking
-from linkers.features.scalar import OVERLAP
-from linkers.ranking.fusion import SCALARS, input_index, scalar_rows, vector_rows
+from kg.kgstore.files import atomic_file, atomic_write
+from kg.linkers.candidates.retrieval import Candidate
+from kg.linkers.corpus import NIL, Document
+from kg.linkers.pipeline import Linker
+from kg.linkers.ranking.base import MentionInput, Ranker, RankerBase, Ranking
+from kg.linkers.features.scalar import OVERLAP
+from kg.linkers.ranking.fusion import SCALARS, input_index, scalar_rows, vector_rows
 
 
 @dataclass
@@ -120,7 +120,7 @@ def collect(linker: Linker, documents: Iterable[Document], into: FusionSet,
             progress: Callable[[int], None] | None = None) -> None:
     """Link the documents' gold spans with the features method and keep every mention's inputs (the words overlap,
     which the features method does not read, included)."""
-    from kgstore.chunks import chunked
+    from kg.kgstore.chunks import chunked
 
     linker.extra_inputs.add(OVERLAP)
     base = linker.reranker

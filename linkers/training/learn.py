@@ -22,16 +22,16 @@ from typing import Any, Callable
 
 import numpy as np
 
-from kgstore.chunks import chunked
-from kgstore.files import atomic_write
-from linkers.postprocess import coref
-from linkers.candidates.retrieval import Candidate
-from linkers.features.scalar import OVERLAP
-from linkers.detection.keyphrases import Keyphrases
-from linkers.records import NIL, Document
-from linkers.pipeline import Linker, MentionResult
-from linkers.ranking.base import MentionInput
-from linkers.ranking.learned import (ALL_FEATURES, ENTITY_FEATURES, SPAN_FEATURES, Ensemble, best_threshold,
+from kg.kgstore.chunks import chunked
+from kg.kgstore.files import atomic_write
+from kg.linkers.postprocess import coref
+from kg.linkers.candidates.retrieval import Candidate
+from kg.linkers.features.scalar import OVERLAP
+from kg.linkers.detection.keyphrases import Keyphrases
+from kg.linkers.records import NIL, Document
+from kg.linkers.pipeline import Linker, MentionResult
+from kg.linkers.ranking.base import MentionInput
+from kg.linkers.ranking.learned import (ALL_FEATURES, ENTITY_FEATURES, SPAN_FEATURES, Ensemble, best_threshold,
                                        mention_rows, span_row)
 
 PARAMS = {"objective": "binary", "learning_rate": 0.05, "num_leaves": 15, "min_data_in_leaf": 20,

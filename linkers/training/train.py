@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from kgstore.files import atomic_write
-from linkers.ranking.calibration import Calibration, fit_logistic
-from linkers.features.scalar import FEATURES
+from kg.kgstore.files import atomic_write
+from kg.linkers.ranking.calibration import Calibration, fit_logistic
+from kg.linkers.features.scalar import FEATURES
 
 GRID = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)
 

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Callable
 
-from kgstore.config import Config
-from kgstore.errors import InputError
-from kgstore.graph import GraphStore
-from kgstore.registry import Registry
+from kg.kgstore.config import Config
+from kg.kgstore.errors import InputError
+from kg.kgstore.graph import GraphStore
+from kg.kgstore.registry import Registry
 
 
 @dataclass
@@ -22,7 +22,7 @@ class DetectorServices:
 
     @cached_property
     def gazetteer(self) -> Any:
-        from linkers.detection.detectors.gazetteer import kb_gazetteer
+        from kg.linkers.detection.detectors.gazetteer import kb_gazetteer
 
         return kb_gazetteer(self.config, self.graph)
 

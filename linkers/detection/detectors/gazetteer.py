@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-from kgstore.config import Config
-from kgstore.entities import entity_names, kb_fingerprint
-from kgstore.graph import GraphStore
-from kgstore.progress import progress
-from linkers.detection.detect import GazetteerDetector
-from linkers.detection.detectors import Detector, DetectorServices, register_detector
-from linkers.detection.ner import GazetteerSpans, HybridDetector, NERDetector
+from kg.kgstore.config import Config
+from kg.kgstore.entities import entity_names, kb_fingerprint
+from kg.kgstore.graph import GraphStore
+from kg.kgstore.progress import progress
+from kg.linkers.detection.detect import GazetteerDetector
+from kg.linkers.detection.detectors import Detector, DetectorServices, register_detector
+from kg.linkers.detection.ner import GazetteerSpans, HybridDetector, NERDetector
 
 
 def kb_gazetteer(config: Config, graph: GraphStore) -> GazetteerDetector:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from linkers.detection.detectors import Detector, register_detector
-from linkers.detection.ner import NERDetector
+from kg.linkers.detection.detectors import Detector, register_detector
+from kg.linkers.detection.ner import NERDetector
 
 register_detector(Detector("ner", lambda s: NERDetector(s.config.models.ner), "spaCy NER only, KG_NER_MODEL",
                            order=10))

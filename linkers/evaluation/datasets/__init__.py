@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from kgstore.config import DataSection
-from kgstore.errors import InputError
-from kgstore.registry import Registry
-from linkers.records import BadLine, Document, GivenCandidatesMention
-from linkers.evaluation.elevant import Article
+from kg.kgstore.config import DataSection
+from kg.kgstore.errors import InputError
+from kg.kgstore.registry import Registry
+from kg.linkers.records import BadLine, Document, GivenCandidatesMention
+from kg.linkers.evaluation.elevant import Article
 
 
 @dataclass

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kgstore.config import DataSection
-from kgstore.errors import InputError
-from linkers.evaluation.benchmarks import read_i2cr_fixture, read_wikidiverse, read_wikimel
-from linkers.evaluation.datasets import Dataset, DatasetSpec, limited, register_dataset
+from kg.kgstore.config import DataSection
+from kg.kgstore.errors import InputError
+from kg.linkers.evaluation.benchmarks import read_i2cr_fixture, read_wikidiverse, read_wikimel
+from kg.linkers.evaluation.datasets import Dataset, DatasetSpec, limited, register_dataset
 
 
 def _check(d: Path, marker: str) -> None:

@@ -7,13 +7,13 @@ import hashlib
 from pathlib import Path
 from typing import Callable, Iterator
 
-from kgstore.config import DataSection
-from kgstore.errors import InputError
-from linkers.corpus import read_corpus
-from linkers.evaluation.datasets import Dataset, DatasetFiles, DatasetSpec, limited, register_dataset, register_dataset_files
-from linkers.postprocess.coref import PRONOUNS
-from linkers.evaluation.elevant import Article, read_benchmark
-from linkers.records import NIL, Document, Mention
+from kg.kgstore.config import DataSection
+from kg.kgstore.errors import InputError
+from kg.linkers.corpus import read_corpus
+from kg.linkers.evaluation.datasets import Dataset, DatasetFiles, DatasetSpec, limited, register_dataset, register_dataset_files
+from kg.linkers.postprocess.coref import PRONOUNS
+from kg.linkers.evaluation.elevant import Article, read_benchmark
+from kg.linkers.records import NIL, Document, Mention
 
 BENCHMARK_SUFFIX = ".benchmark.jsonl"
 

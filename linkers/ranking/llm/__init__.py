@@ -10,11 +10,11 @@ per-mention call budgets, run statistics, and tolerant parsing of a model's choi
 When the server is unreachable the client raises LLMUnavailable (once after retries, then immediately) and
 the methods fall back to the non-LLM ranking."""
 
-from linkers.ranking.llm.answers import Choice, parse_choice
-from linkers.ranking.llm.client import LLMClient, Reply
-from linkers.ranking.llm.errors import BudgetExhausted, LLMError, LLMUnavailable
-from linkers.ranking.llm.settings import LLMSettings
-from linkers.ranking.llm.stats import CallLog, RunStats
+from kg.linkers.ranking.llm.answers import Choice, parse_choice
+from kg.linkers.ranking.llm.client import LLMClient, Reply
+from kg.linkers.ranking.llm.errors import BudgetExhausted, LLMError, LLMUnavailable
+from kg.linkers.ranking.llm.settings import LLMSettings
+from kg.linkers.ranking.llm.stats import CallLog, RunStats
 
 __all__ = [
     "BudgetExhausted",

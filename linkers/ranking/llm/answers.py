@@ -13,7 +13,7 @@ from typing import Any
 
 from rapidfuzz import fuzz
 
-from kgstore.names import normalise
+from kg.kgstore.names import normalise
 
 JSON_KEYS = ("answer", "choice", "entity", "name")
 NIL_WORDS = ("nil", "none", "null", "no match", "not in the list", "none of the above", "no answer")

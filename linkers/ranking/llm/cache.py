@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from kgstore.private import open_private
+from kg.kgstore.private import open_private
 
 
 @dataclass(frozen=True)

@@ -18,12 +18,12 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from kgstore.config import redact_secrets, redact_url
-from kgstore.errors import ConfigError
-from linkers.ranking.llm.cache import ResponseCache
-from linkers.ranking.llm.errors import BudgetExhausted, LLMError, LLMUnavailable
-from linkers.ranking.llm.settings import LLMSettings
-from linkers.ranking.llm.stats import CallLog
+from kg.kgstore.config import redact_secrets, redact_url
+from kg.kgstore.errors import ConfigError
+from kg.linkers.ranking.llm.cache import ResponseCache
+from kg.linkers.ranking.llm.errors import BudgetExhausted, LLMError, LLMUnavailable
+from kg.linkers.ranking.llm.settings import LLMSettings
+from kg.linkers.ranking.llm.stats import CallLog
 
 log = logging.getLogger(__name__)
 

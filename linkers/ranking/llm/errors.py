@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kgstore.errors import KgError
+from kg.kgstore.errors import KgError
 
 
 class LLMError(KgError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from kgstore.config import Config, LLMSection, Secret
+from kg.kgstore.config import Config, LLMSection, Secret
 
 
 @dataclass
