@@ -25,9 +25,8 @@ from kg.linkers.evaluation.span_eval import SPAN_MODES
 from kg.linkers.pipeline import CONTEXT_ENCODERS, LINK_POLICIES, MentionResult
 from kg.linkers.ranking.fusion import SCALARS as FUSION_SCALARS
 from kg.linkers.ranking.llm_method import WHEN, LLMOptions
-from kg.linkers.ranking.registry import budget_help, method_help, methods
-from kg.linkers.run import (EvalResult, MethodChoice, Stores, link_corpus, train_features, train_fusion,
-                         train_learned)
+from kg.linkers.ranking.registry import budget_help, method_help, methods, trainers
+from kg.linkers.run import EvalResult, MethodChoice, Stores, TrainRequest, link_corpus
 
 EXIT_PARTIAL = 3
 
@@ -257,7 +256,7 @@ def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> 
 
 @click.command("train")
 @click.argument("dataset")
-@click.option("--reranker", "--scorer", type=click.Choice(["features", "learned", "fusion"]), default="learned",
+@click.option("--reranker", "--scorer", type=RegistryChoice(lambda: list(trainers())), default="learned",
               show_default=True,
               help="learned: gradient-boosted trees over every feature plus the NIL thresholds, fitted on the "
                    "split and stopped early / thresholded on --dev-split (examples from detected and from gold "
@@ -320,27 +319,29 @@ def train_cmd(app: AppContext, dataset: str, reranker: str, split: str, dev_spli
     on every document of --split (documents also listed in --dev-split are left out) and of each --also dataset,
     and shipped as linkers/weights/learned.json (see README for the command that made it).
     """
-    if without and reranker != "fusion":
+    trainer = trainers()[reranker]  # each fitted method registers its trainer (linkers.ranking.registry.Trainer)
+    if without and "without" not in trainer.takes:
         raise click.UsageError("--without leaves inputs out of the fusion scorer only (--reranker fusion)")
-    if reranker == "fusion":
-        return _train_fusion(app, dataset, split, dev_split, dev_data, limit, top_k, context, out, as_json, seeds,
-                             without)
-    if reranker == "learned":
-        return _train_learned(app, dataset, split, dev_split, dev_data, limit, top_k, context, detector, out,
-                              as_json, also, also_weight, link_policy, span_model, simulate_nil, nil_detected,
-                              nil_gazetteer)
-    if also:
+    if also and "also" not in trainer.takes:
         raise click.UsageError("--also adds training documents for the learned reranker only")
-    ds = load_dataset(dataset, split if dataset in with_splits() else None, limit, app.config.data)
-    _ensure_kb(app, ds)
-    result = train_features(_stores(app), ds, split, top_k, context, out)
+    # a bad name is refused before any KB loading or linking
+    also_ds = [load_dataset(name, data=app.config.data) for name in also]
+    if trainer.dev is not None:
+        train_ds, dev_ds = _train_and_dev(app, dataset, split, dev_split, dev_data, limit, trainer.dev)
+    else:
+        train_ds, dev_ds = load_dataset(dataset, split if dataset in with_splits() else None, limit,
+                                        app.config.data), None
+        _ensure_kb(app, train_ds)
+    request = TrainRequest(_stores(app), train_ds, dev_ds, split, dev_split, limit, top_k, context, detector, out,
+                           split_names=with_splits(), cache_dir=app.config.home / "cache",
+                           log=lambda line: click.echo(line, err=True), also=also_ds, also_weight=also_weight,
+                           link=link_policy, span_model=span_model, simulate=simulate_nil,
+                           nil_detected=nil_detected, nil_gazetteer=nil_gazetteer, seeds=seeds, without=without)
+    result = trainer.fit(request)
     if as_json:
         echo_json(result.summary)
     else:
-        s = result.summary
-        click.echo(f"fitted on {s['mentions']:,} mentions of {ds.name}/{split}: Hits@1 {s['hits@1_before']:.3f} "
-                   f"-> {s['hits@1_after']:.3f}")
-        click.echo(f"weights {json.dumps(s['weights'])} written to {out}")
+        click.echo(trainer.line(result.summary, request))
     _exit_if_bad(result.bad, show=not as_json)
 
 
@@ -357,47 +358,6 @@ def _train_and_dev(app: AppContext, dataset: str, split: str, dev_split: str, de
     dev_ds = load_dataset(dev_name, dev_split if dev_name in with_splits() else None, None, app.config.data)
     _ensure_kb(app, train_ds)
     return train_ds, dev_ds
-
-
-def _train_fusion(app: AppContext, dataset: str, split: str, dev_split: str, dev_data: str | None,
-                  limit: int | None, top_k: int, context: str, out: Path, as_json: bool, seeds: int,
-                  without: tuple[str, ...] = ()) -> None:
-    train_ds, dev_ds = _train_and_dev(app, dataset, split, dev_split, dev_data, limit,
-                                      "the fusion scorer stops early on the dev split")
-    result = train_fusion(_stores(app), train_ds, dev_ds, split, dev_split, limit, top_k, context, out,
-                          split_names=with_splits(), cache_dir=app.config.home / "cache", seeds=seeds,
-                          log=lambda line: click.echo(line, err=True), without=without)
-    s = result.summary
-    if as_json:
-        echo_json(s)
-    else:
-        click.echo(f"fusion scorer fitted on {s['train_mentions']:,} mentions of {train_ds.name}/{split} in "
-                   f"{s['seconds']} s: dev Hits@1 {s['dev_hits@1']:.4f} (seed {s['seed']}, epoch {s['best_epoch']}; "
-                   f"seeds tried: {s['dev_hits@1_by_seed']}); written to {out}")
-    _exit_if_bad(result.bad, show=not as_json)
-
-
-def _train_learned(app: AppContext, dataset: str, split: str, dev_split: str, dev_data: str | None,
-                   limit: int | None, top_k: int, context: str, detector: str, out: Path, as_json: bool,
-                   also: tuple[str, ...] = (), also_weight: float = 1.0, link_policy: str = "named",
-                   span_model: bool = False, simulate_nil: int = SIMULATE, nil_detected: float | None = None,
-                   nil_gazetteer: float | None = None) -> None:
-    # a bad name is refused before any KB loading or linking
-    also_ds = [load_dataset(name, data=app.config.data) for name in also]
-    train_ds, dev_ds = _train_and_dev(app, dataset, split, dev_split, dev_data, limit,
-                                      "the dev split stops training and sets the NIL thresholds")
-    result = train_learned(_stores(app), train_ds, dev_ds, split, dev_split, top_k, context, detector, out,
-                           split_names=with_splits(), log=lambda line: click.echo(line, err=True),
-                           also=also_ds, also_weight=also_weight, link=link_policy, span_model=span_model,
-                           simulate=simulate_nil, nil_detected=nil_detected, nil_gazetteer=nil_gazetteer)
-    summary = result.summary
-    if as_json:
-        echo_json(summary)
-    else:
-        click.echo(f"fitted on {summary['train_mentions']:,} mentions of {train_ds.name}/{split} "
-                   f"({summary['train_rows']:,} candidate rows); dev Hits@1 {summary['dev_hits@1']:.3f}; NIL "
-                   f"thresholds detected {summary['nil_detected']}, given {summary['nil_given']}; written to {out}")
-    _exit_if_bad(result.bad, show=not as_json)
 
 
 __all__ = ["eval_cmd", "link_cmd", "train_cmd"]

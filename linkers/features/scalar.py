@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import math
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -38,7 +39,7 @@ def cosine(a: np.ndarray | None, b: list[float] | np.ndarray | None) -> float:
 
 
 def compute(surface: str, candidates: list[Candidate], context_vector: np.ndarray | None,
-            text_vectors: dict[str, list[float]], image_vector: np.ndarray | None = None,
+            text_vectors: Mapping[str, Any], image_vector: np.ndarray | None = None,
             image_vectors: dict[str, list[float]] | None = None, ner_label: str | None = None,
             longer: str | None = None) -> None:
     """Fill `candidate.features` in place: every feature in 0..1 (cosines may dip below 0, type is -1..1).

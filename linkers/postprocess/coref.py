@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from kg.linkers.features.scalar import HUMAN
@@ -55,7 +56,7 @@ class PronounLink:
 SENTENCE_END = re.compile(r"[.!?]+[\"')\]]*\s+(?=[A-Z\"'(\[])")
 
 
-def resolve(text: str, persons: list[Antecedent], covered: list[tuple[int, int]] = ()) -> list[PronounLink]:
+def resolve(text: str, persons: list[Antecedent], covered: Sequence[tuple[int, int]] = ()) -> list[PronounLink]:
     """Each pronoun of `text` that no mention covers, with its antecedent: the first person mention of its
     sentence of a fitting gender if that comes before it, else the first fitting one of the nearest earlier sentence
     that has one. A pronoun whose antecedent was left NIL is not linked."""

@@ -12,14 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from kg.linkers.ranking.base import MentionInput, Ranking, Reranker
+from kg.linkers.ranking.base import Ranker, RankerBase
 from kg.linkers.ranking.registry import MethodBuild, get_method
 
 
 def load_reranker(method: str, weights: Path | None = None, *, services: Any = None, llm: Any = None,
-                  settings: dict[str, Any] | None = None) -> Reranker:
+                  settings: dict[str, Any] | None = None) -> Ranker:
     """`services` (MethodServices), `llm` (LLMOptions) and `settings` (the method's section of the method
     config) matter to the LLM methods only."""
     return get_method(method).build(MethodBuild(weights=weights, services=services, llm=llm, settings=settings))
 
 
-__all__ = ["MentionInput", "Ranking", "Reranker", "load_reranker"]
+__all__ = ["MentionInput", "Ranker", "RankerBase", "Ranking", "Reranker", "load_reranker"]

@@ -12,26 +12,32 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
 
 from kg.kgstore.errors import InputError
 from kg.linkers.candidates.retrieval import Candidate
-from kg.linkers.ranking.base import MentionInput, Ranking, Reranker
+from kg.linkers.detection.keyphrases import Keyphrases
+from kg.linkers.ranking.base import FittedRanker, MentionInput, Ranker, RankerBase, Ranking, Reranker
 from kg.linkers.ranking.registry import Method, MethodBuild, register_method
+
+if TYPE_CHECKING:
+    from kg.linkers.ranking.features import FeatureReranker
 
 
 @dataclass
-class AutoReranker:
-    given: Reranker
-    detected: Reranker
-    fallback: Reranker | None = None  # given spans with inputs `given` never saw
+class AutoReranker(RankerBase):
+    given: Ranker
+    detected: Ranker
+    fallback: FeatureReranker | None = None  # given spans with inputs `given` never saw
     name: str = "auto"
     unseen: frozenset[str] = field(init=False)
 
     def __post_init__(self) -> None:
         # inputs the given-span scorer was fitted without, that the fallback weighs
-        never = set(getattr(self.given, "meta", {}).get("unseen_inputs", ()))
-        weighed = {k for k, w in getattr(self.fallback, "weights", {}).items() if w}
+        never = self.given.unseen_inputs() if isinstance(self.given, FittedRanker) else frozenset()
+        weighed = {k for k, w in self.fallback.weights.items() if w} if self.fallback is not None else set()
         self.unseen = frozenset(never & weighed)
 
     def version(self) -> str:
@@ -41,7 +47,7 @@ class AutoReranker:
     def rerank(self, mention: MentionInput, candidates: list[Candidate]) -> Ranking:
         return self.rerank_many([(mention, candidates)])[0]
 
-    def _for(self, mention: MentionInput, candidates: list[Candidate]) -> Reranker:
+    def _for(self, mention: MentionInput, candidates: list[Candidate]) -> Ranker:
         if mention.detector is not None:
             return self.detected
         if self.unseen and self.fallback is not None and any(c.features.get(k) for c in candidates
@@ -63,35 +69,37 @@ class AutoReranker:
                 out[i] = ranking
         return out  # type: ignore[return-value]
 
-    @property
+    @property  # type: ignore[override]
     def wants(self) -> tuple[str, ...]:
         """The inputs any of its rerankers asks the linker for."""
         return tuple(dict.fromkeys(w for r in (self.given, self.detected, self.fallback) if r is not None
-                                   for w in getattr(r, "wants", ())))
+                                   for w in r.wants))
 
-    @property
-    def interaction_queries(self) -> Any:
+    @property  # type: ignore[override]
+    def interaction_queries(self) -> Callable[[np.ndarray], np.ndarray] | None:
         """The given-span scorer's, when it has a text interaction term (the fusion scorer)."""
-        return getattr(self.given, "interaction_queries", None)
+        return self.given.interaction_queries
 
     def wants_interactions(self, mention: MentionInput) -> bool:
         return mention.detector is None
 
-    @property
-    def keyphrases(self) -> Any:
+    @property  # type: ignore[override]
+    def keyphrases(self) -> Keyphrases | None:
         """The detected spans' model's keyphraseness table (the detector's filter), if it has one."""
-        return getattr(self.detected, "keyphrases", None)
+        return self.detected.keyphrases
 
     def name_for(self, detected: bool) -> str:
         """What ranked a mention of that kind, for traces: "auto:fusion" or "auto:learned"."""
-        return f"{self.name}:{(self.detected if detected else self.given).name}"
+        return f"{self.name}:{self._of(detected).name}"
 
     def nil_threshold_for(self, detected: bool, detector: str | None = None) -> float | None:
-        reranker = self.detected if detected else self.given
-        if hasattr(reranker, "nil_threshold_for"):
-            return reranker.nil_threshold_for(detected, detector)
-        return getattr(reranker, "nil_threshold", None)
+        return self._of(detected).nil_threshold_for(detected, detector)
 
+    def trained_with(self, detected: bool) -> list[str]:
+        return self._of(detected).trained_with(detected)
+
+    def _of(self, detected: bool) -> Ranker:
+        return self.detected if detected else self.given
 
 def given_scorer(path: Path | None) -> Reranker:
     """The given-span scorer of a file: a fusion scorer (`kg train --reranker fusion`) or features weights

@@ -16,12 +16,14 @@ from kg.linkers.candidates.retrieval import Candidate
 from kg.linkers.features.scalar import FEATURES
 from kg.linkers.ranking.base import MentionInput, Ranking
 from kg.linkers.ranking.registry import Method, register_method
+from kg.linkers.ranking.base import FittedRanker
+from kg.linkers.ranking.registry import Trainer, later
 
 DEFAULT_WEIGHTS = "default.json"
 
 
 @dataclass
-class FeatureReranker:
+class FeatureReranker(FittedRanker):
     weights: dict[str, float]
     nil_threshold: float | None = None  # fitted default; `--nil-threshold` overrides
     meta: dict = field(default_factory=dict)
@@ -71,4 +73,5 @@ class FeatureReranker:
         return [self.rerank(m, c) for m, c in items]
 
 
-register_method(Method("features", lambda b: FeatureReranker.from_file(b.weights), "fitted weights, no NIL", order=10))
+register_method(Method("features", lambda b: FeatureReranker.from_file(b.weights), "fitted weights, no NIL", order=10,
+                       trainer=Trainer(later("kg.linkers.run:fit_features"), later("kg.linkers.run:features_line"))))

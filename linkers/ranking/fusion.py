@@ -33,6 +33,8 @@ from kg.linkers.candidates.retrieval import Candidate
 from kg.linkers.features.scalar import ERA_FEATURES, FEATURES, NAME_WORDS, OVERLAP
 from kg.linkers.ranking.base import MentionInput, Ranking
 from kg.linkers.ranking.registry import Method, register_method
+from kg.linkers.ranking.base import FittedRanker
+from kg.linkers.ranking.registry import Trainer, later
 
 DEFAULT_MODEL = "fusion.json"
 SCALARS = (*FEATURES, "image_text", *ERA_FEATURES, OVERLAP, NAME_WORDS)
@@ -75,7 +77,7 @@ def vector_rows(mention: MentionInput, candidates: list[Candidate], dim: int) ->
 
 
 @dataclass
-class FusionReranker:
+class FusionReranker(FittedRanker):
     params: dict[str, np.ndarray]  # w1 (S x H), b1 (H), [wh (H x H), bh (H)], w2 (H), b2 (), p (D x R), q (D x R)
     nil_threshold: float | None = None
     meta: dict[str, Any] = field(default_factory=dict)
@@ -154,4 +156,7 @@ class FusionReranker:
 
 
 register_method(Method("fusion", lambda b: FusionReranker.from_file(b.weights),
-                       "neural fusion scorer over frozen encoder outputs (kg train --reranker fusion)", order=25))
+                       "neural fusion scorer over frozen encoder outputs (kg train --reranker fusion)", order=25,
+                       trainer=Trainer(later("kg.linkers.run:fit_fusion"), later("kg.linkers.run:fusion_line"),
+                                       dev="the fusion scorer stops early on the dev split",
+                                       takes=frozenset({"without"}))))

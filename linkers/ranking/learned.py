@@ -39,6 +39,8 @@ from kg.linkers.features.scalar import FEATURES, OVERLAP
 from kg.linkers.detection.keyphrases import Keyphrases
 from kg.linkers.ranking.base import MentionInput, Ranking
 from kg.linkers.ranking.registry import Method, register_method
+from kg.linkers.ranking.base import FittedRanker
+from kg.linkers.ranking.registry import Trainer, later
 
 DEFAULT_MODEL = "learned.json"
 DETECTORS = {None: 0.0, "ner": 1.0, "gazetteer": 2.0}
@@ -111,7 +113,7 @@ class Ensemble:
 
 
 @dataclass
-class LearnedReranker:
+class LearnedReranker(FittedRanker):
     booster: Ensemble
     features: tuple[str, ...]
     nil_detected: float | None  # threshold on the top probability for detected spans
@@ -221,4 +223,7 @@ def best_threshold(tops: list[tuple[float, bool]], missed: int,
 
 
 register_method(Method("learned", lambda b: LearnedReranker.from_file(b.weights),
-                       "gradient-boosted trees with a fitted NIL decision", order=20))
+                       "gradient-boosted trees with a fitted NIL decision", order=20,
+                       trainer=Trainer(later("kg.linkers.run:fit_learned"), later("kg.linkers.run:learned_line"),
+                                       dev="the dev split stops training and sets the NIL thresholds",
+                                       takes=frozenset({"also"}))))

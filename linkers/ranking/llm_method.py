@@ -22,6 +22,7 @@ from kg.kgstore.graph import GraphStore
 from kg.linkers.candidates.retrieval import Candidate
 from kg.linkers.ranking.llm import BudgetExhausted, CallLog, LLMClient, LLMError, LLMUnavailable, RunStats
 from kg.linkers.ranking.base import MentionInput, Ranking, top_margin
+from kg.linkers.ranking.base import RankerBase
 from kg.linkers.ranking.features import FeatureReranker
 from kg.linkers.ranking.registry import MethodBuild, SettingType, check_settings
 
@@ -57,7 +58,7 @@ class Outcome:
     sink: list[Candidate] = field(default_factory=list)  # candidates that failed checks: moved to the end
 
 
-class LLMReranker:
+class LLMReranker(RankerBase):
     name = "llm"
     default_budget = 1
     setting_types: dict[str, SettingType] = {}  # its [method] table in --method-config: keys and their types

@@ -6,6 +6,7 @@ registry; the modules of `linkers.ranking` are imported on first use to collect 
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -30,6 +31,29 @@ SettingType = type | tuple[type, ...]
 TYPE_NAMES = {int: "a whole number", float: "a number", str: "text", bool: "true or false", list: "a list"}
 
 
+def later(target: str) -> Callable[..., Any]:
+    """The function "module:name", imported on its first call: a method module registers its trainer without
+    importing the training code (which imports the linker, which imports the methods)."""
+    module, name = target.split(":")
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return getattr(importlib.import_module(module), name)(*args, **kwargs)
+
+    return call
+
+
+@dataclass(frozen=True)
+class Trainer:
+    """How `kg train --reranker NAME` fits a method's model: `fit` takes a `linkers.run.TrainRequest` and returns a
+    `TrainResult`, `line` says in one human line what was fitted. `dev` says why the method needs held-apart dev
+    documents (None: it needs none); `takes` names the method-specific options it reads ("also", "without")."""
+
+    fit: Callable[[Any], Any]
+    line: Callable[[Any, Any], str]  # (TrainResult summary, TrainRequest) -> the line `kg train` prints
+    dev: str | None = None
+    takes: frozenset[str] = frozenset()
+
+
 @dataclass(frozen=True)
 class Method:
     name: str
@@ -39,6 +63,7 @@ class Method:
     default_budget: str | None = None  # LLM calls per mention when --llm-budget is not given, as help shows it
     order: int = 100  # place in --method's choices and help
     settings: Mapping[str, SettingType] = field(default_factory=dict)  # its [name] table of --method-config
+    trainer: Trainer | None = None  # how `kg train` fits it (None: it is not fitted by kg train)
 
 
 _METHODS: Registry[Method] = Registry("linking method", "kg.linkers.ranking")
@@ -72,6 +97,11 @@ def _is(value: Any, kind: type) -> bool:
     if isinstance(value, bool):
         return kind is bool
     return isinstance(value, (int, float)) if kind is float else isinstance(value, kind)
+
+
+def trainers() -> dict[str, Trainer]:
+    """The methods `kg train --reranker` fits, by name, in help order."""
+    return {name: m.trainer for name, m in methods().items() if m.trainer is not None}
 
 
 def method_help() -> str:

@@ -20,6 +20,7 @@ from kg.linkers.candidates.retrieval import Candidate
 from kg.linkers.corpus import NIL, Document
 from kg.linkers.pipeline import Linker
 from kg.linkers.ranking.base import MentionInput, Ranking
+from kg.linkers.ranking.base import Ranker, RankerBase
 from kg.linkers.features.scalar import OVERLAP
 from kg.linkers.ranking.fusion import SCALARS, input_index, scalar_rows, vector_rows
 
@@ -76,12 +77,17 @@ class FusionSet:
         return [name for name, zero in zip((*SCALARS, "rank"), always) if zero]
 
 
-class _Recorder:
+class _Recorder(RankerBase):
     """Ranks with the features method and keeps each mention's inputs (the frozen vectors are fetched here)."""
 
-    def __init__(self, base: Any, into: FusionSet, gold: dict[str, str | None]):
+    def __init__(self, base: Ranker, into: FusionSet, gold: dict[str, str | None]):
         self.base, self.into, self.gold = base, into, gold
         self.name = base.name
+        self.nil_threshold = base.nil_threshold
+        self._pending: list[tuple[MentionInput, list[Candidate]]] = []
+
+    def nil_threshold_for(self, detected: bool, detector: str | None = None) -> float | None:
+        return self.base.nil_threshold_for(detected, detector)
 
     def version(self) -> str:
         return self.base.version()
@@ -95,7 +101,7 @@ class _Recorder:
 
     def keep(self) -> None:
         """The final items of a batch (after the cascade re-did the unsure ones)."""
-        for mention, cands in getattr(self, "_pending", []):
+        for mention, cands in self._pending:
             gold = self.gold.get(mention.id)
             if not gold or gold == NIL or not cands:
                 continue
