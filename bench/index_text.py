@@ -32,9 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from kg.indexers.index import EntityRow, Indexer, IndexOptions, row_text  # noqa: E402
 from kg.indexers.ingest import IngestOptions, ingest  # noqa: E402
 from kg.kgstore.config import load_config  # noqa: E402
-from kg.kgstore.entities import entity_pages  # noqa: E402
 from kg.kgstore.embedded import stop_server  # noqa: E402
 from kg.kgstore.encoders import text_encoder_from_config  # noqa: E402
+from kg.kgstore.entities import entity_pages  # noqa: E402
 from kg.kgstore.graph import GraphStore  # noqa: E402
 from kg.kgstore.migrate import ensure_schema  # noqa: E402
 from kg.kgstore.vectors import VectorStore  # noqa: E402

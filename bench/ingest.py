@@ -162,7 +162,7 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print("\nentities    decompress_s  ingest_s  entities/s  ratio(target<=3)  peak_rss_MiB(target<1536)")
-    for n, size, dec, seconds, summary, peak in rows:
+    for n, _size, dec, seconds, summary, peak in rows:
         print(f"{n:<11,} {dec:<13.1f} {seconds:<9.1f} {summary['entities'] / seconds:<11,.0f} {seconds / dec:<17.2f} {peak / 2**20:.0f}")
 
 

@@ -46,12 +46,13 @@ from kg.kgstore.graph import GraphStore
 from kg.kgstore.profiling import Profile, recording
 from kg.kgstore.search import Searcher
 from kg.kgstore.vectors import VectorStore
-from kg.linkers.evaluation.benchmarks import read_wikimel
-from kg.linkers.records import Document
 from kg.linkers.detection.detect import GazetteerDetector
 from kg.linkers.detection.detectors import detectors as registered_detectors
 from kg.linkers.detection.ner import GazetteerSpans, HybridDetector, NERDetector
+from kg.linkers.evaluation.benchmarks import read_wikimel
 from kg.linkers.pipeline import CONTEXT_ENCODERS, Linker, LinkOptions
+from kg.linkers.records import Document
+
 
 def timed(linker: Linker, docs: list[Document], ahead: bool = True) -> tuple[float, int]:
     """Seconds and mentions linking `docs`; `ahead=False`: one batch after another, each detected when its turn

@@ -33,8 +33,8 @@ from kg.kgstore.entity_index import NAMES, NAMES_FIELD, ensure_entity_collection
 from kg.kgstore.model import point_id  # noqa: E402
 from kg.kgstore.names import entity_vector, name_forms  # noqa: E402
 from kg.kgstore.search import Searcher  # noqa: E402
-from kg.linkers.candidates.names import NameLookup  # noqa: E402
 from kg.kgstore.vectors import VectorStore  # noqa: E402
+from kg.linkers.candidates.names import NameLookup  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 FB15K = DATA / "kb" / "fb15k-wikidata" / "FB15k-237_entity2wikidata.json"

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import itertools
 import json
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import click
 
 from kg.context import StoreContext
-
 
 AppContext = StoreContext  # the commands' name for it
 

@@ -4,7 +4,8 @@ to the command as one `ray: RayOptions | None` (None: the local engine, the defa
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import click
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-
 import click
 
 from kg.cli.context import AppContext, echo_json, pass_app
 from kg.cli.engine import engine_options
 from kg.indexers.index import Indexer, IndexOptions, IndexSummary
-from kg.ray_engine import RayOptions, ready
 from kg.kgstore.entity_index import IMAGE, INDEXES, NAMES, TEXT, WORDS
 from kg.kgstore.progress import progress_bar
+from kg.ray_engine import RayOptions, ready
 
 
 @click.command("index")

@@ -10,10 +10,10 @@ import click
 
 from kg.cli.context import AppContext, RegistryChoice, echo_json, pass_app
 from kg.cli.engine import engine_options
-from kg.indexers.ingest import IngestOptions, IngestSummary, ingest
 from kg.indexers.formats import kb_formats
-from kg.ray_engine import RayOptions, import_ray
+from kg.indexers.ingest import IngestOptions, IngestSummary, ingest
 from kg.kgstore.progress import progress_bar
+from kg.ray_engine import RayOptions, import_ray
 
 EXIT_PARTIAL = 3
 EXIT_INTERRUPTED = 130  # as a shell reports a command ended by Ctrl-C

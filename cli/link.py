@@ -11,22 +11,22 @@ from pathlib import Path
 
 import click
 
+from kg.api import KG
 from kg.cli.context import AppContext, RegistryChoice, RegistryOption, echo_json, pass_app
 from kg.cli.engine import engine_options
-from kg.ray_engine import RayOptions
-from kg.api import KG
-from kg.linkers.training.learn import SIMULATE
-from kg.linkers.records import NIL
-from kg.linkers.evaluation.datasets import datasets, load_dataset, with_splits
 from kg.linkers.detection.detectors import detector_help, detectors
-from kg.linkers.evaluation.metrics import render_table
 from kg.linkers.evaluation import span_eval
+from kg.linkers.evaluation.datasets import datasets, load_dataset, with_splits
+from kg.linkers.evaluation.metrics import render_table
 from kg.linkers.evaluation.span_eval import SPAN_MODES
 from kg.linkers.pipeline import CONTEXT_ENCODERS, LINK_POLICIES, MentionResult
 from kg.linkers.ranking.fusion import SCALARS as FUSION_SCALARS
 from kg.linkers.ranking.llm_method import WHEN, LLMOptions
 from kg.linkers.ranking.registry import budget_help, method_help, methods, trainers
+from kg.linkers.records import NIL
 from kg.linkers.run import EvalResult, MethodChoice, Stores, TrainRequest, link_corpus
+from kg.linkers.training.learn import SIMULATE
+from kg.ray_engine import RayOptions
 
 EXIT_PARTIAL = 3
 

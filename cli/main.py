@@ -6,11 +6,12 @@ import logging
 import sys
 
 import click
+from neo4j.exceptions import DriverError, Neo4jError
 
 from kg.cli.admin import migrate_cmd, server, status_cmd
 from kg.cli.config_cmd import config_cmd
-from kg.cli.export import export
 from kg.cli.context import AppContext
+from kg.cli.export import export
 from kg.cli.index import index_cmd
 from kg.cli.ingest import ingest_cmd
 from kg.cli.link import eval_cmd, link_cmd, train_cmd
@@ -19,7 +20,6 @@ from kg.cli.search import search_cmd
 from kg.cli.serve import serve_cmd
 from kg.kgstore.config import load_config
 from kg.kgstore.errors import KgError
-from neo4j.exceptions import DriverError, Neo4jError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})

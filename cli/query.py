@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import signal
 import threading
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import click
 

@@ -13,9 +13,10 @@ import gzip
 import json
 import os
 import time
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Any, Callable, Generator, Iterator, cast
+from typing import IO, Any, cast
 
 from kg.indexers.ingest import IngestOptions, _parsed_chunks
 from kg.indexers.sources import InputError, TruncatedInput, detect_format, iter_raw
@@ -147,7 +148,7 @@ class _Ids:
         self.bits[byte] |= 1 << bit
         return True
 
-    def minus(self, other: "_Ids") -> list[str]:
+    def minus(self, other: _Ids) -> list[str]:
         """The ids of this set not in `other`, Wikidata ids in numeric order."""
         mine = int.from_bytes(self.bits, "little")
         theirs = int.from_bytes(other.bits[:len(self.bits)], "little")
@@ -165,7 +166,7 @@ class _Output:
     rels: IO[str]
 
     @classmethod
-    def open(cls, out: Path) -> "_Output":
+    def open(cls, out: Path) -> _Output:
         return cls(out, cls._gz(out, ENTITIES_FILE), cls._gz(out, RELS_FILE))
 
     @staticmethod

@@ -44,9 +44,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from kg.kgstore.model import PID_RE, RESERVED_REL_TYPES, USER_ID_RE, EntityRecord, Relation, is_entity_id, is_qid
-
 from kg.indexers.wikidata import commons_file_url, wikipedia_url
+from kg.kgstore.model import PID_RE, RESERVED_REL_TYPES, USER_ID_RE, EntityRecord, Relation, is_entity_id, is_qid
 
 __all__ = ["FIELDS", "RELATION_NAME_RE", "parse_custom"]
 

@@ -35,9 +35,14 @@ from qdrant_client import models
 from kg.kgstore import entity_words
 from kg.kgstore import names as name_index
 from kg.kgstore.config import Config
-from kg.kgstore.entity_text import entity_text
-from kg.kgstore.encoders import (ImageEncoder, TextEncoder, image_encoder_from_config, image_model_hint,
-                              text_encoder_from_config)
+from kg.kgstore.encoders import (
+    ImageEncoder,
+    TextEncoder,
+    image_encoder_from_config,
+    image_model_hint,
+    text_encoder_from_config,
+)
+from kg.kgstore.entities import ENTITY_COLUMNS, count_entities, existing_entities, in_degrees, read_entity_page
 from kg.kgstore.entity_index import (
     ENTITY_HASH,
     HASH_FIELDS,
@@ -51,7 +56,7 @@ from kg.kgstore.entity_index import (
     ensure_entity_collection,
     has_words,
 )
-from kg.kgstore.entities import ENTITY_COLUMNS, count_entities, existing_entities, in_degrees, read_entity_page
+from kg.kgstore.entity_text import entity_text
 from kg.kgstore.errors import ConfigError
 from kg.kgstore.graph import GraphStore
 from kg.kgstore.images import ImageLoader, LoadedImage, is_url

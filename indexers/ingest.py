@@ -16,11 +16,11 @@ import select
 import signal
 import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
-from typing import Callable, Iterator
 
 from neo4j.exceptions import ClientError, DatabaseError, DriverError, Neo4jError
 
@@ -29,9 +29,9 @@ from kg.indexers.sources import InputTracker, TruncatedInput, detect_format, ite
 from kg.kgstore.checkpoints import IngestCheckpoint, load_checkpoint, probe_write, save_checkpoint
 from kg.kgstore.entity_writes import PreparedEntity, WriteResult, prepare, write_entities
 from kg.kgstore.errors import KgError
-from kg.kgstore.private import open_private
 from kg.kgstore.graph import GraphStore
 from kg.kgstore.model import EntityRecord
+from kg.kgstore.private import open_private
 
 CHUNK_LINES = 200  # lines per worker task: large enough to amortise pickling, small enough to keep workers busy
 # ArcadeDB refuses a Bolt message over 16 MiB ("BOLT message too large") and the driver then waits for ever, so
@@ -369,7 +369,7 @@ def ingest(
         summary.fatal = f"{what}; {kept()}: once the server is back, rerun `kg ingest {path} --resume`"
     except KeyboardInterrupt:  # Ctrl-C: the batch being written commits (or not) before the summary says how far
         summary.interrupted = True
-        try:
+        try:  # noqa: SIM105 (the comment below says why nothing is done)
             collect()
         except (KeyboardInterrupt, DriverError, Neo4jError, GraphWriteFailed):
             pass  # that batch did not commit: the line below is the last one that did

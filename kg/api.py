@@ -13,12 +13,12 @@ kg.service), so the API links exactly as the CLI and the server do.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from kg.context import StoreContext
-from kg.service import LinkSettings, SearchResult, Service
 from kg.kgstore.cards import EntityCard
 from kg.kgstore.config import SECTIONS, load_config
 from kg.kgstore.errors import InputError
@@ -26,8 +26,15 @@ from kg.kgstore.linked import EntityMentions
 from kg.linkers.corpus import parse_document
 from kg.linkers.evaluation.datasets import Dataset, load_dataset, with_splits
 from kg.linkers.pipeline import Linker, MentionResult
-from kg.linkers.run import (EvalResult, MethodChoice, evaluate_given_candidates, evaluate_mentions, evaluate_spans,
-                         require_kb)
+from kg.linkers.run import (
+    EvalResult,
+    MethodChoice,
+    evaluate_given_candidates,
+    evaluate_mentions,
+    evaluate_spans,
+    require_kb,
+)
+from kg.service import LinkSettings, SearchResult, Service
 
 if TYPE_CHECKING:  # the ingest and index modules are imported when first called (readers, encoders)
     from kg.indexers.index import IndexSummary
@@ -84,14 +91,14 @@ class KG:
         self._kb_checked = False
 
     @classmethod
-    def open(cls, home: str | Path | None = None, **settings: Any) -> "KG":
+    def open(cls, home: str | Path | None = None, **settings: Any) -> KG:
         """`home`: the data directory (None: KG_HOME, else ~/.kg); `settings`: kg.toml's keys, e.g.
         graph_uri="bolt://...", qdrant_url=..., qdrant_collection=... (precedence as the CLI's flags: over the
         environment and kg.toml). Stores connect on first use. An unknown setting is a ConfigError."""
         overrides = {config_key(k): v for k, v in settings.items()}
         return cls(StoreContext(load_config({"home": home, **overrides})))
 
-    def __enter__(self) -> "KG":
+    def __enter__(self) -> KG:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -148,7 +155,7 @@ class KG:
             self._kb_checked = True
 
     # -------------------------------------------------------------------------------------------- building
-    def ingest(self, paths: Iterable[str | Path], **options: Any) -> list["IngestSummary"]:
+    def ingest(self, paths: Iterable[str | Path], **options: Any) -> list[IngestSummary]:
         """KB files into the graph, as `kg ingest` (options: IngestOptions' fields, e.g. fmt, langs, limit,
         resume); one summary per file. Re-ingesting a file changes nothing."""
         from kg.indexers.ingest import IngestOptions, ingest
@@ -163,7 +170,7 @@ class KG:
         self._kb_checked = False
         return summaries
 
-    def index(self, **options: Any) -> "IndexSummary":
+    def index(self, **options: Any) -> IndexSummary:
         """The graph's entities into the vector indexes, as `kg index` (options: IndexOptions' fields, e.g.
         indexes=("text", "names"), limit, recreate); incremental, so a second call encodes nothing."""
         from kg.indexers.index import Indexer, IndexOptions

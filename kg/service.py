@@ -53,7 +53,7 @@ class LinkSettings:
     llm_budget: int | None = None
     write: bool = False
 
-    def check(self) -> "LinkSettings":
+    def check(self) -> LinkSettings:
         """The CLI's choices, with a message naming the bad option and the good values."""
         for name, value, allowed in (("method", self.method, tuple(methods())),
                                      ("context", self.context, CONTEXT_ENCODERS),
@@ -116,7 +116,7 @@ class Service:
         if linker is None:
             linker = self.build_linker(settings.method_args(), write=settings.write,
                                        detector=settings.detector if settings.detect else None)
-            linker.context_encoder  # load the models now, not inside the first timed batch
+            _ = linker.context_encoder  # load the models now, not inside the first timed batch
             self._linkers[settings] = linker
             while len(self._linkers) > MAX_LINKERS:
                 self._linkers.popitem(last=False)[1].close()

@@ -9,7 +9,6 @@ from typing import Any
 from kg.kgstore.errors import InputError
 from kg.kgstore.graph import GraphStore
 
-
 CARD_QUERY = """
 MATCH (e:Entity {qid: $qid})
 RETURN e.qid AS qid, e.kind AS kind, e.label AS label, e.description AS description, e.aliases AS aliases,

@@ -14,9 +14,10 @@ import os
 import re
 import tomllib
 import typing
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 from kg.kgstore.errors import ConfigError
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from kg.kgstore.errors import InputError, QueryTimeout
 from kg.kgstore.graph import GraphStore
-
 
 DEFAULT_TIMEOUT = 60.0  # seconds
 DEFAULT_LIMIT = 1000  # rows; 0 = no cap

@@ -23,10 +23,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator
 
 from kg.kgstore.config import GraphSection
 from kg.kgstore.errors import GraphUnavailable
@@ -248,10 +248,11 @@ def _wait_database(state: ServerState, home: Path, deadline: float, proc: subpro
             try:
                 driver.execute_query("RETURN 1", database_=DATABASE)
                 return
-            except (Neo4jError, ServiceUnavailable, OSError):
+            except (Neo4jError, ServiceUnavailable, OSError) as e:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     proc.kill()
-                    raise GraphUnavailable(f"the embedded graph server did not become ready; log {log}:\n" + _log_tail(log))
+                    raise GraphUnavailable(f"the embedded graph server did not become ready; log {log}:\n"
+                                           + _log_tail(log)) from e
                 time.sleep(0.2)
 
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from neo4j import ManagedTransaction
 from neo4j.exceptions import ConstraintError

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from kg.kgstore.cards import labels_for
 from kg.kgstore.graph import GraphStore
 
-
 # A few facts per entity for prompts (KAR): description, types and the first relations and attributes by property.
 FACTS_QUERY = """
 UNWIND $ids AS id

@@ -12,13 +12,24 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
-from neo4j import (READ_ACCESS, WRITE_ACCESS, Bookmarks, Driver, GraphDatabase, ManagedTransaction, Result,
-                   RoutingControl, Session, Transaction)
+from neo4j import (
+    READ_ACCESS,
+    WRITE_ACCESS,
+    Bookmarks,
+    Driver,
+    GraphDatabase,
+    ManagedTransaction,
+    Result,
+    RoutingControl,
+    Session,
+    Transaction,
+)
 from neo4j.api import BookmarkManager
 from neo4j.exceptions import AuthError, ConfigurationError, DriverError, Neo4jError, ServiceUnavailable
 
@@ -142,7 +153,7 @@ class GraphStore:
         self._check()
 
     @classmethod
-    def from_config(cls, config: Config) -> "GraphStore":
+    def from_config(cls, config: Config) -> GraphStore:
         """Connect to KG_GRAPH_URI, or start/reuse the embedded server under KG_HOME."""
         if config.graph.embedded:
             from kg.kgstore import embedded
@@ -200,7 +211,7 @@ class GraphStore:
         return self._driver.session(database=self.database, default_access_mode=mode,
                                     bookmark_manager=self._bookmarks)
 
-    def __enter__(self) -> "GraphStore":
+    def __enter__(self) -> GraphStore:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -15,10 +15,10 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import urljoin, urlparse
 
 from PIL import Image, UnidentifiedImageError
@@ -90,7 +90,7 @@ class _GuardedRedirects(urllib.request.HTTPRedirectHandler):
 
     max_redirections = MAX_REDIRECTS
 
-    def __init__(self, loader: "ImageLoader") -> None:
+    def __init__(self, loader: ImageLoader) -> None:
         self.loader = loader
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001 - urllib's signature
@@ -254,7 +254,7 @@ class ImageLoader:
 
     def _store(self, path: Path, data: bytes) -> None:
         """Atomic write, so that a concurrent or interrupted run never reads half a file."""
-        try:
+        try:  # noqa: SIM105 (the comment below says why nothing is done)
             atomic_write(path, data)
         except OSError:  # a cache that cannot be written is no error: the image was loaded
             pass

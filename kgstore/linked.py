@@ -10,7 +10,6 @@ from kg.kgstore.cards import EntityRef, entity_refs
 from kg.kgstore.errors import InputError
 from kg.kgstore.graph import GraphStore
 
-
 # What `kg link` writes: (:Document)-[:HAS_MENTION]->(:Mention)-[:REFERS_TO {score, rank, method, run_id}]->(:Entity).
 # A mention "mentions" an entity when its rank-1 (chosen) edge points at it and the mention is not NIL; when
 # several runs left rank-1 edges between the same mention and entity, the best-scored one stands for the mention.

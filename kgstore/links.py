@@ -15,8 +15,9 @@ than a deletion) leaves the mention NIL, with the QID in `missing_qid`, in the s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from neo4j import ManagedTransaction
 

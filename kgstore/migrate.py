@@ -94,7 +94,7 @@ RECORD_QUERY = ("MERGE (m:Migration {version: $version}) SET m.name = $name, m.c
 
 
 def _record(graph: GraphStore, m: Migration) -> None:
-    for attempt in range(3):
+    for _attempt in range(3):
         try:
             graph.write(RECORD_QUERY, version=m.version, name=m.name, checksum=m.checksum)
             return

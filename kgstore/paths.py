@@ -8,7 +8,6 @@ from kg.kgstore.cards import EntityRef, entity_refs, labels_for
 from kg.kgstore.errors import InputError
 from kg.kgstore.graph import GraphStore
 
-
 MAX_PATH_HOPS = 10  # the largest --max-hops accepted (the only value ever formatted into Cypher)
 # Claim relationships only: the type expression keeps the search off the linking layer (ArcadeDB applies it while
 # searching, where it applies the WHERE only to the path found); Neo4j also applies the WHERE while searching.

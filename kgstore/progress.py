@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 DEFAULT_EVERY_S = 10.0
 
@@ -52,7 +53,7 @@ class LineProgress:
         self._start = self._last = time.monotonic()
         self._printed = False
 
-    def __enter__(self) -> "LineProgress":
+    def __enter__(self) -> LineProgress:
         return self
 
     def __exit__(self, *exc: object) -> None:

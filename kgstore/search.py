@@ -16,12 +16,27 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from qdrant_client import models
 
+from kg.kgstore import entity_words
 from kg.kgstore import names as name_index
 from kg.kgstore.config import Config
-from kg.kgstore.encoders import (ImageEncoder, TextEncoder, image_encoder_from_config, image_model_hint,
-                              text_encoder_from_config)
-from kg.kgstore import entity_words
-from kg.kgstore.entity_index import HIT_FIELDS, IMAGE, LABEL_FIELD, NAMES, NAMES_FIELD, TEXT, WORDS, dense_sizes, has_words
+from kg.kgstore.encoders import (
+    ImageEncoder,
+    TextEncoder,
+    image_encoder_from_config,
+    image_model_hint,
+    text_encoder_from_config,
+)
+from kg.kgstore.entity_index import (
+    HIT_FIELDS,
+    IMAGE,
+    LABEL_FIELD,
+    NAMES,
+    NAMES_FIELD,
+    TEXT,
+    WORDS,
+    dense_sizes,
+    has_words,
+)
 from kg.kgstore.errors import ConfigError
 from kg.kgstore.images import ImageLoader
 from kg.kgstore.model import point_id

@@ -28,7 +28,7 @@ class VectorStore:
         self._warned: set[str] = set()
 
     @classmethod
-    def from_config(cls, config: Config) -> "VectorStore":
+    def from_config(cls, config: Config) -> VectorStore:
         return cls(open_backend(config))
 
     @property

@@ -10,8 +10,8 @@ from kg.kgstore.config import Config
 from kg.kgstore.errors import ConfigError, InputError
 from kg.kgstore.graph import GraphStore
 from kg.linkers.ranking import Reranker, load_reranker
-from kg.linkers.ranking.registry import check_settings, get_method, methods
 from kg.linkers.ranking.llm_method import LLMOptions, MethodServices
+from kg.linkers.ranking.registry import check_settings, get_method, methods
 
 
 def method_settings(path: Path | None, method: str) -> dict[str, Any]:

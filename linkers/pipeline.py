@@ -10,11 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -24,9 +25,10 @@ from kg.kgstore.encoders.static_text import StaticTextEncoder, static_encoder
 from kg.kgstore.entity_index import TEXT
 from kg.kgstore.errors import ConfigError
 from kg.kgstore.graph import GraphStore
+from kg.kgstore.links import write_results
 from kg.kgstore.names import normalise
-from kg.kgstore.profiling import stage
 from kg.kgstore.neighbourhood import Neighbourhood
+from kg.kgstore.profiling import stage
 from kg.kgstore.search import Searcher
 from kg.linkers.candidates.generator import CandidateGenerator, KBCandidates, longer_names
 from kg.linkers.candidates.retrieval import Candidate, CandidateRetriever, RetrievalConfig
@@ -44,8 +46,6 @@ from kg.linkers.postprocess.pronouns import PronounCoreference
 from kg.linkers.ranking import MentionInput, Ranker, Ranking, load_reranker
 from kg.linkers.ranking.base import top_margin
 from kg.linkers.records import Document, Mention, MentionResult
-from kg.kgstore.links import write_results
-
 
 CONTEXT_ENCODERS = ("model", "static", "cascade")
 CANCEL_SLICES = (4, 256)  # contexts encoded between two cancellation checks: the first slice, the largest
@@ -362,7 +362,7 @@ class Linker:
         overlaps = self._word_overlaps(work, contexts, retrieved)
         text_vectors = self.searcher.vectors_of(sorted({c.qid for cands in retrieved for c in cands}), TEXT, lazy=True)
         longer = longer_names(work)
-        for i, (doc, m) in enumerate(work):
+        for i, (_, m) in enumerate(work):
             feats.compute(m.surface, retrieved[i], vectors[i], text_vectors, ner_label=m.ner_label, longer=longer[i])
             feats.add_era(retrieved[i], feats.text_years(contexts[i]))
         if images is not None:

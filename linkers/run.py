@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 import math
 import time
-from functools import partial
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 from kg.kgstore.chunks import chunked
 from kg.kgstore.config import Config
@@ -21,20 +22,20 @@ from kg.kgstore.model import point_id
 from kg.kgstore.progress import progress_bar
 from kg.kgstore.search import Searcher
 from kg.kgstore.vectors import VectorStore
-from kg.linkers.detection import keyphrases
-from kg.linkers.evaluation import span_eval
 from kg.linkers.corpus import corpus_size, read_corpus
-from kg.linkers.evaluation.datasets import Dataset
-from kg.linkers.evaluation.datasets.text import HALVES, half_of, split_half
+from kg.linkers.detection import keyphrases
 from kg.linkers.detection.detectors import build_detector
 from kg.linkers.detection.detectors.gazetteer import kb_gazetteer
-from kg.linkers.methods import build_reranker, method_settings
+from kg.linkers.evaluation import span_eval
+from kg.linkers.evaluation.datasets import Dataset
+from kg.linkers.evaluation.datasets.text import HALVES, half_of, split_half
 from kg.linkers.evaluation.metrics import Evaluator, Metrics, Scored, protocol
+from kg.linkers.methods import build_reranker, method_settings
 from kg.linkers.pipeline import Linker, LinkOptions, MentionResult
-from kg.linkers.records import NIL, BadLine, Document
 from kg.linkers.ranking.base import Ranker
 from kg.linkers.ranking.features import FeatureReranker
 from kg.linkers.ranking.llm_method import LLMOptions
+from kg.linkers.records import NIL, BadLine, Document
 
 
 def _finite(value: Any) -> bool:
@@ -148,7 +149,7 @@ def link_corpus(linker: Linker, corpus: list[Path], *, resume: bool = False, out
                 explain: bool = False, on_result: Callable[[MentionResult], None] | None = None) -> dict[str, Any]:
     """Link every document of `corpus`, writing one JSON line per mention to `out`; returns the run's summary
     (counts, bad lines, speed). An empty corpus is an InputError."""
-    linker.context_encoder  # load the model before the clock starts: mentions/s measures linking
+    _ = linker.context_encoder  # load the model before the clock starts: mentions/s measures linking
 
     def link(docs: Iterator[Document], counts: dict[str, int]) -> Iterable[tuple[int, list[MentionResult]]]:
         return batches(linker, _not_yet_linked(linker, docs, counts) if resume else docs)
@@ -164,7 +165,7 @@ def run_corpus(corpus: list[Path], link: LinkBatches, *, resume: bool = False, o
     bad: list[BadLine] = []
     counts = {"documents": 0, "mentions": 0, "linked": 0, "nil": 0, "missing_entity": 0, "already_linked": 0}
     started = time.perf_counter()
-    out_fh = open(out, "w", encoding="utf-8") if out else None
+    out_fh = open(out, "w", encoding="utf-8") if out else None  # noqa: SIM115 (closed in the finally below)
     try:
         with progress_bar(desc="link", unit=" docs", total=corpus_size(corpus)) as bar:
             if resume:
@@ -219,7 +220,7 @@ def evaluate_mentions(stores: Stores, ds: Dataset, method: MethodChoice, *, repo
     """Gold spans retrieved against the KB and ranked by `method`."""
     require_kb(stores)
     linker = build_linker(stores, method.link_options(write=False), detector=None, method=method)
-    linker.context_encoder  # load the model before the clock starts
+    _ = linker.context_encoder  # load the model before the clock starts
     bad: list[BadLine] = []
     errors: list | None = [] if report else None
     started = time.perf_counter()
@@ -262,7 +263,7 @@ def evaluate_spans(stores: Stores, ds: Dataset, method: MethodChoice, *, gold_sp
                           method=method)
     if ds.articles is None:
         raise InputError(f"{ds.name} is no span-level benchmark")
-    linker.context_encoder  # load the models before the clock starts
+    _ = linker.context_encoder  # load the models before the clock starts
     articles = list(ds.articles())
     with progress_bar(total=len(articles), desc="eval", unit=" docs") as bar:
         ev = span_eval.evaluate(linker, articles, gold_spans=gold_spans, progress=bar)
@@ -441,9 +442,7 @@ def train_fusion(stores: Stores, train_ds: Dataset, dev_ds: Dataset, split: str,
     else in the KBs it will rank."""
     import hashlib
 
-    from kg.linkers.training import fusion_train
-
-    from kg.linkers.training import learn
+    from kg.linkers.training import fusion_train, learn
     linker = build_linker(stores, LinkOptions(method="features", top_k=top_k, context=context, write=False),
                           detector=None)
     bad: list[BadLine] = []

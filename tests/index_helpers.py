@@ -48,7 +48,7 @@ def ingest_files(graph: GraphStore, tmp_path: Path, *paths: Path) -> None:
 def indexed_kb(servers: Any, graph_driver: Any, tmp: Path, entities: list[dict], prefix: str) -> Config:
     """An empty graph, then `entities` (custom JSONL) ingested and indexed (text + names) into a fresh collection:
     the small KBs the CLI and kg serve tests link against."""
-    from kg.indexers.index import IndexOptions, Indexer
+    from kg.indexers.index import Indexer, IndexOptions
     from kg.kgstore.vectors import VectorStore
 
     graph_driver.execute_query("MATCH (n) DETACH DELETE n", database_=servers.graph_database)

@@ -110,7 +110,7 @@ def start_cluster(root: Path, n: int = 3) -> list[Node]:
         wait_until("the first node answering", lambda: nodes[0].get("/cluster")["status"] == "enabled", nodes=nodes)
         for node in nodes[1:]:
             node.start(nodes[0])
-            wait_until(f"{node.name} joining", lambda: len(nodes[0].get("/cluster")["peers"]) == nodes.index(node) + 1,
+            wait_until(f"{node.name} joining", lambda node=node: len(nodes[0].get("/cluster")["peers"]) == nodes.index(node) + 1,
                        nodes=nodes)
         wait_until("every node seeing every peer", lambda: all(len(m.get("/cluster")["peers"]) == n for m in nodes),
                    nodes=nodes)

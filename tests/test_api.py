@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 import spacy
-
 from index_helpers import cli_env, indexed_kb
+from test_serve import FAST, KB, TEXT, span
+
 from kg import KG, LinkedMention
-from kg.spacy_component import KgLinker
 from kg.kgstore.config import Config
 from kg.kgstore.errors import ConfigError, InputError
-from test_serve import FAST, KB, TEXT, span
+from kg.spacy_component import KgLinker
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from kg.linkers.ranking.calibration import Calibration, fit_logistic
 from kg.linkers.candidates.retrieval import Candidate
 from kg.linkers.ranking.base import MentionInput
+from kg.linkers.ranking.calibration import Calibration, fit_logistic
 from kg.linkers.ranking.features import FeatureReranker
 from kg.linkers.training.train import TrainingMention, calibrate
 

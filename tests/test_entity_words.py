@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from kg.kgstore.entity_words import entity_words, life_span, sparse_vector, words, year_of
-from kg.linkers.features.scalar import text_years
 from kg.linkers.candidates.retrieval import Candidate
-from kg.linkers.features.scalar import ERA_FEATURES, add_era
+from kg.linkers.features.scalar import ERA_FEATURES, add_era, text_years
 
 
 def test_entity_words_are_description_and_attribute_words_without_the_name() -> None:

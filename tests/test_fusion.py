@@ -10,9 +10,9 @@ import pytest
 
 from kg.kgstore.errors import InputError
 from kg.linkers.candidates.retrieval import Candidate
-from kg.linkers.training.fusion_train import FusionSet, fit, save
 from kg.linkers.ranking import MentionInput, load_reranker
 from kg.linkers.ranking.fusion import SCALARS, VIEWS, FusionReranker, input_index
+from kg.linkers.training.fusion_train import FusionSet, fit, save
 
 DIM, K = 24, 6
 
@@ -126,7 +126,7 @@ def test_a_scorer_uses_the_features_it_was_fitted_on_by_name(tmp_path) -> None:
     scorer = FusionReranker.from_file(path)
     assert scorer.scalars == older
     cands = [Candidate(f"Q{i}", None) for i in range(3)]
-    for i, c in enumerate(cands):
+    for c in cands:
         c.features = {k: float(rng.random()) for k in SCALARS}
     mention = MentionInput("m", "x", "x", context_vector=rng.normal(size=DIM).astype(np.float32))
     before = scorer.scores(mention, cands)

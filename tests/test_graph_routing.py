@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from index_helpers import cli_env, server_config
+from test_query_bounds import SLOW, running
 
 from kg.cli.main import cli
-from index_helpers import cli_env, server_config
 from kg.kgstore import bookmarks
 from kg.kgstore.errors import KgError
 from kg.kgstore.graph import GraphStore
 from kg.kgstore.migrate import ensure_schema
-from test_query_bounds import SLOW, running
 
 SAMPLE_KB = Path(__file__).resolve().parents[1] / "samples" / "kb" / "fb15k-sample.jsonl.gz"
 WRITES = re.compile(r"\b(CREATE|MERGE|SET|DELETE|REMOVE|DROP|TERMINATE)\b")

@@ -102,8 +102,8 @@ def test_credentials_in_urls_are_never_printed(graph_config, clean_graph, monkey
 # ------------------------------------------------------------------------------------------------ 7: read-only Cypher
 def test_read_only_cypher_changes_nothing(graph_config, clean_graph, monkeypatch) -> None:
     from kg.kgstore import console
-    from kg.kgstore.errors import InputError
     from kg.kgstore.console import run_cypher
+    from kg.kgstore.errors import InputError
 
     count = "MATCH (p:Probe) RETURN count(p) AS n"
     with GraphStore.from_config(graph_config) as graph:
@@ -195,8 +195,8 @@ def test_link_write_back_stays_under_the_message_limit(graph: GraphStore, tmp_pa
     """Documents are written in groups sized by bytes; a document too large for one message is a bad line."""
     import threading
 
-    from kg.linkers.corpus import read_corpus
     from kg.kgstore.links import write_results
+    from kg.linkers.corpus import read_corpus
 
     corpus = tmp_path / "c.jsonl"
     corpus.write_text(json.dumps({"id": "huge", "text": "t" * (20 << 20)}) + "\n"
@@ -572,9 +572,9 @@ def test_invalid_text_is_repaired_in_place_and_the_run_goes_on(tiny_kb, tmp_path
 
 def test_kg_serve_repairs_invalid_text_and_refuses_a_nan_threshold(tiny_kb) -> None:
     import httpx
+    from test_serve import FAST, serving
 
     from kg.cli.web.app import ServeSettings
-    from test_serve import FAST, serving
 
     cfg, _ = tiny_kb
     with serving(cfg, ServeSettings(max_body_bytes=64 << 10, timeout_s=120)) as running:
@@ -678,8 +678,8 @@ def test_an_http_graph_uri_is_a_message_naming_the_schemes(monkeypatch, capsys, 
 
 
 def test_a_nan_or_out_of_range_threshold_is_a_message(tiny_kb, tmp_path: Path, monkeypatch, capsys) -> None:
-    from kg.linkers.run import MethodChoice
     from kg.kgstore.errors import InputError
+    from kg.linkers.run import MethodChoice
 
     _, env = tiny_kb
     corpus = tmp_path / "c.jsonl"
@@ -706,9 +706,10 @@ def test_a_directory_named_kg_toml_is_a_message(tmp_path: Path, monkeypatch, cap
 
 
 def test_llm_error_bodies_are_redacted_before_they_are_stored() -> None:
+    from llm_server import StubServer
+
     from kg.kgstore.config import Secret
     from kg.linkers.ranking.llm import CallLog, LLMClient, LLMError, LLMSettings
-    from llm_server import StubServer
 
     def echo(n, body, headers):  # a proxy that echoes the request's headers in its error body
         return 401, {"error": f"invalid key, got Authorization: {headers['authorization']}",

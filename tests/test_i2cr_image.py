@@ -7,19 +7,19 @@ import shutil
 from pathlib import Path
 
 import pytest
-from PIL import Image, ImageDraw, ImageFont
-
 from index_helpers import WIKIMEL_IMAGES
+from llm_server import StubServer, completion
+from PIL import Image, ImageDraw, ImageFont
+from tiny_clip import build_hf_clip, build_tiny_blip
+
 from kg.kgstore.encoders import load_image_encoder
 from kg.kgstore.encoders.text import load_text_encoder
 from kg.kgstore.images import ImageLoader
 from kg.linkers.candidates.retrieval import Candidate
 from kg.linkers.features.clues import build_sources, clip_tags, first_clue, tesseract_ocr, transformers_captioner
-from kg.linkers.ranking.llm import LLMClient, LLMSettings
 from kg.linkers.ranking import MentionInput, load_reranker
+from kg.linkers.ranking.llm import LLMClient, LLMSettings
 from kg.linkers.ranking.llm_method import LLMOptions, MethodServices
-from llm_server import StubServer, completion
-from tiny_clip import build_hf_clip, build_tiny_blip
 
 NO_TESSERACT = shutil.which("tesseract") is None
 TESSERACT_HINT = "tesseract is not installed (apt-get install tesseract-ocr; .ci/run installs it)"

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from index_helpers import cli_env
 from PIL import Image, ImageDraw
+from tiny_clip import build_hf_clip
 
 from kg.cli.main import cli
-from index_helpers import cli_env
-from tiny_clip import build_hf_clip
 
 # (id, label, description, colour, shape): each name is shared by two entities
 ENTITIES = [

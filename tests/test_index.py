@@ -16,7 +16,7 @@ from index_helpers import WIKIDATA, WIKIMEL_IMAGES, cli_env, ingest_files
 from tiny_clip import OPEN_CLIP_MISSING, TINY_DIM, build_hf_clip, build_open_clip
 
 from kg.cli.main import cli
-from kg.indexers.index import EntityRow, Indexer, IndexOptions, row_text, image_sources
+from kg.indexers.index import EntityRow, Indexer, IndexOptions, image_sources, row_text
 from kg.kgstore.config import Config
 from kg.kgstore.entities import read_entity_page
 from kg.kgstore.entity_index import ensure_entity_collection

@@ -7,9 +7,9 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from kg.cli.main import cli
-from kg.kgstore.entity_writes import HASH_QUERY, prepare, write_entities
 from kg.indexers.ingest import IngestOptions, ingest
 from kg.indexers.sources import iter_raw, parse_batch
+from kg.kgstore.entity_writes import HASH_QUERY, prepare, write_entities
 from kg.kgstore.graph import GraphStore
 from kg.kgstore.migrate import ensure_schema
 from kg.kgstore.model import EntityRecord
@@ -240,6 +240,7 @@ def test_query_entity_reads_attributes_with_property_labels(graph_config, clean_
 def test_a_kb_format_registered_in_one_file_is_detected_and_ingested(graph_config, clean_graph, tmp_path: Path
                                                                      ) -> None:
     import toy_kb_format  # noqa: F401 - registers `toy-pipe`, a format that is this one file
+
     from kg.kgstore.graph import GraphStore
 
     kb = tmp_path / "toy.txt"

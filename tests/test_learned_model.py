@@ -49,8 +49,8 @@ def test_a_model_whose_trees_and_features_disagree_asks_for_a_refit(tmp_path) ->
 def test_an_annotated_mention_also_teaches_nil_as_if_its_entity_were_not_in_the_kb() -> None:
     """The NIL simulation: one annotated mention in SIMULATE whose gold is a candidate is added again without its
     gold, all of its rows negative; the entity model learns from both, the thresholds from real mentions only."""
-    from kg.linkers.training.learn import SIMULATE, Examples
     from kg.linkers.pipeline import MentionResult
+    from kg.linkers.training.learn import SIMULATE, Examples
 
     def result(i: int) -> MentionResult:
         cands = [{"qid": q, "label": q, "score": 0.0, "features": {"name": n, "exact": float(n == 1.0)},

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from index_helpers import SHARED, cli_env, server_config, wikimel_kb_slice
 
 from kg.cli.main import cli
-from index_helpers import SHARED, cli_env, server_config, wikimel_kb_slice
 from kg.kgstore.config import load_config
 
 MEL = SHARED / "mel"
@@ -203,8 +203,8 @@ def test_cascade_runs_the_text_model_only_where_the_static_ranking_is_unsure(kb)
 
 
 def test_kar_reads_facts_from_the_graph_and_links_through_the_llm(kb, llm_server, tmp_path: Path) -> None:
-    from kg.kgstore.graph import GraphStore
     from kg.kgstore.facts import entity_facts
+    from kg.kgstore.graph import GraphStore
     from kg.linkers.candidates.retrieval import Candidate
     from kg.linkers.ranking import MentionInput, load_reranker
     from kg.linkers.ranking.llm_method import MethodServices
@@ -234,6 +234,7 @@ def test_kar_reads_facts_from_the_graph_and_links_through_the_llm(kb, llm_server
 
 def test_a_method_registered_in_one_file_is_offered_and_run_without_an_llm(kb, tmp_path: Path) -> None:
     import toy_method  # noqa: F401 - registers `popular`, a method that is this one file
+
     from kg.linkers.ranking.registry import methods
 
     cfg, env = kb

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from index_helpers import cli_env, server_config
 
 from kg.cli.main import cli
-from index_helpers import cli_env, server_config
 from kg.kgstore.config import load_config
 from kg.kgstore.errors import InputError
 from kg.kgstore.graph import GraphStore

@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from llm_server import StubServer, completion, free_port
 
 from kg.kgstore.config import Secret, load_config
 from kg.kgstore.errors import ConfigError, KgError
@@ -27,7 +28,6 @@ from kg.linkers.ranking.llm import (
     RunStats,
     parse_choice,
 )
-from llm_server import StubServer, completion, free_port
 
 CITIES = ["Paris", "Berlin", "Tokyo"]
 SCHEMA = {

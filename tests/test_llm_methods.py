@@ -10,17 +10,17 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from llm_server import StubServer, completion
 
 from kg.cli.main import cli
 from kg.kgstore.encoders.text import load_text_encoder
 from kg.kgstore.errors import ConfigError
 from kg.linkers.evaluation.benchmarks import read_i2cr_fixture
-from kg.linkers.records import NIL
 from kg.linkers.evaluation.given import rank_given
-from kg.linkers.ranking.llm import LLMClient, LLMSettings
 from kg.linkers.ranking import load_reranker
+from kg.linkers.ranking.llm import LLMClient, LLMSettings
 from kg.linkers.ranking.llm_method import LLMOptions, MethodServices
-from llm_server import StubServer, completion
+from kg.linkers.records import NIL
 
 MEL = Path(__file__).resolve().parents[2] / "shared" / "data" / "mel"
 FIXTURE = MEL / "i2cr-wikidiverse"
@@ -85,8 +85,8 @@ def test_method_runs_end_to_end_then_second_run_is_all_cache(name, settings, lim
 @pytest.mark.parametrize("name,settings", [("kar", {}), ("i2cr", {"reselects": 1}), ("thinklinker", {"rounds": 1})])
 def test_llm_methods_return_probabilities(name, settings, llm_settings, encoder, mentions) -> None:
     """One score scale: an LLM method's scores are its features base's calibrated probabilities, in [0, 1]."""
-    from kg.linkers.features import scalar as feats
     from kg.linkers.evaluation.given import candidates_of
+    from kg.linkers.features import scalar as feats
     from kg.linkers.ranking import MentionInput
 
     items = []

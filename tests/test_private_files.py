@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from index_helpers import cli_env, server_config
 
 from kg.cli.main import cli
-from index_helpers import cli_env, server_config
 from kg.kgstore import embedded
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,11 +13,11 @@ import pytest
 from click.testing import CliRunner
 
 from kg.cli.main import cli, main
+from kg.kgstore.console import parse_params, write_clauses
 from kg.kgstore.errors import InputError
 from kg.kgstore.graph import GraphStore
-from kg.kgstore.migrate import ensure_schema
-from kg.kgstore.console import parse_params, write_clauses
 from kg.kgstore.linked import mark_snippet
+from kg.kgstore.migrate import ensure_schema
 
 FILL = "the quick brown fox jumps over the lazy dog and keeps running far away "  # 72 characters
 D1 = FILL + "Alpha met Beta at the harbour, " + FILL

@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from index_helpers import cli_env, server_config
 
 from kg.cli.main import cli
-from index_helpers import cli_env, server_config
-from kg.ray_engine import RayOptions, import_ray, require_servers
 from kg.kgstore.config import load_config
 from kg.kgstore.errors import ConfigError
+from kg.ray_engine import RayOptions, import_ray, require_servers
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_KB = ROOT / "samples" / "kb" / "fb15k-sample.jsonl.gz"

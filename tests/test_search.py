@@ -13,13 +13,13 @@ from index_helpers import WIKIDATA, cli_env, ingest_files, server_config
 
 from kg.cli.main import cli
 from kg.indexers.index import Indexer
-from kg.linkers.candidates.names import NameLookup
 from kg.kgstore.config import Config, load_config
 from kg.kgstore.errors import ConfigError
 from kg.kgstore.graph import GraphStore
 from kg.kgstore.search import Searcher
 from kg.kgstore.vector_backends import GrpcBackend, HttpBackend
 from kg.kgstore.vectors import VectorStore
+from kg.linkers.candidates.names import NameLookup
 
 
 @pytest.fixture(scope="module")
@@ -207,8 +207,8 @@ def test_fusion_interaction_from_the_store_equals_the_one_from_fetched_vectors(s
     scores must be the ones the fetched vectors give."""
 
     from kg.linkers.pipeline import Linker, LinkOptions
-    from kg.linkers.records import Document, Mention
     from kg.linkers.ranking.fusion import SCALARS, FusionReranker
+    from kg.linkers.records import Document, Mention
 
     rng = np.random.default_rng(0)
     dim = searcher.text_encoder.dim

@@ -20,13 +20,13 @@ import httpx
 import pytest
 import uvicorn
 from click.testing import CliRunner
+from index_helpers import cli_env, indexed_kb
 
 from kg.cli.context import AppContext
 from kg.cli.main import cli
 from kg.cli.web.app import ServeSettings, create_app
 from kg.cli.web.batcher import LinkBatcher
 from kg.cli.web.service import KgService, LinkSettings
-from index_helpers import cli_env, indexed_kb
 from kg.kgstore.config import Config, load_config
 from kg.linkers.corpus import Document
 

@@ -9,12 +9,12 @@ from typing import Any
 
 import httpx
 import pytest
+from test_serve import FAST, TEXT, _free_port, _kg_serve, kb, serving, span  # noqa: F401  (kb: the module's fixture)
 
 from kg.cli.web import schemas
 from kg.cli.web.app import ServeSettings
 from kg.kgstore.config import load_config
 from kg.linkers.ranking.registry import methods
-from test_serve import FAST, TEXT, _free_port, _kg_serve, kb, serving, span  # noqa: F401  (kb: the module's fixture)
 
 MENTION_KEYS = set(schemas.MentionOut.model_fields)
 

@@ -5,7 +5,6 @@ and tests/toy_method.py are all called, and what each returns is what the next o
 from __future__ import annotations
 
 import pytest
-
 from index_helpers import indexed_kb
 from test_serve import KB
 from toy_method import PopularReranker

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from index_helpers import cli_env, server_config
 
 from kg.cli.main import cli
-from index_helpers import cli_env, server_config
 
 KB = [
     {"qid": "Q90", "label": "Paris", "description": "capital and largest city of France", "sitelinks": 300,

@@ -13,7 +13,7 @@ import pytest
 from index_helpers import WIKIDATA, ingest_files, server_config
 from qdrant_client import models
 
-from kg.indexers.index import IndexOptions, Indexer
+from kg.indexers.index import Indexer, IndexOptions
 from kg.kgstore import names as name_index
 from kg.kgstore import vectors as vectors_mod
 from kg.kgstore.config import load_config

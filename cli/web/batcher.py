@@ -10,9 +10,10 @@ import math
 import queue
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from kg.cli.web.limits import MAX_MENTIONS, too_many_mentions
 from kg.linkers.corpus import Document

@@ -15,12 +15,12 @@ from fastapi.templating import Jinja2Templates
 
 from kg.cli.web import paste
 from kg.cli.web.auth import SESSION_COOKIE, SESSION_S, client_address, throttled
-from kg.service import LinkSettings, SearchResult
 from kg.kgstore.documents import DocumentMention
 from kg.kgstore.errors import InputError
 from kg.linkers.corpus import Document, Mention
 from kg.linkers.detection.detectors import detectors
 from kg.linkers.ranking.registry import methods
+from kg.service import LinkSettings, SearchResult
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from kg.context import StoreContext
-from kg.service import LinkSettings, SearchResult, Service, canonical_qid
 from kg.kgstore.errors import InputError
 from kg.kgstore.files import atomic_write
 from kg.kgstore.images import is_url
 from kg.linkers.corpus import Document, parse_document
 from kg.linkers.evaluation.eval_report import EvalReport, load_report
+from kg.service import LinkSettings, SearchResult, Service, canonical_qid
 
 __all__ = ["KgService", "LinkSettings", "SearchResult", "canonical_qid"]
 

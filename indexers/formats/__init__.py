@@ -8,9 +8,10 @@ line), how to turn one raw text into an EntityRecord (`parse`), and, for a forma
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 from kg.kgstore.errors import InputError
 from kg.kgstore.model import EntityRecord

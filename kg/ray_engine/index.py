@@ -10,10 +10,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from kg.indexers.index import MAX_SKIP_EXAMPLES, Indexer, IndexOptions, IndexStats, IndexSummary
 from kg.context import StoreContext
-from kg.ray_engine import ITEM, RayOptions, dataset_of, map_with_pool, session, unpickled
+from kg.indexers.index import MAX_SKIP_EXAMPLES, Indexer, IndexOptions, IndexStats, IndexSummary
 from kg.kgstore.config import Config
+from kg.ray_engine import ITEM, RayOptions, dataset_of, map_with_pool, session, unpickled
 
 
 class IndexWorker:

@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from kg.context import StoreContext
-from kg.ray_engine import ITEM, RayOptions, dataset_of, map_with_pool, ready, session, unpickled
 from kg.kgstore.config import Config
 from kg.kgstore.links import linked_documents
 from kg.linkers.pipeline import LinkOptions, MentionResult
 from kg.linkers.records import Document
 from kg.linkers.run import MethodChoice, Stores, build_linker, require_kb, run_corpus
+from kg.ray_engine import ITEM, RayOptions, dataset_of, map_with_pool, ready, session, unpickled
 
 
 class LinkWorker:
@@ -27,7 +27,7 @@ class LinkWorker:
         stores = Stores(config, self.context.graph(), self.context.vectors())
         self.graph = stores.graph
         self.linker = build_linker(stores, margs.link_options(write=write), detector, margs)
-        self.linker.context_encoder  # the models load now, once per actor
+        _ = self.linker.context_encoder  # the models load now, once per actor
         self.resume = resume
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:

@@ -24,7 +24,6 @@ from kg.kgstore.errors import ConfigError
 from kg.kgstore.files import atomic_file
 from kg.kgstore.progress import progress
 
-
 STATIC_FORMAT = 1  # bump to re-distil every cached table
 _BATCH = 512
 

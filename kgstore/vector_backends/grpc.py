@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from qdrant_client import QdrantClient
+from qdrant_client import QdrantClient, models
 from qdrant_client import grpc as qgrpc
-from qdrant_client import models
 from qdrant_client.conversions.conversion import GrpcToRest, RestToGrpc
 
 from kg.kgstore.config import Config, reveal
@@ -28,7 +27,7 @@ class GrpcBackend(ClientBackend):
         self._points = client.grpc_points  # the Points service stub of the client's channel
 
     @classmethod
-    def open(cls, config: Config, url: str, location: str) -> "GrpcBackend":
+    def open(cls, config: Config, url: str, location: str) -> GrpcBackend:
         client = QdrantClient(url=url, api_key=reveal(config.qdrant.api_key), prefer_grpc=True,
                               grpc_port=config.qdrant.grpc_port, timeout=TIMEOUT)
         return cls(client, location, Layout.from_config(config.qdrant))

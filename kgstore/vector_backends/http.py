@@ -11,6 +11,6 @@ from kg.kgstore.vector_backends.layout import Layout
 
 class HttpBackend(ClientBackend):
     @classmethod
-    def open(cls, config: Config, url: str, location: str) -> "HttpBackend":
+    def open(cls, config: Config, url: str, location: str) -> HttpBackend:
         client = QdrantClient(url=url, api_key=reveal(config.qdrant.api_key), prefer_grpc=False, timeout=TIMEOUT)
         return cls(client, location, Layout.from_config(config.qdrant))

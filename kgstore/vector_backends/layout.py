@@ -33,7 +33,7 @@ class Layout:
     defer_hnsw: bool = False
 
     @classmethod
-    def from_config(cls, qdrant: QdrantSection) -> "Layout":
+    def from_config(cls, qdrant: QdrantSection) -> Layout:
         """The layout the settings ask for; a count below 1 or an unknown quantisation is refused by name."""
         for name in ("shard_number", "replication_factor", "write_consistency_factor"):
             value = getattr(qdrant, name)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from qdrant_client import QdrantClient
 
@@ -22,7 +23,7 @@ class LocalBackend(ClientBackend):
     local = True
 
     @classmethod
-    def open(cls, path: Path) -> "LocalBackend":
+    def open(cls, path: Path) -> LocalBackend:
         private_dir(path)
         try:
             with private_umask():

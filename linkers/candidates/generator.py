@@ -6,7 +6,8 @@ acronyms). Another generator plugs into the `Linker` as `Linker(..., candidates=
 
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 import numpy as np
 
@@ -49,9 +50,9 @@ def longer_names(work: Work) -> list[str | None]:
             for longer, surface, person, end in by_doc.get(doc.id, []):
                 if end > m.start:
                     continue  # "Yahya and Zeinab Jammeh": a name written later (or around it) is someone else's
-                if longer[-1:] == tokens or (person and longer[:1] == tokens):
-                    if best is None or len(surface) > len(best):
-                        best = surface
+                if (longer[-1:] == tokens or (person and longer[:1] == tokens)) \
+                        and (best is None or len(surface) > len(best)):
+                    best = surface
         out.append(best)
     return out
 

@@ -13,7 +13,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-
 from kg.kgstore.entity_index import IMAGE, INITIALS_FIELD, TEXT
 from kg.kgstore.names import normalise
 from kg.kgstore.search import Hit, Searcher

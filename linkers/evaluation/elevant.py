@@ -225,7 +225,7 @@ def _label_from_json(data: Mapping[str, Any]) -> GoldLabel:
 
 def _json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     try:
-        fh = open(path, encoding="utf8")
+        fh = open(path, encoding="utf8")  # noqa: SIM115 (the `with` below closes it; an open error is an InputError)
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
     with fh:

@@ -8,19 +8,20 @@ Candidate ids are the benchmark's titles, which is also what its gold answers na
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 
 from kg.kgstore.chunks import chunked
 from kg.kgstore.entity_text import entity_text
 from kg.kgstore.names import normalise
-from kg.linkers.features import scalar as feats
 from kg.linkers.candidates.retrieval import Candidate
-from kg.linkers.records import NIL, GivenCandidatesMention
 from kg.linkers.evaluation.metrics import Evaluator, Scored
+from kg.linkers.features import scalar as feats
 from kg.linkers.ranking import MentionInput, Reranker
+from kg.linkers.records import NIL, GivenCandidatesMention
 
 _DISAMBIGUATION = re.compile(r"\s*\([^)]*\)\s*$")
 

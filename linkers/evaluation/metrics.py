@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kg.kgstore.errors import InputError
-
 from kg.linkers.records import NIL
 
 __all__ = ["NIL", "Evaluator", "Metrics", "Scored", "dumps", "evaluate", "protocol", "render_table"]

@@ -12,11 +12,18 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from kg.linkers.evaluation.elevant import (
+    Article,
+    GoldLabel,
+    Prediction,
+    SpanScores,
+    disambiguation_accuracy,
+    disambiguation_spans,
+    score,
+)
+from kg.linkers.pipeline import Linker, MentionResult
 from kg.linkers.postprocess import coref
 from kg.linkers.records import NIL, Document, Mention
-from kg.linkers.evaluation.elevant import Article, GoldLabel, Prediction, SpanScores, disambiguation_accuracy, \
-    disambiguation_spans, score
-from kg.linkers.pipeline import Linker, MentionResult
 
 SPAN_MODES = ("detect", "gold")
 

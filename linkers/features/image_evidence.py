@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from kg.kgstore.files import atomic_file
 from kg.kgstore.encoders import ImageEncoder
 from kg.kgstore.entity_index import IMAGE
+from kg.kgstore.files import atomic_file
 from kg.kgstore.search import Searcher
 from kg.linkers.candidates.retrieval import Candidate
 from kg.linkers.corpus import Document, Mention
@@ -35,7 +35,7 @@ class MentionImages:
     notes: list[str | None] = field(default_factory=list)
     regions: list[str | None] = field(default_factory=list)  # the saved crop of a box mention
 
-    def subset(self, rows: list[int]) -> "MentionImages":
+    def subset(self, rows: list[int]) -> MentionImages:
         return MentionImages([self.vectors[i] for i in rows], [self.notes[i] for i in rows],
                              [self.regions[i] for i in rows])
 

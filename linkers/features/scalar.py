@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import re
 import math
-from typing import Any, Mapping
+import re
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from kg.linkers.candidates.generator import Work, is_surname, longer_names
 from kg.linkers.postprocess.base import PostBatch

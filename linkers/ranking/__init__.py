@@ -11,8 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from kg.linkers.ranking.base import MentionInput, Ranking, Reranker
-from kg.linkers.ranking.base import Ranker, RankerBase
+from kg.linkers.ranking.base import MentionInput, Ranker, RankerBase, Ranking, Reranker
 from kg.linkers.ranking.registry import MethodBuild, get_method
 
 

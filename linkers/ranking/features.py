@@ -11,13 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kg.kgstore.errors import InputError
-from kg.linkers.ranking.calibration import Calibration
 from kg.linkers.candidates.retrieval import Candidate
 from kg.linkers.features.scalar import FEATURES
-from kg.linkers.ranking.base import MentionInput, Ranking
-from kg.linkers.ranking.registry import Method, register_method
-from kg.linkers.ranking.base import FittedRanker
-from kg.linkers.ranking.registry import Trainer, later
+from kg.linkers.ranking.base import FittedRanker, MentionInput, Ranking
+from kg.linkers.ranking.calibration import Calibration
+from kg.linkers.ranking.registry import Method, Trainer, later, register_method
 
 DEFAULT_WEIGHTS = "default.json"
 
@@ -31,7 +29,7 @@ class FeatureReranker(FittedRanker):
     name: str = "features"
 
     @classmethod
-    def from_file(cls, path: Path | None = None) -> "FeatureReranker":
+    def from_file(cls, path: Path | None = None) -> FeatureReranker:
         source = path or Path(__file__).resolve().parents[1] / "weights" / DEFAULT_WEIGHTS
         try:
             data = json.loads(Path(source).read_text())

@@ -31,10 +31,8 @@ import numpy as np
 from kg.kgstore.errors import InputError
 from kg.linkers.candidates.retrieval import Candidate
 from kg.linkers.features.scalar import ERA_FEATURES, FEATURES, NAME_WORDS, OVERLAP
-from kg.linkers.ranking.base import MentionInput, Ranking
-from kg.linkers.ranking.registry import Method, register_method
-from kg.linkers.ranking.base import FittedRanker
-from kg.linkers.ranking.registry import Trainer, later
+from kg.linkers.ranking.base import FittedRanker, MentionInput, Ranking
+from kg.linkers.ranking.registry import Method, Trainer, later, register_method
 
 DEFAULT_MODEL = "fusion.json"
 SCALARS = (*FEATURES, "image_text", *ERA_FEATURES, OVERLAP, NAME_WORDS)
@@ -86,7 +84,7 @@ class FusionReranker(FittedRanker):
     relative: bool = False  # inputs seen three ways (relative_rows)
 
     @classmethod
-    def from_file(cls, path: Path | None = None) -> "FusionReranker":
+    def from_file(cls, path: Path | None = None) -> FusionReranker:
         source = Path(path or Path(__file__).resolve().parents[1] / "weights" / DEFAULT_MODEL)
         try:
             data = json.loads(source.read_text())

@@ -23,10 +23,10 @@ import numpy as np
 from kg.kgstore.entity_text import entity_text
 from kg.linkers.candidates.retrieval import Candidate
 from kg.linkers.features.clues import KINDS, build_sources, first_clue
-from kg.linkers.ranking.llm import BudgetExhausted, CallLog, parse_choice
-from kg.linkers.ranking.base import MentionInput
 from kg.linkers.features.scalar import cosine
-from kg.linkers.ranking.llm_method import LLMReranker, llm_method_builder, Outcome, candidate_description
+from kg.linkers.ranking.base import MentionInput
+from kg.linkers.ranking.llm import BudgetExhausted, CallLog, parse_choice
+from kg.linkers.ranking.llm_method import LLMReranker, Outcome, candidate_description, llm_method_builder
 from kg.linkers.ranking.registry import Method, SettingType, register_method
 
 SYSTEM = ("Your task is to create matches between the mention and candidate entities to select the best-matched "

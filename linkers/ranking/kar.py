@@ -12,9 +12,9 @@ from typing import Any
 
 from kg.kgstore.facts import EntityFacts, entity_facts
 from kg.linkers.candidates.retrieval import Candidate
-from kg.linkers.ranking.llm import CallLog, parse_choice
 from kg.linkers.ranking.base import MentionInput
-from kg.linkers.ranking.llm_method import LLMReranker, llm_method_builder, Outcome, candidate_description, clip_text
+from kg.linkers.ranking.llm import CallLog, parse_choice
+from kg.linkers.ranking.llm_method import LLMReranker, Outcome, candidate_description, clip_text, llm_method_builder
 from kg.linkers.ranking.registry import Method, register_method
 
 SYSTEM = ("You are an entity linking assistant. You are given a mention in a text and a numbered list of candidate "

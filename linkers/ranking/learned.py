@@ -35,12 +35,10 @@ import numpy as np
 
 from kg.kgstore.errors import InputError
 from kg.linkers.candidates.retrieval import Candidate
-from kg.linkers.features.scalar import FEATURES, OVERLAP
 from kg.linkers.detection.keyphrases import Keyphrases
-from kg.linkers.ranking.base import MentionInput, Ranking
-from kg.linkers.ranking.registry import Method, register_method
-from kg.linkers.ranking.base import FittedRanker
-from kg.linkers.ranking.registry import Trainer, later
+from kg.linkers.features.scalar import FEATURES, OVERLAP
+from kg.linkers.ranking.base import FittedRanker, MentionInput, Ranking
+from kg.linkers.ranking.registry import Method, Trainer, later, register_method
 
 DEFAULT_MODEL = "learned.json"
 DETECTORS = {None: 0.0, "ner": 1.0, "gazetteer": 2.0}
@@ -127,7 +125,7 @@ class LearnedReranker(FittedRanker):
     nil_gazetteer: float | None = None  # a higher threshold for detected spans only the gazetteer found
 
     @classmethod
-    def from_file(cls, path: Path | None = None) -> "LearnedReranker":
+    def from_file(cls, path: Path | None = None) -> LearnedReranker:
         import lightgbm
 
         source = Path(path) if path else Path(__file__).resolve().parents[1] / "weights" / DEFAULT_MODEL
@@ -183,7 +181,7 @@ class LearnedReranker(FittedRanker):
 
     def rerank_many(self, items: list[tuple[MentionInput, list[Candidate]]]) -> list[Ranking]:
         rankings = []
-        for (mention, candidates), probs in zip(items, self.probabilities(items)):
+        for (_, candidates), probs in zip(items, self.probabilities(items)):
             for c, p in zip(candidates, probs):
                 c.score = round(float(p), 6)
             ranked = sorted(candidates, key=lambda c: (c.score, c.features.get("popularity", 0.0)), reverse=True)

@@ -11,19 +11,19 @@ import hashlib
 import json
 import math
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from kg.kgstore.errors import InputError
 from kg.kgstore.graph import GraphStore
 from kg.linkers.candidates.retrieval import Candidate
-from kg.linkers.ranking.llm import BudgetExhausted, CallLog, LLMClient, LLMError, LLMUnavailable, RunStats
-from kg.linkers.ranking.base import MentionInput, Ranking, top_margin
-from kg.linkers.ranking.base import RankerBase
+from kg.linkers.ranking.base import MentionInput, RankerBase, Ranking, top_margin
 from kg.linkers.ranking.features import FeatureReranker
+from kg.linkers.ranking.llm import BudgetExhausted, CallLog, LLMClient, LLMError, LLMUnavailable, RunStats
 from kg.linkers.ranking.registry import MethodBuild, SettingType, check_settings
 
 WHEN = ("unsure", "always")

@@ -7,9 +7,10 @@ registry; the modules of `linkers.ranking` are imported on first use to collect 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from kg.kgstore.errors import InputError
 from kg.kgstore.registry import Registry

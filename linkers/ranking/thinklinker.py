@@ -13,9 +13,9 @@ from typing import Any
 
 from kg.linkers.candidates.retrieval import Candidate
 from kg.linkers.features.scalar import cosine
-from kg.linkers.ranking.llm import BudgetExhausted, CallLog
 from kg.linkers.ranking.base import MentionInput
-from kg.linkers.ranking.llm_method import LLMReranker, llm_method_builder, Outcome, candidate_description
+from kg.linkers.ranking.llm import BudgetExhausted, CallLog
+from kg.linkers.ranking.llm_method import LLMReranker, Outcome, candidate_description, llm_method_builder
 from kg.linkers.ranking.registry import Method, register_method
 
 EQG_SYSTEM = (

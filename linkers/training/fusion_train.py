@@ -9,19 +9,19 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
 from kg.kgstore.files import atomic_file, atomic_write
 from kg.linkers.candidates.retrieval import Candidate
 from kg.linkers.corpus import NIL, Document
-from kg.linkers.pipeline import Linker
-from kg.linkers.ranking.base import MentionInput, Ranking
-from kg.linkers.ranking.base import Ranker, RankerBase
 from kg.linkers.features.scalar import OVERLAP
+from kg.linkers.pipeline import Linker
+from kg.linkers.ranking.base import MentionInput, Ranker, RankerBase, Ranking
 from kg.linkers.ranking.fusion import SCALARS, input_index, scalar_rows, vector_rows
 
 
@@ -54,7 +54,7 @@ class FusionSet:
                      ids=np.asarray(self.ids, dtype=str), qids=np.asarray([q for qs in self.qids for q in qs], dtype=str))
 
     @classmethod
-    def load(cls, path: Path) -> "FusionSet":
+    def load(cls, path: Path) -> FusionSet:
         data = np.load(path)
         cuts = np.cumsum(data["sizes"])[:-1]
         named = "ids" in data.files  # caches written before ids and QIDs were kept lack them

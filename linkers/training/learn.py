@@ -15,24 +15,31 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from kg.kgstore.chunks import chunked
 from kg.kgstore.files import atomic_write
-from kg.linkers.postprocess import coref
 from kg.linkers.candidates.retrieval import Candidate
-from kg.linkers.features.scalar import OVERLAP
 from kg.linkers.detection.keyphrases import Keyphrases
-from kg.linkers.records import NIL, Document
+from kg.linkers.features.scalar import OVERLAP
 from kg.linkers.pipeline import Linker, MentionResult
+from kg.linkers.postprocess import coref
 from kg.linkers.ranking.base import MentionInput
-from kg.linkers.ranking.learned import (ALL_FEATURES, ENTITY_FEATURES, SPAN_FEATURES, Ensemble, best_threshold,
-                                       mention_rows, span_row)
+from kg.linkers.ranking.learned import (
+    ALL_FEATURES,
+    ENTITY_FEATURES,
+    SPAN_FEATURES,
+    Ensemble,
+    best_threshold,
+    mention_rows,
+    span_row,
+)
+from kg.linkers.records import NIL, Document
 
 PARAMS = {"objective": "binary", "learning_rate": 0.05, "num_leaves": 15, "min_data_in_leaf": 20,
           "feature_fraction": 0.9, "bagging_fraction": 0.9, "bagging_freq": 1, "lambda_l2": 1.0, "seed": 13,

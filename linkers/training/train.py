@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from kg.kgstore.files import atomic_write
-from kg.linkers.ranking.calibration import Calibration, fit_logistic
 from kg.linkers.features.scalar import FEATURES
+from kg.linkers.ranking.calibration import Calibration, fit_logistic
 
 GRID = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)
 

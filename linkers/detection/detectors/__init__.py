@@ -3,9 +3,10 @@ is one new file here; `--detector`'s choices and help come from this registry.""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Callable
+from typing import Any
 
 from kg.kgstore.config import Config
 from kg.kgstore.errors import InputError

@@ -3,15 +3,15 @@ new file here); `kg eval`/`kg train` take a registered name or a file a register
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 from kg.kgstore.config import DataSection
 from kg.kgstore.errors import InputError
 from kg.kgstore.registry import Registry
-from kg.linkers.records import BadLine, Document, GivenCandidatesMention
 from kg.linkers.evaluation.elevant import Article
+from kg.linkers.records import BadLine, Document, GivenCandidatesMention
 
 
 @dataclass

@@ -4,15 +4,22 @@ JSONL files whose mentions carry gold QIDs."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 from kg.kgstore.config import DataSection
 from kg.kgstore.errors import InputError
 from kg.linkers.corpus import read_corpus
-from kg.linkers.evaluation.datasets import Dataset, DatasetFiles, DatasetSpec, limited, register_dataset, register_dataset_files
-from kg.linkers.postprocess.coref import PRONOUNS
+from kg.linkers.evaluation.datasets import (
+    Dataset,
+    DatasetFiles,
+    DatasetSpec,
+    limited,
+    register_dataset,
+    register_dataset_files,
+)
 from kg.linkers.evaluation.elevant import Article, read_benchmark
+from kg.linkers.postprocess.coref import PRONOUNS
 from kg.linkers.records import NIL, Document, Mention
 
 BENCHMARK_SUFFIX = ".benchmark.jsonl"

@@ -238,7 +238,7 @@ class LLMClient:
         if self.cache is not None:
             self.cache.close()
 
-    def __enter__(self) -> "LLMClient":
+    def __enter__(self) -> LLMClient:
         return self
 
     def __exit__(self, *exc: object) -> None:

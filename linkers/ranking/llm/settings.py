@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
 from kg.kgstore.config import Config, LLMSection, Secret
 
 
@@ -21,7 +22,7 @@ class LLMSettings:
     cache_path: Path | None = None  # None: no cache
 
     @classmethod
-    def from_config(cls, config: Config, cache_path: Path | None = None) -> "LLMSettings":
+    def from_config(cls, config: Config, cache_path: Path | None = None) -> LLMSettings:
         """Settings from a kgstore Config; the reply cache lives under the data directory unless given."""
         return cls(
             base_url=config.llm.base_url,
