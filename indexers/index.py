@@ -464,10 +464,10 @@ class Indexer:
         for start in range(0, len(todo), batch):
             chunk = todo[start : start + batch]
             loaded = list(pool.map(lambda item: self._load(*sources[item[0].row.qid]), chunk))
-            good = [(item, img) for item, img in zip(chunk, loaded, strict=True) if img.ok]
+            good = [(item, img, img.image) for item, img in zip(chunk, loaded, strict=True) if img.image is not None]
             if good and self.image_encoder is not None:
-                matrix = self.image_encoder.encode_images([img.image for _, img in good])
-                for ((plan, _, digest), img), vector in zip(good, matrix, strict=True):
+                matrix = self.image_encoder.encode_images([image for _, _, image in good])
+                for ((plan, _, digest), img, _), vector in zip(good, matrix, strict=True):
                     plan.vectors[IMAGE] = vector.tolist()
                     plan.payload.update({HASH_FIELDS[IMAGE]: digest, "image": img.source, "image_skip": None})
                 stats.encoded += len(good)

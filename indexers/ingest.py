@@ -16,7 +16,7 @@ import select
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -43,7 +43,8 @@ MAX_ENTITY_BYTES = 8 << 20
 # batch is then bisected to find the line. Connection errors (ServiceUnavailable, ...) are not data errors.
 DATA_ERRORS = (ClientError, DatabaseError, KgError, ValueError, TypeError, OverflowError)
 ParsedChunk = list[tuple[int, PreparedEntity | None | str]]  # (line, entity, or None to skip, or why it is bad)
-ChunkParser = Callable[[str, Iterator[tuple[int, str]], "IngestOptions"], Iterator[ParsedChunk]]
+# a generator, so that closing it stops its workers
+ChunkParser = Callable[[str, Iterator[tuple[int, str]], "IngestOptions"], Generator[ParsedChunk, None, None]]
 
 
 @dataclass
@@ -186,7 +187,7 @@ def worker_count(requested: int) -> int:
 
 def _parsed_chunks(
     fmt: str, raw: Iterator[tuple[int, str]], opts: IngestOptions
-) -> Iterator[list[tuple[int, PreparedEntity | None | str]]]:
+) -> Generator[ParsedChunk, None, None]:
     """Parsed chunks in file order, ready to write; parallel when workers > 1, bounded read-ahead keeps memory
     constant."""
     work = partial(parse_and_prepare, fmt, langs=list(opts.langs), fallback=opts.fallback)
@@ -286,7 +287,8 @@ def ingest(
                                 read_bytes=read_bytes, read_sha1=read_sha1, size=stat.st_size, mtime=stat.st_mtime)
 
     def write(items: list[tuple[int, PreparedEntity]], checkpoint: IngestCheckpoint) -> tuple[WriteResult, list, int]:
-        result, bad = WriteResult(), []
+        result = WriteResult()
+        bad: list[tuple[int, str]] = []
         if items:
             write_or_bisect(items, checkpoint, result, bad)
         else:

@@ -79,11 +79,12 @@ def ingest_alias_counts(graph: GraphStore, path: Path,
                         progress: Callable[[int, int], None] | None = None) -> PriorsResult:
     """Merge the file's counts into the entities' priors, one transaction per batch of entities."""
     digest = file_digest(path)
-    result = PriorsResult(bad=[])
+    bad: list[tuple[int, str]] = []
+    result = PriorsResult(bad=bad)
     if prior_file_seen(graph, digest):
         result.already = True
         return result
-    counts, result.lines = read_counts(path, result.bad)
+    counts, result.lines = read_counts(path, bad)
     result.pairs = sum(len(v) for v in counts.values())
     if not counts and result.lines > 1 and result.bad:
         raise InputError(f"{path}: no valid `surface<TAB>qid<TAB>count` line ({len(result.bad)} bad lines)")

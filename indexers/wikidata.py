@@ -218,7 +218,7 @@ def _entity_target(value: Any) -> str | None:
     """Target id of a wikibase-entityid value (item or property), from 'id' or the older 'numeric-id'."""
     if not isinstance(value, dict):
         return None
-    prefix = _KINDS.get(value.get("entity-type"))
+    prefix = _KINDS.get(value.get("entity-type", ""))
     if prefix is None:
         return None  # lexeme / form / sense targets are not graph entities here
     target = value.get("id")

@@ -137,7 +137,7 @@ class ImageLoader:
     def open(self, ref: str | Path) -> Image.Image:
         """The decoded image, or InputError saying why it cannot be used (for callers that need the picture)."""
         loaded = self.load(ref)
-        if not loaded.ok:
+        if loaded.image is None:
             raise InputError(f"cannot use image {str(ref)!r}: {loaded.skip}")
         return loaded.image
 

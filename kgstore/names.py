@@ -104,7 +104,7 @@ LEGAL_SUFFIXES = frozenset({"inc", "incorporated", "corp", "corporation", "co", 
 MAX_INITIALS_WORDS = 8
 
 
-def initials(names: Iterable[str]) -> list[str]:
+def initials(names: Iterable[str | None]) -> list[str]:
     """The acronyms a multi-word name may go by, as normal forms: the first letters of all its words, of its words
     less the minor ones, each with and without a legal suffix ("new york stock exchange": "nyse"; "international
     business machines corporation": "ibmc", "ibm"). The index keeps them beside the names, so "NYSE" finds an

@@ -254,7 +254,7 @@ class Searcher:
         asked = [k for k in wanted if wanted[k]]
         requests = []
         for k in asked:
-            ids = [point_id(q) for q in wanted[k]]
+            ids: list[models.ExtendedPointId] = [point_id(q) for q in wanted[k]]
             requests.append(models.QueryRequest(
                 query=_floats(vectors[first[k]]), using=using, limit=len(ids), with_payload=False,
                 filter=models.Filter(must=[models.HasIdCondition(has_id=ids)])))

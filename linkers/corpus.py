@@ -179,7 +179,7 @@ def _mention(obj: Any, index: int, text: str, image: str | None, ids: MentionIds
     if not has_start:
         if box is not None:
             return Mention(ids.box(box), None, None, surface or "", box, gold, clues)
-        if not (surface or "").strip():
+        if not surface or not surface.strip():
             raise _Bad(f"{where}: needs a span (start, end), a box, or a surface (a mention the text does not place)")
         return Mention(ids.unplaced(index), None, None, surface, None, gold, clues)
     start, end = obj["start"], obj["end"]

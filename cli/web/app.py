@@ -9,7 +9,7 @@ import logging
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -129,7 +129,8 @@ class LinkIn(BaseModel):
     image: str | None = Field(None, description="http(s) URL of the document's image")
     image_base64: str | None = Field(None, description="the image's bytes, base64")
     meta: dict[str, Any] | None = None
-    options: LinkOptionsIn = Field(default_factory=LinkOptionsIn)
+    # ignore: mypy (no pydantic plugin) takes the fields' positional Field defaults for required arguments
+    options: LinkOptionsIn = Field(default_factory=LinkOptionsIn)  # type: ignore[arg-type]
 
     @field_validator("text", mode="before")
     @classmethod
@@ -271,7 +272,9 @@ def _hit(h: Any) -> dict[str, Any]:
 
 
 def create_app(service: KgService, settings: ServeSettings) -> FastAPI:
-    batcher = LinkBatcher(lambda key: service.linker(key), settings.max_batch_docs, settings.batch_wait_ms / 1000)
+    # the batcher's keys are the requests' LinkSettings
+    batcher = LinkBatcher(lambda key: service.linker(cast(LinkSettings, key)), settings.max_batch_docs,
+                          settings.batch_wait_ms / 1000)
     access = Access(settings.api_key)
     app = FastAPI(title="kg", version="1", summary="Entity linking and the entity knowledge graph over HTTP",
                   description="Link text to KB entities and read entity cards, mentions and linked documents. "

@@ -49,13 +49,14 @@ def segments(text: str, mentions: list[DocumentMention]) -> list[Segment]:
     """The text cut at mention spans, in order; overlapping or out-of-range spans are left unmarked."""
     out: list[Segment] = []
     at = 0
-    for m in sorted((m for m in mentions if m.start is not None and m.end is not None), key=lambda m: (m.start, -m.end)):
-        if m.start < at or m.end > len(text) or m.start >= m.end:
+    placed = [(m.start, m.end, m) for m in mentions if m.start is not None and m.end is not None]
+    for start, end, m in sorted(placed, key=lambda p: (p[0], -p[1])):
+        if start < at or end > len(text) or start >= end:
             continue
-        if m.start > at:
-            out.append(Segment(text[at:m.start]))
-        out.append(Segment(text[m.start:m.end], m))
-        at = m.end
+        if start > at:
+            out.append(Segment(text[at:start]))
+        out.append(Segment(text[start:end], m))
+        at = end
     if at < len(text):
         out.append(Segment(text[at:]))
     return out

@@ -9,7 +9,7 @@ writes stay in this process, idempotent by content hash."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 
 from kg.indexers.ingest import CHUNK_LINES, ChunkParser, IngestOptions, ParsedChunk, line_chunks, parse_and_prepare
 from kg.indexers.sources import TruncatedInput
@@ -21,7 +21,7 @@ IN_FLIGHT_PER_WORKER = 4  # chunks queued per worker: enough to keep each busy w
 def parsed_chunks_on_ray(options: RayOptions) -> ChunkParser:
     """An IngestOptions.parser that decodes on Ray."""
 
-    def parse(fmt: str, raw: Iterator[tuple[int, str]], opts: IngestOptions) -> Iterator[ParsedChunk]:
+    def parse(fmt: str, raw: Iterator[tuple[int, str]], opts: IngestOptions) -> Generator[ParsedChunk, None, None]:
         with session(options) as ray:
             task = ray.remote(num_cpus=1, max_retries=3)(parse_and_prepare)
             pending = []

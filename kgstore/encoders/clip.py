@@ -165,7 +165,8 @@ class HfClipEncoder(ImageEncoder):
             from transformers import CLIPModel, CLIPProcessor
 
             with quiet_loading():
-                self._model = CLIPModel.from_pretrained(location)
+                # Any: transformers annotates `.to` and the config's fields looser than a loaded CLIPModel holds
+                self._model: Any = CLIPModel.from_pretrained(location)
                 self._processor = CLIPProcessor.from_pretrained(location)
         except Exception as exc:  # transformers raises OSError/ValueError/hub errors
             where = "the directory" if path.exists() else "it is not a local directory, and the Hugging Face hub"

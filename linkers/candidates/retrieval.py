@@ -91,7 +91,7 @@ class CandidateRetriever:
         names = list(surfaces)
         exact = list(exact_only) if exact_only is not None else [False] * len(surfaces)
         extra = [i for i, a in enumerate(alternates or []) if a]
-        names += [alternates[i] for i in extra]
+        names += [a for a in alternates or [] if a]
         exact += [False] * len(extra)
         groups = [(i, name) for i, found in enumerate(peoples or []) for name in found]
         names += [name for _, name in groups]
@@ -129,11 +129,11 @@ class CandidateRetriever:
         if image_vectors is not None and cfg.image_k:
             # mentions without an image (None) get no image candidates
             rows = [i for i, v in enumerate(image_vectors) if v is not None]
-            found = self.searcher.by_vector_many(IMAGE, [image_vectors[i] for i in rows], cfg.image_k, "image",
-                                                 LINK_FIELDS) if rows else []
+            by_image = self.searcher.by_vector_many(IMAGE, [image_vectors[i] for i in rows], cfg.image_k, "image",
+                                                    LINK_FIELDS) if rows else []
             sources["image"] = [[] for _ in surfaces]
-            for i, hits in zip(rows, found):
-                sources["image"][i] = hits
+            for i, image_hits in zip(rows, by_image):
+                sources["image"][i] = image_hits
         out = []
         for i in range(len(surfaces)):
             fused: dict[str, Candidate] = {}
@@ -157,9 +157,9 @@ class CandidateRetriever:
             on_fused(out)
         if context_vectors is not None and len(surfaces):
             cosines = self.searcher.similarities_many(TEXT, context_vectors, [[c.qid for c in cs] for cs in out])
-            for cands, found in zip(out, cosines):
+            for cands, by_qid in zip(out, cosines):
                 for c in cands:
-                    c.context = found.get(c.qid, 0.0)  # no text vector: 0, as the feature has it
+                    c.context = by_qid.get(c.qid, 0.0)  # no text vector: 0, as the feature has it
         return out
 
     def _namesakes_by_context(self, lookups: list[list[list[Hit]]], context_vectors: Any,

@@ -213,8 +213,8 @@ def repeated_names(text: str, spans: list[Span]) -> list[Span]:
     added = []
     # one pass for all the words (whole tokens: two of them never overlap, so the order they are taken in does not
     # matter), longest first where one begins another
-    words = "|".join(re.escape(w) for w in sorted(parts, key=len, reverse=True))
-    for m in re.finditer(rf"(?<![\w-])(?:{words})(?![\w-])", text):
+    alternatives = "|".join(re.escape(w) for w in sorted(parts, key=len, reverse=True))
+    for m in re.finditer(rf"(?<![\w-])(?:{alternatives})(?![\w-])", text):
         word, (a, b) = m.group(), m.span()
         full = parts[word]
         if a >= full.end and not any(a < e and s < b for s, e in taken):
@@ -227,6 +227,7 @@ class GazetteerSpans(DetectorBase):
     """The KB gazetteer as a `SpanDetector`."""
 
     name = "gazetteer"
+    gazetteer: GazetteerDetector  # always given here (optional on other detectors)
 
     def __init__(self, gazetteer: GazetteerDetector):
         self.gazetteer = gazetteer
@@ -257,6 +258,7 @@ class HybridDetector(DetectorBase):
     NER spans (or one and more words) replaces them."""
 
     name = "hybrid"
+    gazetteer: GazetteerDetector  # always given here (optional on other detectors)
 
     def __init__(self, ner: NERDetector, gazetteer: GazetteerDetector, keyphrases: Keyphrases | None = None):
         self.ner = ner

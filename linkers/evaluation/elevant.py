@@ -452,14 +452,14 @@ class _ArticleScorer:
                 c.types = self._eval_types(c)
                 spurious.append(c)
         for c in gold_cases.values():  # ELEVANT's reevaluate_root_gt_cases
-            lab = c.label
-            assert lab is not None
-            if lab.parent is None and lab.children:
-                if lab.is_optional:
-                    c.has_non_optional_children = self._has_non_optional_child(lab)
+            gold = c.label
+            assert gold is not None
+            if gold.parent is None and gold.children:
+                if gold.is_optional:
+                    c.has_non_optional_children = self._has_non_optional_child(gold)
                     c.types = self._eval_types(c)
                 if c.factor == 0:
-                    c.child_types = self._child_types(lab, gold_cases)
+                    c.child_types = self._child_types(gold, gold_cases)
                     c.types = self._eval_types(c)
         return list(gold_cases.values()) + spurious
 

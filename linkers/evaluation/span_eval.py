@@ -52,8 +52,10 @@ class SpanEvaluation:
 
 def article_from_document(doc: Document) -> Article:
     """A corpus document with gold mentions as an ELEVANT article (gold NIL is ELEVANT's `<NIL>`)."""
-    labels = [GoldLabel(i, m.start, m.end, "<NIL>" if m.gold == NIL else m.gold, m.surface)
-              for i, m in enumerate(m for m in doc.mentions or [] if m.start is not None and m.gold is not None)]
+    placed = [(m.start, m.end, m.gold, m.surface) for m in doc.mentions or []
+              if m.start is not None and m.end is not None and m.gold is not None]  # a start comes with an end
+    labels = [GoldLabel(i, start, end, "<NIL>" if gold == NIL else gold, surface)
+              for i, (start, end, gold, surface) in enumerate(placed)]
     return Article(doc.id, doc.id, doc.text, (0, len(doc.text)), labels)
 
 
@@ -107,9 +109,9 @@ def diagnose(scores: SpanScores, results: list[MentionResult],
     by_span = {(r.doc_id, r.start, r.end): r for r in results if r.start is not None}
     spans: dict[str, list[tuple[int, int]]] = {}
     gold_spans: dict[str, list[tuple[int, int]]] = {}
-    for r in results:
-        if r.start is not None and r.end is not None:
-            spans.setdefault(r.doc_id, []).append((r.start, r.end))
+    for result in results:
+        if result.start is not None and result.end is not None:
+            spans.setdefault(result.doc_id, []).append((result.start, result.end))
     for c in scores.cases:
         if c.gold is not None:
             gold_spans.setdefault(c.article_id, []).append((c.start, c.end))

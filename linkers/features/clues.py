@@ -94,7 +94,7 @@ def transformers_captioner(model: str, load_image: Callable[[str], Any]) -> Clue
     try:
         from transformers import AutoModelForImageTextToText as AutoCaptioner
     except ImportError:  # transformers < 4.46
-        from transformers import AutoModelForVision2Seq as AutoCaptioner
+        from transformers import AutoModelForVision2Seq as AutoCaptioner  # type: ignore[attr-defined, no-redef]
 
     from kg.kgstore.encoders.text import quiet_loading
 

@@ -93,8 +93,9 @@ class ImageEvidence:
                 continue
             if doc.image not in loaded:
                 result = self.searcher.image_loader.load(doc.image)
-                loaded[doc.image] = (result.image.convert("RGB"), len(pictures)) if result.ok else result.skip
-                if result.ok:
+                picture = result.image
+                loaded[doc.image] = (picture.convert("RGB"), len(pictures)) if picture is not None else result.skip
+                if picture is not None:
                     pictures.append(loaded[doc.image][0])
             got = loaded[doc.image]
             if isinstance(got, str) or got is None:
@@ -104,7 +105,7 @@ class ImageEvidence:
             image, row = got
             region = crop(image, m.box) if m.box else None
             region_row = None
-            if region is not None:
+            if m.box and region is not None:
                 region_row = len(pictures)
                 pictures.append(region)
                 regions[-1] = self._save_region(doc.image, m.box, region)
@@ -120,9 +121,9 @@ class ImageEvidence:
             return MentionImages([None] * len(work), notes, regions)
         encoded = np.asarray(self.encoder.encode_images(pictures), dtype=np.float32)
         vectors: list[np.ndarray | None] = []
-        for whole, region in slots:
-            rows = [r for r in (whole, region) if r is not None]
-            vectors.append(_unit(sum(_unit(encoded[r]) for r in rows)) if rows else None)
+        for whole, region_row in slots:
+            rows = [r for r in (whole, region_row) if r is not None]
+            vectors.append(_unit(np.sum([_unit(encoded[r]) for r in rows], axis=0)) if rows else None)
         return MentionImages(vectors, notes, regions)
 
     def _save_region(self, image: str, box: list[float], region: Image.Image) -> str:

@@ -9,6 +9,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from kg.kgstore.errors import InputError
 from kg.linkers.candidates.retrieval import Candidate
@@ -43,8 +44,9 @@ class FeatureReranker(FittedRanker):
                    Calibration.from_json(data.get("calibration"), source))
 
     def version(self) -> str:
-        key = self.weights if self.calibration is None else {**self.weights, "calibration": [self.calibration.a,
-                                                                                             self.calibration.b]}
+        key: dict[str, Any] = dict(self.weights)
+        if self.calibration is not None:
+            key["calibration"] = [self.calibration.a, self.calibration.b]
         digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:8]
         return f"features-{digest}"
 

@@ -104,7 +104,7 @@ class FusionReranker(FittedRanker):
                              f"{', '.join(SCALARS)}; refit it with `kg train --reranker fusion`")
         return cls(params, data.get("nil_threshold"), data.get("meta", {}), scalars=scalars, relative=relative)
 
-    @property
+    @property  # type: ignore[override]
     def wants(self) -> tuple[str, ...]:
         """Inputs the linker computes only for a method that asks (a round trip to the vector store)."""
         return (OVERLAP,) if OVERLAP in self.scalars else ()
@@ -117,7 +117,7 @@ class FusionReranker(FittedRanker):
         digest = hashlib.sha1(b"".join(self.params[k].tobytes() for k in sorted(self.params))).hexdigest()[:8]
         return f"fusion-{digest}"
 
-    def interaction_queries(self, context_vectors: np.ndarray) -> np.ndarray:
+    def interaction_queries(self, context_vectors: np.ndarray) -> np.ndarray:  # type: ignore[override]
         """u = Q P^T m per mention: the bilinear term <P m, Q e> is <u, e>, a dot product the vector store can
         compute against the stored entity text vectors (the linker asks it; fetching every candidate's vector
         instead cost more than the rest of the scorer)."""

@@ -97,15 +97,15 @@ class I2crReranker(LLMReranker):
             names = [c.label or c.qid for c in options]
             schema = {"type": "object", "properties": {"answer": {"type": "integer", "minimum": 0,
                                                                   "maximum": len(names)}}, "required": ["answer"]}
-            reply = self.client.chat(self.prompt(mention, options, clue, excluded[-1] if excluded else None),
-                                     log=log, schema=schema)
+            reply = self.llm.chat(self.prompt(mention, options, clue, excluded[-1] if excluded else None),
+                                  log=log, schema=schema)
             choice = parse_choice(reply.text, names, allow_nil=True)
             step: dict[str, Any] = {"answer": reply.text[:200]}
             record["steps"].append(step)
             if choice is None:
                 step["unmapped"] = True
                 return None, False, excluded
-            if choice.nil:
+            if choice.nil or choice.index is None:  # the index is None exactly when NIL
                 step["pick"] = "NIL"
                 return None, True, excluded
             pick = options[choice.index]
@@ -129,11 +129,12 @@ class I2crReranker(LLMReranker):
         if mode == "none":
             return True, None, "none"
         if mode == "clip":
-            if not can_clip:
+            load_image = self.services.load_image
+            if not can_clip or load_image is None or mention.image is None:  # the last two: can_clip says so
                 return False, None, "clip: no image or image model"
             description = pick.payload.get("description") or pick.label or ""
             try:
-                image = self.services.load_image(mention.image)
+                image = load_image(mention.image)
                 iv = self.services.image_encoder.encode_images([image])[0]
                 tv = self.services.image_encoder.encode_texts([description])[0]
             except Exception as exc:  # noqa: BLE001 - a broken image fails the check, as a missing one does

@@ -58,7 +58,7 @@ class KarReranker(LLMReranker):
         top = ranked[: self.k]
         schema = {"type": "object", "properties": {"answer": {"type": "integer", "enum": list(range(1, len(top) + 1))}},
                   "required": ["answer"]}
-        reply = self.client.chat(self.prompt(mention, top), log=log, schema=schema)
+        reply = self.llm.chat(self.prompt(mention, top), log=log, schema=schema)
         choice = parse_choice(reply.text, [c.label or c.qid for c in top], allow_nil=False)
         trace["answer"] = reply.text[:200]
         if choice is None or choice.index is None:

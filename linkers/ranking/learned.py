@@ -153,7 +153,7 @@ class LearnedReranker(FittedRanker):
     def version(self) -> str:
         return f"learned-{self.digest}"
 
-    @property
+    @property  # type: ignore[override]
     def wants(self) -> tuple[str, ...]:
         """Inputs the linker computes only for a method that asks (the words overlap: a vector-store request)."""
         return (OVERLAP,) if OVERLAP in self.features else ()

@@ -79,6 +79,13 @@ class LLMReranker(RankerBase):
         self.nil_threshold = base.nil_threshold
 
     @property
+    def llm(self) -> LLMClient:
+        """The client, for `decide`: `_consult` calls that only with a client, and falls back when there is none."""
+        if self.client is None:
+            raise LLMUnavailable(f"method {self.name} has no LLM client")
+        return self.client
+
+    @property
     def budget(self) -> int:
         return self.options.budget if self.options.budget is not None else self.default_budget
 

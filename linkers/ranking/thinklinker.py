@@ -64,11 +64,11 @@ class ThinkLinkerReranker(LLMReranker):
             for c in ranked[: self.rounds]:
                 dialogue.append({"role": "user", "content": EQG_USER.format(
                     name=c.label or c.qid, desc=candidate_description(c) or "(none)")})
-                question = _first_line(self.client.chat(dialogue, log=log, max_tokens=48).text)
+                question = _first_line(self.llm.chat(dialogue, log=log, max_tokens=48).text)
                 dialogue.append({"role": "assistant", "content": question})
                 if not question:
                     continue
-                answer = " ".join(self.client.chat([
+                answer = " ".join(self.llm.chat([
                     {"role": "system", "content": CVR_SYSTEM},
                     {"role": "user", "content": CVR_USER.format(name=mention.surface, context=mention.context,
                                                                 question=question)},

@@ -12,10 +12,11 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
+from kg.kgstore.errors import InputError
 from kg.kgstore.files import atomic_file, atomic_write
 from kg.linkers.candidates.retrieval import Candidate
 from kg.linkers.corpus import NIL, Document
@@ -73,7 +74,7 @@ class FusionSet:
 
     def unseen(self) -> list[str]:
         """Scalar inputs that are 0 in every example (e.g. the image features without an image model)."""
-        always = ~np.concatenate(self.scalars).any(axis=0)
+        always = np.asarray(~np.concatenate(self.scalars).any(axis=0))
         return [name for name, zero in zip((*SCALARS, "rank"), always) if zero]
 
 
@@ -107,6 +108,8 @@ class _Recorder(RankerBase):
                 continue
             ordered = sorted(cands, key=lambda c: c.rrf, reverse=True)  # retrieval order, as at link time
             qids = [c.qid for c in ordered]
+            if mention.context_vector is None:  # the linker encodes every mention's context
+                raise InputError(f"mention {mention.id}: no context vector to fit the fusion scorer with")
             m, e = vector_rows(mention, ordered, len(mention.context_vector))
             self.into.scalars.append(scalar_rows(ordered))
             self.into.mention.append(m)
@@ -182,7 +185,8 @@ def fit(train: FusionSet, dev: FusionSet, *, k: int, rank: int = 16, hidden: int
             top = score(ds, dm, de, dmask).argmax(1)
         return float((top == dgold).float().mean())
 
-    best, best_epoch, state, waited = -1.0, 0, None, 0
+    best, best_epoch, waited = -1.0, 0, 0
+    state: list[torch.Tensor] | None = None
     started = time.monotonic()
     generator = torch.Generator().manual_seed(seed)
     for epoch in range(1, epochs + 1):
@@ -204,13 +208,16 @@ def fit(train: FusionSet, dev: FusionSet, *, k: int, rank: int = 16, hidden: int
             waited += 1
             if waited >= patience:
                 break
+    if state is None:  # no epoch ran
+        raise ValueError(f"epochs must be at least 1, not {epochs}")
     for t, saved in zip(params, state):
         t.data.copy_(saved)
-    last = mlp[-1]
-    fitted = {"w1": mlp[0].weight.T, "b1": mlp[0].bias, "w2": last.weight[0], "b2": last.bias[0],
+    first, last = cast(torch.nn.Linear, mlp[0]), cast(torch.nn.Linear, mlp[-1])
+    fitted = {"w1": first.weight.T, "b1": first.bias, "w2": last.weight[0], "b2": last.bias[0],
               "p": p.weight.T, "q": q.weight.T}
     if layers == 2:
-        fitted.update({"wh": mlp[2].weight.T, "bh": mlp[2].bias})
+        inner = cast(torch.nn.Linear, mlp[2])
+        fitted.update({"wh": inner.weight.T, "bh": inner.bias})
     out = {k: v.detach().numpy().copy() for k, v in fitted.items()}
     unseen = train.unseen()
     drop_inputs(out, unseen, relative)

@@ -41,9 +41,10 @@ from kg.linkers.ranking.learned import (
 )
 from kg.linkers.records import NIL, Document
 
-PARAMS = {"objective": "binary", "learning_rate": 0.05, "num_leaves": 15, "min_data_in_leaf": 20,
-          "feature_fraction": 0.9, "bagging_fraction": 0.9, "bagging_freq": 1, "lambda_l2": 1.0, "seed": 13,
-          "deterministic": True, "num_threads": 2, "verbose": -1}
+PARAMS: dict[str, Any] = {
+    "objective": "binary", "learning_rate": 0.05, "num_leaves": 15, "min_data_in_leaf": 20, "feature_fraction": 0.9,
+    "bagging_fraction": 0.9, "bagging_freq": 1, "lambda_l2": 1.0, "seed": 13, "deterministic": True, "num_threads": 2,
+    "verbose": -1}
 ROUNDS = 600
 EARLY_STOP = 40
 SEEDS = 3  # boosters averaged (Ensemble), each with its own bagging seed
@@ -125,7 +126,8 @@ def collect(linker: Linker, documents: Iterable[Document], detect: bool, into: E
     which the learned model reads and the features method does not."""
     linker.extra_inputs.add(OVERLAP)
     for batch in chunked(documents, linker.options.batch_docs):
-        gold = {d.id: {(m.start, m.end): m.gold for m in d.mentions or [] if m.start is not None} for d in batch}
+        gold: dict[str, dict[tuple[int | None, int | None], str | None]] = {
+            d.id: {(m.start, m.end): m.gold for m in d.mentions or [] if m.start is not None} for d in batch}
         # a gold span without a gold answer (a benchmark's optional or nested label) is judged neither way
         docs = [Document(d.id, d.text, d.image, None if detect else [m for m in d.mentions or [] if m.gold is not None],
                          d.meta) for d in batch]
