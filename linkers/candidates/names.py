@@ -59,8 +59,7 @@ class NameLookup:
             exact = sum(1 for r in rescored if r[3] == "exact")
             best = sorted(rescored, key=lambda r: (r[0], r[1]), reverse=True)[:max(top_k, min(exact, namesakes))]
             ranked[form] = [(pid, score, match) for score, _, pid, match in best]
-        hits = self.searcher.hits([ranked.get(form, []) if form else [] for form in forms], fields)
-        return hits
+        return self.searcher.hits([ranked.get(form, []) if form else [] for form in forms], fields)
 
     def by_surname_many(self, words: list[str | None], top_k: int = 10,
                         fields: list[str] | None = None) -> list[list[Hit]]:

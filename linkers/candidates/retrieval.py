@@ -186,11 +186,15 @@ def namesake_cut(hits: list[Hit], cosines: dict[str, float], k: int) -> list[Hit
     items) is the one a short text usually means; the reranker, which sees degree and description, decides."""
     by_context = sorted(hits, key=lambda h: namesake_key(h, cosines.get(h.qid, 0.0)), reverse=True)
     best = by_context[0].score
-    known = [h for h in hits if h.score == best and ((h.payload.get("degree") or 0) > 0 or h.payload.get("description"))]
-    popular = sorted(known, key=lambda h: (h.payload.get("degree") or 0, bool(h.payload.get("description"))),
+    popular = sorted((h for h in hits if h.score == best and renown(h) > (0, False)), key=renown,
                      reverse=True)[:POPULAR_SLOTS]
     chosen = {h.qid for h in popular}
     return popular + [h for h in by_context if h.qid not in chosen][:k - len(popular)]
+
+
+def renown(hit: Hit) -> tuple[int, bool]:
+    """How known an entity is without its context: its in-degree, then whether it has a description."""
+    return hit.payload.get("degree") or 0, bool(hit.payload.get("description"))
 
 
 def namesake_key(hit: Hit, cosine: float) -> tuple[float, float]:
