@@ -24,6 +24,7 @@ LIMIT $limit
 """
 LABELS_QUERY = "UNWIND $ids AS id MATCH (e:Entity {qid: id}) RETURN e.qid AS qid, e.label AS label"
 ENTITY_REFS_QUERY = LABELS_QUERY
+TYPED_QUERY = "UNWIND $ids AS id MATCH (e:Entity {qid: id}) RETURN e.qid AS qid, e.label AS label, e.types AS types"
 DESCRIPTIONS_QUERY = """
 UNWIND $ids AS id MATCH (e:Entity {qid: id}) RETURN e.qid AS qid, e.label AS label, e.description AS description
 """
@@ -59,6 +60,17 @@ def descriptions_for(graph: GraphStore, ids: list[str]) -> dict[str, tuple[str |
     if not ids:
         return {}
     return {r["qid"]: (r["label"], r["description"]) for r in graph.read(DESCRIPTIONS_QUERY, ids=sorted(set(ids)))}
+
+
+def labels_and_types(graph: GraphStore, ids: list[str]) -> dict[str, dict[str, str | None]]:
+    """Label and first type's label of entities by QID (what an eval report shows and groups errors by); ids not
+    in the graph are left out."""
+    if not ids:
+        return {}
+    rows = graph.read(TYPED_QUERY, ids=sorted(set(ids)))
+    firsts = {r["qid"]: (list(r["types"] or []) or [None])[0] for r in rows}
+    names = labels_for(graph, [t for t in firsts.values() if t])
+    return {r["qid"]: {"label": r["label"], "type": names.get(firsts[r["qid"]]) or firsts[r["qid"]]} for r in rows}
 
 
 def entity_card(graph: GraphStore, qid: str, max_relations: int = 500) -> EntityCard:

@@ -29,6 +29,7 @@ from kg.linkers.detection.detectors.gazetteer import kb_gazetteer
 from kg.linkers.evaluation import span_eval
 from kg.linkers.evaluation.datasets import Dataset
 from kg.linkers.evaluation.datasets.text import HALVES, half_of, split_half
+from kg.linkers.evaluation.eval_report import readable
 from kg.linkers.evaluation.metrics import Evaluator, Metrics, Scored, protocol
 from kg.linkers.methods import build_reranker, method_settings
 from kg.linkers.pipeline import Linker, LinkOptions, MentionResult
@@ -248,6 +249,10 @@ def evaluate_mentions(stores: Stores, ds: Dataset, method: MethodChoice, *, repo
                      context_encoder=linker.context_version,
                      mentions_per_s=round(metrics.n / seconds, 1) if seconds else None)
     result = _mention_result(metrics, proto, llm_stats(linker.reranker), errors, report_all, bad)
+    if result.report is not None and errors is not None:
+        with_cases = {e["doc_id"] for e in errors}
+        result.report.update(readable(stores.graph, {d.id: d.text for d in docs if d.id in with_cases and d.text},
+                                      {q for e in errors for q in (e["gold"], e["qid"])}))
     if boxes.n:
         box = boxes.metrics()
         result.data["box_mentions"] = {"n": box.n, "hits@1": box.hits[1], "mrr": box.mrr,
@@ -280,7 +285,10 @@ def evaluate_spans(stores: Stores, ds: Dataset, method: MethodChoice, *, gold_sp
         traces = {r.mention_id: r.to_json(explain=True) for r in ev.results}
         cases = [{**c.to_json(), "trace": traces.get(f"{c.article_id}#{c.start}-{c.end}")} for c in ev.scores.cases
                  if report_all or c.category != "correct"]
-        content = {"metrics": data, "cases": cases}
+        with_cases = {c["article"] for c in cases}
+        content = {"metrics": data, "all_cases": report_all, "cases": cases,
+                   **readable(stores.graph, {str(a.id): a.text for a in articles if str(a.id) in with_cases},
+                              {q for c in cases for q in (c["gold"], c["predicted"])})}
     return EvalResult(data, proto, spans=ev, report=content)
 
 
@@ -335,7 +343,8 @@ def _mention_result(metrics: Metrics, proto: dict, llm: dict | None, errors: lis
     data = metrics.to_json(proto)
     if llm:
         data["llm"] = llm
-    content = {"metrics": data, "mentions" if report_all else "errors": errors} if errors is not None else None
+    content = ({"metrics": data, "all_cases": report_all, "mentions" if report_all else "errors": errors}
+               if errors is not None else None)
     return EvalResult(data, proto, metrics=metrics, report=content, bad=bad)
 
 

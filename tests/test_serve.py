@@ -111,11 +111,32 @@ def report(kb) -> Path:
 
 
 @pytest.fixture(scope="module")
-def served(kb, report):
+def span_reports(kb) -> tuple[Path, Path]:
+    """Two real runs of one ELEVANT benchmark: A links the gold spans, B detects its own (gazetteer), and so also
+    links "France", which no gold label covers (a spurious mention B breaks)."""
+    _, env, tmp = kb
+    text = "Paris is the capital of France. Barack Obama was born in Honolulu."
+    labels = [{"id": i, "span": [text.index(s), text.index(s) + len(s)], "entity_id": q, "type": t}
+              for i, (s, q, t) in enumerate((("Paris", "Q90", "Q515"), ("Barack Obama", "Q76", "Q5"),
+                                             ("Honolulu", "Q18094", "OTHER")))]
+    bench = tmp / "tiny.benchmark.jsonl"
+    bench.write_text(json.dumps({"id": 7, "title": "t", "text": text, "evaluation_span": [0, len(text)],
+                                 "labels": labels}) + "\n")
+    runs = []
+    for name, args in (("gold-spans.json", ["--spans", "gold"]), ("detected.json", ["--detector", "gazetteer"])):
+        runs.append(tmp / name)
+        res = CliRunner().invoke(cli, ["eval", str(bench), "--context", "static", "--method", "features", *args,
+                                       "--report", str(runs[-1]), "--report-all"], env=env)
+        assert res.exit_code == 0, res.output
+    return runs[0], runs[1]
+
+
+@pytest.fixture(scope="module")
+def served(kb, report, span_reports):
     cfg, _, _ = kb
 
     def with_report(ctx: AppContext) -> KgService:
-        service = KgService(ctx, [report])
+        service = KgService(ctx, [report, *span_reports])
         service.load_reports()
         return service
 
@@ -310,7 +331,11 @@ def test_report_pages_and_eval_categories(served) -> None:
     _, client, _ = served
     page = client.get("/ui/reports/eval-report.json", params={"category": "wrong_entity"})
     assert page.status_code == 200
-    assert "France" in page.text and "Q64" in page.text and "wrong entity <b>1</b>" in page.text
+    assert "Q64" in page.text and 'href="?category=wrong_entity">1</a>' in page.text
+    # the case in its sentence, linked to its annotated article; the category with its explanation
+    assert 'Paris is the capital of </span><mark>France</mark>' in page.text
+    assert 'href="/ui/reports/eval-report.json/documents/g1#m-1"' in page.text
+    assert "the right span, linked to another entity" in page.text
 
 
 # ---------------------------------------------------------------------------------------------- staying responsive
@@ -547,3 +572,70 @@ def test_paste_a_text_and_see_its_mentions_linked_in_a_real_browser(served, brow
     assert len(rows) >= 2 and "Barack Obama" in rows[0].text and "human" in rows[0].text
     assert "not written" in page.find_element(By.ID, "linked-text").text
     assert page.find_element(By.ID, "link-text").get_attribute("value").startswith("Barack Obama")
+
+
+def test_a_report_carries_its_texts_and_entity_types_and_old_reports_still_load(report, span_reports, tmp_path):
+    """Format 2: the report alone shows each case in its sentence and groups it by type (no KB needed)."""
+    from kg.linkers.evaluation.eval_report import load_report
+    from kg.linkers.evaluation.report_view import context, run_scores, type_breakdown
+
+    data = json.loads(span_reports[1].read_text())
+    assert data["format"] == 2 and data["all_cases"] is True
+    assert data["documents"] == {"7": "Paris is the capital of France. Barack Obama was born in Honolulu."}
+    assert data["entities"]["Q76"] == {"label": "Barack Obama", "type": "human"}
+    rep = load_report(span_reports[1])
+    france = next(c for c in rep.cases if c.text == "France")
+    assert france.category == "spurious_mention" and france.fp == 1
+    assert context(rep, france) == ("Paris is the capital of ", "France", ". Barack Obama was born in Honolulu.")
+    assert type_breakdown(rep)["human"] == {"correct": 1}
+    scores = run_scores(rep)
+    assert (scores.tp, scores.fp) == (data["metrics"]["true_positives"], data["metrics"]["false_positives"])
+    mentions = load_report(report)  # the corpus run, mention level: counted from its cases
+    assert mentions.documents["g1"] == "Paris is the capital of France." and mentions.complete
+    assert run_scores(mentions).fn == sum(c.category != "correct" for c in mentions.cases)
+    old = tmp_path / "old.json"  # a format-1 file (before texts and entities): loads, with no sentence shown
+    old.write_text(json.dumps({k: v for k, v in data.items() if k not in ("format", "documents", "entities",
+                                                                        "all_cases")}))
+    before = load_report(old)
+    assert before.complete and before.documents == {} and context(before, before.cases[0]) is None
+
+
+def test_a_report_as_annotated_articles_and_two_runs_compared_in_a_real_browser(served, browser) -> None:
+    """ELEVANT's evaluation view: the runs' P/R/F1 table, two runs compared mention by mention, a case opened in
+    its annotated article (gold and prediction side by side, coloured, reachable by keyboard), at 500 px too."""
+    running, _, _ = served
+    page = browser("--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1")
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select
+
+    page.get(running.url + "/ui/reports")
+    rows = page.find_elements(By.CSS_SELECTOR, "#runs tbody tr")
+    assert [r.find_element(By.TAG_NAME, "a").text for r in rows] == ["detected.json", "eval-report.json",
+                                                                     "gold-spans.json"]
+    Select(page.find_element(By.ID, "compare-a")).select_by_value("gold-spans.json")
+    Select(page.find_element(By.ID, "compare-b")).select_by_value("detected.json")
+    page.find_element(By.ID, "compare-submit").click()
+    broken = page.find_element(By.ID, "group-broken")
+    assert "France" in broken.text and "spurious mention" in broken.text
+    broken.find_element(By.CSS_SELECTOR, "a.cat-spurious_mention").click()  # B's side of it, in its article
+    predicted = page.find_element(By.ID, "predicted-layer")
+    france = predicted.find_element(By.CSS_SELECTOR, ".am-fp")
+    assert france.text.startswith("France") and france.get_attribute("data-category") == "spurious_mention"
+    gold = page.find_element(By.ID, "gold-layer")
+    assert "France" not in [m.text.split("\n")[0] for m in gold.find_elements(By.CSS_SELECTOR, ".am")]
+    assert "FP" in page.find_element(By.ID, "legend").text
+    for _ in range(30):  # keyboard only: Tab reaches the annotated mentions, and each shows its tooltip
+        page.switch_to.active_element.send_keys(Keys.TAB)
+        focused = page.switch_to.active_element
+        if "am" in (focused.get_attribute("class") or "").split():
+            break
+    assert "am" in focused.get_attribute("class").split()
+    assert focused.find_element(By.CSS_SELECTOR, ".tip").is_displayed()
+    page.set_window_size(500, 900)
+    for path in ("/ui/reports", "/ui/reports/detected.json", "/ui/reports/detected.json/documents/7",
+                 "/ui/reports/compare?a=gold-spans.json&b=detected.json"):
+        page.get(running.url + path)
+        assert page.execute_script("return document.documentElement.scrollWidth") <= 500, path
+    page.get(running.url + "/ui/reports/detected.json?type=human")  # a figure of the type table: its cases
+    assert page.find_element(By.ID, "cases-title").text.startswith("1 case")

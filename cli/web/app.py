@@ -420,8 +420,10 @@ def create_app(service: KgService, settings: ServeSettings) -> FastAPI:
                               redoc_favicon_url="/static/api-docs/favicon.png")
 
     from kg.cli.web.pages import router
+    from kg.cli.web.report_pages import router as report_router
 
     app.include_router(router)
+    app.include_router(report_router)
     app.mount("/static/api-docs", StaticFiles(directory=str(DOCS_ASSETS)), name="api-docs")
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 

@@ -35,7 +35,6 @@ def _marked(snippet: str) -> tuple[str, str, str]:
 templates.env.filters["marked"] = _marked
 router = APIRouter(prefix="/ui", include_in_schema=False)
 PAGE = 50  # documents per list page
-CASES_PAGE = 100  # report cases per page
 
 
 @dataclass
@@ -182,24 +181,3 @@ async def document(request: Request, doc_id: str, explain: bool = False, rerank:
                 p.explained = by_id.get(p.mention.id)
     return _render(request, "document.html", doc=doc, parts=parts, explain=explain, rerank=rerank,
                    linked=sum(1 for m in doc.mentions if m.qid))
-
-
-@router.get("/reports", response_class=HTMLResponse)
-def reports(request: Request) -> HTMLResponse:
-    svc = _service(request)
-    return _render(request, "reports.html", reports=[svc.report(n) for n in svc.report_names()])
-
-
-@router.get("/reports/{name}", response_class=HTMLResponse)
-def report(request: Request, name: str, category: str = "", page: int = Query(0, ge=0)) -> HTMLResponse:
-    svc = _service(request)
-    rep = svc.report(name)
-    counts = rep.categories()
-    if not category:
-        category = next((c for c in counts if c != "correct"), next(iter(counts), ""))
-    cases = [c for c in rep.cases if c.category == category]
-    shown = cases[page * CASES_PAGE:(page + 1) * CASES_PAGE]
-    labels = svc.labels([x for c in shown for x in (c.gold, c.predicted) if x and x != "NIL"])
-    metrics = {k: v for k, v in rep.metrics.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)}
-    return _render(request, "report.html", report=rep, counts=counts, category=category, cases=shown,
-                   labels=labels, metrics=metrics, page=page, pages=max(1, -(-len(cases) // CASES_PAGE)))
