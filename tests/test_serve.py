@@ -639,3 +639,23 @@ def test_a_report_as_annotated_articles_and_two_runs_compared_in_a_real_browser(
         assert page.execute_script("return document.documentElement.scrollWidth") <= 500, path
     page.get(running.url + "/ui/reports/detected.json?type=human")  # a figure of the type table: its cases
     assert page.find_element(By.ID, "cases-title").text.startswith("1 case")
+
+
+def test_screenshots_of_every_page_at_both_widths(served, browser, tmp_path) -> None:
+    """scripts/web_screenshots.py on the served KB: each page, the report pages included, at 1400 and 500 px."""
+    import importlib.util
+
+    running, _, _ = served
+    spec = importlib.util.spec_from_file_location("web_screenshots", Path(__file__).parents[1] / "scripts" /
+                                                  "web_screenshots.py")
+    assert spec and spec.loader
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    written = script.main(running.url, tmp_path, "Q76", "d1", "detected.json", "gold-spans.json")
+    names = {p.name for p in written}
+    assert names == {f"{n}-{w}.png" for w in (1400, 500) for n in (
+        "home", "link", "search", "entity", "documents", "document", "api-docs", "reports", "report",
+        "report-article", "report-compare")}
+    for p in written:
+        width = int.from_bytes(p.read_bytes()[16:20], "big")  # the PNG header's width
+        assert width == int(p.stem.rsplit("-", 1)[1]), p.name

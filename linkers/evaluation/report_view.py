@@ -209,8 +209,9 @@ GROUPS = {"fixed": "fixed by B (wrong in A, right in B)", "broken": "broken by B
           "differently": "both wrong, differently", "same": "both wrong, the same way"}
 
 
-def _key(case: ReportCase) -> tuple[object, ...]:
-    return (case.document, case.span, case.text if case.span is None else None)
+def _key(case: ReportCase) -> tuple[str, tuple[int, int], str]:
+    """Document, span and (for a mention with no span) surface: sorts in the documents' reading order."""
+    return (case.document or "", case.span or (-1, -1), case.text or "" if case.span is None else "")
 
 
 def compare(a: EvalReport, b: EvalReport) -> Comparison:
@@ -221,7 +222,7 @@ def compare(a: EvalReport, b: EvalReport) -> Comparison:
     all_a, all_b = {_key(c): c for c in a.cases}, {_key(c): c for c in b.cases}
     out = Comparison(a, b, same_data=(a.metrics.get("protocol") or {}).get("dataset")
                      == (b.metrics.get("protocol") or {}).get("dataset"))
-    for key in sorted(wrong_a.keys() | wrong_b.keys(), key=repr):
+    for key in sorted(wrong_a.keys() | wrong_b.keys()):
         x, y = wrong_a.get(key), wrong_b.get(key)
         if x and y:
             same = (x.category, x.predicted) == (y.category, y.predicted)
