@@ -194,11 +194,11 @@ class KG:
 
     # -------------------------------------------------------------------------------------------- evaluation
     def eval(self, dataset: str, *, split: str = "test", limit: int | None = None, spans: str = "detect",
-             detector: str | None = None, **method: Any) -> dict[str, Any]:
+             **options: Any) -> dict[str, Any]:
         """The metrics of linking a dataset with gold answers (what `kg eval --json` prints: hits@k, MRR, or span
-        precision/recall/F1, with the protocol); nothing is written. `method`: the link options (as `link`'s)."""
-        options = self.link_options({**method, "detector": detector} if detector is not None else method)
-        return self.evaluate(dataset, split, limit, options, spans=spans).data
+        precision/recall/F1, with the protocol); nothing is written. `options`: the link options (as `link`'s,
+        `detector` included)."""
+        return self.evaluate(dataset, split, limit, self.link_options(options), spans=spans).data
 
     def evaluate(self, dataset: str, split: str, limit: int | None, margs: LinkConfig, *, spans: str = "detect",
                  report: bool = False, report_all: bool = False) -> EvalResult:

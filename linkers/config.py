@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from kg.kgstore.config import Config, OpenSection
+from kg.kgstore.config import Config, OpenSection, ResolvedSetting, shown
 from kg.kgstore.errors import ConfigError, InputError
 from kg.linkers.ranking.llm_method import WHEN, LLMOptions
 
@@ -297,3 +297,16 @@ def _configured(spec: OptionSpec, value: Any, source: str) -> Any:
     except InputError as exc:
         raise ConfigError(f"{exc} (from {source})") from None
     return value
+
+
+def describe(config: Config) -> list[ResolvedSetting]:
+    """The link options as `kg config` shows them: each value and where it came from ("flag": KG.open's link_*)."""
+    section, resolved = config.link, resolve(config)
+    toml = _from_toml(section, specs())
+    out = []
+    for spec in specs():
+        source = ("flag" if spec.name in section.flags else f"env {spec.env}" if section.env.get(spec.env)
+                  else "kg.toml" if spec.name in toml else "default")
+        out.append(ResolvedSetting(f"link.{spec.name}", shown(getattr(resolved, spec.name)), source, spec.env,
+                                   spec.help))
+    return out

@@ -148,3 +148,17 @@ def test_a_bad_link_setting_is_a_message_naming_it(tmp_path: Path, toml: str, me
 def test_a_bad_env_value_names_the_variable(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="KG_LINK_TOP_K: 'many' is not int"):
         resolve(load_config({"home": tmp_path}, env={"KG_LINK_TOP_K": "many"}))
+
+
+def test_kg_config_shows_each_link_option_and_its_source(tmp_path: Path) -> None:
+    import json
+
+    from kg.cli.main import cli
+
+    (tmp_path / "kg.toml").write_text('[link.llm]\nmargin = 0.4\n')
+    out = CliRunner().invoke(cli, ["config", "--json"], env={"KG_HOME": str(tmp_path), "KG_LINK_TOP_K": "4"})
+    link = json.loads(out.output)["link"]
+    assert list(link) == NAMES
+    assert link["top_k"] == {"value": 4, "source": "env KG_LINK_TOP_K", "env": "KG_LINK_TOP_K"}
+    assert link["llm_margin"]["value"] == 0.4 and link["llm_margin"]["source"] == "kg.toml"
+    assert link["method"] == {"value": "auto", "source": "default", "env": "KG_LINK_METHOD"}
