@@ -46,11 +46,12 @@ from kg.kgstore.graph import GraphStore
 from kg.kgstore.profiling import Profile, recording
 from kg.kgstore.search import Searcher
 from kg.kgstore.vectors import VectorStore
+from kg.linkers.config import CONTEXT_ENCODERS
 from kg.linkers.detection.detect import GazetteerDetector
 from kg.linkers.detection.detectors import detectors as registered_detectors
 from kg.linkers.detection.ner import GazetteerSpans, HybridDetector, NERDetector
 from kg.linkers.evaluation.benchmarks import read_wikimel
-from kg.linkers.pipeline import CONTEXT_ENCODERS, Linker, LinkOptions
+from kg.linkers.pipeline import Linker, LinkOptions
 from kg.linkers.records import Document
 
 

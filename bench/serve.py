@@ -50,12 +50,12 @@ def records(spans: bool) -> list[dict]:
 
 def in_process(bodies: list[dict], n: int, settings: dict) -> dict:
     from kg.cli.context import AppContext
-    from kg.cli.web.service import KgService, LinkSettings
+    from kg.cli.web.service import KgService
     from kg.kgstore.config import load_config
 
     app = AppContext(load_config())
     service = KgService(app)
-    linker = service.linker(LinkSettings(**settings))
+    linker = service.linker(service.link_options(settings))
     linker.link_batch([service.document({**bodies[0], "id": "warm"})])  # first call pays for lazy loads
     latencies = []
     started = time.perf_counter()

@@ -17,7 +17,7 @@ import httpx
 
 from bench.serve import records, start_server
 from kg.cli.context import AppContext
-from kg.cli.web.service import KgService, LinkSettings
+from kg.cli.web.service import KgService
 from kg.kgstore.config import load_config
 from kg.linkers.writeback import write_results
 
@@ -28,7 +28,7 @@ def write_copies(n: int) -> tuple[str, str]:
     """N documents shaped as `kg link` writes them; returns (a linked QID, a document id)."""
     app = AppContext(load_config())
     service = KgService(app)
-    linker = service.linker(LinkSettings(write=False))
+    linker = service.linker(service.link_options())
     bodies = records(spans=False)
     docs = [service.document({**b, "id": f"src-{i}"}) for i, b in enumerate(bodies)]
     results = linker.link_batch(docs)

@@ -6,6 +6,7 @@ import click
 
 from kg.cli.context import AppContext, echo_json, pass_app
 from kg.kgstore.config import ResolvedSetting, by_section, describe
+from kg.linkers.config import describe as describe_link
 
 
 @click.command("config")
@@ -17,11 +18,11 @@ def config_cmd(app: AppContext, as_json: bool) -> None:
 
     \b
     Each setting resolves as: command-line flag (--home, --graph-uri, --qdrant-url, --collection)
-    > environment variable (the ENV column) > kg.toml in the data directory ([section] name = value)
-    > default. Secrets show only whether they are set; URLs show without user:password.
+    > environment variable (the ENV column) > kg.toml in the data directory ([section] name = value;
+    the link options' [link] and [link.llm]) > default. Secrets show only whether they are set; URLs show without user:password.
     Nothing is connected to: this reads the configuration only.
     """
-    settings = describe(app.config)
+    settings = describe(app.config) + describe_link(app.config)
     if as_json:
         echo_json(by_section((s.key, {"value": s.value, "source": s.source, "env": s.env}) for s in settings))
         return

@@ -2,85 +2,31 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import sys
-from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 import click
 
 from kg.api import KG
-from kg.cli.context import AppContext, RegistryChoice, RegistryOption, echo_json, pass_app
+from kg.cli.context import AppContext, RegistryChoice, echo_json, pass_app
 from kg.cli.engine import engine_options
-from kg.linkers.detection.detectors import detector_help, detectors
+from kg.cli.link_options import link_options, some_link_options
 from kg.linkers.evaluation import span_eval
 from kg.linkers.evaluation.datasets import datasets, load_dataset, with_splits
 from kg.linkers.evaluation.metrics import render_table
 from kg.linkers.evaluation.span_eval import SPAN_MODES
-from kg.linkers.pipeline import CONTEXT_ENCODERS, LINK_POLICIES, MentionResult
+from kg.linkers.pipeline import MentionResult
 from kg.linkers.ranking.fusion import SCALARS as FUSION_SCALARS
-from kg.linkers.ranking.llm_method import WHEN, LLMOptions
-from kg.linkers.ranking.registry import budget_help, method_help, methods, trainers
+from kg.linkers.ranking.registry import trainers
 from kg.linkers.records import NIL
-from kg.linkers.run import EvalResult, MethodChoice, Stores, TrainRequest, link_corpus
+from kg.linkers.run import EvalResult, Stores, TrainRequest, link_corpus
 from kg.linkers.training.learn import SIMULATE
 from kg.ray_engine import RayOptions
 
 EXIT_PARTIAL = 3
-
-
-def detector_option(f):
-    return click.option(
-        "--detector", type=RegistryChoice(detectors), default="hybrid", show_default=True, cls=RegistryOption,
-        help_from=detector_help)(f)
-
-
-def method_options(f):
-    """Adds the method options and hands them to the command as one `margs: MethodChoice`."""
-    names = [field.name for field in fields(MethodChoice)]
-
-    @functools.wraps(f)
-    def wrapper(*args, **kwargs):
-        margs = MethodChoice(**{n: kwargs.pop(n) for n in names})
-        return f(*args, margs=margs, **kwargs)
-
-    for opt in reversed([
-        click.option("--method", type=RegistryChoice(methods), default="auto", show_default=True,
-                     cls=RegistryOption, help_from=method_help),
-        click.option("--weights", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                     help="Weights file of the features method, or model file of the learned method (default: "
-                          "the shipped ones; see kg train)."),
-        click.option("--top-k", type=click.IntRange(1, 100), default=10, show_default=True, help="Candidates per mention."),
-        click.option("--nil-threshold", type=float,
-                     help="Leave a mention unlinked (NIL) when its best score is below this."),
-        click.option("--context", type=click.Choice(CONTEXT_ENCODERS), default="cascade", show_default=True,
-                     help="How mention contexts are encoded: cascade (static vectors first, the text model again "
-                          "for the mentions whose static top-1/top-2 margin is under 0.2: the model's Hits@1 on "
-                          "WikiMEL at twice its speed, 8x with detection); model (the text model for every "
-                          "mention); static (vectors distilled from the text model only: fastest, a few points "
-                          "of Hits@1 lower)."),
-        click.option("--llm", type=click.Choice(WHEN), default="unsure", show_default=True,
-                     help="When LLM methods call the LLM: only when the features ranking is unsure (top-1/top-2 "
-                          "margin below --llm-margin), or always."),
-        click.option("--llm-margin", type=float, default=LLMOptions.margin, show_default=True,
-                     help="Score margin under which the features ranking counts as unsure."),
-        click.option("--llm-budget", type=click.IntRange(0), default=None, cls=RegistryOption,
-                     help_from=budget_help),
-        click.option("--method-config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                     help="TOML file with a table per method, e.g. [i2cr] alpha = 0.6, beta = 31, "
-                          "order = [\"ocr\", \"caption\"]; [kar] k = 5; [thinklinker] rounds = 3."),
-        click.option("--link", type=click.Choice(LINK_POLICIES), default="named", show_default=True,
-                     help="What detected text gets linked: named (people, places, organisations, works: the names "
-                          "NER and the KB's capitalised names find) or all (also the concepts that training data "
-                          "usually links, such as \"poet\" or \"professor\", by the learned keyphraseness)."),
-        click.option("--coref/--no-coref", default=True, show_default=True,
-                     help="In text whose mentions are detected, link he/she/his/her... to the person mention that "
-                          "is the subject of their sentence (or of the nearest earlier sentence with one)."),
-    ]):
-        wrapper = opt(wrapper)
-    return wrapper
 
 
 def _stores(app: AppContext) -> Stores:
@@ -108,20 +54,17 @@ def _exit_if_bad(bad: list, show: bool) -> None:
 
 @click.command("link")
 @click.argument("corpus", nargs=-1, required=True, type=click.Path(path_type=Path))
-@method_options
+@link_options()
 @click.option("--no-write", is_flag=True, help="Do not write Document/Mention/REFERS_TO into the graph.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write one JSON line per mention here.")
 @click.option("--explain", is_flag=True, help="Print each mention's candidates, features and scores per stage.")
-@click.option("--detect/--no-detect", default=True, show_default=True,
-              help="Detect mentions in documents that give no spans (see --detector).")
-@detector_option
 @click.option("--resume", is_flag=True,
               help="Skip documents this run (same settings) already wrote: continue an interrupted job.")
 @engine_options
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @pass_app
-def link_cmd(app: AppContext, corpus: tuple[Path, ...], margs: MethodChoice, no_write: bool, out: Path | None,
-             explain: bool, detect: bool, detector: str, resume: bool, ray: RayOptions | None, as_json: bool) -> None:
+def link_cmd(app: AppContext, corpus: tuple[Path, ...], link: dict[str, Any], no_write: bool, out: Path | None,
+             explain: bool, resume: bool, ray: RayOptions | None, as_json: bool) -> None:
     """Link the mentions of a corpus to KB entities and write the edges back into the graph.
 
     CORPUS: corpus JSONL files (docs/corpus-format.md), .txt files, or directories of them. Documents with
@@ -130,14 +73,15 @@ def link_cmd(app: AppContext, corpus: tuple[Path, ...], margs: MethodChoice, no_
     """
     if resume and no_write:
         raise click.UsageError("--resume continues a run that writes to the graph; it cannot go with --no-write")
+    kg = KG(app)
+    options = kg.link_options(link, write=not no_write)
     if ray is not None:
         from kg.ray_engine.link import link_on_ray  # imports Ray's pieces only when asked for
 
-        summary = link_on_ray(app.config, lambda: _stores(app), margs, list(corpus), write=not no_write,
-                              detector=detector if detect else None, options=ray, resume=resume, out=out,
-                              explain=explain, on_result=_explain if explain else None)
+        summary = link_on_ray(app.config, lambda: _stores(app), options, list(corpus), options=ray, resume=resume,
+                              out=out, explain=explain, on_result=_explain if explain else None)
     else:
-        linker = KG(app).build_linker(margs, write=not no_write, detector=detector if detect else None)
+        linker = kg.build_linker(options)
         try:
             summary = link_corpus(linker, list(corpus), resume=resume, out=out, explain=explain,
                                   on_result=_explain if explain else None)
@@ -191,11 +135,10 @@ class _EvalCommand(click.Command):
 @click.argument("dataset")
 @click.option("--split", type=click.Choice(["train", "dev", "test"]), default="test", show_default=True)
 @click.option("--limit", type=click.IntRange(1), help="Evaluate on the first N documents of the split.")
-@method_options
+@link_options(exclude=("detect",))  # a dataset's --spans says whether its mentions are detected
 @click.option("--spans", type=click.Choice(SPAN_MODES), default="detect", show_default=True,
               help="Span-level benchmarks (ELEVANT's): detect the mentions (end to end), or link the gold spans "
                    "(disambiguation only).")
-@detector_option
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path),
               help="Write metrics, protocol and every wrong mention (with its trace) to this JSON file; for "
                    "span-level benchmarks every counted case with its error category.")
@@ -204,8 +147,8 @@ class _EvalCommand(click.Command):
                    "(span-level benchmarks: `cases` holds the correct ones too).")
 @click.option("--json", "as_json", is_flag=True, help="Print metrics as JSON (hits@1, hits@3, hits@5, mrr, recall@k, n).")
 @pass_app
-def eval_cmd(app: AppContext, dataset: str, split: str, limit: int | None, margs: MethodChoice, spans: str,
-             detector: str, report: Path | None, report_all: bool, as_json: bool) -> None:
+def eval_cmd(app: AppContext, dataset: str, split: str, limit: int | None, link: dict[str, Any], spans: str,
+             report: Path | None, report_all: bool, as_json: bool) -> None:
     """Measure linking on a dataset with gold answers. Nothing is written.
 
     DATASET: wikimel or wikidiverse (KB retrieval; their KB slice is loaded when the graph does not have it),
@@ -221,8 +164,9 @@ def eval_cmd(app: AppContext, dataset: str, split: str, limit: int | None, margs
                                "evaluated whole; --limit N takes its first N documents)")
     if report_all and not report:
         raise click.UsageError("--report-all needs --report FILE")
-    result = KG(app).evaluate(dataset, split, limit, margs, spans=spans, detector=detector,
-                              report=report is not None, report_all=report_all)
+    kg = KG(app)
+    result = kg.evaluate(dataset, split, limit, kg.link_options(link), spans=spans, report=report is not None,
+                         report_all=report_all)
     if result.spans is not None and not result.protocol["held_out"]:
         click.echo(f"kg: note: the learned model was also trained on "
                    f"{', '.join(result.protocol['learned_model_also_trained_on'])}: these figures are not held "
@@ -276,13 +220,7 @@ def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> 
 @click.option("--also-weight", type=click.FloatRange(min=0, min_open=True), default=20.0, show_default=True,
               help="How much each --also mention counts against one of DATASET's: a few hundred in-domain mentions "
                    "among WikiDiverse's 24,000.")
-@click.option("--top-k", type=click.IntRange(1, 100), default=10, show_default=True, help="Candidates per mention.")
-@click.option("--context", type=click.Choice(CONTEXT_ENCODERS), default="cascade", show_default=True,
-              help="Context encoder the model is for (kg link/eval --context; the same default).")
-@detector_option
-@click.option("--link", "link_policy", type=click.Choice(LINK_POLICIES), default="named", show_default=True,
-              help="Learned only: which detected spans the training documents contribute, as kg link --link: named, "
-                   "or all (concepts that the keyphraseness keeps too).")
+@some_link_options({"top_k": "top_k", "context": "context", "link": "link_policy", "detector": "detector"})
 @click.option("--span-model/--one-model", default=False, show_default=True,
               help="Learned only: decide whether a detected span is worth linking with a model of its own (the entity "
                    "model then learns from annotated mentions only), or let one model decide both.")

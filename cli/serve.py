@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from kg.cli.context import AppContext, pass_app
+from kg.cli.link_options import link_options
 from kg.kgstore.errors import ConfigError
 
 DRAIN_S = 2  # seconds open requests get to finish after SIGTERM
@@ -33,27 +35,30 @@ DRAIN_S = 2  # seconds open requests get to finish after SIGTERM
               help="How long the first waiting request waits for others to share its batch (0: only those "
                    "already waiting share it).")
 @click.option("--no-warm", is_flag=True, help="Load the linking models on the first request, not at start-up.")
+@link_options()
 @pass_app
 def serve_cmd(app: AppContext, host: str, port: int, api_key_file: Path | None, reports: tuple[Path, ...],
-              max_body_bytes: int, timeout_s: float, max_batch_docs: int, batch_wait_ms: float, no_warm: bool) -> None:
+              max_body_bytes: int, timeout_s: float, max_batch_docs: int, batch_wait_ms: float, no_warm: bool,
+              link: dict[str, Any]) -> None:
     """Serve the API (POST /link, GET /search, /entities/QID, /entities/QID/mentions, /documents/ID, /health;
-    OpenAPI docs at /docs) and the web pages (/ui) with models and store connections loaded once."""
+    OpenAPI docs at /docs) and the web pages (/ui) with models and store connections loaded once. The link options
+    are /link's defaults (a request's `options` override them), as are kg.toml's [link] settings."""
     import uvicorn
 
     from kg.cli.web.app import ServeSettings, create_app
-    from kg.cli.web.service import KgService, LinkSettings
+    from kg.cli.web.service import KgService
 
     key = _read_key(api_key_file) if api_key_file else os.environ.get("KG_API_KEY") or None
     settings = ServeSettings(host=host, port=port, api_key=key, max_body_bytes=max_body_bytes, timeout_s=timeout_s,
                              max_batch_docs=max_batch_docs, batch_wait_ms=batch_wait_ms,
                              allowed_hosts=app.config.serve.allowed_hosts,
                              cors_origins=app.config.serve.cors_origins).check()
-    service = KgService(app, list(reports))
+    service = KgService(app, list(reports), link)
     service.load_reports()
     service.health()  # both stores answer before the server listens
     if not no_warm:
         click.echo("kg serve: loading the linking models (once)", err=True)
-        service.linker(LinkSettings())
+        service.linker(service.link_options())
     click.echo(f"kg serve: http://{host}:{port}/ui (API docs /docs){'; API key required' if key else ''}", err=True)
     # the event loop and the link worker hand the GIL to each other twice a request: at the default 5 ms switch
     # interval a waiting thread can sit out most of it

@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from kg.api import KG, LinkedDoc, LinkedMention
-    from kg.service import LinkSettings, SearchResult
+    from kg.linkers.config import LinkConfig
+    from kg.service import SearchResult
 
-__all__ = ["KG", "LinkSettings", "LinkedDoc", "LinkedMention", "SearchResult"]
-_HOMES = {"KG": "kg.api", "LinkedDoc": "kg.api", "LinkedMention": "kg.api", "LinkSettings": "kg.service",
+__all__ = ["KG", "LinkConfig", "LinkedDoc", "LinkedMention", "SearchResult"]
+_HOMES = {"KG": "kg.api", "LinkedDoc": "kg.api", "LinkedMention": "kg.api", "LinkConfig": "kg.linkers.config",
           "SearchResult": "kg.service"}
 
 

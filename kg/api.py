@@ -14,27 +14,26 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kg.context import StoreContext
 from kg.kgstore.cards import EntityCard
 from kg.kgstore.config import SECTIONS, load_config
-from kg.kgstore.errors import InputError
 from kg.kgstore.linked import EntityMentions
+from kg.linkers.config import LinkConfig
 from kg.linkers.corpus import parse_document
 from kg.linkers.evaluation.datasets import Dataset, load_dataset, with_splits
-from kg.linkers.pipeline import Linker, MentionResult
+from kg.linkers.pipeline import Linker, LinkOptions, MentionResult
 from kg.linkers.run import (
     EvalResult,
-    MethodChoice,
     evaluate_given_candidates,
     evaluate_mentions,
     evaluate_spans,
     require_kb,
 )
-from kg.service import LinkSettings, SearchResult, Service
+from kg.service import SearchResult, Service
 
 if TYPE_CHECKING:  # the ingest and index modules are imported when first called (readers, encoders)
     from kg.indexers.index import IndexSummary
@@ -66,18 +65,10 @@ class LinkedDoc:
 
 
 def config_key(name: str) -> str:
-    """`graph_uri` -> "graph.uri": settings are kg.toml's keys ("graph.uri" works as given), written with an
-    underscore after the section so that they can be keyword arguments."""
+    """`graph_uri` -> "graph.uri", `link_top_k` -> "link.top_k": settings are kg.toml's keys ("graph.uri" works as
+    given), written with an underscore after the section so that they can be keyword arguments."""
     section, _, rest = name.partition("_")
-    return f"{section}.{rest}" if "." not in name and rest and section in SECTIONS else name
-
-
-def link_settings(options: Mapping[str, Any]) -> LinkSettings:
-    known = {f.name for f in fields(LinkSettings)}
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise InputError(f"unknown link option(s) {', '.join(unknown)}: use {', '.join(sorted(known))}")
-    return LinkSettings(**options).check()
+    return f"{section}.{rest}" if "." not in name and rest and section in (*SECTIONS, "link") else name
 
 
 class KG:
@@ -94,7 +85,9 @@ class KG:
     def open(cls, home: str | Path | None = None, **settings: Any) -> KG:
         """`home`: the data directory (None: KG_HOME, else ~/.kg); `settings`: kg.toml's keys, e.g.
         graph_uri="bolt://...", qdrant_url=..., qdrant_collection=... (precedence as the CLI's flags: over the
-        environment and kg.toml). Stores connect on first use. An unknown setting is a ConfigError."""
+        environment and kg.toml), and the link options as link_<option> (link_method="features", link_top_k=5: the
+        default of every `link` call, linkers.config.LinkConfig). Stores connect on first use. An unknown setting
+        is a ConfigError."""
         overrides = {config_key(k): v for k, v in settings.items()}
         return cls(StoreContext(load_config({"home": home, **overrides})))
 
@@ -110,18 +103,23 @@ class KG:
         self.context.close()
 
     # -------------------------------------------------------------------------------------------- linking
-    def build_linker(self, margs: MethodChoice, *, write: bool, detector: str | None) -> Linker:
-        """A linker with every `kg link` option (MethodChoice), for long jobs such as `kg link`; the caller closes
-        it. An empty graph or index is a ConfigError saying which step to run."""
+    def link_options(self, options: Mapping[str, Any] | None = None, *, write: bool = False) -> LinkOptions:
+        """`options` (LinkConfig's fields) over KG.open's link settings, the environment's, kg.toml's [link] and the
+        defaults; an unknown or bad option is an InputError naming it."""
+        return self.service.link_options(options, write=write)
+
+    def build_linker(self, options: LinkOptions) -> Linker:
+        """A linker with every `kg link` option, for long jobs such as `kg link`; the caller closes it. An empty
+        graph or index is a ConfigError saying which step to run."""
         self._require_kb()
-        return self.service.build_linker(margs, write=write, detector=detector)
+        return self.service.build_linker(options)
 
     def link(self, text: str, *, mentions: Sequence[Mapping[str, Any]] | None = None, doc_id: str = "text",
              **options: Any) -> list[LinkedMention]:
         """The mentions of `text`, linked. `mentions`: given spans ({"start", "end"}, as in a corpus file) to link
-        instead of detecting them; `options`: the link options of `kg serve`'s /link (method, top_k,
-        nil_threshold, context, detector, detect, llm, llm_margin, llm_budget, write; write=True writes the
-        document and its links into the graph under `doc_id`)."""
+        instead of detecting them; `options`: the link options (linkers.config.LinkConfig's fields: method, top_k,
+        nil_threshold, context, detector, detect, llm, llm_margin, ...), and write=True to write the document and
+        its links into the graph under `doc_id`."""
         record: dict[str, Any] = {"id": doc_id, "text": text}
         if mentions is not None:
             record["mentions"] = [dict(m) for m in mentions]
@@ -132,7 +130,8 @@ class KG:
         batches that share one encoder call, and the next batch's mentions are detected while one is linked).
         A document is a text, or a corpus record {"id", "text", "mentions"?, "image"?} (docs/corpus-format.md);
         a bad record is an InputError naming it. Options as `link`."""
-        linker = self._linker(link_settings(options))
+        write = bool(options.pop("write", False))
+        linker = self._linker(self.link_options(options, write=write))
         numbered = ({"id": f"doc-{n}", "text": d} if isinstance(d, str) else dict(d) for n, d in enumerate(docs, 1))
         documents = (parse_document(record, self.config.home) for record in numbered)
         for batch, results in linker.link_batches(documents):
@@ -145,9 +144,9 @@ class KG:
             for d in batch:
                 yield LinkedDoc(d.id, by_doc[d.id])
 
-    def _linker(self, settings: LinkSettings) -> Linker:
+    def _linker(self, options: LinkOptions) -> Linker:
         self._require_kb()
-        return self.service.linker(settings)
+        return self.service.linker(options)
 
     def _require_kb(self) -> None:
         if not self._kb_checked:
@@ -195,17 +194,14 @@ class KG:
 
     # -------------------------------------------------------------------------------------------- evaluation
     def eval(self, dataset: str, *, split: str = "test", limit: int | None = None, spans: str = "detect",
-             detector: str = "hybrid", **method: Any) -> dict[str, Any]:
+             **options: Any) -> dict[str, Any]:
         """The metrics of linking a dataset with gold answers (what `kg eval --json` prints: hits@k, MRR, or span
-        precision/recall/F1, with the protocol); nothing is written. `method`: MethodChoice's fields."""
-        unknown = sorted(set(method) - {f.name for f in fields(MethodChoice)})
-        if unknown:
-            raise InputError(f"unknown eval option(s) {', '.join(unknown)}: use "
-                             f"{', '.join(f.name for f in fields(MethodChoice))}, split, limit, spans, detector")
-        return self.evaluate(dataset, split, limit, MethodChoice(**method), spans=spans, detector=detector).data
+        precision/recall/F1, with the protocol); nothing is written. `options`: the link options (as `link`'s,
+        `detector` included)."""
+        return self.evaluate(dataset, split, limit, self.link_options(options), spans=spans).data
 
-    def evaluate(self, dataset: str, split: str, limit: int | None, margs: MethodChoice, *, spans: str = "detect",
-                 detector: str = "hybrid", report: bool = False, report_all: bool = False) -> EvalResult:
+    def evaluate(self, dataset: str, split: str, limit: int | None, margs: LinkConfig, *, spans: str = "detect",
+                 report: bool = False, report_all: bool = False) -> EvalResult:
         """`kg eval`: the dataset's protocol chosen by its kind (given candidates, span-level, mention-level; a
         built-in dataset's KB slice is loaded when the graph lacks it)."""
         ds = load_dataset(dataset, split if dataset in with_splits() else None, limit, self.config.data)
@@ -213,8 +209,7 @@ class KG:
         if ds.given is not None:
             return evaluate_given_candidates(self.config, ds, margs, **want)
         if ds.articles is not None:
-            return evaluate_spans(self.service.stores(), ds, margs, gold_spans=spans == "gold", detector=detector,
-                                  **want)
+            return evaluate_spans(self.service.stores(), ds, margs, gold_spans=spans == "gold", **want)
         self.ensure_kb(ds)
         return evaluate_mentions(self.service.stores(), ds, margs, **want)
 
@@ -227,4 +222,4 @@ class KG:
         ensure_kb_slice(self.config, self.context.graph(), self.context.vectors(), dataset.name, dataset.kb)
 
 
-__all__ = ["KG", "LinkedDoc", "LinkedMention", "config_key", "link_settings"]
+__all__ = ["KG", "LinkedDoc", "LinkedMention", "config_key"]

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from rapidfuzz import fuzz
 
@@ -20,11 +22,9 @@ from kg.kgstore.errors import InputError
 from kg.kgstore.images import is_url
 from kg.kgstore.search import Hit, Searcher
 from kg.linkers.candidates.names import NameLookup
-from kg.linkers.detection.detectors import detectors
-from kg.linkers.pipeline import CONTEXT_ENCODERS, Linker
-from kg.linkers.ranking.llm_method import WHEN, LLMOptions
-from kg.linkers.ranking.registry import methods
-from kg.linkers.run import MethodChoice, Stores, build_linker
+from kg.linkers.config import resolve
+from kg.linkers.pipeline import Linker, LinkOptions
+from kg.linkers.run import Stores, build_linker
 
 SEARCH_MODES = ("name", "text", "image")
 # a fuzzy name hit is a "did you mean" suggestion (never ranked among the names that match exactly) where one of its
@@ -35,39 +35,6 @@ FUZZY_CUTOFF = 0.85
 MAX_POOL = 100  # hits asked of the index when a type filter will drop some
 QID = re.compile(r"[qQpPlL][0-9]+")  # Wikidata items, properties and lexemes
 MAX_LINKERS = 4  # linkers kept for distinct option sets (they share the process-wide text model)
-
-
-@dataclass(frozen=True)
-class LinkSettings:
-    """The `kg link` options an API call or a `kg serve` request may set (the server's files, such as --weights, are
-    not among them)."""
-
-    method: str = "auto"
-    top_k: int = 10
-    nil_threshold: float | None = None
-    context: str = "cascade"
-    detector: str = "hybrid"
-    detect: bool = True
-    llm: str = "unsure"
-    llm_margin: float = LLMOptions.margin
-    llm_budget: int | None = None
-    write: bool = False
-
-    def check(self) -> LinkSettings:
-        """The CLI's choices, with a message naming the bad option and the good values."""
-        for name, value, allowed in (("method", self.method, tuple(methods())),
-                                     ("context", self.context, CONTEXT_ENCODERS),
-                                     ("detector", self.detector, tuple(detectors())), ("llm", self.llm, WHEN)):
-            if value not in allowed:
-                raise InputError(f"{name}: {value!r} is not one of {', '.join(allowed)}")
-        if not 1 <= self.top_k <= 100:
-            raise InputError(f"top_k: {self.top_k} is not in 1..100")
-        return self
-
-    def method_args(self) -> MethodChoice:
-        return MethodChoice(method=self.method, weights=None, top_k=self.top_k, nil_threshold=self.nil_threshold,
-                            context=self.context, llm=self.llm, llm_margin=self.llm_margin,
-                            llm_budget=self.llm_budget, method_config=None)
 
 
 def canonical_qid(qid: str) -> str:
@@ -92,10 +59,13 @@ class SearchResult:
 class Service:
     """The stores of one KG_HOME and the linkers built on them."""
 
-    def __init__(self, app: StoreContext):
+    def __init__(self, app: StoreContext, link: Mapping[str, Any] | None = None):
+        """`link`: link options that hold for every call (`kg serve --method ...`), over the environment's and
+        kg.toml's."""
         self.app = app
         self.config = app.config
-        self._linkers: OrderedDict[LinkSettings, Linker] = OrderedDict()
+        self.link_given = dict(link or {})
+        self._linkers: OrderedDict[LinkOptions, Linker] = OrderedDict()
 
     @cached_property
     def searcher(self) -> Searcher:
@@ -105,22 +75,26 @@ class Service:
         return Stores(self.config, self.app.graph(), self.app.vectors())
 
     # -------------------------------------------------------------------------------------------- linking
-    def build_linker(self, margs: MethodChoice, *, write: bool, detector: str | None) -> Linker:
-        """A new linker for these method options (`detector`: None links given spans only); the caller closes it.
-        `kg link`, `kg serve` and the API all build theirs here."""
-        return build_linker(self.stores(), margs.link_options(write=write), detector, margs)
+    def link_options(self, given: Mapping[str, Any] | None = None, *, write: bool = False) -> LinkOptions:
+        """The options of one call or request: `given` over this service's, KG.open's, the environment's, kg.toml's
+        and the defaults (linkers.config); an unknown or bad option is an InputError naming it."""
+        return resolve(self.config, {**self.link_given, **(given or {})}, LinkOptions, write=write)
 
-    def linker(self, settings: LinkSettings) -> Linker:
-        """The linker for these settings, built once (call from one thread at a time: kg serve's link worker)."""
-        linker = self._linkers.get(settings)
+    def build_linker(self, options: LinkOptions) -> Linker:
+        """A new linker for these options (with `detect` off it links given spans only); the caller closes it.
+        `kg link`, `kg serve` and the API all build theirs here."""
+        return build_linker(self.stores(), options, options.detector if options.detect else None)
+
+    def linker(self, options: LinkOptions) -> Linker:
+        """The linker for these options, built once (call from one thread at a time: kg serve's link worker)."""
+        linker = self._linkers.get(options)
         if linker is None:
-            linker = self.build_linker(settings.method_args(), write=settings.write,
-                                       detector=settings.detector if settings.detect else None)
+            linker = self.build_linker(options)
             _ = linker.context_encoder  # load the models now, not inside the first timed batch
-            self._linkers[settings] = linker
+            self._linkers[options] = linker
             while len(self._linkers) > MAX_LINKERS:
                 self._linkers.popitem(last=False)[1].close()
-        self._linkers.move_to_end(settings)
+        self._linkers.move_to_end(options)
         return linker
 
     def close(self) -> None:

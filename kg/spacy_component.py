@@ -28,9 +28,9 @@ class KgLinker:
     batch. The KG opens on the first document, so a pipeline can be built and saved without the stores."""
 
     def __init__(self, home: str | None, settings: dict[str, Any], options: dict[str, Any], batch_size: int):
-        from kg.api import link_settings
+        from kg.linkers.config import validate
 
-        link_settings(options)  # a bad option is an error when the pipeline is built, not at its first document
+        validate(options, extra=("write",))  # a bad option is an error when the pipeline is built, not at its first document
         self.home = home
         self.settings = dict(settings)
         self.options = {**options, "detect": False}  # spans come from the pipeline's NER

@@ -1,4 +1,5 @@
-"""Entity cards behind `kg query entity`, labels by id, and entity references checked to exist."""
+"""Entity cards behind `kg query entity`, labels and summaries by id, outgoing relations of many entities, and
+entity references checked to exist."""
 
 from __future__ import annotations
 
@@ -27,6 +28,20 @@ ENTITY_REFS_QUERY = LABELS_QUERY
 TYPED_QUERY = "UNWIND $ids AS id MATCH (e:Entity {qid: id}) RETURN e.qid AS qid, e.label AS label, e.types AS types"
 DESCRIPTIONS_QUERY = """
 UNWIND $ids AS id MATCH (e:Entity {qid: id}) RETURN e.qid AS qid, e.label AS label, e.description AS description
+"""
+SUMMARIES_QUERY = """
+UNWIND $ids AS id
+MATCH (e:Entity {qid: id})
+RETURN e.qid AS qid, e.label AS label, e.description AS description, e.types AS types,
+       e.attributes_json AS attributes_json
+"""
+FIRST_RELATIONS_QUERY = """
+UNWIND $ids AS id
+MATCH (e:Entity {qid: id})-[r]->(b:Entity)
+WHERE r.pid IS NOT NULL
+WITH e, r, b ORDER BY r.pid, b.qid
+WITH e.qid AS qid, collect({pid: r.pid, target: b.label}) AS rels
+RETURN qid, rels[0..$limit] AS rels
 """
 
 
@@ -71,6 +86,34 @@ def labels_and_types(graph: GraphStore, ids: list[str]) -> dict[str, dict[str, s
     firsts = {r["qid"]: (list(r["types"] or []) or [None])[0] for r in rows}
     names = labels_for(graph, [t for t in firsts.values() if t])
     return {r["qid"]: {"label": r["label"], "type": names.get(firsts[r["qid"]]) or firsts[r["qid"]]} for r in rows}
+
+
+@dataclass
+class EntitySummary:
+    """An entity's label, description, type ids and attributes (property id -> values), read for many at once."""
+
+    qid: str
+    label: str | None
+    description: str | None
+    types: list[str]
+    attributes: dict[str, list[Any]]
+
+
+def entity_summaries(graph: GraphStore, ids: list[str]) -> list[EntitySummary]:
+    """The entities of `ids` that the graph holds (unknown ids are left out), in one query."""
+    if not ids:
+        return []
+    return [EntitySummary(r["qid"], r["label"], r["description"], list(r["types"] or []),
+                          json.loads(r["attributes_json"] or "{}"))
+            for r in graph.read(SUMMARIES_QUERY, ids=sorted(set(ids)))]
+
+
+def first_relations(graph: GraphStore, ids: list[str], limit: int) -> dict[str, list[tuple[str, str | None]]]:
+    """Each entity's first `limit` outgoing relations as (property id, target label), by property then target."""
+    if not ids:
+        return {}
+    return {r["qid"]: [(x["pid"], x["target"]) for x in r["rels"]]
+            for r in graph.read(FIRST_RELATIONS_QUERY, ids=sorted(set(ids)), limit=limit)}
 
 
 def entity_card(graph: GraphStore, qid: str, max_relations: int = 500) -> EntityCard:

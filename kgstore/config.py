@@ -199,6 +199,19 @@ SECTIONS: dict[str, type] = {"graph": GraphSection, "qdrant": QdrantSection, "ll
 
 
 @dataclass(frozen=True)
+class OpenSection:
+    """A kg.toml section whose settings another package declares, types and checks (`[link]`: kg.linkers.config),
+    so that kgstore knows nothing of linking: its values as given, by where they came from."""
+
+    flags: Mapping[str, Any] = field(default_factory=dict)  # load_config's overrides "link.top_k" as {"top_k": ...}
+    env: Mapping[str, str] = field(default_factory=dict)  # the environment's variables with the section's prefix
+    toml: Mapping[str, Any] = field(default_factory=dict)  # the kg.toml table, sub-tables ([link.kar]) included
+
+
+OPEN_SECTIONS = {"link": "KG_LINK_"}  # open section -> the prefix of its environment variables
+
+
+@dataclass(frozen=True)
 class Config:
     home: Path = DEFAULT_HOME
     graph: GraphSection = field(default_factory=GraphSection)
@@ -207,6 +220,7 @@ class Config:
     models: ModelsSection = field(default_factory=ModelsSection)
     data: DataSection = field(default_factory=DataSection)
     serve: ServeSection = field(default_factory=ServeSection)
+    link: OpenSection = field(default_factory=OpenSection, hash=False)  # typed by kg.linkers.config
     # "section.name" (and "home") -> "flag", "env KG_...", "kg.toml" or "default"
     sources: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
@@ -323,11 +337,12 @@ def redact_secrets(text: str, *secrets: Secret | str | None) -> str:
     return _KEY_LIKE.sub(REDACTED, text)
 
 
-def _from_toml(path: Path) -> dict[str, Any]:
-    """kg.toml's settings by key ("graph.uri"). Sections are `[graph] uri = ...`; the flat spellings of before the
-    sections (`graph_uri`, `text_model`, `[text] model`, ...) still read."""
+def _from_toml(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """kg.toml's settings by key ("graph.uri"), and its open sections' tables as written (`OPEN_SECTIONS`).
+    Sections are `[graph] uri = ...`; the flat spellings of before the sections (`graph_uri`, `text_model`,
+    `[text] model`, ...) still read."""
     if not path.exists():
-        return {}
+        return {}, {}
     if not path.is_file():
         raise ConfigError(f"{path} is not a file (a directory?): kg reads its settings from a TOML file of that name; "
                           "remove or rename it")
@@ -343,6 +358,10 @@ def _from_toml(path: Path) -> dict[str, Any]:
     out: dict[str, Any] = {}
     spelt: dict[str, str] = {}
     unknown: list[str] = []
+    open_tables = {name: data.pop(name) for name in OPEN_SECTIONS if name in data}
+    for name, table in open_tables.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: {name} must be a table ([{name}] with its settings below it)")
     for key, value in data.items():
         items = [(f"{key}_{sub}", f"[{key}] {sub}", v) for sub, v in value.items()] if isinstance(value, dict) \
             else [(key, key, value)]
@@ -357,7 +376,7 @@ def _from_toml(path: Path) -> dict[str, Any]:
     if unknown:
         raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}; known: "
                           f"{', '.join(spec.toml for spec in specs())}")
-    return out
+    return out, open_tables
 
 
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
@@ -402,6 +421,9 @@ def load_config(overrides: Mapping[str, Any] | None = None, env: Mapping[str, st
     env = os.environ if env is None else env
     flags = {k: v for k, v in (overrides or {}).items() if v is not None}
     all_specs = specs()
+    open_flags = {name: {key.partition(".")[2]: value for key, value in flags.items()
+                         if key.partition(".")[0] == name} for name in OPEN_SECTIONS}
+    flags = {k: v for k, v in flags.items() if k.partition(".")[0] not in OPEN_SECTIONS}
     unknown_flags = sorted(set(flags) - {"home"} - {spec.key for spec in all_specs})
     if unknown_flags:
         raise ConfigError(f"unknown setting(s): {', '.join(unknown_flags)}")
@@ -414,7 +436,7 @@ def load_config(overrides: Mapping[str, Any] | None = None, env: Mapping[str, st
     else:
         home, sources["home"] = DEFAULT_HOME, "default"
     home = Path(home).expanduser().resolve()
-    toml = _from_toml(home / "kg.toml")
+    toml, open_tables = _from_toml(home / "kg.toml")
 
     sections: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
     for spec in all_specs:
@@ -430,4 +452,6 @@ def load_config(overrides: Mapping[str, Any] | None = None, env: Mapping[str, st
         sections[spec.section][spec.name] = _parse(spec, value, source)
         sources[spec.key] = source
     built = {name: SECTIONS[name](**values) for name, values in sections.items()}
-    return Config(home=home, **built, sources=sources)
+    opened: dict[str, Any] = {name: OpenSection(open_flags[name], {k: v for k, v in env.items() if k.startswith(prefix) and v},
+                                open_tables.get(name, {})) for name, prefix in OPEN_SECTIONS.items()}
+    return Config(home=home, **built, **opened, sources=sources)

@@ -217,9 +217,9 @@ class Searcher:
 
     def by_vector_in_names_many(self, using: str, vectors: Any, names: Sequence[str | None], top_k: int = 10,
                                 fields: list[str] | None = None) -> list[list[Hit]]:
-        """Nearest entities to each vector among those whose label holds every word of its name ("Stewart": the
-        Stewarts closest to the mention's context): a bare surname or given name has more namesakes than the
-        name lookup keeps, and the context tells them apart. Names come trimmed; None or "": no query.
+        """Nearest entities to each vector among those whose label holds every word of its text (the label's
+        full-text index): a dense query restricted by a filter, one round trip for all. Which texts to ask (a bare
+        surname, say) is the caller's (linkers.candidates.retrieval); None or "": no query.
         """
         asked = [i for i, name in enumerate(names) if name]
         if not asked:

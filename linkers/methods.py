@@ -14,6 +14,13 @@ from kg.linkers.ranking.llm_method import LLMOptions, MethodServices
 from kg.linkers.ranking.registry import check_settings, get_method, methods
 
 
+def configured_settings(config: Config, path: Path | None, method: str) -> dict[str, Any]:
+    """The method's settings: kg.toml's `[link.<method>]` table, with the method config file's table over it."""
+    from kg.linkers.config import method_tables
+
+    return {**method_tables(config.link).get(method, {}), **method_settings(path, method)}
+
+
 def method_settings(path: Path | None, method: str) -> dict[str, Any]:
     """The `[method]` table of a TOML method config (e.g. `[i2cr] alpha = 0.6`); {} without a file. Every table is
     checked against its method's settings (keys and types), not only the chosen method's: a typo anywhere in the
@@ -39,7 +46,7 @@ def build_reranker(config: Config, method: str, weights: Path | None = None, *, 
                    image_loader: Any = None, graph: GraphStore | None = None) -> Reranker:
     """`encoder` is the loaded TextEncoder; `image_loader` a kgstore ImageLoader (for IAV and clue models)."""
     if not get_method(method).needs_llm:
-        return load_reranker(method, weights)
+        return load_reranker(method, weights, settings=settings)
     from kg.linkers.ranking.llm import LLMClient, LLMSettings
 
     llm_settings = LLMSettings.from_config(config)

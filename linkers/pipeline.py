@@ -12,9 +12,8 @@ import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,7 +22,6 @@ from kg.kgstore.chunks import chunked
 from kg.kgstore.encoders import TextEncoder
 from kg.kgstore.encoders.static_text import StaticTextEncoder, static_encoder
 from kg.kgstore.entity_index import TEXT
-from kg.kgstore.errors import ConfigError
 from kg.kgstore.graph import GraphStore
 from kg.kgstore.links import write_results
 from kg.kgstore.names import normalise
@@ -32,6 +30,7 @@ from kg.kgstore.profiling import stage
 from kg.kgstore.search import Searcher
 from kg.linkers.candidates.generator import CandidateGenerator, KBCandidates, longer_names
 from kg.linkers.candidates.retrieval import Candidate, CandidateRetriever, RetrievalConfig
+from kg.linkers.config import LinkConfig
 from kg.linkers.detection.base import SpanDetector
 from kg.linkers.detection.detect import GazetteerDetector
 from kg.linkers.detection.keyphrases import Keyphrases
@@ -47,34 +46,30 @@ from kg.linkers.ranking import MentionInput, Ranker, Ranking, load_reranker
 from kg.linkers.ranking.base import top_margin
 from kg.linkers.records import Document, Mention, MentionResult
 
-CONTEXT_ENCODERS = ("model", "static", "cascade")
 CANCEL_SLICES = (4, 256)  # contexts encoded between two cancellation checks: the first slice, the largest
 CHECK_EVERY_S = 0.25  # a cancellable encoding checks about this often
-# what detected text gets linked: names (people, places, organisations, works... as NER and capitalised KB names
-# find them), or also the concepts a set's annotators link ("poet", "professor": KB names that do not look like
-# names, kept where the learned keyphraseness says training data usually links them)
-LINK_POLICIES = ("named", "all")
 
 
 class Cancelled(Exception):
     """The caller gave up on the batch (its deadline passed, or the server is stopping): nothing was written."""
 
 
-@dataclass
-class LinkOptions:
-    method: str = "auto"
-    weights: Path | None = None
-    top_k: int = 10
-    nil_threshold: float | None = None  # None: the method's fitted default (None there too: never NIL)
+@dataclass(frozen=True)
+class LinkOptions(LinkConfig):
+    """What a `Linker` runs with: the link options (`LinkConfig`, defined there once) and what the caller decides
+    (`write`) or kg fixes. `nil_threshold` None: the method's fitted default (None there too: never NIL); `context`:
+    the text model, "static" vectors distilled from it (fast, less exact), or "cascade": static first, the text
+    model again for mentions whose static top-1/top-2 score margin is below cascade_margin."""
+
+    write: bool = True
     context_chars: int = 300  # characters of context either side of the mention for the context encoder
-    # context encoder: the text model, "static" vectors distilled from it (fast, less exact), or "cascade": static
-    # first, the text model again for mentions whose static top-1/top-2 score margin is below cascade_margin
-    context: str = "cascade"
     cascade_margin: float = 0.2  # tuned on WikiMEL dev: Hits@1 as the text model's, at 1.9x its speed
     batch_docs: int = 64
-    write: bool = True
-    coref: bool = True  # link "he", "her"... to the last person linked before them (detected documents only)
-    link: str = "named"  # LINK_POLICIES
+
+    @classmethod
+    def of(cls, config: LinkConfig, **rest: Any) -> LinkOptions:
+        """`config`'s link options with the caller's `write` (and any of kg's fixed ones)."""
+        return cls(**{f.name: getattr(config, f.name) for f in fields(LinkConfig)}, **rest)
 
 
 STORED_CANDIDATES = 10  # candidates kept with a written mention: what explain shows of the ranking that happened
@@ -130,12 +125,8 @@ class Linker:
         self._neighbours_ahead: tuple[set[str], Future] | None = None
         self.extra_inputs: set[str] = set()  # inputs computed whatever the method (a trainer records them)
         self._neighbourhood = Neighbourhood(graph) if graph is not None else None  # graph neighbours read this job
-        if options.link not in LINK_POLICIES:
-            raise ConfigError(f"unknown link policy {options.link!r}; use one of {', '.join(LINK_POLICIES)}")
         if self.detector is not None:
             self.detector.concepts = options.link == "all"
-        if options.context not in CONTEXT_ENCODERS:
-            raise ConfigError(f"unknown context encoder {options.context!r}; use one of {', '.join(CONTEXT_ENCODERS)}")
         self._context_encoder: TextEncoder | StaticTextEncoder | None = None
         # the cascade's first, static pass ranks with the features alone, whatever the method
         # (the learned and fusion methods' --weights is their model file; auto's may be either kind of file)

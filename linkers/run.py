@@ -22,6 +22,7 @@ from kg.kgstore.model import point_id
 from kg.kgstore.progress import progress_bar
 from kg.kgstore.search import Searcher
 from kg.kgstore.vectors import VectorStore
+from kg.linkers.config import LinkConfig
 from kg.linkers.corpus import corpus_size, read_corpus
 from kg.linkers.detection import keyphrases
 from kg.linkers.detection.detectors import build_detector
@@ -31,58 +32,15 @@ from kg.linkers.evaluation.datasets import Dataset
 from kg.linkers.evaluation.datasets.text import HALVES, half_of, split_half
 from kg.linkers.evaluation.eval_report import readable
 from kg.linkers.evaluation.metrics import Evaluator, Metrics, Scored, protocol
-from kg.linkers.methods import build_reranker, method_settings
+from kg.linkers.methods import build_reranker, configured_settings
 from kg.linkers.pipeline import Linker, LinkOptions, MentionResult
 from kg.linkers.ranking.base import Ranker
 from kg.linkers.ranking.features import FeatureReranker
-from kg.linkers.ranking.llm_method import LLMOptions
 from kg.linkers.records import NIL, BadLine, Document
 
 
 def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-@dataclass
-class MethodChoice:
-    """The linking-method options shared by link and eval."""
-
-    method: str = "auto"
-    weights: Path | None = None
-    top_k: int = 10
-    nil_threshold: float | None = None
-    context: str = "cascade"
-    llm: str = "unsure"
-    llm_margin: float = LLMOptions.margin
-    llm_budget: int | None = None
-    method_config: Path | None = None
-    coref: bool = True
-    link: str = "named"
-
-    def __post_init__(self) -> None:
-        """A NaN threshold compares false with every score (NIL never decided): refused here, where `kg link`,
-        `kg eval` and `kg serve`'s /link all pass."""
-        for name, value, ok, want in (
-                ("nil_threshold", self.nil_threshold, self.nil_threshold is None or _finite(self.nil_threshold),
-                 "a finite number"),
-                ("llm_margin", self.llm_margin, _finite(self.llm_margin) and self.llm_margin >= 0,
-                 "a finite number, 0 or more"),
-                ("llm_budget", self.llm_budget, self.llm_budget is None or self.llm_budget >= 0, "0 or more"),
-                ("top_k", self.top_k, self.top_k >= 1, "1 or more")):
-            if not ok:
-                flag = "--" + name.replace("_", "-")
-                raise InputError(f"{name} ({flag}): must be {want}, got {value!r}")
-
-    def link_options(self, write: bool) -> LinkOptions:
-        return LinkOptions(method=self.method, weights=self.weights, top_k=self.top_k,
-                           nil_threshold=self.nil_threshold, context=self.context, write=write, coref=self.coref,
-                           link=self.link)
-
-    def llm_options(self) -> LLMOptions:
-        return LLMOptions(when=self.llm, margin=self.llm_margin, budget=self.llm_budget)
-
-    def settings(self) -> dict:
-        return method_settings(self.method_config, self.method)
 
 
 @dataclass
@@ -106,17 +64,14 @@ def require_kb(stores: Stores) -> None:
                           "holds no entities)")
 
 
-def build_linker(stores: Stores, opts: LinkOptions, detector: str | None, method: MethodChoice | None = None
-                 ) -> Linker:
+def build_linker(stores: Stores, opts: LinkOptions, detector: str | None) -> Linker:
     """`detector` names a registered mention detector (None: link only given spans)."""
     searcher = Searcher(stores.config, stores.vectors)
-    reranker = None
-    if method is not None:
-        reranker = build_reranker(
-            stores.config, method.method, method.weights, llm=method.llm_options(), settings=method.settings(),
-            encoder=searcher.text_encoder,
-            image_encoder=searcher.image_encoder if stores.config.models.image_backend else None,
-            image_loader=searcher.image_loader, graph=stores.graph)
+    reranker = build_reranker(
+        stores.config, opts.method, opts.weights, llm=opts.llm_options(),
+        settings=configured_settings(stores.config, opts.method_config, opts.method), encoder=searcher.text_encoder,
+        image_encoder=searcher.image_encoder if stores.config.models.image_backend else None,
+        image_loader=searcher.image_loader, graph=stores.graph)
     return Linker(searcher, opts, graph=stores.graph,
                   detector=build_detector(detector, stores.config, stores.graph) if detector else None,
                   reranker=reranker)
@@ -216,11 +171,11 @@ class EvalResult:
     bad: list[BadLine] = field(default_factory=list)
 
 
-def evaluate_mentions(stores: Stores, ds: Dataset, method: MethodChoice, *, report: bool = False,
+def evaluate_mentions(stores: Stores, ds: Dataset, method: LinkConfig, *, report: bool = False,
                       report_all: bool = False) -> EvalResult:
     """Gold spans retrieved against the KB and ranked by `method`."""
     require_kb(stores)
-    linker = build_linker(stores, method.link_options(write=False), detector=None, method=method)
+    linker = build_linker(stores, LinkOptions.of(method, write=False), detector=None)
     _ = linker.context_encoder  # load the model before the clock starts
     bad: list[BadLine] = []
     errors: list | None = [] if report else None
@@ -260,12 +215,13 @@ def evaluate_mentions(stores: Stores, ds: Dataset, method: MethodChoice, *, repo
     return result
 
 
-def evaluate_spans(stores: Stores, ds: Dataset, method: MethodChoice, *, gold_spans: bool, detector: str,
+def evaluate_spans(stores: Stores, ds: Dataset, method: LinkConfig, *, gold_spans: bool,
                    report: bool = False, report_all: bool = False) -> EvalResult:
-    """Raw text linked end to end (or at the gold spans) and scored by ELEVANT's span rules."""
+    """Raw text linked end to end (or at the gold spans, `method.detector` else) and scored by ELEVANT's span
+    rules."""
     require_kb(stores)
-    linker = build_linker(stores, method.link_options(write=False), detector=None if gold_spans else detector,
-                          method=method)
+    detector = method.detector
+    linker = build_linker(stores, LinkOptions.of(method, write=False), detector=None if gold_spans else detector)
     if ds.articles is None:
         raise InputError(f"{ds.name} is no span-level benchmark")
     _ = linker.context_encoder  # load the models before the clock starts
@@ -313,7 +269,7 @@ def held_out(trained_with: list[str], dataset: str) -> bool:
                for other, h in map(split_half, trained_with))
 
 
-def evaluate_given_candidates(config: Config, ds: Dataset, method: MethodChoice, *, report: bool = False,
+def evaluate_given_candidates(config: Config, ds: Dataset, method: LinkConfig, *, report: bool = False,
                               report_all: bool = False) -> EvalResult:
     """Each mention brings its own candidates: no KB, no servers."""
     from kg.kgstore.encoders.text import text_encoder_from_config
@@ -323,7 +279,7 @@ def evaluate_given_candidates(config: Config, ds: Dataset, method: MethodChoice,
         raise InputError(f"{ds.name} brings no candidates of its own")
     encoder = text_encoder_from_config(config)
     reranker = build_reranker(config, method.method, method.weights, llm=method.llm_options(),
-                              settings=method.settings(), encoder=encoder)
+                              settings=configured_settings(config, method.method_config, method.method), encoder=encoder)
     started = time.perf_counter()
     mentions = list(ds.given())
     with progress_bar(mentions, desc="eval", unit=" mentions") as bar:

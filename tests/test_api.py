@@ -160,3 +160,26 @@ def test_spacy_component_links_the_ner_entities(kb, monkeypatch, capsys) -> None
         monkeypatch.setenv(name, value)
     exec(compile(readme_examples()[1], "README.md", "exec"), {})
     assert "('Barack Obama', 'PERSON', 'Q76', 'Barack Obama'" in capsys.readouterr().out
+
+
+def test_kg_toml_link_settings_reach_the_linker(kb, tmp_path: Path) -> None:
+    """[link], [link.llm] and [link.<method>] of kg.toml are the linker's options, the LLM method's options and the
+    method's settings; KG.open's link_* and a call's keywords come over them (no LLM call: only built)."""
+    cfg, _ = kb
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "kg.toml").write_text('[link]\nmethod = "kar"\ntop_k = 4\ncontext = "model"\ndetector = "gazetteer"\n'
+                                  '[link.llm]\nmargin = 0.45\nbudget = 2\n[link.kar]\nk = 3\nfacts = 2\n')
+    with KG.open(home, graph_uri=cfg.graph.uri, graph_user=cfg.graph.user,
+                 graph_password=cfg.graph.password.reveal(), graph_database=cfg.graph.database,
+                 qdrant_url=cfg.qdrant.url, qdrant_grpc_port=cfg.qdrant.grpc_port,
+                 qdrant_collection=cfg.qdrant.collection, llm_base_url="http://127.0.0.1:9/v1", llm_model="toy",
+                 link_context="static") as kg:
+        linker = kg.service.linker(kg.link_options())
+        assert (linker.options.method, linker.options.top_k, linker.options.context) == ("kar", 4, "static")
+        assert linker.reranker.settings == {"k": 3, "facts": 2}
+        assert (linker.reranker.options.margin, linker.reranker.options.budget) == (0.45, 2)
+        assert kg.link_options({"top_k": 6}).top_k == 6
+        features = kg.link(TEXT, method="features")  # the call's method over kg.toml's; the rest still kg.toml's
+        assert [(m.qid, m.detector) for m in features if m.surface == "Barack Obama"] == [("Q76", "gazetteer")]
+        assert all(len(m.result.candidates) <= 4 for m in features)

@@ -136,7 +136,7 @@ def test_kg_config_shows_every_setting_and_source_never_a_secret(tmp_path: Path)
     assert lines["uri"][1:3] == ["(unset)", "default"]
     assert lines["image_allow_private"][1:3] == ["False", "default"]  # the longest name keeps a gap to its value
     assert [line for line in text.output.splitlines() if line.startswith("[")] == \
-        ["[graph]", "[qdrant]", "[llm]", "[models]", "[data]", "[serve]"]
+        ["[graph]", "[qdrant]", "[llm]", "[models]", "[data]", "[serve]", "[link]"]
 
     as_json = runner.invoke(cli, ["config", "--json"], env=env)
     assert as_json.exit_code == 0 and SENTINEL not in as_json.output

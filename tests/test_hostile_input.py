@@ -679,7 +679,7 @@ def test_an_http_graph_uri_is_a_message_naming_the_schemes(monkeypatch, capsys, 
 
 def test_a_nan_or_out_of_range_threshold_is_a_message(tiny_kb, tmp_path: Path, monkeypatch, capsys) -> None:
     from kg.kgstore.errors import InputError
-    from kg.linkers.run import MethodChoice
+    from kg.linkers.config import LinkConfig
 
     _, env = tiny_kb
     corpus = tmp_path / "c.jsonl"
@@ -693,7 +693,7 @@ def test_a_nan_or_out_of_range_threshold_is_a_message(tiny_kb, tmp_path: Path, m
                             "--out", str(tmp_path / "m.json"))
         assert code == 2 and option in out and "nan is not a number" in out and "Traceback" not in out, (option, out)
     with pytest.raises(InputError, match="nil_threshold"):  # the request model of `kg serve`'s /link builds this too
-        MethodChoice(nil_threshold=float("nan"))
+        LinkConfig(nil_threshold=float("nan"))
     code, out = kg_main(monkeypatch, capsys, {**env, "KG_LLM_TIMEOUT": "nan"}, "config")
     assert code == 1 and "KG_LLM_TIMEOUT" in out and "Traceback" not in out, out
 

@@ -203,10 +203,10 @@ def test_cascade_runs_the_text_model_only_where_the_static_ranking_is_unsure(kb)
 
 
 def test_kar_reads_facts_from_the_graph_and_links_through_the_llm(kb, llm_server, tmp_path: Path) -> None:
-    from kg.kgstore.facts import entity_facts
     from kg.kgstore.graph import GraphStore
     from kg.linkers.candidates.retrieval import Candidate
     from kg.linkers.ranking import MentionInput, load_reranker
+    from kg.linkers.ranking.llm.facts import entity_facts
     from kg.linkers.ranking.llm_method import MethodServices
 
     cfg, env = kb

@@ -26,7 +26,7 @@ from kg.cli.context import AppContext
 from kg.cli.main import cli
 from kg.cli.web.app import ServeSettings, create_app
 from kg.cli.web.batcher import LinkBatcher
-from kg.cli.web.service import KgService, LinkSettings
+from kg.cli.web.service import KgService
 from kg.kgstore.config import Config, load_config
 from kg.linkers.corpus import Document
 
@@ -313,7 +313,7 @@ def test_a_link_request_over_the_time_limit_gets_504(kb) -> None:
 
 def test_waiting_requests_share_one_batch_and_get_their_own_results(served) -> None:
     _, _, service = served
-    settings = LinkSettings(**FAST)
+    settings = service.link_options(FAST)
     batcher = LinkBatcher(service.linker, max_docs=8, wait_s=1.0)
     try:
         texts = {f"b{i}": t for i, t in enumerate([TEXT, "Paris, France.", "Obama in Berlin.", "Honolulu."])}

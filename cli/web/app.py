@@ -26,14 +26,13 @@ from kg.cli.web import schemas
 from kg.cli.web.auth import SESSION_COOKIE, Access, client_address, throttled
 from kg.cli.web.batcher import LinkBatcher
 from kg.cli.web.limits import MAX_MENTIONS, MAX_TEXT_CHARS, TooLarge, text_too_long, too_many_mentions
+from kg.cli.web.link_models import link_models
 from kg.cli.web.schemas import error_response as _error
 from kg.cli.web.schemas import errors
 from kg.cli.web.service import KgService
 from kg.kgstore.errors import ConfigError, InputError, KgError
-from kg.linkers.detection.detectors import detectors
-from kg.linkers.ranking.registry import methods
+from kg.linkers.pipeline import LinkOptions
 from kg.linkers.records import repaired
-from kg.service import LinkSettings
 
 HERE = Path(__file__).parent
 OPEN_PATHS = ("/health", "/ui/login", "/static/")  # answered without the API key
@@ -89,31 +88,9 @@ def is_loopback(host: str) -> bool:
 
 
 # ------------------------------------------------------------------------------------------------ request bodies
-class LinkOptionsIn(BaseModel):
-    """The options of `kg link` (same names and defaults; `write` is off unless asked for)."""
-
-    model_config = ConfigDict(extra="forbid")
-    method: str = Field("auto", description=f"ranking method: {', '.join(methods())}")
-    top_k: int = Field(10, ge=1, le=100, description="candidates per mention")
-    nil_threshold: float | None = Field(None, description="leave a mention NIL when its best score is below this")
-    context: str = Field("cascade", description="context encoder: cascade, model or static")
-    detector: str = Field("hybrid", description="mention detector for text without mentions: "
-                                                f"{', '.join(detectors())}")
-    detect: bool = Field(True, description="detect mentions when none are given")
-    llm: str = Field("unsure", description="LLM methods: consult the LLM when unsure or always")
-    llm_margin: float = 0.3
-    llm_budget: int | None = Field(None, ge=0)
-    explain: bool = Field(False, description="add each mention's `explain`: candidates with features, retrieved "
-                                             "list, trace")
-    write: bool = Field(False, description="write Document, Mention and REFERS_TO into the graph, as `kg link` does")
-
-    def settings(self) -> LinkSettings:
-        data = self.model_dump(exclude={"explain"})
-        return LinkSettings(**data).check()
-
-
-class LinkIn(BaseModel):
-    """One document as in a corpus JSONL line (docs/corpus-format.md), plus an uploaded image and the options."""
+class LinkInBase(BaseModel):
+    """One document as in a corpus JSONL line (docs/corpus-format.md), plus an uploaded image and the options (the
+    `options` field is added by `link_models`, from the one definition of the link options)."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"text": "Barack Obama met Angela Merkel in Berlin."},
@@ -129,8 +106,6 @@ class LinkIn(BaseModel):
     image: str | None = Field(None, description="http(s) URL of the document's image")
     image_base64: str | None = Field(None, description="the image's bytes, base64")
     meta: dict[str, Any] | None = None
-    # ignore: mypy (no pydantic plugin) takes the fields' positional Field defaults for required arguments
-    options: LinkOptionsIn = Field(default_factory=LinkOptionsIn)  # type: ignore[arg-type]
 
     @field_validator("text", mode="before")
     @classmethod
@@ -272,9 +247,10 @@ def _hit(h: Any) -> dict[str, Any]:
 
 
 def create_app(service: KgService, settings: ServeSettings) -> FastAPI:
-    # the batcher's keys are the requests' LinkSettings
-    batcher = LinkBatcher(lambda key: service.linker(cast(LinkSettings, key)), settings.max_batch_docs,
+    # the batcher's keys are the requests' LinkOptions
+    batcher = LinkBatcher(lambda key: service.linker(cast(LinkOptions, key)), settings.max_batch_docs,
                           settings.batch_wait_ms / 1000)
+    link_in = link_models(service.link_options(), LinkInBase)
     access = Access(settings.api_key)
     app = FastAPI(title="kg", version="1", summary="Entity linking and the entity knowledge graph over HTTP",
                   description="Link text to KB entities and read entity cards, mentions and linked documents. "
@@ -345,11 +321,11 @@ def create_app(service: KgService, settings: ServeSettings) -> FastAPI:
             return _error(503, data["worker"]["problem"])
         return JSONResponse(data)
 
-    @app.post("/link", tags=["linking"], response_model=schemas.LinkOut, responses=errors(400, 413, 422, 503, 504))
-    async def link(body: LinkIn) -> JSONResponse:
+    async def link(body: Any) -> JSONResponse:
         """Link one document: its mentions (given or detected) to KB entities, as `kg link --no-write --out` writes
         them (`write: true` also writes them into the graph). Concurrent requests share encoder batches."""
-        settings_ = body.options.settings()
+        settings_ = service.link_options(body.options.model_dump(exclude={"explain", "write"}),
+                                         write=body.options.write)
         record = body.model_dump(exclude={"options", "image_base64"})
         doc = service.document(record, body.image_base64)
         try:
@@ -361,6 +337,10 @@ def create_app(service: KgService, settings: ServeSettings) -> FastAPI:
         # a JSONResponse of plain JSON skips FastAPI's per-value encoder walk (a millisecond per detected document)
         return JSONResponse({"id": doc.id, "written": settings_.write,
                              "mentions": [schemas.from_result(r, described, body.options.explain) for r in results]})
+
+    link.__annotations__["body"] = link_in  # the request model this server's defaults made (not a module name)
+    app.post("/link", tags=["linking"], response_model=schemas.LinkOut,
+             responses=errors(400, 413, 422, 503, 504))(link)
 
     @app.get("/search", tags=["entities"], response_model=schemas.SearchOut, responses=errors(400, 422, 503))
     def search(q: str = Query(..., description="a name, a description (by=text), or an image URL (by=image)"),

@@ -20,7 +20,7 @@ from kg.kgstore.errors import InputError
 from kg.linkers.corpus import Document, Mention
 from kg.linkers.detection.detectors import detectors
 from kg.linkers.ranking.registry import methods
-from kg.service import LinkSettings, SearchResult
+from kg.service import SearchResult
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
@@ -101,9 +101,9 @@ async def link_text(request: Request) -> HTMLResponse:
         raise InputError("text: empty; paste a text to link")
     if len(text) > paste.MAX_TEXT:
         raise InputError(f"text: {len(text):,} characters, over the page's {paste.MAX_TEXT:,} (use `kg link`)")
-    settings = LinkSettings(method=form.get("method", "auto"), detector=form.get("detector", "hybrid"),
-                            write=form.get("write") == "on").check()
     svc = _service(request)
+    settings = svc.link_options({k: form[k] for k in ("method", "detector") if k in form},
+                                write=form.get("write") == "on")
     doc = svc.document({"text": text})
     results = await request.app.state.batcher.link(settings, doc, request.app.state.settings.timeout_s)
     cards = await asyncio.to_thread(lambda: {q: svc.card(q) for q in {r.qid for r in results if r.qid}})
@@ -173,7 +173,7 @@ async def document(request: Request, doc_id: str, explain: bool = False, rerank:
     if rerank and doc.text:
         spans = [Mention(m.id, m.start, m.end, doc.text[m.start:m.end]) for m in doc.mentions
                  if m.start is not None and m.end is not None]
-        results = await request.app.state.batcher.link(LinkSettings(), Document(doc.id, doc.text, mentions=spans),
+        results = await request.app.state.batcher.link(svc.link_options(), Document(doc.id, doc.text, mentions=spans),
                                                        request.app.state.settings.timeout_s)
         by_id = {r.mention_id: r.to_json(explain=True) for r in results}
         for p in parts:

@@ -16,14 +16,14 @@ from kg.kgstore.files import atomic_write
 from kg.kgstore.images import is_url
 from kg.linkers.corpus import Document, parse_document
 from kg.linkers.evaluation.eval_report import EvalReport, load_report
-from kg.service import LinkSettings, SearchResult, Service, canonical_qid
+from kg.service import SearchResult, Service, canonical_qid
 
-__all__ = ["KgService", "LinkSettings", "SearchResult", "canonical_qid"]
+__all__ = ["KgService", "SearchResult", "canonical_qid"]
 
 
 class KgService(Service):
-    def __init__(self, app: StoreContext, reports: list[Path] | None = None):
-        super().__init__(app)
+    def __init__(self, app: StoreContext, reports: list[Path] | None = None, link: dict[str, Any] | None = None):
+        super().__init__(app, link)
         self._report_paths = {p.name: p for p in reports or []}
         self._reports: dict[str, EvalReport] = {}
 

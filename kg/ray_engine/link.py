@@ -14,7 +14,7 @@ from kg.kgstore.config import Config
 from kg.kgstore.links import linked_documents
 from kg.linkers.pipeline import LinkOptions, MentionResult
 from kg.linkers.records import Document
-from kg.linkers.run import MethodChoice, Stores, build_linker, require_kb, run_corpus
+from kg.linkers.run import Stores, build_linker, require_kb, run_corpus
 from kg.ray_engine import ITEM, RayOptions, dataset_of, map_with_pool, ready, session, unpickled
 
 
@@ -22,11 +22,11 @@ class LinkWorker:
     """One actor of the pool: a Linker built once; each batch of documents linked (and written back, in one
     transaction per batch, by the local engine's idempotent write)."""
 
-    def __init__(self, config: Config, margs: MethodChoice, write: bool, detector: str | None, resume: bool) -> None:
+    def __init__(self, config: Config, options: LinkOptions, resume: bool) -> None:
         self.context = StoreContext(config)
         stores = Stores(config, self.context.graph(), self.context.vectors())
         self.graph = stores.graph
-        self.linker = build_linker(stores, margs.link_options(write=write), detector, margs)
+        self.linker = build_linker(stores, options, options.detector if options.detect else None)
         _ = self.linker.context_encoder  # the models load now, once per actor
         self.resume = resume
 
@@ -48,8 +48,8 @@ class LinkWorker:
         return {ITEM: [pickle.dumps(r) for r in rows], "run_id": [run_id] * len(docs)}
 
 
-def link_on_ray(config: Config, stores: Callable[[], Stores], margs: MethodChoice, corpus: list[Path], *,
-                write: bool, detector: str | None, options: RayOptions, resume: bool = False, out: Path | None = None,
+def link_on_ray(config: Config, stores: Callable[[], Stores], linking: LinkOptions, corpus: list[Path], *,
+                options: RayOptions, resume: bool = False, out: Path | None = None,
                 explain: bool = False, on_result: Callable[[MentionResult], None] | None = None) -> dict[str, Any]:
     """`kg link`'s run with the linking done on Ray; the summary has the local engine's fields (`llm` is None: each
     actor counts its own LLM calls). Refused, saying what to do, without Ray or on the embedded stores."""
@@ -63,8 +63,7 @@ def link_on_ray(config: Config, stores: Callable[[], Stores], margs: MethodChoic
             if ds is None:
                 return
             rows = map_with_pool(ray, ds, LinkWorker, options, LinkOptions.batch_docs,
-                                 {"config": config, "margs": margs, "write": write, "detector": detector,
-                                  "resume": resume})
+                                 {"config": config, "options": linking, "resume": resume})
             for row in rows:
                 run_ids[:] = [row["run_id"]]
                 results = unpickled(row)
@@ -74,4 +73,4 @@ def link_on_ray(config: Config, stores: Callable[[], Stores], margs: MethodChoic
                     yield 1, results
 
     summary = run_corpus(corpus, link, resume=resume, out=out, explain=explain, on_result=on_result)
-    return {**summary, "run_id": run_ids[0] if run_ids else None, "written": write, "llm": None, "engine": "ray"}
+    return {**summary, "run_id": run_ids[0] if run_ids else None, "written": linking.write, "llm": None, "engine": "ray"}

@@ -123,6 +123,8 @@ class CandidateRetriever:
         if context_vectors is not None and cfg.text_k:
             sources["text"] = self.searcher.by_vector_many(TEXT, context_vectors, cfg.text_k, "text", LINK_FIELDS)
         if context_vectors is not None and named is not None and any(named) and cfg.text_k:
+            # a bare surname or given name has more namesakes than the name lookup keeps: the ones whose label holds
+            # it, nearest to the mention's context ("Stewart": the Stewarts of the context's field)
             found = self.searcher.by_vector_in_names_many(TEXT, context_vectors, named, 2 * cfg.text_k, LINK_FIELDS)
             sources["named"] = [[h for h in hits if name and person_like(h.label, name)][:cfg.text_k]
                                 for hits, name in zip(found, named)]

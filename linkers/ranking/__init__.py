@@ -17,8 +17,8 @@ from kg.linkers.ranking.registry import MethodBuild, get_method
 
 def load_reranker(method: str, weights: Path | None = None, *, services: Any = None, llm: Any = None,
                   settings: dict[str, Any] | None = None) -> Ranker:
-    """`services` (MethodServices), `llm` (LLMOptions) and `settings` (the method's section of the method
-    config) matter to the LLM methods only."""
+    """`services` (MethodServices) and `llm` (LLMOptions) matter to the LLM methods only; `settings` (the method's
+    table of kg.toml's [link] or of the method config) to the methods that declare settings."""
     return get_method(method).build(MethodBuild(weights=weights, services=services, llm=llm, settings=settings))
 
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from kg.kgstore.facts import EntityFacts, entity_facts
 from kg.linkers.candidates.retrieval import Candidate
 from kg.linkers.ranking.base import MentionInput
 from kg.linkers.ranking.llm import CallLog, parse_choice
+from kg.linkers.ranking.llm.facts import EntityFacts, entity_facts
 from kg.linkers.ranking.llm_method import LLMReranker, Outcome, candidate_description, clip_text, llm_method_builder
 from kg.linkers.ranking.registry import Method, register_method
 
