@@ -92,6 +92,7 @@ class Step:
     seconds: float
     cpu: dict[str, float]
     peak_rss: dict[str, int]
+    peak_anon: dict[str, int]  # of the servers: RssAnon, their own memory (VmRSS also counts mapped file pages)
     out: dict[str, Any] = field(default_factory=dict)
 
 
@@ -100,6 +101,7 @@ def run_step(cmd: list[str], env: dict[str, str], servers: dict[str, int], log: 
     cpu_before = {name: cpu_seconds(pid) for name, pid in servers.items()}
     kg_before = children_cpu()
     peak = {"kg": 0, **{name: 0 for name in servers}}
+    anon = {name: 0 for name in servers}
     start = time.perf_counter()
     with open(log, "ab") as err, tempfile.TemporaryFile() as out:
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=err)
@@ -107,6 +109,7 @@ def run_step(cmd: list[str], env: dict[str, str], servers: dict[str, int], log: 
             peak["kg"] = max(peak["kg"], generator.tree_rss(proc.pid))
             for name, pid in servers.items():
                 peak[name] = max(peak[name], proc_status(pid, "VmRSS"))
+                anon[name] = max(anon[name], proc_status(pid, "RssAnon"))
             if time.perf_counter() - start > timeout:
                 proc.kill()
                 proc.wait()
@@ -118,7 +121,7 @@ def run_step(cmd: list[str], env: dict[str, str], servers: dict[str, int], log: 
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd[:3])} failed (exit {proc.returncode}); its log: {log}")
     cpu = {"kg": children_cpu() - kg_before, **{n: cpu_seconds(p) - cpu_before[n] for n, p in servers.items()}}
-    return Step(seconds, cpu, peak, json.loads(text) if text.strip() else {})
+    return Step(seconds, cpu, peak, anon, json.loads(text) if text.strip() else {})
 
 
 # ------------------------------------------------------------------------------------------------- servers
@@ -235,8 +238,10 @@ def measure_size(n: int, args: argparse.Namespace, work: Path) -> dict[str, Any]
         subprocess.run([KG, "migrate"], env=env, check=True, capture_output=True)
         ingest = run_step([KG, "ingest", str(dump), "--json", "--workers", str(args.workers)], env, servers, log,
                           args.timeout)
+        print(f"  {n:,}: ingest {ingest.seconds:,.0f} s, {n / ingest.seconds:,.0f} entities/s", flush=True)
         index = run_step([KG, "index", "--text", "--names", "--words", "--text-model", args.text_model, "--json"],
                          env, servers, log, args.timeout)
+        print(f"  {n:,}: index {index.seconds:,.0f} s, {n / index.seconds:,.0f} entities/s", flush=True)
         query = run_step([sys.executable, __file__, "--probe", str(n), "--queries", str(args.queries),
                           "--documents", str(args.documents), "--seed", str(args.seed)], env, servers, log,
                          args.timeout)
@@ -245,7 +250,10 @@ def measure_size(n: int, args: argparse.Namespace, work: Path) -> dict[str, Any]
             "ingest": asdict(ingest), "index": asdict(index), "query": asdict(query),
             "hwm": {name: proc_status(pid, "VmHWM") for name, pid in servers.items()},
             "disk": {"arcadedb": du(state / "arcadedb" / "databases"), "qdrant": du(state / "qdrant" / "storage")},
+            "graph_out_of_memory": "OutOfMemoryError" in (state / "arcadedb.log").read_text(errors="replace"),
         }
+        if result["graph_out_of_memory"]:
+            print(f"  {n:,}: the graph server ran out of heap (raise KG_SERVICES_ARCADEDB_HEAP)", flush=True)
     finally:
         stop_servers(state)
         shutil.rmtree(state, ignore_errors=True)
@@ -255,8 +263,9 @@ def measure_size(n: int, args: argparse.Namespace, work: Path) -> dict[str, Any]
     result["ingest_per_s"] = ingested / ing["seconds"]
     result["graph_cpu_share"] = ing["cpu"]["arcadedb"] / max(1e-9, sum(ing["cpu"].values()))
     result["index_per_s"] = n / index.seconds
-    result["peak_rss"] = {name: max(s["peak_rss"][name] for s in (ing, result["index"], result["query"]))
-                          for name in ("kg", "arcadedb", "qdrant")}
+    steps = (ing, result["index"], result["query"])
+    result["peak_rss"] = {name: max(s["peak_rss"][name] for s in steps) for name in ("kg", "arcadedb", "qdrant")}
+    result["peak_anon"] = {name: max(s["peak_anon"][name] for s in steps) for name in ("arcadedb", "qdrant")}
     return result
 
 
@@ -273,7 +282,8 @@ def row(r: dict[str, Any]) -> dict[str, float]:
         "lookup p50 ms": q["lookup"]["p50_ms"], "lookup p95 ms": q["lookup"]["p95_ms"],
         "link docs/s": q["link"]["documents_per_s"], "link Hits@1": q["link"]["hits_at_1"],
         "kg RSS MiB": max(r[s]["peak_rss"]["kg"] for s in ("ingest", "index", "query")) / MiB,
-        "ArcadeDB RSS MiB": r["peak_rss"]["arcadedb"] / MiB, "Qdrant RSS MiB": r["peak_rss"]["qdrant"] / MiB,
+        "ArcadeDB RSS MiB": r["peak_rss"]["arcadedb"] / MiB, "ArcadeDB anon MiB": r["peak_anon"]["arcadedb"] / MiB,
+        "Qdrant RSS MiB": r["peak_rss"]["qdrant"] / MiB, "Qdrant anon MiB": r["peak_anon"]["qdrant"] / MiB,
         "ArcadeDB disk MB": r["disk"]["arcadedb"] / 1e6, "Qdrant disk MB": r["disk"]["qdrant"] / 1e6,
     }
 
@@ -304,10 +314,10 @@ def projection(results: list[dict[str, Any]], machines: list[int]) -> dict[str, 
             return max(0.0, (big[key][sub] - small[key][sub]) / grow)
         return big[key][sub] / big["entities"]
 
-    qdrant_ram = per_entity("peak_rss", "qdrant")
+    qdrant_ram = per_entity("peak_anon", "qdrant")
     disk = {name: per_entity("disk", name) for name in ("arcadedb", "qdrant")}
     p50 = [(math.log10(r["entities"]), row(r)["lookup p50 ms"]) for r in results]
-    slope = ((p50[-1][1] - p50[0][1]) / (p50[-1][0] - p50[0][0])) if len(p50) > 1 else 0.0
+    slope = max(0.0, (p50[-1][1] - p50[0][1]) / (p50[-1][0] - p50[0][0])) if len(p50) > 1 else 0.0
     out: dict[str, Any] = {}
     for target in TARGETS:
         for m in machines:
@@ -315,8 +325,8 @@ def projection(results: list[dict[str, Any]], machines: list[int]) -> dict[str, 
             out[f"{target // 1_000_000}M on {m}"] = {
                 "ingest_hours (one graph writer)": target / fig["ingest ent/s"] / 3600,
                 "index_hours": target / (fig["index ent/s"] * m) / 3600,
-                "qdrant_ram_gib_per_machine": (big["peak_rss"]["qdrant"] + qdrant_ram * (shard - big["entities"]))
-                / 2**30,
+                "qdrant_anon_ram_gib_per_machine": (big["peak_anon"]["qdrant"]
+                                                    + qdrant_ram * (shard - big["entities"])) / 2**30,
                 "graph_disk_gb": disk["arcadedb"] * target / 1e9,
                 "qdrant_disk_gb_per_machine": disk["qdrant"] * shard / 1e9,
                 "lookup_p50_ms": p50[-1][1] + slope * (math.log10(shard) - p50[-1][0]),
@@ -327,11 +337,12 @@ def projection(results: list[dict[str, Any]], machines: list[int]) -> dict[str, 
 
 ASSUMPTIONS = """PROJECTION (not measured): per-entity linear costs are ingest time (one graph writer: more machines do
 not speed up transactional `kg ingest`; a first full load goes through `kg export neo4j-bulk`), index time (encoding
-spread over machines by `--engine ray`, assumed linear in workers), Qdrant RAM and disk per shard (the marginal bytes
-per entity between the smallest and largest measured size, Qdrant sharded evenly over the machines, one replica) and
+spread over machines by `--engine ray`, assumed linear in workers), Qdrant RAM (its own, RssAnon: mapped files are
+page cache) and disk per shard (the marginal bytes per entity between the smallest and largest measured size, Qdrant
+sharded evenly over the machines, one replica) and
 graph disk (one graph holding every entity). Per-shard costs: name lookup p50 is taken at a shard of target/N
-entities, extrapolated linearly in log10(entities) from the measured sizes (Qdrant queries the shards in parallel;
-the network hop is not included). Linking throughput is per machine and independent of the KB size beyond what the
+entities, extrapolated linearly in log10(entities) from the measured sizes, never below the largest size's
+(Qdrant queries the shards in parallel; the network hop is not included). Linking throughput is per machine and independent of the KB size beyond what the
 measured sizes show, so N machines link N times as fast. ArcadeDB RAM is its JVM heap (bounded by -Xmx), not
 projected."""
 
