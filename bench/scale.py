@@ -4,7 +4,8 @@ For each --sizes N it builds a Wikidata-layout dump of N entities with bench/ing
 real fixture entities; copies after the first get distinct names, "name (qualifier)", the qualifiers being the
 open-world KB's real labels, so a larger KB is not just more namesakes of 574 names), starts throw-away Qdrant and
 ArcadeDB servers with scripts/services.sh, and measures, step by step:
-  1. `kg ingest` of the dump: entities/s, and the graph server's share of the CPU time the step used;
+  1. `kg ingest` of the dump: entities/s, the graph server's share of the CPU time the step used, and the CPU ms
+     per entity of kg and both servers together (which a machine busy with other work does not inflate);
   2. `kg index --text --names --words --text-model static` (the distilled static text encoder, so it finishes on
      two cores; `--text-model model` for MiniLM), then Qdrant's time to settle its indexes;
   3. name lookup (`NameLookup.by_name`, bench/name_lookup.py's measurement): p50/p95 over labels, aliases and
@@ -278,7 +279,9 @@ def row(r: dict[str, Any]) -> dict[str, float]:
     q = r["query"]["out"]
     return {
         "ingest ent/s": r["ingest_per_s"], "graph CPU %": 100 * r["graph_cpu_share"],
-        "index ent/s": r["index_per_s"], "settle s": q["settle_s"],
+        "ingest CPU ms/ent": 1000 * sum(r["ingest"]["cpu"].values()) / r["entities"],
+        "index ent/s": r["index_per_s"], "index CPU ms/ent": 1000 * sum(r["index"]["cpu"].values()) / r["entities"],
+        "settle s": q["settle_s"],
         "lookup p50 ms": q["lookup"]["p50_ms"], "lookup p95 ms": q["lookup"]["p95_ms"],
         "link docs/s": q["link"]["documents_per_s"], "link Hits@1": q["link"]["hits_at_1"],
         "kg RSS MiB": max(r[s]["peak_rss"]["kg"] for s in ("ingest", "index", "query")) / MiB,
@@ -296,7 +299,8 @@ def table(results: list[dict[str, Any]]) -> str:
         head += [f"x vs {results[0]['entities']:,} @ {r['entities']:,}" for r in results[1:]]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for key in base:
-        cells = [f"{r[key]:,.3g}" if key == "link Hits@1" else f"{r[key]:,.1f}" for r in rows]
+        cells = [f"{r[key]:,.3g}" if key in ("link Hits@1", "ingest CPU ms/ent", "index CPU ms/ent")
+                 else f"{r[key]:,.1f}" for r in rows]
         cells += [f"{r[key] / base[key]:.2f}" if base[key] else "-" for r in rows[1:]]
         lines.append("| " + " | ".join([key] + cells) + " |")
     return "\n".join(lines)
