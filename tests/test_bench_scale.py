@@ -11,17 +11,31 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from qdrant_cluster import qdrant_binary
+
+from kg.cli.main import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
-pytestmark = [pytest.mark.servers, pytest.mark.models,  # it starts its own servers and loads MiniLM
-              pytest.mark.skipif(not qdrant_binary().is_file(), reason=f"no Qdrant server binary at {qdrant_binary()}; "
-                                 "`bash scripts/services.sh install` fetches it")]
+needs_qdrant = pytest.mark.skipif(not qdrant_binary().is_file(), reason=f"no Qdrant server binary at {qdrant_binary()}; "
+                                  "`bash scripts/services.sh install` fetches it")
 
 SIZE = 3000  # the --sizes 20000 quick mode takes ~2 minutes on the busy 2-core machine; this keeps the suite short
 
 
+def test_static_text_model_is_refused_on_ray_before_anything_opens(tmp_path: Path) -> None:
+    """`kg index --text-model static` encodes in this process; Ray's actors load the configured model."""
+    result = CliRunner().invoke(cli, ["--home", str(tmp_path / "home"), "index", "--text-model", "static",
+                                      "--engine", "ray"])
+    assert result.exit_code == 2
+    assert "--text-model static runs with --engine local only" in result.output
+    assert not (tmp_path / "home").exists()
+
+
+@pytest.mark.servers  # it starts its own servers
+@pytest.mark.models  # and loads MiniLM
+@needs_qdrant
 def test_scale_benchmark_measures_every_step_and_process(tmp_path: Path) -> None:
     out = tmp_path / "scale.json"
     done = subprocess.run([sys.executable, str(ROOT / "bench" / "scale.py"), "--sizes", str(SIZE), "--queries", "60",
