@@ -33,6 +33,7 @@ import os
 import random
 import resource
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -106,16 +107,19 @@ def run_step(cmd: list[str], env: dict[str, str], servers: dict[str, int], log: 
     start = time.perf_counter()
     with open(log, "ab") as err, tempfile.TemporaryFile() as out:
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=err)
-        while proc.poll() is None:
-            peak["kg"] = max(peak["kg"], generator.tree_rss(proc.pid))
-            for name, pid in servers.items():
-                peak[name] = max(peak[name], proc_status(pid, "VmRSS"))
-                anon[name] = max(anon[name], proc_status(pid, "RssAnon"))
-            if time.perf_counter() - start > timeout:
+        try:
+            while proc.poll() is None:
+                peak["kg"] = max(peak["kg"], generator.tree_rss(proc.pid))
+                for name, pid in servers.items():
+                    peak[name] = max(peak[name], proc_status(pid, "VmRSS"))
+                    anon[name] = max(anon[name], proc_status(pid, "RssAnon"))
+                if time.perf_counter() - start > timeout:
+                    raise SystemExit(f"{' '.join(cmd[:3])} still running after {timeout:.0f} s: killed (log: {log})")
+                time.sleep(0.25)
+        finally:  # a timeout, Ctrl-C or SIGTERM leaves no step running against servers about to stop
+            if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-                raise SystemExit(f"{' '.join(cmd[:3])} still running after {timeout:.0f} s: killed (log: {log})")
-            time.sleep(0.25)
         seconds = time.perf_counter() - start
         out.seek(0)
         text = out.read().decode()
@@ -374,6 +378,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, metavar="PATH", help="also write every figure here as JSON ('-': stdout)")
     ap.add_argument("--probe", type=int, help=argparse.SUPPRESS)  # the child that measures lookup and linking
     args = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # servers are stopped on the way out
     if args.probe is not None:
         print(json.dumps(probe(args.probe, args.queries, args.documents, args.seed)))
         return
