@@ -32,7 +32,9 @@ import tempfile
 import time
 from pathlib import Path
 
-FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "data" / "wikidata" / "short_stream.json.bz2"
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+FIXTURE = DATA / "wikidata" / "short_stream.json.bz2"
+OPEN_WORLD = DATA / "kb" / "open-world" / "entities.jsonl.gz"
 ID_NUMBER = re.compile(r'("Q|"numeric-id": )(\d+)')
 
 
@@ -60,19 +62,54 @@ def _pad(line: str, kb: int) -> str:
     return json.dumps(doc, ensure_ascii=False)
 
 
-def build_dump(path: Path, n: int, compression: str, pad_kb: int = 0) -> None:
+def qualifiers() -> list[str]:
+    """Distinct real labels (the open-world KB's) that tell copies apart: copy k's names end in " (qualifier k)"."""
+    seen: dict[str, None] = {}
+    with gzip.open(OPEN_WORLD, "rt", encoding="utf-8") as fh:
+        for line in fh:
+            label = json.loads(line).get("label")
+            if label and "(" not in label and ")" not in label:
+                seen.setdefault(label, None)
+    return list(seen)
+
+
+def _qualify(line: str, qualifier: str) -> str:
+    """Every label and alias of the entity, in every language, as a disambiguated Wikipedia title: "name (q)"."""
+    doc = json.loads(line)
+    for label in (doc.get("labels") or {}).values():
+        label["value"] = f"{label['value']} ({qualifier})"
+    for aliases in (doc.get("aliases") or {}).values():
+        for alias in aliases:
+            alias["value"] = f"{alias['value']} ({qualifier})"
+    return json.dumps(doc, ensure_ascii=False)
+
+
+def entity_line(templates: list[tuple[list[str], list[int]]], i: int, names: list[str] | None = None) -> str:
+    """Entity i of the generated dump: copy k = i // len(templates) of a fixture entity, every Q-id n as n*1000+k.
+    With `names`, copies after the first get distinct names (copy k qualified by names[k - 1]), so a larger KB
+    does not just hold more namesakes of the same 574 names."""
+    k, base = divmod(i, len(templates))
+    literals, numbers = templates[base]
+    pieces = [literals[0]]
+    for number, literal in zip(numbers, literals[1:]):
+        pieces.append(str(number * 1000 + k))
+        pieces.append(literal)
+    line = "".join(pieces)
+    if names is not None and k > 0:
+        if k > len(names):
+            raise SystemExit(f"at most {len(names) * len(templates):,} entities with distinct names")
+        line = _qualify(line, names[k - 1])
+    return line
+
+
+def build_dump(path: Path, n: int, compression: str, pad_kb: int = 0, distinct_names: bool = False) -> None:
     templates = base_templates()
+    names = qualifiers() if distinct_names else None
     opener = bz2.open if compression == "bz2" else gzip.open
     with opener(path, "wt", compresslevel=6) as out:
         out.write("[\n")
         for i in range(n):
-            k, base = divmod(i, len(templates))
-            literals, numbers = templates[base]
-            pieces = [literals[0]]
-            for number, literal in zip(numbers, literals[1:]):
-                pieces.append(str(number * 1000 + k))
-                pieces.append(literal)
-            line = "".join(pieces)
+            line = entity_line(templates, i, names)
             out.write((_pad(line, pad_kb) if pad_kb else line) + (",\n" if i < n - 1 else "\n"))
         out.write("]\n")
 

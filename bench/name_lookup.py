@@ -102,6 +102,23 @@ def wait_green(vectors: VectorStore, name: str, timeout: float = 600) -> float:
     raise SystemExit(f"collection {name} did not finish optimising in {timeout} s")
 
 
+def measure(names: NameLookup, queries: list[tuple[str, str, str]], top_k: int,
+            ) -> tuple[list[float], dict[str, list[tuple[bool, bool]]]]:
+    """Latency (ms) of each (kind, text, intended qid) lookup after 20 warm-up ones, and per kind whether the
+    intended entity came first / in the top k."""
+    for _, text, _ in queries[:20]:
+        names.by_name(text, top_k)  # warm-up
+    latencies: list[float] = []
+    found: dict[str, list[tuple[bool, bool]]] = {}
+    for kind, text, qid in queries:
+        t0 = time.perf_counter()
+        hits = names.by_name(text, top_k)
+        latencies.append((time.perf_counter() - t0) * 1000)
+        qids = [h.qid for h in hits]
+        found.setdefault(kind, []).append((qids[:1] == [qid], qid in qids))
+    return latencies, found
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--entities", type=int, default=120_000)
@@ -141,18 +158,7 @@ def main() -> None:
         queries = [("label", e["label"], e["qid"]) for e in rng.sample(real, third)]
         queries += [("alias", rng.choice(e["aliases"]), e["qid"]) for e in rng.sample(with_alias, third)]
         queries += [("typo", typo(e["label"], rng), e["qid"]) for e in rng.sample(real, args.queries - 2 * third)]
-        searcher = Searcher(config, vectors)
-        names = NameLookup(searcher)
-        for _, text, _ in queries[:20]:
-            names.by_name(text, args.top_k)  # warm-up
-        latencies: list[float] = []
-        found: dict[str, list[tuple[bool, bool]]] = {}
-        for kind, text, qid in queries:
-            t0 = time.perf_counter()
-            hits = names.by_name(text, args.top_k)
-            latencies.append((time.perf_counter() - t0) * 1000)
-            qids = [h.qid for h in hits]
-            found.setdefault(kind, []).append((qids[:1] == [qid], qid in qids))
+        latencies, found = measure(NameLookup(Searcher(config, vectors)), queries, args.top_k)
         cuts = statistics.quantiles(latencies, n=100)
         print(f"by_name latency over {len(latencies)} queries (top {args.top_k}): p50 {cuts[49]:.2f} ms  "
               f"p95 {cuts[94]:.2f} ms  p99 {cuts[98]:.2f} ms  mean {statistics.mean(latencies):.2f} ms  "

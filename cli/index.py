@@ -7,6 +7,8 @@ import click
 from kg.cli.context import AppContext, echo_json, pass_app
 from kg.cli.engine import engine_options
 from kg.indexers.index import Indexer, IndexOptions, IndexSummary
+from kg.kgstore.encoders.static_text import static_encoder
+from kg.kgstore.encoders.text import text_encoder_from_config
 from kg.kgstore.entity_index import IMAGE, INDEXES, NAMES, TEXT, WORDS
 from kg.kgstore.progress import progress_bar
 from kg.ray_engine import RayOptions, ready
@@ -24,12 +26,16 @@ from kg.ray_engine import RayOptions, ready
               help="Entities read from the graph and written to Qdrant per step.")
 @click.option("--batch-size", type=click.IntRange(1), help="Texts per encoder batch (default: KG_TEXT_BATCH_SIZE, 64).")
 @click.option("--limit", type=click.IntRange(1), help="Stop after N entities (in qid order).")
+@click.option("--text-model", "text_model", type=click.Choice(["model", "static"]), default="model", show_default=True,
+              help="How entity texts are encoded: model (the text model, KG_TEXT_MODEL); static (vectors distilled "
+                   "from it, as kg link --context static: no network per text, for KBs too large to encode on the "
+                   "available cores; a later run with model re-encodes them).")
 @engine_options
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @pass_app
 def index_cmd(app: AppContext, want_text: bool, want_names: bool, want_images: bool, want_words: bool, recreate: bool,
               page_size: int,
-              batch_size: int | None, limit: int | None, ray: RayOptions | None, as_json: bool) -> None:
+              batch_size: int | None, limit: int | None, text_model: str, ray: RayOptions | None, as_json: bool) -> None:
     """Encode the graph's entities into Qdrant: text vectors (sentence-transformers), names (normalised forms for
     exact lookup + character 3-grams for fuzzy lookup), images (CLIP) and words (description and attribute words,
     weighted by rarity). All four by default; a collection made before the words index gains it with --recreate.
@@ -48,8 +54,13 @@ def index_cmd(app: AppContext, want_text: bool, want_names: bool, want_images: b
         limit=limit, recreate=recreate,
     )
     if ray is not None:
+        if text_model == "static":
+            raise click.UsageError("--text-model static runs with --engine local only")
         ready(app.config)  # before any store is opened: the embedded ones are refused
-    indexer = Indexer(app.config, app.graph(), app.vectors(), options)
+    encoder = None
+    if text_model == "static":
+        encoder = static_encoder(text_encoder_from_config(app.config), app.config.models.cache_dir)
+    indexer = Indexer(app.config, app.graph(), app.vectors(), options, text_encoder=encoder)
     with progress_bar(total=indexer.total(), desc="index", unit=" entities") as bar:
         def progress(n: int, summary: IndexSummary) -> None:
             bar.update(n)

@@ -42,6 +42,7 @@ from kg.kgstore.encoders import (
     image_model_hint,
     text_encoder_from_config,
 )
+from kg.kgstore.encoders.static_text import StaticTextEncoder
 from kg.kgstore.entities import ENTITY_COLUMNS, count_entities, existing_entities, in_degrees, read_entity_page
 from kg.kgstore.entity_index import (
     ENTITY_HASH,
@@ -217,7 +218,7 @@ class Indexer:
     """Runs the pipeline for one graph and one collection; encoders are loaded from the configuration if not given."""
 
     def __init__(self, config: Config, graph: GraphStore, vectors: VectorStore, options: IndexOptions | None = None,
-                 *, text_encoder: TextEncoder | None = None, image_encoder: ImageEncoder | None = None,
+                 *, text_encoder: TextEncoder | StaticTextEncoder | None = None, image_encoder: ImageEncoder | None = None,
                  image_loader: ImageLoader | None = None):
         self.config = config
         self.graph = graph
