@@ -175,3 +175,16 @@ def test_a_crowded_names_most_referenced_namesakes_survive_a_context_that_points
     assert kept == ["Q6106", "Q7", "Q1", "Q2", "Q3", "Q4", "Q5", "Q6", "Q8", "Q9"]
     quiet = [Hit(f"Q{n}", "Portland", 1.0, "exact", {"degree": 0}) for n in range(1, 16)]
     assert [h.qid for h in namesake_cut(quiet, cosines, 10)] == [f"Q{n}" for n in range(1, 11)]
+
+
+def test_among_bare_namesakes_the_oldest_wikidata_item_keeps_a_slot_and_reads_oldest():
+    """Four label-only "Imperia" items and a dozen more: nothing but the item number tells the city apart."""
+    from kg.kgstore.search import Hit
+    from kg.linkers.candidates.retrieval import age, namesake_cut
+
+    numbers = [1476290, 787624, 449017, *range(50_000_001, 50_000_013), 13318]
+    hits = [Hit(f"Q{n}", "Imperia", 1.0, "exact", {}) for n in numbers]
+    kept = [h.qid for h in namesake_cut(hits, {h.qid: 0.2 for h in hits}, 3)]
+    assert kept == ["Q13318", "Q449017", "Q787624"]
+    assert age("Q1") == 1.0 and age("Q13318") > age("Q1476290") > age("Q50000001") > 0.0
+    assert age("P31") == age("Q0") == age("NIL") == age("") == 0.0

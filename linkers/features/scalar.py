@@ -11,7 +11,7 @@ import numpy as np
 
 from kg.kgstore.names import normalise
 from kg.linkers.candidates.name_scores import name_score, whole_word_score
-from kg.linkers.candidates.retrieval import OTHER_FORMS, Candidate
+from kg.linkers.candidates.retrieval import OTHER_FORMS, Candidate, age
 
 FEATURES = ("name", "exact", "context", "popularity", "image", "prior", "degree", "alias", "type", "coherence",
             "described")
@@ -22,6 +22,8 @@ OVERLAP = "overlap"
 # name similarity whose partial match counts whole words only ("rome" inside "jerome" is no 0.9): an input of the
 # fusion scorer beside `name`, which the learned model and the features weights were fitted on as it is
 NAME_WORDS = "name_words"
+# how early the entity entered Wikidata: an input of the learned model beside FEATURES (see `age`)
+AGE = "age"
 OVERLAP_SCALE = 20.0  # an IDF-weighted overlap of about two rare words and a common one reads 1
 # NER labels whose entities are people / never people (the type feature compares them with a candidate's P31)
 HUMAN = "Q5"
@@ -71,7 +73,9 @@ def compute(surface: str, candidates: list[Candidate], context_vector: np.ndarra
             "alias": max((c.sources.get(s, 0.0) for s in OTHER_FORMS), default=0.0),
             "type": type_agreement(ner_label, c.payload.get("types") or []),
             "described": 1.0 if c.payload.get("description") else 0.0,
+            AGE: age(c.qid),
         }
+
 
 
 def p_given_alias(form: str, candidates: list[Candidate]) -> list[float]:

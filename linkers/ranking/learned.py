@@ -36,7 +36,7 @@ import numpy as np
 from kg.kgstore.errors import InputError
 from kg.linkers.candidates.retrieval import Candidate
 from kg.linkers.detection.keyphrases import Keyphrases
-from kg.linkers.features.scalar import FEATURES, OVERLAP
+from kg.linkers.features.scalar import AGE, FEATURES, OVERLAP
 from kg.linkers.ranking.base import FittedRanker, MentionInput, Ranking
 from kg.linkers.ranking.registry import Method, Trainer, later, register_method
 
@@ -45,9 +45,10 @@ DETECTORS = {None: 0.0, "ner": 1.0, "gazetteer": 2.0}
 NER_LABELS = ("PERSON", "NORP", "FAC", "ORG", "GPE", "LOC", "PRODUCT", "EVENT", "WORK_OF_ART", "LAW", "LANGUAGE")
 PLATEAU = 0.002  # NIL thresholds whose dev F1 is this close to the best are equally good: take their middle
 MENTION_FEATURES = ("m_detector", "m_ner", "m_tokens", "m_chars", "m_upper", "m_allcaps", "m_candidates",
-                    "m_keyphrase", "name_gap", "context_gap", "prior_gap", "coherence_gap", "overlap_gap")
-ALL_FEATURES = FEATURES + (OVERLAP,) + MENTION_FEATURES
-GAPS = ("name", "context", "prior", "coherence", OVERLAP)
+                    "m_keyphrase", "m_exact", "name_gap", "context_gap", "prior_gap", "coherence_gap", "overlap_gap",
+                    "age_gap")
+ALL_FEATURES = FEATURES + (OVERLAP, AGE) + MENTION_FEATURES
+GAPS = ("name", "context", "prior", "coherence", OVERLAP, AGE)
 # the entity model reads no keyphraseness: whether annotators mark a surface is the span model's question
 ENTITY_FEATURES = tuple(k for k in ALL_FEATURES if k != "m_keyphrase")
 # the span model: the mention's shape and, per feature, the best value among its candidates
@@ -69,6 +70,9 @@ def mention_shape(mention: MentionInput, candidates: list[Candidate]) -> dict[st
         "m_upper": 1.0 if surface[:1].isupper() else 0.0,
         "m_allcaps": 1.0 if surface.isupper() and len(surface) > 1 else 0.0,
         "m_candidates": float(len(candidates)),
+        # how many candidates bear the mention's own form as a name: 1 is an unambiguous KB name ("Denise Fox"),
+        # 4 four bare namesakes that only renown tells apart ("Imperia")
+        "m_exact": float(sum(1 for c in candidates if c.features.get("exact"))),
         "m_keyphrase": -1.0 if mention.keyphrase is None else mention.keyphrase,
     }
 
@@ -90,7 +94,7 @@ def mention_rows(mention: MentionInput, candidates: list[Candidate],
     best = {k: max((c.features.get(k, 0.0) for c in candidates), default=0.0) for k in GAPS}
     rows = np.zeros((len(candidates), len(features)), dtype=np.float64)
     for i, c in enumerate(candidates):
-        values = {**{k: c.features.get(k, 0.0) for k in (*FEATURES, OVERLAP)}, **shape,
+        values = {**{k: c.features.get(k, 0.0) for k in (*FEATURES, OVERLAP, AGE)}, **shape,
                   **{f"{k}_gap": c.features.get(k, 0.0) - best[k] for k in best}}
         rows[i] = [values[k] for k in features]
     return rows
