@@ -166,6 +166,9 @@ def test_a_persons_later_bare_surname_or_given_name_becomes_a_mention() -> None:
     ("Game of Thrones (season 6) aired.", "Game of Thrones (season 6", "Game of Thrones (season 6)"),
     ("the Man and Woman of the Year", "Man and Woman of", "Man and Woman"),  # a dangling function word
     ("He met the Pius X. Then", "Pius X.", "Pius X"),  # a sentence's full stop
+    ("England beat Scotland 2-1 at Wembley", "Scotland 2-1", "Scotland"),  # a match's score
+    ("the Boeing 747-400 landed", "Boeing 747-400", "Boeing 747-400"),  # a model number stays
+    ("a Nokia 5800 phone", "Nokia 5800", "Nokia 5800"),
 ])
 def test_a_span_is_trimmed_to_the_name(text: str, span: str, trimmed: str) -> None:
     from kg.linkers.detection.ner import trim
@@ -173,3 +176,13 @@ def test_a_span_is_trimmed_to_the_name(text: str, span: str, trimmed: str) -> No
     start = text.index(span)
     a, b = trim(text, start, start + len(span))
     assert text[a:b] == trimmed
+
+
+@pytest.mark.parametrize("surface, name", [
+    ("December 2012", False), ("April 18, 2004", False), ("18 April 2004", False), ("Sept. 11", False),
+    ("1995", False), ("Theresa May", True), ("Apollo 11", True), ("June Carter", True),
+])
+def test_a_date_is_no_name_though_the_kb_has_an_item_for_it(surface: str, name: bool) -> None:
+    from kg.linkers.detection.ner import looks_like_name
+
+    assert looks_like_name(surface, 0, len(surface)) is name

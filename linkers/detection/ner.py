@@ -39,6 +39,12 @@ _ABBREVIATIONS = frozenset("jr sr st inc ltd co corp dr mr mrs ms prof gen col l
 _COMMA = re.compile(r",\s+")
 _AND = re.compile(r"\s+(?:and|&)\s+")
 _TRAILING_WORDS = re.compile(r"\s+(?:of|and|the|for|in|at|&)$", re.IGNORECASE)  # "Man and Woman of": not the name's
+_MONTH = (r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|"
+          r"Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?")
+# a date is no name, though the KB holds items for months and days ("December 2012", "April 18, 2004")
+_DATE = re.compile(rf"(?:{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?,?(?:\s+\d{{4}})?|\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTH}"
+                   rf"(?:,?\s+\d{{4}})?|{_MONTH},?\s+\d{{4}}|\d{{4}})")
+_SCORE = re.compile(r"\s+\d{1,2}\s*[-–]\s*\d{1,2}$")  # a match's score after a team's name: "Scotland 2-1"
 # a company's legal form right after its name ("Smith & Wesson Holding Corp", "Apple, Inc."): part of the name
 _LEGAL_FORM = re.compile(r"(?:,? (?:Holdings?|Group))?,? (?:Inc|Corp|Co|Ltd|Incorporated|Corporation|Company|Limited|"
                          r"plc|PLC|AG|SA|S\.A|NV|N\.V|LLC|LLP|GmbH|SpA)\b\.?")
@@ -68,8 +74,8 @@ november december today yesterday tomorrow ceo president minister mr mrs ms
 
 
 def trim(text: str, start: int, end: int) -> tuple[int, int]:
-    """The span without a leading article, a trailing possessive, surrounding punctuation and white space, or a
-    dangling function word ("Man and Woman of"); a bracket it opens keeps its closing one ("Game of Thrones
+    """The span without a leading article, a trailing possessive, surrounding punctuation and white space, a
+    dangling function word ("Man and Woman of") or a match's score ("Scotland 2-1"); a bracket it opens keeps its closing one ("Game of Thrones
     (season 6)")."""
     while end > start and text[end - 1].isspace():
         end -= 1
@@ -95,6 +101,9 @@ def trim(text: str, start: int, end: int) -> tuple[int, int]:
     dangling = _TRAILING_WORDS.search(text, start, end)
     if dangling and dangling.start() > start:
         end = dangling.start()
+    score = _SCORE.search(text, start, end)
+    if score and score.start() > start:
+        end = score.start()
     opened = text.count("(", start, end) - text.count(")", start, end)
     if opened > 0 and text[end:end + 1] == ")":
         end += 1
@@ -245,9 +254,9 @@ class GazetteerSpans(DetectorBase):
 
 
 def looks_like_name(text: str, start: int, end: int) -> bool:
-    """A gazetteer span worth a look beside NER: capitalised, and not only common or function words."""
+    """A gazetteer span worth a look beside NER: capitalised, not only common or function words, and no date."""
     surface = text[start:end]
-    if not surface[:1].isupper() and not surface[:1].isdigit():
+    if not surface[:1].isupper() and not surface[:1].isdigit() or _DATE.fullmatch(surface.strip()):
         return False
     words = [t.norm for t in tokenize(surface)]
     return bool(words) and not all(w in _WEAK for w in words)
