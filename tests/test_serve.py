@@ -21,9 +21,11 @@ import pytest
 import uvicorn
 from click.testing import CliRunner
 from index_helpers import cli_env, indexed_kb
+from markupsafe import escape
 
 from kg.cli.context import AppContext
 from kg.cli.main import cli
+from kg.cli.web import paste
 from kg.cli.web.app import ServeSettings, create_app
 from kg.cli.web.batcher import LinkBatcher
 from kg.cli.web.service import KgService
@@ -572,6 +574,90 @@ def test_paste_a_text_and_see_its_mentions_linked_in_a_real_browser(served, brow
     assert len(rows) >= 2 and "Barack Obama" in rows[0].text and "human" in rows[0].text
     assert "not written" in page.find_element(By.ID, "linked-text").text
     assert page.find_element(By.ID, "link-text").get_attribute("value").startswith("Barack Obama")
+
+
+def test_upload_a_file_and_choose_the_link_policy_in_a_real_browser(served, browser, tmp_path) -> None:
+    """A .txt file uploaded instead of a pasted text, linked with the policy chosen on the form; the form is
+    reachable by keyboard and reflows at 500 px."""
+    running, _, _ = served
+    page = browser()
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("Barack Obama was born in Honolulu.", encoding="utf-8")
+    page.get(running.url + "/ui/link")
+    page.find_element(By.ID, "link-text").click()
+    reached = []
+    for _ in range(12):  # Tab from the text box onwards: the file, the options, write, Link
+        ActionChains(page).send_keys(Keys.TAB).perform()  # as keys typed (a file input takes send_keys as a path)
+        reached.append(page.switch_to.active_element.get_attribute("id"))
+    assert {"link-file", "link-link", "link-coref", "link-submit"} <= set(reached), reached
+    page.find_element(By.ID, "link-file").send_keys(str(notes))
+    Select(page.find_element(By.ID, "link-detector")).select_by_value("gazetteer")
+    Select(page.find_element(By.ID, "link-method")).select_by_value("features")
+    Select(page.find_element(By.ID, "link-link")).select_by_value("all")
+    page.find_element(By.ID, "link-submit").click()
+    obama = WebDriverWait(page, 60).until(  # the upload's page load may start after click() returns
+        lambda p: p.find_element(By.CSS_SELECTOR, "#pasted-text .mention.linked[data-qid='Q76']"))
+    assert obama.text.startswith("Barack Obama")
+    assert "link all" in page.find_element(By.ID, "link-used").text  # the request carried the chosen policy
+    assert Select(page.find_element(By.ID, "link-link")).first_selected_option.get_attribute("value") == "all"
+    assert page.find_element(By.ID, "link-text").get_attribute("value") == notes.read_text()
+    page.set_window_size(500, 900)
+    assert page.execute_script("return document.documentElement.scrollWidth") <= 500
+
+
+def _select(page: str, name: str) -> tuple[list[str], str | None]:
+    """A <select>'s option values in a page, and the selected one."""
+    import re
+
+    found = re.search(rf'<select name="{name}"[^>]*>(.*?)</select>', page, re.S)
+    assert found, name
+    options = re.findall(r'<option value="([^"]*)"( selected)?>', found.group(1))
+    return [v for v, _ in options], next((v for v, chosen in options if chosen), None)
+
+
+def test_the_link_form_offers_link_config_s_options(served) -> None:
+    """Method, detector and link policy are LinkConfig's choices (methods that need an LLM aside) with the server's
+    defaults, coreference its checkbox, each with LinkConfig's help; no image field without an image model."""
+    from kg.linkers.config import LinkConfig, specs
+    from kg.linkers.ranking.registry import methods
+
+    _, client, _ = served
+    page = client.get("/ui/link").text
+    by_name = {spec.name: spec for spec in specs()}
+    for name in ("method", "detector", "link"):
+        choices, chosen = _select(page, name)
+        want = [c for c in by_name[name].choices() if name != "method" or not methods()[c].needs_llm]
+        assert choices == list(want) and chosen == getattr(LinkConfig(), name), name
+    assert 'name="coref" value="on" id="link-coref" checked' in page
+    for name in ("method", "detector", "link", "coref"):
+        assert str(escape(by_name[name].help)) in page, name
+    assert 'id="link-image-off"' in page and 'name="image"' not in page
+
+
+def _upload(client: httpx.Client, content: bytes, **fields: str) -> httpx.Response:
+    return client.post("/ui/link", data={**FAST, **fields}, files={"file": ("notes.txt", content, "text/plain")})
+
+
+def test_an_uploaded_file_is_linked_and_a_bad_one_gets_a_clear_message(served) -> None:
+    _, client, _ = served
+    res = _upload(client, "\ufeffBarack Obama visited <b>Paris</b>.".encode(), link="all", coref="off")
+    assert res.status_code == 200, res.text
+    assert 'data-qid="Q76"' in res.text and "&lt;b&gt;Paris&lt;/b&gt;" in res.text and "<b>Paris" not in res.text
+    assert "link <code>all</code>" in res.text and "coref <code>off</code>" in res.text
+    res = _upload(client, "Obama in M\u00fcnchen".encode("latin-1"))
+    assert res.status_code == 400 and escape("file 'notes.txt': not UTF-8 text (byte 10 is 0xfc)") in res.text
+    res = _upload(client, b"a" * (paste.MAX_TEXT + 1))
+    assert res.status_code == 400 and escape(f"20,001 characters, over the page's {paste.MAX_TEXT:,}") in res.text
+    res = _upload(client, b"  \n")
+    assert res.status_code == 400 and escape("file 'notes.txt': empty") in res.text
+    for bad in (res, _upload(client, b"x", link="some")):
+        assert bad.headers["content-type"].startswith("text/html") and "Traceback" not in bad.text
+    assert escape("link: 'some' is not one of named, all") in _upload(client, b"x", link="some").text
 
 
 def test_a_report_carries_its_texts_and_entity_types_and_old_reports_still_load(report, span_reports, tmp_path):

@@ -16,9 +16,8 @@ from fastapi.templating import Jinja2Templates
 from kg.cli.web import paste
 from kg.cli.web.auth import SESSION_COOKIE, SESSION_S, client_address, throttled
 from kg.kgstore.documents import DocumentMention
-from kg.kgstore.errors import InputError
+from kg.linkers.config import LinkConfig, specs
 from kg.linkers.corpus import Document, Mention
-from kg.linkers.detection.detectors import detectors
 from kg.linkers.ranking.registry import methods
 from kg.service import SearchResult
 
@@ -77,40 +76,89 @@ def _service(request: Request):
 def home(request: Request) -> HTMLResponse:
     svc = _service(request)
     return _render(request, "home.html", documents=svc.document_count(), reports=svc.report_names(),
-                   collection=svc.config.qdrant.collection, modes=svc.search_modes(), **_link_form())
+                   collection=svc.config.qdrant.collection, modes=svc.search_modes(), **_link_form(request))
 
 
-def _link_form(form: dict[str, str] | None = None) -> dict[str, Any]:
+# the link options the page offers, with their labels; choices, defaults and help come from LinkConfig
+FORM_OPTIONS = {"method": "Method", "detector": "Detector", "link": "Link policy", "coref": "Coreference"}
+
+
+@dataclass
+class FormOption:
+    name: str
+    label: str
+    help: str
+    choices: list[str] | None  # None: a checkbox (a boolean option)
+    value: Any  # the form's value, or this server's default
+
+
+def form_options(defaults: LinkConfig, form: dict[str, str]) -> list[FormOption]:
+    """The page's link options as LinkConfig declares them (methods that need an LLM are left out: a page waits)."""
+    out = []
+    for spec in specs():
+        if spec.name not in FORM_OPTIONS:
+            continue
+        choices = None if spec.kind is bool else [str(c) for c in spec.choices()] if spec.choices else []
+        if spec.name == "method" and choices:
+            choices = [n for n in choices if not methods()[n].needs_llm]
+        default = getattr(defaults, spec.name)
+        value = (form.get(spec.name, "on" if default else "off") == "on" if choices is None
+                 else form.get(spec.name, default))
+        out.append(FormOption(spec.name, FORM_OPTIONS[spec.name], spec.help, choices, value))
+    return out
+
+
+def _link_form(request: Request, form: dict[str, str] | None = None) -> dict[str, Any]:
+    svc = _service(request)
     form = form or {}
-    return {"form": form, "methods": [n for n, m in methods().items() if not m.needs_llm],
-            "detectors": list(detectors()), "max_text": paste.MAX_TEXT}
+    return {"form": form, "options": form_options(svc.link_options(), form), "max_text": paste.MAX_TEXT,
+            "images": "image" in svc.search_modes()}
 
 
 @router.get("/link", response_class=HTMLResponse)
 def link_form(request: Request) -> HTMLResponse:
-    return _render(request, "link.html", **_link_form())
+    return _render(request, "link.html", **_link_form(request))
+
+
+async def _fields(request: Request) -> tuple[dict[str, str], tuple[str, bytes] | None]:
+    """The form's fields (a checkbox's last value: its hidden "off" comes first) and the uploaded file, if any."""
+    data = await request.form()
+    form: dict[str, str] = {}
+    upload = None
+    for key in data:
+        value = data.getlist(key)[-1]
+        if isinstance(value, str):
+            form[key] = value
+        elif value.filename:
+            upload = (value.filename, await value.read())
+    return form, upload
 
 
 @router.post("/link", response_class=HTMLResponse)
 async def link_text(request: Request) -> HTMLResponse:
-    """A pasted text linked now (written to the graph only when asked), its mentions coloured by entity type."""
-    fields = parse_qs((await request.body()).decode("utf-8", "replace"))
-    form = {k: v[0] for k, v in fields.items() if v}
-    text = form.get("text", "")
-    if not text.strip():
-        raise InputError("text: empty; paste a text to link")
-    if len(text) > paste.MAX_TEXT:
-        raise InputError(f"text: {len(text):,} characters, over the page's {paste.MAX_TEXT:,} (use `kg link`)")
+    """A pasted or uploaded text, or a box in an image, linked now (written to the graph only when asked), its
+    mentions coloured by entity type."""
+    form, upload = await _fields(request)
     svc = _service(request)
-    settings = svc.link_options({k: form[k] for k in ("method", "detector") if k in form},
-                                write=form.get("write") == "on")
-    doc = svc.document({"text": text})
+    if upload is not None:
+        form["text"] = paste.read_upload(*upload)  # the file replaces the box's text, and is shown in it
+    text = form.get("text", "")
+    record: dict[str, Any] = {"text": text}
+    image = bool(form.get("image", "").strip()) and "image" in svc.search_modes()
+    if image:
+        record.update(paste.image_mention(form))
+    if not image or text.strip():  # a box in an image needs no text; a text is bounded all the same
+        paste.checked_text(text, "text")
+    given = {o.name: o.value for o in form_options(svc.link_options(), form) if o.name in form}
+    settings = svc.link_options(given, write=form.get("write") == "on")
+    doc = svc.document(record)
     results = await request.app.state.batcher.link(settings, doc, request.app.state.settings.timeout_s)
     cards = await asyncio.to_thread(lambda: {q: svc.card(q) for q in {r.qid for r in results if r.qid}})
     linked = paste.colour_by_type(results, cards)
     colours = {m.result.mention_id: m.type_.colour for m in linked.mentions if m.type_}
-    return _render(request, "link.html", **_link_form(form), doc=doc, written=settings.write, pasted=linked,
-                   parts=segments(text, paste.as_document_mentions(linked)), colours=colours)
+    return _render(request, "link.html", **_link_form(request, form), doc=doc, written=settings.write,
+                   settings=settings, pasted=linked, parts=segments(text, paste.as_document_mentions(linked)),
+                   colours=colours)
 
 
 @router.get("/login", response_class=HTMLResponse)
