@@ -1,10 +1,11 @@
-"""The paged entity reader on the real graph server: every non-stub entity exactly once, in QID order, across page
-boundaries and through stub-only stretches, and resumable from any cursor."""
+"""The keyset pagers on the real graph server. Entity pages: every non-stub entity exactly once, in QID order, across
+page boundaries and stub stretches, resumable from any cursor. Document pages: the same, with mention counts."""
 
 from __future__ import annotations
 
 import random
 
+from kg.kgstore.documents import documents_page
 from kg.kgstore.entities import entity_pages, kb_fingerprint, read_entity_page
 
 CREATE = "UNWIND $rows AS r CREATE (e:Entity) SET e.qid = r.qid, e.stub = r.stub, e.label = r.label, e.hash = r.hash"
@@ -37,3 +38,20 @@ def test_a_page_resumes_from_any_cursor(graph) -> None:
         page = read_entity_page(graph, cursor, 5, ("qid",))
         assert [r["qid"] for r in page] == [q for q in entities if q > cursor][:5], cursor
     assert read_entity_page(graph, "", 0, ("qid",)) == []
+
+
+def test_document_pages_walk_every_document_once_in_id_order_with_its_mentions(graph) -> None:
+    ids = [f"doc{i}" for i in range(1, 30)]  # doc10 < doc2: the id order is the string one
+    graph.write("UNWIND $ids AS i CREATE (d:Document) SET d.id = i, d.text = 'text of ' + i, d.source = 's'", ids=ids)
+    graph.write("MATCH (d:Document) WHERE d.id IN $ids UNWIND [1, 2] AS k "
+                "CREATE (d)-[:HAS_MENTION]->(:Mention {id: d.id + '#' + toString(k)})", ids=ids[::3])
+    for size in (1, 4, len(ids)):
+        seen, after = [], ""
+        while page := documents_page(graph, after, size, preview=6):
+            assert len(page) <= size
+            seen += page
+            after = page[-1].id
+        assert [d.id for d in seen] == sorted(ids), size
+        assert {d.id: d.mentions for d in seen} == {i: 2 if i in ids[::3] else 0 for i in ids}
+        assert all(d.preview == "text o" and d.chars == len(f"text of {d.id}") for d in seen)
+    assert [d.id for d in documents_page(graph, "doc25", 6)] == ["doc26", "doc27", "doc28", "doc29", "doc3", "doc4"]
