@@ -1,6 +1,6 @@
 """Read-side queries over linked documents (what `kg link` writes): one document with its mentions and chosen
-links, and the documents page by page. Keyset pagination on the document id keeps a page one index range scan
-however many documents the graph holds."""
+links, and the documents page by page. Keyset pagination on the document id keeps a page a few index scans and
+look-ups, however many documents the graph holds."""
 
 from __future__ import annotations
 
@@ -30,10 +30,15 @@ RETURN m.id AS id, m.surface AS surface, m.start AS start, m.end AS end, m.box A
 ORDER BY start, id
 """
 LINK_FIELDS = ("qid", "label", "description", "score", "method", "run_id")
+# A page is read without sorting the documents after the cursor (`WITH d ORDER BY d.id LIMIT $limit` made ArcadeDB
+# sort all of them for each page): the next `$limit` ids, then every id up to the last of them (both index range
+# scans, as for entity pages in kgstore/entities.py), then those documents by id (one index look-up each; ArcadeDB
+# does not plan a range MATCH followed by an OPTIONAL MATCH with the index).
+DOCUMENTS_KEYS_QUERY = "MATCH (d:Document) WHERE d.id > $after RETURN d.id AS id LIMIT $limit"
+DOCUMENTS_RANGE_QUERY = "MATCH (d:Document) WHERE d.id > $after AND d.id <= $last RETURN d.id AS id"
 DOCUMENTS_PAGE_QUERY = """
-MATCH (d:Document)
-WHERE d.id > $after
-WITH d ORDER BY d.id LIMIT $limit
+UNWIND $ids AS i
+MATCH (d:Document {id: i})
 OPTIONAL MATCH (d)-[:HAS_MENTION]->(m:Mention)
 WITH d, count(m) AS mentions
 RETURN d.id AS id, d.source AS source, substring(coalesce(d.text, ''), 0, $preview) AS preview,
@@ -111,8 +116,13 @@ def documents_page(graph: GraphStore, after: str = "", limit: int = 50, preview:
     """Documents in id order after `after` (the last id of the previous page)."""
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
         raise InputError(f"limit must be an integer from 1 to 1000, not {limit!r}")
+    keys = graph.read(DOCUMENTS_KEYS_QUERY, after=after, limit=limit)
+    if not keys:
+        return []
+    # the ids in (after, last] hold the `limit` read, so their first `limit` in id order are the page's
+    ids = sorted(r["id"] for r in graph.read(DOCUMENTS_RANGE_QUERY, after=after, last=max(k["id"] for k in keys)))
     return [DocumentRow(r["id"], r["source"], r["preview"], int(r["chars"]), int(r["mentions"]))
-            for r in graph.read(DOCUMENTS_PAGE_QUERY, after=after, limit=limit, preview=preview)]
+            for r in graph.read(DOCUMENTS_PAGE_QUERY, ids=ids[:limit], preview=preview)]
 
 
 def document_count(graph: GraphStore) -> int:
