@@ -188,3 +188,25 @@ def test_among_bare_namesakes_the_oldest_wikidata_item_keeps_a_slot_and_reads_ol
     assert kept == ["Q13318", "Q449017", "Q787624"]
     assert age("Q1") == 1.0 and age("Q13318") > age("Q1476290") > age("Q50000001") > 0.0
     assert age("P31") == age("Q0") == age("NIL") == age("") == 0.0
+
+
+@pytest.mark.parametrize("label, name, full", [
+    ("Trinity College Dublin", "Trinity College", True),
+    ("Ohio State Buckeyes football", "Ohio State", True),
+    ("England national football team", "England", True),
+    ("England", "England", False),  # the name itself is no longer form
+    ("New England", "England", False),  # holds it, but not at its start
+    ("Bombardiers", "Bombardier", False),  # a word that begins with it is another word
+])
+def test_a_full_name_extends_a_short_form_at_its_start(label: str, name: str, full: bool) -> None:
+    from kg.linkers.candidates.retrieval import extends
+
+    assert extends(label, name) is full
+
+
+def test_only_capitalised_short_names_look_for_their_full_form() -> None:
+    from kg.linkers.candidates.generator import short_form
+
+    assert short_form(" Salk Institute ") == "Salk Institute"
+    assert short_form("NYSE") is None and short_form("the press") is None
+    assert short_form("University of the West of England") is None  # four words and more: a full name already

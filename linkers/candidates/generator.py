@@ -57,6 +57,15 @@ def longer_names(work: Work) -> list[str | None]:
     return out
 
 
+def short_form(surface: str) -> str | None:
+    """A detected name of one to three capitalised words whose full name may begin with it, or None (an acronym or
+    a number has other ways to its entity)."""
+    words = surface.strip().split()
+    if not 1 <= len(words) <= 3 or not all(w[:1].isupper() for w in words) or surface.isupper():
+        return None
+    return surface.strip()
+
+
 def is_surname(surface: str) -> bool:
     """One capitalised word that may be a person's surname (not an acronym, not a number)."""
     word = surface.strip()
@@ -89,4 +98,6 @@ class KBCandidates:
                                             variants=[name_variants.variants(m.surface, company=m.ner_label == "ORG")
                                                       for _, m in work],
                                             acronyms=[acronym(m.surface) for _, m in work],
+                                            extended=[short_form(m.surface) if m.detected and not full else None
+                                                      for (_, m), full in zip(work, longer)],
                                             on_fused=on_fused)

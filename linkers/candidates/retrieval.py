@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kg.kgstore.entity_index import IMAGE, INITIALS_FIELD, TEXT
@@ -22,9 +22,10 @@ from kg.linkers.detection.detect import COMMON_WORDS, STOP_WORDS
 RRF_K = 60
 NAMESAKES = 100  # a crowded name's namesakes ranked by the context before the name lookup's cut
 POPULAR_SLOTS = 3  # of a crowded name's kept namesakes, how many are the most referenced ones, whatever the context
-NAME_SOURCES = frozenset({"name", "alias", "surname", "people", "variant", "initials"})
+NAME_SOURCES = frozenset({"name", "alias", "surname", "people", "variant", "initials", "extended"})
 # sources that found a candidate under another way of writing the mention (the `alias` feature)
-OTHER_FORMS = ("alias", "surname", "variant", "initials")
+OTHER_FORMS = ("alias", "surname", "variant", "initials", "extended")
+EXTENDED = 3  # of the names that begin with a mention's words, how many (the nearest to its context) join
 JUNK_LENGTH = 2  # a name this short that is not the mention's own is no candidate for it ("!", "I", "Ok")
 JUNK_WORDS = STOP_WORDS | COMMON_WORDS | {"can", "ok", "yes", "oh"}
 # Payload the linkers read (features: names, popularity, alias priors, graph degree, types; results: label; LLM
@@ -67,6 +68,7 @@ class CandidateRetriever:
                       peoples: Sequence[list[str]] | None = None,
                       variants: Sequence[list[str]] | None = None,
                       acronyms: Sequence[str | None] | None = None,
+                      extended: Sequence[str | None] | None = None,
                       on_fused: Callable[[list[list[Candidate]]], None] | None = None) -> list[list[Candidate]]:
         """Candidates for a batch of mentions: a few round trips per batch, not per mention.
 
@@ -81,7 +83,10 @@ class CandidateRetriever:
         demonym may stand for ("Americans", "American people" for "American"), looked up exactly, joining as
         `people`. `variants[i]`: other normal forms of the name (`linkers.candidates.name_variants`: "microsoft" for
         "Microsoft Corp."), looked up exactly, joining as `variant`. `acronyms[i]`: an acronym's normal form, looked
-        up among the initials of the KB's multi-word names ("nyse"), joining as `initials`. A candidate whose names
+        up among the initials of the KB's multi-word names ("nyse"), joining as `initials`. `extended[i]`: a short
+        form whose full name begins with it ("Trinity College": "Trinity College Dublin"; "Bombardier": "Bombardier
+        Transportation"; "Ohio State": "Ohio State Buckeyes football"): the `EXTENDED` entities nearest to the
+        context among those whose label starts with its words join as `extended`. A candidate whose names
         are all junk for this mention (a one- or two-character name, or stop words, that is not the mention's own
         form) is dropped: such entities are near everything and belong to no unrelated surface. `on_fused`: called
         with the kept candidates before their context cosines are asked for (the linker starts its graph read of
@@ -128,6 +133,10 @@ class CandidateRetriever:
             found = self.searcher.by_vector_in_names_many(TEXT, context_vectors, named, 2 * cfg.text_k, LINK_FIELDS)
             sources["named"] = [[h for h in hits if name and person_like(h.label, name)][:cfg.text_k]
                                 for hits, name in zip(found, named)]
+        if context_vectors is not None and extended is not None and any(extended):
+            found = self.searcher.by_vector_in_names_many(TEXT, context_vectors, extended, 4 * EXTENDED, LINK_FIELDS)
+            sources["extended"] = [[replace(h, score=1.0) for h in hits if name and extends(h.label, name)][:EXTENDED]
+                                   for hits, name in zip(found, extended)]
         if image_vectors is not None and cfg.image_k:
             # mentions without an image (None) get no image candidates
             rows = [i for i, v in enumerate(image_vectors) if v is not None]
@@ -236,6 +245,12 @@ def demonym_peoples(surface: str) -> list[str]:
     if tail.islower():
         word = head
     return [f"{word}s", f"{word} people"] if word[:1].isupper() and " " not in word else []
+
+
+def extends(label: str | None, name: str) -> bool:
+    """`label` is `name` with more words after it: its full form ("Trinity College Dublin" for "Trinity College")."""
+    words, start = normalise(label or "").split(), normalise(name).split()
+    return len(words) > len(start) and words[:len(start)] == start
 
 
 def person_like(label: str | None, word: str) -> bool:

@@ -24,6 +24,9 @@ OVERLAP = "overlap"
 NAME_WORDS = "name_words"
 # how early the entity entered Wikidata: an input of the learned model beside FEATURES (see `age`)
 AGE = "age"
+# the candidate's English label is lowercase: Wikidata writes concepts so ("coke", "pi", "lingerie"), names not; a
+# capitalised word of a tweet or a headline that only matches a concept is rarely a mention of it
+COMMON = "common"
 OVERLAP_SCALE = 20.0  # an IDF-weighted overlap of about two rare words and a common one reads 1
 # NER labels whose entities are people / never people (the type feature compares them with a candidate's P31)
 HUMAN = "Q5"
@@ -74,6 +77,7 @@ def compute(surface: str, candidates: list[Candidate], context_vector: np.ndarra
             "type": type_agreement(ner_label, c.payload.get("types") or []),
             "described": 1.0 if c.payload.get("description") else 0.0,
             AGE: age(c.qid),
+            COMMON: 1.0 if (c.label or "")[:1].islower() else 0.0,
         }
 
 

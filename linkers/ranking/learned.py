@@ -36,7 +36,7 @@ import numpy as np
 from kg.kgstore.errors import InputError
 from kg.linkers.candidates.retrieval import Candidate
 from kg.linkers.detection.keyphrases import Keyphrases
-from kg.linkers.features.scalar import AGE, FEATURES, OVERLAP
+from kg.linkers.features.scalar import AGE, COMMON, FEATURES, OVERLAP
 from kg.linkers.ranking.base import FittedRanker, MentionInput, Ranking
 from kg.linkers.ranking.registry import Method, Trainer, later, register_method
 
@@ -47,7 +47,7 @@ PLATEAU = 0.002  # NIL thresholds whose dev F1 is this close to the best are equ
 MENTION_FEATURES = ("m_detector", "m_ner", "m_tokens", "m_chars", "m_upper", "m_allcaps", "m_candidates",
                     "m_keyphrase", "m_exact", "name_gap", "context_gap", "prior_gap", "coherence_gap", "overlap_gap",
                     "age_gap")
-ALL_FEATURES = FEATURES + (OVERLAP, AGE) + MENTION_FEATURES
+ALL_FEATURES = FEATURES + (OVERLAP, AGE, COMMON) + MENTION_FEATURES
 GAPS = ("name", "context", "prior", "coherence", OVERLAP, AGE)
 # the entity model reads no keyphraseness: whether annotators mark a surface is the span model's question
 ENTITY_FEATURES = tuple(k for k in ALL_FEATURES if k != "m_keyphrase")
@@ -94,7 +94,7 @@ def mention_rows(mention: MentionInput, candidates: list[Candidate],
     best = {k: max((c.features.get(k, 0.0) for c in candidates), default=0.0) for k in GAPS}
     rows = np.zeros((len(candidates), len(features)), dtype=np.float64)
     for i, c in enumerate(candidates):
-        values = {**{k: c.features.get(k, 0.0) for k in (*FEATURES, OVERLAP, AGE)}, **shape,
+        values = {**{k: c.features.get(k, 0.0) for k in (*FEATURES, OVERLAP, AGE, COMMON)}, **shape,
                   **{f"{k}_gap": c.features.get(k, 0.0) - best[k] for k in best}}
         rows[i] = [values[k] for k in features]
     return rows
