@@ -30,6 +30,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -114,6 +116,18 @@ def build_dump(path: Path, n: int, compression: str, pad_kb: int = 0, distinct_n
         out.write("]\n")
 
 
+
+def cached_dump(dump: Path, build: Callable[[Path], None]) -> None:
+    """Build `dump` unless it exists (a kept one is reused), through a partial file an interrupted build never
+    leaves in its place."""
+    if dump.exists():
+        return
+    t = time.perf_counter()
+    unfinished = dump.with_name(dump.name + ".partial")
+    build(unfinished)
+    unfinished.replace(dump)
+    print(f"built {dump.name}: {dump.stat().st_size / 1e6:,.0f} MB in {time.perf_counter() - t:.0f} s", flush=True)
+
 def decompress_seconds(path: Path, compression: str) -> float:
     opener = bz2.open if compression == "bz2" else gzip.open
     start = time.perf_counter()
@@ -182,12 +196,7 @@ def main() -> None:
             dump_dir = args.keep or work
             dump_dir.mkdir(parents=True, exist_ok=True)
             dump = dump_dir / f"dump-{n}{f'-pad{args.pad_kb}k' if args.pad_kb else ''}.json.{args.compression}"
-            if not dump.exists():
-                t = time.perf_counter()
-                partial = dump.with_name(dump.name + ".partial")  # an interrupted build is never reused
-                build_dump(partial, n, args.compression, args.pad_kb)
-                partial.replace(dump)
-                print(f"built {dump.name}: {dump.stat().st_size / 1e6:.0f} MB in {time.perf_counter() - t:.0f} s", flush=True)
+            cached_dump(dump, partial(build_dump, n=n, compression=args.compression, pad_kb=args.pad_kb))
             dec = decompress_seconds(dump, args.compression)
             home = work / f"home-{n}"
             seconds, peak, summary = run_ingest(dump, home, args.workers, extra, args.timeout)

@@ -229,12 +229,7 @@ def measure_size(n: int, args: argparse.Namespace, work: Path) -> dict[str, Any]
     dump_dir = args.keep or work
     dump_dir.mkdir(parents=True, exist_ok=True)
     dump = dump_dir / f"scale-{n}.json.gz"
-    if not dump.exists():
-        t = time.perf_counter()
-        partial = dump.with_name(dump.name + ".partial")  # an interrupted build is never reused
-        generator.build_dump(partial, n, "gz", distinct_names=True)
-        partial.replace(dump)
-        print(f"built {dump.name}: {dump.stat().st_size / 1e6:,.0f} MB in {time.perf_counter() - t:.0f} s", flush=True)
+    generator.cached_dump(dump, lambda path: generator.build_dump(path, n, "gz", distinct_names=True))
     state, home = work / f"services-{n}", work / f"home-{n}"
     log = work / f"kg-{n}.log"
     kg_env, servers = start_servers(state)
