@@ -549,6 +549,23 @@ def test_the_pages_in_a_real_browser(served, browser) -> None:
     page.find_element(By.LINK_TEXT, "Reports").click()
     page.find_element(By.PARTIAL_LINK_TEXT, "eval-report.json").click()
     assert "wrong entity" in page.find_element(By.ID, "categories").text
+    page.get(running.url + "/ui/documents/d1")  # keyboard only: Tab walks the mentions, each shows its card
+    seen = []
+    for _ in range(40):
+        page.switch_to.active_element.send_keys(Keys.TAB)
+        focused = page.switch_to.active_element
+        mention = focused if "mention" in (focused.get_attribute("class") or "").split() else None
+        if mention is None and focused.tag_name == "a":  # a linked mention's own link inside its span
+            parent = focused.find_element(By.XPATH, "..")
+            mention = parent if "mention" in (parent.get_attribute("class") or "").split() else None
+        if mention is not None:
+            assert mention.find_element(By.CSS_SELECTOR, ".tip").is_displayed()
+            seen.append(mention.get_attribute("data-qid"))
+            if focused.tag_name == "a" and seen[-1] == "Q76":
+                break
+    assert "Q76" in seen and page.switch_to.active_element.tag_name == "a"
+    page.switch_to.active_element.send_keys(Keys.ENTER)  # Enter on the focused mention's link opens its entity
+    assert page.find_element(By.ID, "entity-label").text.startswith("Barack Obama")
 
 
 def test_paste_a_text_and_see_its_mentions_linked_in_a_real_browser(served, browser) -> None:
