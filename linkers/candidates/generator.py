@@ -60,10 +60,11 @@ def longer_names(work: Work) -> list[str | None]:
 def short_form(surface: str) -> str | None:
     """A detected name of one to three capitalised words whose full name may begin with it, or None (an acronym or
     a number has other ways to its entity)."""
-    words = surface.strip().split()
-    if not 1 <= len(words) <= 3 or not all(w[:1].isupper() for w in words) or surface.isupper():
+    name = surface.strip()
+    words = name.split()
+    if not 1 <= len(words) <= 3 or not all(w[:1].isupper() for w in words) or name.isupper():
         return None
-    return surface.strip()
+    return name
 
 
 def is_surname(surface: str) -> bool:

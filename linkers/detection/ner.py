@@ -75,8 +75,8 @@ november december today yesterday tomorrow ceo president minister mr mrs ms
 
 def trim(text: str, start: int, end: int) -> tuple[int, int]:
     """The span without a leading article, a trailing possessive, surrounding punctuation and white space, a
-    dangling function word ("Man and Woman of") or a match's score ("Scotland 2-1"); a bracket it opens keeps its closing one ("Game of Thrones
-    (season 6)")."""
+    dangling function word ("Man and Woman of") or a match's score ("Scotland 2-1"); a bracket it opens keeps its
+    closing one ("Game of Thrones (season 6)")."""
     while end > start and text[end - 1].isspace():
         end -= 1
     while start < end and text[start].isspace():

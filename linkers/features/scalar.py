@@ -81,7 +81,6 @@ def compute(surface: str, candidates: list[Candidate], context_vector: np.ndarra
         }
 
 
-
 def p_given_alias(form: str, candidates: list[Candidate]) -> list[float]:
     """p(entity | alias) over a mention's candidates from their `priors` payloads (0 where none names it)."""
     counts = [float((c.payload.get("priors") or {}).get(form, 0)) for c in candidates]

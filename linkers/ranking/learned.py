@@ -47,7 +47,9 @@ PLATEAU = 0.002  # NIL thresholds whose dev F1 is this close to the best are equ
 MENTION_FEATURES = ("m_detector", "m_ner", "m_tokens", "m_chars", "m_upper", "m_allcaps", "m_candidates",
                     "m_keyphrase", "m_exact", "name_gap", "context_gap", "prior_gap", "coherence_gap", "overlap_gap",
                     "age_gap")
-ALL_FEATURES = FEATURES + (OVERLAP, AGE, COMMON) + MENTION_FEATURES
+# what each candidate carries in `features` (the rest of a row is the mention's shape and the gaps)
+CANDIDATE_FEATURES = (*FEATURES, OVERLAP, AGE, COMMON)
+ALL_FEATURES = CANDIDATE_FEATURES + MENTION_FEATURES
 GAPS = ("name", "context", "prior", "coherence", OVERLAP, AGE)
 # the entity model reads no keyphraseness: whether annotators mark a surface is the span model's question
 ENTITY_FEATURES = tuple(k for k in ALL_FEATURES if k != "m_keyphrase")
@@ -94,7 +96,7 @@ def mention_rows(mention: MentionInput, candidates: list[Candidate],
     best = {k: max((c.features.get(k, 0.0) for c in candidates), default=0.0) for k in GAPS}
     rows = np.zeros((len(candidates), len(features)), dtype=np.float64)
     for i, c in enumerate(candidates):
-        values = {**{k: c.features.get(k, 0.0) for k in (*FEATURES, OVERLAP, AGE, COMMON)}, **shape,
+        values = {**{k: c.features.get(k, 0.0) for k in CANDIDATE_FEATURES}, **shape,
                   **{f"{k}_gap": c.features.get(k, 0.0) - best[k] for k in best}}
         rows[i] = [values[k] for k in features]
     return rows
