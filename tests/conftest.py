@@ -147,7 +147,9 @@ def llm_settings(llm_server, tmp_path):
 @pytest.fixture
 def browser() -> Iterator[Callable[..., Any]]:
     """Opens headless Chromium (Debian's chromium + chromium-driver through selenium) with extra command-line
-    arguments; quits every browser it opened after the test. Skips with the reason where they are not installed."""
+    arguments; quits every browser it opened after the test. Skips with the reason where they are not installed.
+    A lookup waits up to 30 s for its element: a click that submits a form may return before the next page has
+    loaded, most of all on a busy CI machine."""
     webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (the dev extra)")
     chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
     if not chromium or not driver:
@@ -163,6 +165,7 @@ def browser() -> Iterator[Callable[..., Any]]:
         for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900", *args):
             options.add_argument(arg)
         opened.append(webdriver.Chrome(service=Service(driver), options=options))
+        opened[-1].implicitly_wait(30)
         return opened[-1]
 
     yield open_browser
