@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -222,6 +223,28 @@ def _parsed_chunks(
             yield fut.result()
 
 
+@contextmanager
+def _ctrl_c_as_a_request() -> Iterator[threading.Event]:
+    """While ingesting, the first Ctrl-C only sets the returned event, which the loop checks between lines: a
+    KeyboardInterrupt raised anywhere (inside the driver's finalisers, say, where Python ignores it) could otherwise
+    be lost and the ingest run on to the end. A second Ctrl-C interrupts at once."""
+    requested = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield requested  # signal handlers live in the main thread: elsewhere Ctrl-C stays a KeyboardInterrupt
+        return
+
+    def on_sigint(signum: int, frame: object) -> None:
+        if requested.is_set():
+            raise KeyboardInterrupt
+        requested.set()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield requested
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def ingest(
     graph: GraphStore,
     path: Path,
@@ -327,62 +350,66 @@ def ingest(
     seen = 0
     raw = iter_raw(path, fmt, start_line=start_line, tracker=tracker)
     chunks = (opts.parser or _parsed_chunks)(fmt, raw, opts)
-    try:
-        for chunk in chunks:
-            for line, item in chunk:
-                summary.lines_read += 1
-                batch_last_line = line
-                if isinstance(item, str):
-                    record_error(line, item)
-                elif item is None:  # lexemes, forms, senses, media info: counted, not failed
-                    summary.skipped += 1
-                elif item.size > MAX_ENTITY_BYTES:
-                    seen += 1
-                    record_error(line, f"entity too large to write: about {item.size >> 20} MiB of properties "
-                                       f"(limit {MAX_ENTITY_BYTES >> 20} MiB)")
-                else:
-                    batch.append((line, item))
-                    batch_bytes += item.size
-                    seen += 1
+    with _ctrl_c_as_a_request() as stop:
+        try:
+            for chunk in chunks:
+                for line, item in chunk:
+                    if stop.is_set():
+                        raise KeyboardInterrupt
+                    summary.lines_read += 1
+                    batch_last_line = line
+                    if isinstance(item, str):
+                        record_error(line, item)
+                    elif item is None:  # lexemes, forms, senses, media info: counted, not failed
+                        summary.skipped += 1
+                    elif item.size > MAX_ENTITY_BYTES:
+                        seen += 1
+                        record_error(line, f"entity too large to write: about {item.size >> 20} MiB of properties "
+                                           f"(limit {MAX_ENTITY_BYTES >> 20} MiB)")
+                    else:
+                        batch.append((line, item))
+                        batch_bytes += item.size
+                        seen += 1
+                    if opts.limit is not None and seen >= opts.limit:
+                        break
+                    if len(batch) >= opts.batch_size or batch_bytes >= MAX_BATCH_BYTES:
+                        flush()
+                if progress:
+                    progress(summary.lines_read, seen)
                 if opts.limit is not None and seen >= opts.limit:
                     break
-                if len(batch) >= opts.batch_size or batch_bytes >= MAX_BATCH_BYTES:
-                    flush()
-            if progress:
-                progress(summary.lines_read, seen)
-            if opts.limit is not None and seen >= opts.limit:
-                break
-        flush()
-        collect()
-        if opts.limit is None:
-            save_checkpoint(graph, checkpoint_at(batch_last_line, True))
-    except TruncatedInput as exc:
-        if exc.corrupt:  # the lines just before damaged data may be garbage: the batch being filled is dropped
-            batch = []
-            collect()
-            summary.fatal = (f"{exc}; {kept()}, the lines read after that were not: replace the file, then rerun "
-                             "with --resume (a replaced file is read from the start)")
-        else:  # cut short: everything decoded before the end is kept
             flush()
             collect()
-            summary.fatal = f"{exc}; {kept()}: rerun with --resume once the file is complete"
-    except (DriverError, Neo4jError, GraphWriteFailed) as exc:  # the server went away, or fails every write
-        what = exc.args[0] if isinstance(exc, GraphWriteFailed) else f"{LOST}: {_reason(exc)}"
-        summary.fatal = f"{what}; {kept()}: once the server is back, rerun `kg ingest {path} --resume`"
-    except KeyboardInterrupt:  # Ctrl-C: the batch being written commits (or not) before the summary says how far
-        summary.interrupted = True
-        try:  # noqa: SIM105 (the comment below says why nothing is done)
-            collect()
-        except (KeyboardInterrupt, DriverError, Neo4jError, GraphWriteFailed):
-            pass  # that batch did not commit: the line below is the last one that did
-        summary.fatal = f"interrupted; {kept()}: rerun `kg ingest {path} --resume` to go on from there"
-    finally:
-        chunks.close()  # stops the decoding processes, if any
-        writer.shutdown(wait=True)  # never leave a write running behind the caller's back
-        if errors_fh is not None:
-            errors_fh.close()
-        summary.seconds = round(time.monotonic() - started, 3)
-        summary.entities_per_s = round((summary.entities + summary.unchanged) / summary.seconds, 1) if summary.seconds else 0.0
+            if opts.limit is None:
+                save_checkpoint(graph, checkpoint_at(batch_last_line, True))
+        except TruncatedInput as exc:
+            if exc.corrupt:  # the lines just before damaged data may be garbage: the batch being filled is dropped
+                batch = []
+                collect()
+                summary.fatal = (f"{exc}; {kept()}, the lines read after that were not: replace the file, then rerun "
+                                 "with --resume (a replaced file is read from the start)")
+            else:  # cut short: everything decoded before the end is kept
+                flush()
+                collect()
+                summary.fatal = f"{exc}; {kept()}: rerun with --resume once the file is complete"
+        except (DriverError, Neo4jError, GraphWriteFailed) as exc:  # the server went away, or fails every write
+            what = exc.args[0] if isinstance(exc, GraphWriteFailed) else f"{LOST}: {_reason(exc)}"
+            summary.fatal = f"{what}; {kept()}: once the server is back, rerun `kg ingest {path} --resume`"
+        except KeyboardInterrupt:  # Ctrl-C: the batch being written commits (or not) before the summary says how far
+            summary.interrupted = True
+            try:  # noqa: SIM105 (the comment below says why nothing is done)
+                collect()
+            except (KeyboardInterrupt, DriverError, Neo4jError, GraphWriteFailed):
+                pass  # that batch did not commit: the line below is the last one that did
+            summary.fatal = f"interrupted; {kept()}: rerun `kg ingest {path} --resume` to go on from there"
+        finally:
+            chunks.close()  # stops the decoding processes, if any
+            writer.shutdown(wait=True)  # never leave a write running behind the caller's back
+            if errors_fh is not None:
+                errors_fh.close()
+            summary.seconds = round(time.monotonic() - started, 3)
+            done = summary.entities + summary.unchanged
+            summary.entities_per_s = round(done / summary.seconds, 1) if summary.seconds else 0.0
     return summary
 
 
