@@ -91,6 +91,21 @@ def test_the_dataset_loader_reads_the_configured_mel_folder(tmp_path: Path) -> N
         load_dataset("wikimel", "dev", data=data_paths(cfg))
 
 
+def test_the_dataset_loader_reads_the_configured_text_benchmark_folder(tmp_path: Path) -> None:
+    from kg.linkers.evaluation.datasets import load_dataset
+
+    article = {"id": 0, "title": "", "text": "Paris is big.", "evaluation_span": [0, 13],
+               "labels": [{"id": 0, "span": [0, 5], "entity_id": "Q90", "type": "Q515"}]}
+    (tmp_path / "el" / "benchmarks").mkdir(parents=True)
+    (tmp_path / "el" / "benchmarks" / "derczynski.benchmark.jsonl").write_text(json.dumps(article) + "\n")
+    cfg = load_config({"home": tmp_path}, env={"KG_EL_DATA": str(tmp_path / "el")})
+    [doc] = load_dataset("derczynski", data=data_paths(cfg)).documents()
+    assert (doc.text, [m.gold for m in doc.mentions or []]) == ("Paris is big.", ["Q90"])
+    cfg = load_config({"home": tmp_path}, env={"KG_EL_DATA": str(tmp_path / "nowhere")})
+    with pytest.raises(Exception, match=f"{tmp_path / 'nowhere' / 'benchmarks'}.*set KG_EL_DATA"):
+        load_dataset("derczynski", data=data_paths(cfg))
+
+
 def test_unset_uris_mean_embedded_defaults(tmp_path: Path) -> None:
     cfg = load_config({"home": tmp_path}, env={})
     assert cfg.graph.embedded and cfg.qdrant.embedded
