@@ -51,6 +51,7 @@ from kg.linkers.detection.detect import GazetteerDetector
 from kg.linkers.detection.detectors import detectors as registered_detectors
 from kg.linkers.detection.ner import GazetteerSpans, HybridDetector, NERDetector
 from kg.linkers.evaluation.benchmarks import read_wikimel
+from kg.linkers.evaluation.data_paths import data_paths
 from kg.linkers.pipeline import Linker, LinkOptions
 from kg.linkers.records import Document
 
@@ -112,7 +113,8 @@ def main() -> None:
             run["profile"] = stages.to_json()
         runs.append(run)
 
-    dev = list(read_wikimel(config.data.mel / "wikimel", "dev", None))
+    wikimel = data_paths(config).mel / "wikimel"
+    dev = list(read_wikimel(wikimel, "dev", None))
     spans: list[Document] = []
     n = 0
     for doc in dev:
@@ -125,7 +127,7 @@ def main() -> None:
     gazetteer = GazetteerDetector.build((name, "") for name in names)
     ner = NERDetector(config.models.ner)
     detectors = {"gazetteer": GazetteerSpans(gazetteer), "ner": ner, "hybrid": HybridDetector(ner, gazetteer)}
-    captions = list(read_wikimel(config.data.mel / "wikimel", "train", None))  # 15k: room for 300 documents of 50 captions
+    captions = list(read_wikimel(wikimel, "train", None))  # 15k: room for 300 documents of 50 captions
     if args.documents * 50 > len(captions):
         raise SystemExit(f"--documents: at most {len(captions) // 50} news documents of 50 WikiMEL captions")
     news = [Document(f"news{i}", " ".join(d.text for d in captions[i * 50:(i + 1) * 50])) for i in range(args.documents)]

@@ -7,6 +7,7 @@ import click
 from kg.cli.context import AppContext, echo_json, pass_app
 from kg.kgstore.config import ResolvedSetting, by_section, describe
 from kg.linkers.config import describe as describe_link
+from kg.linkers.evaluation.data_paths import describe as describe_data
 
 
 @click.command("config")
@@ -22,7 +23,7 @@ def config_cmd(app: AppContext, as_json: bool) -> None:
     the link options' [link] and [link.llm]) > default. Secrets show only whether they are set; URLs show without user:password.
     Nothing is connected to: this reads the configuration only.
     """
-    settings = describe(app.config) + describe_link(app.config)
+    settings = describe(app.config) + describe_data(app.config) + describe_link(app.config)
     if as_json:
         echo_json(by_section((s.key, {"value": s.value, "source": s.source, "env": s.env}) for s in settings))
         return

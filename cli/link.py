@@ -15,6 +15,7 @@ from kg.cli.context import AppContext, RegistryChoice, echo_json, pass_app
 from kg.cli.engine import engine_options
 from kg.cli.link_options import link_options, some_link_options
 from kg.linkers.evaluation import span_eval
+from kg.linkers.evaluation.data_paths import data_paths
 from kg.linkers.evaluation.datasets import datasets, load_dataset, with_splits
 from kg.linkers.evaluation.metrics import render_table
 from kg.linkers.evaluation.span_eval import SPAN_MODES
@@ -263,12 +264,12 @@ def train_cmd(app: AppContext, dataset: str, reranker: str, split: str, dev_spli
     if also and "also" not in trainer.takes:
         raise click.UsageError("--also adds training documents for the learned reranker only")
     # a bad name is refused before any KB loading or linking
-    also_ds = [load_dataset(name, data=app.config.data) for name in also]
+    data = data_paths(app.config)
+    also_ds = [load_dataset(name, data=data) for name in also]
     if trainer.dev is not None:
         train_ds, dev_ds = _train_and_dev(app, dataset, split, dev_split, dev_data, limit, trainer.dev)
     else:
-        train_ds, dev_ds = load_dataset(dataset, split if dataset in with_splits() else None, limit,
-                                        app.config.data), None
+        train_ds, dev_ds = load_dataset(dataset, split if dataset in with_splits() else None, limit, data), None
         _ensure_kb(app, train_ds)
     request = TrainRequest(_stores(app), train_ds, dev_ds, split, dev_split, limit, top_k, context, detector, out,
                            split_names=with_splits(), cache_dir=app.config.home / "cache",
@@ -291,9 +292,10 @@ def _train_and_dev(app: AppContext, dataset: str, split: str, dev_split: str, de
         raise click.UsageError(f"{dataset} has no splits: give the held-apart documents with --dev-data FILE")
     if dev_data is None and split == dev_split:
         raise click.UsageError(f"--split and --dev-split must differ: {why}")
-    train_ds = load_dataset(dataset, split if dataset in with_splits() else None, limit, app.config.data)
+    data = data_paths(app.config)
+    train_ds = load_dataset(dataset, split if dataset in with_splits() else None, limit, data)
     dev_name = dev_data or dataset
-    dev_ds = load_dataset(dev_name, dev_split if dev_name in with_splits() else None, None, app.config.data)
+    dev_ds = load_dataset(dev_name, dev_split if dev_name in with_splits() else None, None, data)
     _ensure_kb(app, train_ds)
     return train_ds, dev_ds
 

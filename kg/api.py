@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 from kg.context import StoreContext
 from kg.kgstore.cards import EntityCard
-from kg.kgstore.config import SECTIONS, load_config
+from kg.kgstore.config import OPEN_SECTIONS, SECTIONS, load_config
 from kg.kgstore.linked import EntityMentions
 from kg.linkers.config import LinkConfig
 from kg.linkers.corpus import parse_document
+from kg.linkers.evaluation.data_paths import data_paths
 from kg.linkers.evaluation.datasets import Dataset, load_dataset, with_splits
 from kg.linkers.pipeline import Linker, LinkOptions, MentionResult
 from kg.linkers.run import (
@@ -68,7 +69,7 @@ def config_key(name: str) -> str:
     """`graph_uri` -> "graph.uri", `link_top_k` -> "link.top_k": settings are kg.toml's keys ("graph.uri" works as
     given), written with an underscore after the section so that they can be keyword arguments."""
     section, _, rest = name.partition("_")
-    return f"{section}.{rest}" if "." not in name and rest and section in (*SECTIONS, "link") else name
+    return f"{section}.{rest}" if "." not in name and rest and section in (*SECTIONS, *OPEN_SECTIONS) else name
 
 
 class KG:
@@ -204,7 +205,7 @@ class KG:
                  report: bool = False, report_all: bool = False) -> EvalResult:
         """`kg eval`: the dataset's protocol chosen by its kind (given candidates, span-level, mention-level; a
         built-in dataset's KB slice is loaded when the graph lacks it)."""
-        ds = load_dataset(dataset, split if dataset in with_splits() else None, limit, self.config.data)
+        ds = load_dataset(dataset, split if dataset in with_splits() else None, limit, data_paths(self.config))
         want = {"report": report, "report_all": report_all}
         if ds.given is not None:
             return evaluate_given_candidates(self.config, ds, margs, **want)

@@ -76,10 +76,6 @@ def default_model_cache() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "kg"
 
 
-def _shared_data(name: str) -> Callable[[], Path]:
-    return lambda: Path.cwd().parent / "shared" / "data" / name
-
-
 class _Section:
     """A settings section whose repr shows URLs without their user:password part (secrets show as Secret('***'))."""
 
@@ -176,15 +172,6 @@ class ModelsSection(_Section):
 
 
 @dataclass(frozen=True, repr=False)
-class DataSection(_Section):
-    mel: Path = setting(env="KG_MEL_DATA", default_factory=_shared_data("mel"),
-                        help="the MEL benchmarks (kg eval wikimel ...); default ../shared/data/mel")
-    el_text: Path = setting(env="KG_EL_DATA", default_factory=_shared_data("el-text"),
-                            help="the text-linking benchmarks (kg eval oke-2015-train ...); default "
-                            "../shared/data/el-text")
-
-
-@dataclass(frozen=True, repr=False)
 class ServeSection(_Section):
     allowed_hosts: str = setting("", env="KG_SERVE_ALLOWED_HOSTS", help="Host names `kg serve` answers besides "
                                  "localhost, 127.0.0.1 and [::1], comma-separated (\"kg.example.org, 10.0.0.7\"; "
@@ -195,20 +182,26 @@ class ServeSection(_Section):
 
 
 SECTIONS: dict[str, type] = {"graph": GraphSection, "qdrant": QdrantSection, "llm": LLMSection,
-                             "models": ModelsSection, "data": DataSection, "serve": ServeSection}
+                             "models": ModelsSection, "serve": ServeSection}
 
 
 @dataclass(frozen=True)
 class OpenSection:
-    """A kg.toml section whose settings another package declares, types and checks (`[link]`: kg.linkers.config),
-    so that kgstore knows nothing of linking: its values as given, by where they came from."""
+    """A kg.toml section whose settings another package declares, types and checks (`[link]`: kg.linkers.config,
+    `[data]`: kg.linkers.evaluation.data_paths), so that kgstore knows nothing of linking or benchmarks: its values
+    as given, by where they came from."""
 
     flags: Mapping[str, Any] = field(default_factory=dict)  # load_config's overrides "link.top_k" as {"top_k": ...}
-    env: Mapping[str, str] = field(default_factory=dict)  # the environment's variables with the section's prefix
+    env: Mapping[str, str] = field(default_factory=dict)  # the environment's variables named as the section's
     toml: Mapping[str, Any] = field(default_factory=dict)  # the kg.toml table, sub-tables ([link.kar]) included
 
 
-OPEN_SECTIONS = {"link": "KG_LINK_"}  # open section -> the prefix of its environment variables
+# open section -> how its environment variables are named, (prefix, suffix): KG_LINK_TOP_K, KG_<NAME>_DATA
+OPEN_SECTIONS = {"link": ("KG_LINK_", ""), "data": ("KG_", "_DATA")}
+
+
+def _named_as(name: str, prefix: str, suffix: str) -> bool:
+    return name.startswith(prefix) and name.endswith(suffix) and len(name) > len(prefix) + len(suffix)
 
 
 @dataclass(frozen=True)
@@ -218,9 +211,9 @@ class Config:
     qdrant: QdrantSection = field(default_factory=QdrantSection)
     llm: LLMSection = field(default_factory=LLMSection)
     models: ModelsSection = field(default_factory=ModelsSection)
-    data: DataSection = field(default_factory=DataSection)
     serve: ServeSection = field(default_factory=ServeSection)
     link: OpenSection = field(default_factory=OpenSection, hash=False)  # typed by kg.linkers.config
+    data: OpenSection = field(default_factory=OpenSection, hash=False)  # typed by kg.linkers.evaluation.data_paths
     # "section.name" (and "home") -> "flag", "env KG_...", "kg.toml" or "default"
     sources: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
@@ -452,6 +445,7 @@ def load_config(overrides: Mapping[str, Any] | None = None, env: Mapping[str, st
         sections[spec.section][spec.name] = _parse(spec, value, source)
         sources[spec.key] = source
     built = {name: SECTIONS[name](**values) for name, values in sections.items()}
-    opened: dict[str, Any] = {name: OpenSection(open_flags[name], {k: v for k, v in env.items() if k.startswith(prefix) and v},
-                                open_tables.get(name, {})) for name, prefix in OPEN_SECTIONS.items()}
+    opened: dict[str, Any] = {
+        name: OpenSection(open_flags[name], {k: v for k, v in env.items() if v and _named_as(k, *naming)},
+                          open_tables.get(name, {})) for name, naming in OPEN_SECTIONS.items()}
     return Config(home=home, **built, **opened, sources=sources)

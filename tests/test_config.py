@@ -7,6 +7,7 @@ import pytest
 
 from kg.kgstore.config import Secret, load_config
 from kg.kgstore.errors import ConfigError
+from kg.linkers.evaluation.data_paths import data_paths
 
 SENTINEL = "s3cret-SENTINEL-9f2c"
 
@@ -31,8 +32,9 @@ def test_sections_are_typed_from_env_and_toml(tmp_path: Path) -> None:
     cfg = load_config({"home": tmp_path}, env=env)
     assert (cfg.graph.idle_timeout, cfg.qdrant.grpc_port, cfg.models.image_allow_private) == (0.0, 7334, True)
     assert (cfg.models.text, cfg.models.text_batch_size, cfg.llm.timeout, cfg.llm.retries) == ("my-model", 16, 5.0, 1)
-    assert isinstance(cfg.llm.timeout, float) and cfg.data.mel == Path("~/mel").expanduser()
+    assert isinstance(cfg.llm.timeout, float) and data_paths(cfg).mel == Path("~/mel").expanduser()
     assert cfg.sources["models.text"] == "kg.toml" and cfg.sources["llm.retries"] == "env KG_LLM_RETRIES"
+    assert data_paths(cfg).sources["data.mel"] == "kg.toml"
     with pytest.raises(AttributeError):
         cfg.graph.uri = "bolt://elsewhere:7687"  # type: ignore[misc]  # frozen: one resolution, no drift
 
@@ -52,12 +54,33 @@ def test_mel_data_and_model_cache_are_settings(tmp_path: Path) -> None:
     env = {"KG_MEL_DATA": str(tmp_path / "mel"), "KG_EL_DATA": str(tmp_path / "el"),
            "KG_MODEL_CACHE": str(tmp_path / "models")}
     cfg = load_config({"home": tmp_path}, env=env)
-    assert (cfg.data.mel, cfg.data.el_text, cfg.models.cache_dir) == (tmp_path / "mel", tmp_path / "el",
-                                                                      tmp_path / "models")
-    assert cfg.sources["data.mel"] == "env KG_MEL_DATA" and cfg.sources["models.cache_dir"] == "env KG_MODEL_CACHE"
+    paths = data_paths(cfg)
+    assert (paths.mel, paths.el_text, cfg.models.cache_dir) == (tmp_path / "mel", tmp_path / "el", tmp_path / "models")
+    assert paths.sources["data.mel"] == "env KG_MEL_DATA" and cfg.sources["models.cache_dir"] == "env KG_MODEL_CACHE"
+    assert paths.sources["data.el_text"] == "env KG_EL_DATA"
     default = load_config({"home": tmp_path}, env={})
-    assert default.data.mel == Path.cwd().parent / "shared" / "data" / "mel"
-    assert default.sources["data.mel"] == default.sources["models.cache_dir"] == "default"
+    assert data_paths(default).mel == Path.cwd().parent / "shared" / "data" / "mel"
+    assert data_paths(default).el_text == Path.cwd().parent / "shared" / "data" / "el-text"
+    assert data_paths(default).sources["data.mel"] == default.sources["models.cache_dir"] == "default"
+
+
+def test_data_folders_resolve_flag_over_env_over_toml_and_refuse_unknown_keys(tmp_path: Path) -> None:
+    """[data] is typed by the evaluation package (kgstore keeps it an open section) with kgstore's precedence."""
+    (tmp_path / "kg.toml").write_text('[data]\nmel = "/toml/mel"\nel_text = "/toml/el"\n')
+    cfg = load_config({"home": tmp_path, "data.mel": tmp_path / "flag"}, env={"KG_MEL_DATA": "/env/mel"})
+    paths = data_paths(cfg)
+    assert (paths.mel, paths.el_text) == (tmp_path / "flag", Path("/toml/el"))
+    assert (paths.sources["data.mel"], paths.sources["data.el_text"]) == ("flag", "kg.toml")
+    assert data_paths(load_config({"home": tmp_path}, env={"KG_MEL_DATA": "/env/mel"})).mel == Path("/env/mel")
+    (tmp_path / "kg.toml").write_text('[data]\nmell = "/x"\n')
+    with pytest.raises(ConfigError, match=r"unknown setting\(s\) \[data\] mell; known: \[data\] mel, \[data\] el_text"):
+        data_paths(load_config({"home": tmp_path}, env={}))
+    (tmp_path / "kg.toml").write_text("[data]\nmel = 5\n")
+    with pytest.raises(ConfigError, match=r"data.mel must be text, got 5 \(from kg.toml\)"):
+        data_paths(load_config({"home": tmp_path}, env={}))
+    (tmp_path / "kg.toml").write_text('data = "x"\n')
+    with pytest.raises(ConfigError, match=r"data must be a table"):
+        load_config({"home": tmp_path}, env={})
 
 
 def test_the_dataset_loader_reads_the_configured_mel_folder(tmp_path: Path) -> None:
@@ -65,7 +88,22 @@ def test_the_dataset_loader_reads_the_configured_mel_folder(tmp_path: Path) -> N
 
     cfg = load_config({"home": tmp_path}, env={"KG_MEL_DATA": str(tmp_path / "nowhere")})
     with pytest.raises(Exception, match=f"{tmp_path / 'nowhere' / 'wikimel'}.*set KG_MEL_DATA"):
-        load_dataset("wikimel", "dev", data=cfg.data)
+        load_dataset("wikimel", "dev", data=data_paths(cfg))
+
+
+def test_the_dataset_loader_reads_the_configured_text_benchmark_folder(tmp_path: Path) -> None:
+    from kg.linkers.evaluation.datasets import load_dataset
+
+    article = {"id": 0, "title": "", "text": "Paris is big.", "evaluation_span": [0, 13],
+               "labels": [{"id": 0, "span": [0, 5], "entity_id": "Q90", "type": "Q515"}]}
+    (tmp_path / "el" / "benchmarks").mkdir(parents=True)
+    (tmp_path / "el" / "benchmarks" / "derczynski.benchmark.jsonl").write_text(json.dumps(article) + "\n")
+    cfg = load_config({"home": tmp_path}, env={"KG_EL_DATA": str(tmp_path / "el")})
+    [doc] = load_dataset("derczynski", data=data_paths(cfg)).documents()
+    assert (doc.text, [m.gold for m in doc.mentions or []]) == ("Paris is big.", ["Q90"])
+    cfg = load_config({"home": tmp_path}, env={"KG_EL_DATA": str(tmp_path / "nowhere")})
+    with pytest.raises(Exception, match=f"{tmp_path / 'nowhere' / 'benchmarks'}.*set KG_EL_DATA"):
+        load_dataset("derczynski", data=data_paths(cfg))
 
 
 def test_unset_uris_mean_embedded_defaults(tmp_path: Path) -> None:
@@ -124,7 +162,7 @@ def test_kg_config_shows_every_setting_and_source_never_a_secret(tmp_path: Path)
 
     (tmp_path / "kg.toml").write_text('[models]\ntext = "toml-model"\n')
     env = {"KG_HOME": str(tmp_path), "KG_GRAPH_PASSWORD": SENTINEL, "KG_LLM_API_KEY": SENTINEL + "l",
-           "KG_QDRANT_URL": f"http://admin:{SENTINEL}@qdrant:6333", "KG_MEL_DATA": str(tmp_path / "mel")}
+           "KG_QDRANT_URL": f"http://admin:{SENTINEL}@qdrant:6333", "KG_MEL_DATA": str(tmp_path / "mel"), "KG_EL_DATA": ""}  # empty: unset, the default
     runner = CliRunner()
     text = runner.invoke(cli, ["--collection", "flagged", "config"], env=env)
     assert text.exit_code == 0, text.output
@@ -132,11 +170,13 @@ def test_kg_config_shows_every_setting_and_source_never_a_secret(tmp_path: Path)
     lines = {line.split()[0]: line.split() for line in text.output.splitlines() if line.strip()}
     assert lines["password"][1:] == ["set", "env", "KG_GRAPH_PASSWORD", "KG_GRAPH_PASSWORD"]
     assert lines["collection"][1:3] == ["flagged", "flag"] and lines["text"][1:3] == ["toml-model", "kg.toml"]
-    assert lines["url"][1] == "http://qdrant:6333" and lines["mel"][1] == str(tmp_path / "mel")
+    assert lines["url"][1] == "http://qdrant:6333"
+    assert lines["mel"][1:] == [str(tmp_path / "mel"), "env", "KG_MEL_DATA", "KG_MEL_DATA"]
+    assert lines["el_text"][1:] == [str(Path.cwd().parent / "shared" / "data" / "el-text"), "default", "KG_EL_DATA"]
     assert lines["uri"][1:3] == ["(unset)", "default"]
     assert lines["image_allow_private"][1:3] == ["False", "default"]  # the longest name keeps a gap to its value
     assert [line for line in text.output.splitlines() if line.startswith("[")] == \
-        ["[graph]", "[qdrant]", "[llm]", "[models]", "[data]", "[serve]", "[link]"]
+        ["[graph]", "[qdrant]", "[llm]", "[models]", "[serve]", "[data]", "[link]"]
 
     as_json = runner.invoke(cli, ["config", "--json"], env=env)
     assert as_json.exit_code == 0 and SENTINEL not in as_json.output

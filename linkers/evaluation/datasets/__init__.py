@@ -7,9 +7,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from kg.kgstore.config import DataSection
 from kg.kgstore.errors import InputError
 from kg.kgstore.registry import Registry
+from kg.linkers.evaluation.data_paths import DataPaths
 from kg.linkers.evaluation.elevant import Article
 from kg.linkers.records import BadLine, Document, GivenCandidatesMention
 
@@ -27,7 +27,7 @@ class Dataset:
 @dataclass(frozen=True)
 class DatasetSpec:
     name: str
-    load: Callable[[str | None, int | None, DataSection], Dataset]  # (split, limit, where the data is) -> Dataset
+    load: Callable[[str | None, int | None, DataPaths], Dataset]  # (split, limit, where the data is) -> Dataset
     help: str
     splits: bool = False  # has train/dev/test splits (--split)
     order: int = 100
@@ -39,7 +39,7 @@ class DatasetFiles:
 
     kind: str
     accepts: Callable[[str], bool]
-    load: Callable[[str, int | None, DataSection], Dataset]  # (path, limit, where the data is) -> Dataset
+    load: Callable[[str, int | None, DataPaths], Dataset]  # (path, limit, where the data is) -> Dataset
     order: int = 100
 
 
@@ -67,10 +67,9 @@ def limited(items: Iterator, limit: int | None) -> Iterator:
 
 
 def load_dataset(name: str, split: str | None = None, limit: int | None = None,
-                 data: DataSection | None = None) -> Dataset:
-    """`data`: where the benchmarks are (the config's `data` section; None: the defaults beside the working
-    directory)."""
-    data = data if data is not None else DataSection()
+                 data: DataPaths | None = None) -> Dataset:
+    """`data`: where the benchmarks are (`data_paths(config)`; None: the defaults beside the working directory)."""
+    data = data if data is not None else DataPaths()
     spec = datasets().get(name)
     if spec is not None:
         return spec.load(split, limit, data)

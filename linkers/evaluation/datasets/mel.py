@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kg.kgstore.config import DataSection
 from kg.kgstore.errors import InputError
 from kg.linkers.evaluation.benchmarks import read_i2cr_fixture, read_wikidiverse, read_wikimel
+from kg.linkers.evaluation.data_paths import DataPaths
 from kg.linkers.evaluation.datasets import Dataset, DatasetSpec, limited, register_dataset
 
 
@@ -17,19 +17,19 @@ def _check(d: Path, marker: str) -> None:
                          "holds wikimel/ and wikidiverse/")
 
 
-def _wikimel(split: str | None, limit: int | None, data: DataSection) -> Dataset:
+def _wikimel(split: str | None, limit: int | None, data: DataPaths) -> Dataset:
     d = data.mel / "wikimel"
     _check(d, "Wikidata-MEL.json")
     return Dataset("wikimel", split, lambda: read_wikimel(d, split, limit), kb=d)
 
 
-def _wikidiverse(split: str | None, limit: int | None, data: DataSection) -> Dataset:
+def _wikidiverse(split: str | None, limit: int | None, data: DataPaths) -> Dataset:
     d = data.mel / "wikidiverse"
     _check(d, "WikiDiverse.json")
     return Dataset("wikidiverse", split, lambda: read_wikidiverse(d, split, limit), kb=None)
 
 
-def _i2cr(split: str | None, limit: int | None, data: DataSection) -> Dataset:
+def _i2cr(split: str | None, limit: int | None, data: DataPaths) -> Dataset:
     d = data.mel / "i2cr-wikidiverse"
     _check(d, "WikiDiverse_testset_label.json")
     return Dataset("i2cr-wikidiverse", "test", lambda: iter(()), kb=None,

@@ -7,9 +7,9 @@ import hashlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from kg.kgstore.config import DataSection
 from kg.kgstore.errors import InputError
 from kg.linkers.corpus import read_corpus
+from kg.linkers.evaluation.data_paths import DataPaths
 from kg.linkers.evaluation.datasets import (
     Dataset,
     DatasetFiles,
@@ -67,7 +67,7 @@ def _benchmark(path: Path, name: str, limit: int | None, half: str | None = None
                    kb=None, articles=articles)
 
 
-def _load(name: str, limit: int | None, data: DataSection) -> Dataset:
+def _load(name: str, limit: int | None, data: DataPaths) -> Dataset:
     """A benchmark by registered name (ELEVANT's benchmark files under the `data.el_text` folder's benchmarks/) or
     by file path, whole or one half of it (NAME:a, NAME:b)."""
     base, half = split_half(name)
@@ -76,7 +76,7 @@ def _load(name: str, limit: int | None, data: DataSection) -> Dataset:
     return _benchmark(Path(base), Path(base).name, limit, half)
 
 
-def _named(name: str) -> Callable[[str | None, int | None, DataSection], Dataset]:
+def _named(name: str) -> Callable[[str | None, int | None, DataPaths], Dataset]:
     return lambda split, limit, data: _load(name, limit, data)
 
 
