@@ -295,26 +295,27 @@ class Indexer:
         return self.summary
 
     def pages(self) -> Iterator[list[EntityRow]]:
-        """Keyset pages; the next one is read in the background while the caller works on the current one."""
+        """Keyset pages with their entities' in-degrees; the next one is read in the background while the caller
+        works on the current one."""
         remaining = self.options.limit
 
-        def fetch(after: str) -> list[dict[str, Any]]:
+        def fetch(after: str) -> list[EntityRow]:
             n = self.options.page_size if remaining is None else min(self.options.page_size, remaining)
-            return read_entity_page(self.graph, after, n, INDEX_COLUMNS)
+            rows = [EntityRow.from_record(r) for r in read_entity_page(self.graph, after, n, INDEX_COLUMNS)]
+            degrees = in_degrees(self.graph, [r.qid for r in rows]) if rows else {}
+            for row in rows:
+                row.degree = degrees.get(row.qid, 0)
+            return rows
 
         with ThreadPoolExecutor(1) as reader:
             pending: Future = reader.submit(fetch, "")
             while True:
-                records = pending.result()
-                if not records:
+                rows = pending.result()
+                if not rows:
                     return
                 if remaining is not None:
-                    remaining -= len(records)
-                pending = reader.submit(fetch, records[-1]["qid"])
-                rows = [EntityRow.from_record(r) for r in records]
-                degrees = in_degrees(self.graph, [r.qid for r in rows])
-                for row in rows:
-                    row.degree = degrees.get(row.qid, 0)
+                    remaining -= len(rows)
+                pending = reader.submit(fetch, rows[-1].qid)
                 yield rows
 
     def index_page(self, rows: list[EntityRow], pool: ThreadPoolExecutor) -> None:

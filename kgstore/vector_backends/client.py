@@ -82,14 +82,7 @@ class ClientBackend:
 
     def update(self, name: str, new: Sequence[models.PointStruct], vectors: Mapping[PointId, dict[str, Any]],
                payloads: Mapping[PointId, dict[str, Any]]) -> None:
-        operations: list[Any] = []
-        if new:
-            operations.append(models.UpsertOperation(upsert=models.PointsList(points=list(new))))
-        if vectors:
-            operations.append(models.UpdateVectorsOperation(update_vectors=models.UpdateVectors(
-                points=[models.PointVectors(id=pid, vector=v) for pid, v in vectors.items()])))
-        operations += [models.SetPayloadOperation(set_payload=models.SetPayload(payload=p, points=[pid]))
-                       for pid, p in payloads.items()]
+        operations = update_operations(new, vectors, payloads)
         if operations:
             self.client.batch_update_points(name, update_operations=operations, wait=True)
 
@@ -116,3 +109,16 @@ class ClientBackend:
 def _selector(fields: Fields) -> bool | list[str]:
     return fields if isinstance(fields, bool) else list(fields)
 
+
+def update_operations(new: Sequence[models.PointStruct], vectors: Mapping[PointId, dict[str, Any]],
+                      payloads: Mapping[PointId, dict[str, Any]]) -> list[Any]:
+    """One batch of writes: the new points, the changed vectors, and each changed payload."""
+    operations: list[Any] = []
+    if new:
+        operations.append(models.UpsertOperation(upsert=models.PointsList(points=list(new))))
+    if vectors:
+        operations.append(models.UpdateVectorsOperation(update_vectors=models.UpdateVectors(
+            points=[models.PointVectors(id=pid, vector=v) for pid, v in vectors.items()])))
+    operations += [models.SetPayloadOperation(set_payload=models.SetPayload(payload=p, points=[pid]))
+                   for pid, p in payloads.items()]
+    return operations

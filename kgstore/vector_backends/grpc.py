@@ -2,13 +2,15 @@
 
 The reads the linkers make by the thousand (`query_batch`, `retrieve`) go straight to Qdrant's gRPC stubs:
 qdrant-client's own path deep-copies every request and converts every payload value through protobuf's JSON
-layer, which cost more than the server's work. Requests are still built as qdrant-client models and converted by
-its `RestToGrpc`; payload values are decoded here. Everything else takes qdrant-client's gRPC path.
+layer, which cost more than the server's work. So do `kg index`'s writes (`upsert`, `update`): before sending,
+qdrant-client walks every field of every point looking for documents to embed locally (kg sends vectors, never
+documents), which took a third of `kg index`'s own time. Requests are still built as qdrant-client models and
+converted by its `RestToGrpc`; payload values are decoded here. Everything else takes qdrant-client's gRPC path.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from qdrant_client import QdrantClient, models
@@ -17,7 +19,7 @@ from qdrant_client.conversions.conversion import GrpcToRest, RestToGrpc
 
 from kg.kgstore.config import Config, reveal
 from kg.kgstore.vector_backends.base import Fields, PointId, ScoredRow, StoredRow
-from kg.kgstore.vector_backends.client import TIMEOUT, ClientBackend
+from kg.kgstore.vector_backends.client import TIMEOUT, ClientBackend, update_operations
 from kg.kgstore.vector_backends.layout import Layout
 
 
@@ -37,6 +39,19 @@ class GrpcBackend(ClientBackend):
             collection_name=name, query_points=[RestToGrpc.convert_query_request(r, name) for r in requests],
         ), timeout=TIMEOUT)
         return [[ScoredRow(_point_id(p.id), p.score, _payload(p.payload)) for p in r.result] for r in response.result]
+
+    def upsert(self, name: str, points: Sequence[models.PointStruct]) -> None:
+        self._points.Upsert(qgrpc.UpsertPoints(collection_name=name, wait=True,
+                                               points=[RestToGrpc.convert_point_struct(p) for p in points]),
+                            timeout=TIMEOUT)
+
+    def update(self, name: str, new: Sequence[models.PointStruct], vectors: Mapping[PointId, dict[str, Any]],
+               payloads: Mapping[PointId, dict[str, Any]]) -> None:
+        operations = update_operations(new, vectors, payloads)
+        if operations:
+            self._points.UpdateBatch(qgrpc.UpdateBatchPoints(
+                collection_name=name, wait=True,
+                operations=[RestToGrpc.convert_update_operation(op) for op in operations]), timeout=TIMEOUT)
 
     def retrieve(self, name: str, ids: Sequence[PointId], payload: Fields = True,
                  vectors: Fields = False) -> list[StoredRow]:
