@@ -726,3 +726,20 @@ def test_llm_error_bodies_are_redacted_before_they_are_stored() -> None:
     assert "HTTP 401" in stored and "invalid key" in stored, stored
     for secret in ("kg-very-secret-key-42", "sk-other-9f8e7d6c5b4a", "abcdef0123456789abcdef"):
         assert secret not in stored, stored
+
+
+def test_the_first_ctrl_c_of_an_ingest_is_a_request_and_the_second_interrupts() -> None:
+    """The ingest loop checks the request between lines; a KeyboardInterrupt raised by the first Ctrl-C could land in
+    the driver's finalisers, where Python only prints it, and the ingest would run on to exit 0."""
+    import os
+    import signal
+
+    from kg.indexers.ingest import _ctrl_c_as_a_request
+
+    before = signal.getsignal(signal.SIGINT)
+    with _ctrl_c_as_a_request() as stop:
+        os.kill(os.getpid(), signal.SIGINT)
+        assert stop.is_set()  # no KeyboardInterrupt: the handler ran
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+    assert signal.getsignal(signal.SIGINT) is before
