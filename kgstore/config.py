@@ -375,7 +375,7 @@ def _from_toml(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
-def _parse(spec: SettingSpec, value: Any, source: str) -> Any:
+def parse_setting(spec: SettingSpec, value: Any, source: str) -> Any:
     """`value` (text from the environment, a TOML value, a flag's value) as the setting's type."""
     bad = f"{spec.key} must be {{}}, got {value!r} (from {source})"
     if isinstance(value, spec.kind) and spec.kind is not float and (spec.kind is bool or not isinstance(value, bool)):
@@ -442,7 +442,7 @@ def load_config(overrides: Mapping[str, Any] | None = None, env: Mapping[str, st
         else:
             sources[spec.key] = "default"
             continue
-        sections[spec.section][spec.name] = _parse(spec, value, source)
+        sections[spec.section][spec.name] = parse_setting(spec, value, source)
         sources[spec.key] = source
     built = {name: SECTIONS[name](**values) for name, values in sections.items()}
     opened: dict[str, Any] = {

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from kg.kgstore.config import Config, OpenSection, ResolvedSetting
+from kg.kgstore.config import Config, OpenSection, ResolvedSetting, SettingSpec, parse_setting
 from kg.kgstore.errors import ConfigError
 
 SECTION = "data"
@@ -36,24 +36,9 @@ class DataPaths:
     sources: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
 
-@dataclass(frozen=True)
-class PathSpec:
-    """One setting of `[data]` as declared."""
-
-    name: str
-    env: str
-    help: str
-
-    @property
-    def key(self) -> str:
-        return f"{SECTION}.{self.name}"
-
-    @property
-    def toml(self) -> str:
-        return f"[{SECTION}] {self.name}"
-
-
-SPECS = tuple(PathSpec(f.name, f.metadata["env"], f.metadata["help"]) for f in fields(DataPaths) if f.metadata)
+# each folder as a kgstore setting of `[data]`, so that it is typed and described as every other setting is
+SPECS = tuple(SettingSpec(SECTION, f.name, f.metadata["env"], f.metadata["help"], Path, None)
+              for f in fields(DataPaths) if f.metadata)
 
 
 def _unknown(given: Mapping[str, Any], where: str, spelt: Callable[[str], str]) -> None:
@@ -61,12 +46,6 @@ def _unknown(given: Mapping[str, Any], where: str, spelt: Callable[[str], str]) 
     if unknown:
         raise ConfigError(f"{where}: unknown setting(s) {', '.join(spelt(name) for name in unknown)}; known: "
                           f"{', '.join(spelt(spec.name) for spec in SPECS)}")
-
-
-def _parse(spec: PathSpec, value: Any, source: str) -> Path:
-    if not isinstance(value, (str, Path)):
-        raise ConfigError(f"{spec.key} must be text, got {value!r} (from {source})")
-    return Path(value).expanduser()
 
 
 def data_paths(config: Config) -> DataPaths:
@@ -87,7 +66,7 @@ def data_paths(config: Config) -> DataPaths:
         else:
             sources[spec.key] = "default"
             continue
-        values[spec.name], sources[spec.key] = _parse(spec, value, source), source
+        values[spec.name], sources[spec.key] = parse_setting(spec, value, source).expanduser(), source
     return DataPaths(**values, sources=sources)
 
 
