@@ -8,9 +8,10 @@ from what it builds once per collection state: the points each payload value and
 the order the merge sums them), the points in id order (for scrolls), and whether a dense matrix is already
 normalised (local mode divides every stored vector by its norm again on each cosine query, a pass over the whole
 matrix that moves its float64 values by an ulp or so each time; where every norm is 1 within NORM_TOLERANCE, that
-pass is skipped). Every other request shape takes local mode's own path. The answers are the same: the same points,
-order and payloads, sparse scores float for float, cosines within 1e-12 (local mode's own renormalising changes them
-by about 1e-16 from one query to the next; tests/test_local_index.py compares both paths). The indexes are dropped
+pass is skipped, and under a filter that leaves a few points only theirs are scored). Every other request shape
+takes local mode's own path. The answers are the same: the same points, order and payloads, sparse scores float for
+float, cosines within 1e-12 (local mode's own renormalising changes them by about 1e-16 from one query to the next;
+tests/test_local_index.py compares both paths). The indexes are dropped
 on every write (`LocalBackend`), and local mode admits one process, so nothing else changes the points behind them.
 
 It is installed on qdrant-client's `LocalCollection` object by replacing two of its methods on that instance: a
@@ -36,7 +37,7 @@ from qdrant_client.local.sparse import sort_sparse_vector, validate_sparse_vecto
 ATTRIBUTE = "_kg_local_index"  # where the collection keeps its LocalIndex
 SEPARATOR = "\x00"  # between the values of a key joined for text matches
 MAX_CACHED_TEXTS = 4096  # text-match masks kept (a surname asked by two stages of one batch is scanned once)
-FEW_POINTS = 256  # a sparse query's filter leaving at most this many points: each is merged with the query
+FEW_POINTS = 256  # a filter leaving at most this many points: only theirs are scored (a sparse query merged with each)
 NORMALISE_TRIES = 3  # cosine queries after a write that check whether the stored vectors are normalised
 NORM_TOLERANCE = 1e-12  # a stored vector whose norm is this close to 1 is not divided by it again
 
@@ -72,7 +73,7 @@ class LocalIndex:
             self._joined: dict[str, tuple[str, list[int], list[int]] | None] = {}
             self._ids: dict[Any, list[int]] | None = None
             self._sparse: dict[str, dict[int, list[tuple[int, Any]]]] = {}
-            self._id_order: list[tuple[Any, int]] | None = None
+            self._id_order: tuple[list[Any], np.ndarray] | None = None  # ids sorted as local mode sorts them
             self._normal: dict[str, bool | int] = {}  # dense name -> normalised (True) or the checks left
 
     # ------------------------------------------------------------------------------------------------ filters
@@ -230,15 +231,16 @@ class LocalIndex:
             return self._best(scores, mask, True, limit, offset or 0, with_payload, with_vectors, score_threshold)
         elif isinstance(query, (list, np.ndarray)) and name in coll.vectors \
                 and coll.get_vector_params(name).distance == models.Distance.COSINE:
-            cosines = self.cosine_scores(name, np.array(query))
+            mask = coll._payload_and_non_deleted_mask(query_filter, vector_name=name)
+            cosines = self.cosine_scores(name, np.array(query), mask)
             if cosines is None:
                 return call()
-            mask = coll._payload_and_non_deleted_mask(query_filter, vector_name=name)
             return self._best(cosines, mask, False, limit, offset or 0, with_payload, with_vectors, score_threshold)
         return call()  # another kind of query, or local mode's error for an unknown vector
 
-    def cosine_scores(self, name: str, query: np.ndarray) -> np.ndarray | None:
-        """What local mode's `cosine_similarity` answers, without its division of every stored vector by its norm
+    def cosine_scores(self, name: str, query: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
+        """What local mode's `cosine_similarity` answers for the points of `mask` (a filter to a few points: only
+        theirs are computed; the others are never read), without its division of every stored vector by its norm
         once every norm is known to be 1 (within NORM_TOLERANCE) or 0; None: not known yet (local mode's path then
         divides, and the next queries check again, a few times after each write)."""
         if query.ndim != 1 or np.isnan(query).any():
@@ -255,7 +257,12 @@ class LocalIndex:
                 return None
         norm = np.linalg.norm(query)
         query /= np.where(norm != 0.0, norm, EPSILON)
-        return np.dot(vectors, query)
+        allowed = np.flatnonzero(np.asarray(mask, dtype=bool))
+        if len(allowed) > FEW_POINTS:
+            return np.dot(vectors, query)
+        scores = np.full(len(vectors), -np.inf)
+        scores[allowed] = np.dot(vectors[allowed], query)
+        return scores
 
     def scroll_by_id(self, scroll_filter: models.Filter | None = None, limit: int = 10, offset: Any = None,
                      with_payload: Any = True, with_vectors: Any = False) -> tuple[list[models.Record], Any]:
@@ -265,15 +272,14 @@ class LocalIndex:
                                       with_payload=with_payload, with_vectors=with_vectors)
         coll = self.collection
         if self._id_order is None:
-            self._id_order = sorted(coll.ids.items(), key=lambda x: coll._universal_id(x[0]))
-        mask = coll._payload_and_non_deleted_mask(scroll_filter)
-        result: list[models.Record] = []
-        for point_id, idx in self._id_order:
-            if len(result) >= limit + 1:
-                break
-            if mask[idx]:
-                result.append(models.Record(id=point_id, payload=coll._get_payload(idx, with_payload),
-                                            vector=coll._get_vectors(idx, with_vectors)))  # type: ignore[arg-type]
+            ordered = sorted(coll.ids.items(), key=lambda x: coll._universal_id(x[0]))
+            self._id_order = ([pid for pid, _ in ordered], np.array([idx for _, idx in ordered], dtype=np.intp))
+        ids, positions = self._id_order
+        mask = np.asarray(coll._payload_and_non_deleted_mask(scroll_filter), dtype=bool)
+        kept = np.flatnonzero(mask[positions])[:limit + 1]  # places in id order of the first accepted points
+        result = [models.Record(id=ids[at], payload=coll._get_payload(positions[at], with_payload),
+                                vector=coll._get_vectors(positions[at], with_vectors))  # type: ignore[arg-type]
+                  for at in kept.tolist()]
         if len(result) > limit:
             return result[:limit], result[limit].id
         return result, None
