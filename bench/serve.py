@@ -9,7 +9,15 @@ Measures in one run, on the same documents (the sample news corpus, each request
      (the server's /health reports how many batches it ran and the largest);
   3. peak resident memory (RSS) of the `kg serve` process and of this one (which linked in process), in MiB.
 
+`--latency`: instead, the latency of one /link of a fixed 55-word news text naming entities of the demo KB (TEXT_55),
+one client after warm-up, median and p95 of --requests calls, with the link settings of a plain request (those of
+KG_* and kg.toml: pass no --detector/--context/--method to keep them); with `--profile`, first the same text linked in
+process, where its time goes stage by stage (`kgstore.profiling`), per call. Runs on the embedded default (Qdrant
+local mode: the server is started after the in-process part has closed the store, which admits one process) as well
+as with KG_QDRANT_URL.
+
     python bench/serve.py [--requests 96] [--clients 1 4 16] [--detector hybrid] [--context cascade] [--spans]
+    python bench/serve.py --latency [--requests 30] [--profile]
 """
 
 from __future__ import annotations
@@ -30,6 +38,12 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 NEWS = ROOT / "samples" / "corpus" / "news.jsonl"
+# 55 words, the entities of the news corpus (all in the demo KB) in one text, as a pasted news paragraph
+TEXT_55 = ("Barack Obama flew from Washington, D.C. to Chicago to meet supporters of the Democratic Party. Steven "
+           "Spielberg and Tom Hanks joined him before a drama shot in London and Berlin. Paul McCartney said The "
+           "Beatles never planned a tour of Japan or Canada, while Leonardo DiCaprio and Brad Pitt promoted a "
+           "Tarantino film in Rome.")
+WARM_UP = 3  # requests before the timed ones: the first ones load models and fill caches
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -125,16 +139,82 @@ def start_server() -> tuple[subprocess.Popen, str]:
     sys.exit("kg serve did not answer /health in 180 s")
 
 
+def profile_in_process(body: dict, n: int, settings: dict) -> None:
+    """The text linked in process `n` times after warm-up, printing where one call's time goes by stage."""
+    from kg.cli.context import AppContext
+    from kg.cli.web.service import KgService
+    from kg.kgstore.config import load_config
+    from kg.kgstore.profiling import recording
+
+    app = AppContext(load_config())
+    try:
+        service = KgService(app)
+        linker = service.linker(service.link_options(settings))
+        for i in range(WARM_UP):
+            linker.link_batch([service.document({**body, "id": f"warm-{i}"})])
+        with recording() as stages:
+            for i in range(n):
+                linker.link_batch([service.document({**body, "id": f"bench-{i}"})])
+        print(f"in process, {n} calls, {stages.wall / n * 1e3:.1f} ms a call; stages summed over the calls:")
+        print(stages.table())
+    finally:
+        app.close()
+
+
+async def one_client(url: str, body: dict, n: int, settings: dict) -> list[float]:
+    """Seconds of each of `n` POST /link of `body` from one client, after WARM_UP untimed ones."""
+    latencies = []
+    async with httpx.AsyncClient(base_url=url, timeout=300) as http:
+        for i in range(WARM_UP + n):
+            t0 = time.perf_counter()
+            res = await http.post("/link", json={**body, "id": f"lat-{i}", "options": settings})
+            res.raise_for_status()
+            if i >= WARM_UP:
+                latencies.append(time.perf_counter() - t0)
+    return latencies
+
+
+def latency(n: int, settings: dict, profile: bool) -> None:
+    body = {"text": TEXT_55}
+    store = os.environ.get("KG_QDRANT_URL") and "a Qdrant server" or "Qdrant local mode (embedded default)"
+    print(f"/link latency: {len(TEXT_55.split())}-word text, one client, {n} requests after {WARM_UP} warm-up; "
+          f"vectors: {store}; settings {settings or 'the defaults'}; load average {os.getloadavg()[0]:.2f}")
+    if profile:
+        profile_in_process(body, n, settings)
+    proc, url = start_server()
+    try:
+        found = asyncio.run(one_client(url, {**body, "id": "probe"}, 1, settings))
+        latencies = asyncio.run(one_client(url, body, n, settings))
+        res = httpx.post(url + "/link", json={**body, "options": settings}, timeout=300).json()
+        linked = [f"{m['surface']}={m['qid']}" for m in res["mentions"] if m.get("qid")]
+        print(f"mentions linked ({len(linked)} of {len(res['mentions'])}): {', '.join(linked)}")
+        print(f"kg serve POST /link: median {statistics.median(latencies) * 1e3:.1f} ms, p95 "
+              f"{percentile(latencies, 95) * 1e3:.1f} ms (min {min(latencies) * 1e3:.1f}, max "
+              f"{max(latencies) * 1e3:.1f}; warm-up probe {found[0] * 1e3:.1f} ms); load average "
+              f"{os.getloadavg()[0]:.2f}")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--requests", type=int, default=96, help="requests (documents) per measurement")
+    ap.add_argument("--requests", type=int, default=None,
+                    help="requests (documents) per measurement (96; --latency: 30)")
     ap.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16])
-    ap.add_argument("--detector", default="hybrid", help="kg link --detector")
-    ap.add_argument("--context", default="cascade", help="kg link --context")
-    ap.add_argument("--method", default="auto", help="kg link --method")
+    ap.add_argument("--detector", help="kg link --detector (hybrid; --latency: the configured default)")
+    ap.add_argument("--context", help="kg link --context (cascade; --latency: the configured default)")
+    ap.add_argument("--method", help="kg link --method (auto; --latency: the configured default)")
     ap.add_argument("--spans", action="store_true", help="send the corpus's gold spans instead of detecting")
+    ap.add_argument("--latency", action="store_true", help="one client's /link latency on TEXT_55 (see above)")
+    ap.add_argument("--profile", action="store_true", help="--latency: also the in-process stage profile")
     args = ap.parse_args()
-    settings = {"detector": args.detector, "context": args.context, "method": args.method}
+    given = {"detector": args.detector, "context": args.context, "method": args.method}
+    if args.latency:
+        latency(args.requests or 30, {k: v for k, v in given.items() if v is not None}, args.profile)
+        return
+    args.requests = args.requests or 96
+    settings = {k: v or default for (k, v), default in zip(given.items(), ("hybrid", "cascade", "auto"))}
     bodies = records(args.spans)
     base = in_process(bodies, args.requests, settings)
     print(f"documents: {NEWS.name} ({len(bodies)} texts, {'spans given' if args.spans else 'mentions detected'}), "
