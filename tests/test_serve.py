@@ -357,7 +357,9 @@ def test_a_1mb_request_is_refused_and_a_timed_out_one_stops_so_the_next_answers_
     with serving(cfg, ServeSettings(timeout_s=2.0)) as running:
         with httpx.Client(base_url=running.url, timeout=300) as client:
             small = {"text": TEXT, "options": FAST}
-            assert client.post("/link", json=small).status_code == 200  # its linker is loaded
+            deadline = time.monotonic() + 120  # the first calls load its linker, which a busy machine takes past 2 s
+            while (first := client.post("/link", json=small)).status_code != 200:
+                assert first.status_code == 504 and time.monotonic() < deadline, first.text
             res = client.post("/link", json={"text": "Berlin. " * (1 << 17), "options": FAST})  # 1 MiB
             assert res.status_code == 413 and "100,000 characters" in res.json()["error"]["message"], res.text
             schema = client.get("/openapi.json").json()["components"]["schemas"]["LinkIn"]["properties"]
