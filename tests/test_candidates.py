@@ -190,6 +190,21 @@ def test_among_bare_namesakes_the_oldest_wikidata_item_keeps_a_slot_and_reads_ol
     assert age("P31") == age("Q0") == age("NIL") == age("") == 0.0
 
 
+def test_a_names_few_namesakes_are_ordered_by_renown_after_name_score_and_popularity():
+    """Six "Quebec" items and no popularity (an open-world KB): the province, referenced and described, comes first
+    among the exact ones, so the fused cut keeps it; a fuzzy hit stays behind every exact one."""
+    from kg.kgstore.search import Hit
+    from kg.linkers.candidates.retrieval import name_order
+
+    hits = [Hit("Q11832939", "Quebec", 1.0, "exact", {}), Hit("Q3413951", "Quebec", 1.0, "exact", {}),
+            Hit("Q251668", "Province of Quebec", 0.9, "fuzzy", {"degree": 400, "description": "former colony"}),
+            Hit("Q2145", "Quebec City", 1.0, "exact", {"degree": 30, "popularity": 4}),
+            Hit("Q176", "Quebec", 1.0, "exact", {"degree": 300, "description": "province of Canada"}),
+            Hit("Q7269740", "Quebec", 1.0, "exact", {"description": "a ship"})]
+    order = [h.qid for h in sorted(hits, key=name_order, reverse=True)]
+    assert order == ["Q2145", "Q176", "Q7269740", "Q3413951", "Q11832939", "Q251668"]
+
+
 @pytest.mark.parametrize("label, name, full", [
     ("Trinity College Dublin", "Trinity College", True),
     ("Ohio State Buckeyes football", "Ohio State", True),

@@ -26,6 +26,9 @@ NAME_SOURCES = frozenset({"name", "alias", "surname", "people", "variant", "init
 # sources that found a candidate under another way of writing the mention (the `alias` feature)
 OTHER_FORMS = ("alias", "surname", "variant", "initials", "extended")
 EXTENDED = 3  # of the names that begin with a mention's words, how many (the nearest to its context) join
+EXTENDED_POOL = 48  # how many labels holding those words, nearest to the context, are read for the names that begin
+# with them: a country's or a city's name is in hundreds of labels ("Church of England", "England at the 1994
+# Commonwealth Games"), and the 12 read before often held none of its teams or its county
 JUNK_LENGTH = 2  # a name this short that is not the mention's own is no candidate for it ("!", "I", "Ok")
 JUNK_WORDS = STOP_WORDS | COMMON_WORDS | {"can", "ok", "yes", "oh"}
 # Payload the linkers read (features: names, popularity, alias priors, graph degree, types; results: label; LLM
@@ -134,7 +137,7 @@ class CandidateRetriever:
             sources["named"] = [[h for h in hits if name and person_like(h.label, name)][:cfg.text_k]
                                 for hits, name in zip(found, named)]
         if context_vectors is not None and extended is not None and any(extended):
-            found = self.searcher.by_vector_in_names_many(TEXT, context_vectors, extended, 4 * EXTENDED, LINK_FIELDS)
+            found = self.searcher.by_vector_in_names_many(TEXT, context_vectors, extended, EXTENDED_POOL, LINK_FIELDS)
             sources["extended"] = [[replace(h, score=1.0) for h in hits if name and extends(h.label, name)][:EXTENDED]
                                    for hits, name in zip(found, extended)]
         if image_vectors is not None and cfg.image_k:
@@ -183,7 +186,7 @@ class CandidateRetriever:
                    if len(hits[i]) > k] if context_vectors is not None else []
         cosines = self.searcher.similarities_many(TEXT, [context_vectors[i] for _, i in crowded],
                                                   [[h.qid for h in lookups[j][i]] for j, i in crowded]) if crowded else []
-        out = [[h[:k] for h in hits] for hits in lookups]
+        out = [[sorted(h, key=name_order, reverse=True)[:k] for h in hits] for hits in lookups]
         for (j, i), found in zip(crowded, cosines):
             out[j][i] = namesake_cut(lookups[j][i], found, k)
         return out
@@ -200,6 +203,14 @@ def namesake_cut(hits: list[Hit], cosines: dict[str, float], k: int) -> list[Hit
     popular = sorted((h for h in hits if h.score == best), key=renown, reverse=True)[:POPULAR_SLOTS]
     chosen = {h.qid for h in popular}
     return popular + [h for h in by_context if h.qid not in chosen][:k - len(popular)]
+
+
+def name_order(hit: Hit) -> tuple[float, float, tuple[int, bool, float]]:
+    """How the hits of a name that is not crowded are ordered: name score, popularity, then renown. Six items are
+    named exactly "Quebec", none with a popularity in an open-world KB; in the store's order the province came last,
+    and the fused cut, which interleaves the name's hits with a longer name's, its surnames and its full forms,
+    dropped it."""
+    return hit.score, hit.payload.get("popularity") or 0, renown(hit)
 
 
 def renown(hit: Hit) -> tuple[int, bool, float]:
