@@ -2,7 +2,8 @@
 
 Builds a Wikidata-layout dump (`[`, one entity per line with a trailing comma, `]`) by re-numbering the real
 entities of ../shared/data/wikidata/short_stream.json.bz2 (574 distinct items; copy k maps every Q-id n to
-n*1000+k, so each copy is a self-consistent sub-graph), then measures in one run:
+copy_number(n, k), n*1000+k in the first 1000 copies, so each copy is a self-consistent sub-graph and no two copies
+share a Q-id), then measures in one run:
   1. plain decompression of the file (the floor every tool hits),
   2. `kg ingest` of it into a fresh graph (embedded ArcadeDB unless --graph-uri), peak RSS of kg and its workers.
 Prints entities/s and the ratio ingest time / decompression time (target <= 3 on dumps of 200k entities or more)
@@ -86,15 +87,28 @@ def _qualify(line: str, qualifier: str) -> str:
     return json.dumps(doc, ensure_ascii=False)
 
 
+# Above every entity number of the fixture: copies 1000 and up are shifted by a multiple of it (copy_number).
+NUMBER_SPAN = 100_000_000
+
+
+def copy_number(number: int, k: int) -> int:
+    """Entity number `number` in copy k: n*1000+k for the first 1000 copies (574,000 entities, the numbering every
+    earlier dump used); copy k >= 1000 adds (k // 1000) * NUMBER_SPAN to n, since n*1000+k alone would make copy k
+    reuse the Q-ids of copy k-1000 (Q(n*1000+k) = Q((n+1)*1000+k-1000)): a 3M dump then held 2.41M distinct
+    entities, and 590k of its lines rewrote one already written."""
+    block, rest = divmod(k, 1000)
+    return (number + block * NUMBER_SPAN) * 1000 + rest
+
+
 def entity_line(templates: list[tuple[list[str], list[int]]], i: int, names: list[str] | None = None) -> str:
-    """Entity i of the generated dump: copy k = i // len(templates) of a fixture entity, every Q-id n as n*1000+k.
-    With `names`, copies after the first get distinct names (copy k qualified by names[k - 1]), so a larger KB
-    does not just hold more namesakes of the same 574 names."""
+    """Entity i of the generated dump: copy k = i // len(templates) of a fixture entity, every Q-id n as
+    copy_number(n, k) (distinct for every copy). With `names`, copies after the first get distinct names (copy k
+    qualified by names[k - 1]), so a larger KB does not just hold more namesakes of the same 574 names."""
     k, base = divmod(i, len(templates))
     literals, numbers = templates[base]
     pieces = [literals[0]]
     for number, literal in zip(numbers, literals[1:]):
-        pieces.append(str(number * 1000 + k))
+        pieces.append(str(copy_number(number, k)))
         pieces.append(literal)
     line = "".join(pieces)
     if names is not None and k > 0:
@@ -115,6 +129,12 @@ def build_dump(path: Path, n: int, compression: str, pad_kb: int = 0, distinct_n
             out.write((_pad(line, pad_kb) if pad_kb else line) + (",\n" if i < n - 1 else "\n"))
         out.write("]\n")
 
+
+
+def dump_name(stem: str, n: int, suffix: str) -> str:
+    """A kept dump's file name: dumps of more than 1000 copies were numbered differently before copy_number, so
+    theirs says so ("-ids2") and a stale one is never reused; smaller dumps are unchanged and keep their name."""
+    return f"{stem}{'-ids2' if n > 1000 * len(base_templates()) else ''}{suffix}"
 
 
 def cached_dump(dump: Path, build: Callable[[Path], None]) -> None:
@@ -195,7 +215,8 @@ def main() -> None:
         for n in args.entities:
             dump_dir = args.keep or work
             dump_dir.mkdir(parents=True, exist_ok=True)
-            dump = dump_dir / f"dump-{n}{f'-pad{args.pad_kb}k' if args.pad_kb else ''}.json.{args.compression}"
+            dump = dump_dir / dump_name(f"dump-{n}{f'-pad{args.pad_kb}k' if args.pad_kb else ''}", n,
+                                        f".json.{args.compression}")
             cached_dump(dump, partial(build_dump, n=n, compression=args.compression, pad_kb=args.pad_kb))
             dec = decompress_seconds(dump, args.compression)
             home = work / f"home-{n}"

@@ -228,7 +228,7 @@ def probe(n: int, queries: int, documents: int, seed: int) -> dict[str, Any]:
 def measure_size(n: int, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     dump_dir = args.keep or work
     dump_dir.mkdir(parents=True, exist_ok=True)
-    dump = dump_dir / f"scale-{n}.json.gz"
+    dump = dump_dir / generator.dump_name(f"scale-{n}", n, ".json.gz")
     generator.cached_dump(dump, lambda path: generator.build_dump(path, n, "gz", distinct_names=True))
     state, home = work / f"services-{n}", work / f"home-{n}"
     log = work / f"kg-{n}.log"

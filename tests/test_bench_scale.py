@@ -33,6 +33,20 @@ def test_static_text_model_is_refused_on_ray_before_anything_opens(tmp_path: Pat
     assert not (tmp_path / "home").exists()
 
 
+def test_generated_copies_never_share_a_qid() -> None:
+    """bench/ingest.py's copies past the 1000th once reused earlier copies' Q-ids (n*1000+k = (n+1)*1000+k-1000),
+    so a "3M" dump held 2.41M entities and rewrote the rest; every copy's numbers must be its own, and the first
+    1000 copies keep the numbering that earlier dumps (and their figures) used."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import ingest as generator  # bench/ingest.py
+
+    numbers = sorted({n for _, ns in generator.base_templates() for n in ns})
+    copies = 2100  # past the second block of 1000, as a 1.2M-entity dump is
+    seen = {generator.copy_number(n, k) for n in numbers for k in range(copies)}
+    assert len(seen) == len(numbers) * copies
+    assert all(generator.copy_number(n, k) == n * 1000 + k for n in numbers[:50] for k in (0, 1, 999))
+
+
 @pytest.mark.servers  # it starts its own servers
 @pytest.mark.models  # and loads MiniLM
 @needs_qdrant
