@@ -1,13 +1,13 @@
 """The indexing pipeline behind `kg index`: entities from the graph into the text, names and image indexes.
 
 Entities are read in pages ordered by qid (keyset pagination: each page starts after the last qid of the one
-before, so no page is read twice and an entity added meanwhile is not skipped); the next page is fetched while the
-current one is encoded. For every entity and index, a hash of exactly what that index encodes (plus the model)
-is compared with the hash stored in the point's payload: only new or changed inputs are encoded. So a second run
-encodes nothing, a changed description re-encodes one text vector, and an interrupted run resumes by running it
-again (what was written is recognised as done). The payload is tested the same way, by a hash of the payload made
-from the entity as the graph holds it now: an edit made in the graph by any means (a Cypher `SET`, which leaves
-the content hash kg ingest stored untouched) refreshes it.
+before, so no page is read twice and an entity added meanwhile is not skipped); the next page is fetched and the
+previous one written while the current one is encoded. For every entity and index, a hash of exactly what that
+index encodes (plus the model) is compared with the hash stored in the point's payload: only new or changed inputs
+are encoded. So a second run encodes nothing, a changed description re-encodes one text vector, and an interrupted
+run resumes by running it again (what was written is recognised as done). The payload is tested the same way, by
+a hash of the payload made from the entity as the graph holds it now: an edit made in the graph by any means (a
+Cypher `SET`, which leaves the content hash kg ingest stored untouched) refreshes it.
 
 Then the points whose entity is gone from the graph (deleted, or left a stub) are deleted: the collection's point
 ids are walked a page at a time, and each page's QIDs looked up in the graph. Deleting is idempotent and every
@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from qdrant_client import models
 
 from kg.kgstore import entity_words
@@ -249,12 +250,25 @@ class Indexer:
         return min(n, self.options.limit) if self.options.limit is not None else n
 
     def run(self, progress: Callable[[int, IndexSummary], None] | None = None) -> IndexSummary:
+        """Each page's Qdrant write runs in the background while the next page is encoded (one write in flight, in
+        page order; a page counts as done once written, and a failed write stops the run)."""
         started = self.start()
-        with ThreadPoolExecutor(max(1, self.options.image_workers)) as pool:
+        with (ThreadPoolExecutor(max(1, self.options.image_workers)) as pool,
+              ThreadPoolExecutor(1, thread_name_prefix="kg-index-write") as writer):
+            pending: tuple[Future, int] | None = None
             for rows in self.pages():
-                self.index_page(rows, pool)
-                self.counted(len(rows), progress)
+                plans = self.plan_page(rows, pool)
+                if pending:
+                    self._written(pending, progress)
+                pending = writer.submit(self._write, plans), len(rows)
+            if pending:
+                self._written(pending, progress)
         return self.finish(started)
+
+    def _written(self, pending: tuple[Future, int], progress: Callable[[int, IndexSummary], None] | None) -> None:
+        future, entities = pending
+        future.result()
+        self.counted(entities, progress)
 
     def start(self) -> float:
         """Before the pages: the collection made (or checked) and its HNSW build deferred when configured; returns
@@ -320,6 +334,10 @@ class Indexer:
 
     def index_page(self, rows: list[EntityRow], pool: ThreadPoolExecutor) -> None:
         """One page encoded where its inputs changed and written in one Qdrant request (idempotent by point id)."""
+        self._write(self.plan_page(rows, pool))
+
+    def plan_page(self, rows: list[EntityRow], pool: ThreadPoolExecutor) -> list[_Plan]:
+        """What one page needs written: its changed inputs encoded and payload fields, nothing written yet."""
         ids = [point_id(r.qid) for r in rows]
         fields = [ENTITY_HASH, *HASH_FIELDS.values()]
         stored = {p.id: p.payload for p in self.vectors.retrieve(self.collection, ids, fields)}
@@ -340,7 +358,7 @@ class Indexer:
             self._images(plans, pool)
         if WORDS in self.indexes:
             self._words(plans)
-        self._write([p for p, _ in plans])
+        return [p for p, _ in plans]
 
     @staticmethod
     def _base_payload(row: EntityRow, forms: list[str]) -> dict[str, Any]:
@@ -411,7 +429,7 @@ class Indexer:
         matrix = self.text_encoder.encode([t for _, t, _ in todo], batch_size=self.text_batch_size)
         stats.seconds += time.monotonic() - started
         for (plan, _, digest), vector in zip(todo, matrix, strict=True):
-            plan.vectors[TEXT] = vector.tolist()
+            plan.vectors[TEXT] = vector  # a numpy row: made a list by the writer, off the encoding thread
             plan.payload[HASH_FIELDS[TEXT]] = digest
         stats.encoded += len(todo)
 
@@ -490,6 +508,8 @@ class Indexer:
 
     def _write(self, plans: list[_Plan]) -> None:
         """One Qdrant request per page: new points whole, existing ones by changed vectors and payload fields."""
+        for plan in plans:
+            plan.vectors = {k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in plan.vectors.items()}
         self.vectors.update(
             self.collection,
             new=[models.PointStruct(id=p.pid, vector=p.vectors, payload=p.payload) for p in plans if not p.exists],
