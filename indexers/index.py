@@ -215,6 +215,33 @@ class _Plan:
     vectors: dict[str, Any] = field(default_factory=dict)
 
 
+class _PageReader:
+    """Keyset pages, each read in a background thread while the caller works on the one before; the first is asked
+    for as soon as the reader is made. `limit` caps the entities read in all."""
+
+    def __init__(self, fetch: Callable[[str, int], list[EntityRow]], page_size: int, limit: int | None):
+        self._fetch, self._page_size, self._remaining = fetch, page_size, limit
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="kg-index-read")
+        self._pending = self._submit("")
+
+    def _submit(self, after: str) -> Future:
+        n = self._page_size if self._remaining is None else min(self._page_size, self._remaining)
+        return self._pool.submit(self._fetch, after, n)
+
+    def __iter__(self) -> Iterator[list[EntityRow]]:
+        while rows := self._pending.result():
+            if self._remaining is not None:
+                self._remaining -= len(rows)
+            self._pending = self._submit(rows[-1].qid)
+            yield rows
+
+    def __enter__(self) -> _PageReader:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
 class Indexer:
     """Runs the pipeline for one graph and one collection; encoders are loaded from the configuration if not given."""
 
@@ -252,11 +279,12 @@ class Indexer:
     def run(self, progress: Callable[[int, IndexSummary], None] | None = None) -> IndexSummary:
         """Each page's Qdrant write runs in the background while the next page is encoded (one write in flight, in
         page order; a page counts as done once written, and a failed write stops the run)."""
-        started = self.start()
-        with (ThreadPoolExecutor(max(1, self.options.image_workers)) as pool,
+        with (self._reader() as reader,  # the first page is read while the collection is made ready
+              ThreadPoolExecutor(max(1, self.options.image_workers)) as pool,
               ThreadPoolExecutor(1, thread_name_prefix="kg-index-write") as writer):
+            started = self.start()
             pending: tuple[Future, int] | None = None
-            for rows in self.pages():
+            for rows in reader:
                 plans = self.plan_page(rows, pool)
                 if pending:
                     self._written(pending, progress)
@@ -311,26 +339,18 @@ class Indexer:
     def pages(self) -> Iterator[list[EntityRow]]:
         """Keyset pages with their entities' in-degrees; the next one is read in the background while the caller
         works on the current one."""
-        remaining = self.options.limit
+        with self._reader() as reader:
+            yield from reader
 
-        def fetch(after: str) -> list[EntityRow]:
-            n = self.options.page_size if remaining is None else min(self.options.page_size, remaining)
+    def _reader(self) -> _PageReader:
+        def fetch(after: str, n: int) -> list[EntityRow]:
             rows = [EntityRow.from_record(r) for r in read_entity_page(self.graph, after, n, INDEX_COLUMNS)]
             degrees = in_degrees(self.graph, [r.qid for r in rows]) if rows else {}
             for row in rows:
                 row.degree = degrees.get(row.qid, 0)
             return rows
 
-        with ThreadPoolExecutor(1) as reader:
-            pending: Future = reader.submit(fetch, "")
-            while True:
-                rows = pending.result()
-                if not rows:
-                    return
-                if remaining is not None:
-                    remaining -= len(rows)
-                pending = reader.submit(fetch, rows[-1].qid)
-                yield rows
+        return _PageReader(fetch, self.options.page_size, self.options.limit)
 
     def index_page(self, rows: list[EntityRow], pool: ThreadPoolExecutor) -> None:
         """One page encoded where its inputs changed and written in one Qdrant request (idempotent by point id)."""
