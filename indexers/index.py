@@ -277,8 +277,10 @@ class Indexer:
         return min(n, self.options.limit) if self.options.limit is not None else n
 
     def run(self, progress: Callable[[int, IndexSummary], None] | None = None) -> IndexSummary:
-        """Each page's Qdrant write runs in the background while the next page is encoded (one write in flight, in
-        page order; a page counts as done once written, and a failed write stops the run)."""
+        """With a Qdrant server, each page's write runs in the background while the next page is encoded (one write
+        in flight, in page order; a page counts as done once written, and a failed write stops the run). Local
+        mode writes in line: its collections are not safe to use from two threads (and on macOS its SQLite files
+        refuse a second thread)."""
         with (self._reader() as reader,  # the first page is read while the collection is made ready
               ThreadPoolExecutor(max(1, self.options.image_workers)) as pool,
               ThreadPoolExecutor(1, thread_name_prefix="kg-index-write") as writer):
@@ -288,7 +290,12 @@ class Indexer:
                 plans = self.plan_page(rows, pool)
                 if pending:
                     self._written(pending, progress)
-                pending = writer.submit(self._write, plans), len(rows)
+                    pending = None
+                if self.vectors.local:
+                    self._write(plans)
+                    self.counted(len(rows), progress)
+                else:
+                    pending = writer.submit(self._write, plans), len(rows)
             if pending:
                 self._written(pending, progress)
         return self.finish(started)
