@@ -144,6 +144,8 @@ class EntityRow:
     describe: list[str] = field(default_factory=list)
     priors: dict[str, int] = field(default_factory=dict)  # alias form -> count (kg ingest of alias counts)
     degree: int = 0  # incoming relationships from other entities
+    # (name forms, base payload), made by the page reader beside the encoding (Indexer.run); None: made when planned
+    prepared: tuple[list[str], dict[str, Any]] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_record(cls, r: dict[str, Any]) -> EntityRow:
@@ -281,7 +283,7 @@ class Indexer:
         in flight, in page order; a page counts as done once written, and a failed write stops the run). Local
         mode writes in line: its collections are not safe to use from two threads (and on macOS its SQLite files
         refuse a second thread)."""
-        with (self._reader() as reader,  # the first page is read while the collection is made ready
+        with (self._reader(prepare=True) as reader,  # the first page is read while the collection is made ready
               ThreadPoolExecutor(max(1, self.options.image_workers)) as pool,
               ThreadPoolExecutor(1, thread_name_prefix="kg-index-write") as writer):
             started = self.start()
@@ -349,12 +351,16 @@ class Indexer:
         with self._reader() as reader:
             yield from reader
 
-    def _reader(self) -> _PageReader:
+    def _reader(self, prepare: bool = False) -> _PageReader:
+        """Reads pages ahead; with `prepare`, also makes each row's name forms and base payload there, off the
+        encoding thread."""
         def fetch(after: str, n: int) -> list[EntityRow]:
             rows = [EntityRow.from_record(r) for r in read_entity_page(self.graph, after, n, INDEX_COLUMNS)]
             degrees = in_degrees(self.graph, [r.qid for r in rows]) if rows else {}
             for row in rows:
                 row.degree = degrees.get(row.qid, 0)
+                if prepare:
+                    row.prepared = self._prepare(row)
             return rows
 
         return _PageReader(fetch, self.options.page_size, self.options.limit)
@@ -371,9 +377,8 @@ class Indexer:
         plans = []
         for row, pid in zip(rows, ids, strict=True):
             old = stored.get(pid)
-            plan = _Plan(row=row, pid=pid, exists=old is not None,
-                         forms=name_index.name_forms(row.label, row.aliases + sorted(row.priors)))
-            payload = self._base_payload(row, plan.forms)
+            forms, payload = row.prepared or self._prepare(row)
+            plan = _Plan(row=row, pid=pid, exists=old is not None, forms=forms)
             if old is None or old.get(ENTITY_HASH) != payload[ENTITY_HASH]:
                 plan.payload.update(payload)
             plans.append((plan, old or {}))
@@ -386,6 +391,12 @@ class Indexer:
         if WORDS in self.indexes:
             self._words(plans)
         return [p for p, _ in plans]
+
+    @classmethod
+    def _prepare(cls, row: EntityRow) -> tuple[list[str], dict[str, Any]]:
+        """The entity's name forms and base payload."""
+        forms = name_index.name_forms(row.label, row.aliases + sorted(row.priors))
+        return forms, cls._base_payload(row, forms)
 
     @staticmethod
     def _base_payload(row: EntityRow, forms: list[str]) -> dict[str, Any]:
