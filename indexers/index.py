@@ -1,13 +1,13 @@
 """The indexing pipeline behind `kg index`: entities from the graph into the text, names and image indexes.
 
 Entities are read in pages ordered by qid (keyset pagination: each page starts after the last qid of the one
-before, so no page is read twice and an entity added meanwhile is not skipped); the next page is fetched while the
-current one is encoded. For every entity and index, a hash of exactly what that index encodes (plus the model)
-is compared with the hash stored in the point's payload: only new or changed inputs are encoded. So a second run
-encodes nothing, a changed description re-encodes one text vector, and an interrupted run resumes by running it
-again (what was written is recognised as done). The payload is tested the same way, by a hash of the payload made
-from the entity as the graph holds it now: an edit made in the graph by any means (a Cypher `SET`, which leaves
-the content hash kg ingest stored untouched) refreshes it.
+before, so no page is read twice and an entity added meanwhile is not skipped); the next page is fetched and the
+previous one written while the current one is encoded. For every entity and index, a hash of exactly what that
+index encodes (plus the model) is compared with the hash stored in the point's payload: only new or changed inputs
+are encoded. So a second run encodes nothing, a changed description re-encodes one text vector, and an interrupted
+run resumes by running it again (what was written is recognised as done). The payload is tested the same way, by
+a hash of the payload made from the entity as the graph holds it now: an edit made in the graph by any means (a
+Cypher `SET`, which leaves the content hash kg ingest stored untouched) refreshes it.
 
 Then the points whose entity is gone from the graph (deleted, or left a stub) are deleted: the collection's point
 ids are walked a page at a time, and each page's QIDs looked up in the graph. Deleting is idempotent and every
@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from qdrant_client import models
 
 from kg.kgstore import entity_words
@@ -143,6 +144,8 @@ class EntityRow:
     describe: list[str] = field(default_factory=list)
     priors: dict[str, int] = field(default_factory=dict)  # alias form -> count (kg ingest of alias counts)
     degree: int = 0  # incoming relationships from other entities
+    # (name forms, base payload), made by the page reader beside the encoding (Indexer.run); None: made when planned
+    prepared: tuple[list[str], dict[str, Any]] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_record(cls, r: dict[str, Any]) -> EntityRow:
@@ -214,6 +217,33 @@ class _Plan:
     vectors: dict[str, Any] = field(default_factory=dict)
 
 
+class _PageReader:
+    """Keyset pages, each read in a background thread while the caller works on the one before; the first is asked
+    for as soon as the reader is made. `limit` caps the entities read in all."""
+
+    def __init__(self, fetch: Callable[[str, int], list[EntityRow]], page_size: int, limit: int | None):
+        self._fetch, self._page_size, self._remaining = fetch, page_size, limit
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="kg-index-read")
+        self._pending = self._submit("")
+
+    def _submit(self, after: str) -> Future:
+        n = self._page_size if self._remaining is None else min(self._page_size, self._remaining)
+        return self._pool.submit(self._fetch, after, n)
+
+    def __iter__(self) -> Iterator[list[EntityRow]]:
+        while rows := self._pending.result():
+            if self._remaining is not None:
+                self._remaining -= len(rows)
+            self._pending = self._submit(rows[-1].qid)
+            yield rows
+
+    def __enter__(self) -> _PageReader:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
 class Indexer:
     """Runs the pipeline for one graph and one collection; encoders are loaded from the configuration if not given."""
 
@@ -249,12 +279,33 @@ class Indexer:
         return min(n, self.options.limit) if self.options.limit is not None else n
 
     def run(self, progress: Callable[[int, IndexSummary], None] | None = None) -> IndexSummary:
-        started = self.start()
-        with ThreadPoolExecutor(max(1, self.options.image_workers)) as pool:
-            for rows in self.pages():
-                self.index_page(rows, pool)
-                self.counted(len(rows), progress)
+        """With a Qdrant server, each page's write runs in the background while the next page is encoded (one write
+        in flight, in page order; a page counts as done once written, and a failed write stops the run). Local
+        mode writes in line: its collections are not safe to use from two threads (and on macOS its SQLite files
+        refuse a second thread)."""
+        with (self._reader(prepare=True) as reader,  # the first page is read while the collection is made ready
+              ThreadPoolExecutor(max(1, self.options.image_workers)) as pool,
+              ThreadPoolExecutor(1, thread_name_prefix="kg-index-write") as writer):
+            started = self.start()
+            pending: tuple[Future, int] | None = None
+            for rows in reader:
+                plans = self.plan_page(rows, pool)
+                if pending:
+                    self._written(pending, progress)
+                    pending = None
+                if self.vectors.local:
+                    self._write(plans)
+                    self.counted(len(rows), progress)
+                else:
+                    pending = writer.submit(self._write, plans), len(rows)
+            if pending:
+                self._written(pending, progress)
         return self.finish(started)
+
+    def _written(self, pending: tuple[Future, int], progress: Callable[[int, IndexSummary], None] | None) -> None:
+        future, entities = pending
+        future.result()
+        self.counted(entities, progress)
 
     def start(self) -> float:
         """Before the pages: the collection made (or checked) and its HNSW build deferred when configured; returns
@@ -297,38 +348,37 @@ class Indexer:
     def pages(self) -> Iterator[list[EntityRow]]:
         """Keyset pages with their entities' in-degrees; the next one is read in the background while the caller
         works on the current one."""
-        remaining = self.options.limit
+        with self._reader() as reader:
+            yield from reader
 
-        def fetch(after: str) -> list[EntityRow]:
-            n = self.options.page_size if remaining is None else min(self.options.page_size, remaining)
+    def _reader(self, prepare: bool = False) -> _PageReader:
+        """Reads pages ahead; with `prepare`, also makes each row's name forms and base payload there, off the
+        encoding thread."""
+        def fetch(after: str, n: int) -> list[EntityRow]:
             rows = [EntityRow.from_record(r) for r in read_entity_page(self.graph, after, n, INDEX_COLUMNS)]
             degrees = in_degrees(self.graph, [r.qid for r in rows]) if rows else {}
             for row in rows:
                 row.degree = degrees.get(row.qid, 0)
+                if prepare:
+                    row.prepared = self._prepare(row)
             return rows
 
-        with ThreadPoolExecutor(1) as reader:
-            pending: Future = reader.submit(fetch, "")
-            while True:
-                rows = pending.result()
-                if not rows:
-                    return
-                if remaining is not None:
-                    remaining -= len(rows)
-                pending = reader.submit(fetch, rows[-1].qid)
-                yield rows
+        return _PageReader(fetch, self.options.page_size, self.options.limit)
 
     def index_page(self, rows: list[EntityRow], pool: ThreadPoolExecutor) -> None:
         """One page encoded where its inputs changed and written in one Qdrant request (idempotent by point id)."""
+        self._write(self.plan_page(rows, pool))
+
+    def plan_page(self, rows: list[EntityRow], pool: ThreadPoolExecutor) -> list[_Plan]:
+        """What one page needs written: its changed inputs encoded and payload fields, nothing written yet."""
         ids = [point_id(r.qid) for r in rows]
         fields = [ENTITY_HASH, *HASH_FIELDS.values()]
         stored = {p.id: p.payload for p in self.vectors.retrieve(self.collection, ids, fields)}
         plans = []
         for row, pid in zip(rows, ids, strict=True):
             old = stored.get(pid)
-            plan = _Plan(row=row, pid=pid, exists=old is not None,
-                         forms=name_index.name_forms(row.label, row.aliases + sorted(row.priors)))
-            payload = self._base_payload(row, plan.forms)
+            forms, payload = row.prepared or self._prepare(row)
+            plan = _Plan(row=row, pid=pid, exists=old is not None, forms=forms)
             if old is None or old.get(ENTITY_HASH) != payload[ENTITY_HASH]:
                 plan.payload.update(payload)
             plans.append((plan, old or {}))
@@ -340,7 +390,13 @@ class Indexer:
             self._images(plans, pool)
         if WORDS in self.indexes:
             self._words(plans)
-        self._write([p for p, _ in plans])
+        return [p for p, _ in plans]
+
+    @classmethod
+    def _prepare(cls, row: EntityRow) -> tuple[list[str], dict[str, Any]]:
+        """The entity's name forms and base payload."""
+        forms = name_index.name_forms(row.label, row.aliases + sorted(row.priors))
+        return forms, cls._base_payload(row, forms)
 
     @staticmethod
     def _base_payload(row: EntityRow, forms: list[str]) -> dict[str, Any]:
@@ -411,7 +467,7 @@ class Indexer:
         matrix = self.text_encoder.encode([t for _, t, _ in todo], batch_size=self.text_batch_size)
         stats.seconds += time.monotonic() - started
         for (plan, _, digest), vector in zip(todo, matrix, strict=True):
-            plan.vectors[TEXT] = vector.tolist()
+            plan.vectors[TEXT] = vector  # a numpy row: made a list by the writer, off the encoding thread
             plan.payload[HASH_FIELDS[TEXT]] = digest
         stats.encoded += len(todo)
 
@@ -490,6 +546,8 @@ class Indexer:
 
     def _write(self, plans: list[_Plan]) -> None:
         """One Qdrant request per page: new points whole, existing ones by changed vectors and payload fields."""
+        for plan in plans:
+            plan.vectors = {k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in plan.vectors.items()}
         self.vectors.update(
             self.collection,
             new=[models.PointStruct(id=p.pid, vector=p.vectors, payload=p.payload) for p in plans if not p.exists],

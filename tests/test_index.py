@@ -174,6 +174,29 @@ def test_index_is_incremental_and_reencodes_only_what_changed(graph_config: Conf
     assert point.payload["popularity"] == 107 and point.payload["types"] == []
 
 
+def test_a_failed_background_write_stops_the_run(graph_config: Config, stores, tmp_path: Path) -> None:
+    """Pages are written in the background while the next is encoded: a failed write still ends the run with its
+    error, and only the pages written before it are counted."""
+    graph, vectors = stores
+    ingest_files(graph, tmp_path, WIKIDATA / "sample_wikidata_items.json.bz2")
+
+    class SecondWriteFails(Indexer):
+        writes = 0
+
+        def _write(self, plans):
+            self.writes += 1
+            if self.writes == 2:
+                raise RuntimeError("second write refused")
+            super()._write(plans)
+
+    indexer = SecondWriteFails(graph_config, graph, vectors,
+                               IndexOptions(indexes=("names",), explicit=True, page_size=25))
+    with pytest.raises(RuntimeError, match="second write refused"):
+        indexer.run()
+    assert indexer.summary.pages == 1 and indexer.summary.entities == 25
+    assert vectors.count(graph_config.qdrant.collection) == 25
+
+
 def test_index_limit_and_single_index(graph_config: Config, stores, tmp_path: Path) -> None:
     graph, vectors = stores
     ingest_files(graph, tmp_path, WIKIDATA / "sample_wikidata_items.json.bz2")

@@ -49,6 +49,15 @@ def test_onnx_matches_torch_and_is_cached(tmp_path: Path, torch_encoder) -> None
     assert np.array_equal(again.encode(TEXTS), onnx.encode(TEXTS))
     # the bare model answers the sentence-transformers call that bench/index_text.py makes
     assert np.allclose(onnx.model.encode(TEXTS[:3], batch_size=2, normalize_embeddings=True), b[:3], atol=1e-6)
+    # batches hold texts of one token count: a text's vector does not depend on what it is batched with
+    alone = np.vstack([onnx.encode([t]) for t in texts])
+    assert np.allclose(alone, b, atol=1e-6)
+
+
+def test_onnx_batches_group_texts_of_one_token_count() -> None:
+    batches = text_module._same_length_batches([3, 5, 3, 5, 5, 1, 3], batch_size=2)
+    assert [b.tolist() for b in batches] == [[1, 3], [4], [0, 2], [6], [5]]
+    assert text_module._same_length_batches([], batch_size=4) == []
 
 
 def test_export_that_does_not_verify_falls_back_to_torch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
