@@ -33,6 +33,7 @@ from qdrant_client.local.local_collection import LocalCollection
 from qdrant_client.local.payload_filters import check_match
 from qdrant_client.local.payload_value_extractor import value_by_key
 from qdrant_client.local.sparse import sort_sparse_vector, validate_sparse_vector
+from qdrant_client.local.sparse_distances import sparse_dot_product
 
 ATTRIBUTE = "_kg_local_index"  # where the collection keeps its LocalIndex
 SEPARATOR = "\x00"  # between the values of a key joined for text matches
@@ -294,7 +295,7 @@ class LocalIndex:
         if len(allowed) <= FEW_POINTS:
             stored = self.collection.sparse_vectors[name]
             for i in allowed.tolist():
-                dot = sparse_dot(query, stored[i])
+                dot = sparse_dot_product(query, stored[i])
                 if dot is not None:
                     scores[i] = np.float32(dot)
             return scores
@@ -337,25 +338,6 @@ class LocalIndex:
                                              payload=coll._get_payload(idx, with_payload),
                                              vector=coll._get_vectors(idx, with_vectors)))  # type: ignore[arg-type]
         return result[offset:]
-
-
-def sparse_dot(query: models.SparseVector, stored: models.SparseVector) -> Any:
-    """Local mode's `sparse_dot_product` of two sorted vectors (None where they share no dimension), without its
-    checks that both are sorted."""
-    result = 0.0
-    i, j, overlap = 0, 0, False
-    qi, qv, si, sv = query.indices, query.values, stored.indices, stored.values
-    while i < len(qi) and j < len(si):
-        if qi[i] == si[j]:
-            overlap = True
-            result += qv[i] * sv[j]
-            i += 1
-            j += 1
-        elif qi[i] < si[j]:
-            i += 1
-        else:
-            j += 1
-    return result if overlap else None
 
 
 def _mask_of(n: int, positions: Sequence[int]) -> np.ndarray:
