@@ -225,3 +225,25 @@ def test_only_capitalised_short_names_look_for_their_full_form() -> None:
     assert short_form(" Salk Institute ") == "Salk Institute"
     assert short_form("NYSE") is None and short_form("the press") is None
     assert short_form("University of the West of England") is None  # four words and more: a full name already
+
+
+def test_a_short_forms_full_forms_are_those_whose_further_words_the_document_uses_first():
+    """"England" in a rugby report: of the labels that begin with it, in the static context's order, the rugby team
+    comes first because the report uses three of its four further words, then "England and Wales" (all of one),
+    then the football team (one of three); without such words the context's order stands. Plurals count as their
+    singular ("Los Angeles, Orange and Riverside counties": "Los Angeles County")."""
+    from kg.kgstore.search import Hit
+    from kg.linkers.candidates.retrieval import document_words, full_forms
+
+    hits = [Hit("Q1", "England at the 1994 Commonwealth Games", 0.3, "named text", {}),
+            Hit("Q2", "Church of England", 0.3, "named text", {}),  # holds the name, does not begin with it
+            Hit("Q3", "England national football team", 0.2, "named text", {}),
+            Hit("Q4", "England national rugby union team", 0.1, "named text", {}),
+            Hit("Q5", "England and Wales", 0.1, "named text", {})]
+    report = document_words("England beat Wales 20-10 in the rugby union at Twickenham, and the team coach said ...")
+    assert "rugby" in report and "the" not in report
+    assert [h.qid for h in full_forms(hits, "England", report)] == ["Q4", "Q5", "Q3"]
+    assert [h.qid for h in full_forms(hits, "England", document_words("Not a word of sport."))] == ["Q1", "Q3", "Q4"]
+    assert full_forms(hits, None, report) == []
+    county = [Hit("Q6", "Los Angeles Lakers", 0.3, "named text", {}), Hit("Q7", "Los Angeles County", 0.1, "named text", {})]
+    assert full_forms(county, "Los Angeles", document_words("in Los Angeles, Orange and Riverside counties"))[0].qid == "Q7"

@@ -55,6 +55,17 @@ KB = [
                                "American football coach", "New Zealand cricketer", "Welsh rugby union player",
                                "English cricketer", "American businessman", "Canadian ice hockey player",
                                "Scottish trade unionist", "American politician from Ohio"])),
+    # a surname shared by more people than the name lookup keeps, none more popular than the others; the physicist
+    # has the lowest item number: in the store's order among equals he came last
+    {"qid": "Q9123", "label": "Ernest Rutherford", "types": ["Q5"],
+     "description": "New Zealand physicist who split the atom and discovered the proton, Nobel Prize in Chemistry"},
+    *({"qid": f"Q8{i:05d}", "label": f"{first} Rutherford", "types": ["Q5"], "description": job}
+      for i, (first, job) in enumerate(zip(
+          ["Alan", "Brian", "Carl", "Dan", "Ed", "Fred", "Greg", "Hal", "Ian", "Jack", "Ken", "Lee", "Max", "Ned"],
+          ["Scottish footballer", "Canadian politician", "American baseball pitcher", "Australian rules footballer",
+           "Irish hurler", "British Army officer", "American football coach", "New Zealand cricketer",
+           "Welsh rugby union player", "English cricketer", "American businessman", "Canadian ice hockey player",
+           "Scottish trade unionist", "American politician from Ohio"]))),
 ]
 ALIAS_COUNTS = [("Jordan", "Q41421", 60), ("Jordan", "Q810", 20), ("His Airness", "Q41421", 7)]
 
@@ -160,6 +171,17 @@ def test_a_bare_surname_finds_the_full_names_that_end_with_it(kb):
                              "--weights", _weights(root, name=1.0, alias=1.0, context=1.0))
             if x["surface"] == "Neruda"]
     assert r2["qid"] == "Q34189"  # the poem's context picks the poet among the people so surnamed
+
+
+def test_a_bare_surname_of_many_people_finds_the_one_its_context_is_about(kb):
+    """Fifteen people surnamed Rutherford, none more popular: the surname's candidates take the people nearest to
+    the text's context in turn with the popular order, so the physicist is a candidate (the popular order alone, the
+    store's, kept ten others)."""
+    root, env = kb
+    doc = {"id": "s2", "text": "At the laboratory Rutherford split the atom, a discovery in physics that found the proton."}
+    [r] = [x for x in _link(root, env, [doc], "--method", "features") if x["surface"] == "Rutherford"]
+    found = {c["qid"]: c for c in r["candidates"]}
+    assert found["Q9123"]["sources"].get("surname") == 1.0
 
 
 def test_hybrid_detection_splits_a_listed_place_unless_the_whole_is_a_kb_name():

@@ -13,7 +13,7 @@ import numpy as np
 
 from kg.kgstore.names import acronym, normalise
 from kg.linkers.candidates import name_variants
-from kg.linkers.candidates.retrieval import Candidate, CandidateRetriever, demonym_peoples
+from kg.linkers.candidates.retrieval import Candidate, CandidateRetriever, demonym_peoples, document_words
 from kg.linkers.features.image_evidence import MentionImages
 from kg.linkers.records import Document, Mention
 
@@ -85,6 +85,10 @@ class KBCandidates:
         if not work:
             return []
         longer = longer_names(work)
+        words: dict[int, frozenset[str]] = {}
+        for doc, _ in work:
+            if id(doc) not in words:
+                words[id(doc)] = document_words(doc.text)
         return self.retriever.retrieve_many([m.surface for _, m in work], vectors,
                                             image_vectors=images.vectors if images is not None and images.any() else None,
                                             exact_only=[m.kb_name for _, m in work], alternates=longer,
@@ -101,4 +105,5 @@ class KBCandidates:
                                             acronyms=[acronym(m.surface) for _, m in work],
                                             extended=[short_form(m.surface) if m.detected and not full else None
                                                       for (_, m), full in zip(work, longer)],
+                                            documents=[words[id(doc)] for doc, _ in work],
                                             on_fused=on_fused)

@@ -11,9 +11,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import zip_longest
 from typing import Any
 
 from kg.kgstore.entity_index import IMAGE, INITIALS_FIELD, TEXT
+from kg.kgstore.model import point_id
 from kg.kgstore.names import normalise
 from kg.kgstore.search import Hit, Searcher
 from kg.linkers.candidates.names import NameLookup
@@ -26,9 +28,9 @@ NAME_SOURCES = frozenset({"name", "alias", "surname", "people", "variant", "init
 # sources that found a candidate under another way of writing the mention (the `alias` feature)
 OTHER_FORMS = ("alias", "surname", "variant", "initials", "extended")
 EXTENDED = 3  # of the names that begin with a mention's words, how many (the nearest to its context) join
-EXTENDED_POOL = 48  # how many labels holding those words, nearest to the context, are read for the names that begin
-# with them: a country's or a city's name is in hundreds of labels ("Church of England", "England at the 1994
-# Commonwealth Games"), and the 12 read before often held none of its teams or its county
+EXTENDED_POOL = 128  # how many labels holding those words, nearest to the context, are read (labels only) for the
+# names that begin with them: a country's or a city's name is in a hundred labels or more ("Church of England",
+# "England at the 1994 Commonwealth Games"), of which its teams and its county are a few
 JUNK_LENGTH = 2  # a name this short that is not the mention's own is no candidate for it ("!", "I", "Ok")
 JUNK_WORDS = STOP_WORDS | COMMON_WORDS | {"can", "ok", "yes", "oh"}
 # Payload the linkers read (features: names, popularity, alias priors, graph degree, types; results: label; LLM
@@ -72,6 +74,7 @@ class CandidateRetriever:
                       variants: Sequence[list[str]] | None = None,
                       acronyms: Sequence[str | None] | None = None,
                       extended: Sequence[str | None] | None = None,
+                      documents: Sequence[frozenset[str]] | None = None,
                       on_fused: Callable[[list[list[Candidate]]], None] | None = None) -> list[list[Candidate]]:
         """Candidates for a batch of mentions: a few round trips per batch, not per mention.
 
@@ -88,8 +91,9 @@ class CandidateRetriever:
         "Microsoft Corp."), looked up exactly, joining as `variant`. `acronyms[i]`: an acronym's normal form, looked
         up among the initials of the KB's multi-word names ("nyse"), joining as `initials`. `extended[i]`: a short
         form whose full name begins with it ("Trinity College": "Trinity College Dublin"; "Bombardier": "Bombardier
-        Transportation"; "Ohio State": "Ohio State Buckeyes football"): the `EXTENDED` entities nearest to the
-        context among those whose label starts with its words join as `extended`. A candidate whose names
+        Transportation"; "Ohio State": "Ohio State Buckeyes football"): the `EXTENDED` entities among those whose label
+        starts with its words join as `extended`, first those whose label's further words the document uses
+        (`documents[i]`: its words, `document_words`), then the nearest to the context. A candidate whose names
         are all junk for this mention (a one- or two-character name, or stop words, that is not the mention's own
         form) is dropped: such entities are near everything and belong to no unrelated surface. `on_fused`: called
         with the kept candidates before their context cosines are asked for (the linker starts its graph read of
@@ -124,6 +128,14 @@ class CandidateRetriever:
                 sources["people"][i] += hits[len(surfaces) + len(extra) + j]
         if surnames is not None and any(surnames):
             sources["surname"] = self.names.by_surname_many(list(surnames), cfg.name_k, LINK_FIELDS)
+            if context_vectors is not None and cfg.text_k:
+                # the people of that name nearest to the context, taken in turn with the most popular: in a KB
+                # without popularity counts the popular order is arbitrary ("Rutherford" in a physics text)
+                near = self.searcher.by_vector_in_names_many(TEXT, context_vectors, list(surnames), 2 * cfg.text_k,
+                                                             LINK_FIELDS)
+                sources["surname"] = [alternate(popular, [replace(h, score=1.0) for h in found
+                                                          if word and person_like(h.label, word)][:cfg.text_k])
+                                      for popular, found, word in zip(sources["surname"], near, surnames)]
         if want_forms:
             sources["variant"] = forms
         if want_initials:
@@ -137,9 +149,12 @@ class CandidateRetriever:
             sources["named"] = [[h for h in hits if name and person_like(h.label, name)][:cfg.text_k]
                                 for hits, name in zip(found, named)]
         if context_vectors is not None and extended is not None and any(extended):
-            found = self.searcher.by_vector_in_names_many(TEXT, context_vectors, extended, EXTENDED_POOL, LINK_FIELDS)
-            sources["extended"] = [[replace(h, score=1.0) for h in hits if name and extends(h.label, name)][:EXTENDED]
-                                   for hits, name in zip(found, extended)]
+            found = self.searcher.by_vector_in_names_many(TEXT, context_vectors, extended, EXTENDED_POOL,
+                                                          ["qid", "label"])
+            chosen = [full_forms(hits, name, documents[i] if documents else frozenset())
+                      for i, (hits, name) in enumerate(zip(found, extended))]
+            sources["extended"] = self.searcher.hits([[(point_id(h.qid), 1.0, "extended") for h in hits]
+                                                      for hits in chosen], LINK_FIELDS)
         if image_vectors is not None and cfg.image_k:
             # mentions without an image (None) get no image candidates
             rows = [i for i, v in enumerate(image_vectors) if v is not None]
@@ -190,6 +205,16 @@ class CandidateRetriever:
         for (j, i), found in zip(crowded, cosines):
             out[j][i] = namesake_cut(lookups[j][i], found, k)
         return out
+
+
+def alternate(first: list[Hit], second: list[Hit]) -> list[Hit]:
+    """The hits of two lists taken in turn, each entity once."""
+    out: dict[str, Hit] = {}
+    for pair in zip_longest(first, second):
+        for hit in pair:
+            if hit is not None:
+                out.setdefault(hit.qid, hit)
+    return list(out.values())
 
 
 def namesake_cut(hits: list[Hit], cosines: dict[str, float], k: int) -> list[Hit]:
@@ -262,6 +287,44 @@ def extends(label: str | None, name: str) -> bool:
     """`label` is `name` with more words after it: its full form ("Trinity College Dublin" for "Trinity College")."""
     words, start = normalise(label or "").split(), normalise(name).split()
     return len(words) > len(start) and words[:len(start)] == start
+
+
+def full_forms(hits: list[Hit], name: str | None, document: frozenset[str]) -> list[Hit]:
+    """The `EXTENDED` hits whose label extends `name`: first by how many of the label's further words the document
+    uses, then by the share of them it uses, then in the context's order (a stable sort). The static context vector barely tells a country's teams
+    from its church or its games ("England national rugby union team" was 32nd of 100 labels in a rugby report),
+    but the report says "rugby"; "Los Angeles County" in a text that says "county", "Alabama Crimson Tide football"
+    where it says "Crimson Tide"."""
+    if not name:
+        return []
+    start = len(normalise(name).split())
+
+    def evidence(hit: Hit) -> tuple[int, float]:
+        further = {w for w in content_words(hit.label)[start:] if w}
+        used = len(further & document)
+        return used, used / len(further) if further else 0.0
+
+    fulls = [h for h in hits if extends(h.label, name)]
+    return sorted(fulls, key=evidence, reverse=True)[:EXTENDED]
+
+
+def content_words(text: str | None) -> list[str]:
+    """A text's normalised words as singulars ("counties": "county"), function words blanked (so that a label's word
+    positions still line up with its name's)."""
+    return ["" if w in STOP_WORDS else singular(w) for w in normalise(text or "").split()]
+
+
+def singular(word: str) -> str:
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def document_words(text: str) -> frozenset[str]:
+    """The words a document uses (`content_words`): what a full form's further words are looked for in."""
+    return frozenset(w for w in content_words(text) if w)
 
 
 def person_like(label: str | None, word: str) -> bool:
