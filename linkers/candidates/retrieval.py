@@ -27,7 +27,7 @@ POPULAR_SLOTS = 3  # of a crowded name's kept namesakes, how many are the most r
 NAME_SOURCES = frozenset({"name", "alias", "surname", "people", "variant", "initials", "extended"})
 # sources that found a candidate under another way of writing the mention (the `alias` feature)
 OTHER_FORMS = ("alias", "surname", "variant", "initials", "extended")
-EXTENDED = 3  # of the names that begin with a mention's words, how many (the nearest to its context) join
+EXTENDED = 3  # of the names that begin with a mention's words, how many join (`full_forms`: the document's words first)
 EXTENDED_POOL = 128  # how many labels holding those words, nearest to the context, are read (labels only) for the
 # names that begin with them: a country's or a city's name is in a hundred labels or more ("Church of England",
 # "England at the 1994 Commonwealth Games"), of which its teams and its county are a few
@@ -291,10 +291,10 @@ def extends(label: str | None, name: str) -> bool:
 
 def full_forms(hits: list[Hit], name: str | None, document: frozenset[str]) -> list[Hit]:
     """The `EXTENDED` hits whose label extends `name`: first by how many of the label's further words the document
-    uses, then by the share of them it uses, then in the context's order (a stable sort). The static context vector barely tells a country's teams
-    from its church or its games ("England national rugby union team" was 32nd of 100 labels in a rugby report),
-    but the report says "rugby"; "Los Angeles County" in a text that says "county", "Alabama Crimson Tide football"
-    where it says "Crimson Tide"."""
+    uses, then by the share of them it uses, then in the context's order (a stable sort). The static context vector
+    barely tells a country's teams from its church or its games ("England national rugby union team" was 32nd of
+    100 labels in a rugby report), but the report says "rugby"; "Los Angeles County" in a text that says "counties",
+    "Alabama Crimson Tide football" where it says "Crimson Tide"."""
     if not name:
         return []
     start = len(normalise(name).split())
@@ -315,6 +315,7 @@ def content_words(text: str | None) -> list[str]:
 
 
 def singular(word: str) -> str:
+    """An English plural's singular, roughly ("counties", "teams"; "press", "campus", "basis" unchanged)."""
     if len(word) > 4 and word.endswith("ies"):
         return word[:-3] + "y"
     if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
