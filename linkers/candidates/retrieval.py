@@ -131,11 +131,9 @@ class CandidateRetriever:
             if context_vectors is not None and cfg.text_k:
                 # the people of that name nearest to the context, taken in turn with the most popular: in a KB
                 # without popularity counts the popular order is arbitrary ("Rutherford" in a physics text)
-                near = self.searcher.by_vector_in_names_many(TEXT, context_vectors, list(surnames), 2 * cfg.text_k,
-                                                             LINK_FIELDS)
-                sources["surname"] = [alternate(popular, [replace(h, score=1.0) for h in found
-                                                          if word and person_like(h.label, word)][:cfg.text_k])
-                                      for popular, found, word in zip(sources["surname"], near, surnames)]
+                near = self._people_near(context_vectors, surnames)
+                sources["surname"] = [alternate(popular, [replace(h, score=1.0) for h in found])
+                                      for popular, found in zip(sources["surname"], near)]
         if want_forms:
             sources["variant"] = forms
         if want_initials:
@@ -145,9 +143,7 @@ class CandidateRetriever:
         if context_vectors is not None and named is not None and any(named) and cfg.text_k:
             # a bare surname or given name has more namesakes than the name lookup keeps: the ones whose label holds
             # it, nearest to the mention's context ("Stewart": the Stewarts of the context's field)
-            found = self.searcher.by_vector_in_names_many(TEXT, context_vectors, named, 2 * cfg.text_k, LINK_FIELDS)
-            sources["named"] = [[h for h in hits if name and person_like(h.label, name)][:cfg.text_k]
-                                for hits, name in zip(found, named)]
+            sources["named"] = self._people_near(context_vectors, named)
         if context_vectors is not None and extended is not None and any(extended):
             found = self.searcher.by_vector_in_names_many(TEXT, context_vectors, extended, EXTENDED_POOL,
                                                           ["qid", "label"])
@@ -190,6 +186,13 @@ class CandidateRetriever:
                 for c in cands:
                     c.context = by_qid.get(c.qid, 0.0)  # no text vector: 0, as the feature has it
         return out
+
+    def _people_near(self, context_vectors: Any, words: Sequence[str | None]) -> list[list[Hit]]:
+        """For each mention's word, the `text_k` people-like names holding it (`person_like`) nearest to the
+        mention's context, from its `2 * text_k` nearest labels holding it: one round trip for all."""
+        k = self.config.text_k
+        found = self.searcher.by_vector_in_names_many(TEXT, context_vectors, words, 2 * k, LINK_FIELDS)
+        return [[h for h in hits if word and person_like(h.label, word)][:k] for hits, word in zip(found, words)]
 
     def _namesakes_by_context(self, lookups: list[list[list[Hit]]], context_vectors: Any,
                               mentions: int) -> list[list[list[Hit]]]:
