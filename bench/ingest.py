@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from pathlib import Path
 
@@ -118,17 +119,45 @@ def entity_line(templates: list[tuple[list[str], list[int]]], i: int, names: lis
     return line
 
 
-def build_dump(path: Path, n: int, compression: str, pad_kb: int = 0, distinct_names: bool = False) -> None:
+def _build_part(path: Path, n: int, start: int, stop: int, compression: str, pad_kb: int,
+                distinct_names: bool) -> None:
+    """Entities start..stop-1 of the n-entity dump as one compressed stream (with the opening or closing bracket
+    where the range holds the dump's first or last line)."""
     templates = base_templates()
     names = qualifiers() if distinct_names else None
     opener = bz2.open if compression == "bz2" else gzip.open
     with opener(path, "wt", compresslevel=6) as out:
-        out.write("[\n")
-        for i in range(n):
+        if start == 0:
+            out.write("[\n")
+        for i in range(start, stop):
             line = entity_line(templates, i, names)
             out.write((_pad(line, pad_kb) if pad_kb else line) + (",\n" if i < n - 1 else "\n"))
-        out.write("]\n")
+        if stop == n:
+            out.write("]\n")
 
+
+def build_dump(path: Path, n: int, compression: str, pad_kb: int = 0, distinct_names: bool = False,
+               processes: int | None = None) -> None:
+    """One process per core, each compressing a contiguous part; gzip and bzip2 readers read concatenated
+    streams as one file, so the parts are joined byte for byte (a 3M dump: ~10 min on 2 cores, not ~20)."""
+    processes = max(1, min(processes or os.cpu_count() or 1, n // 10_000 or 1))
+    cuts = [n * k // processes for k in range(processes + 1)]
+    parts = [path.with_name(f"{path.name}.part{k}") for k in range(processes)]
+    try:
+        if processes == 1:
+            _build_part(parts[0], n, 0, n, compression, pad_kb, distinct_names)
+        else:
+            with ProcessPoolExecutor(processes) as pool:
+                for f in [pool.submit(_build_part, part, n, a, b, compression, pad_kb, distinct_names)
+                          for part, a, b in zip(parts, cuts, cuts[1:])]:
+                    f.result()
+        with open(path, "wb") as out:
+            for part in parts:
+                with open(part, "rb") as fh:
+                    shutil.copyfileobj(fh, out, 1 << 22)
+    finally:
+        for part in parts:
+            part.unlink(missing_ok=True)
 
 
 def dump_name(stem: str, n: int, suffix: str) -> str:
