@@ -49,7 +49,7 @@ from kg.kgstore.vectors import VectorStore
 from kg.linkers.config import CONTEXT_ENCODERS
 from kg.linkers.detection.detect import GazetteerDetector
 from kg.linkers.detection.detectors import detectors as registered_detectors
-from kg.linkers.detection.ner import GazetteerSpans, HybridDetector, NERDetector
+from kg.linkers.detection.ner import GazetteerSpans, HybridDetector, NERDetector, ner_worker_pids
 from kg.linkers.evaluation.benchmarks import read_wikimel
 from kg.linkers.evaluation.data_paths import data_paths
 from kg.linkers.pipeline import Linker, LinkOptions
@@ -79,6 +79,17 @@ def profiled(linker: Linker, docs: list[Document], profile: bool) -> tuple[float
 def peak_rss_mib() -> float:
     """This process's peak resident memory (Linux reports ru_maxrss in KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def ner_worker_rss_mib() -> float:
+    """The NER worker processes' peak resident memory together (VmHWM; 0 when none runs)."""
+    total = 0
+    for pid in ner_worker_pids():
+        status = Path(f"/proc/{pid}/status")
+        if status.exists():
+            total += next((int(line.split()[1]) for line in status.read_text().splitlines()
+                           if line.startswith("VmHWM:")), 0)
+    return total / 1024
 
 
 def main() -> None:
@@ -182,10 +193,12 @@ def main() -> None:
     base = len(sample) / (time.perf_counter() - start)
     print(f"baseline    : brute-force rapidfuzz top-10 over {len(names):,} names: {base:,.1f} mentions/s "
           f"(candidates only, no context model)")
-    rss = peak_rss_mib()
-    print(f"peak RSS of this process (the linking process, as kg link's): {rss:,.0f} MiB")
+    rss, worker = peak_rss_mib(), ner_worker_rss_mib()
+    print(f"peak RSS of this process (the linking process, as kg link's): {rss:,.0f} MiB; of the NER worker "
+          f"process: {worker:,.0f} MiB")
     if args.json:
-        args.json.write_text(json.dumps({"runs": runs, "rapidfuzz_mentions_per_s": base, "peak_rss_mib": rss},
+        args.json.write_text(json.dumps({"runs": runs, "rapidfuzz_mentions_per_s": base, "peak_rss_mib": rss,
+                                         "ner_worker_peak_rss_mib": worker},
                                         indent=1) + "\n")
 
 

@@ -134,14 +134,14 @@ def test_the_ner_worker_process_finds_the_same_spans_and_outlives_its_worker_dyi
     worker = ner.NERDetector(process=True)
     assert worker.spans_many(texts) == here and worker.version() == ner.NERDetector().version()
     model = worker.model
-    pid = next(iter(ner._WORKERS[model]._processes))  # the worker's process id
+    [pid] = ner.ner_worker_pids()
     os.kill(pid, signal.SIGKILL)
     assert worker.spans_many(texts) == here  # a new worker took over
-    assert next(iter(ner._WORKERS[model]._processes)) != pid
+    assert ner.ner_worker_pids() != [pid]
     assert ner._in_worker(model, os._exit, 1) is None  # a call that kills every worker it runs in: gives up
     assert worker.spans_many(texts) == here
     ner.stop_ner_workers()
-    assert not ner._WORKERS
+    assert ner.ner_worker_pids() == []
 
 
 def test_ner_and_hybrid_detection_link_names_not_words(kb):

@@ -246,6 +246,12 @@ def _in_worker(model: str, fn: Callable, *args: Any) -> Any:
     return None
 
 
+def ner_worker_pids() -> list[int]:
+    """The process ids of the running NER workers (a benchmark reads their memory)."""
+    with _WORKERS_LOCK:
+        return [pid for pool in _WORKERS.values() for pid in list(getattr(pool, "_processes", None) or {})]
+
+
 def stop_ner_workers() -> None:
     """Stops the NER worker processes (they also stop when this process exits)."""
     with _WORKERS_LOCK:
