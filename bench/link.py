@@ -173,8 +173,8 @@ def main() -> None:
               f"{mentions / seconds:,.1f} mentions/s (target >= 100)")
         report({"run": "spans given", "context": context, "method": method, "documents": len(spans),
                 "mentions": mentions, "seconds": seconds}, stages)
-        runs = [(d, m) for d in args.detector for m in args.ner_process if d != "gazetteer" or m == args.ner_process[0]]
-        for name, mode in runs:
+        detections = [(d, m) for d in args.detector for m in args.ner_process if d != "gazetteer" or m == args.ner_process[0]]
+        for name, mode in detections:
             label = name if name == "gazetteer" else f"{name} (NER process {mode})"
             seconds, mentions, stages = profiled(fresh(options, (name, mode)), news, args.profile)
             print(f"detection {label}, context {context:6}: {len(news)} documents (~{words:.0f} words, "
