@@ -129,9 +129,11 @@ def test_the_ner_worker_process_finds_the_same_spans_and_outlives_its_worker_dyi
     from kg.linkers.detection import ner
 
     texts = ["The United Nations said on Wednesday that Nick Saban met Al-Maliki in the U.S. capital. "
-             "Saban's officials signed 3 contracts.", "Angela Merkel met the board of Siemens in Berlin.", ""]
+             "Saban's officials signed 3 contracts.", "Angela Merkel met the board of Siemens in Berlin.", ""] \
+        * (ner.PROCESS_FROM // 3 + 1)  # enough texts for the worker (fewer run in this process)
     here = ner.NERDetector().spans_many(texts)
     worker = ner.NERDetector(process=True)
+    assert worker.spans_many(texts[:2]) == here[:2] and ner.ner_worker_pids() == []  # two texts: no worker
     assert worker.spans_many(texts) == here and worker.version() == ner.NERDetector().version()
     model = worker.model
     [pid] = ner.ner_worker_pids()

@@ -60,6 +60,7 @@ _BRACKETS = re.compile(r"\s*[()\[\]]\s*")
 # characters: a longer text goes through in windows of at most this many, cut after a paragraph, a sentence or a
 # space, so that names are not cut in two.
 NER_WINDOW = 100_000
+PROCESS_FROM = 32  # texts per call from which the worker process is used (kg link's batches are 64)
 _CUTS = (re.compile(r"\n\s*\n"), re.compile(r"[.!?]\s"), re.compile(r"\s"))
 STATES_AND_PROVINCES = frozenset("""Alabama|Alaska|Arizona|Arkansas|California|Colorado|Connecticut|Delaware|Florida|Georgia|
 Hawaii|Idaho|Illinois|Indiana|Iowa|Kansas|Kentucky|Louisiana|Maine|Maryland|Massachusetts|Michigan|Minnesota|Mississippi|
@@ -123,7 +124,9 @@ class NERDetector(DetectorBase):
     `process=True` runs the model in a separate worker process (one per model, shared by every detector of this
     process): spaCy holds the GIL for much of its work, so a NER thread beside the linking thread slowed both,
     while a process gets a core of its own. Only texts go in and (label, start, end) triples come back; trimming
-    and the name rules run here. A worker that dies is started again once, then the model runs in this process."""
+    and the name rules run here. A worker that dies is started again once, then the model runs in this process.
+    Fewer than PROCESS_FROM texts (a `kg serve` request, a small corpus in one batch) run here: the worker's start
+    (about 2 s) would cost more than it saves where no batch is detected ahead of another."""
 
     name = "ner"
 
@@ -138,10 +141,6 @@ class NERDetector(DetectorBase):
 
     @cached_property
     def _meta(self) -> dict:
-        if self.process:
-            meta = _in_worker(self.model, _worker_meta, self.model)
-            if meta is not None:
-                return meta
         return _meta_of(self.nlp)
 
     def version(self) -> str:
@@ -153,7 +152,8 @@ class NERDetector(DetectorBase):
         windows = [(i, offset, text[offset:end]) for i, text in enumerate(texts) for offset, end in windows_of(text, size)]
         with stage("ner"):
             pieces = [piece for _, _, piece in windows]
-            ents = _in_worker(self.model, _entities, self.model, pieces, self.batch_size) if self.process else None
+            ents = _in_worker(self.model, _entities, self.model, pieces, self.batch_size) \
+                if self.process and len(texts) >= PROCESS_FROM else None
             if ents is None:
                 ents = _entities_of(self.nlp, pieces, self.batch_size)
             return self._spans(texts, windows, ents)
@@ -216,10 +216,6 @@ def _worker_pipeline(model: str):
 
 def _entities(model: str, pieces: list[str], batch_size: int) -> list[list[tuple[str, int, int]]]:
     return _entities_of(_worker_pipeline(model), pieces, batch_size)
-
-
-def _worker_meta(model: str) -> dict:
-    return _meta_of(_worker_pipeline(model))
 
 
 def _meta_of(nlp) -> dict:
