@@ -49,7 +49,7 @@ from kg.kgstore.vectors import VectorStore
 from kg.linkers.config import CONTEXT_ENCODERS
 from kg.linkers.detection.detect import GazetteerDetector
 from kg.linkers.detection.detectors import detectors as registered_detectors
-from kg.linkers.detection.ner import GazetteerSpans, HybridDetector, NERDetector, ner_worker_pids
+from kg.linkers.detection.ner import PROCESS_FROM, GazetteerSpans, HybridDetector, NERDetector, ner_worker_pids
 from kg.linkers.evaluation.benchmarks import read_wikimel
 from kg.linkers.evaluation.data_paths import data_paths
 from kg.linkers.pipeline import Linker, LinkOptions
@@ -151,7 +151,8 @@ def main() -> None:
     words = sum(len(d.text.split()) for d in news) / len(news)
     if {"ner", "hybrid"} & set(args.detector):
         for mode, ner in ners.items():
-            ner.spans_many([d.text for d in news[:2]])  # model load (and the worker's start) is not detection time
+            # model load (and the worker's start: it takes PROCESS_FROM texts or more) is not detection time
+            ner.spans_many([d.text for d in news[:PROCESS_FROM]])
             start = time.perf_counter()
             ner.spans_many([d.text for d in news])
             seconds = time.perf_counter() - start

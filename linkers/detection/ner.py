@@ -22,10 +22,11 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
+from kg.kgstore.config import Config
 from kg.kgstore.errors import ConfigError
 from kg.kgstore.profiling import stage
 from kg.linkers.detection.base import DetectorBase, Span, SpanDetector
@@ -135,20 +136,21 @@ class NERDetector(DetectorBase):
         self.batch_size = batch_size
         self.process = process
 
+    @classmethod
+    def from_config(cls, config: Config) -> NERDetector:
+        """The detector `[models] ner` and `ner_process` configure."""
+        return cls(config.models.ner, process=config.models.ner_process)
+
     @cached_property
     def nlp(self):
         return load_pipeline(self.model)
 
-    @cached_property
-    def _meta(self) -> dict:
-        return _meta_of(self.nlp)
-
     def version(self) -> str:
-        meta = self._meta
+        meta = self.nlp.meta
         return f"spacy:{meta.get('lang')}_{meta.get('name')}-{meta.get('version')}"
 
     def spans_many(self, texts: list[str]) -> list[list[Span]]:
-        size = min(NER_WINDOW, self._meta["max_length"])
+        size = min(NER_WINDOW, self.nlp.max_length)
         windows = [(i, offset, text[offset:end]) for i, text in enumerate(texts) for offset, end in windows_of(text, size)]
         with stage("ner"):
             pieces = [piece for _, _, piece in windows]
@@ -202,25 +204,16 @@ def _entities_of(nlp, pieces: list[str], batch_size: int) -> list[list[tuple[str
 
 
 # ---- the NER worker process: one per model, started on first use, shared by the detectors of this process
-_LOADED: dict[str, object] = {}  # in the worker: model name -> its pipeline
 _WORKERS: dict[str, ProcessPoolExecutor] = {}  # in the parent: model name -> its worker
 _WORKERS_LOCK = threading.Lock()
 _log = logging.getLogger(__name__)
 
 
-def _worker_pipeline(model: str):
-    if model not in _LOADED:
-        _LOADED[model] = load_pipeline(model)
-    return _LOADED[model]
+_worker_pipeline = lru_cache(maxsize=None)(load_pipeline)  # in the worker: each model loaded once
 
 
 def _entities(model: str, pieces: list[str], batch_size: int) -> list[list[tuple[str, int, int]]]:
     return _entities_of(_worker_pipeline(model), pieces, batch_size)
-
-
-def _meta_of(nlp) -> dict:
-    return {"lang": nlp.meta.get("lang"), "name": nlp.meta.get("name"), "version": nlp.meta.get("version"),
-            "max_length": nlp.max_length}
 
 
 def _in_worker(model: str, fn: Callable, *args: Any) -> Any:

@@ -25,7 +25,7 @@ def kb_gazetteer(config: Config, graph: GraphStore) -> GazetteerDetector:
 
 
 def _hybrid(s: DetectorServices) -> HybridDetector:
-    return HybridDetector(NERDetector(s.config.models.ner, process=s.config.models.ner_process), s.gazetteer)
+    return HybridDetector(NERDetector.from_config(s.config), s.gazetteer)
 
 
 register_detector(Detector("hybrid", _hybrid, "NER spans plus the KB names that look like names; the learned "
